@@ -1,0 +1,441 @@
+package mllp
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/vaxgate/vaxgate/ack"
+	"github.com/vaxgate/vaxgate/hl7"
+	"github.com/vaxgate/vaxgate/ingest"
+)
+
+// Closing a socket that still has unread input makes TCP send a reset, which can destroy ACKs the
+// sender has not read yet; so a connection is half-closed first and its input drained for a
+// moment (what net/http calls a lingering close).
+const (
+	lingerTimeout  = 500 * time.Millisecond
+	lingerMaxBytes = 256 << 10
+)
+
+// ackBufferKeep is the largest ACK write buffer a connection keeps between ACKs.
+const ackBufferKeep = 64 << 10
+
+// conn is one MLLP connection: serve runs its reader; a second goroutine writes its ACKs.
+type conn struct {
+	s      *Server
+	id     uint64
+	raw    net.Conn // the TCP connection: deadlines and closing
+	nc     net.Conn // raw, or the TLS connection over it: reading and writing
+	addr   netip.Addr
+	remote string
+	log    *zap.Logger // fixed before the writer starts: shared by both goroutines
+	cr     *connReader
+
+	// Reader goroutine only.
+	subject    string // verified client certificate subject, "" without one
+	identified bool   // the sender lookup has been made (at the first frame)
+	sender     *ingest.Sender
+	lookupErr  error // the sender lookup failed (not "unknown"): retried, frames answered AR 207
+	lastLookup time.Time
+
+	slots     chan struct{} // the pipelining window: one slot per message read and not answered
+	budget    budget        // bytes of messages read and not answered
+	inflight  atomic.Int64  // messages read and not answered (the idle timer does not run meanwhile)
+	lastWrite atomic.Int64  // UnixNano of the last ACK written
+}
+
+// item is a message handed to the pipeline, waiting in the connection's queue for its ACK.
+type item struct {
+	pending ingest.Pending
+	payload []byte // kept to build an AR should the pipeline return no ACK
+	size    int    // bytes taken from the connection's budget
+	readAt  time.Time
+}
+
+func newConn(s *Server, raw net.Conn) *conn {
+	c := &conn{
+		s:      s,
+		id:     s.connSeq.Add(1),
+		raw:    raw,
+		nc:     raw,
+		remote: raw.RemoteAddr().String(),
+		slots:  make(chan struct{}, s.o.MaxInFlight),
+	}
+	c.addr = remoteAddr(raw.RemoteAddr())
+	c.budget.init(s.o.MaxInFlightBytes)
+	if s.o.TLSConfig != nil {
+		c.nc = tls.Server(raw, s.o.TLSConfig)
+	}
+	c.log = s.log.With(zap.Uint64("conn", c.id), zap.String("remote", c.remote))
+	c.cr = &connReader{
+		r:           c.nc,
+		dl:          raw,
+		readTimeout: s.o.ReadTimeout,
+		idleTimeout: s.o.IdleTimeout,
+		inflight:    &c.inflight,
+		lastWrite:   &c.lastWrite,
+	}
+	c.cr.lastActivity = time.Now()
+	return c
+}
+
+// remoteAddr is the peer's IP address as Senders expects it: IPv4 peers on a dual-stack socket
+// appear as IPv4, not as IPv4-mapped IPv6. It is the zero Addr for non-IP connections.
+func remoteAddr(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap()
+	}
+	if a == nil {
+		return netip.Addr{}
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// serve runs the connection to its end: the TLS handshake if any, then frames read in
+// order and handed to the pipeline while the writer answers them in the same order.
+func (c *conn) serve() {
+	defer c.s.forget(c)
+	opened := time.Now()
+	if err := c.handshake(); err != nil {
+		if errors.Is(err, io.EOF) {
+			// A TCP health check or a port scan, most likely.
+			c.log.Debug("mllp connection closed before the TLS handshake", zap.Error(err))
+		} else {
+			c.log.Warn("mllp TLS handshake failed", zap.Error(err))
+		}
+		c.raw.Close()
+		return
+	}
+	c.log.Debug("mllp connection opened", zap.Bool("tls", c.nc != c.raw), zap.String("cert_subject", c.subject))
+
+	queue := make(chan item, c.s.o.MaxInFlight)
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop(queue)
+	}()
+	frames, reason := c.readLoop(queue)
+	close(queue)
+	<-writerDone
+	c.closeGracefully()
+	c.log.Debug("mllp connection closed", zap.String("reason", reason),
+		zap.Int("frames", frames), zap.Duration("duration", time.Since(opened)))
+}
+
+func (c *conn) handshake() error {
+	tc, ok := c.nc.(*tls.Conn)
+	if !ok {
+		return nil
+	}
+	// A handshake is a frame of sorts: it must complete within the read timeout (or, without
+	// one, the idle timeout), or a silent peer would hold a connection slot forever.
+	limit := c.s.o.ReadTimeout
+	if limit <= 0 {
+		limit = c.s.o.IdleTimeout
+	}
+	if limit > 0 {
+		_ = c.raw.SetDeadline(time.Now().Add(limit))
+	}
+	err := tc.HandshakeContext(c.s.ctx)
+	// The reader sets its own deadlines; a shutdown meanwhile is seen through its flag.
+	_ = c.raw.SetDeadline(time.Time{})
+	if err != nil {
+		return fmt.Errorf("mllp: TLS handshake: %w", err)
+	}
+	// Only a verified chain identifies a sender: with ClientAuth RequestClientCert the peer's
+	// certificates are unverified and prove nothing.
+	if chains := tc.ConnectionState().VerifiedChains; len(chains) > 0 && len(chains[0]) > 0 {
+		c.subject = chains[0][0].Subject.String()
+	}
+	return nil
+}
+
+// identify looks the sender up by address and certificate subject. An unknown sender is not an
+// error: its messages are still answered, AR, by the pipeline (Envelope.Sender nil).
+func (c *conn) identify() {
+	c.identified = true
+	c.lastLookup = time.Now()
+	ctx, cancel := context.WithTimeout(c.s.ctx, senderLookupTimeout)
+	defer cancel()
+	s, err := c.s.o.Senders.MLLPSender(ctx, c.addr, c.subject)
+	switch {
+	case err == nil && s != nil:
+		c.sender, c.lookupErr = s, nil
+		c.log.Debug("mllp sender identified", zap.String("site", s.SiteCode), zap.Int64("credential", s.CredentialID))
+	case err == nil || errors.Is(err, ingest.ErrUnknownSender):
+		c.sender, c.lookupErr = nil, nil
+		c.log.Warn("mllp sender unknown: its messages are answered AR", zap.String("cert_subject", c.subject))
+	default:
+		c.sender, c.lookupErr = nil, fmt.Errorf("mllp: identify sender: %w", err)
+		c.log.Error("mllp sender lookup failed: messages are answered AR until it succeeds", zap.Error(err))
+	}
+}
+
+// readLoop reads frames until the stream ends and hands each to the pipeline in order. It returns
+// the number of frames read and why the stream ended, for the log.
+func (c *conn) readLoop(queue chan<- item) (frames int, reason string) {
+	fr := hl7.NewFrameReader(c.cr, c.s.o.MaxMessageSize)
+	var skipped int64
+	for {
+		frame, err := fr.ReadFrame()
+		readAt := time.Now()
+		if n := fr.Skipped(); n > skipped {
+			c.s.m.junk.Add(float64(n - skipped))
+			skipped = n
+		}
+		if err != nil {
+			var tl *hl7.FrameTooLargeError
+			if !errors.As(err, &tl) {
+				return frames, c.endOfStream(err)
+			}
+			c.s.m.frames.WithLabelValues(outcomeTooLarge).Inc()
+			c.log.Warn("mllp frame too large: answered AR", zap.Int("size", tl.Size), zap.Int("max_message_size", c.s.o.MaxMessageSize))
+			frames++
+			c.dispatch(queue, tl.Head, tl.Size, readAt)
+			continue
+		}
+		c.s.m.frames.WithLabelValues(outcomeOK).Inc()
+		frames++
+		c.dispatch(queue, frame, 0, readAt)
+	}
+}
+
+// endOfStream logs and counts why reading stopped.
+func (c *conn) endOfStream(err error) string {
+	reason, midFrame := c.cr.end()
+	switch {
+	case errors.Is(reason, errShutdown):
+		return "shutdown"
+	case errors.Is(reason, errIdle):
+		c.log.Debug("mllp connection idle: closing")
+		return "idle"
+	case errors.Is(reason, errReadTimeout):
+		c.s.m.frames.WithLabelValues(outcomeTimeout).Inc()
+		c.log.Warn("mllp frame not completed within the read timeout: closing", zap.Duration("read_timeout", c.s.o.ReadTimeout))
+		return "read timeout"
+	case midFrame || errors.Is(err, hl7.ErrPartialFrame):
+		c.s.m.frames.WithLabelValues(outcomePartial).Inc()
+		c.log.Warn("mllp connection ended in the middle of a frame", zap.Error(err))
+		return "partial frame"
+	case errors.Is(err, io.EOF):
+		return "closed by sender"
+	}
+	c.log.Info("mllp read failed", zap.Error(err))
+	return "read error"
+}
+
+// dispatch hands one frame to the pipeline and queues its Pending for the writer. It blocks while
+// the connection's window or byte budget is full: the reader then stops reading and TCP flow
+// control pushes back on the sender. That time is not charged to the sender's read timeout.
+func (c *conn) dispatch(queue chan<- item, frame []byte, tooLarge int, readAt time.Time) {
+	c.cr.pause()
+	defer c.cr.resume()
+	c.slots <- struct{}{}
+	c.budget.acquire(len(frame))
+	c.inflight.Add(1)
+	// The frame reader reuses its buffer; the pipeline keeps the payload until it is committed.
+	payload := append([]byte(nil), frame...)
+	env := ingest.Envelope{
+		Transport:  ingest.TransportMLLP,
+		Remote:     c.remote,
+		Payload:    payload,
+		ReceivedAt: c.s.clock(),
+		TooLarge:   tooLarge,
+	}
+	queue <- item{pending: c.start(env), payload: payload, size: len(frame), readAt: readAt}
+}
+
+// start hands the message to the pipeline, or answers it AR 207 itself when it cannot.
+func (c *conn) start(env ingest.Envelope) (p ingest.Pending) {
+	// The sender is looked up at the first frame rather than at connect time, so that health
+	// checks and port scans cost no query.
+	if !c.identified || (c.lookupErr != nil && time.Since(c.lastLookup) >= senderRetryInterval) {
+		c.identify()
+	}
+	env.Sender = c.sender
+	if c.lookupErr != nil {
+		// Without knowing who sent it the pipeline would answer "unknown sender", which is
+		// false: say that the registry failed, so that the sender retries.
+		c.s.m.internalErrors.Inc()
+		return ready(c.internalAR(env.Payload))
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			// One bad message must not take down every connection's messages in flight.
+			c.log.Error("mllp pipeline panicked starting a message: answered AR", panicField(r), zap.Stack("stack"))
+			c.s.m.internalErrors.Inc()
+			p = ready(c.internalAR(env.Payload))
+		}
+	}()
+	if p = c.s.o.Starter.Start(c.s.ctx, env); p == nil {
+		c.log.Error("mllp pipeline returned no pending message: answered AR")
+		c.s.m.internalErrors.Inc()
+		p = ready(c.internalAR(env.Payload))
+	}
+	return p
+}
+
+// writeLoop waits for each queued message's ACK in order and writes it. After a failed write it
+// keeps waiting (so every message read is still processed and counted) but writes no more.
+func (c *conn) writeLoop(queue <-chan item) {
+	var buf []byte
+	broken := false
+	for it := range queue {
+		a := frameSafe(c.wait(it), c.log)
+		if !broken {
+			buf = hl7.AppendFrame(buf[:0], a)
+			if err := c.write(buf); err != nil {
+				broken = true
+				c.log.Info("mllp ACK not delivered: closing", zap.Error(err))
+				c.raw.Close() // wakes the reader
+			} else {
+				c.s.m.ackSeconds.Observe(time.Since(it.readAt).Seconds())
+				c.lastWrite.Store(time.Now().UnixNano())
+			}
+			if cap(buf) > ackBufferKeep {
+				buf = nil
+			}
+		}
+		c.inflight.Add(-1)
+		c.budget.release(it.size)
+		<-c.slots
+	}
+}
+
+func (c *conn) write(b []byte) error {
+	if c.s.o.WriteTimeout > 0 {
+		if err := c.raw.SetWriteDeadline(time.Now().Add(c.s.o.WriteTimeout)); err != nil {
+			return fmt.Errorf("mllp: set write deadline: %w", err)
+		}
+	}
+	if _, err := c.nc.Write(b); err != nil {
+		return fmt.Errorf("mllp: write ACK: %w", err)
+	}
+	return nil
+}
+
+// wait returns the message's ACK; whatever happens, it returns a valid HL7 answer.
+func (c *conn) wait(it item) (a []byte) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("mllp pipeline panicked waiting for an ACK: answered AR", panicField(r), zap.Stack("stack"))
+			c.s.m.internalErrors.Inc()
+			a = c.internalAR(it.payload)
+		}
+	}()
+	a, err := it.pending.Wait(c.s.ctx)
+	if len(a) > 0 {
+		// With an error, the pipeline has logged it and a is the AR that says so.
+		return a
+	}
+	c.log.Error("mllp pipeline returned no ACK: answered AR", zap.Error(err))
+	c.s.m.internalErrors.Inc()
+	return c.internalAR(it.payload)
+}
+
+// frameSafe returns a, or a copy of it without the MLLP framing bytes that an ACK must never
+// contain (escaping makes them impossible in a well-built one): a 0x1C would end the frame early
+// and a 0x0B start a new one for many readers, leaving the sender out of step.
+func frameSafe(a []byte, log *zap.Logger) []byte {
+	if bytes.IndexByte(a, startBlock) < 0 && bytes.IndexByte(a, endBlock) < 0 {
+		return a
+	}
+	log.Error("mllp ACK contains an MLLP framing byte: replaced with '?'")
+	out := bytes.Clone(a)
+	for i, b := range out {
+		if b == startBlock || b == endBlock {
+			out[i] = '?'
+		}
+	}
+	return out
+}
+
+// internalAR is the AR for a message the registry failed to process, built from what can be
+// recovered of its MSH so that MSA-2 names the sender's control ID.
+func (c *conn) internalAR(payload []byte) []byte {
+	return c.s.ack.Reject(ack.RecoverHeader(payload), ack.Finding{
+		Rule:     "internal-error",
+		Location: ack.Location{Segment: "MSH", Sequence: 1},
+		Code:     ack.CodeInternalError,
+		Severity: ack.Error,
+		Text:     "The registry could not process this message because of an internal error; nothing was stored. Please send it again later.",
+	})
+}
+
+// panicField describes a recovered panic without its value when that value could carry message
+// content: runtime errors are safe to log, anything else is logged by type only.
+func panicField(r any) zap.Field {
+	if re, ok := r.(runtime.Error); ok {
+		return zap.String("panic", re.Error())
+	}
+	return zap.String("panic", fmt.Sprintf("%T", r))
+}
+
+// stopReading is Shutdown's request: read no new frame, finish the one being received.
+func (c *conn) stopReading() { c.cr.stop() }
+
+// abort closes the connection at once.
+func (c *conn) abort() { c.raw.Close() }
+
+func (c *conn) closeGracefully() {
+	type closeWriter interface{ CloseWrite() error }
+	if cw, ok := c.nc.(closeWriter); ok {
+		_ = c.raw.SetWriteDeadline(time.Now().Add(lingerTimeout))
+		if cw.CloseWrite() == nil {
+			_ = c.raw.SetReadDeadline(time.Now().Add(lingerTimeout))
+			_, _ = io.CopyN(io.Discard, c.raw, lingerMaxBytes)
+		}
+	}
+	c.raw.Close()
+}
+
+// ready is a Pending whose answer is already known.
+type ready []byte
+
+func (r ready) Wait(context.Context) ([]byte, error) { return r, nil }
+
+// budget bounds the bytes a connection holds in messages read and not yet answered. A message is
+// always admitted when nothing else is held, so a message up to the limit never waits forever.
+type budget struct {
+	mu    sync.Mutex
+	cond  sync.Cond
+	used  int
+	limit int
+}
+
+func (b *budget) init(limit int) {
+	b.limit = limit
+	b.cond.L = &b.mu
+}
+
+func (b *budget) acquire(n int) {
+	b.mu.Lock()
+	for b.used > 0 && b.used+n > b.limit {
+		b.cond.Wait()
+	}
+	b.used += n
+	b.mu.Unlock()
+}
+
+func (b *budget) release(n int) {
+	b.mu.Lock()
+	b.used -= n
+	b.mu.Unlock()
+	b.cond.Signal()
+}

@@ -1,0 +1,72 @@
+package mllp
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Frame outcomes, the values of the outcome label of vaxgate_mllp_frames_total.
+const (
+	outcomeOK       = "ok"        // a complete frame, handed on to be answered
+	outcomeTooLarge = "too_large" // larger than MaxMessageSize: discarded as it streamed in, answered AR
+	outcomePartial  = "partial"   // the connection ended in the middle of a frame
+	outcomeTimeout  = "timeout"   // a started frame did not complete within ReadTimeout
+)
+
+type metrics struct {
+	connections      prometheus.Gauge
+	connectionsTotal prometheus.Counter
+	rejected         prometheus.Counter
+	frames           *prometheus.CounterVec
+	junk             prometheus.Counter
+	internalErrors   prometheus.Counter
+	ackSeconds       prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		connections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vaxgate_mllp_connections",
+			Help: "Open MLLP connections.",
+		}),
+		connectionsTotal: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vaxgate_mllp_connections_total",
+			Help: "MLLP connections accepted and served.",
+		}),
+		rejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vaxgate_mllp_connections_rejected_total",
+			Help: "MLLP connections closed at once because the maximum number of connections was open.",
+		}),
+		frames: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vaxgate_mllp_frames_total",
+			Help: "MLLP frames received, by outcome (ok, too_large, partial, timeout).",
+		}, []string{"outcome"}),
+		junk: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vaxgate_mllp_junk_bytes_total",
+			Help: "Bytes received outside MLLP frames and skipped.",
+		}),
+		internalErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vaxgate_mllp_internal_errors_total",
+			Help: "Messages the MLLP server answered AR itself because the sender lookup or the pipeline failed.",
+		}),
+		ackSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "vaxgate_mllp_ack_seconds",
+			Help:    "Time from a frame read completely to its ACK written.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
+	}
+	// Every outcome is exported from the start, so that rate() and alerts see zeros, not gaps.
+	for _, o := range []string{outcomeOK, outcomeTooLarge, outcomePartial, outcomeTimeout} {
+		m.frames.WithLabelValues(o)
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.connections, m.connectionsTotal, m.rejected, m.frames, m.junk, m.internalErrors, m.ackSeconds} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("mllp: register metrics: %w", err)
+		}
+	}
+	return m, nil
+}

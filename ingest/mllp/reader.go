@@ -1,0 +1,214 @@
+package mllp
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vaxgate/vaxgate/hl7"
+)
+
+// MLLP framing bytes.
+const (
+	startBlock = hl7.FrameStart
+	endBlock   = hl7.FrameEnd
+)
+
+// Why a connection's reader stopped, as connReader returns it to the frame reader.
+var (
+	errShutdown    = errors.New("mllp: server shutting down")
+	errIdle        = errors.New("mllp: connection idle")
+	errReadTimeout = errors.New("mllp: frame not completed within the read timeout")
+)
+
+// aLongTimeAgo is a deadline in the past, to wake a blocked Read at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// connReader sits between the connection and the frame reader and enforces the timeouts, which
+// depend on where the stream is: between frames the idle timeout runs (and is suspended while
+// messages wait for their ACKs, since then the sender is waiting for us); once a frame's 0x0B has
+// arrived, the frame must complete within the read timeout, however slowly its bytes trickle in.
+// It follows the framing itself, on the bytes as they arrive, because the frame reader reads
+// ahead and cannot say when the frame it will return next began. Socket timeouts are retried
+// here, not returned, so the frame reader only ever sees the end of the stream.
+type connReader struct {
+	r           io.Reader // the connection, TLS or not
+	dl          net.Conn  // the TCP connection, where deadlines are set
+	readTimeout time.Duration
+	idleTimeout time.Duration
+	inflight    *atomic.Int64 // messages read and not yet answered
+	lastWrite   *atomic.Int64 // UnixNano of the last ACK written
+
+	mu           sync.Mutex
+	inFrame      bool // a 0x0B has arrived and its 0x1C not yet
+	frameStart   time.Time
+	lastActivity time.Time // the last frame start or end
+	framesEnded  uint64
+	pausedAt     time.Time
+	shutdown     bool
+	stopAfter    uint64 // after Shutdown, read up to the end of this many frames
+	reason       error  // why Read stopped, when it was this reader's decision
+}
+
+// Read reads from the connection, waiting out socket timeouts that are not the sender's fault.
+func (r *connReader) Read(p []byte) (int, error) {
+	for {
+		r.mu.Lock()
+		if r.stoppingLocked() {
+			r.reason = errShutdown
+			r.mu.Unlock()
+			return 0, errShutdown
+		}
+		// Set under the lock so that a concurrent stop's wake-up deadline is never overwritten.
+		_ = r.dl.SetReadDeadline(r.deadlineLocked(time.Now()))
+		r.mu.Unlock()
+
+		n, err := r.r.Read(p)
+		now := time.Now()
+
+		r.mu.Lock()
+		if n > 0 {
+			r.trackLocked(p[:n], now)
+		}
+		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			if n > 0 {
+				r.mu.Unlock()
+				return n, nil // the next Read looks at the deadline again
+			}
+			if end := r.timeoutLocked(now); end != nil {
+				r.reason = end
+				r.mu.Unlock()
+				return 0, end
+			}
+			r.mu.Unlock()
+			continue
+		}
+		r.mu.Unlock()
+		return n, err
+	}
+}
+
+// stoppingLocked: after Shutdown, no new frame is read; the frame being received is finished.
+func (r *connReader) stoppingLocked() bool {
+	return r.shutdown && (!r.inFrame || r.framesEnded >= r.stopAfter)
+}
+
+func (r *connReader) deadlineLocked(now time.Time) time.Time {
+	if r.inFrame {
+		if r.readTimeout > 0 {
+			return r.frameStart.Add(r.readTimeout)
+		}
+		return time.Time{}
+	}
+	if r.idleTimeout <= 0 {
+		return time.Time{}
+	}
+	if r.inflight.Load() > 0 {
+		// Not idle while the sender waits for ACKs: look again later.
+		return now.Add(r.idleTimeout)
+	}
+	return r.lastActivityLocked().Add(r.idleTimeout)
+}
+
+func (r *connReader) lastActivityLocked() time.Time {
+	last := r.lastActivity
+	if w := r.lastWrite.Load(); w > 0 {
+		if t := time.Unix(0, w); t.After(last) {
+			last = t
+		}
+	}
+	return last
+}
+
+// timeoutLocked decides what a socket timeout means: the end of the stream (returned) or nothing
+// yet (nil: read on).
+func (r *connReader) timeoutLocked(now time.Time) error {
+	if r.inFrame {
+		if r.readTimeout > 0 && !now.Before(r.frameStart.Add(r.readTimeout)) {
+			return errReadTimeout
+		}
+		return nil
+	}
+	if r.shutdown {
+		return errShutdown
+	}
+	if r.inflight.Load() > 0 {
+		return nil
+	}
+	if r.idleTimeout > 0 && !now.Before(r.lastActivityLocked().Add(r.idleTimeout)) {
+		return errIdle
+	}
+	return nil
+}
+
+// trackLocked follows the framing over bytes just read, the way hl7.FrameReader reads it: 0x0B
+// starts a frame, the next 0x1C ends it (the CR after it is not waited for, and a 0x0B inside a
+// frame is content).
+func (r *connReader) trackLocked(b []byte, now time.Time) {
+	for len(b) > 0 {
+		if !r.inFrame {
+			i := bytes.IndexByte(b, startBlock)
+			if i < 0 {
+				return // junk between frames is not activity
+			}
+			r.inFrame = true
+			r.frameStart, r.lastActivity = now, now
+			b = b[i+1:]
+			continue
+		}
+		i := bytes.IndexByte(b, endBlock)
+		if i < 0 {
+			return
+		}
+		r.inFrame = false
+		r.framesEnded++
+		r.lastActivity = now
+		b = b[i+1:]
+	}
+}
+
+// pause and resume bracket the time the reader spends handing a frame on, blocked on a full
+// window or in the pipeline: that is the server's time, not charged to the next frame's read
+// timeout nor counted as idleness.
+func (r *connReader) pause() {
+	r.mu.Lock()
+	r.pausedAt = time.Now()
+	r.mu.Unlock()
+}
+
+func (r *connReader) resume() {
+	r.mu.Lock()
+	now := time.Now()
+	if r.inFrame {
+		r.frameStart = r.frameStart.Add(now.Sub(r.pausedAt))
+	}
+	r.lastActivity = now
+	r.mu.Unlock()
+}
+
+// stop makes Read return errShutdown once the frame being received, if any, is complete.
+func (r *connReader) stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.shutdown {
+		return
+	}
+	r.shutdown = true
+	r.stopAfter = r.framesEnded + 1
+	if !r.inFrame {
+		_ = r.dl.SetReadDeadline(aLongTimeAgo)
+	}
+}
+
+// end reports why reading stopped, when it was this reader's decision, and whether the stream
+// stopped in the middle of a frame.
+func (r *connReader) end() (reason error, midFrame bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.reason, r.inFrame
+}
