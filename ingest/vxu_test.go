@@ -1,0 +1,111 @@
+package ingest
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/vaxgate/vaxgate/hl7"
+)
+
+func TestDecode(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "vxu_basic.hl7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := hl7.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := Decode(m)
+	p := v.Patient
+	if got := p.PrimaryID(); got != (Identifier{Value: "MRN-1001", Authority: "CLINIC-A", Type: "MR"}) {
+		t.Errorf("primary id %+v", got)
+	}
+	if got := p.LegalName(); got.Family != "Müller" || got.Given != "Jürgen" || got.Middle != "Paul" || got.Type != "L" {
+		t.Errorf("legal name %+v", got)
+	}
+	if p.MotherMaiden.Family != "O&Brien" || p.BirthDate != "20190402" || p.Sex != "M" || p.Protection != "N" {
+		t.Errorf("patient %+v", p)
+	}
+	if len(p.Races) != 1 || p.Races[0].Code != "2106-3" || p.Races[0].System != "CDCREC" {
+		t.Errorf("races %+v", p.Races)
+	}
+	if len(p.Addresses) != 1 || p.Addresses[0].Zip != "01101" || p.Addresses[0].City != "Springfield" {
+		t.Errorf("addresses %+v", p.Addresses)
+	}
+	if len(p.Phones) != 1 || p.Phones[0].Area != "413" || p.Phones[0].Local != "5551234" {
+		t.Errorf("phones %+v", p.Phones)
+	}
+	if len(v.NextOfKin) != 1 || v.NextOfKin[0].Relationship.Code != "MTH" || v.NextOfKin[0].Name.Given != "Greta" {
+		t.Errorf("next of kin %+v", v.NextOfKin)
+	}
+	if len(v.Orders) != 1 {
+		t.Fatalf("%d orders", len(v.Orders))
+	}
+	o := v.Orders[0]
+	want := Order{
+		Group: 1, OrderControl: "RE", FillerOrder: "ORD-5001^CLINIC-A",
+		EnteredBy:        Provider{ID: "7824", Family: "Jackson", Given: "Lily", Authority: "CLINIC-A"},
+		OrderingProvider: Provider{ID: "654", Family: "Thomas", Given: "Wilma", Authority: "CLINIC-A"},
+		AdministeredAt:   "20240310",
+		Vaccine:          Coded{Code: "08", Text: "Hep B, adolescent or pediatric", System: "CVX"},
+		CVX:              "08", Amount: "0.5", Units: Coded{Code: "mL", Text: "milliliters", System: "UCUM"},
+		InfoSource:        Coded{Code: "00", Text: "New immunization record", System: "NIP001"},
+		AdministeredBy:    Provider{ID: "7824", Family: "Jackson", Given: "Lily", Authority: "CLINIC-A"},
+		AdministeringSite: "FAC-A", Lots: []string{"LOT123A"}, LotExpiration: "20251231",
+		Manufacturer:     Coded{Code: "MSD", Text: "Merck and Co., Inc.", System: "MVX"},
+		CompletionStatus: "CP", ActionCode: "A",
+		Route:    Coded{Code: "C28161", Text: "Intramuscular", System: "NCIT"},
+		BodySite: Coded{Code: "LT", Text: "Left Thigh", System: "HL70163"},
+	}
+	obs := o.Observations
+	o.Observations = nil
+	if !reflect.DeepEqual(o, want) {
+		t.Errorf("order\n got %+v\nwant %+v", o, want)
+	}
+	if o.Historical() {
+		t.Error("RXA-9 00 is not historical")
+	}
+	if len(obs) != 4 || obs[0].Identifier.Code != "64994-7" || obs[0].Value.Code != "V02" || obs[2].Value.Code != "20230512" || obs[2].ValueType != "TS" {
+		t.Errorf("observations %+v", obs)
+	}
+}
+
+func TestGroupOf(t *testing.T) {
+	msg := "MSH|^~\\&|A|B|||2024||VXU^V04|1|P|2.5.1\rPID|1||X^^^A^MR\rOBX|1|CE|X||Y\rORC|RE\rRXA|0|1|20240101\rRXR|IM\rOBX|1\rNTE|1\rRXA|0|1|20240101\rOBX|1\rORC|RE\rRXA|0|1|20240101\r"
+	m, err := hl7.Parse([]byte(msg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []int{0, 0, 0, 1, 1, 1, 1, 1, 2, 2, 3, 3}
+	if got := GroupOf(m); !reflect.DeepEqual(got, want) {
+		t.Errorf("GroupOf = %v, want %v", got, want)
+	}
+	v := Decode(m)
+	if len(v.Observations) != 1 || len(v.Orders) != 3 || len(v.Orders[0].Observations) != 1 || len(v.Orders[1].Observations) != 1 || v.Orders[2].OrderControl != "RE" || v.Orders[1].OrderControl != "" {
+		t.Errorf("decode grouping: %d patient obs, %+v", len(v.Observations), v.Orders)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	if b, err := os.ReadFile(filepath.Join("testdata", "vxu_basic.hl7")); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte("MSH|^~\\&|A|B|||2024||VXU^V04|1|P|2.5.1\rRXA|0\rORC\rOBX\r"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := hl7.Parse(b)
+		if err != nil {
+			return
+		}
+		v := Decode(m)
+		g := GroupOf(m)
+		if len(g) != m.NumSegments() {
+			t.Fatalf("GroupOf has %d entries for %d segments", len(g), m.NumSegments())
+		}
+		if n := m.Count("RXA"); n != len(v.Orders) {
+			t.Fatalf("%d RXA but %d orders", n, len(v.Orders))
+		}
+	})
+}
