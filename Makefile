@@ -1,0 +1,104 @@
+# vaxgate — developer and CI entry points (GNU make).
+#
+#   make run    build, start a private PostgreSQL under ./data, serve with a demo site
+#   make test   install the PostgreSQL server if missing, lint, run every test against a real PostgreSQL
+#
+# Nothing but Go needs to be installed by hand: `make deps` installs the PostgreSQL server binaries
+# (as root, with apt-get) when they are missing; tests and `vaxgate serve` start their own server.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+# Go from PATH, else the standard tarball location (CI shells often lack /usr/local/go/bin in PATH).
+ifeq ($(origin GO),undefined)
+GO := $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+endif
+ifneq ($(filter /%,$(GO)),)
+export PATH := $(patsubst %/,%,$(dir $(GO))):$(PATH)
+endif
+ifeq ($(origin GOFMT),undefined)
+GOFMT := $(shell $(GO) env GOROOT)/bin/gofmt
+endif
+# The race detector needs cgo (a C compiler); without one, go reports CGO_ENABLED=0 and the tests
+# run without it rather than not at all.
+ifeq ($(origin RACE),undefined)
+RACE := $(shell [ "$$($(GO) env CGO_ENABLED 2>/dev/null)" = 1 ] && echo -race)
+endif
+
+PKGS      ?= ./...
+TESTFLAGS ?=
+BENCHTIME ?= 1s
+FUZZTIME  ?= 10s
+FUZZDIRS  ?=
+PG_CONFIG ?= pg_config
+PG_LIBDIR ?= /usr/lib/postgresql
+
+.PHONY: all build run test test-short bench fuzz lint fmt deps node-deps generate clean
+
+all: lint test build
+
+build:
+	$(GO) build -o bin/vaxgate ./cmd/vaxgate
+
+# The lead wires `serve --demo` (private database, demo site, printed credentials).
+run: build
+	./bin/vaxgate serve --demo
+
+test: deps node-deps lint
+	@[ -n "$(RACE)" ] || echo "test: no C compiler (CGO_ENABLED=0): running without the race detector"
+	$(GO) test $(RACE) -count=1 $(TESTFLAGS) $(PKGS)
+
+# Quick inner loop: no deps/lint, no race detector, cached results allowed.
+test-short:
+	$(GO) test -short $(TESTFLAGS) $(PKGS)
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) $(PKGS)
+
+# Every Fuzz target under ./... (or FUZZDIRS), FUZZTIME each: go test -fuzz takes one target of
+# one package at a time.
+fuzz:
+	GO="$(GO)" FUZZTIME="$(FUZZTIME)" scripts/fuzz.sh $(FUZZDIRS)
+
+# gofmt -l must list nothing; go vet must pass.
+lint:
+	@out="$$($(GOFMT) -l $$(find . -name '*.go' -not -path './vendor/*' -not -path './.git/*'))"; \
+	if [ -n "$$out" ]; then echo "lint: gofmt needed on (run make fmt):"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+fmt:
+	$(GOFMT) -w $$(find . -name '*.go' -not -path './vendor/*' -not -path './.git/*')
+
+# PostgreSQL server binaries (initdb, postgres), found the way store/pgembed finds them.
+deps:
+	@if [ -n "$${VAXGATE_TEST_DATABASE_URL:-}" ]; then exit 0; fi; \
+	if [ -n "$${VAXGATE_PG_BINDIR:-}" ] && [ -x "$$VAXGATE_PG_BINDIR/initdb" ]; then exit 0; fi; \
+	bindir="$$($(PG_CONFIG) --bindir 2>/dev/null || true)"; \
+	if [ -n "$$bindir" ] && [ -x "$$bindir/initdb" ] && [ -x "$$bindir/postgres" ]; then exit 0; fi; \
+	for d in $(PG_LIBDIR)/*/bin; do \
+		if [ -x "$$d/initdb" ] && [ -x "$$d/postgres" ]; then exit 0; fi; \
+	done; \
+	if command -v initdb >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "deps: installing the PostgreSQL server (apt-get install postgresql)"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -q && apt-get install -y -q --no-install-recommends postgresql </dev/null; \
+	else \
+		echo 'PostgreSQL server binaries not found: install them with "apt-get install postgresql" (or set VAXGATE_PG_BINDIR)' >&2; \
+		exit 1; \
+	fi
+
+# The third-party SOAP client used by ingest/soap's tests (npm soap, pinned in package-lock.json).
+# TestNodeSOAPClient runs npm ci itself when node_modules is missing; this only does it ahead of time.
+node-deps:
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix ingest/soap/testdata/nodeclient --no-audit --no-fund --loglevel=error; \
+	else echo "node-deps: npm not found: TestNodeSOAPClient will be skipped"; fi
+
+generate:
+	$(GO) generate $(PKGS)
+
+# Leaves ./data (the private database of `make run`) alone: it holds data. rm -rf data to reset it.
+clean:
+	rm -rf bin/ coverage.out coverage.html *.coverprofile *.test *.prof
+	$(GO) clean -testcache
