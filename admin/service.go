@@ -1,0 +1,276 @@
+package admin
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/vaxgate/vaxgate/admin/passwd"
+)
+
+// Options configure a Service. Zero values take the defaults noted.
+type Options struct {
+	Now    func() time.Time // clock (default time.Now)
+	Logger *zap.Logger      // default: no logging
+	SMTP   SMTPConfig       // where invitation emails go; no Addr: invitations cannot be emailed
+	// BaseURL is the public URL of the HTTP listener; registration links are
+	// BaseURL + "/api/v1/register?token=…" (default "http://localhost:8080").
+	BaseURL          string
+	LockoutThreshold int           // failed logins in a row that lock an account (default 5)
+	SessionTTL       time.Duration // lifetime of an API session (default 8h)
+	InviteTTL        time.Duration // lifetime of a registration link (default 72h)
+	InactiveAfter    time.Duration // unused accounts become Inactive Expired after this (default 90 days)
+	AgreementVersion string        // the user agreement accepted at registration (default "1")
+}
+
+// Service holds the admin rules. It is safe for concurrent use.
+type Service struct {
+	st  Store
+	o   Options
+	log *zap.Logger
+
+	dummyOnce sync.Once
+	dummyHash string
+}
+
+// NewService returns a Service over st.
+func NewService(st Store, o Options) *Service {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.BaseURL == "" {
+		o.BaseURL = "http://localhost:8080"
+	}
+	if o.LockoutThreshold <= 0 {
+		o.LockoutThreshold = 5
+	}
+	if o.SessionTTL <= 0 {
+		o.SessionTTL = 8 * time.Hour
+	}
+	if o.InviteTTL <= 0 {
+		o.InviteTTL = 72 * time.Hour
+	}
+	if o.InactiveAfter <= 0 {
+		o.InactiveAfter = 90 * 24 * time.Hour
+	}
+	if o.AgreementVersion == "" {
+		o.AgreementVersion = "1"
+	}
+	return &Service{st: st, o: o, log: o.Logger}
+}
+
+// Options returns the options in effect (with defaults applied).
+func (s *Service) Options() Options { return s.o }
+
+// now is the service clock, in UTC, at the database's precision (microseconds).
+func (s *Service) now() time.Time { return s.o.Now().UTC().Truncate(time.Microsecond) }
+
+// Actor is who performs an action: an authenticated user (from a session) or the system (the
+// command line, the demo set-up, periodic jobs).
+type Actor struct {
+	UserID             int64
+	Name               string // username, or "system:<tool>"
+	System             bool
+	RegistryAdmin      bool
+	Memberships        []Membership
+	SessionID          int64
+	MustChangePassword bool
+}
+
+// SystemActor is the actor of trusted operator tools, named "system:<tool>" in the audit log.
+// It may do everything: whoever runs the command line can reach the database anyway.
+func SystemActor(tool string) Actor { return Actor{System: true, Name: "system:" + tool} }
+
+func (a Actor) privileged() bool { return a.System || a.RegistryAdmin }
+
+func (a Actor) userIDPtr() *int64 {
+	if a.UserID == 0 {
+		return nil
+	}
+	id := a.UserID
+	return &id
+}
+
+// can reports whether a has permission p at the site with this id and health system.
+func (a Actor) can(p Permission, siteID, healthSystemID int64) bool {
+	if a.privileged() {
+		return true
+	}
+	for _, m := range a.Memberships {
+		if !m.Role.Can(p) {
+			continue
+		}
+		if m.SiteID == siteID || (m.Role.HealthSystem() && m.HealthSystemID == healthSystemID) {
+			return true
+		}
+	}
+	return false
+}
+
+// canAnywhere reports whether a has permission p at some site.
+func (a Actor) canAnywhere(p Permission) bool {
+	if a.privileged() {
+		return true
+	}
+	for _, m := range a.Memberships {
+		if m.Role.Can(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// coversHealthSystem reports whether a is a Health System User of the health system.
+func (a Actor) coversHealthSystem(healthSystemID int64) bool {
+	for _, m := range a.Memberships {
+		if m.Role.HealthSystem() && m.HealthSystemID == healthSystemID {
+			return true
+		}
+	}
+	return false
+}
+
+// sites returns the ids of the sites where a has permission p; all is true for privileged actors.
+func (s *Service) sites(ctx context.Context, a Actor, p Permission) (all bool, ids []int64, err error) {
+	if a.privileged() {
+		return true, nil, nil
+	}
+	seen := map[int64]bool{}
+	for _, m := range a.Memberships {
+		if !m.Role.Can(p) {
+			continue
+		}
+		if !seen[m.SiteID] {
+			seen[m.SiteID] = true
+			ids = append(ids, m.SiteID)
+		}
+		if m.Role.HealthSystem() {
+			family, err := s.st.ListSites(ctx, SiteFilter{HealthSystemID: m.HealthSystemID})
+			if err != nil {
+				return false, nil, fmt.Errorf("admin: health system sites: %w", err)
+			}
+			for _, f := range family {
+				if !seen[f.ID] {
+					seen[f.ID] = true
+					ids = append(ids, f.ID)
+				}
+			}
+		}
+	}
+	return false, ids, nil
+}
+
+// canUser reports whether a has permission p over the target user: at one of the target's
+// sites. Registry administrators are managed only by privileged actors.
+func (a Actor) canUser(p Permission, u *User) bool {
+	if a.privileged() {
+		return true
+	}
+	if u.RegistryAdmin {
+		return false
+	}
+	for _, m := range u.Memberships {
+		if a.can(p, m.SiteID, m.HealthSystemID) {
+			return true
+		}
+	}
+	return false
+}
+
+func (a Actor) siteIDs() []int64 {
+	ids := make([]int64, 0, len(a.Memberships))
+	for _, m := range a.Memberships {
+		ids = append(ids, m.SiteID)
+	}
+	return ids
+}
+
+// audit appends an audit entry in the transaction st and logs the action (ids only).
+func (s *Service) audit(ctx context.Context, st Store, a Actor, action, targetType string, targetID int64, siteIDs []int64, before, after any) error {
+	e := &AuditEntry{
+		At: s.now(), ActorUserID: a.userIDPtr(), Actor: a.Name, Action: action,
+		TargetType: targetType, TargetID: strconv.FormatInt(targetID, 10), SiteIDs: siteIDs,
+	}
+	if e.SiteIDs == nil {
+		e.SiteIDs = []int64{}
+	}
+	var err error
+	if e.Before, err = marshalAudit(before); err != nil {
+		return err
+	}
+	if e.After, err = marshalAudit(after); err != nil {
+		return err
+	}
+	if err := st.AppendAudit(ctx, e); err != nil {
+		return fmt.Errorf("admin: audit %s: %w", action, err)
+	}
+	s.log.Info("admin action", zap.String("action", action), zap.Int64("actor_user_id", a.UserID),
+		zap.Bool("system", a.System), zap.String("target_type", targetType), zap.Int64("target_id", targetID),
+		zap.Int64s("site_ids", siteIDs))
+	return nil
+}
+
+func marshalAudit(v any) (json.RawMessage, error) {
+	if v == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("admin: audit payload: %w", err)
+	}
+	if string(b) == "null" {
+		return nil, nil
+	}
+	return b, nil
+}
+
+// newToken returns a random 32-byte token (base64url) and its SHA-256 digest, which is what the
+// store keeps.
+func newToken() (string, []byte, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", nil, fmt.Errorf("admin: token: %w", err)
+	}
+	tok := base64.RawURLEncoding.EncodeToString(b)
+	return tok, hashToken(tok), nil
+}
+
+func hashToken(tok string) []byte {
+	h := sha256.Sum256([]byte(tok))
+	return h[:]
+}
+
+// validToken reports whether tok has the shape newToken produces (so that junk is refused
+// before it reaches the database).
+func validToken(tok string) bool {
+	if len(tok) != 43 {
+		return false
+	}
+	_, err := base64.RawURLEncoding.DecodeString(tok)
+	return err == nil
+}
+
+// dummyVerify spends the time of a password verification, so that unknown usernames are not
+// told apart from wrong passwords by timing.
+func (s *Service) dummyVerify(pw string) {
+	s.dummyOnce.Do(func() {
+		h, err := passwd.Hash("dummy-Password-1!")
+		if err == nil {
+			s.dummyHash = h
+		}
+	})
+	if s.dummyHash != "" {
+		_, _ = passwd.Verify(s.dummyHash, pw)
+	}
+}
