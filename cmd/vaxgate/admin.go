@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/vaxgate/vaxgate/admin"
+	"github.com/vaxgate/vaxgate/admin/cli"
+	"github.com/vaxgate/vaxgate/store"
+)
+
+func newAdminService(c *config, db *store.DB, log *zap.Logger) (*admin.Service, error) {
+	base := c.HTTP.PublicURL
+	if base == "" {
+		base = "http://" + localAddr(c.HTTP.Addr)
+	}
+	return admin.NewService(store.NewAdminStore(db), admin.Options{
+		Logger:  log,
+		BaseURL: base,
+		SMTP: admin.SMTPConfig{
+			Addr: c.SMTP.Addr, From: c.SMTP.From, Username: c.SMTP.Username, Password: c.SMTP.Password,
+		},
+	}), nil
+}
+
+// newAdminCmd is `vaxgate admin ...`: the admin module's tasks against the configured database.
+func newAdminCmd() *cobra.Command {
+	var cmd *cobra.Command
+	open := func(ctx context.Context) (*admin.Service, func(), error) {
+		c, err := loadConfig(cmd)
+		if err != nil {
+			return nil, nil, err
+		}
+		c.Log.Format = "console"
+		if c.Log.Level == "info" {
+			c.Log.Level = "warn"
+		}
+		log, err := newLogger(c)
+		if err != nil {
+			return nil, nil, err
+		}
+		db, closeDB, err := database(ctx, c, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		svc, err := newAdminService(c, db, log)
+		if err != nil {
+			closeDB()
+			return nil, nil, err
+		}
+		return svc, closeDB, nil
+	}
+	cmd = cli.Command(open)
+	addCommonFlags(cmd.PersistentFlags())
+	return cmd
+}
+
+// The demo site of `make run`: a production site that may send for the facilities of the public
+// sample messages, reachable over MLLP from this machine and over SOAP with printed credentials.
+const (
+	demoOrg      = "DEMO"
+	demoSite     = "DEMO-SITE"
+	demoSOAPUser = "demo-ehr"
+)
+
+var demoFacilities = []string{"DEMO", "X68", "RI88140101", "1255-60-20", "91116"}
+
+func setUpDemo(ctx context.Context, svc *admin.Service, w io.Writer, c *config) error {
+	actor := admin.SystemActor("serve --demo")
+	if _, err := svc.EnsureOrganization(ctx, actor, admin.OrganizationInput{Code: demoOrg, Name: "Demo Health"}); err != nil {
+		return fmt.Errorf("demo organization: %w", err)
+	}
+	site, err := svc.EnsureSite(ctx, actor, admin.SiteInput{
+		OrganizationCode: demoOrg, Code: demoSite, Name: "Demo Clinic", Status: admin.SiteProduction, Facilities: demoFacilities,
+	})
+	if err != nil {
+		return fmt.Errorf("demo site: %w", err)
+	}
+	for _, cidr := range []string{"127.0.0.0/8", "::1/128"} {
+		if _, err := svc.EnsureMLLPCredential(ctx, actor, site.ID, cidr, ""); err != nil {
+			return fmt.Errorf("demo MLLP credential: %w", err)
+		}
+	}
+	password, err := admin.GeneratePassword()
+	if err != nil {
+		return err
+	}
+	if _, err := svc.EnsureSOAPCredential(ctx, actor, site.ID, demoSOAPUser, password, "X68"); err != nil {
+		return fmt.Errorf("demo SOAP credential: %w", err)
+	}
+	fmt.Fprintf(w, `
+Demo site %s (production) may send for MSH-4 %v.
+  MLLP: from this machine: ./bin/vaxgate send --addr %s ../shared/corpus/vxu/nist_mu2_NIST-IZ-001.00.hl7
+  SOAP: http://%s/soap  username %s  password %s  facilityID X68
+`, site.Code, site.Facilities, localAddr(c.MLLP.Addr), localAddr(c.HTTP.Addr), demoSOAPUser, password)
+	return nil
+}
+
+// localAddr turns a listen address into one a client on this machine can use (":2575" →
+// "localhost:2575").
+func localAddr(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"iter"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/spf13/cobra"
+
+	"github.com/vaxgate/vaxgate/hl7"
+	"github.com/vaxgate/vaxgate/ingest/mllp"
+	"github.com/vaxgate/vaxgate/ingest/vxugen"
+)
+
+type benchOptions struct {
+	addr        string
+	conns       int
+	messages    int
+	window      int
+	rate        float64
+	facility    string
+	processing  string
+	patients    int
+	seed        uint64
+	timeout     time.Duration
+	verifyDB    string
+	runID       string
+	updateShare float64
+}
+
+func newBenchCmd() *cobra.Command {
+	var o benchOptions
+	cmd := &cobra.Command{
+		Use:   "bench --addr HOST:PORT [--conns N] [--messages M] [--rate R]",
+		Short: "Load generator: send realistic synthetic VXU over MLLP and report throughput and ACK latency",
+		Long: `Generate realistic, varied, valid VXU messages (distinct patients and doses, some repeats and
+updates), send them over N MLLP connections with pipelining, check every ACK, and print throughput,
+ACK latency percentiles and the count of ACKs that are not AA. With --verify-db it then counts the
+acknowledged messages of this run in the database: every AA or AE must be there.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.addr == "" {
+				return fmt.Errorf("bench: --addr HOST:PORT is required")
+			}
+			if o.conns < 1 || o.messages < 1 || o.window < 1 {
+				return fmt.Errorf("bench: --conns, --messages and --window must be at least 1")
+			}
+			if o.runID == "" {
+				o.runID = "B" + strconv.FormatInt(time.Now().UnixNano(), 36)
+			}
+			res, err := runBench(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			res.print(cmd.OutOrStdout(), o)
+			if o.verifyDB != "" {
+				stored, err := countStored(cmd.Context(), o.verifyDB, o.runID)
+				if err != nil {
+					return err
+				}
+				acked := res.codes["AA"] + res.codes["AE"]
+				fmt.Fprintf(cmd.OutOrStdout(), "verify: %d acknowledged (AA/AE), %d stored in the database\n", acked, stored)
+				if stored < acked {
+					return fmt.Errorf("bench: %d acknowledged messages are missing from the database", acked-stored)
+				}
+			}
+			if res.failed > 0 {
+				return exitError{1}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.addr, "addr", "", "MLLP address of the engine (HOST:PORT)")
+	f.IntVar(&o.conns, "conns", 16, "concurrent connections")
+	f.IntVar(&o.messages, "messages", 10000, "messages in all")
+	f.IntVar(&o.window, "window", 16, "messages in flight per connection (pipelining)")
+	f.Float64Var(&o.rate, "rate", 0, "messages per second in all (0 = as fast as possible)")
+	f.StringVar(&o.facility, "facility", "X68", "MSH-4 sending facility (must belong to the site the engine knows this sender as)")
+	f.StringVar(&o.processing, "processing-id", "P", "MSH-11: P for a production site, T for a testing site")
+	f.IntVar(&o.patients, "patients", 0, "patient population (default: messages/2)")
+	f.Float64Var(&o.updateShare, "update-share", 0.05, "share of messages that update an earlier dose")
+	f.Uint64Var(&o.seed, "seed", 1, "seed of the synthetic traffic")
+	f.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
+	f.StringVar(&o.verifyDB, "verify-db", "", "PostgreSQL URL of the engine's database: check that every acknowledged message is stored")
+	f.StringVar(&o.runID, "run-id", "", "prefix of this run's control IDs (default: unique)")
+	return cmd
+}
+
+type benchResult struct {
+	elapsed time.Duration
+	sent    int
+	codes   map[string]int
+	failed  int // ACKs not AA/AE, or send errors
+	errors  []string
+	rtts    []time.Duration
+}
+
+func runBench(ctx context.Context, o benchOptions) (*benchResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	patients := o.patients
+	if patients <= 0 {
+		patients = max(o.messages/2, 1)
+	}
+	var limiter <-chan time.Time
+	if o.rate > 0 {
+		t := time.NewTicker(time.Duration(float64(time.Second) / o.rate))
+		defer t.Stop()
+		limiter = t.C
+	}
+	var (
+		mu   sync.Mutex
+		res  = &benchResult{codes: map[string]int{}, rtts: make([]time.Duration, 0, o.messages)}
+		sent atomic.Int64
+		wg   sync.WaitGroup
+	)
+	now := time.Now()
+	start := time.Now()
+	for c := 0; c < o.conns; c++ {
+		n := o.messages / o.conns
+		if c < o.messages%o.conns {
+			n++
+		}
+		if n == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func(c, n int) {
+			defer wg.Done()
+			gen := vxugen.New(vxugen.Options{
+				Seed: o.seed*1000003 + uint64(c), Facility: o.facility, ProcessingID: o.processing,
+				ControlIDs: fmt.Sprintf("%s-%d", o.runID, c), Patients: patients, UpdateShare: o.updateShare, Now: now,
+			})
+			msgs := func(yield func([]byte) bool) {
+				for i := 0; i < n; i++ {
+					if limiter != nil {
+						select {
+						case <-limiter:
+						case <-ctx.Done():
+							return
+						}
+					}
+					if !yield(gen.Next()) {
+						return
+					}
+				}
+			}
+			local := make([]time.Duration, 0, n)
+			codes := map[string]int{}
+			failed := 0
+			err := sendConn(ctx, o, msgs, func(ack []byte, rtt time.Duration) {
+				sent.Add(1)
+				local = append(local, rtt)
+				code := "??"
+				var m hl7.Message
+				if m.Parse(ack) == nil {
+					code = m.Get("MSA-1")
+				}
+				codes[code]++
+				if code != "AA" && code != "AE" {
+					failed++
+				}
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			res.rtts = append(res.rtts, local...)
+			for k, v := range codes {
+				res.codes[k] += v
+			}
+			res.failed += failed
+			if err != nil {
+				res.failed += n - len(local)
+				res.errors = append(res.errors, fmt.Sprintf("connection %d: %v", c, err))
+			}
+		}(c, n)
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	res.sent = int(sent.Load())
+	return res, nil
+}
+
+func sendConn(ctx context.Context, o benchOptions, msgs iter.Seq[[]byte], onAck func([]byte, time.Duration)) error {
+	c, err := mllp.Dial(ctx, o.addr, nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.SendPipelined(ctx, msgs, o.window, func(_ int, ack []byte, rtt time.Duration) { onAck(ack, rtt) })
+}
+
+func (r *benchResult) print(w io.Writer, o benchOptions) {
+	slices.Sort(r.rtts)
+	pct := func(p float64) time.Duration {
+		if len(r.rtts) == 0 {
+			return 0
+		}
+		i := int(p * float64(len(r.rtts)-1))
+		return r.rtts[i]
+	}
+	rate := float64(r.sent) / r.elapsed.Seconds()
+	fmt.Fprintf(w, "bench: %d messages over %d connections (window %d) in %.2fs: %.0f msg/s\n",
+		r.sent, o.conns, o.window, r.elapsed.Seconds(), rate)
+	fmt.Fprintf(w, "ack latency: p50 %s  p90 %s  p99 %s  max %s\n",
+		pct(0.50).Round(10*time.Microsecond), pct(0.90).Round(10*time.Microsecond),
+		pct(0.99).Round(10*time.Microsecond), pct(1).Round(10*time.Microsecond))
+	keys := make([]string, 0, len(r.codes))
+	for k := range r.codes {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	fmt.Fprint(w, "acks:")
+	for _, k := range keys {
+		fmt.Fprintf(w, " %s=%d", k, r.codes[k])
+	}
+	fmt.Fprintf(w, "  non-AA=%d  failed=%d\n", r.sent-r.codes["AA"], r.failed)
+	for _, e := range r.errors {
+		fmt.Fprintf(os.Stderr, "bench: %s\n", e)
+	}
+}
+
+// countStored counts this run's accepted messages in the engine's archive.
+func countStored(ctx context.Context, url, runID string) (int, error) {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return 0, fmt.Errorf("verify-db: connect: %w", err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM messages WHERE control_id LIKE $1 || '-%' AND ack_code IN ('AA', 'AE') AND resend_key`,
+		runID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("verify-db: count: %w", err)
+	}
+	return n, nil
+}

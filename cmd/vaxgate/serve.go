@@ -1,0 +1,262 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/vaxgate/vaxgate/ack"
+	"github.com/vaxgate/vaxgate/ingest"
+	"github.com/vaxgate/vaxgate/ingest/codes"
+	"github.com/vaxgate/vaxgate/ingest/mllp"
+	"github.com/vaxgate/vaxgate/ingest/validate"
+	"github.com/vaxgate/vaxgate/store"
+	"github.com/vaxgate/vaxgate/store/pgembed"
+)
+
+func newServeCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the engine: MLLP listener, HTTP listener (SOAP, admin API, metrics, health)",
+		Long: `Run the engine. Without a database URL it starts a private PostgreSQL of its own from the
+system's server binaries, with its data under --data-dir.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			demo, _ := cmd.Flags().GetBool("demo")
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return serve(ctx, c, demo, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	addCommonFlags(cmd.Flags())
+	cmd.Flags().String("mllp-addr", "", "MLLP listen address (env VAXGATE_MLLP_ADDR, default :2575)")
+	cmd.Flags().String("http-addr", "", "HTTP listen address (env VAXGATE_HTTP_ADDR, default :8080)")
+	cmd.Flags().Bool("demo", false, "create a demo site (if absent) whose sender credentials are printed, for trying vaxgate out")
+	return cmd
+}
+
+// database opens the configured PostgreSQL, or starts the private one, and applies the schema.
+// The returned function closes everything it opened.
+func database(ctx context.Context, c *config, log *zap.Logger) (*store.DB, func(), error) {
+	url := c.DatabaseURL
+	var pg *pgembed.Server
+	if url == "" {
+		var err error
+		pg, err = pgembed.Start(ctx, pgembed.Options{DataDir: c.DataDir, Logger: log})
+		if err != nil {
+			return nil, nil, err
+		}
+		url = pg.URL()
+		log.Info("private PostgreSQL started", zap.String("data_dir", c.DataDir))
+	}
+	stopPG := func() {
+		if pg != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := pg.Stop(sctx); err != nil {
+				log.Error("stop private PostgreSQL", zap.Error(err))
+			}
+		}
+	}
+	db, err := store.Open(ctx, url)
+	if err != nil {
+		stopPG()
+		return nil, nil, err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		stopPG()
+		return nil, nil, err
+	}
+	return db, func() { db.Close(); stopPG() }, nil
+}
+
+// codeSet is the embedded CDC snapshot, or the newest one imported with `vaxgate codes import`.
+func codeSet(ctx context.Context, db *store.DB) (*codes.Set, error) {
+	data, err := db.LatestCodeSnapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if data == nil {
+		return codes.Default(), nil
+	}
+	set, err := codes.Unmarshal(data)
+	if err != nil {
+		return nil, fmt.Errorf("imported code sets: %w", err)
+	}
+	return set, nil
+}
+
+func newValidator(c *config, set *codes.Set) (*validate.Validator, error) {
+	sev, err := severities(c.Validation.Severity)
+	if err != nil {
+		return nil, err
+	}
+	per := map[string]map[string]ack.Severity{}
+	for site, m := range c.Validation.Senders {
+		if per[site], err = severities(m); err != nil {
+			return nil, err
+		}
+	}
+	return validate.New(validate.Options{Codes: set, Severity: sev, SenderSeverity: per})
+}
+
+func newACKBuilder(c *config) *ack.Builder {
+	var fac []string
+	if c.ACK.Facility != "" {
+		fac = []string{c.ACK.Facility}
+	}
+	return ack.NewBuilder([]string{c.ACK.Application}, fac,
+		ack.Policy{AcceptedERR: c.ACK.AcceptedERR, WarningsAE: c.ACK.WarningsAE})
+}
+
+func mllpTLS(c *config) (*tls.Config, error) {
+	t := c.MLLP.TLS
+	if t.Cert == "" && t.Key == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+	if err != nil {
+		return nil, fmt.Errorf("mllp tls: %w", err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if t.ClientCA != "" {
+		pem, err := os.ReadFile(t.ClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("mllp tls client CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("mllp tls client CA %s: no certificates", t.ClientCA)
+		}
+		cfg.ClientCAs = pool
+		cfg.ClientAuth = tls.VerifyClientCertIfGiven
+	}
+	return cfg, nil
+}
+
+func serve(ctx context.Context, c *config, demo bool, stdout, stderr io.Writer) error {
+	log, err := newLogger(c)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+
+	db, closeDB, err := database(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	set, err := codeSet(ctx, db)
+	if err != nil {
+		return err
+	}
+	validator, err := newValidator(c, set)
+	if err != nil {
+		return err
+	}
+	writer, err := db.NewWriter(store.WriterOptions{
+		MaxBatch: c.Store.MaxBatch, MaxDelay: c.Store.MaxDelay, Shards: c.Store.Shards,
+		Logger: log, Registerer: reg,
+	})
+	if err != nil {
+		return err
+	}
+	ackBuilder := newACKBuilder(c)
+	pipeline, err := ingest.NewPipeline(ingest.Options{
+		Committer: writer, Validator: validator, ACK: ackBuilder,
+		SharingPolicy: ingest.SharingPolicy(c.SharingPolicy), Logger: log, Registerer: reg,
+	})
+	if err != nil {
+		return err
+	}
+	adminSvc, err := newAdminService(c, db, log)
+	if err != nil {
+		return err
+	}
+	if demo {
+		if err := setUpDemo(ctx, adminSvc, stdout, c); err != nil {
+			return err
+		}
+	}
+	// Accounts unused for 90 days become Inactive Expired; ended sessions and invitations go.
+	go adminSvc.RunMaintenance(ctx, time.Hour)
+
+	tlsCfg, err := mllpTLS(c)
+	if err != nil {
+		return err
+	}
+	mllpSrv, err := mllp.NewServer(mllp.Options{
+		Starter: pipeline, Senders: db, TLSConfig: tlsCfg,
+		MaxMessageSize: c.MLLP.MaxMessageSize, ReadTimeout: c.MLLP.ReadTimeout, IdleTimeout: c.MLLP.IdleTimeout,
+		WriteTimeout: c.MLLP.WriteTimeout, MaxConnections: c.MLLP.MaxConnections, MaxInFlight: c.MLLP.MaxInFlight,
+		Logger: log, Registerer: reg, ACK: ackBuilder,
+	})
+	if err != nil {
+		return err
+	}
+	mllpLn, err := net.Listen("tcp", c.MLLP.Addr)
+	if err != nil {
+		return fmt.Errorf("mllp listen %s: %w", c.MLLP.Addr, err)
+	}
+	httpLn, err := net.Listen("tcp", c.HTTP.Addr)
+	if err != nil {
+		mllpLn.Close()
+		return fmt.Errorf("http listen %s: %w", c.HTTP.Addr, err)
+	}
+	mux, err := newHTTPMux(c, db, pipeline, adminSvc, reg, log)
+	if err != nil {
+		return err
+	}
+	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: zap.NewStdLog(log)}
+
+	errs := make(chan error, 2)
+	go func() { errs <- mllpSrv.Serve(mllpLn) }()
+	go func() { errs <- httpSrv.Serve(httpLn) }()
+	log.Info("vaxgate serving", zap.String("mllp", mllpLn.Addr().String()), zap.String("http", httpLn.Addr().String()))
+	fmt.Fprintf(stderr, "vaxgate: MLLP on %s, HTTP on %s (Ctrl-C stops)\n", mllpLn.Addr(), httpLn.Addr())
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errs:
+		if errors.Is(serveErr, http.ErrServerClosed) {
+			serveErr = nil
+		}
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := mllpSrv.Shutdown(sctx); err != nil {
+		log.Error("mllp shutdown", zap.Error(err))
+	}
+	if err := httpSrv.Shutdown(sctx); err != nil {
+		log.Error("http shutdown", zap.Error(err))
+	}
+	if err := writer.Close(sctx); err != nil {
+		log.Error("writer close", zap.Error(err))
+	}
+	return serveErr
+}
