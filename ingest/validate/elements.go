@@ -1,0 +1,541 @@
+package validate
+
+import (
+	"bytes"
+
+	"github.com/vaxgate/vaxgate/ack"
+	"github.com/vaxgate/vaxgate/hl7"
+)
+
+// The elements pass walks every field, repetition, component and subcomponent of the Z22
+// segments against the profile tables: usage (R missing, X valued), repetitions, lengths,
+// primitive formats (dates, numbers), value sets, and the conditional predicates of the data
+// types. It reports generic problems; problemRule turns the ones on important elements into the
+// catalogue's specific rules.
+
+// kind is the kind of a generic problem.
+type kind uint8
+
+const (
+	kMissing      kind = iota // R element empty
+	kCondMissing              // element required by a data type predicate is empty
+	kNotSupported             // X element valued
+	kRepeat                   // too many repetitions
+	kLength                   // longer than the conformance length
+	kFormat                   // not a valid date / number
+	kPrecision                // valid date of the wrong precision for its flavour
+	kValue                    // not in the bound value set
+	kCodingSystem             // CE/CWE coding system not in table 0396
+)
+
+// target names an element a specific rule takes over from a generic one.
+type target struct {
+	seg      segRef
+	field    int
+	comp     int // 0: the field itself
+	kind     kind
+	firstRep bool // only in the first repetition
+}
+
+// specific maps generic problems on important elements to their own rules.
+var specific = []struct {
+	t    target
+	rule *Rule
+}{
+	{target{segMSH, 7, 0, kMissing, false}, ruleMSH7Missing},
+	{target{segMSH, 7, 0, kFormat, false}, ruleMSH7Invalid},
+	{target{segMSH, 7, 0, kPrecision, false}, ruleMSH7Precision},
+	{target{segMSH, 10, 0, kMissing, false}, ruleMSH10Missing},
+	{target{segMSH, 15, 0, kMissing, false}, ruleMSH15Missing},
+	{target{segMSH, 16, 0, kMissing, false}, ruleMSH16Missing},
+	{target{segMSH, 21, 0, kMissing, false}, ruleMSH21Missing},
+	{target{segPID, 3, 0, kMissing, false}, rulePID3Missing},
+	{target{segPID, 3, 1, kMissing, true}, rulePID3Missing},
+	{target{segPID, 5, 0, kMissing, false}, rulePID5Missing},
+	{target{segPID, 5, 1, kMissing, true}, rulePID5Missing},
+	{target{segPID, 5, 2, kMissing, true}, rulePID5GivenMissing},
+	{target{segPID, 7, 0, kMissing, false}, rulePID7Missing},
+	{target{segPID, 7, 0, kFormat, false}, rulePID7Invalid},
+	{target{segPID, 7, 0, kPrecision, false}, rulePID7Invalid},
+	{target{segPID, 8, 0, kMissing, false}, rulePID8Missing},
+	{target{segPID, 8, 0, kValue, false}, rulePID8Value},
+	{target{segPID, 10, 1, kValue, false}, ruleRaceValue},
+	{target{segPID, 22, 1, kValue, false}, ruleEthnicityValue},
+	{target{segPID, 6, 7, kMissing, false}, ruleNameTypeMissing},
+	{target{segNK1, 2, 0, kMissing, false}, ruleNK1NameMissing},
+	{target{segNK1, 2, 7, kMissing, false}, ruleNameTypeMissing},
+	{target{segNK1, 3, 0, kMissing, false}, ruleNK1RelationshipMissing},
+	{target{segNK1, 3, 1, kValue, false}, ruleNK1RelationshipValue},
+	{target{segORC, 3, 0, kMissing, false}, ruleORC3Missing},
+	{target{segRXA, 3, 0, kMissing, false}, ruleRXA3Missing},
+	{target{segRXA, 3, 0, kFormat, false}, ruleRXA3Invalid},
+	{target{segRXA, 3, 0, kPrecision, false}, ruleRXA3Invalid},
+	{target{segRXA, 5, 0, kMissing, false}, ruleRXA5Missing},
+	{target{segRXA, 5, 1, kMissing, false}, ruleRXA5Missing},
+	{target{segRXA, 6, 0, kMissing, false}, ruleRXA6Missing},
+	{target{segRXA, 6, 0, kFormat, false}, ruleRXA6Invalid},
+	{target{segRXA, 16, 0, kFormat, false}, ruleRXA16Invalid},
+	{target{segRXR, 1, 0, kMissing, false}, ruleRXR1Missing},
+	{target{segRXR, 2, 1, kValue, false}, ruleSiteValue},
+	{target{segOBX, 3, 1, kValue, false}, ruleOBX3Value},
+}
+
+// generic is the rule of each kind of problem that no specific rule takes.
+func generic(k kind, comp int, dateType bool) *Rule {
+	switch k {
+	case kMissing:
+		if comp > 0 {
+			return ruleRequiredComponent
+		}
+		return ruleRequiredField
+	case kCondMissing:
+		return ruleConditionalComponent
+	case kNotSupported:
+		return ruleNotSupported
+	case kRepeat:
+		return ruleFieldRepeat
+	case kLength:
+		return ruleLength
+	case kFormat:
+		if dateType {
+			return ruleDateInvalid
+		}
+		return ruleNumberInvalid
+	case kPrecision:
+		return ruleDatePrecision
+	case kValue:
+		return ruleCodeUnknown
+	}
+	return ruleCodingSystemUnknown
+}
+
+func problemRule(def segRef, loc ack.Location, k kind, dateType bool) *Rule {
+	for _, s := range specific {
+		t := s.t
+		if t.seg == def && t.field == loc.Field && t.comp == loc.Component && t.kind == k &&
+			(!t.firstRep || loc.Rep <= 1) {
+			return s.rule
+		}
+	}
+	return generic(k, loc.Component, dateType)
+}
+
+// semanticField reports fields whose values the semantic rules check with more knowledge than the
+// profile's binding: the generic pass checks only their usage, lengths and formats.
+func semanticField(def segRef, n int) bool {
+	switch def {
+	case segMSH:
+		return n == 9 || n == 15 || n == 16 || n == 21 // type, acknowledgment types, profile
+	case segRXA:
+		return n == 5 || n == 9 || n == 17 || n == 18 || n == 20 || n == 21
+	case segORC:
+		return n == 1 // orc-1-value
+	case segRXR:
+		return n == 1
+	case segOBX:
+		return n == 5 || n == 11 // obx-11-value
+	}
+	return false
+}
+
+// lastRequired is, for each data type, the number of its last R component (0: none), so that
+// value stops reading a short value once no required component can follow.
+var lastRequired = func() (t [numDatatypes]int) {
+	for i := range z22Datatypes {
+		for k, c := range z22Datatypes[i].comps {
+			if c.usage == uR {
+				t[i] = k + 1
+			}
+		}
+	}
+	return t
+}()
+
+// lastRequiredField is, for each segment, the number of its last R field: past the last field
+// a segment has, only required fields can give a finding.
+var lastRequiredField = func() (t [numSegDefs]int) {
+	for i := range z22Segments {
+		for n, f := range z22Segments[i].fields {
+			if f.usage == uR {
+				t[i] = n + 1
+			}
+		}
+	}
+	return t
+}()
+
+// maxReps bounds the repetitions checked in one field: a hostile message with thousands of
+// repetitions costs a finding, not a finding per repetition.
+const maxReps = 20
+
+// elemCtx is where in the message the elements pass is.
+type elemCtx struct {
+	seg int    // segment index
+	def segRef // segment definition
+	loc ack.Location
+}
+
+func (r *run) elements() {
+	for i := range r.segs {
+		def := r.segs[i].def
+		if def < 0 {
+			continue
+		}
+		s := r.m.Segment(i)
+		sd := &z22Segments[def]
+		c := elemCtx{seg: i, def: def, loc: ack.Location{Segment: sd.name, Sequence: r.segs[i].seq}}
+		nf := s.NumFields()
+		for n := 1; n <= max(nf, lastRequiredField[def]); n++ {
+			if def == segMSH && (n <= 2 || n == 9 || n == 11 || n == 12) {
+				continue // delimiters, MSH-9, MSH-11, MSH-12: the parser, header() and the pipeline
+			}
+			c.loc.Field, c.loc.Rep, c.loc.Component, c.loc.Sub = n, 0, 0, 0
+			r.field(&c, s, n)
+		}
+	}
+}
+
+func (r *run) field(c *elemCtx, s hl7.Segment, n int) {
+	fd := fieldDef(c.def, n)
+	f := s.Field(n)
+	if f.IsEmpty() {
+		if fd != nil && fd.usage == uR {
+			r.problem(c, kMissing, fd, nil, "", false)
+		}
+		return
+	}
+	if fd == nil {
+		r.problem(c, kNotSupported, &elemDef{name: "field beyond the segment's definition"}, nil, "", false)
+		return
+	}
+	if f.IsNull() {
+		// "" asks to delete a stored value: for a required field that is as good as missing.
+		if fd.usage == uR {
+			r.problem(c, kMissing, fd, nil, "", false)
+		}
+		return
+	}
+	if fd.usage == uX {
+		r.problem(c, kNotSupported, fd, nil, "", false)
+		return
+	}
+	dt := fd.dt
+	if c.def == segOBX && n == 5 {
+		dt = obxValueType(s.Field(2).Raw())
+	}
+	vs := fd.vs
+	if semanticField(c.def, n) {
+		vs = 0
+	}
+	reps := f.NumReps()
+	if fd.max >= 0 && reps > fd.max {
+		c.loc.Rep = fd.max + 1
+		r.problem(c, kRepeat, fd, []byte(itoa(reps)), itoa(fd.max)+" repetition"+plural(fd.max), false)
+		c.loc.Rep = 0
+		reps = min(reps, max(fd.max, 1))
+	}
+	reps = min(reps, maxReps)
+	d := r.d
+	raw := f.Raw()
+	for k := 1; k <= reps; k++ {
+		var rep []byte
+		rep, raw = cut(raw, d.Repetition)
+		if len(rep) == 0 {
+			continue
+		}
+		c.loc.Rep = k
+		if fd.maxLen > 0 && len(rep) > fd.maxLen {
+			r.problem(c, kLength, fd, []byte(itoa(len(rep))), itoa(fd.maxLen), false)
+		}
+		if dt > 0 {
+			r.value(c, fd, dt, vs, rep, 1)
+		}
+	}
+	c.loc.Rep = 0
+}
+
+// value checks one value of data type dt at depth 1 (a field repetition, split in components) or
+// depth 2 (a component, split in subcomponents). el is the element it is the value of.
+func (r *run) value(c *elemCtx, el *elemDef, dt dtRef, vs vsRef, v []byte, depth int) {
+	d := &z22Datatypes[dt]
+	sep := r.d.Component
+	if depth > 1 {
+		sep = r.d.Subcomponent
+	}
+	if len(d.comps) == 0 {
+		first, _ := cut(v, sep)
+		r.primitive(c, el, dt, vs, first)
+		return
+	}
+	if d.base == "TS" {
+		// TS is DTM plus an unsupported degree of precision: checked as one date, reported
+		// where the TS is.
+		first, _ := cut(v, sep)
+		r.timestamp(c, el, dt, first)
+		return
+	}
+	rest := v
+	last := lastRequired[dt]
+	for k := 1; k <= len(d.comps); k++ {
+		if rest == nil && k > last {
+			break // nothing left to read and nothing left that is required
+		}
+		var part []byte
+		part, rest = cut(rest, sep)
+		cd := &d.comps[k-1]
+		save := c.loc
+		if depth == 1 {
+			c.loc.Component = k
+		} else {
+			c.loc.Sub = k
+		}
+		switch {
+		case len(part) == 0:
+			if cd.usage == uR {
+				r.problem(c, kMissing, cd, nil, "", false)
+			}
+		case cd.usage == uX:
+			if !isNullBytes(part) {
+				r.problem(c, kNotSupported, cd, nil, "", false)
+			}
+		case isNullBytes(part):
+		default:
+			if cd.maxLen > 0 && len(part) > cd.maxLen {
+				r.problem(c, kLength, cd, []byte(itoa(len(part))), itoa(cd.maxLen), false)
+			}
+			if cd.dt > 0 {
+				if depth == 1 {
+					r.value(c, cd, cd.dt, cd.vs, part, 2)
+				} else {
+					// Below subcomponents there is nothing to split: check the primitive.
+					r.primitive(c, cd, cd.dt, cd.vs, part)
+				}
+			}
+		}
+		c.loc = save
+	}
+	r.predicates(c, dt, v, sep)
+	if vs > 0 && (d.base == "CE" || d.base == "CWE" || d.base == "CNE") {
+		r.coded(c, el, vs, v, sep)
+	}
+}
+
+// primitive checks a value of a primitive data type: dates, numbers, coded IDs.
+func (r *run) primitive(c *elemCtx, el *elemDef, dt dtRef, vs vsRef, v []byte) {
+	if len(v) == 0 || isNullBytes(v) {
+		return
+	}
+	d := &z22Datatypes[dt]
+	switch d.base {
+	case "DTM":
+		if _, ok := parseDTM(v); !ok {
+			r.problem(c, kFormat, el, v, "", true)
+		}
+	case "DT":
+		t, ok := parseDTM(v)
+		if !ok || t.digits > 8 || t.tz {
+			r.problem(c, kFormat, el, v, "", true)
+		} else if d.id == "DT_D" && t.digits != 8 {
+			r.problem(c, kPrecision, el, v, "YYYYMMDD", true)
+		}
+	case "NM":
+		if !isNumber(v) {
+			r.problem(c, kFormat, el, v, "", false)
+		}
+	case "SI":
+		if !isDigits(v) {
+			r.problem(c, kFormat, el, v, "", false)
+		}
+	}
+	if vs > 0 {
+		if vs == vsHL70396IZ || vs == vsHL70396 {
+			if !knownCodingSystem(v) {
+				r.problem(c, kCodingSystem, el, v, "", false)
+			}
+		} else if !z22ValueSets[vs].has(v) {
+			r.problem(c, kValue, el, v, vsText(vs), false)
+		}
+	}
+}
+
+// timestamp checks a TS value (its first component) and the precision its Z22 flavour asks for.
+func (r *run) timestamp(c *elemCtx, el *elemDef, dt dtRef, v []byte) {
+	if len(v) == 0 || isNullBytes(v) {
+		return
+	}
+	t, ok := parseDTM(v)
+	if !ok {
+		r.problem(c, kFormat, el, v, "", true)
+		return
+	}
+	switch z22Datatypes[dt].id {
+	case "TS_NZ":
+		if t.digits < 8 {
+			r.problem(c, kPrecision, el, v, "YYYYMMDD", true)
+		}
+	case "TS_Z":
+		if t.digits < 14 || !t.tz {
+			r.problem(c, kPrecision, el, v, "YYYYMMDDHHMMSS+/-ZZZZ", true)
+		}
+	case "TS_M":
+		if t.digits < 6 {
+			r.problem(c, kPrecision, el, v, "YYYYMM or YYYYMMDD", true)
+		}
+	}
+}
+
+// coded checks the identifier of a CE/CWE/CNE against its value set, or the alternate identifier
+// when the first is not in it. Local codes (coding system 99zzz or L) are not checked: the profile
+// leaves them to the sender's agreement with the registry.
+func (r *run) coded(c *elemCtx, el *elemDef, vs vsRef, v []byte, sep byte) {
+	code, rest := cut(v, sep)
+	_, rest = cut(rest, sep)
+	system, rest := cut(rest, sep)
+	alt, rest := cut(rest, sep)
+	_, rest = cut(rest, sep)
+	altSystem, _ := cut(rest, sep)
+	set := &z22ValueSets[vs]
+	if len(code) == 0 || localSystem(system) || set.has(code) {
+		return
+	}
+	if len(alt) > 0 && (localSystem(altSystem) || set.has(alt)) {
+		return
+	}
+	save := c.loc
+	if c.loc.Component == 0 {
+		c.loc.Component = 1
+	} else {
+		c.loc.Sub = 1
+	}
+	r.problem(c, kValue, el, code, vsText(vs), false)
+	c.loc = save
+}
+
+// problem reports a generic problem through its specific or generic rule.
+func (r *run) problem(c *elemCtx, k kind, el *elemDef, value []byte, detail string, dateType bool) {
+	rule := problemRule(c.def, c.loc, k, dateType)
+	a := args{name: el.name, detail: detail}
+	if rule == ruleNameTypeMissing {
+		a.value, a.detail = "L", "the legal name (L)"
+		if c.def == segPID {
+			a.value, a.detail = "M", "a maiden name (M)"
+		}
+	}
+	if value != nil {
+		a.value = quote(value)
+	}
+	if k == kLength || k == kRepeat {
+		a.value = string(value)
+	}
+	if k == kRepeat {
+		l := c.loc
+		l.Rep = 0
+		a.at = locText(l)
+	}
+	r.report(rule, c.seg, c.loc, a)
+}
+
+// obxValueType is the data type OBX-5 takes for the value type in OBX-2 (the profile's dynamic
+// mapping); 0 leaves OBX-5 unchecked.
+func obxValueType(vt []byte) dtRef {
+	switch string(vt) {
+	case "CE":
+		return dtCEIZ
+	case "CWE":
+		return dtCWE
+	case "CNE":
+		return dtCNE
+	case "DT":
+		return dtDT
+	case "DTM":
+		return dtDTM
+	case "TS":
+		return dtTS
+	case "NM":
+		return dtNM
+	case "ST":
+		return dtST
+	case "TX":
+		return dtTX
+	case "FT":
+		return dtFT
+	case "ID":
+		return dtID
+	case "IS":
+		return dtIS
+	case "SI":
+		return dtSI
+	}
+	return 0
+}
+
+// cut splits b at the first sep.
+func cut(b []byte, sep byte) (head, tail []byte) {
+	// A plain loop: HL7 components are short, and for short slices it beats the call into
+	// bytes.IndexByte.
+	for i, c := range b {
+		if c == sep {
+			return b[:i], b[i+1:]
+		}
+	}
+	return b, nil
+}
+
+func isNullBytes(b []byte) bool { return len(b) == 2 && b[0] == '"' && b[1] == '"' }
+
+func isDigits(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// localSystem reports the coding systems of local codes: 99zzz and L.
+func localSystem(s []byte) bool {
+	return len(s) == 1 && s[0] == 'L' || len(s) >= 3 && s[0] == '9' && s[1] == '9'
+}
+
+// knownCodingSystem reports whether s names a coding system of HL7 table 0396 as the Z22 profile
+// has it, including its patterns: HL7nnnn (HL7 tables), 99zzz (local), NCPDPnnnnsss, X12DEnnnn.
+func knownCodingSystem(s []byte) bool {
+	if z22ValueSets[vsHL70396IZ].has(s) || localSystem(s) {
+		return true
+	}
+	switch {
+	case len(s) == 7 && bytes.HasPrefix(s, []byte("HL7")) && isDigits(s[3:]):
+		return true
+	case len(s) > 5 && bytes.HasPrefix(s, []byte("NCPDP")) && isDigits(s[5:]):
+		return true
+	case len(s) > 5 && bytes.HasPrefix(s, []byte("X12DE")) && isDigits(s[5:]):
+		return true
+	}
+	return false
+}
+
+// vsText names a value set for a finding: its codes when there are few, else its name.
+func vsText(vs vsRef) string {
+	set := &z22ValueSets[vs]
+	if len(set.codes) <= 8 {
+		s := set.name + " ("
+		for i, c := range set.codes {
+			if i > 0 {
+				s += ", "
+			}
+			s += c
+		}
+		return s + ")"
+	}
+	return set.name + " (" + set.id + ")"
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

@@ -1,0 +1,113 @@
+package validate
+
+import "sort"
+
+// This file holds the types of the Z22 tables that gen/z22tables derives from the NIST profile
+// (z22_tables.go) and the few lookups on them.
+
+// usage is an HL7 conformance usage: R required, RE required but may be empty, C conditional,
+// O optional, X not supported. Backward-compatible (B) elements are treated as O.
+type usage uint8
+
+const (
+	uO usage = iota
+	uR
+	uRE
+	uC
+	uX
+)
+
+func (u usage) String() string {
+	return [...]string{"O", "R", "RE", "C", "X"}[u]
+}
+
+type (
+	segRef int8  // index in z22Segments
+	dtRef  int16 // index in z22Datatypes; 0 = none ("varies")
+	vsRef  int16 // index in z22ValueSets; 0 = not checkable from the profile
+)
+
+// structNode is a segment or a group of the message structure, in pre-order.
+type structNode struct {
+	seg      segRef // the segment (when group == "")
+	group    string // group name, "" for a segment
+	usage    usage
+	min, max int // max -1 = unbounded
+	parent   int // index of the enclosing group node, -1 at the top
+	end      int // groups: index after the last descendant
+}
+
+// segDef is a segment of the profile.
+type segDef struct {
+	name, profile, desc string
+	fields              []elemDef // fields[n-1] is field n
+}
+
+// elemDef is a field (min/max are its repetitions) or a component of a data type.
+type elemDef struct {
+	name           string
+	usage          usage
+	min, max       int // repetitions of a field; max -1 = unbounded (0 for components)
+	minLen, maxLen int // -1 = no limit
+	dt             dtRef
+	vs             vsRef
+}
+
+// dtDef is a data type flavour of the profile: "CE_IZ" is a CE with the IZ guide's constraints.
+type dtDef struct {
+	id, base string
+	comps    []elemDef // comps[n-1] is component n; none for a primitive type
+}
+
+// valueSet is a closed list of codes, sorted.
+type valueSet struct {
+	id, name string
+	codes    []string
+}
+
+// has reports whether code is in the value set. It does not allocate: the conversion in the
+// comparison is done without a copy.
+func (vs *valueSet) has(code []byte) bool {
+	lo, hi := 0, len(vs.codes)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if vs.codes[m] < string(code) {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo < len(vs.codes) && vs.codes[lo] == string(code)
+}
+
+// hasString is has for a string.
+func (vs *valueSet) hasString(code string) bool {
+	i := sort.SearchStrings(vs.codes, code)
+	return i < len(vs.codes) && vs.codes[i] == code
+}
+
+// segByName maps a segment name to its definition; -1 when the name is not part of Z22.
+func segByName(name string) segRef {
+	for i := range z22Segments {
+		if z22Segments[i].name == name {
+			return segRef(i)
+		}
+	}
+	return -1
+}
+
+// fieldDef returns the definition of field n of seg, or nil.
+func fieldDef(seg segRef, n int) *elemDef {
+	if seg < 0 || int(seg) >= len(z22Segments) || n < 1 || n > len(z22Segments[seg].fields) {
+		return nil
+	}
+	return &z22Segments[seg].fields[n-1]
+}
+
+// compDef returns the definition of component n of data type dt, or nil.
+func compDef(dt dtRef, n int) *elemDef {
+	if dt <= 0 || int(dt) >= len(z22Datatypes) || n < 1 || n > len(z22Datatypes[dt].comps) {
+		return nil
+	}
+	return &z22Datatypes[dt].comps[n-1]
+}

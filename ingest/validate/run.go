@@ -1,0 +1,64 @@
+package validate
+
+import (
+	"github.com/vaxgate/vaxgate/ack"
+	"github.com/vaxgate/vaxgate/hl7"
+)
+
+// run is the state of one Validate call. Runs are pooled: their slices keep their capacity, so a
+// message without findings costs no allocation once the pool is warm.
+type run struct {
+	v     *Validator
+	m     *hl7.Message
+	d     hl7.Delimiters
+	sev   []ack.Severity
+	today date
+
+	segs   []segInfo
+	orders []orderGroup
+	obx    []int // OBX segment indices of the order groups, each group's a contiguous run
+	items  []item
+
+	pid     int  // index of the PID segment, -1 when none
+	birth   date // PID-7 when valid
+	death   date // PID-29 when valid
+	msgDate date // MSH-7 when valid
+}
+
+func (r *run) reset(v *Validator, m *hl7.Message, sev []ack.Severity) {
+	r.v, r.m, r.sev = v, m, sev
+	r.d = m.Delimiters()
+	r.today = dateOf(v.now())
+	r.segs = r.segs[:0]
+	r.orders = r.orders[:0]
+	r.obx = r.obx[:0]
+	r.items = r.items[:0]
+	r.pid = -1
+	r.birth, r.death, r.msgDate = 0, 0, 0
+}
+
+// loc is the location of field n (component comp, 0 for the field) of segment i.
+func (r *run) loc(i, n, rep, comp int) ack.Location {
+	return ack.Location{Segment: r.segName(i), Sequence: r.segs[i].seq, Field: n, Rep: rep, Component: comp}
+}
+
+// fieldRaw returns component comp (0: the whole first repetition) of field n of segment i, raw.
+func (r *run) fieldRaw(i, n, comp int) []byte {
+	f := r.m.Segment(i).Field(n)
+	if comp == 0 {
+		return f.Rep(1).Raw()
+	}
+	return f.Rep(1).Component(comp).Raw()
+}
+
+// dateOfField reads the date of a TS/DT field (its first component), 0 when empty or invalid.
+func (r *run) dateOfField(i, n int) date {
+	if i < 0 {
+		return 0
+	}
+	t, ok := parseDTM(r.fieldRaw(i, n, 1))
+	if !ok || t.digits < 8 {
+		return 0
+	}
+	return t.date
+}

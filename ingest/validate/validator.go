@@ -1,0 +1,290 @@
+package validate
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/vaxgate/vaxgate/ack"
+	"github.com/vaxgate/vaxgate/hl7"
+	"github.com/vaxgate/vaxgate/ingest/codes"
+)
+
+// Options configure a Validator.
+type Options struct {
+	Codes *codes.Set       // CDC code sets; nil = codes.Default()
+	Now   func() time.Time // the clock for "in the future" rules; nil = time.Now
+	// Severity overrides rule severities for the whole deployment, by rule ID. Ignore ("X") turns
+	// a rule off.
+	Severity map[string]ack.Severity
+	// SenderSeverity overrides severities for one sender (site code), on top of Severity.
+	SenderSeverity map[string]map[string]ack.Severity
+}
+
+// Validator checks parsed VXU messages against the catalogue. It is immutable after New and safe
+// for concurrent use.
+type Validator struct {
+	codes     *codes.Set
+	now       func() time.Time
+	sev       []ack.Severity            // by rule idx: defaults with the deployment's overrides
+	senderSev map[string][]ack.Severity // by site code
+	tab       *codeTables
+	pool      sync.Pool
+}
+
+// New builds a Validator. Overrides naming a rule the catalogue does not have, or a severity
+// other than E, W, I or X, are an error that names them all.
+func New(o Options) (*Validator, error) {
+	v := &Validator{codes: o.Codes, now: o.Now}
+	if v.codes == nil {
+		v.codes = codes.Default()
+	}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	var problems []string
+	base := make([]ack.Severity, len(catalogue))
+	for _, r := range catalogue {
+		base[r.idx] = r.Severity
+	}
+	problems = applyOverrides(base, o.Severity, "", problems)
+	v.sev = base
+	if len(o.SenderSeverity) > 0 {
+		v.senderSev = make(map[string][]ack.Severity, len(o.SenderSeverity))
+		for site, over := range o.SenderSeverity {
+			t := slices.Clone(base)
+			problems = applyOverrides(t, over, site, problems)
+			v.senderSev[site] = t
+		}
+	}
+	if len(problems) > 0 {
+		slices.Sort(problems)
+		return nil, fmt.Errorf("validate: severity overrides: %s", strings.Join(problems, "; "))
+	}
+	v.tab = newCodeTables(v.codes)
+	v.pool.New = func() any { return new(run) }
+	return v, nil
+}
+
+func applyOverrides(t []ack.Severity, over map[string]ack.Severity, site string, problems []string) []string {
+	where := ""
+	if site != "" {
+		where = " (sender " + site + ")"
+	}
+	for id, s := range over {
+		r := ruleByID(id)
+		switch {
+		case r == nil:
+			problems = append(problems, fmt.Sprintf("unknown rule %q%s", id, where))
+		case !validSeverity(s):
+			problems = append(problems, fmt.Sprintf("rule %q%s: severity %q is not E, W, I or X", id, where, s))
+		default:
+			t[r.idx] = s
+		}
+	}
+	return problems
+}
+
+// Severity returns the severity rule id has for a sender (site code, "" for the deployment
+// default), and whether the rule exists.
+func (v *Validator) Severity(id, site string) (ack.Severity, bool) {
+	r := ruleByID(id)
+	if r == nil {
+		return "", false
+	}
+	return v.severities(site)[r.idx], true
+}
+
+func (v *Validator) severities(site string) []ack.Severity {
+	if t, ok := v.senderSev[site]; ok {
+		return t
+	}
+	return v.sev
+}
+
+// Validate checks m, a parsed VXU^V04 message from the sender site, and returns its findings in
+// message order (nil when there are none). It assumes the pipeline has checked MSH-9 (VXU^V04),
+// MSH-11 and MSH-12 and checks everything else.
+func (v *Validator) Validate(m *hl7.Message, site string) []ack.Finding {
+	if m == nil || m.NumSegments() == 0 {
+		return nil
+	}
+	r := v.pool.Get().(*run)
+	r.reset(v, m, v.severities(site))
+	r.structure()
+	r.elements()
+	r.header()
+	r.patient()
+	r.vaccinations()
+	out := r.finish()
+	r.m = nil // do not keep the message alive from the pool
+	v.pool.Put(r)
+	return out
+}
+
+// item is a finding waiting to be sorted into message order.
+type item struct {
+	seg int // segment index; NumSegments for findings about the whole message
+	f   ack.Finding
+}
+
+// args fill a rule's message template.
+type args struct {
+	at, name, value, detail string
+}
+
+// report records a finding of rule at loc in segment seg (its index, or -1 for the message as a
+// whole). It is the only place findings are made: severities, groups and texts are uniform.
+func (r *run) report(rule *Rule, seg int, loc ack.Location, a args) {
+	sev := r.sev[rule.idx]
+	if sev == Ignore {
+		return
+	}
+	group := 0
+	if rule.Scope != ScopeMessage && seg >= 0 && seg < len(r.segs) {
+		group = r.segs[seg].group
+	}
+	if seg < 0 {
+		seg = len(r.segs)
+	}
+	if loc.Field > 0 && loc.Rep == 0 {
+		loc.Rep = 1 // ERR-2 names the repetition, NIST style: RXA^1^5^1^1
+	}
+	if a.at == "" {
+		a.at = locText(loc)
+	}
+	r.items = append(r.items, item{seg: seg, f: ack.Finding{
+		Rule: rule.ID, Location: loc, Code: rule.Code, Severity: sev, App: rule.App,
+		Text: fill(rule.Message, a), Group: group,
+	}})
+}
+
+// finish sorts the findings into message order and returns a copy the caller owns.
+func (r *run) finish() []ack.Finding {
+	if len(r.items) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(r.items, func(a, b item) int {
+		if a.seg != b.seg {
+			return a.seg - b.seg
+		}
+		la, lb := a.f.Location, b.f.Location
+		for _, d := range [...]int{la.Field - lb.Field, la.Rep - lb.Rep, la.Component - lb.Component, la.Sub - lb.Sub} {
+			if d != 0 {
+				return d
+			}
+		}
+		return 0
+	})
+	out := make([]ack.Finding, len(r.items))
+	for i := range r.items {
+		out[i] = r.items[i].f
+	}
+	return out
+}
+
+// maxText is the length of ERR-8 (TX, 250 in the Z23 profile).
+const maxText = 250
+
+// fill substitutes the placeholders of a message template and keeps the result within ERR-8.
+func fill(tmpl string, a args) string {
+	var b strings.Builder
+	b.Grow(len(tmpl) + len(a.value) + len(a.detail) + 16)
+	for {
+		i := strings.IndexByte(tmpl, '{')
+		if i < 0 {
+			b.WriteString(tmpl)
+			break
+		}
+		b.WriteString(tmpl[:i])
+		tmpl = tmpl[i:]
+		j := strings.IndexByte(tmpl, '}')
+		if j < 0 {
+			b.WriteString(tmpl)
+			break
+		}
+		switch tmpl[1:j] {
+		case "at":
+			b.WriteString(a.at)
+		case "name":
+			b.WriteString(a.name)
+		case "value":
+			b.WriteString(a.value)
+		case "detail":
+			b.WriteString(a.detail)
+		default:
+			b.WriteString(tmpl[:j+1])
+		}
+		tmpl = tmpl[j+1:]
+	}
+	return truncate(b.String(), maxText)
+}
+
+// truncate cuts s to at most n bytes on a character boundary, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - 3
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}
+
+// locText names a location the way people write it: "RXA-5", "PID-5.2", "PID-3.4.1", with the
+// segment occurrence and repetition when they are not the first.
+func locText(l ack.Location) string {
+	if l.Segment == "" {
+		return "the message"
+	}
+	var b strings.Builder
+	b.WriteString(l.Segment)
+	if l.Field > 0 {
+		b.WriteByte('-')
+		b.WriteString(itoa(l.Field))
+		if l.Component > 0 {
+			b.WriteByte('.')
+			b.WriteString(itoa(l.Component))
+			if l.Sub > 0 {
+				b.WriteByte('.')
+				b.WriteString(itoa(l.Sub))
+			}
+		}
+	}
+	switch {
+	case l.Sequence > 1 && l.Rep > 1:
+		b.WriteString(" (" + l.Segment + " #" + itoa(l.Sequence) + ", repetition " + itoa(l.Rep) + ")")
+	case l.Sequence > 1:
+		b.WriteString(" (" + l.Segment + " #" + itoa(l.Sequence) + ")")
+	case l.Rep > 1:
+		b.WriteString(" (repetition " + itoa(l.Rep) + ")")
+	}
+	return b.String()
+}
+
+// quote renders a value from the message for a finding text: quoted, at most 40 characters,
+// control characters replaced, so that a hostile value cannot break the ACK or flood it.
+func quote(b []byte) string {
+	const max = 40
+	var s strings.Builder
+	s.WriteByte('\'')
+	n := 0
+	for len(b) > 0 && n < max {
+		c, size := utf8.DecodeRune(b)
+		b = b[size:]
+		if c < ' ' || c == 0x7f || c == utf8.RuneError {
+			c = '?'
+		}
+		s.WriteRune(c)
+		n++
+	}
+	if len(b) > 0 {
+		s.WriteString("...")
+	}
+	s.WriteByte('\'')
+	return s.String()
+}
