@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/vaxgate/vaxgate/ack"
+	"github.com/vaxgate/vaxgate/ingest/validate"
 )
 
 // config is everything vaxgate can be told, from flags, VAXGATE_* environment variables and a YAML
@@ -184,18 +185,11 @@ func newLogger(c *config) (*zap.Logger, error) {
 func severities(m map[string]string) (map[string]ack.Severity, error) {
 	out := make(map[string]ack.Severity, len(m))
 	for rule, s := range m {
-		switch strings.ToUpper(s) {
-		case "E", "ERROR":
-			out[rule] = ack.Error
-		case "W", "WARNING":
-			out[rule] = ack.Warning
-		case "I", "INFO", "INFORMATION":
-			out[rule] = ack.Information
-		case "X", "OFF", "IGNORE":
-			out[rule] = ack.Severity("X")
-		default:
-			return nil, fmt.Errorf("config: validation severity %q for rule %s: want E, W, I or off", s, rule)
+		sev, err := validate.ParseSeverity(s)
+		if err != nil {
+			return nil, fmt.Errorf("config: validation severity for rule %s: %w", rule, err)
 		}
+		out[rule] = sev
 	}
 	return out, nil
 }
