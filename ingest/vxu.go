@@ -256,17 +256,7 @@ func GroupOf(m *hl7.Message) []int {
 	return groups
 }
 
-func coded(f hl7.Field) Coded {
-	r := f.Rep(1)
-	return Coded{
-		Code:      r.Component(1).String(),
-		Text:      r.Component(2).String(),
-		System:    r.Component(3).String(),
-		AltCode:   r.Component(4).String(),
-		AltText:   r.Component(5).String(),
-		AltSystem: r.Component(6).String(),
-	}
-}
+func coded(f hl7.Field) Coded { return codedRep(f.Rep(1)) }
 
 func codedRep(r hl7.Rep) Coded {
 	return Coded{

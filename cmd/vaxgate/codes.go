@@ -22,15 +22,7 @@ tables), recognised by their content, overlay them on the code sets in use and s
 the database. Running engines pick it up at their next start.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			log, err := newLogger(c)
-			if err != nil {
-				return err
-			}
-			db, closeDB, err := database(cmd.Context(), c, log)
+			db, closeDB, err := openDatabase(cmd)
 			if err != nil {
 				return err
 			}

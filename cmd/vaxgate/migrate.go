@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/vaxgate/vaxgate/store"
 )
 
 func newMigrateCmd() *cobra.Command {
@@ -12,15 +14,7 @@ func newMigrateCmd() *cobra.Command {
 		Short: "Apply the database schema (also done at every start of serve)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			log, err := newLogger(c)
-			if err != nil {
-				return err
-			}
-			db, closeDB, err := database(cmd.Context(), c, log)
+			db, closeDB, err := openDatabase(cmd)
 			if err != nil {
 				return err
 			}
@@ -35,4 +29,18 @@ func newMigrateCmd() *cobra.Command {
 	}
 	addCommonFlags(cmd.Flags())
 	return cmd
+}
+
+// openDatabase is what commands that only need the database share: configuration, logger, the
+// database (private or configured) with the schema applied.
+func openDatabase(cmd *cobra.Command) (*store.DB, func(), error) {
+	c, err := loadConfig(cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	log, err := newLogger(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return database(cmd.Context(), c, log)
 }
