@@ -42,8 +42,8 @@ the database. Running engines pick it up at their next start.`,
 			if err := db.SaveCodeSnapshot(cmd.Context(), strings.Join(args, ","), data); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%+v\n", report)
-			fmt.Fprintf(cmd.OutOrStdout(), "code sets stored: %+v\n", set.Stats())
+			fmt.Fprint(cmd.OutOrStdout(), report.String())
+			fmt.Fprintln(cmd.OutOrStdout(), "stored: used by vaxgate serve from its next start")
 			return nil
 		},
 	}
