@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -29,6 +30,30 @@ type engine struct {
 	addr string
 	site int64
 	org  int64
+	// siteA is SITE-A as a sender (e.send sends as it).
+	siteA *sender
+}
+
+// sender is a site's MLLP connection as the engine authenticates it: by its loopback source
+// address.
+type sender struct {
+	e     *engine
+	code  string
+	site  int64
+	org   int64
+	local string // source address; "" for the default (127.0.0.1)
+}
+
+// siteSpec describes a further site for addSite.
+type siteSpec struct {
+	org        string // organization code: created when new, shared when it exists
+	code       string // site code
+	status     string // registered, testing, production
+	goLive     time.Time
+	facilities []string
+	// addr is the loopback address the site connects from (127.0.0.2, 127.0.0.3, ...): its MLLP
+	// credential is that /32, more specific than SITE-A's 127.0.0.0/8.
+	addr string
 }
 
 // newEngine starts the engine with one production site "SITE-A" (facility FAC-A and X68) whose
@@ -76,6 +101,7 @@ func newEngine(t *testing.T, status string, opts ...func(*ingest.Options)) *engi
 	}
 	go func() { _ = srv.Serve(ln) }()
 	e.addr = ln.Addr().String()
+	e.siteA = &sender{e: e, code: "SITE-A", site: e.site, org: e.org}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -85,25 +111,93 @@ func newEngine(t *testing.T, status string, opts ...func(*ingest.Options)) *engi
 	return e
 }
 
-// send sends one message over a new MLLP connection and returns the parsed ACK.
+// send sends one message as SITE-A over a new MLLP connection and returns the parsed ACK.
 func (e *engine) send(t *testing.T, msg []byte) (*hl7.Message, []byte) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	c, err := mllp.Dial(ctx, e.addr, nil)
+	return e.siteA.send(t, msg)
+}
+
+// send sends one message as this site over a new MLLP connection and returns the parsed ACK.
+func (s *sender) send(t *testing.T, msg []byte) (*hl7.Message, []byte) {
+	t.Helper()
+	m, raw, err := s.try(msg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return m, raw
+}
+
+// try is send for goroutines other than the test's: it returns what went wrong.
+func (s *sender) try(msg []byte) (*hl7.Message, []byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var opts []mllp.DialOption
+	if s.local != "" {
+		opts = append(opts, mllp.WithDialer(&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(s.local)}}))
+	}
+	c, err := mllp.Dial(ctx, s.e.addr, nil, opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("dial as %s: %w", s.code, err)
 	}
 	defer c.Close()
 	raw, err := c.Send(ctx, msg)
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, fmt.Errorf("send as %s: %w", s.code, err)
 	}
 	m, err := hl7.Parse(raw)
 	if err != nil {
-		t.Fatalf("ACK does not parse: %v\n%q", err, raw)
+		return nil, raw, fmt.Errorf("ACK does not parse: %w\n%q", err, raw)
 	}
-	return m, raw
+	return m, raw, nil
+}
+
+// addSite registers a further site (and its organization when new) with an MLLP credential for
+// its own loopback address.
+func (e *engine) addSite(t *testing.T, spec siteSpec) *sender {
+	t.Helper()
+	ctx := context.Background()
+	s := &sender{e: e, code: spec.code, local: spec.addr}
+	if err := e.db.Pool.QueryRow(ctx, `INSERT INTO organizations (code, name) VALUES ($1, $1)
+		ON CONFLICT (code) DO UPDATE SET code = EXCLUDED.code RETURNING id`, spec.org).Scan(&s.org); err != nil {
+		t.Fatal(err)
+	}
+	var goLive *time.Time
+	if !spec.goLive.IsZero() {
+		goLive = &spec.goLive
+	}
+	if err := e.db.Pool.QueryRow(ctx, `INSERT INTO sites (organization_id, code, name, status, go_live_date)
+		VALUES ($1, $2, $2, $3, $4) RETURNING id`, s.org, spec.code, spec.status, goLive).Scan(&s.site); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range spec.facilities {
+		if _, err := e.db.Pool.Exec(ctx, `INSERT INTO site_facilities (facility_id, site_id) VALUES ($1, $2)`, f, s.site); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.db.Pool.Exec(ctx, `INSERT INTO sender_credentials (site_id, transport, source_cidr)
+		VALUES ($1, 'mllp', $2::inet)`, s.site, spec.addr+"/32"); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// setSite changes a site's onboarding status and go-live date (zero: none); the next connection
+// sees them.
+func (s *sender) setSite(t *testing.T, status string, goLive time.Time) {
+	t.Helper()
+	var d *time.Time
+	if !goLive.IsZero() {
+		d = &goLive
+	}
+	if _, err := s.e.db.Pool.Exec(context.Background(), `UPDATE sites SET status = $2, go_live_date = $3 WHERE id = $1`,
+		s.site, status, d); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// withSharingPolicy is a newEngine option.
+func withSharingPolicy(p ingest.SharingPolicy) func(*ingest.Options) {
+	return func(o *ingest.Options) { o.SharingPolicy = p }
 }
 
 func (e *engine) count(t *testing.T, table string) int {

@@ -1,0 +1,124 @@
+package store
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/vaxgate/vaxgate/ingest"
+	"github.com/vaxgate/vaxgate/ingest/codes"
+)
+
+// Unit tests of the deterministic registry rules; their effect end to end is tested through MLLP
+// in ingest/registry_test.go.
+
+func TestMatchName(t *testing.T) {
+	for in, want := range map[string]string{
+		"Müller":        "muller",
+		"MULLER":        "muller",
+		"O'Brien":       "obrien",
+		"Smith-Jones":   "smithjones",
+		"de la Cruz":    "delacruz",
+		"Strauß":        "strauss",
+		"José María":    "josemaria",
+		"Nguyễn":        "nguyen",
+		"  Ava  ":       "ava",
+		"Family12":      "family",
+		"":              "",
+		"Ørsted Ågård ": "ørstedagard", // ø is a letter of its own, not a with a mark
+	} {
+		if got := matchName(in); got != want {
+			t.Errorf("matchName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestMatchStreet(t *testing.T) {
+	same := [][]string{
+		{"12 Elm Street", "12 ELM ST.", "12 elm st"},
+		{"7 Harbor Avenue Apt 3", "7 Harbor Ave, Apartment 3"},
+		{"1 North Main Road", "1 N. Main Rd"},
+	}
+	for _, group := range same {
+		for _, s := range group[1:] {
+			if matchStreet(s) != matchStreet(group[0]) {
+				t.Errorf("matchStreet(%q) = %q, matchStreet(%q) = %q: want equal", s, matchStreet(s), group[0], matchStreet(group[0]))
+			}
+		}
+	}
+	if matchStreet("12 Elm Street") == matchStreet("14 Elm Street") {
+		t.Error("different house numbers compare equal")
+	}
+}
+
+func TestCompareDemographics(t *testing.T) {
+	base := demographics{sex: "M", matchMother: "obrien", matchStreet: "12 elm st", zip: "01101-2345"}
+	cases := []struct {
+		name     string
+		c        demographics
+		match    string
+		agree    string
+		conflict string
+	}{
+		{"all agree", demographics{sex: "M", matchMother: "obrien", matchStreet: "12 elm st", zip: "01101"}, "strong", "mother_maiden_name,address", ""},
+		{"mother only", demographics{sex: "M", matchMother: "obrien"}, "strong", "mother_maiden_name", ""},
+		{"address only, unknown sex", demographics{sex: "U", matchStreet: "12 elm st"}, "strong", "address", ""},
+		{"address, other ZIP", demographics{matchStreet: "12 elm st", zip: "02139"}, "weak", "", ""},
+		{"nothing to compare", demographics{sex: "M"}, "weak", "", ""},
+		{"sex conflicts", demographics{sex: "F", matchMother: "obrien"}, "weak", "mother_maiden_name", "sex"},
+		{"mother conflicts", demographics{sex: "M", matchMother: "kowalski", matchStreet: "12 elm st"}, "weak", "address", "mother_maiden_name"},
+	}
+	for _, c := range cases {
+		e := compareDemographics(&base, &c.c)
+		if e.Match != c.match || strings.Join(e.Agree, ",") != c.agree || strings.Join(e.Conflict, ",") != c.conflict {
+			t.Errorf("%s: %+v, want %s agree %q conflict %q", c.name, e, c.match, c.agree, c.conflict)
+		}
+	}
+}
+
+func TestOrderIdentity(t *testing.T) {
+	r := &registry{codes: codes.Default()}
+	for _, c := range []struct {
+		o       ingest.Order
+		number  string
+		kind    string
+		store   bool
+		doseKey string
+	}{
+		{ingest.Order{FillerOrder: "ORD-1^EHR", CVX: "08", CompletionStatus: "CP"}, "ORD-1^EHR", "dose", true, "group:HepB"},
+		{ingest.Order{FillerOrder: "9999^EHR", CVX: "107", CompletionStatus: "RE"}, "", "refusal", true, "group:DTAP"},
+		{ingest.Order{FillerOrder: "9999", CVX: "998", CompletionStatus: "NA"}, "", "immunity", false, "cvx:998"},
+		{ingest.Order{CVX: "998", Observations: []ingest.Observation{{Identifier: ingest.Coded{Code: "59784-9"}}}}, "", "immunity", true, "cvx:998"},
+		{ingest.Order{CVX: "20", CompletionStatus: "NA"}, "", "not_administered", true, "group:DTAP"},
+		{ingest.Order{CVX: "45"}, "", "dose", true, "group:HepB"},
+		{ingest.Order{CVX: "110"}, "", "dose", true, "group:DTAP+HepB+POLIO"},
+	} {
+		if got := orderNumber(&c.o); got != c.number {
+			t.Errorf("orderNumber(%q) = %q, want %q", c.o.FillerOrder, got, c.number)
+		}
+		kind, ok := orderKind(&c.o)
+		if kind != c.kind || ok != c.store {
+			t.Errorf("orderKind(%+v) = %s %v, want %s %v", c.o, kind, ok, c.kind, c.store)
+		}
+		if got := r.doseKey(&c.o); got != c.doseKey {
+			t.Errorf("doseKey(CVX %s) = %q, want %q", c.o.CVX, got, c.doseKey)
+		}
+	}
+}
+
+func TestLinkKeyBlocks(t *testing.T) {
+	rec := func(env, family, dob string) *ingest.Record {
+		return &ingest.Record{Env: env, Sender: &ingest.Sender{},
+			VXU: &ingest.VXU{Patient: ingest.Patient{Names: []ingest.Name{{Family: family, Type: "L"}}, BirthDate: dob}}}
+	}
+	k1, ok1 := linkKey(rec("P", "Müller", "20190402"))
+	k2, ok2 := linkKey(rec("P", "MULLER", "20190402120000"))
+	if !ok1 || !ok2 || k1 != k2 {
+		t.Errorf("one linking block, two keys: %d %v, %d %v", k1, ok1, k2, ok2)
+	}
+	if k3, _ := linkKey(rec("T", "Müller", "20190402")); k3 == k1 {
+		t.Error("test and production share a linking block")
+	}
+	if _, ok := linkKey(rec("P", "Müller", "")); ok {
+		t.Error("a patient without birth date has a linking block")
+	}
+}
