@@ -7,9 +7,11 @@
 // # Parsing
 //
 // Parse indexes a message without copying it: a Message is the original bytes
-// plus a table of offsets, and a Message can be reused so that parsing a
-// stream of messages allocates nothing once its tables have grown. Reading a
-// position (Find, Field, Rep, Component, Sub, Raw) allocates nothing either.
+// plus where the segments are and a bitmap of the field separators, and a
+// Message can be reused so that parsing a stream of messages allocates nothing
+// once its tables have grown. Fields are located when read, from the bitmap;
+// reading a position (Find, Field, Rep, Component, Sub, Raw) allocates
+// nothing either, and a parsed Message may be read from several goroutines.
 // Values are decoded only when asked for (String, AppendDecoded): escape
 // sequences are resolved and the message character set (MSH-18) is converted
 // to UTF-8 at that moment, so a malformed byte can only affect the value that

@@ -3,22 +3,45 @@ package hl7
 import (
 	"bytes"
 	"math"
+	"math/bits"
+	"sync/atomic"
 )
 
 // A Message is a parsed HL7 v2 message: the original bytes and an index of
-// where each segment and field starts. It does not copy the input, so the
-// bytes given to Parse must not be modified while the Message is in use.
+// them. It does not copy the input, so the bytes given to Parse must not be
+// modified while the Message is in use.
+//
+// Parse finds the segments and, in the same pass over the bytes, marks where
+// the field separators are (a bitmap, one bit per byte). A field is located
+// when it is read, by counting those marks, and repetitions, components and
+// subcomponents by scanning the field's bytes: HL7 escapes delimiters inside
+// values, so the raw bytes are enough. Reading field n of a segment costs time
+// in proportion to the length of the segment before it (a 64th of it, in
+// words of the bitmap); a Message remembers where the last long search ended,
+// so that reading the fields of a long segment in order costs time in
+// proportion to the segment, not to its square. The fields of MSH, which
+// everyone reads, are located by Parse.
 //
 // A Message may be reused: Parse overwrites the previous contents and keeps
-// the index tables, so that parsing a stream of messages with one Message
-// allocates nothing once the tables are large enough. Once parsed, a Message
-// may be read from several goroutines at once; Parse must not run
-// concurrently with anything else on the same Message.
+// the index tables (a quarter of the size of the largest message parsed, and
+// 16 bytes per segment), so that parsing a stream of messages with one
+// Message allocates nothing once the tables are large enough. Once parsed, a
+// Message may be read from several goroutines at once: the only thing reads
+// change is where a long search ended, which is kept with atomic operations.
+// Parse must not run concurrently with anything else on the same Message.
 type Message struct {
 	data   []byte
 	delims Delimiters
 	segs   []segIndex
-	fields []uint32 // start offset of every field of every segment, in order
+
+	// lines and seps are bitmaps of data, one bit per byte: segment
+	// terminators (CR, LF) and field separators. See scanMasks.
+	lines, seps []uint64
+
+	// msh holds the offsets of the first nmsh field separators of the first
+	// segment; all of them when nmsh < len(msh). See indexMSH.
+	msh  [maxMSHSeps]uint32
+	nmsh int
 
 	dec        *Decoder // character set of MSH-18; never nil after Parse
 	charsetErr error    // MSH-18 names a character set this package cannot decode
@@ -27,20 +50,25 @@ type Message struct {
 	// segments and the like), so that Segment.Name does not allocate for them
 	// either. It survives Parse and is bounded by maxExtraNames.
 	extraNames []string
+
+	// hint remembers one field separator found by a long search: its number
+	// within its segment (high 32 bits) and its offset in data (low 32 bits).
+	// The segment is the one whose bytes hold the offset. Zero when unset.
+	// Readers of different long segments at once overwrite each other's hint,
+	// which costs them time, never a wrong answer.
+	hint atomic.Uint64
 }
 
 // segIndex locates one segment. Offsets are uint32 to keep the index small;
 // Parse refuses inputs that do not fit.
 type segIndex struct {
 	start, end uint32 // the segment is data[start:end], without terminator
-	ff         uint32 // index in Message.fields of the segment's first field
-	nf         uint32 // number of fields after the name
 	code       uint32 // nameCode of the name
-	name       string // interned name, "" if it must be built on demand
+	extra      uint8  // for a name not in segmentNames: 1 + its index in extraNames, 0 if not kept
 	header     bool   // MSH, FHS or BHS: field 1 is the field separator itself
 }
 
-const maxExtraNames = 64
+const maxExtraNames = 64 // at most 255, see segIndex.extra
 
 // maxMessageSize is the largest input whose offsets fit in the index.
 const maxMessageSize = math.MaxUint32 - 1
@@ -67,9 +95,9 @@ func (m *Message) Parse(data []byte) error {
 	m.data = data
 	m.delims = DefaultDelimiters
 	m.segs = m.segs[:0]
-	m.fields = m.fields[:0]
 	m.dec = utf8Decoder
 	m.charsetErr = nil
+	m.hint.Store(0)
 
 	if uint64(len(data)) > maxMessageSize {
 		m.data = nil
@@ -94,18 +122,28 @@ func (m *Message) Parse(data []byte) error {
 	}
 	m.delims = d
 
-	var ends lineEnds
-	for pos < len(data) {
-		pos = skipBlankLines(data, pos)
-		if pos >= len(data) {
-			break
-		}
-		end := ends.next(data, pos)
+	nw := (len(data) + 63) / 64
+	if cap(m.lines) < nw {
+		m.lines, m.seps = make([]uint64, nw), make([]uint64, nw)
+	}
+	m.lines, m.seps = m.lines[:nw], m.seps[:nw]
+	scanMasks(data, d.Field, m.lines, m.seps)
+
+	for {
+		end := nextBit(m.lines, pos, len(data))
 		if err := m.indexSegment(pos, end); err != nil {
 			m.resolveCharset() // MSH stays readable for the answer
 			return err
 		}
-		pos = end
+		pos = end + 1
+		if pos >= len(data) {
+			break
+		}
+		if c := data[pos]; c == '\r' || c == '\n' || c == ' ' || c == '\t' {
+			if pos = skipBlankLines(data, pos); pos >= len(data) {
+				break
+			}
+		}
 	}
 	m.resolveCharset()
 	return nil
@@ -141,6 +179,11 @@ func skipBlankLines(data []byte, pos int) int {
 // MSH-2 has four characters, or five in HL7 2.7 and later where the fifth is
 // the truncation character; this package accepts and ignores the fifth.
 func readDelimiters(seg []byte) (Delimiters, *ParseError) {
+	// Nearly every message uses the recommended delimiters, which need no
+	// checking.
+	if len(seg) >= 9 && string(seg[3:8]) == `|^~\&` && (seg[8] == '|' || seg[8] == '\r' || seg[8] == '\n') {
+		return DefaultDelimiters, nil
+	}
 	if len(seg) < 4 || seg[3] == '\r' || seg[3] == '\n' {
 		return Delimiters{}, &ParseError{Segment: "MSH", Field: 1, Offset: 3,
 			Err: errorf(ErrBadDelimiters, "MSH-1 (field separator) is missing")}
@@ -173,93 +216,152 @@ func readDelimiters(seg []byte) (Delimiters, *ParseError) {
 	return d, nil
 }
 
-// lineEnds finds segment terminators. It remembers the next CR and the next
-// LF separately, so that a message using only one of them is not searched
-// again to its end for the other at every segment.
-type lineEnds struct {
-	cr, lf int  // offsets of the next CR and LF (len(data) if none) at the last query
-	init   bool // cr and lf have been computed
-}
-
-// next returns the offset of the first CR or LF at or after pos, or len(data).
-func (e *lineEnds) next(data []byte, pos int) int {
-	if !e.init || e.cr < pos {
-		e.cr = indexFrom(data, pos, '\r')
-	}
-	if !e.init || e.lf < pos {
-		e.lf = indexFrom(data, pos, '\n')
-	}
-	e.init = true
-	return min(e.cr, e.lf)
-}
-
-func indexFrom(data []byte, pos int, c byte) int {
-	if i := bytes.IndexByte(data[pos:], c); i >= 0 {
-		return pos + i
-	}
-	return len(data)
-}
-
 // indexSegment indexes the segment data[pos:end] (not blank, end at its
-// terminator or the end of the input).
+// terminator or the end of the input). Only the name is checked and recorded:
+// fields are found when read (see Message.field).
 func (m *Message) indexSegment(pos, end int) error {
 	data := m.data
-	fs := m.delims.Field
 	if end-pos < 3 || !isNameChar(data[pos]) || !isNameChar(data[pos+1]) || !isNameChar(data[pos+2]) ||
-		(end-pos > 3 && data[pos+3] != fs) {
+		(end-pos > 3 && data[pos+3] != m.delims.Field) {
 		return &ParseError{Segment: printableName(data[pos:]), SegmentIndex: len(m.segs), Offset: pos, Err: ErrSegmentName}
 	}
 	code := nameCode(data[pos], data[pos+1], data[pos+2])
-	s := segIndex{start: uint32(pos), end: uint32(end), ff: uint32(len(m.fields)), code: code}
-	s.header = code == codeMSH || code == codeFHS || code == codeBHS
-
-	// Record every field start. Delimiters never occur raw inside a value
-	// (HL7 escapes them), so the raw bytes are enough to find the
-	// boundaries. Empty fields are common, hence the test before the search.
-	line := data[:end]
-	for p := pos + 3; p < end; {
-		if line[p] != fs {
-			i := bytes.IndexByte(line[p:], fs)
-			if i < 0 {
-				break
-			}
-			p += i
-		}
-		p++
-		m.fields = append(m.fields, uint32(p))
+	extra := uint8(0)
+	if data[pos] == 'Z' { // no standard name starts with Z: see Segment.Name
+		extra = m.internName(data[pos : pos+3])
 	}
-	s.nf = uint32(len(m.fields)) - s.ff
-	s.name = m.internName(code, data[pos:pos+3])
-	m.segs = append(m.segs, s)
+	// Fill the new entry in place: a segIndex built on the stack and then
+	// copied is read back before its field stores have retired, and that
+	// store-forwarding stall is costly at this rate.
+	m.segs = append(m.segs, segIndex{})
+	s := &m.segs[len(m.segs)-1]
+	s.start, s.end, s.code, s.extra = uint32(pos), uint32(end), code, extra
+	s.header = code == codeMSH || code == codeFHS || code == codeBHS
 	return nil
 }
 
-var (
-	codeMSH = nameCode('M', 'S', 'H')
-	codeFHS = nameCode('F', 'H', 'S')
-	codeBHS = nameCode('B', 'H', 'S')
+const (
+	codeMSH = 'M'<<16 | 'S'<<8 | 'H'
+	codeFHS = 'F'<<16 | 'H'<<8 | 'S'
+	codeBHS = 'B'<<16 | 'H'<<8 | 'S'
 )
 
 func isNameChar(c byte) bool { return c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
 
-// internName returns a shared string for a segment name, so that
-// Segment.Name does not allocate. Standard names come from a constant; others
-// are kept in m.extraNames, up to a bound so that hostile input cannot grow it.
-func (m *Message) internName(code uint32, b []byte) string {
-	if s := standardName(code); s != "" {
-		return s
-	}
-	for _, s := range m.extraNames {
+// internName returns segIndex.extra for a segment name that is not standard,
+// keeping it in m.extraNames so that Segment.Name does not allocate, up to a
+// bound so that hostile input cannot grow it (0 beyond the bound).
+func (m *Message) internName(b []byte) uint8 {
+	for i, s := range m.extraNames {
 		if s[0] == b[0] && s[1] == b[1] && s[2] == b[2] {
-			return s
+			return uint8(i + 1)
 		}
 	}
 	if len(m.extraNames) < maxExtraNames {
-		s := string(b)
-		m.extraNames = append(m.extraNames, s)
-		return s
+		m.extraNames = append(m.extraNames, string(b))
+		return uint8(len(m.extraNames))
 	}
-	return ""
+	return 0
+}
+
+// A search for a field separator that passes at least hintSeps separators
+// or hintWords words of the bitmap is remembered in Message.hint.
+// Reads of the first hintMinField separators neither use nor set it: they
+// cost little whatever the segment.
+const (
+	hintSeps     = 32
+	hintWords    = 8
+	hintMinField = 8
+)
+
+// field returns the bounds in data of what follows the k-th (k >= 1) field
+// separator of segment i, counting the one after the name as the first, up to
+// the next separator or the end of the segment; ok is false when the segment
+// has fewer than k separators.
+func (m *Message) field(i int, x *segIndex, k int) (start, end uint32, ok bool) {
+	if i == 0 && k <= m.nmsh {
+		start = m.msh[k-1] + 1
+		switch {
+		case k < m.nmsh:
+			return start, m.msh[k], true
+		case m.nmsh < len(m.msh):
+			return start, x.end, true
+		}
+	} else if i == 0 && m.nmsh < len(m.msh) {
+		return 0, 0, false // m.msh holds every separator of MSH
+	}
+	if x.end-x.start <= 3 {
+		return 0, 0, false
+	}
+	// Count k separators from the one after the name, or fewer from the one
+	// in m.hint when that one is in this segment and not past the k-th.
+	from, n := int(x.start)+3, k
+	if k > hintMinField {
+		h := m.hint.Load()
+		if hk, hp := h>>32, uint32(h); hk <= uint64(k) && hp > x.start && hp < x.end {
+			from, n = int(hp), k-int(hk)+1
+		}
+	}
+	limit, passed := int(x.end), n
+	bm := m.seps
+	w := from >> 6
+	b := bm[w] &^ (1<<(from&63) - 1)
+	for {
+		c := bits.OnesCount64(b)
+		if c >= n {
+			break
+		}
+		n -= c
+		if w++; w*64 >= limit {
+			return 0, 0, false
+		}
+		b = bm[w]
+	}
+	p := w*64 + selectBit(b, n)
+	if p >= limit {
+		return 0, 0, false
+	}
+	if k > hintMinField && (passed >= hintSeps || w-from>>6 >= hintWords) {
+		m.hint.Store(uint64(k)<<32 | uint64(p))
+	}
+	// The next separator, or the end of the segment.
+	b &= ^uint64(0) << (p & 63) << 1
+	for b == 0 {
+		if w++; w*64 >= limit {
+			return uint32(p) + 1, x.end, true
+		}
+		b = bm[w]
+	}
+	return uint32(p) + 1, uint32(min(w*64+bits.TrailingZeros64(b), limit)), true
+}
+
+// maxMSHSeps is how many field separators of MSH Parse records.
+const maxMSHSeps = 32
+
+// indexMSH records in m.msh where the field separators of the first
+// segment (MSH) are: its fields are read by everyone (the charset, the
+// message type, the control ID, everything an acknowledgement echoes).
+func (m *Message) indexMSH() {
+	x := &m.segs[0]
+	n := 0
+	if x.end-x.start > 3 {
+		start, limit := int(x.start)+3, int(x.end)
+		for w := start >> 6; w*64 < limit && n < len(m.msh); w++ {
+			b := m.seps[w]
+			if w == start>>6 {
+				b &^= 1<<(start&63) - 1
+			}
+			for ; b != 0 && n < len(m.msh); b &= b - 1 {
+				p := w*64 + bits.TrailingZeros64(b)
+				if p >= limit {
+					break
+				}
+				m.msh[n] = uint32(p)
+				n++
+			}
+		}
+	}
+	m.nmsh = n
 }
 
 // printableName returns up to the first three bytes of b for an error
@@ -280,6 +382,7 @@ func (m *Message) resolveCharset() {
 	if len(m.segs) == 0 {
 		return
 	}
+	m.indexMSH()
 	f := m.Segment(0).Field(18)
 	raw := f.Rep(1).Raw()
 	if len(raw) == 0 || f.IsNull() {

@@ -19,14 +19,17 @@ func (s Segment) idx() *segIndex {
 
 // Name returns the three-character segment name ("" for the zero Segment).
 // It does not allocate for standard HL7 names nor, within a bound, for the
-// Z segments a Message has met.
+// Z segments a Message has met; other names are built on demand.
 func (s Segment) Name() string {
 	x := s.idx()
 	if x == nil {
 		return ""
 	}
-	if x.name != "" {
-		return x.name
+	if name := standardName(x.code); name != "" {
+		return name
+	}
+	if x.extra > 0 {
+		return s.m.extraNames[x.extra-1]
 	}
 	return string(s.m.data[x.start : x.start+3])
 }
@@ -68,22 +71,16 @@ func (s Segment) Raw() []byte {
 // and MSH-2 as HL7 does.
 func (s Segment) NumFields() int {
 	x := s.idx()
-	if x == nil {
+	if x == nil || x.end-x.start <= 3 {
 		return 0
 	}
-	fields := s.m.fields[x.ff : x.ff+x.nf]
-	n := len(fields)
-	for n > 0 {
-		end := x.end
-		if n < len(fields) {
-			end = fields[n] - 1
-		}
-		if fields[n-1] < end {
-			break
-		}
-		n--
+	data, fs := s.m.data, s.m.delims.Field
+	e := int(x.end)
+	for e > int(x.start)+3 && data[e-1] == fs {
+		e--
 	}
-	if x.header && x.nf > 0 {
+	n := countBits(s.m.seps, int(x.start)+3, e)
+	if x.header {
 		n++
 	}
 	return n
@@ -98,25 +95,22 @@ func (s Segment) Field(n int) Field {
 	if x == nil || n < 1 {
 		return Field{}
 	}
+	lit := false
 	if x.header {
-		if x.nf == 0 {
-			return Field{}
-		}
 		if n == 1 {
+			if x.end-x.start <= 3 {
+				return Field{}
+			}
 			return Field{value{m: s.m, start: x.start + 3, end: x.start + 4, lit: true}}
 		}
 		n--
+		lit = n == 1 // MSH-2 is literal: the escape character in it escapes nothing.
 	}
-	if n > int(x.nf) {
+	start, end, ok := s.m.field(s.i, x, n)
+	if !ok {
 		return Field{}
 	}
-	start := s.m.fields[x.ff+uint32(n)-1]
-	end := x.end
-	if uint32(n) < x.nf {
-		end = s.m.fields[x.ff+uint32(n)] - 1
-	}
-	// MSH-2 is literal: the escape character in it escapes nothing.
-	return Field{value{m: s.m, start: start, end: end, lit: x.header && n == 1}}
+	return Field{value{m: s.m, start: start, end: end, lit: lit}}
 }
 
 // value is what Field, Rep, Component and Subcomponent have in common: where
@@ -158,9 +152,11 @@ func (v value) offset() int {
 	return int(v.start)
 }
 
-// part returns the n-th (1-based) piece of v separated by sep. A literal value
-// has a single piece, itself.
-func (v value) part(sep byte, n int) value {
+// part returns the n-th (1-based) piece of v separated by sep, v ending
+// early at its first stop byte unless stop is sep (Field.Component reads the
+// first repetition this way without cutting it out first). A literal value has
+// a single piece, itself.
+func (v value) part(sep, stop byte, n int) value {
 	if n < 1 || v.m == nil {
 		return value{}
 	}
@@ -171,17 +167,29 @@ func (v value) part(sep byte, n int) value {
 		return value{}
 	}
 	b := v.m.data[v.start:v.end]
-	i := 0
-	for ; n > 1; n-- {
-		k := bytes.IndexByte(b[i:], sep)
-		if k < 0 {
+	var i, j int
+	if len(b) <= 64 {
+		var ok bool
+		if i, j, ok = piece(b, sep, stop, n); !ok {
 			return value{}
 		}
-		i += k + 1
-	}
-	j := len(b)
-	if k := bytes.IndexByte(b[i:], sep); k >= 0 {
-		j = i + k
+	} else {
+		if stop != sep {
+			if k := bytes.IndexByte(b, stop); k >= 0 {
+				b = b[:k]
+			}
+		}
+		if n > 1 {
+			k := nthIndex(b, sep, n-1)
+			if k < 0 {
+				return value{}
+			}
+			i = k + 1
+		}
+		j = len(b)
+		if k := bytes.IndexByte(b[i:], sep); k >= 0 {
+			j = i + k
+		}
 	}
 	return value{m: v.m, start: v.start + uint32(i), end: v.start + uint32(j)}
 }
@@ -204,8 +212,9 @@ func (v value) appendDecoded(dst []byte) []byte {
 	if v.end == v.start || v.isNull() {
 		return dst
 	}
-	if v.lit {
-		return append(dst, v.raw()...)
+	raw := v.raw()
+	if v.lit || plainASCII(raw, v.m.delims.Escape) {
+		return append(dst, raw...) // nothing to decode
 	}
 	dec := v.m.dec
 	if dec == nil {
@@ -246,13 +255,19 @@ func (f Field) Offset() int { return f.v.offset() }
 func (f Field) NumReps() int { return f.v.count(f.v.delims().Repetition) }
 
 // Rep returns repetition i, numbered from 1.
-func (f Field) Rep(i int) Rep { return Rep{f.v.part(f.v.delims().Repetition, i)} }
+func (f Field) Rep(i int) Rep {
+	d := f.v.delims()
+	return Rep{f.v.part(d.Repetition, d.Repetition, i)}
+}
 
 // NumComponents returns the number of components of the first repetition.
 func (f Field) NumComponents() int { return f.Rep(1).NumComponents() }
 
 // Component returns component n (from 1) of the first repetition.
-func (f Field) Component(n int) Component { return f.Rep(1).Component(n) }
+func (f Field) Component(n int) Component {
+	d := f.v.delims()
+	return Component{f.v.part(d.Component, d.Repetition, n)}
+}
 
 // String returns the decoded field: escape sequences resolved and the message
 // character set converted to UTF-8. Delimiters between repetitions and
@@ -281,7 +296,10 @@ func (r Rep) Offset() int { return r.v.offset() }
 func (r Rep) NumComponents() int { return r.v.count(r.v.delims().Component) }
 
 // Component returns component n, numbered from 1.
-func (r Rep) Component(n int) Component { return Component{r.v.part(r.v.delims().Component, n)} }
+func (r Rep) Component(n int) Component {
+	d := r.v.delims()
+	return Component{r.v.part(d.Component, d.Component, n)}
+}
 
 // String returns the decoded repetition.
 func (r Rep) String() string { return r.v.String() }
@@ -309,7 +327,8 @@ func (c Component) NumSubs() int { return c.v.count(c.v.delims().Subcomponent) }
 
 // Sub returns subcomponent n, numbered from 1.
 func (c Component) Sub(n int) Subcomponent {
-	return Subcomponent{c.v.part(c.v.delims().Subcomponent, n)}
+	d := c.v.delims()
+	return Subcomponent{c.v.part(d.Subcomponent, d.Subcomponent, n)}
 }
 
 // String returns the decoded component.
