@@ -234,7 +234,7 @@ func (r *registry) storeVXU(ctx context.Context, tx pgx.Tx, rec *ingest.Record, 
 				return err
 			}
 		}
-		err = tx.QueryRow(ctx, `INSERT INTO patients (env, organization_id, id_value, id_authority, id_type,
+		patientID, err = insertID(ctx, tx, "patients", `INSERT INTO patients (env, organization_id, id_value, id_authority, id_type,
 				registry_patient_id, family_name, given_name, middle_name, birth_date, sex, mother_maiden,
 				postal_code, protection, demographics, last_message_id,
 				match_family, match_given, match_mother, match_street)
@@ -242,7 +242,7 @@ func (r *registry) storeVXU(ctx context.Context, tx pgx.Tx, rec *ingest.Record, 
 			RETURNING id`,
 			rec.Env, orgID, id.Value, id.Authority, id.Type, regID, d.name.Family, d.name.Given, d.name.Middle,
 			d.birth, d.sex, d.mother, d.zip, pt.Protection, demo, msgID,
-			d.matchFamily, d.matchGiven, d.matchMother, d.matchStreet).Scan(&patientID)
+			d.matchFamily, d.matchGiven, d.matchMother, d.matchStreet)
 		if err != nil {
 			return fmt.Errorf("store: insert patient: %w", err)
 		}
@@ -428,11 +428,10 @@ func openReview(ctx context.Context, tx pgx.Tx, env, kind string, regID int64, p
 // its initial data-sharing status.
 func (r *registry) createRegistryPatient(ctx context.Context, tx pgx.Tx, rec *ingest.Record, d *demographics, msgID int64) (int64, error) {
 	status, source, reason := initialSharing(rec)
-	var regID int64
-	err := tx.QueryRow(ctx, `INSERT INTO registry_patients (env, family_name, given_name, middle_name,
+	regID, err := insertID(ctx, tx, "registry_patients", `INSERT INTO registry_patients (env, family_name, given_name, middle_name,
 			birth_date, sex, mother_maiden, postal_code, sharing)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-		rec.Env, d.name.Family, d.name.Given, d.name.Middle, d.birth, d.sex, d.mother, d.zip, status).Scan(&regID)
+		rec.Env, d.name.Family, d.name.Given, d.name.Middle, d.birth, d.sex, d.mother, d.zip, status)
 	if err != nil {
 		return 0, fmt.Errorf("store: insert registry patient: %w", err)
 	}
@@ -545,9 +544,9 @@ func recordSharingChange(ctx context.Context, tx pgx.Tx, rec *ingest.Record, reg
 	if old != "" {
 		oldArg = old
 	}
-	var changeID int64
-	if err := tx.QueryRow(ctx, `INSERT INTO sharing_changes (registry_patient_id, old_status, new_status, source, reason, message_id)
-		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, regID, oldArg, next, source, reason, msgID).Scan(&changeID); err != nil {
+	changeID, err := insertID(ctx, tx, "sharing_changes", `INSERT INTO sharing_changes (registry_patient_id, old_status, new_status, source, reason, message_id)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, regID, oldArg, next, source, reason, msgID)
+	if err != nil {
 		return fmt.Errorf("store: record sharing status: %w", err)
 	}
 	if old == "" {
@@ -763,7 +762,7 @@ func (r *registry) storeOrder(ctx context.Context, tx pgx.Tx, rec *ingest.Record
 		if filler != "" {
 			fillerArg = filler
 		}
-		if err := tx.QueryRow(ctx, `INSERT INTO vaccinations (env, patient_id, registry_patient_id, organization_id,
+		if vid, err = insertID(ctx, tx, "vaccinations", `INSERT INTO vaccinations (env, patient_id, registry_patient_id, organization_id,
 				site_id, filler_order_id, kind, cvx, ndc, administered_on, historical, info_source, amount,
 				amount_units, lot, lot_expiration, mvx, route, body_site, completion_status, action_code,
 				refusal_reason, details, first_message_id, last_message_id, dose_key)
@@ -772,7 +771,7 @@ func (r *registry) storeOrder(ctx context.Context, tx pgx.Tx, rec *ingest.Record
 			rec.Env, p.id, p.regID, orgID, rec.Sender.SiteID, fillerArg, kind, o.CVX, o.NDC,
 			date, historical, o.InfoSource.Code, o.Amount, o.Units.Code, firstLot(o), parseDate(o.LotExpiration),
 			o.Manufacturer.Code, o.Route.Code, o.BodySite.Code, o.CompletionStatus, action,
-			o.RefusalReason.Code, details, msgID, doseKey).Scan(&vid); err != nil {
+			o.RefusalReason.Code, details, msgID, doseKey); err != nil {
 			return fmt.Errorf("store: insert vaccination: %w", err)
 		}
 		if conflict != 0 {

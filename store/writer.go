@@ -36,10 +36,11 @@ type WriterOptions struct {
 
 // Writer persists ingest records with group commit: records that arrive within MaxDelay of each
 // other (up to MaxBatch) are written in one transaction, and each record's Pending is released
-// only when that transaction has committed. One bad record does not fail its batch-mates: it is
-// rolled back to its own savepoint and answered with an error. When the batch itself fails (its
-// commit, its connection, or a record hit a transient conflict with a concurrent batch: deadlock,
-// serialization failure, racing insert), every record of it is written again alone, in order.
+// only when that transaction has committed. Statements are pipelined (pipeTx): a batch of records
+// costs a few round trips per record, not one per statement. One bad record does not fail its
+// batch-mates: when the batch fails (a bad record, its commit, its connection, a transient
+// conflict with a concurrent batch: deadlock, serialization failure, racing insert), it is
+// written again in halves, down to the bad record alone (see flush), in order.
 type Writer struct {
 	db     *DB
 	reg    *registry
@@ -225,28 +226,15 @@ func (w *Writer) run(in chan *job) {
 	}
 }
 
-// flush writes one batch in one transaction and releases every job. If the batch fails as a
-// whole, its records are written again one by one (writeAlone), so that a conflict with a
-// concurrent batch or a lost connection costs latency, not an AR.
+// flush writes one batch and releases every job. The batch is first written whole, in one
+// transaction without savepoints (see writeBatch). If that fails — one bad record, a conflict with
+// a concurrent batch, a lost connection — nothing of it was committed, and it is written again in
+// two halves, each whole, recursively, down to single records (writeAlone, which retries transient
+// failures): one bad record costs its batch-mates about log2(batch) extra transactions, never an
+// error, and records keep their order (a patient's messages are applied as they were started).
 func (w *Writer) flush(batch []*job) {
 	start := time.Now()
-	if err := w.writeBatch(batch); err != nil {
-		w.failures.WithLabelValues("batch").Inc()
-		w.log.Warn("batch failed, writing its records one by one", zap.Int("records", len(batch)), zap.Error(err))
-		var down error
-		for _, j := range batch {
-			if down != nil {
-				// The database is unreachable: answer at once rather than time out record by record.
-				j.ack, j.err = nil, fmt.Errorf("store: commit batch: %w", down)
-				w.failures.WithLabelValues("commit").Inc()
-				continue
-			}
-			j.ack, j.err = w.writeAlone(j.rec)
-			if unreachable(j.err) {
-				down = j.err
-			}
-		}
-	}
+	w.write(batch)
 	w.batchSize.Observe(float64(len(batch)))
 	w.commitTime.Observe(time.Since(start).Seconds())
 	for _, j := range batch {
@@ -254,6 +242,36 @@ func (w *Writer) flush(batch []*job) {
 	}
 }
 
+func (w *Writer) write(batch []*job) {
+	err := w.writeBatch(batch)
+	if err == nil {
+		return
+	}
+	if len(batch) == 1 {
+		// writeAlone takes the plain path, a statement at a time, and retries transient errors.
+		j := batch[0]
+		j.ack, j.err = w.writeAlone(j.rec)
+		return
+	}
+	w.failures.WithLabelValues("batch").Inc()
+	if unreachable(err) {
+		// The database is unreachable: answer at once rather than time out record by record.
+		w.log.Error("batch failed: database unreachable", zap.Int("records", len(batch)), zap.Error(err))
+		for _, j := range batch {
+			j.ack, j.err = nil, fmt.Errorf("store: commit batch: %w", err)
+			w.failures.WithLabelValues("commit").Inc()
+		}
+		return
+	}
+	w.log.Warn("batch failed, writing it again in halves", zap.Int("records", len(batch)), zap.Error(err))
+	half := len(batch) / 2
+	w.write(batch[:half])
+	w.write(batch[half:])
+}
+
+// writeBatch writes batch in one transaction, its statements pipelined (pipeTx), and sets each
+// job's answer only once the transaction has committed. Any error fails the whole batch: without
+// a savepoint per record (two round trips each) a failed statement aborts the transaction.
 func (w *Writer) writeBatch(batch []*job) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -261,20 +279,40 @@ func (w *Writer) writeBatch(batch []*job) error {
 	for i, j := range batch {
 		recs[i] = j.rec
 	}
-	return pgx.BeginFunc(ctx, w.db.Pool, func(tx pgx.Tx) error {
-		if err := lockLinkKeys(ctx, tx, recs); err != nil {
+	acks := make([][]byte, len(batch))
+	resends := 0
+	err := pgx.BeginFunc(ctx, w.db.Pool, func(tx pgx.Tx) error {
+		ptx := newPipeTx(tx)
+		if err := lockLinkKeys(ctx, ptx, recs); err != nil {
 			return err
 		}
-		for _, j := range batch {
-			j.ack, j.err = w.applyIsolated(ctx, tx, j.rec)
-			if j.err != nil && (transient(j.err) || tx.Conn().IsClosed()) {
-				// Retrying the record inside this transaction could meet the same conflict
-				// again, and deferring it would reorder it after later records of its patient.
-				return j.err
+		pre, err := precheck(ctx, ptx, recs)
+		if err != nil {
+			return err
+		}
+		if err := drawIDs(ctx, ptx, recs); err != nil {
+			return err
+		}
+		for i, j := range batch {
+			out, resend, err := w.apply(ctx, ptx, j.rec, pre.of(i))
+			if err != nil {
+				return err
+			}
+			acks[i] = out
+			if resend {
+				resends++
 			}
 		}
-		return nil
+		return ptx.Flush(ctx)
 	})
+	if err != nil {
+		return err
+	}
+	for i, j := range batch {
+		j.ack, j.err = acks[i], nil
+	}
+	w.resends.Add(float64(resends))
+	return nil
 }
 
 // writeAttempts bounds writeAlone's retries of transient failures.
@@ -287,12 +325,15 @@ func (w *Writer) writeAlone(rec *ingest.Record) ([]byte, error) {
 		var out []byte
 		var resend bool
 		err := pgx.BeginFunc(ctx, w.db.Pool, func(tx pgx.Tx) error {
-			if err := lockLinkKeys(ctx, tx, []*ingest.Record{rec}); err != nil {
+			ptx := newPipeTx(tx)
+			if err := lockLinkKeys(ctx, ptx, []*ingest.Record{rec}); err != nil {
 				return err
 			}
 			var err error
-			out, resend, err = w.apply(ctx, tx, rec)
-			return err
+			if out, resend, err = w.apply(ctx, ptx, rec, nil); err != nil {
+				return err
+			}
+			return ptx.Flush(ctx)
 		})
 		cancel()
 		if err == nil {
@@ -336,28 +377,6 @@ func transient(err error) bool {
 	return false
 }
 
-// applyIsolated applies one record inside its own savepoint, so that its failure leaves the rest of
-// the batch intact.
-func (w *Writer) applyIsolated(ctx context.Context, tx pgx.Tx, rec *ingest.Record) ([]byte, error) {
-	var out []byte
-	var resend bool
-	err := pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
-		var err error
-		out, resend, err = w.apply(ctx, sp, rec)
-		return err
-	})
-	if err != nil {
-		w.failures.WithLabelValues("record").Inc()
-		w.log.Error("record not stored", zap.String("control_id", rec.ControlID),
-			zap.String("site", siteCode(rec.Sender)), zap.Error(err))
-		return nil, err
-	}
-	if resend {
-		w.resends.Inc()
-	}
-	return out, nil
-}
-
 func siteCode(s *ingest.Sender) string {
 	if s == nil {
 		return ""
@@ -365,9 +384,92 @@ func siteCode(s *ingest.Sender) string {
 	return s.SiteCode
 }
 
+// resendKeyOf identifies what a resend repeats: sender site, environment, control ID.
+type resendKeyOf struct {
+	site    int64
+	env     string
+	control string
+}
+
+type originalACK struct {
+	ack  []byte
+	code string
+}
+
+// batchCheck is what precheck found for a batch: the answers already stored for its resend keys
+// (and, as apply goes, those of its own records), and an archive row id for each record.
+type batchCheck struct {
+	ids       []int64 // by record; 0 for a record precheck does not cover
+	originals map[resendKeyOf]originalACK
+}
+
+// prechecked is one record's part of a batchCheck.
+type prechecked struct {
+	id    int64
+	batch *batchCheck
+}
+
+func (b *batchCheck) of(i int) *prechecked {
+	if b == nil || b.ids[i] == 0 {
+		return nil
+	}
+	return &prechecked{id: b.ids[i], batch: b}
+}
+
+// precheck does, for every record of a batch that would be a resend key, what apply would
+// otherwise do one statement at a time, waiting for each: it looks up an accepted message already
+// stored with the same key, and allocates the record's archive row id from the sequence. One
+// round trip for the batch. A concurrent batch may store the same key between this look-up and
+// the insert: the insert then fails (unique violation), and the batch is written again in smaller
+// transactions, whose records take apply's one-statement-at-a-time path.
+func precheck(ctx context.Context, tx pgx.Tx, recs []*ingest.Record) (*batchCheck, error) {
+	var idx []int
+	var sites []int64
+	var envs, controls []string
+	for i, rec := range recs {
+		if rec.ResendKey && rec.Sender != nil && rec.ControlID != "" && rec.Env != "" {
+			idx = append(idx, i)
+			sites = append(sites, rec.Sender.SiteID)
+			envs = append(envs, rec.Env)
+			controls = append(controls, rec.ControlID)
+		}
+	}
+	if len(idx) == 0 {
+		return nil, nil
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT k.i, nextval('messages_id_seq'), m.ack, m.ack_code
+		FROM unnest($1::bigint[], $2::text[], $3::text[]) WITH ORDINALITY AS k(site, env, control, i)
+		LEFT JOIN messages m ON m.site_id = k.site AND m.env = k.env::char(1) AND m.control_id = k.control AND m.resend_key
+		ORDER BY k.i`, sites, envs, controls)
+	if err != nil {
+		return nil, fmt.Errorf("store: look up resends: %w", err)
+	}
+	defer rows.Close()
+	b := &batchCheck{ids: make([]int64, len(recs)), originals: map[resendKeyOf]originalACK{}}
+	for rows.Next() {
+		var i, id int64
+		var ack []byte
+		var code *string
+		if err := rows.Scan(&i, &id, &ack, &code); err != nil {
+			return nil, fmt.Errorf("store: look up resends: %w", err)
+		}
+		r := idx[i-1]
+		b.ids[r] = id
+		if code != nil {
+			rec := recs[r]
+			b.originals[resendKeyOf{site: rec.Sender.SiteID, env: rec.Env, control: rec.ControlID}] = originalACK{ack: ack, code: *code}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: look up resends: %w", err)
+	}
+	return b, nil
+}
+
 // apply writes one record: the archive entry, and the registry content when there is some. It
 // returns the ACK to send: the record's own, or for a resend the one stored with the original.
-func (w *Writer) apply(ctx context.Context, tx pgx.Tx, rec *ingest.Record) (ack []byte, resend bool, err error) {
+func (w *Writer) apply(ctx context.Context, tx pgx.Tx, rec *ingest.Record, pre *prechecked) (ack []byte, resend bool, err error) {
 	var siteID, credID *int64
 	if rec.Sender != nil {
 		siteID, credID = &rec.Sender.SiteID, &rec.Sender.CredentialID
@@ -387,7 +489,27 @@ func (w *Writer) apply(ctx context.Context, tx pgx.Tx, rec *ingest.Record) (ack 
 	var msgID int64
 	var original []byte
 	var code string
-	if !resendKey && env != nil && siteID != nil && rec.ControlID != "" && !internalFailure(rec) {
+	switch {
+	case resendKey && pre != nil:
+		// The batch looked up the originals and allocated the archive row's id beforehand
+		// (precheck): the insert needs no answer and goes out with the next statement.
+		key := resendKeyOf{site: *siteID, env: *env, control: rec.ControlID}
+		if o, ok := pre.batch.originals[key]; ok {
+			original, code = o.ack, o.code
+			break
+		}
+		msgID = pre.id
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO messages (id, env, site_id, credential_id, transport, control_id, sending_facility,
+				message_type, received_at, raw, ack, ack_code, findings, resend_key)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, true)`,
+			msgID, env, siteID, credID, string(rec.Transport), rec.ControlID, rec.Facility, rec.MessageType,
+			rec.ReceivedAt, rec.Raw, rec.ACK, rec.ACKCode, findings); err != nil {
+			return nil, false, fmt.Errorf("store: archive message: %w", err)
+		}
+		// A copy later in this batch is a resend of this one.
+		pre.batch.originals[key] = originalACK{ack: rec.ACK, code: rec.ACKCode}
+	case !resendKey && env != nil && siteID != nil && rec.ControlID != "" && !internalFailure(rec):
 		// A copy of an accepted message that would now be rejected (its site passed the header
 		// checks, but validation or code sets changed since) still gets the original answer: the
 		// data of the original is stored, and the sender must not be told otherwise.
@@ -396,7 +518,7 @@ func (w *Writer) apply(ctx context.Context, tx pgx.Tx, rec *ingest.Record) (ack 
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return nil, false, fmt.Errorf("store: look for the original of a rejected message: %w", err)
 		}
-	} else {
+	default:
 		err = tx.QueryRow(ctx, `
 			INSERT INTO messages (env, site_id, credential_id, transport, control_id, sending_facility,
 				message_type, received_at, raw, ack, ack_code, findings, resend_key)

@@ -1,0 +1,44 @@
+package store
+
+import "testing"
+
+func TestAsCopy(t *testing.T) {
+	for _, c := range []struct {
+		sql  string
+		n    int
+		want string
+	}{
+		{"INSERT INTO observations (patient_id, vaccination_id, message_id, set_id,\n\t\t\t\tvalue_type) VALUES ($1, $2, $3, $4, $5)", 5, "observations"},
+		{`INSERT INTO patient_reports (patient_id, message_id, demographics)
+		VALUES ($1, $2, $3)`, 3, "patient_reports"},
+		{"INSERT INTO messages (a) VALUES ($1)", 1, ""},                            // not append-only
+		{"INSERT INTO observations (a, b) VALUES ($2, $1)", 2, ""},                 // reordered
+		{"INSERT INTO observations (a, b) VALUES ($1, now())", 1, ""},              // expression
+		{"INSERT INTO observations (a) VALUES ($1) RETURNING id", 1, ""},           // returning
+		{"INSERT INTO observations (a) VALUES ($1) ON CONFLICT DO NOTHING", 1, ""}, // conflict clause
+	} {
+		table, _, ok := asCopy(c.sql, c.n)
+		if ok != (c.want != "") || table != c.want {
+			t.Errorf("asCopy(%q) = %q, %v; want %q", c.sql, table, ok, c.want)
+		}
+	}
+}
+
+func TestExplicitID(t *testing.T) {
+	for _, c := range []struct{ sql, want string }{
+		{"INSERT INTO t (a, b) VALUES ($1, $2) RETURNING id", "INSERT INTO t (a, b, id) VALUES ($1, $2, $3)"},
+		{"INSERT INTO t (a,\n\t\tb)\n\tVALUES ($1, $2) RETURNING id", "INSERT INTO t (a,\n\t\tb, id)\n\tVALUES ($1, $2, $3)"},
+		{"INSERT INTO t (a) VALUES ($1) ON CONFLICT DO NOTHING RETURNING id", ""},
+		{"INSERT INTO t (a) SELECT $1 RETURNING id", ""},
+		{"INSERT INTO t (a) VALUES ($1)", ""},
+	} {
+		n := 3
+		if c.want == "" {
+			n = 2
+		}
+		got, ok := explicitID(c.sql, n)
+		if ok != (c.want != "") || got != c.want {
+			t.Errorf("explicitID(%q) = %q, %v; want %q", c.sql, got, ok, c.want)
+		}
+	}
+}
