@@ -34,7 +34,7 @@ FUZZDIRS  ?=
 PG_CONFIG ?= pg_config
 PG_LIBDIR ?= /usr/lib/postgresql
 
-.PHONY: all build run test test-short bench fuzz lint fmt deps node-deps generate clean
+.PHONY: all build run test test-short bench bench-long bench-go fuzz lint fmt deps node-deps generate clean
 
 all: lint test build
 
@@ -53,7 +53,18 @@ test: deps node-deps lint
 test-short:
 	$(GO) test -short $(TESTFLAGS) $(PKGS)
 
+# End to end throughput against PostgreSQL's own ceiling, in one run on this machine (scripts/bench.sh:
+# a private PostgreSQL, pgbench, vaxgate serve, vaxgate bench at 1/16/64 connections; ~3 minutes).
+# BENCH_MESSAGES, BENCH_CONNS, ... tune it (see the script).
 bench:
+	GO="$(GO)" scripts/bench.sh
+
+# A long run (1,000,000 messages over 64 connections) reporting the server's RSS at start and end.
+bench-long:
+	GO="$(GO)" BENCH_LONG=1 scripts/bench.sh
+
+# Every Go benchmark of the module.
+bench-go:
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) $(PKGS)
 
 # Every Fuzz target under ./... (or FUZZDIRS), FUZZTIME each: go test -fuzz takes one target of

@@ -61,6 +61,11 @@ acknowledged messages of this run in the database: every AA or AE must be there.
 				return err
 			}
 			res.print(cmd.OutOrStdout(), o)
+			if o.verifyDB == "env" {
+				// The URL holds a password: scripts pass it in the environment, not on the command
+				// line, where every local user's ps would show it.
+				o.verifyDB = os.Getenv("VAXGATE_DATABASE_URL")
+			}
 			if o.verifyDB != "" {
 				stored, err := countStored(cmd.Context(), o.verifyDB, o.runID)
 				if err != nil {
@@ -90,7 +95,7 @@ acknowledged messages of this run in the database: every AA or AE must be there.
 	f.Float64Var(&o.updateShare, "update-share", 0.05, "share of messages that update an earlier dose")
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the synthetic traffic")
 	f.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
-	f.StringVar(&o.verifyDB, "verify-db", "", "PostgreSQL URL of the engine's database: check that every acknowledged message is stored")
+	f.StringVar(&o.verifyDB, "verify-db", "", "PostgreSQL URL of the engine's database (\"env\": $VAXGATE_DATABASE_URL): check that every acknowledged message is stored")
 	f.StringVar(&o.runID, "run-id", "", "prefix of this run's control IDs (default: unique)")
 	return cmd
 }

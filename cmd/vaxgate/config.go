@@ -41,6 +41,7 @@ type config struct {
 	HTTP struct {
 		Addr      string `mapstructure:"addr"`
 		PublicURL string `mapstructure:"public_url"`
+		Pprof     bool   `mapstructure:"pprof"`
 	} `mapstructure:"http"`
 	SOAP struct {
 		MaxMessageSize int `mapstructure:"max_message_size"`
@@ -86,6 +87,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("mllp.tls.client_ca", "")
 	v.SetDefault("http.addr", ":8080")
 	v.SetDefault("http.public_url", "")
+	v.SetDefault("http.pprof", false)
 	v.SetDefault("soap.max_message_size", 4<<20)
 	v.SetDefault("ack.application", "vaxgate")
 	v.SetDefault("ack.facility", "")

@@ -86,7 +86,33 @@ func New(o Options) *Generator {
 }
 
 // Vaccines commonly given in the US, by CVX.
-var commonCVX = []string{"08", "10", "20", "21", "03", "83", "115", "133", "140", "150", "62", "165", "114", "116", "119", "187", "208", "300"}
+var commonCVX = []string{"08", "10", "20", "21", "03", "83", "115", "133", "140", "150", "62", "165", "114", "116", "119", "187", "300"}
+
+// ageBands are the ages (in days, 0 = no limit) at which the generator gives each vaccine: inside
+// the ACIP ranges the validator checks, with a margin, so that traffic is answered AA rather than
+// AE for an implausible age.
+var ageBands = map[string][2]int{
+	"10": {50, 0}, "20": {50, 6 * 365}, "21": {380, 0}, "03": {200, 0}, "83": {200, 0},
+	"115": {7*365 + 30, 0}, "133": {50, 0}, "140": {200, 0}, "150": {200, 0},
+	"62": {9*365 + 30, 45 * 365}, "165": {9*365 + 30, 45 * 365}, "114": {2*365 + 30, 0},
+	"116": {50, 230}, "119": {50, 230}, "187": {18*365 + 30, 0}, "300": {200, 0},
+}
+
+// productFor picks a product suited to a patient of age days.
+func (g *Generator) productFor(age int) codes.Product {
+	for range 16 {
+		p := g.products[g.rng.IntN(len(g.products))]
+		if b, ok := ageBands[p.CVX]; !ok || age >= b[0] && (b[1] == 0 || age <= b[1]) {
+			return p
+		}
+	}
+	for _, p := range g.products { // HepB (08) has no age limit
+		if p.CVX == "08" {
+			return p
+		}
+	}
+	return g.products[0]
+}
 
 var (
 	families = []string{"Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodríguez", "Martínez",
@@ -147,10 +173,12 @@ func (g *Generator) Next() []byte {
 	if update {
 		d = g.recent[g.rng.IntN(len(g.recent))]
 	} else {
-		d = dose{patient: g.rng.IntN(g.o.Patients), product: g.products[g.rng.IntN(len(g.products))]}
+		d = dose{patient: g.rng.IntN(g.o.Patients)}
 		d.order = fmt.Sprintf("%s-O%d", g.o.ControlIDs, g.seq)
 		d.lot = fmt.Sprintf("L%c%04d", 'A'+rune(g.rng.IntN(26)), g.rng.IntN(10000))
 		d.date = g.o.Now.Add(-time.Duration(g.rng.IntN(20)) * 24 * time.Hour)
+		birth, _ := time.Parse("20060102", g.person(d.patient).birth)
+		d.product = g.productFor(int(d.date.Sub(birth).Hours() / 24))
 		if len(g.recent) < 4096 {
 			g.recent = append(g.recent, d)
 		} else {
@@ -182,8 +210,8 @@ func (g *Generator) Next() []byte {
 		hl7.Comps("MTH", "Mother", "HL70063"), hl7.Comps(p.street, "", p.city, p.state, p.zip, "USA", "L"),
 		hl7.Comps("", "PRN", "PH", "", "", "617", p.phone))
 	b.Segment("ORC", hl7.Text("RE"), hl7.Text(""), hl7.Comps(d.order, "BENCH-EHR"), hl7.Text(""), hl7.Text(""),
-		hl7.Text(""), hl7.Text(""), hl7.Text(""), hl7.Text(""), hl7.Comps("1001", "Nurse", "Nora", "", "", "", "", "", "BENCH-EHR"),
-		hl7.Text(""), hl7.Comps("2002", "Doctor", "Dana", "", "", "", "", "", "BENCH-EHR"))
+		hl7.Text(""), hl7.Text(""), hl7.Text(""), hl7.Text(""), hl7.Comps("1001", "Nurse", "Nora", "", "", "", "", "", "BENCH-EHR", "", "", "", "EI"),
+		hl7.Text(""), hl7.Comps("2002", "Doctor", "Dana", "", "", "", "", "", "BENCH-EHR", "", "", "", "MD"))
 	action := "A"
 	if update {
 		action = "U"
@@ -201,7 +229,7 @@ func (g *Generator) Next() []byte {
 	b.Segment("RXA", hl7.Text("0"), hl7.Text("1"), hl7.Text(date), hl7.Text(""),
 		hl7.Comps(d.product.CVX, d.product.Name, "CVX"), hl7.Text("0.5"), hl7.Comps("mL", "milliliter", "UCUM"), hl7.Text(""),
 		hl7.Comps("00", "New immunization record", "NIP001"),
-		hl7.Comps("1001", "Nurse", "Nora", "", "", "", "", "", "BENCH-EHR"), hl7.Comps("", "", "", g.o.Facility),
+		hl7.Comps("1001", "Nurse", "Nora", "", "", "", "", "", "BENCH-EHR", "", "", "", "EI"), hl7.Comps("", "", "", g.o.Facility),
 		hl7.Text(""), hl7.Text(""), hl7.Text(""), hl7.Text(d.lot), hl7.Text(exp), hl7.Comps(d.product.MVX, "", "MVX"),
 		hl7.Text(""), hl7.Text(""), hl7.Text("CP"), hl7.Text(action))
 	rt := routes[d.patient%len(routes)]

@@ -1,0 +1,47 @@
+package vxugen_test
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/vaxgate/vaxgate/ack"
+	"github.com/vaxgate/vaxgate/ingest"
+	"github.com/vaxgate/vaxgate/ingest/validate"
+	"github.com/vaxgate/vaxgate/ingest/vxugen"
+)
+
+// TestMessagesAreAccepted: the benchmark counts every ACK other than AA, so the generated traffic
+// must draw no warning or error from the validator (information findings are fine).
+func TestMessagesAreAccepted(t *testing.T) {
+	v, err := validate.New(validate.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ingest.NewPipeline(ingest.Options{Committer: ingest.DryRun{}, Validator: v})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := vxugen.New(vxugen.Options{Seed: 3, ControlIDs: "T", Patients: 500, Now: time.Now()})
+	for i := 0; i < 3000; i++ {
+		rec := p.Evaluate(g.Next())
+		if rec.ACKCode != ack.AA {
+			for _, f := range rec.Findings {
+				t.Logf("%s %s: %s", f.Severity, f.Rule, f.Text)
+			}
+			t.Fatalf("message %d answered %s", i, rec.ACKCode)
+		}
+	}
+}
+
+// TestDeterministic: the same seed sends the same traffic.
+func TestDeterministic(t *testing.T) {
+	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	a := vxugen.New(vxugen.Options{Seed: 9, ControlIDs: "D", Now: now})
+	b := vxugen.New(vxugen.Options{Seed: 9, ControlIDs: "D", Now: now})
+	for i := 0; i < 200; i++ {
+		if x, y := a.Next(), b.Next(); !bytes.Equal(x, y) {
+			t.Fatalf("message %d differs", i)
+		}
+	}
+}

@@ -1,0 +1,261 @@
+#!/usr/bin/env bash
+# make bench: throughput of vaxgate end to end against PostgreSQL's own ceiling, on this machine,
+# in one run, with one private PostgreSQL (durable settings: fsync and synchronous_commit on).
+#
+#   (a) ceiling: pgbench writes, per message, the rows vaxgate stores for an accepted VXU (archive
+#       row with raw message and ACK, registry patient, patient, patient report, next of kin,
+#       vaccination, vaccination report, 4 observations), CEILING_BATCH messages per transaction,
+#       statements pipelined, with 1..n clients; the best rate is the ceiling.
+#   (b) vaxgate serve, fed by `vaxgate bench` over MLLP (loopback) with 1, 16 and 64 connections;
+#       every ACK checked, every acknowledged message counted in the database (--verify-db).
+# Then a table with (b)/(a), and the parser and validator Go benchmarks.
+#
+# Environment (all optional):
+#   BENCH_CONNS="1 16 64"         connection counts of (b)
+#   BENCH_MESSAGES=40000          messages of the largest phase; smaller phases send less (see below)
+#   BENCH_WINDOW=8                messages in flight per connection
+#   BENCH_TIMEOUT=240             seconds per phase at most
+#   CEILING_BATCH=32 CEILING_CLIENTS="2 4" CEILING_SECONDS=15
+#   BENCH_LONG=1                  long run: one phase (64 connections, BENCH_MESSAGES, default 1,000,000),
+#                                 no ceiling or Go benchmarks; prints serve's RSS at start and end
+#   BENCH_RATED=0.5               then the largest connection count again at this share of its rate
+#                                 (latency below saturation; 0 skips it)
+#   BENCH_GOBENCH=0               skip the Go benchmarks
+#   STORE_MAX_BATCH, STORE_MAX_DELAY, STORE_SHARDS   passed to serve (VAXGATE_STORE_*)
+#   BENCH_KEEP=1                  keep the work directory (database, logs) for inspection
+#   BENCH_STATEMENTS=1            load pg_stat_statements and print where PostgreSQL spent its time
+#                                 during the vaxgate phases (statements by total execution time)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+GO="${GO:-go}"
+
+LONG="${BENCH_LONG:-0}"
+if [[ "$LONG" == 1 ]]; then
+	CONNS="${BENCH_CONNS:-64}"
+	MESSAGES="${BENCH_MESSAGES:-1000000}"
+	TIMEOUT="${BENCH_TIMEOUT:-3600}"
+else
+	CONNS="${BENCH_CONNS:-1 16 64}"
+	MESSAGES="${BENCH_MESSAGES:-40000}"
+	TIMEOUT="${BENCH_TIMEOUT:-240}"
+fi
+WINDOW="${BENCH_WINDOW:-8}"
+CEILING_BATCH="${CEILING_BATCH:-32}"
+CEILING_CLIENTS="${CEILING_CLIENTS:-2 4}"
+CEILING_SECONDS="${CEILING_SECONDS:-15}"
+
+say() { printf '%s bench: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+# --- tools -------------------------------------------------------------------------------------
+pg_bindir() {
+	local d
+	if [[ -n "${VAXGATE_PG_BINDIR:-}" && -x "$VAXGATE_PG_BINDIR/pgbench" ]]; then echo "$VAXGATE_PG_BINDIR"; return; fi
+	d="$(pg_config --bindir 2>/dev/null || true)"
+	if [[ -n "$d" && -x "$d/pgbench" ]]; then echo "$d"; return; fi
+	d="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)"
+	if [[ -n "$d" && -x "$d/pgbench" ]]; then echo "$d"; return; fi
+	d="$(dirname "$(command -v pgbench 2>/dev/null || echo /nonexistent/pgbench)")"
+	[[ -x "$d/pgbench" ]] && echo "$d"
+}
+BINDIR="$(pg_bindir)" || true
+[[ -n "$BINDIR" ]] || die "pgbench not found (install the postgresql package or set VAXGATE_PG_BINDIR)"
+PGBENCH="$BINDIR/pgbench"
+PSQL="$BINDIR/psql"
+[[ -x "$PSQL" ]] || PSQL="$(command -v psql)"
+
+say "building"
+"$GO" build -o bin/vaxgate ./cmd/vaxgate
+"$GO" build -o bin/benchtool ./scripts/benchtool
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/vaxgate-bench.XXXXXX")"
+# As root, PostgreSQL runs as the postgres user (pgembed), which must traverse the directory to
+# reach its data dir inside; the URL file stays private (mode 0600).
+chmod 0711 "$WORK"
+PG_PID=""
+SERVE_PID=""
+RSS_LOOP=""
+cleanup() {
+	local rc=$?
+	[[ -n "$RSS_LOOP" ]] && kill "$RSS_LOOP" 2>/dev/null || true
+	[[ -n "$SERVE_PID" ]] && kill -TERM "$SERVE_PID" 2>/dev/null && wait "$SERVE_PID" 2>/dev/null || true
+	[[ -n "$PG_PID" ]] && kill -TERM "$PG_PID" 2>/dev/null && wait "$PG_PID" 2>/dev/null || true
+	if [[ "${BENCH_KEEP:-0}" == 1 || $rc -ne 0 ]]; then
+		say "work directory kept: $WORK"
+	else
+		rm -rf "$WORK"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- PostgreSQL --------------------------------------------------------------------------------
+say "starting PostgreSQL in $WORK/pg"
+PGFLAGS=()
+[[ "${BENCH_STATEMENTS:-0}" == 1 ]] && PGFLAGS+=(--stat-statements)
+bin/benchtool pg --dir "$WORK/pg" --url-file "$WORK/url" "${PGFLAGS[@]}" >"$WORK/pg.out" 2>&1 &
+PG_PID=$!
+for _ in $(seq 240); do [[ -s "$WORK/url" ]] && break; kill -0 "$PG_PID" 2>/dev/null || break; sleep 0.5; done
+[[ -s "$WORK/url" ]] || { cat "$WORK/pg.out" >&2; die "PostgreSQL did not start"; }
+URL="$(cat "$WORK/url")"
+
+# --- vaxgate serve (migrates the schema, creates the demo site) ---------------------------------
+MLLP_PORT="$(bin/benchtool freeport)"
+HTTP_PORT="$(bin/benchtool freeport)"
+[[ "$MLLP_PORT" != "$HTTP_PORT" ]] || HTTP_PORT="$(bin/benchtool freeport)"
+export VAXGATE_DATABASE_URL="$URL" VAXGATE_MLLP_ADDR="127.0.0.1:$MLLP_PORT" VAXGATE_HTTP_ADDR="127.0.0.1:$HTTP_PORT"
+export VAXGATE_LOG_LEVEL="${VAXGATE_LOG_LEVEL:-warn}"
+[[ -n "${STORE_MAX_BATCH:-}" ]] && export VAXGATE_STORE_MAX_BATCH="$STORE_MAX_BATCH"
+[[ -n "${STORE_MAX_DELAY:-}" ]] && export VAXGATE_STORE_MAX_DELAY="$STORE_MAX_DELAY"
+[[ -n "${STORE_SHARDS:-}" ]] && export VAXGATE_STORE_SHARDS="$STORE_SHARDS"
+say "starting vaxgate serve (MLLP 127.0.0.1:$MLLP_PORT, HTTP 127.0.0.1:$HTTP_PORT)"
+bin/vaxgate serve --demo >"$WORK/serve.out" 2>"$WORK/serve.log" &
+SERVE_PID=$!
+for _ in $(seq 240); do
+	curl -fsS "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null 2>&1 && break
+	kill -0 "$SERVE_PID" 2>/dev/null || { cat "$WORK/serve.log" >&2; die "vaxgate serve exited"; }
+	sleep 0.5
+done
+curl -fsS "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null || die "vaxgate serve not ready"
+# The pgbench and --verify-db connections use the URL (it holds the password: never echoed).
+read -r SITE ORG < <("$PSQL" "$URL" -XAtF' ' -c "SELECT id, organization_id FROM sites WHERE code = 'DEMO-SITE'")
+[[ -n "$SITE" ]] || die "demo site missing"
+
+TCK="$(getconf CLK_TCK)"
+# CPU seconds (user+system) so far of serve, and of the PostgreSQL server (postmaster and its
+# children: backends, WAL writer, checkpointer, autovacuum): where the machine's time goes.
+cpu_of() { awk -v t="$TCK" '{s += $14 + $15} END {printf "%.2f\n", s / t}' "$@" 2>/dev/null || echo 0; }
+serve_cpu() { cpu_of "/proc/$SERVE_PID/stat"; }
+pg_cpu() {
+	local pm
+	pm="$(head -n1 "$WORK/pg/pgdata/postmaster.pid" 2>/dev/null)" || { echo 0; return; }
+	cpu_of "/proc/$pm/stat" $(pgrep -P "$pm" | sed 's|.*|/proc/&/stat|')
+}
+rss() { awk '/^VmRSS/ {print $2 " " $3}' "/proc/$SERVE_PID/status" 2>/dev/null || echo "?"; }
+metric() { # metric NAME: its value in serve's /metrics (sums a histogram's _sum or _count line)
+	curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics" 2>/dev/null | awk -v n="$1" '$1 == n {s += $2} END {printf "%.6f\n", s + 0}'
+}
+
+# --- (a) the PostgreSQL ceiling ----------------------------------------------------------------
+CEILING=0
+CEILING_DESC="not measured"
+if [[ "$LONG" != 1 ]]; then
+	bin/benchtool ceiling --batch "$CEILING_BATCH" --out "$WORK/ceiling.sql"
+	for c in $CEILING_CLIENTS; do
+		say "ceiling: pgbench, $c clients, $CEILING_BATCH messages per transaction, ${CEILING_SECONDS}s (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+		out="$(timeout $((CEILING_SECONDS + 120)) "$PGBENCH" -n -M prepared -c "$c" -j "$(( c < 2 ? c : 2 ))" -T "$CEILING_SECONDS" \
+			-D site="$SITE" -D org="$ORG" -f "$WORK/ceiling.sql" "$URL" 2>&1)" || { echo "$out" >&2; die "pgbench failed"; }
+		tps="$(awk '/^tps = / {print $3}' <<<"$out")"
+		rate="$(awk -v t="$tps" -v b="$CEILING_BATCH" 'BEGIN {printf "%.0f", t * b}')"
+		say "ceiling: $c clients: $rate messages/s ($tps transactions/s)"
+		if (( rate > CEILING )); then CEILING=$rate; CEILING_DESC="pgbench, $c clients, $CEILING_BATCH msg/txn"; fi
+	done
+fi
+
+# --- (b) vaxgate end to end --------------------------------------------------------------------
+# Start (b) from a settled database: the ceiling's dirty pages written and its tables analysed, so
+# that neither the checkpointer nor autovacuum bills (b) for (a)'s rows.
+"$PSQL" "$URL" -Xq -c "CHECKPOINT" -c "VACUUM ANALYZE" >/dev/null
+if [[ "${BENCH_STATEMENTS:-0}" == 1 ]]; then
+	"$PSQL" "$URL" -Xq -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" -c "SELECT pg_stat_statements_reset()" >/dev/null
+fi
+declare -a ROWS=() CPUROWS=()
+RSS_START="$(rss)"
+MAXCONNS=0
+for c in $CONNS; do (( c > MAXCONNS )) && MAXCONNS=$c; done
+LAST_RATE=""
+phase() { # phase CONNS MESSAGES [RATE]: one run of vaxgate bench, one row of the table
+	local c=$1 n=$2 RATE=${3:-} label=$1
+	[[ -n "$RATE" ]] && label="$c@$RATE/s"
+	b0="$(metric vaxgate_store_batch_size_sum)"; b1="$(metric vaxgate_store_batch_size_count)"
+	t0="$(metric vaxgate_store_batch_seconds_sum)"
+	say "vaxgate: $c connections, $n messages, window $WINDOW (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+	s0="$(serve_cpu)"; g0="$(pg_cpu)"; w0="$(date +%s.%N)"
+	local TIMEFORMAT="%U %S"
+	out="$( { time bin/vaxgate bench --addr "127.0.0.1:$MLLP_PORT" --conns "$c" --messages "$n" --window "$WINDOW" \
+		--timeout "${TIMEOUT}s" --run-id "R$c-$RANDOM" --seed "$((c + 11))" --verify-db env ${RATE:+--rate "$RATE"} 2>&1; } 2>&1)" && rc=0 || rc=$?
+	s1="$(serve_cpu)"; g1="$(pg_cpu)"; w1="$(date +%s.%N)"
+	# The last line of out is bash's time of the client: user and system seconds.
+	client="$(tail -n1 <<<"$out" | awk '{printf "%.2f", $1 + $2}')"
+	out="$(sed '$d' <<<"$out")"
+	echo "$out" | sed 's/^/    /' >&2
+	a0="$(metric vaxgate_store_batch_size_sum)"; a1="$(metric vaxgate_store_batch_size_count)"
+	u0="$(metric vaxgate_store_batch_seconds_sum)"
+	rate="$(sed -n 's/.*s: \([0-9]*\) msg\/s$/\1/p' <<<"$out")"
+	lat="$(sed -n 's/^ack latency: p50 \(.*\)  p90 \(.*\)  p99 \(.*\)  max \(.*\)$/\1 \2 \3 \4/p' <<<"$out")"
+	nonaa="$(sed -n 's/.*non-AA=\([0-9]*\).*/\1/p' <<<"$out")"
+	verify="$(sed -n 's/^verify: \([0-9]*\) acknowledged (AA\/AE), \([0-9]*\) stored.*/\2\/\1/p' <<<"$out")"
+	batch="$(awk -v s="$a0" -v s0="$b0" -v c="$a1" -v c0="$b1" 'BEGIN {if (c > c0) printf "%.1f", (s - s0) / (c - c0); else print "-"}')"
+	commit="$(awk -v s="$u0" -v s0="$t0" -v c="$a1" -v c0="$b1" 'BEGIN {if (c > c0) printf "%.1fms", 1000 * (s - s0) / (c - c0); else print "-"}')"
+	ratio="-"
+	[[ -n "$rate" && "$CEILING" -gt 0 ]] && ratio="$(awk -v r="$rate" -v c="$CEILING" 'BEGIN {printf "%.2f", r / c}')"
+	[[ $rc -eq 0 ]] || say "vaxgate bench exited $rc"
+	read -r p50 p90 p99 pmax <<<"${lat:-- - - -}"
+	ROWS+=("$(printf '%-12s %-9s %-10s %-10s %-10s %-10s %-7s %-15s %-7s %-9s %-6s' "$label" "${rate:--}" "$p50" "$p90" "$p99" "$pmax" "${nonaa:--}" "${verify:--}" "$batch" "$commit" "$ratio")")
+	LAST_RATE="${rate:-}"
+	CPUROWS+=("$(awk -v l="$label" -v n="$n" -v s="$s0" -v S="$s1" -v g="$g0" -v G="$g1" -v c="$client" -v w="$w0" -v W="$w1" -v cpus="$(nproc)" 'BEGIN {
+		printf "%-12s %-10.0f %-10.0f %-10.0f %-10.0f %.0f%%", l, 1e6 * (G - g) / n, 1e6 * (S - s) / n, 1e6 * c / n,
+			1e6 * ((W - w) * cpus - (G - g) - (S - s) - c) / n, 100 * ((G - g) + (S - s) + c) / ((W - w) * cpus)}')")
+}
+if [[ "$LONG" == 1 ]]; then
+	# RSS every 30 s, so that a run cut short still shows the trend.
+	( while kill -0 "$SERVE_PID" 2>/dev/null; do echo "$(date +%H:%M:%S) $(rss)"; sleep 30; done ) >"$WORK/rss.log" 2>/dev/null &
+	RSS_LOOP=$!
+fi
+for c in $CONNS; do
+	# The largest phase sends BENCH_MESSAGES; smaller ones proportionally fewer (at least 2,000),
+	# so that each lasts long enough to be measured and the whole run stays bounded.
+	n=$(( MESSAGES * c / MAXCONNS ))
+	(( n < 2000 )) && n=2000
+	(( n > MESSAGES )) && n=$MESSAGES
+	phase "$c" "$n"
+done
+# Latency below saturation: the largest connection count again, at BENCH_RATED (default half) of
+# the rate it reached, for about 20 s. At saturation ACK latency is the queue (messages in flight
+# over throughput, Little's law); this row shows the latency of the work itself.
+RATED="${BENCH_RATED:-0.5}"
+if [[ "$LONG" != 1 && -n "$LAST_RATE" && "$RATED" != 0 ]]; then
+	r="$(awk -v r="$LAST_RATE" -v f="$RATED" 'BEGIN {printf "%d", r * f}')"
+	(( r > 0 )) && phase "$MAXCONNS" "$(( r * 20 ))" "$r"
+fi
+RSS_END="$(rss)"
+QUEUE="$(metric vaxgate_store_queue_depth)"
+
+# --- report ------------------------------------------------------------------------------------
+echo
+echo "vaxgate bench — $(date '+%Y-%m-%d %H:%M:%S'), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), $("$BINDIR/postgres" --version)"
+if [[ "$LONG" != 1 ]]; then
+	echo "PostgreSQL ceiling: $CEILING messages/s ($CEILING_DESC; the rows of one accepted VXU per message)"
+fi
+echo
+printf '%-12s %-9s %-10s %-10s %-10s %-10s %-7s %-15s %-7s %-9s %-6s\n' conns "msg/s" p50 p90 p99 max non-AA "stored/acked" batch commit "ratio"
+for r in "${ROWS[@]}"; do echo "$r"; done
+echo "(batch: mean records per group commit; commit: mean time to write and commit one; ratio: msg/s over the ceiling)"
+echo
+echo "Where the time goes: CPU microseconds per message"
+printf '%-12s %-10s %-10s %-10s %-10s %s\n' conns postgres serve client other "busy"
+for r in "${CPUROWS[@]}"; do echo "$r"; done
+echo "(postgres: the server and its backends; serve: vaxgate serve; client: vaxgate bench; other: CPU time"
+echo " of the machine not used by those three — other processes, or idle; busy: the three's share of all CPUs)"
+echo "serve RSS: start $RSS_START, end $RSS_END; queue depth at end: $QUEUE"
+if [[ "$LONG" == 1 && -s "$WORK/rss.log" ]]; then
+	echo "serve RSS every 30 s:"; sed 's/^/    /' "$WORK/rss.log"
+fi
+
+if [[ "${BENCH_STATEMENTS:-0}" == 1 ]]; then
+	echo
+	echo "PostgreSQL time by statement during the vaxgate phases (pg_stat_statements):"
+	"$PSQL" "$URL" -X -c "SELECT round(total_exec_time::numeric) AS total_ms,
+			round((100 * total_exec_time / sum(total_exec_time) OVER ())::numeric, 1) AS pct, calls,
+			round((total_exec_time / calls)::numeric, 3) AS mean_ms,
+			left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS statement
+		FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+		ORDER BY total_exec_time DESC LIMIT 20"
+fi
+
+if [[ "$LONG" != 1 && "${BENCH_GOBENCH:-1}" != 0 ]]; then
+	echo
+	echo "Go benchmarks (per message):"
+	"$GO" test -run '^$' -bench 'Parse' -benchmem ./hl7 2>&1 | grep -E '^(Benchmark|ok|FAIL)' || true
+	"$GO" test -run '^$' -bench 'Validate' -benchmem ./ingest/validate 2>&1 | grep -E '^(Benchmark|ok|FAIL)' || true
+fi

@@ -1,0 +1,183 @@
+// Command benchtool supports scripts/bench.sh (make bench): it starts the one private PostgreSQL
+// the benchmark runs against, and writes the pgbench script that measures PostgreSQL's own ceiling
+// for the rows vaxgate writes per message. It is a development tool, not part of the product.
+//
+//	benchtool pg --dir DIR --url-file FILE     start PostgreSQL (durable defaults), write its URL, wait for SIGTERM
+//	benchtool ceiling --batch B --out FILE     write the pgbench script (B messages per transaction)
+//	benchtool freeport                         print a free TCP port on 127.0.0.1
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vaxgate/vaxgate/ack"
+	"github.com/vaxgate/vaxgate/hl7"
+	"github.com/vaxgate/vaxgate/ingest"
+	"github.com/vaxgate/vaxgate/ingest/vxugen"
+	"github.com/vaxgate/vaxgate/store/pgembed"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: benchtool pg|ceiling [flags]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "pg":
+		err = runPG(os.Args[2:])
+	case "ceiling":
+		err = writeCeiling(os.Args[2:])
+	case "freeport":
+		err = freePort()
+	default:
+		err = fmt.Errorf("unknown command %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchtool:", err)
+		os.Exit(1)
+	}
+}
+
+// runPG starts a private PostgreSQL with pgembed's defaults (the durable ones vaxgate serve uses:
+// fsync and synchronous_commit on), writes its URL to a file only the owner can read (it holds the
+// password), and stops the server on SIGINT/SIGTERM. pgembed's parent-death signal stops it too if
+// this process is killed.
+func runPG(args []string) error {
+	fs := flag.NewFlagSet("pg", flag.ExitOnError)
+	dir := fs.String("dir", "", "data directory (created)")
+	urlFile := fs.String("url-file", "", "where to write the connection URL")
+	maxConns := fs.String("max-connections", "200", "max_connections")
+	statements := fs.Bool("stat-statements", false, "load pg_stat_statements (the per-statement profile; costs a little)")
+	_ = fs.Parse(args)
+	if *dir == "" || *urlFile == "" {
+		return fmt.Errorf("pg: --dir and --url-file are required")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	settings := map[string]string{"max_connections": *maxConns}
+	if *statements {
+		settings["shared_preload_libraries"] = "pg_stat_statements"
+		settings["pg_stat_statements.track"] = "all"
+	}
+	s, err := pgembed.Start(ctx, pgembed.Options{DataDir: *dir, Settings: settings})
+	cancel()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(*urlFile+".tmp", []byte(s.URL()+"\n"), 0o600); err != nil {
+		return err
+	}
+	if err := os.Rename(*urlFile+".tmp", *urlFile); err != nil {
+		return err
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	select {
+	case <-sig:
+	case <-s.Done():
+		return fmt.Errorf("pg: PostgreSQL exited")
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer scancel()
+	return s.Stop(sctx)
+}
+
+// writeCeiling writes a pgbench script that, per transaction, inserts the rows vaxgate stores for
+// batch accepted VXU messages: the archive row (raw message, ACK, findings), a registry patient, a
+// sender patient, a patient report, a next of kin, a vaccination, its report and 4 observations.
+// The values are those of a real generated message (the same JSON encodings the store writes), so
+// row sizes and TOAST behaviour match. Statements are pipelined (\startpipeline), which is as fast
+// as a client can send them; identifiers chain through currval(), so no statement waits for
+// another's answer. Unique keys (control ID, patient identifier, order number) are made distinct
+// from the sequences.
+func writeCeiling(args []string) error {
+	fs := flag.NewFlagSet("ceiling", flag.ExitOnError)
+	batch := fs.Int("batch", 64, "messages per transaction")
+	out := fs.String("out", "", "script file")
+	_ = fs.Parse(args)
+	if *out == "" || *batch < 1 {
+		return fmt.Errorf("ceiling: --out and a positive --batch are required")
+	}
+	gen := vxugen.New(vxugen.Options{Seed: 7, ControlIDs: "CEIL", Historical: 0.0001, UpdateShare: 0.0001})
+	var raw []byte
+	var v *ingest.VXU
+	for i := 0; i < 100; i++ { // an administered dose, with its 4 observations
+		raw = gen.Next()
+		m, err := hl7.Parse(raw)
+		if err != nil {
+			return err
+		}
+		v = ingest.Decode(m)
+		if len(v.Orders) == 1 && len(v.Orders[0].Observations) == 4 && len(v.NextOfKin) == 1 {
+			break
+		}
+	}
+	m, _ := hl7.Parse(raw)
+	b := ack.NewBuilder([]string{"vaxgate"}, nil, ack.DefaultPolicy)
+	ackMsg := b.Build(ack.HeaderOf(m), ack.AA, nil)
+	demo, _ := json.Marshal(v.Patient)
+	nk, _ := json.Marshal(v.NextOfKin[0])
+	o := v.Orders[0]
+	obs := o.Observations
+	o.Observations = nil
+	vacc, _ := json.Marshal(o)
+
+	lit := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+	hex := func(b []byte) string { return fmt.Sprintf("'\\x%x'::bytea", b) }
+	// JSON goes in hex too: pgbench takes every ":name" in a prepared statement for a variable.
+	js := func(b []byte) string { return "convert_from(" + hex(b) + ", 'UTF8')::jsonb" }
+	var w strings.Builder
+	fmt.Fprintf(&w, "-- vaxgate ceiling: %d messages per transaction; raw %d bytes, ACK %d bytes.\n", *batch, len(raw), len(ackMsg))
+	w.WriteString("-- Variables: -D site=ID -D org=ID (the demo site and its organization).\n")
+	w.WriteString("\\startpipeline\nBEGIN;\n")
+	for i := 0; i < *batch; i++ {
+		fmt.Fprintf(&w, `INSERT INTO messages (id, env, site_id, transport, control_id, sending_facility, message_type, received_at, raw, ack, ack_code, findings, resend_key) VALUES (nextval('messages_id_seq'), 'P', :site, 'mllp', 'CEIL-' || currval('messages_id_seq'), 'X68', 'VXU^V04', now(), %s, %s, 'AA', '[]', true) ON CONFLICT (site_id, env, control_id) WHERE resend_key AND site_id IS NOT NULL DO NOTHING;
+`, hex(raw), hex(ackMsg))
+		fmt.Fprintf(&w, `INSERT INTO registry_patients (env, family_name, given_name, middle_name, birth_date, sex, mother_maiden, postal_code, sharing) VALUES ('P', %s, %s, %s, '2020-01-02', %s, %s, '02118', 'Y');
+`, lit(v.Patient.LegalName().Family), lit(v.Patient.LegalName().Given), lit(v.Patient.LegalName().Middle), lit(v.Patient.Sex), lit(v.Patient.MotherMaiden.Family))
+		fmt.Fprintf(&w, `INSERT INTO patients (env, organization_id, id_value, id_authority, id_type, registry_patient_id, family_name, given_name, middle_name, birth_date, sex, mother_maiden, postal_code, protection, demographics, last_message_id, match_family, match_given, match_mother, match_street) VALUES ('P', :org, 'CEIL' || currval('registry_patients_id_seq'), 'BENCH-EHR', 'MR', currval('registry_patients_id_seq'), %s, %s, %s, '2020-01-02', %s, %s, '02118', 'N', %s, currval('messages_id_seq'), 'smith', 'olivia', 'jones', '12 elm st');
+`, lit(v.Patient.LegalName().Family), lit(v.Patient.LegalName().Given), lit(v.Patient.LegalName().Middle), lit(v.Patient.Sex), lit(v.Patient.MotherMaiden.Family), js(demo))
+		fmt.Fprintf(&w, `INSERT INTO patient_reports (patient_id, message_id, demographics) VALUES (currval('patients_id_seq'), currval('messages_id_seq'), %s);
+`, js(demo))
+		fmt.Fprintf(&w, `INSERT INTO next_of_kin (patient_id, message_id, set_id, relationship, details) VALUES (currval('patients_id_seq'), currval('messages_id_seq'), 1, 'MTH', %s);
+`, js(nk))
+		fmt.Fprintf(&w, `INSERT INTO vaccinations (env, patient_id, registry_patient_id, organization_id, site_id, filler_order_id, kind, cvx, ndc, administered_on, historical, info_source, amount, amount_units, lot, lot_expiration, mvx, route, body_site, completion_status, action_code, refusal_reason, details, first_message_id, last_message_id, dose_key) VALUES ('P', currval('patients_id_seq'), currval('registry_patients_id_seq'), :org, :site, 'CEIL-O' || currval('patients_id_seq'), 'dose', %s, '', '2026-11-01', false, '00', '0.5', 'mL', %s, '2027-11-01', %s, 'C28161', 'LA', 'CP', 'A', '', %s, currval('messages_id_seq'), currval('messages_id_seq'), 'cvx' || chr(58) || '08');
+`, lit(o.CVX), lit(firstOr(o.Lots)), lit(o.Manufacturer.Code), js(vacc))
+		fmt.Fprintf(&w, `INSERT INTO vaccination_reports (vaccination_id, message_id, action_code, details) VALUES (currval('vaccinations_id_seq'), currval('messages_id_seq'), 'A', %s);
+`, js(vacc))
+		for _, ob := range obs {
+			d, _ := json.Marshal(ob)
+			fmt.Fprintf(&w, `INSERT INTO observations (patient_id, vaccination_id, message_id, set_id, value_type, code, code_system, value, value_system, sub_id, observed_on, details) VALUES (currval('patients_id_seq'), currval('vaccinations_id_seq'), currval('messages_id_seq'), 1, %s, %s, %s, %s, %s, %s, NULL, %s);
+`, lit(ob.ValueType), lit(ob.Identifier.Code), lit(ob.Identifier.System), lit(ob.Value.Code), lit(ob.Value.System), lit(ob.SubID), js(d))
+		}
+	}
+	w.WriteString("COMMIT;\n\\endpipeline\n")
+	return os.WriteFile(*out, []byte(w.String()), 0o644)
+}
+
+func firstOr(s []string) string {
+	if len(s) > 0 {
+		return s[0]
+	}
+	return ""
+}
+
+// freePort prints a port the kernel just handed out on 127.0.0.1 (free at that moment).
+func freePort() error {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	fmt.Println(l.Addr().(*net.TCPAddr).Port)
+	return nil
+}
