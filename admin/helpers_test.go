@@ -475,7 +475,9 @@ func (e *env) patient(family, given, birth string, sharing admin.Sharing, sites 
 			e.t.Fatal(err)
 		}
 		if err := e.db.Pool.QueryRow(ctx, `INSERT INTO patients (env, organization_id, id_value, id_authority, id_type, registry_patient_id,
-			family_name, given_name, birth_date, sex, demographics) VALUES ('P', $1, $2, 'AUTH', 'MR', $3, $4, $5, $6, 'F', '{}') RETURNING id`,
+			family_name, given_name, birth_date, sex, demographics) VALUES ('P', $1, $2, 'AUTH', 'MR', $3, $4, $5, $6::date, 'F',
+			jsonb_build_object('names', jsonb_build_array(jsonb_build_object('family', $4::text, 'given', $5::text, 'type', 'L')),
+				'birth_date', to_char($6::date, 'YYYYMMDD'), 'sex', 'F')) RETURNING id`,
 			s.OrganizationID, fmt.Sprintf("MRN-%d-%d", reg, i), reg, family, given, birth).Scan(&pat); err != nil {
 			e.t.Fatal(err)
 		}

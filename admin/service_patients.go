@@ -65,9 +65,27 @@ func (v visibility) restrict(p *Patient) {
 	}
 	vax := []Vaccination{}
 	for _, x := range p.Vaccinations {
-		if v.sees(x.OrganizationID, x.HealthSystemID) {
-			vax = append(vax, x)
+		var own []MergedReport
+		for _, m := range x.Merged {
+			if v.sees(m.OrganizationID, m.HealthSystemID) {
+				own = append(own, m)
+			}
 		}
+		if v.sees(x.OrganizationID, x.HealthSystemID) {
+			x.Merged = own
+			vax = append(vax, x)
+			continue
+		}
+		if len(own) == 0 {
+			continue
+		}
+		// Another organization's report of the dose is the one shown: show the actor's own
+		// report instead, with only what it reported (no lot, route... of the other report).
+		m := own[0]
+		vax = append(vax, Vaccination{ID: m.VaccinationID, OrganizationID: m.OrganizationID,
+			OrganizationCode: m.OrganizationCode, HealthSystemID: m.HealthSystemID, SiteID: m.SiteID,
+			SiteCode: m.SiteCode, Kind: x.Kind, CVX: m.CVX, AdministeredOn: x.AdministeredOn,
+			Historical: m.Historical, InfoSource: m.InfoSource, Merged: own[1:]})
 	}
 	p.Vaccinations = vax
 }

@@ -473,30 +473,50 @@ type PatientReport struct {
 	UpdatedAt        time.Time `json:"updated_at"`
 }
 
-// Vaccination is a vaccination event as stored by the pipeline.
+// Vaccination is a current vaccination event of a registry patient, as the registry's
+// consolidated record shows it: reports entered in error (RXA-21 D) are not shown, and the other
+// reports of the same dose (historical reports of an administered dose, possibly from other
+// organizations) are folded into the one shown, listed in Merged. The organization and site are
+// the source of the report shown.
 type Vaccination struct {
-	ID               int64  `json:"id"`
+	ID               int64          `json:"id"`
+	OrganizationID   int64          `json:"organization_id"`
+	OrganizationCode string         `json:"organization_code"`
+	HealthSystemID   int64          `json:"-"`
+	SiteID           int64          `json:"site_id"`
+	SiteCode         string         `json:"site_code"`
+	Kind             string         `json:"kind"` // dose, refusal, immunity, not_administered
+	CVX              string         `json:"cvx"`
+	NDC              string         `json:"ndc,omitempty"`
+	AdministeredOn   Date           `json:"administered_on"`
+	Historical       bool           `json:"historical"`
+	InfoSource       string         `json:"info_source,omitempty"`
+	Amount           string         `json:"amount,omitempty"`
+	AmountUnits      string         `json:"amount_units,omitempty"`
+	Lot              string         `json:"lot,omitempty"`
+	LotExpiration    Date           `json:"lot_expiration"`
+	MVX              string         `json:"mvx,omitempty"`
+	Route            string         `json:"route,omitempty"`
+	BodySite         string         `json:"body_site,omitempty"`
+	CompletionStatus string         `json:"completion_status,omitempty"`
+	ActionCode       string         `json:"action_code,omitempty"`
+	RefusalReason    string         `json:"refusal_reason,omitempty"`
+	OrderNumber      string         `json:"order_number,omitempty"` // ORC-3
+	Merged           []MergedReport `json:"merged,omitempty"`
+}
+
+// MergedReport is another report of a vaccination's dose, merged into the one shown: who
+// reported it and what they said it was.
+type MergedReport struct {
+	VaccinationID    int64  `json:"vaccination_id"`
 	OrganizationID   int64  `json:"organization_id"`
+	OrganizationCode string `json:"organization_code"`
 	HealthSystemID   int64  `json:"-"`
 	SiteID           int64  `json:"site_id"`
 	SiteCode         string `json:"site_code"`
-	Kind             string `json:"kind"`
-	CVX              string `json:"cvx"`
-	NDC              string `json:"ndc,omitempty"`
-	AdministeredOn   Date   `json:"administered_on"`
+	CVX              string `json:"cvx,omitempty"`
 	Historical       bool   `json:"historical"`
 	InfoSource       string `json:"info_source,omitempty"`
-	Amount           string `json:"amount,omitempty"`
-	AmountUnits      string `json:"amount_units,omitempty"`
-	Lot              string `json:"lot,omitempty"`
-	LotExpiration    Date   `json:"lot_expiration"`
-	MVX              string `json:"mvx,omitempty"`
-	Route            string `json:"route,omitempty"`
-	BodySite         string `json:"body_site,omitempty"`
-	CompletionStatus string `json:"completion_status,omitempty"`
-	ActionCode       string `json:"action_code,omitempty"`
-	RefusalReason    string `json:"refusal_reason,omitempty"`
-	Deleted          bool   `json:"deleted"`
 }
 
 // PatientSummary is a search result. For a patient whose sharing status is Unknown only the id

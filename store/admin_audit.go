@@ -2,9 +2,9 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -103,75 +103,63 @@ func (s *AdminStore) ListAudit(ctx context.Context, f admin.AuditFilter) ([]admi
 
 // --- registry patients (read by the admin module) ---
 
-const patientSelect = `SELECT id, env, sharing, family_name, given_name, middle_name, birth_date, sex FROM registry_patients`
+// The admin module shows a registry patient as the registry's consolidated record does
+// (readPatientRecord, the body of DB.PatientRecord): current vaccinations only, the other reports
+// of a dose merged into the one shown, each with its source organization and site. The admin
+// module applies the data-sharing rules to it.
 
-func scanPatient(row pgx.Row) (*admin.Patient, error) {
-	var (
-		p       admin.Patient
-		sharing string
-		birth   *time.Time
-	)
-	if err := row.Scan(&p.ID, &p.Env, &sharing, &p.FamilyName, &p.GivenName, &p.MiddleName, &birth, &p.Sex); err != nil {
-		return nil, err
-	}
-	p.Sharing = admin.Sharing(sharing)
-	p.BirthDate = dateOf(birth)
-	p.Reports = []admin.PatientReport{}
-	p.Vaccinations = []admin.Vaccination{}
-	p.History = []admin.SharingChange{}
-	return &p, nil
-}
-
-// Patient returns a registry patient with reports, vaccinations and sharing history.
+// Patient returns a registry patient with reports, current vaccinations and sharing history,
+// read in one snapshot (the current transaction inside Tx).
 func (s *AdminStore) Patient(ctx context.Context, id int64) (*admin.Patient, error) {
-	return s.patient(ctx, id, "")
+	return s.patient(ctx, id, false)
 }
 
 // PatientForUpdate is Patient with the registry patient's row locked (inside Tx).
 func (s *AdminStore) PatientForUpdate(ctx context.Context, id int64) (*admin.Patient, error) {
-	return s.patient(ctx, id, " FOR UPDATE")
+	return s.patient(ctx, id, true)
 }
 
-func (s *AdminStore) patient(ctx context.Context, id int64, lock string) (*admin.Patient, error) {
-	p, err := scanPatient(s.q.QueryRow(ctx, patientSelect+` WHERE id = $1`+lock, id))
+func (s *AdminStore) patient(ctx context.Context, id int64, lock bool) (*admin.Patient, error) {
+	var p *admin.Patient
+	err := s.snapshot(ctx, func(tx pgx.Tx) error {
+		if lock && s.tx != nil {
+			var one int
+			if err := tx.QueryRow(ctx, `SELECT 1 FROM registry_patients WHERE id = $1 FOR UPDATE`, id).Scan(&one); err != nil {
+				return admErr(err, fmt.Sprintf("patient %d", id))
+			}
+		}
+		var err error
+		p, err = readAdminPatient(ctx, tx, id)
+		return err
+	})
 	if err != nil {
-		return nil, admErr(err, fmt.Sprintf("patient %d", id))
-	}
-	if err := s.loadReports(ctx, []*admin.Patient{p}); err != nil {
 		return nil, err
 	}
-	rows, err := s.q.Query(ctx, `
-		SELECT v.id, v.organization_id, coalesce(o.parent_id, o.id), v.site_id, s.code, v.kind, v.cvx, v.ndc,
-		       v.administered_on, v.historical, v.info_source, v.amount, v.amount_units, v.lot, v.lot_expiration,
-		       v.mvx, v.route, v.body_site, v.completion_status, v.action_code, v.refusal_reason, v.deleted
-		FROM vaccinations v
-		JOIN organizations o ON o.id = v.organization_id
-		JOIN sites s ON s.id = v.site_id
-		WHERE v.registry_patient_id = $1
-		ORDER BY v.administered_on, v.id`, id)
+	return p, nil
+}
+
+// snapshot runs fn in the current transaction inside Tx (so that what it reads includes the
+// transaction's writes and locks), else in a read-only repeatable-read transaction: one
+// consistent snapshot.
+func (s *AdminStore) snapshot(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	if s.tx != nil {
+		return fn(s.tx)
+	}
+	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
+}
+
+// readAdminPatient reads the consolidated record of a registry patient in tx and maps it to the
+// admin module's types; the sharing history is read here too, for its ids.
+func readAdminPatient(ctx context.Context, tx pgx.Tx, id int64) (*admin.Patient, error) {
+	rec, err := readPatientRecord(ctx, tx, id)
+	if errors.Is(err, ErrPatientNotFound) {
+		return nil, admin.NotFound("patient %d not found", id)
+	}
 	if err != nil {
-		return nil, admErr(err, "vaccinations")
+		return nil, err
 	}
-	for rows.Next() {
-		var (
-			v        admin.Vaccination
-			given    time.Time
-			lotExpir *time.Time
-		)
-		if err := rows.Scan(&v.ID, &v.OrganizationID, &v.HealthSystemID, &v.SiteID, &v.SiteCode, &v.Kind, &v.CVX, &v.NDC,
-			&given, &v.Historical, &v.InfoSource, &v.Amount, &v.AmountUnits, &v.Lot, &lotExpir,
-			&v.MVX, &v.Route, &v.BodySite, &v.CompletionStatus, &v.ActionCode, &v.RefusalReason, &v.Deleted); err != nil {
-			rows.Close()
-			return nil, admErr(err, "vaccinations")
-		}
-		v.AdministeredOn = admin.DateOf(given)
-		v.LotExpiration = dateOf(lotExpir)
-		p.Vaccinations = append(p.Vaccinations, v)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, admErr(err, "vaccinations")
-	}
-	rows, err = s.q.Query(ctx, `
+	p := adminPatient(rec)
+	rows, err := tx.Query(ctx, `
 		SELECT id, registry_patient_id, coalesce(old_status, ''), new_status, source, reason, form_ref, user_id, changed_at
 		FROM sharing_changes WHERE registry_patient_id = $1 ORDER BY changed_at, id`, id)
 	if err != nil {
@@ -186,81 +174,86 @@ func (s *AdminStore) patient(ctx context.Context, id int64, lock string) (*admin
 			rows.Close()
 			return nil, admErr(err, "sharing history")
 		}
-		c.OldStatus, c.NewStatus = admin.Sharing(strings.TrimSpace(oldS)), admin.Sharing(newS)
+		c.OldStatus, c.NewStatus = admin.Sharing(strings.TrimSpace(oldS)), admin.Sharing(strings.TrimSpace(newS))
 		p.History = append(p.History, c)
 	}
 	return p, admErr(rows.Err(), "sharing history")
 }
 
-// loadReports fills in each organization's report of the patients.
-func (s *AdminStore) loadReports(ctx context.Context, ps []*admin.Patient) error {
-	if len(ps) == 0 {
-		return nil
+// adminPatient maps a consolidated record to the admin module's Patient (without the sharing
+// history).
+func adminPatient(r *PatientRecord) *admin.Patient {
+	p := &admin.Patient{
+		ID: r.ID, Env: r.Env, Sharing: admin.Sharing(r.Sharing),
+		FamilyName: r.FamilyName, GivenName: r.GivenName, MiddleName: r.MiddleName,
+		BirthDate: dateOf(r.BirthDate), Sex: r.Sex,
+		Reports:      make([]admin.PatientReport, 0, len(r.Senders)),
+		Vaccinations: make([]admin.Vaccination, 0, len(r.Vaccinations)),
+		History:      []admin.SharingChange{},
 	}
-	ids := make([]int64, len(ps))
-	byID := make(map[int64]*admin.Patient, len(ps))
-	for i, p := range ps {
-		ids[i] = p.ID
-		byID[p.ID] = p
+	for _, sp := range r.Senders {
+		name := sp.Demographics.LegalName()
+		p.Reports = append(p.Reports, admin.PatientReport{
+			ID: sp.ID, OrganizationID: sp.OrganizationID, OrganizationCode: sp.OrganizationCode,
+			HealthSystemID: sp.HealthSystemID, IDValue: sp.Identifier.Value, IDAuthority: sp.Identifier.Authority,
+			IDType: sp.Identifier.Type, FamilyName: name.Family, GivenName: name.Given, MiddleName: name.Middle,
+			BirthDate: dateOf(parseDate(sp.Demographics.BirthDate)), Sex: sp.Demographics.Sex, UpdatedAt: sp.UpdatedAt,
+		})
 	}
-	rows, err := s.q.Query(ctx, `
-		SELECT p.registry_patient_id, p.id, p.organization_id, o.code, coalesce(o.parent_id, o.id), p.id_value,
-		       p.id_authority, p.id_type, p.family_name, p.given_name, p.middle_name, p.birth_date, p.sex, p.updated_at
-		FROM patients p JOIN organizations o ON o.id = p.organization_id
-		WHERE p.registry_patient_id = ANY($1) ORDER BY p.id`, ids)
-	if err != nil {
-		return admErr(err, "patient reports")
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			regID int64
-			r     admin.PatientReport
-			birth *time.Time
-		)
-		if err := rows.Scan(&regID, &r.ID, &r.OrganizationID, &r.OrganizationCode, &r.HealthSystemID, &r.IDValue,
-			&r.IDAuthority, &r.IDType, &r.FamilyName, &r.GivenName, &r.MiddleName, &birth, &r.Sex, &r.UpdatedAt); err != nil {
-			return admErr(err, "patient reports")
+	for _, v := range r.Vaccinations {
+		x := admin.Vaccination{
+			ID: v.ID, OrganizationID: v.Source.OrganizationID, OrganizationCode: v.Source.OrganizationCode,
+			HealthSystemID: v.Source.HealthSystemID, SiteID: v.Source.SiteID, SiteCode: v.Source.SiteCode,
+			Kind: v.Kind, CVX: v.CVX, NDC: v.NDC, AdministeredOn: admin.DateOf(v.AdministeredOn),
+			Historical: v.Historical, InfoSource: v.InfoSource, Amount: v.Amount, AmountUnits: v.AmountUnits,
+			Lot: v.Lot, LotExpiration: dateOf(v.LotExpiration), MVX: v.MVX, Route: v.Route, BodySite: v.BodySite,
+			CompletionStatus: v.CompletionStatus, ActionCode: v.ActionCode, RefusalReason: v.RefusalReason,
+			OrderNumber: v.OrderNumber,
 		}
-		r.BirthDate = dateOf(birth)
-		p := byID[regID]
-		p.Reports = append(p.Reports, r)
+		for _, m := range v.Merged {
+			x.Merged = append(x.Merged, admin.MergedReport{
+				VaccinationID: m.VaccinationID, OrganizationID: m.Source.OrganizationID,
+				OrganizationCode: m.Source.OrganizationCode, HealthSystemID: m.Source.HealthSystemID,
+				SiteID: m.Source.SiteID, SiteCode: m.Source.SiteCode, CVX: m.CVX, Historical: m.Historical,
+				InfoSource: m.InfoSource,
+			})
+		}
+		p.Vaccinations = append(p.Vaccinations, x)
 	}
-	return admErr(rows.Err(), "patient reports")
+	return p
 }
 
 // SearchPatients finds registry patients by family name (case-insensitive), birth date and an
-// optional given-name prefix.
+// optional given-name prefix, and reads each one's record, all in one snapshot.
 func (s *AdminStore) SearchPatients(ctx context.Context, q admin.PatientQuery) ([]admin.Patient, error) {
 	limit := q.Limit
 	if limit <= 0 {
 		limit = 50
 	}
-	rows, err := s.q.Query(ctx, patientSelect+`
-		WHERE env = $1 AND birth_date = $2 AND lower(family_name) = lower($3)
-		  AND ($4 = '' OR starts_with(lower(given_name), lower($4)))
-		ORDER BY id LIMIT $5`, q.Env, dateArg(q.BirthDate), q.FamilyName, q.GivenName, limit)
-	if err != nil {
-		return nil, admErr(err, "search patients")
-	}
-	var ptrs []*admin.Patient
-	for rows.Next() {
-		p, err := scanPatient(rows)
+	out := []admin.Patient{}
+	err := s.snapshot(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT id FROM registry_patients
+			WHERE env = $1 AND birth_date = $2 AND lower(family_name) = lower($3)
+			  AND ($4 = '' OR starts_with(lower(given_name), lower($4)))
+			ORDER BY id LIMIT $5`, q.Env, dateArg(q.BirthDate), q.FamilyName, q.GivenName, limit)
 		if err != nil {
-			rows.Close()
-			return nil, admErr(err, "search patients")
+			return admErr(err, "search patients")
 		}
-		ptrs = append(ptrs, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, admErr(err, "search patients")
-	}
-	if err := s.loadReports(ctx, ptrs); err != nil {
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return admErr(err, "search patients")
+		}
+		for _, id := range ids {
+			p, err := readAdminPatient(ctx, tx, id)
+			if err != nil {
+				return err
+			}
+			out = append(out, *p)
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
-	}
-	out := make([]admin.Patient, len(ptrs))
-	for i, p := range ptrs {
-		out[i] = *p
 	}
 	return out, nil
 }
