@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"io"
 	"mime"
 	"net/http"
@@ -136,7 +137,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			h.log.Error("admin api: panic", zap.String("method", r.Method), zap.String("pattern", r.Pattern), zap.Any("panic", v))
+			h.log.Error("admin api: panic", zap.String("method", r.Method), zap.String("pattern", r.Pattern), panicField(v))
 			writeJSON(w, http.StatusInternalServerError, errorBody("internal", "internal error"))
 		}
 	}()
@@ -144,6 +145,15 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // noRoute answers paths no route matches: 405 when another method would match, else 404.
+// panicField names a panic without its value, which could quote request data (patients, passwords):
+// a runtime error's message, or only the value's type.
+func panicField(v any) zap.Field {
+	if re, ok := v.(runtime.Error); ok {
+		return zap.String("panic", re.Error())
+	}
+	return zap.String("panic", fmt.Sprintf("%T", v))
+}
+
 func (h *handler) noRoute(w http.ResponseWriter, r *http.Request) {
 	var allow []string
 	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
@@ -421,15 +431,7 @@ func (h *handler) createOrganization(r *http.Request, a Actor) (int, any, error)
 }
 
 func (h *handler) getOrganization(r *http.Request, a Actor) (int, any, error) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return 0, nil, err
-	}
-	o, err := h.svc.Organization(r.Context(), a, id)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, o, nil
+	return byID(r, a, h.svc.Organization)
 }
 
 func (h *handler) listSites(r *http.Request, a Actor) (int, any, error) {
@@ -457,15 +459,7 @@ func (h *handler) createSite(r *http.Request, a Actor) (int, any, error) {
 }
 
 func (h *handler) getSite(r *http.Request, a Actor) (int, any, error) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return 0, nil, err
-	}
-	s, err := h.svc.Site(r.Context(), a, id)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, s, nil
+	return byID(r, a, h.svc.Site)
 }
 
 func (h *handler) setSiteStatus(r *http.Request, a Actor) (int, any, error) {
@@ -614,31 +608,11 @@ func (h *handler) invite(r *http.Request, a Actor) (int, any, error) {
 }
 
 func (h *handler) getUser(r *http.Request, a Actor) (int, any, error) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return 0, nil, err
-	}
-	u, err := h.svc.User(r.Context(), a, id)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, u, nil
+	return byID(r, a, h.svc.User)
 }
 
 func (h *handler) updateUser(r *http.Request, a Actor) (int, any, error) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return 0, nil, err
-	}
-	var in ProfileInput
-	if err := decode(r, &in); err != nil {
-		return 0, nil, err
-	}
-	u, err := h.svc.UpdateUser(r.Context(), a, id, in)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, u, nil
+	return byIDWithBody(r, a, h.svc.UpdateUser)
 }
 
 func (h *handler) resendInvite(r *http.Request, a Actor) (int, any, error) {
@@ -699,28 +673,46 @@ func (h *handler) deleteMembership(r *http.Request, a Actor) (int, any, error) {
 	return http.StatusOK, u, nil
 }
 
-func (h *handler) userOp(r *http.Request, a Actor, op func(context.Context, Actor, int64) (*User, error)) (int, any, error) {
+// byID answers 200 with what op returns for the {id} of the path.
+func byID[T any](r *http.Request, a Actor, op func(context.Context, Actor, int64) (T, error)) (int, any, error) {
 	id, err := pathID(r, "id")
 	if err != nil {
 		return 0, nil, err
 	}
-	u, err := op(r.Context(), a, id)
+	v, err := op(r.Context(), a, id)
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, u, nil
+	return http.StatusOK, v, nil
+}
+
+// byIDWithBody answers 200 with what op returns for the {id} of the path and the decoded body.
+func byIDWithBody[In, T any](r *http.Request, a Actor, op func(context.Context, Actor, int64, In) (T, error)) (int, any, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return 0, nil, err
+	}
+	var in In
+	if err := decode(r, &in); err != nil {
+		return 0, nil, err
+	}
+	v, err := op(r.Context(), a, id, in)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, v, nil
 }
 
 func (h *handler) deactivate(r *http.Request, a Actor) (int, any, error) {
-	return h.userOp(r, a, h.svc.Deactivate)
+	return byID(r, a, h.svc.Deactivate)
 }
 
 func (h *handler) reactivate(r *http.Request, a Actor) (int, any, error) {
-	return h.userOp(r, a, h.svc.Reactivate)
+	return byID(r, a, h.svc.Reactivate)
 }
 
 func (h *handler) unlock(r *http.Request, a Actor) (int, any, error) {
-	return h.userOp(r, a, h.svc.Unlock)
+	return byID(r, a, h.svc.Unlock)
 }
 
 func (h *handler) resetPassword(r *http.Request, a Actor) (int, any, error) {
@@ -764,31 +756,11 @@ func (h *handler) searchPatients(r *http.Request, a Actor) (int, any, error) {
 }
 
 func (h *handler) getPatient(r *http.Request, a Actor) (int, any, error) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return 0, nil, err
-	}
-	p, err := h.svc.LookupPatient(r.Context(), a, id)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, p, nil
+	return byID(r, a, h.svc.LookupPatient)
 }
 
 func (h *handler) setSharing(r *http.Request, a Actor) (int, any, error) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return 0, nil, err
-	}
-	var in SharingInput
-	if err := decode(r, &in); err != nil {
-		return 0, nil, err
-	}
-	c, err := h.svc.SetSharing(r.Context(), a, id, in)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, c, nil
+	return byIDWithBody(r, a, h.svc.SetSharing)
 }
 
 func (h *handler) listAudit(r *http.Request, a Actor) (int, any, error) {
