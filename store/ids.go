@@ -28,8 +28,9 @@ var idTables = []struct{ table, seq string }{
 	{"vaccinations", "vaccinations_id_seq"},
 }
 
-// drawIDs draws, for recs, as many ids as their registry content can use: one registry patient,
-// one patient and one sharing change per record, one vaccination per order.
+// drawIDs queues the drawing, for recs, of as many ids as their registry content can use: one
+// registry patient, one patient and one sharing change per record, one vaccination per order.
+// They are there once the queue has been sent.
 func drawIDs(ctx context.Context, tx *pipeTx, recs []*ingest.Record) error {
 	var people, orders int
 	for _, rec := range recs {
@@ -55,17 +56,27 @@ func drawIDs(ctx context.Context, tx *pipeTx, recs []*ingest.Record) error {
 	for i, n := range counts {
 		args[i] = n
 	}
-	got := make([][]int64, len(idTables))
-	dest := make([]any, len(got))
-	for i := range got {
-		dest[i] = &got[i]
-	}
-	if err := tx.QueryRow(ctx, sql.String(), args...).Scan(dest...); err != nil {
+	// Queued: the ids arrive with the batch's other look-ups (see Writer.begin).
+	err := tx.QueueQuery(ctx, sql.String(), func(rows pgx.Rows) error {
+		got := make([][]int64, len(idTables))
+		dest := make([]any, len(got))
+		for i := range got {
+			dest[i] = &got[i]
+		}
+		if !rows.Next() {
+			return errors.New("no row")
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		tx.ids = map[string][]int64{}
+		for i, t := range idTables {
+			tx.ids[t.table] = got[i]
+		}
+		return nil
+	}, args...)
+	if err != nil {
 		return fmt.Errorf("store: draw ids: %w", err)
-	}
-	tx.ids = map[string][]int64{}
-	for i, t := range idTables {
-		tx.ids[t.table] = got[i]
 	}
 	return nil
 }

@@ -23,10 +23,11 @@ import (
 // batch as the batch's, rolls it back and writes the records again in smaller transactions
 // (Writer.flush). Exec returns an empty CommandTag: the write path reads only its error.
 //
-// For a typical message this turns ~19 round trips (savepoint, ~16 statements, release) into ~4:
-// one per statement whose answer the next step needs (patient lookup, linking candidates,
-// vaccination lookups), each carrying the previous inserts and updates along; inserts whose id is
-// needed use ids drawn ahead for the batch (ids.go).
+// Queries whose answers do not depend on each other can be queued too (QueueQuery): the writer
+// queues all of a batch's look-ups and sends them together (Writer.begin, batchView), then writes
+// every record's statements without waiting for any (inserts whose id is needed use ids drawn
+// ahead, ids.go). A batch of any size costs a few round trips, not ~19 per message (savepoint,
+// ~16 statements, release) as one statement at a time would.
 //
 // Rows for the append-only tables (appendOnly: reports, next of kin, observations — nothing in the
 // write path reads them back or references them) go further: a plain INSERT ... VALUES ($1, ...)
@@ -98,6 +99,8 @@ func parseCopy(sql string) (table string, cols []string, ok bool) {
 type queuedStmt struct {
 	sql  string
 	args []any
+	// read, when set, makes the statement a queued query: it reads the rows when they arrive.
+	read func(pgx.Rows) error
 }
 
 func newPipeTx(tx pgx.Tx) *pipeTx { return &pipeTx{Tx: tx} }
@@ -113,6 +116,16 @@ func (t *pipeTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 	}
 	t.queued = append(t.queued, queuedStmt{sql: sql, args: args})
 	return pgconn.CommandTag{}, nil
+}
+
+// QueueQuery queues a query whose rows are read, by read, when the queue is sent: several reads
+// that do not depend on each other (a batch's look-ups) then cost one round trip together.
+func (t *pipeTx) QueueQuery(ctx context.Context, sql string, read func(pgx.Rows) error, args ...any) error {
+	if err := t.copyBefore(ctx, sql); err != nil {
+		return err
+	}
+	t.queued = append(t.queued, queuedStmt{sql: sql, args: args, read: read})
+	return nil
 }
 
 func (t *pipeTx) copyRow(table string, cols []string, args []any) {
@@ -156,18 +169,37 @@ func (t *pipeTx) send(ctx context.Context, extra *queuedStmt) (pgx.BatchResults,
 		b.Queue(q.sql, q.args...)
 	}
 	n := len(t.queued)
-	t.queued = t.queued[:0]
 	if extra != nil {
 		b.Queue(extra.sql, extra.args...)
 	}
+	queued := t.queued
+	defer func() { clear(queued); t.queued = queued[:0] }()
 	br := t.Tx.SendBatch(ctx, b)
-	for i := 0; i < n; i++ {
-		if _, err := br.Exec(); err != nil {
+	for i := range queued[:n] {
+		if err := queued[i].result(br); err != nil {
 			br.Close()
 			return nil, fmt.Errorf("store: queued statement: %w", err)
 		}
 	}
 	return br, nil
+}
+
+// result reads q's answer from br: its rows for a queued query, else its command tag.
+func (q *queuedStmt) result(br pgx.BatchResults) error {
+	if q.read == nil {
+		_, err := br.Exec()
+		return err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if err := q.read(rows); err != nil {
+		return err
+	}
+	rows.Close()
+	return rows.Err()
 }
 
 // Flush sends the queued statements, then copies the kept rows, and waits for the results.

@@ -197,11 +197,12 @@ func lockLinkKeys(ctx context.Context, tx pgx.Tx, recs []*ingest.Record) error {
 // storeVXU stores one accepted message: the patient as known to the sending organization, its
 // link to a registry patient, the data-sharing status, next of kin, observations and the
 // vaccinations with their RXA-21 actions.
-func (r *registry) storeVXU(ctx context.Context, tx pgx.Tx, rec *ingest.Record, msgID int64) error {
+func (r *registry) storeVXU(ctx context.Context, tx pgx.Tx, view *batchView, rec *ingest.Record, msgID int64) error {
 	v := rec.VXU
 	pt := &v.Patient
 	id := pt.PrimaryID()
-	if id.Value == "" {
+	key, ok := keyOf(rec)
+	if !ok {
 		return errors.New("store: patient has no identifier")
 	}
 	d := demographicsOf(pt)
@@ -212,25 +213,15 @@ func (r *registry) storeVXU(ctx context.Context, tx pgx.Tx, rec *ingest.Record, 
 	orgID := rec.Sender.OrganizationID
 
 	var patientID, regID int64
-	err = tx.QueryRow(ctx, `SELECT id, registry_patient_id FROM patients
-		WHERE env = $1 AND organization_id = $2 AND id_value = $3 AND id_authority = $4 AND id_type = $5
-		FOR UPDATE`, rec.Env, orgID, id.Value, id.Authority, id.Type).Scan(&patientID, &regID)
-	newPatient := errors.Is(err, pgx.ErrNoRows)
-	if err != nil && !newPatient {
-		return fmt.Errorf("store: find patient: %w", err)
-	}
-	if newPatient {
-		l, err := r.link(ctx, tx, rec, &d)
-		if err != nil {
-			return err
-		}
+	if known := view.patient(key); known == nil {
+		l := link(view, rec.Env, &d)
 		if l.regID == 0 {
-			if regID, err = r.createRegistryPatient(ctx, tx, rec, &d, msgID); err != nil {
+			if regID, err = r.createRegistryPatient(ctx, tx, view, rec, &d, msgID); err != nil {
 				return err
 			}
 		} else {
 			regID = l.regID
-			if err := r.updateRegistryPatient(ctx, tx, rec, &d, regID, msgID); err != nil {
+			if err := r.updateRegistryPatient(ctx, tx, view, rec, &d, regID, msgID); err != nil {
 				return err
 			}
 		}
@@ -246,6 +237,7 @@ func (r *registry) storeVXU(ctx context.Context, tx pgx.Tx, rec *ingest.Record, 
 		if err != nil {
 			return fmt.Errorf("store: insert patient: %w", err)
 		}
+		view.putPatient(&viewPatient{id: patientID, regID: regID, key: key, c: d})
 		if len(l.candidates) > 0 {
 			if err := openReview(ctx, tx, rec.Env, "possible-duplicate", regID, patientID, l.candidateIDs(), nil,
 				map[string]any{"candidates": l.candidates}, msgID); err != nil {
@@ -253,6 +245,7 @@ func (r *registry) storeVXU(ctx context.Context, tx pgx.Tx, rec *ingest.Record, 
 			}
 		}
 	} else {
+		patientID, regID = known.id, known.regID
 		// The latest report is the sender's current view; every report stays in patient_reports.
 		if _, err := tx.Exec(ctx, `UPDATE patients SET family_name = $2, given_name = $3, middle_name = $4,
 				birth_date = $5, sex = $6, mother_maiden = $7, postal_code = $8, protection = $9,
@@ -263,7 +256,8 @@ func (r *registry) storeVXU(ctx context.Context, tx pgx.Tx, rec *ingest.Record, 
 			pt.Protection, demo, msgID, d.matchFamily, d.matchGiven, d.matchMother, d.matchStreet); err != nil {
 			return fmt.Errorf("store: update patient: %w", err)
 		}
-		if err := r.updateRegistryPatient(ctx, tx, rec, &d, regID, msgID); err != nil {
+		view.setDemographics(known, &d)
+		if err := r.updateRegistryPatient(ctx, tx, view, rec, &d, regID, msgID); err != nil {
 			return err
 		}
 	}
@@ -286,7 +280,7 @@ func (r *registry) storeVXU(ctx context.Context, tx pgx.Tx, rec *ingest.Record, 
 	}
 	p := patientRef{id: patientID, regID: regID}
 	for i := range v.Orders {
-		if err := r.storeOrder(ctx, tx, rec, &v.Orders[i], p, msgID); err != nil {
+		if err := r.storeOrder(ctx, tx, view, rec, &v.Orders[i], p, msgID); err != nil {
 			return err
 		}
 	}
@@ -359,49 +353,31 @@ func compareDemographics(in, c *demographics) linkEvidence {
 // matched (see compareDemographics), is linked; none means a new registry patient; anything else
 // (several candidates, or only weak ones) also means a new registry patient, and the candidates
 // are returned for review rather than merged: a wrong merge shows a child another child's doses.
-// The caller holds the block's advisory lock (lockLinkKeys).
-func (r *registry) link(ctx context.Context, tx pgx.Tx, rec *ingest.Record, d *demographics) (linkResult, error) {
-	if d.birth == nil || d.matchFamily == "" || d.matchGiven == "" {
-		return linkResult{}, nil
-	}
-	rows, err := tx.Query(ctx, `SELECT registry_patient_id, sex, match_mother, match_street, postal_code
-		FROM patients
-		WHERE env = $1 AND birth_date = $2 AND match_family = $3 AND match_given = $4
-		ORDER BY registry_patient_id, id`, rec.Env, d.birth, d.matchFamily, d.matchGiven)
-	if err != nil {
-		return linkResult{}, fmt.Errorf("store: find link candidates: %w", err)
-	}
+// The candidates come from the batch's view; the caller holds the block's advisory lock
+// (lockLinkKeys).
+func link(view *batchView, env string, d *demographics) linkResult {
 	best := map[int64]linkEvidence{}
 	var order []int64
-	for rows.Next() {
-		var regID int64
-		var c demographics
-		if err := rows.Scan(&regID, &c.sex, &c.matchMother, &c.matchStreet, &c.zip); err != nil {
-			rows.Close()
-			return linkResult{}, fmt.Errorf("store: read link candidates: %w", err)
-		}
-		e := compareDemographics(d, &c)
-		e.RegistryPatientID = regID
-		prev, seen := best[regID]
+	for _, c := range view.candidates(env, d) {
+		e := compareDemographics(d, &c.c)
+		e.RegistryPatientID = c.regID
+		prev, seen := best[c.regID]
 		if !seen {
-			order = append(order, regID)
+			order = append(order, c.regID)
 		}
 		// A registry patient matches as well as the best of its sender patients.
 		if !seen || (prev.Match == "weak" && e.Match == "strong") {
-			best[regID] = e
+			best[c.regID] = e
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return linkResult{}, fmt.Errorf("store: read link candidates: %w", err)
-	}
 	if len(order) == 1 && best[order[0]].Match == "strong" {
-		return linkResult{regID: order[0]}, nil
+		return linkResult{regID: order[0]}
 	}
 	var res linkResult
 	for _, id := range order {
 		res.candidates = append(res.candidates, best[id])
 	}
-	return res, nil
+	return res
 }
 
 func openReview(ctx context.Context, tx pgx.Tx, env, kind string, regID int64, patientID int64, candidates, vaccinations []int64, evidence any, msgID int64) error {
@@ -426,7 +402,7 @@ func openReview(ctx context.Context, tx pgx.Tx, env, kind string, regID int64, p
 
 // createRegistryPatient creates the registry patient of a sender patient that links to none, with
 // its initial data-sharing status.
-func (r *registry) createRegistryPatient(ctx context.Context, tx pgx.Tx, rec *ingest.Record, d *demographics, msgID int64) (int64, error) {
+func (r *registry) createRegistryPatient(ctx context.Context, tx pgx.Tx, view *batchView, rec *ingest.Record, d *demographics, msgID int64) (int64, error) {
 	status, source, reason := initialSharing(rec)
 	regID, err := insertID(ctx, tx, "registry_patients", `INSERT INTO registry_patients (env, family_name, given_name, middle_name,
 			birth_date, sex, mother_maiden, postal_code, sharing)
@@ -435,6 +411,7 @@ func (r *registry) createRegistryPatient(ctx context.Context, tx pgx.Tx, rec *in
 	if err != nil {
 		return 0, fmt.Errorf("store: insert registry patient: %w", err)
 	}
+	view.sharing[regID] = status
 	if err := recordSharingChange(ctx, tx, rec, regID, "", status, source, reason, msgID); err != nil {
 		return 0, err
 	}
@@ -444,13 +421,14 @@ func (r *registry) createRegistryPatient(ctx context.Context, tx pgx.Tx, rec *in
 // updateRegistryPatient brings a registry patient up to date with a later report (the latest
 // non-empty value of each field wins; every report is kept in patient_reports) and applies what
 // the report may change of its data-sharing status. It locks the registry patient's row, which
-// serialises the writers of one person across the writer's shards.
-func (r *registry) updateRegistryPatient(ctx context.Context, tx pgx.Tx, rec *ingest.Record, d *demographics, regID, msgID int64) error {
-	var current string
-	if err := tx.QueryRow(ctx, `SELECT sharing FROM registry_patients WHERE id = $1 FOR UPDATE`, regID).Scan(&current); err != nil {
-		return fmt.Errorf("store: lock registry patient: %w", err)
+// serialises the writers of one person across the writer's shards (the batch's prefetch locked it).
+func (r *registry) updateRegistryPatient(ctx context.Context, tx pgx.Tx, view *batchView, rec *ingest.Record, d *demographics, regID, msgID int64) error {
+	current, ok := view.sharing[regID]
+	if !ok {
+		return fmt.Errorf("store: registry patient %d was not looked up", regID)
 	}
 	next, source, reason := sharingUpdate(rec, current)
+	view.sharing[regID] = next
 	if _, err := tx.Exec(ctx, `UPDATE registry_patients SET
 			family_name = CASE WHEN $2 = '' THEN family_name ELSE $2 END,
 			given_name = CASE WHEN $3 = '' THEN given_name ELSE $3 END,
@@ -639,33 +617,12 @@ func vaccineCode(o *ingest.Order) string {
 	return "ndc:" + o.NDC
 }
 
-// vaccRow is what storeOrder needs of a stored vaccination.
-type vaccRow struct {
-	id, patientID int64
-	kind, doseKey string
-	date          time.Time
-}
-
-const vaccRowColumns = `id, patient_id, kind, dose_key, administered_on`
-
-func scanVaccRow(row pgx.Row) (*vaccRow, error) {
-	var v vaccRow
-	err := row.Scan(&v.id, &v.patientID, &v.kind, &v.doseKey, &v.date)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &v, nil
-}
-
 // storeOrder applies one order group. Identity (SPEC §2.6): the sender's ORC-3 when present, else
 // the sender's patient + vaccine + administration date. RXA-21 D marks the vaccination entered in
 // error (never deleted); A on an existing vaccination and U update it, U on an unknown one adds it.
 // Reports of the same dose by other senders, or as administered and as historical, are kept as
 // rows of their own and merged (reconcileDose).
-func (r *registry) storeOrder(ctx context.Context, tx pgx.Tx, rec *ingest.Record, o *ingest.Order, p patientRef, msgID int64) error {
+func (r *registry) storeOrder(ctx context.Context, tx pgx.Tx, view *batchView, rec *ingest.Record, o *ingest.Order, p patientRef, msgID int64) error {
 	date := parseDate(o.AdministeredAt)
 	if date == nil {
 		return nil // validation rejects such a group; nothing identifies the event
@@ -690,14 +647,10 @@ func (r *registry) storeOrder(ctx context.Context, tx pgx.Tx, rec *ingest.Record
 	orgID := rec.Sender.OrganizationID
 	filler := orderNumber(o)
 
-	var cur *vaccRow
+	var cur *viewVacc
 	var conflict int64 // another patient's vaccination with this ORC-3
 	if filler != "" {
-		row, err := scanVaccRow(tx.QueryRow(ctx, `SELECT `+vaccRowColumns+` FROM vaccinations
-			WHERE env = $1 AND organization_id = $2 AND filler_order_id = $3 FOR UPDATE`, rec.Env, orgID, filler))
-		switch {
-		case err != nil:
-			return fmt.Errorf("store: find vaccination by order number: %w", err)
+		switch row := view.byOrderNumber(rec.Env, orgID, filler); {
 		case row != nil && row.patientID == p.id:
 			cur = row
 		case row != nil:
@@ -711,20 +664,12 @@ func (r *registry) storeOrder(ctx context.Context, tx pgx.Tx, rec *ingest.Record
 		// The sender's own earlier report of this event without (another) order number. An
 		// administered and a historical report are separate reports of the dose and are merged
 		// instead; a deletion takes either, preferring the same kind of report.
-		sameSource := `AND historical = $6`
-		if action == "D" {
-			sameSource = ``
-		}
-		row, err := scanVaccRow(tx.QueryRow(ctx, `SELECT `+vaccRowColumns+` FROM vaccinations
-			WHERE patient_id = $1 AND kind = $2 AND administered_on = $3
-			  AND (CASE WHEN cvx <> '' THEN cvx ELSE 'ndc:' || ndc END) = $4
-			  AND NOT deleted AND ($5 = '' OR filler_order_id IS NULL) `+sameSource+`
-			ORDER BY (historical = $6) DESC, id LIMIT 1 FOR UPDATE`,
-			p.id, kind, date, vaccineCode(o), filler, historical))
-		if err != nil {
-			return fmt.Errorf("store: find vaccination: %w", err)
-		}
-		cur = row
+		cur = view.byEvent(p.id, kind, *date, vaccineCode(o), filler != "", historical, action != "D")
+	}
+	// What the row was, for re-merging the dose group it leaves.
+	var was viewVacc
+	if cur != nil {
+		was = *cur
 	}
 
 	var vid int64
@@ -738,6 +683,7 @@ func (r *registry) storeOrder(ctx context.Context, tx pgx.Tx, rec *ingest.Record
 			action_code = 'D', last_message_id = $2, updated_at = now() WHERE id = $1`, vid, msgID); err != nil {
 			return fmt.Errorf("store: delete vaccination: %w", err)
 		}
+		cur.deleted = true
 	case cur != nil:
 		vid = cur.id
 		var fillerArg any
@@ -757,6 +703,8 @@ func (r *registry) storeOrder(ctx context.Context, tx pgx.Tx, rec *ingest.Record
 			o.RefusalReason.Code, details, msgID, doseKey); err != nil {
 			return fmt.Errorf("store: update vaccination: %w", err)
 		}
+		cur.kind, cur.code, cur.date, cur.historical, cur.doseKey, cur.deleted = kind, vaccineCode(o), *date, historical, doseKey, false
+		view.setFiller(cur, filler)
 	default:
 		var fillerArg any
 		if filler != "" {
@@ -774,6 +722,8 @@ func (r *registry) storeOrder(ctx context.Context, tx pgx.Tx, rec *ingest.Record
 			o.RefusalReason.Code, details, msgID, doseKey); err != nil {
 			return fmt.Errorf("store: insert vaccination: %w", err)
 		}
+		view.addVacc(&viewVacc{id: vid, patientID: p.id, env: rec.Env, org: orgID, filler: filler, kind: kind,
+			doseKey: doseKey, code: vaccineCode(o), date: *date, historical: historical})
 		if conflict != 0 {
 			if err := openReview(ctx, tx, rec.Env, "order-number-conflict", p.regID, p.id, nil,
 				[]int64{conflict, vid}, map[string]string{"order_number": "ORC-3 reused for another patient"}, msgID); err != nil {
@@ -789,8 +739,8 @@ func (r *registry) storeOrder(ctx context.Context, tx pgx.Tx, rec *ingest.Record
 		return err
 	}
 	// Re-merge the dose groups the row left and joined.
-	if cur != nil && cur.kind == kindDose && (action == "D" || kind != kindDose || !cur.date.Equal(*date) || cur.doseKey != doseKey) {
-		if err := reconcileDose(ctx, tx, p.regID, cur.date, cur.doseKey); err != nil {
+	if cur != nil && was.kind == kindDose && (action == "D" || kind != kindDose || !was.date.Equal(*date) || was.doseKey != doseKey) {
+		if err := reconcileDose(ctx, tx, p.regID, was.date, was.doseKey); err != nil {
 			return err
 		}
 	}

@@ -36,8 +36,9 @@ type WriterOptions struct {
 
 // Writer persists ingest records with group commit: records that arrive within MaxDelay of each
 // other (up to MaxBatch) are written in one transaction, and each record's Pending is released
-// only when that transaction has committed. Statements are pipelined (pipeTx): a batch of records
-// costs a few round trips per record, not one per statement. One bad record does not fail its
+// only when that transaction has committed. Statements are pipelined (pipeTx) and the batch's
+// reads are done up front, together (begin, batchView): a batch costs a few round trips, however
+// many records it has, and none per statement. One bad record does not fail its
 // batch-mates: when the batch fails (a bad record, its commit, its connection, a transient
 // conflict with a concurrent batch: deadlock, serialization failure, racing insert), it is
 // written again in halves, down to the bad record alone (see flush), in order.
@@ -243,14 +244,12 @@ func (w *Writer) flush(batch []*job) {
 }
 
 func (w *Writer) write(batch []*job) {
-	err := w.writeBatch(batch)
-	if err == nil {
+	if len(batch) == 1 {
+		w.writeAlone(batch[0])
 		return
 	}
-	if len(batch) == 1 {
-		// writeAlone takes the plain path, a statement at a time, and retries transient errors.
-		j := batch[0]
-		j.ack, j.err = w.writeAlone(j.rec)
+	err := w.writeBatch(batch)
+	if err == nil {
 		return
 	}
 	w.failures.WithLabelValues("batch").Inc()
@@ -272,6 +271,9 @@ func (w *Writer) write(batch []*job) {
 // writeBatch writes batch in one transaction, its statements pipelined (pipeTx), and sets each
 // job's answer only once the transaction has committed. Any error fails the whole batch: without
 // a savepoint per record (two round trips each) a failed statement aborts the transaction.
+//
+// Round trips: one for everything the batch reads (begin), one for its writes, one for the
+// commit; none per record.
 func (w *Writer) writeBatch(batch []*job) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -283,18 +285,12 @@ func (w *Writer) writeBatch(batch []*job) error {
 	resends := 0
 	err := pgx.BeginFunc(ctx, w.db.Pool, func(tx pgx.Tx) error {
 		ptx := newPipeTx(tx)
-		if err := lockLinkKeys(ctx, ptx, recs); err != nil {
-			return err
-		}
-		pre, err := precheck(ctx, ptx, recs)
+		pre, view, err := w.begin(ctx, ptx, recs)
 		if err != nil {
 			return err
 		}
-		if err := drawIDs(ctx, ptx, recs); err != nil {
-			return err
-		}
 		for i, j := range batch {
-			out, resend, err := w.apply(ctx, ptx, j.rec, pre.of(i))
+			out, resend, err := w.apply(ctx, ptx, view, j.rec, pre.of(i))
 			if err != nil {
 				return err
 			}
@@ -315,38 +311,48 @@ func (w *Writer) writeBatch(batch []*job) error {
 	return nil
 }
 
+// begin does, at the start of a batch's transaction and in one round trip, everything its records
+// read: it takes the advisory locks of their linking blocks, looks up the answers already stored
+// for their control IDs (precheck), draws the ids of the rows they insert (drawIDs) and reads, with
+// row locks, the registry rows they may read or update (prefetch).
+func (w *Writer) begin(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*batchCheck, *batchView, error) {
+	if err := lockLinkKeys(ctx, tx, recs); err != nil {
+		return nil, nil, err
+	}
+	pre, err := precheck(ctx, tx, recs)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := drawIDs(ctx, tx, recs); err != nil {
+		return nil, nil, err
+	}
+	view, err := w.reg.prefetch(ctx, tx, recs)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := tx.Flush(ctx); err != nil {
+		return nil, nil, err
+	}
+	return pre, view, nil
+}
+
 // writeAttempts bounds writeAlone's retries of transient failures.
 const writeAttempts = 5
 
-// writeAlone writes one record in a transaction of its own, retrying transient failures.
-func (w *Writer) writeAlone(rec *ingest.Record) ([]byte, error) {
+// writeAlone writes one record in a transaction of its own, retrying transient failures (a
+// conflict with a concurrent batch: the retry reads what that batch committed).
+func (w *Writer) writeAlone(j *job) {
 	for attempt := 1; ; attempt++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		var out []byte
-		var resend bool
-		err := pgx.BeginFunc(ctx, w.db.Pool, func(tx pgx.Tx) error {
-			ptx := newPipeTx(tx)
-			if err := lockLinkKeys(ctx, ptx, []*ingest.Record{rec}); err != nil {
-				return err
-			}
-			var err error
-			if out, resend, err = w.apply(ctx, ptx, rec, nil); err != nil {
-				return err
-			}
-			return ptx.Flush(ctx)
-		})
-		cancel()
+		err := w.writeBatch([]*job{j})
 		if err == nil {
-			if resend {
-				w.resends.Inc()
-			}
-			return out, nil
+			return
 		}
 		if !transient(err) || attempt == writeAttempts {
 			w.failures.WithLabelValues("record").Inc()
-			w.log.Error("record not stored", zap.String("control_id", rec.ControlID),
-				zap.String("site", siteCode(rec.Sender)), zap.Int("attempts", attempt), zap.Error(err))
-			return nil, fmt.Errorf("store: write record: %w", err)
+			w.log.Error("record not stored", zap.String("control_id", j.rec.ControlID),
+				zap.String("site", siteCode(j.rec.Sender)), zap.Int("attempts", attempt), zap.Error(err))
+			j.ack, j.err = nil, fmt.Errorf("store: write record: %w", err)
+			return
 		}
 		time.Sleep(time.Duration(attempt*attempt) * 5 * time.Millisecond)
 	}
@@ -396,80 +402,83 @@ type originalACK struct {
 	code string
 }
 
-// batchCheck is what precheck found for a batch: the answers already stored for its resend keys
-// (and, as apply goes, those of its own records), and an archive row id for each record.
+// batchCheck is what precheck found for a batch: an archive row id for each record, and the
+// answers already stored for its resend keys (and, as apply goes, those of its own records).
 type batchCheck struct {
-	ids       []int64 // by record; 0 for a record precheck does not cover
+	ids       []int64 // by record
+	lookup    []bool  // by record: whether an original may answer it (prechecks)
 	originals map[resendKeyOf]originalACK
 }
 
 // prechecked is one record's part of a batchCheck.
 type prechecked struct {
-	id    int64
-	batch *batchCheck
+	id     int64
+	lookup bool
+	batch  *batchCheck
 }
 
-func (b *batchCheck) of(i int) *prechecked {
-	if b == nil || b.ids[i] == 0 {
-		return nil
+func (b *batchCheck) of(i int) prechecked {
+	return prechecked{id: b.ids[i], lookup: b.lookup[i], batch: b}
+}
+
+// precheck queues, for the records of a batch, the allocation of their archive rows' ids (in
+// order) and, for every one that has a control ID from a known site, the look-up of an accepted
+// message already stored with the same key (site, environment, control ID): one query for the
+// batch instead of a statement per record, each waiting for its answer. The answers are there once
+// the queue has been sent. A concurrent batch may store the same key between this look-up and the
+// insert: the insert then fails (unique violation), and the records are written again in smaller
+// transactions, down to the record alone, which finds the original.
+func precheck(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*batchCheck, error) {
+	b := &batchCheck{ids: make([]int64, len(recs)), lookup: make([]bool, len(recs)), originals: map[resendKeyOf]originalACK{}}
+	if len(recs) == 0 {
+		return b, nil
 	}
-	return &prechecked{id: b.ids[i], batch: b}
-}
-
-// precheck does, for every record of a batch that would be a resend key, what apply would
-// otherwise do one statement at a time, waiting for each: it looks up an accepted message already
-// stored with the same key, and allocates the record's archive row id from the sequence. One
-// round trip for the batch. A concurrent batch may store the same key between this look-up and
-// the insert: the insert then fails (unique violation), and the batch is written again in smaller
-// transactions, whose records take apply's one-statement-at-a-time path.
-func precheck(ctx context.Context, tx pgx.Tx, recs []*ingest.Record) (*batchCheck, error) {
-	var idx []int
-	var sites []int64
-	var envs, controls []string
+	sites := make([]*int64, len(recs))
+	envs := make([]string, len(recs))
+	controls := make([]string, len(recs))
 	for i, rec := range recs {
-		if rec.ResendKey && rec.Sender != nil && rec.ControlID != "" && rec.Env != "" {
-			idx = append(idx, i)
-			sites = append(sites, rec.Sender.SiteID)
-			envs = append(envs, rec.Env)
-			controls = append(controls, rec.ControlID)
+		if prechecks(rec) {
+			b.lookup[i] = true
+			sites[i], envs[i], controls[i] = &rec.Sender.SiteID, rec.Env, rec.ControlID
 		}
 	}
-	if len(idx) == 0 {
-		return nil, nil
-	}
-	rows, err := tx.Query(ctx, `
+	err := tx.QueueQuery(ctx, `
 		SELECT k.i, nextval('messages_id_seq'), m.ack, m.ack_code
 		FROM unnest($1::bigint[], $2::text[], $3::text[]) WITH ORDINALITY AS k(site, env, control, i)
 		LEFT JOIN messages m ON m.site_id = k.site AND m.env = k.env::char(1) AND m.control_id = k.control AND m.resend_key
-		ORDER BY k.i`, sites, envs, controls)
+		ORDER BY k.i`, func(rows pgx.Rows) error {
+		for rows.Next() {
+			var i, id int64
+			var ack []byte
+			var code *string
+			if err := rows.Scan(&i, &id, &ack, &code); err != nil {
+				return err
+			}
+			r := i - 1
+			b.ids[r] = id
+			if code != nil {
+				rec := recs[r]
+				b.originals[resendKeyOf{site: rec.Sender.SiteID, env: rec.Env, control: rec.ControlID}] = originalACK{ack: ack, code: *code}
+			}
+		}
+		return rows.Err()
+	}, sites, envs, controls)
 	if err != nil {
-		return nil, fmt.Errorf("store: look up resends: %w", err)
-	}
-	defer rows.Close()
-	b := &batchCheck{ids: make([]int64, len(recs)), originals: map[resendKeyOf]originalACK{}}
-	for rows.Next() {
-		var i, id int64
-		var ack []byte
-		var code *string
-		if err := rows.Scan(&i, &id, &ack, &code); err != nil {
-			return nil, fmt.Errorf("store: look up resends: %w", err)
-		}
-		r := idx[i-1]
-		b.ids[r] = id
-		if code != nil {
-			rec := recs[r]
-			b.originals[resendKeyOf{site: rec.Sender.SiteID, env: rec.Env, control: rec.ControlID}] = originalACK{ack: ack, code: *code}
-		}
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: look up resends: %w", err)
 	}
 	return b, nil
 }
 
+// prechecks reports a record precheck covers: one from a known site with a control ID, that is
+// either a resend key or a message an original may answer (not the archive entry of a message
+// that failed to commit).
+func prechecks(rec *ingest.Record) bool {
+	return rec.Sender != nil && rec.ControlID != "" && rec.Env != "" && (rec.ResendKey || !internalFailure(rec))
+}
+
 // apply writes one record: the archive entry, and the registry content when there is some. It
 // returns the ACK to send: the record's own, or for a resend the one stored with the original.
-func (w *Writer) apply(ctx context.Context, tx pgx.Tx, rec *ingest.Record, pre *prechecked) (ack []byte, resend bool, err error) {
+func (w *Writer) apply(ctx context.Context, tx pgx.Tx, view *batchView, rec *ingest.Record, pre prechecked) (ack []byte, resend bool, err error) {
 	var siteID, credID *int64
 	if rec.Sender != nil {
 		siteID, credID = &rec.Sender.SiteID, &rec.Sender.CredentialID
@@ -486,82 +495,47 @@ func (w *Writer) apply(ctx context.Context, tx pgx.Tx, rec *ingest.Record, pre *
 		return nil, false, fmt.Errorf("store: encode findings: %w", jerr)
 	}
 	resendKey := rec.ResendKey && siteID != nil && rec.ControlID != "" && env != nil
-	var msgID int64
-	var original []byte
-	var code string
-	switch {
-	case resendKey && pre != nil:
-		// The batch looked up the originals and allocated the archive row's id beforehand
-		// (precheck): the insert needs no answer and goes out with the next statement.
-		key := resendKeyOf{site: *siteID, env: *env, control: rec.ControlID}
-		if o, ok := pre.batch.originals[key]; ok {
-			original, code = o.ack, o.code
-			break
-		}
-		msgID = pre.id
+	if !pre.lookup && resendKey {
+		return nil, false, errors.New("store: record was not prechecked")
+	}
+	// Records without a sender or control ID to answer by, and archive entries of messages that
+	// failed to commit, are archived as they are.
+	var key resendKeyOf
+	if pre.lookup {
+		key = resendKeyOf{site: *siteID, env: *env, control: rec.ControlID}
+	}
+	if o, ok := pre.batch.originals[key]; ok && pre.lookup {
+		// A resend: answer with the original ACK, archive this copy, change nothing else. The same
+		// goes for a copy of an accepted message that would now be rejected (its site passed the
+		// header checks, but validation or code sets changed since): the data of the original is
+		// stored, and the sender must not be told otherwise.
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO messages (id, env, site_id, credential_id, transport, control_id, sending_facility,
 				message_type, received_at, raw, ack, ack_code, findings, resend_key)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, true)`,
-			msgID, env, siteID, credID, string(rec.Transport), rec.ControlID, rec.Facility, rec.MessageType,
-			rec.ReceivedAt, rec.Raw, rec.ACK, rec.ACKCode, findings); err != nil {
-			return nil, false, fmt.Errorf("store: archive message: %w", err)
-		}
-		// A copy later in this batch is a resend of this one.
-		pre.batch.originals[key] = originalACK{ack: rec.ACK, code: rec.ACKCode}
-	case !resendKey && env != nil && siteID != nil && rec.ControlID != "" && !internalFailure(rec):
-		// A copy of an accepted message that would now be rejected (its site passed the header
-		// checks, but validation or code sets changed since) still gets the original answer: the
-		// data of the original is stored, and the sender must not be told otherwise.
-		err = tx.QueryRow(ctx, `SELECT ack, ack_code FROM messages
-			WHERE site_id = $1 AND env = $2 AND control_id = $3 AND resend_key`, siteID, env, rec.ControlID).Scan(&original, &code)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return nil, false, fmt.Errorf("store: look for the original of a rejected message: %w", err)
-		}
-	default:
-		err = tx.QueryRow(ctx, `
-			INSERT INTO messages (env, site_id, credential_id, transport, control_id, sending_facility,
-				message_type, received_at, raw, ack, ack_code, findings, resend_key)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-			ON CONFLICT (site_id, env, control_id) WHERE resend_key AND site_id IS NOT NULL DO NOTHING
-			RETURNING id`,
-			env, siteID, credID, string(rec.Transport), rec.ControlID, rec.Facility, rec.MessageType,
-			rec.ReceivedAt, rec.Raw, rec.ACK, rec.ACKCode, findings, resendKey).Scan(&msgID)
-		if errors.Is(err, pgx.ErrNoRows) {
-			if err := tx.QueryRow(ctx, `SELECT ack, ack_code FROM messages
-				WHERE site_id = $1 AND env = $2 AND control_id = $3 AND resend_key`, siteID, env, rec.ControlID).Scan(&original, &code); err != nil {
-				return nil, false, fmt.Errorf("store: read original of resend: %w", err)
-			}
-		} else if err != nil {
-			return nil, false, fmt.Errorf("store: archive message: %w", err)
-		}
-	}
-	if original != nil {
-		// A resend: answer with the original ACK, archive this copy, change nothing else.
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO messages (env, site_id, credential_id, transport, control_id, sending_facility,
-				message_type, received_at, raw, ack, ack_code, findings, resend_key)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, '[]', false)`,
-			env, siteID, credID, string(rec.Transport), rec.ControlID, rec.Facility, rec.MessageType,
-			rec.ReceivedAt, rec.Raw, original, code); err != nil {
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, '[]', false)`,
+			pre.id, env, siteID, credID, string(rec.Transport), rec.ControlID, rec.Facility, rec.MessageType,
+			rec.ReceivedAt, rec.Raw, o.ack, o.code); err != nil {
 			return nil, false, fmt.Errorf("store: archive resend: %w", err)
 		}
-		return original, true, nil
+		return o.ack, true, nil
 	}
-	if msgID == 0 {
-		// Not a resend after all: archive the rejected message.
-		if err := tx.QueryRow(ctx, `
-			INSERT INTO messages (env, site_id, credential_id, transport, control_id, sending_facility,
-				message_type, received_at, raw, ack, ack_code, findings, resend_key)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, false)
-			RETURNING id`,
-			env, siteID, credID, string(rec.Transport), rec.ControlID, rec.Facility, rec.MessageType,
-			rec.ReceivedAt, rec.Raw, rec.ACK, rec.ACKCode, findings).Scan(&msgID); err != nil {
-			return nil, false, fmt.Errorf("store: archive message: %w", err)
-		}
+	// The archive row's id was drawn by precheck: the insert needs no answer and goes out with
+	// the next statement.
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO messages (id, env, site_id, credential_id, transport, control_id, sending_facility,
+			message_type, received_at, raw, ack, ack_code, findings, resend_key)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		pre.id, env, siteID, credID, string(rec.Transport), rec.ControlID, rec.Facility, rec.MessageType,
+		rec.ReceivedAt, rec.Raw, rec.ACK, rec.ACKCode, findings, resendKey); err != nil {
+		return nil, false, fmt.Errorf("store: archive message: %w", err)
 	}
-	if rec.VXU != nil && rec.Sender != nil && resendKey {
-		if err := w.reg.storeVXU(ctx, tx, rec, msgID); err != nil {
+	if !resendKey {
+		return rec.ACK, false, nil // a rejected message: archived, nothing else
+	}
+	// A copy later in this batch is a resend of this one.
+	pre.batch.originals[key] = originalACK{ack: rec.ACK, code: rec.ACKCode}
+	if rec.VXU != nil {
+		if err := w.reg.storeVXU(ctx, tx, view, rec, pre.id); err != nil {
 			return nil, false, err
 		}
 	}
