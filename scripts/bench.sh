@@ -22,6 +22,7 @@
 #                                 (latency below saturation; 0 skips it)
 #   BENCH_GOBENCH=0               skip the Go benchmarks
 #   STORE_MAX_BATCH, STORE_MAX_DELAY, STORE_SHARDS   passed to serve (VAXGATE_STORE_*)
+#   BENCH_PG_SETTINGS="k=v ..."   extra postgresql.conf settings for the benchmark's server (both phases)
 #   BENCH_KEEP=1                  keep the work directory (database, logs) for inspection
 #   BENCH_STATEMENTS=1            load pg_stat_statements and print where PostgreSQL spent its time
 #                                 during the vaxgate phases (statements by total execution time)

@@ -32,9 +32,14 @@ import (
 // Rows for the append-only tables (appendOnly: reports, next of kin, observations — nothing in the
 // write path reads them back or references them) go further: a plain INSERT ... VALUES ($1, ...)
 // into one of them is not sent at all but kept, and all of a transaction's rows of each such table
-// are written with one COPY when the transaction is flushed (or before any statement that names
-// the table). Their parents (messages, patients, vaccinations) are inserted by earlier statements,
-// so the foreign keys hold; COPY costs a fraction of a statement per row.
+// are written with a few multi-row inserts (rowChunks rows each) queued when the transaction is
+// flushed (or before any statement that names the table). Their parents (messages, patients,
+// vaccinations) are inserted by earlier statements, so the foreign keys hold. (COPY would cost two
+// round trips per table: it cannot be pipelined.)
+//
+// On a connection of its own (beginOn), the transaction's BEGIN goes out with its first statements
+// and its COMMIT with its last: a whole batch of records then costs two round trips, one for its
+// reads and one for its writes and commit.
 type pipeTx struct {
 	pgx.Tx
 	queued []queuedStmt
@@ -42,10 +47,10 @@ type pipeTx struct {
 	ids    map[string][]int64 // drawn ahead, by table (see drawIDs)
 }
 
-// appendOnly are the tables whose plain inserts are turned into COPY.
+// appendOnly are the tables whose plain inserts are kept and written together.
 var appendOnly = map[string]bool{"patient_reports": true, "next_of_kin": true, "observations": true, "vaccination_reports": true}
 
-// copyBuf holds the rows of one table for COPY.
+// copyBuf holds the kept rows of one table.
 type copyBuf struct {
 	table string
 	cols  []string
@@ -64,7 +69,7 @@ type copyPlan struct {
 	ok    bool
 }
 
-// asCopy returns the table and columns of sql if its rows can be copied instead: a plain insert into
+// asCopy returns the table and columns of sql if its rows can be kept instead: a plain insert into
 // an append-only table whose values are exactly its parameters, in order.
 func asCopy(sql string, nargs int) (table string, cols []string, ok bool) {
 	if p, hit := copyable.Load(sql); hit {
@@ -202,25 +207,75 @@ func (q *queuedStmt) result(br pgx.BatchResults) error {
 	return rows.Err()
 }
 
-// Flush sends the queued statements, then copies the kept rows, and waits for the results.
+// Flush sends the queued statements, and the kept rows after them, and waits for the results.
 func (t *pipeTx) Flush(ctx context.Context) error {
-	if len(t.queued) > 0 {
-		br, err := t.send(ctx, nil)
-		if err != nil {
-			return err
-		}
-		if err := br.Close(); err != nil {
-			return err
-		}
+	t.queueKept()
+	if len(t.queued) == 0 {
+		return nil
 	}
-	copies := t.copies
+	br, err := t.send(ctx, nil)
+	if err != nil {
+		return err
+	}
+	return br.Close()
+}
+
+// rowChunks are the sizes of the multi-row inserts of kept rows, largest first: a few statement
+// texts per table (each prepared once per connection), a few statements per batch.
+var rowChunks = []int{256, 64, 16, 4, 1}
+
+// multiInserts caches the multi-row insert texts, by table, columns and rows.
+var multiInserts sync.Map // string → string
+
+func multiInsert(table string, cols []string, rows int) string {
+	key := table + "(" + strings.Join(cols, ",") + ")" + strconv.Itoa(rows)
+	if q, ok := multiInserts.Load(key); ok {
+		return q.(string)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "INSERT INTO %s (%s) VALUES ", table, strings.Join(cols, ", "))
+	n := 0
+	for r := 0; r < rows; r++ {
+		if r > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for c := range cols {
+			if c > 0 {
+				b.WriteString(", ")
+			}
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+		}
+		b.WriteByte(')')
+	}
+	q := b.String()
+	multiInserts.Store(key, q)
+	return q
+}
+
+// queueKept queues the kept rows as multi-row inserts, after the statements already queued.
+func (t *pipeTx) queueKept() {
+	kept := t.copies
 	t.copies = nil
-	for _, c := range copies {
-		if _, err := t.Tx.CopyFrom(ctx, pgx.Identifier{c.table}, c.cols, pgx.CopyFromRows(c.rows)); err != nil {
-			return fmt.Errorf("store: copy into %s: %w", c.table, err)
+	for _, c := range kept {
+		rows := c.rows
+		for len(rows) > 0 {
+			n := rowChunks[len(rowChunks)-1]
+			for _, size := range rowChunks {
+				if size <= len(rows) {
+					n = size
+					break
+				}
+			}
+			args := make([]any, 0, n*len(c.cols))
+			for _, r := range rows[:n] {
+				args = append(args, r...)
+			}
+			t.queued = append(t.queued, queuedStmt{sql: multiInsert(c.table, c.cols, n), args: args})
+			rows = rows[n:]
 		}
 	}
-	return nil
 }
 
 func (t *pipeTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
@@ -258,12 +313,75 @@ func (t *pipeTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 
 // The remaining ways to reach the server flush the queue first, so that order is kept.
 
+// Commit sends what is queued and kept and, on a connection of its own (beginOn), the COMMIT with
+// it; else it flushes and commits the underlying transaction.
 func (t *pipeTx) Commit(ctx context.Context) error {
-	if err := t.Flush(ctx); err != nil {
+	if _, ok := t.Tx.(connTx); !ok {
+		if err := t.Flush(ctx); err != nil {
+			return err
+		}
+		return t.Tx.Commit(ctx)
+	}
+	t.queueKept()
+	br, err := t.send(ctx, &queuedStmt{sql: "COMMIT"})
+	if err != nil {
 		return err
 	}
-	return t.Tx.Commit(ctx)
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && tag.String() != "COMMIT" {
+		err = pgx.ErrTxCommitRollback // the transaction had failed
+	}
+	return err
 }
+
+// beginOn starts a transaction on c whose BEGIN is queued, to go out with the first statements.
+// The caller commits it with Commit or ends it with Rollback, then releases c (which the pool
+// closes if the transaction is still open).
+func beginOn(c *pgx.Conn) *pipeTx {
+	t := newPipeTx(connTx{c})
+	t.queued = append(t.queued, queuedStmt{sql: "BEGIN"})
+	return t
+}
+
+// connTx is the pgx.Tx of a beginOn transaction: statements run on the connection, inside the
+// transaction that the queued BEGIN opened.
+type connTx struct{ c *pgx.Conn }
+
+func (t connTx) Begin(ctx context.Context) (pgx.Tx, error) { return t.c.Begin(ctx) }
+func (t connTx) Commit(ctx context.Context) error {
+	tag, err := t.c.Exec(ctx, "COMMIT")
+	if err == nil && tag.String() != "COMMIT" {
+		err = pgx.ErrTxCommitRollback
+	}
+	return err
+}
+func (t connTx) Rollback(ctx context.Context) error {
+	_, err := t.c.Exec(ctx, "ROLLBACK")
+	return err
+}
+func (t connTx) CopyFrom(ctx context.Context, table pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error) {
+	return t.c.CopyFrom(ctx, table, cols, src)
+}
+func (t connTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	return t.c.SendBatch(ctx, b)
+}
+func (t connTx) LargeObjects() pgx.LargeObjects { return pgx.LargeObjects{} }
+func (t connTx) Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDescription, error) {
+	return t.c.Prepare(ctx, name, sql)
+}
+func (t connTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	return t.c.Exec(ctx, sql, args...)
+}
+func (t connTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return t.c.Query(ctx, sql, args...)
+}
+func (t connTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return t.c.QueryRow(ctx, sql, args...)
+}
+func (t connTx) Conn() *pgx.Conn { return t.c }
 
 func (t *pipeTx) Begin(ctx context.Context) (pgx.Tx, error) {
 	if err := t.Flush(ctx); err != nil {

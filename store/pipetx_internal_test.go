@@ -1,6 +1,9 @@
 package store
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 func TestAsCopy(t *testing.T) {
 	for _, c := range []struct {
@@ -40,5 +43,36 @@ func TestExplicitID(t *testing.T) {
 		if ok != (c.want != "") || got != c.want {
 			t.Errorf("explicitID(%q) = %q, %v; want %q", c.sql, got, ok, c.want)
 		}
+	}
+}
+
+// TestQueueKept: kept rows go out as multi-row inserts of the chunk sizes, every row once, in
+// order, each statement with as many parameters as its placeholders.
+func TestQueueKept(t *testing.T) {
+	tx := &pipeTx{}
+	for i := 0; i < 85; i++ {
+		tx.copyRow("observations", []string{"a", "b"}, []any{i, -i})
+	}
+	tx.queueKept()
+	var sizes []int
+	next := 0
+	for _, q := range tx.queued {
+		rows := len(q.args) / 2
+		sizes = append(sizes, rows)
+		if want := multiInsert("observations", []string{"a", "b"}, rows); q.sql != want {
+			t.Errorf("statement %q, want %q", q.sql, want)
+		}
+		for r := 0; r < rows; r++ {
+			if q.args[2*r] != next || q.args[2*r+1] != -next {
+				t.Fatalf("row %d of a %d-row insert is %v, want %d", r, rows, q.args[2*r:2*r+2], next)
+			}
+			next++
+		}
+	}
+	if fmt.Sprint(sizes) != "[64 16 4 1]" || next != 85 || len(tx.copies) != 0 {
+		t.Errorf("chunks %v covering %d rows, %d tables left; want [64 16 4 1] covering 85", sizes, next, len(tx.copies))
+	}
+	if got := multiInsert("t", []string{"a", "b"}, 2); got != "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)" {
+		t.Errorf("multiInsert = %q", got)
 	}
 }

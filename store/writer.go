@@ -283,8 +283,7 @@ func (w *Writer) writeBatch(batch []*job) error {
 	}
 	acks := make([][]byte, len(batch))
 	resends := 0
-	err := pgx.BeginFunc(ctx, w.db.Pool, func(tx pgx.Tx) error {
-		ptx := newPipeTx(tx)
+	err := w.inTx(ctx, func(ptx *pipeTx) error {
 		pre, view, err := w.begin(ctx, ptx, recs)
 		if err != nil {
 			return err
@@ -299,7 +298,7 @@ func (w *Writer) writeBatch(batch []*job) error {
 				resends++
 			}
 		}
-		return ptx.Flush(ctx)
+		return nil
 	})
 	if err != nil {
 		return err
@@ -309,6 +308,29 @@ func (w *Writer) writeBatch(batch []*job) error {
 	}
 	w.resends.Add(float64(resends))
 	return nil
+}
+
+// inTx runs fn in a transaction on a connection of the pool and commits it (beginOn: its BEGIN and
+// COMMIT travel with the statements around them). If fn or the commit fails, it rolls back.
+func (w *Writer) inTx(ctx context.Context, fn func(*pipeTx) error) error {
+	c, err := w.db.Pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("store: acquire connection: %w", err)
+	}
+	// Released last: if the transaction is still open then (the rollback failed too), the pool
+	// closes the connection rather than hand it out again.
+	defer c.Release()
+	tx := beginOn(c.Conn())
+	err = fn(tx)
+	if err == nil {
+		if err = tx.Commit(ctx); err == nil {
+			return nil
+		}
+	}
+	rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = tx.Tx.Rollback(rctx) // outside a transaction (BEGIN never sent, or COMMIT failed) only a warning
+	return err
 }
 
 // begin does, at the start of a batch's transaction and in one round trip, everything its records

@@ -2,7 +2,8 @@
 // the benchmark runs against, and writes the pgbench script that measures PostgreSQL's own ceiling
 // for the rows vaxgate writes per message. It is a development tool, not part of the product.
 //
-//	benchtool pg --dir DIR --url-file FILE     start PostgreSQL (durable defaults), write its URL, wait for SIGTERM
+//	benchtool pg --dir DIR --url-file FILE     start PostgreSQL (durable defaults, plus $BENCH_PG_SETTINGS
+//	                                           "k=v ..."), write its URL, wait for SIGTERM
 //	benchtool ceiling --batch B --out FILE     write the pgbench script (B messages per transaction)
 //	benchtool freeport                         print a free TCP port on 127.0.0.1
 package main
@@ -64,6 +65,11 @@ func runPG(args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	settings := map[string]string{"max_connections": *maxConns}
+	for _, kv := range strings.Fields(os.Getenv("BENCH_PG_SETTINGS")) {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			settings[k] = v
+		}
+	}
 	if *statements {
 		settings["shared_preload_libraries"] = "pg_stat_statements"
 		settings["pg_stat_statements.track"] = "all"

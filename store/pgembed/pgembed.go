@@ -71,6 +71,12 @@ var defaultSettings = map[string]string{
 	"max_connections": "100",
 	// JIT compilation costs more than it saves on the short queries of an intake engine.
 	"jit": "off",
+	// A new WAL segment is otherwise written full of zeros (16 MB) while commits wait: under a
+	// steady load of VXU (about 11 kB of WAL each) that is a 60 ms stall of every writer every two
+	// seconds, until segments are recycled. Off, the file is created at its size without writing
+	// it; durability is unchanged (commits still flush and fsync the WAL they wrote). Measured
+	// with make bench: p99 ACK latency at 850 msg/s from 78 ms to 28 ms.
+	"wal_init_zero": "off",
 	// terse: leave DETAIL/CONTEXT (which can quote row values, i.e. patient data) out of the log.
 	"log_error_verbosity": "terse",
 	"log_line_prefix":     "%m [%p] ",
