@@ -141,6 +141,13 @@ func writeCeiling(args []string) error {
 	hex := func(b []byte) string { return fmt.Sprintf("'\\x%x'::bytea", b) }
 	// JSON goes in hex too: pgbench takes every ":name" in a prepared statement for a variable.
 	js := func(b []byte) string { return "convert_from(" + hex(b) + ", 'UTF8')::jsonb" }
+	// Patients spread over birth dates and names as a registry's are (and as vaxgate bench's are),
+	// so that the linking indexes and the planner's statistics see realistic data.
+	const (
+		birth  = `'2008-01-01'::date + (currval('messages_id_seq') % 6570)::int`
+		family = `'family' || (currval('messages_id_seq') % 40)`
+		given  = `'given' || (currval('messages_id_seq') / 40 % 40)`
+	)
 	var w strings.Builder
 	fmt.Fprintf(&w, "-- vaxgate ceiling: %d messages per transaction; raw %d bytes, ACK %d bytes.\n", *batch, len(raw), len(ackMsg))
 	w.WriteString("-- Variables: -D site=ID -D org=ID (the demo site and its organization).\n")
@@ -148,10 +155,10 @@ func writeCeiling(args []string) error {
 	for i := 0; i < *batch; i++ {
 		fmt.Fprintf(&w, `INSERT INTO messages (id, env, site_id, transport, control_id, sending_facility, message_type, received_at, raw, ack, ack_code, findings, resend_key) VALUES (nextval('messages_id_seq'), 'P', :site, 'mllp', 'CEIL-' || currval('messages_id_seq'), 'X68', 'VXU^V04', now(), %s, %s, 'AA', '[]', true) ON CONFLICT (site_id, env, control_id) WHERE resend_key AND site_id IS NOT NULL DO NOTHING;
 `, hex(raw), hex(ackMsg))
-		fmt.Fprintf(&w, `INSERT INTO registry_patients (env, family_name, given_name, middle_name, birth_date, sex, mother_maiden, postal_code, sharing) VALUES ('P', %s, %s, %s, '2020-01-02', %s, %s, '02118', 'Y');
-`, lit(v.Patient.LegalName().Family), lit(v.Patient.LegalName().Given), lit(v.Patient.LegalName().Middle), lit(v.Patient.Sex), lit(v.Patient.MotherMaiden.Family))
-		fmt.Fprintf(&w, `INSERT INTO patients (env, organization_id, id_value, id_authority, id_type, registry_patient_id, family_name, given_name, middle_name, birth_date, sex, mother_maiden, postal_code, protection, demographics, last_message_id, match_family, match_given, match_mother, match_street) VALUES ('P', :org, 'CEIL' || currval('registry_patients_id_seq'), 'BENCH-EHR', 'MR', currval('registry_patients_id_seq'), %s, %s, %s, '2020-01-02', %s, %s, '02118', 'N', %s, currval('messages_id_seq'), 'smith', 'olivia', 'jones', '12 elm st');
-`, lit(v.Patient.LegalName().Family), lit(v.Patient.LegalName().Given), lit(v.Patient.LegalName().Middle), lit(v.Patient.Sex), lit(v.Patient.MotherMaiden.Family), js(demo))
+		fmt.Fprintf(&w, `INSERT INTO registry_patients (env, family_name, given_name, middle_name, birth_date, sex, mother_maiden, postal_code, sharing) VALUES ('P', %s, %s, %s, %s, %s, %s, '02118', 'Y');
+`, lit(v.Patient.LegalName().Family), lit(v.Patient.LegalName().Given), lit(v.Patient.LegalName().Middle), birth, lit(v.Patient.Sex), lit(v.Patient.MotherMaiden.Family))
+		fmt.Fprintf(&w, `INSERT INTO patients (env, organization_id, id_value, id_authority, id_type, registry_patient_id, family_name, given_name, middle_name, birth_date, sex, mother_maiden, postal_code, protection, demographics, last_message_id, match_family, match_given, match_mother, match_street) VALUES ('P', :org, 'CEIL' || currval('registry_patients_id_seq'), 'BENCH-EHR', 'MR', currval('registry_patients_id_seq'), %s, %s, %s, %s, %s, %s, '02118', 'N', %s, currval('messages_id_seq'), %s, %s, 'jones', '12 elm st');
+`, lit(v.Patient.LegalName().Family), lit(v.Patient.LegalName().Given), lit(v.Patient.LegalName().Middle), birth, lit(v.Patient.Sex), lit(v.Patient.MotherMaiden.Family), js(demo), family, given)
 		fmt.Fprintf(&w, `INSERT INTO patient_reports (patient_id, message_id, demographics) VALUES (currval('patients_id_seq'), currval('messages_id_seq'), %s);
 `, js(demo))
 		fmt.Fprintf(&w, `INSERT INTO next_of_kin (patient_id, message_id, set_id, relationship, details) VALUES (currval('patients_id_seq'), currval('messages_id_seq'), 1, 'MTH', %s);
