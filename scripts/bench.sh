@@ -8,7 +8,7 @@
 #       statements pipelined, with 1..n clients; the best rate is the ceiling.
 #   (b) vaxgate serve, fed by `vaxgate bench` over MLLP (loopback) with 1, 16 and 64 connections
 #       (BENCH_WINDOW messages in flight on each), then 64 connections sending one message at a
-#       time (window 1, as EHRs do), then 64 at half the saturated rate; every ACK checked, every
+#       time (window 1, as EHRs do), then 64 (window 1) at half the saturated rate; every ACK checked, every
 #       acknowledged message counted in the database (--verify-db).
 # Then a table with (b)/(a), and the parser and validator Go benchmarks.
 #
@@ -220,13 +220,14 @@ SAT_RATE="$LAST_RATE"
 if [[ "$LONG" != 1 && "$WINDOW" != 1 ]]; then
 	phase "$MAXCONNS" "$MESSAGES" "" 1
 fi
-# Latency below saturation: the largest connection count again, at BENCH_RATED (default half) of
-# the rate it reached, for about 20 s. At saturation ACK latency is the queue (messages in flight
-# over throughput, Little's law); this row shows the latency of the work itself.
+# Latency below saturation: the largest connection count again, one message at a time per
+# connection, at BENCH_RATED (default half) of the rate it reached, for about 20 s. At saturation
+# ACK latency is the queue (messages in flight over throughput, Little's law); this row shows the
+# latency of the work itself.
 RATED="${BENCH_RATED:-0.5}"
 if [[ "$LONG" != 1 && -n "$SAT_RATE" && "$RATED" != 0 ]]; then
 	r="$(awk -v r="$SAT_RATE" -v f="$RATED" 'BEGIN {printf "%d", r * f}')"
-	(( r > 0 )) && phase "$MAXCONNS" "$(( r * 20 ))" "$r"
+	(( r > 0 )) && phase "$MAXCONNS" "$(( r * 20 ))" "$r" 1
 fi
 RSS_END="$(rss)"
 QUEUE="$(metric vaxgate_store_queue_depth)"
