@@ -43,15 +43,15 @@ import (
 type pipeTx struct {
 	pgx.Tx
 	queued []queuedStmt
-	copies []*copyBuf
+	kept   []*keptRows
 	ids    map[string][]int64 // drawn ahead, by table (see drawIDs)
 }
 
 // appendOnly are the tables whose plain inserts are kept and written together.
 var appendOnly = map[string]bool{"patient_reports": true, "next_of_kin": true, "observations": true, "vaccination_reports": true}
 
-// copyBuf holds the kept rows of one table.
-type copyBuf struct {
+// keptRows holds the kept rows of one table.
+type keptRows struct {
 	table string
 	cols  []string
 	rows  [][]any
@@ -60,28 +60,28 @@ type copyBuf struct {
 // plainInsert matches INSERT INTO table (cols) VALUES ($1, ..., $n), nothing else.
 var plainInsert = regexp.MustCompile(`(?s)^\s*INSERT INTO ([a-z_]+) \(([a-z_, \n\t]+)\)\s+VALUES \(([$0-9, \n\t]+)\)\s*$`)
 
-// copyable caches asCopy's analysis per statement text (the write path has a handful).
-var copyable sync.Map // string → copyPlan
+// keepable caches asKept's analysis per statement text (the write path has a handful).
+var keepable sync.Map // string → keepPlan
 
-type copyPlan struct {
+type keepPlan struct {
 	table string
 	cols  []string
 	ok    bool
 }
 
-// asCopy returns the table and columns of sql if its rows can be kept instead: a plain insert into
+// asKept returns the table and columns of sql if its rows can be kept instead: a plain insert into
 // an append-only table whose values are exactly its parameters, in order.
-func asCopy(sql string, nargs int) (table string, cols []string, ok bool) {
-	if p, hit := copyable.Load(sql); hit {
-		p := p.(copyPlan)
+func asKept(sql string, nargs int) (table string, cols []string, ok bool) {
+	if p, hit := keepable.Load(sql); hit {
+		p := p.(keepPlan)
 		return p.table, p.cols, p.ok && len(p.cols) == nargs
 	}
-	table, cols, ok = parseCopy(sql)
-	copyable.Store(sql, copyPlan{table: table, cols: cols, ok: ok})
+	table, cols, ok = parseKept(sql)
+	keepable.Store(sql, keepPlan{table: table, cols: cols, ok: ok})
 	return table, cols, ok && len(cols) == nargs
 }
 
-func parseCopy(sql string) (table string, cols []string, ok bool) {
+func parseKept(sql string) (table string, cols []string, ok bool) {
 	m := plainInsert.FindStringSubmatch(sql)
 	if m == nil || !appendOnly[m[1]] {
 		return "", nil, false
@@ -108,15 +108,13 @@ type queuedStmt struct {
 	read func(pgx.Rows) error
 }
 
-func newPipeTx(tx pgx.Tx) *pipeTx { return &pipeTx{Tx: tx} }
-
-// Exec queues sql, or keeps its row for COPY; its error, if any, comes with a later round trip.
+// Exec queues sql, or keeps its row (appendOnly tables); its error, if any, comes with a later round trip.
 func (t *pipeTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	if table, cols, ok := asCopy(sql, len(args)); ok {
-		t.copyRow(table, cols, args)
+	if table, cols, ok := asKept(sql, len(args)); ok {
+		t.keep(table, cols, args)
 		return pgconn.CommandTag{}, nil
 	}
-	if err := t.copyBefore(ctx, sql); err != nil {
+	if err := t.flushKeptBefore(ctx, sql); err != nil {
 		return pgconn.CommandTag{}, err
 	}
 	t.queued = append(t.queued, queuedStmt{sql: sql, args: args})
@@ -126,21 +124,21 @@ func (t *pipeTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 // QueueQuery queues a query whose rows are read, by read, when the queue is sent: several reads
 // that do not depend on each other (a batch's look-ups) then cost one round trip together.
 func (t *pipeTx) QueueQuery(ctx context.Context, sql string, read func(pgx.Rows) error, args ...any) error {
-	if err := t.copyBefore(ctx, sql); err != nil {
+	if err := t.flushKeptBefore(ctx, sql); err != nil {
 		return err
 	}
 	t.queued = append(t.queued, queuedStmt{sql: sql, args: args, read: read})
 	return nil
 }
 
-func (t *pipeTx) copyRow(table string, cols []string, args []any) {
-	for _, c := range t.copies {
+func (t *pipeTx) keep(table string, cols []string, args []any) {
+	for _, c := range t.kept {
 		if c.table == table && slicesEqual(c.cols, cols) {
 			c.rows = append(c.rows, args)
 			return
 		}
 	}
-	t.copies = append(t.copies, &copyBuf{table: table, cols: cols, rows: [][]any{args}})
+	t.kept = append(t.kept, &keptRows{table: table, cols: cols, rows: [][]any{args}})
 }
 
 func slicesEqual(a, b []string) bool {
@@ -155,10 +153,10 @@ func slicesEqual(a, b []string) bool {
 	return true
 }
 
-// copyBefore writes the kept rows before a statement that names their table (which might read
+// flushKeptBefore writes the kept rows before a statement that names their table (which might read
 // them): the write path has none, but order must hold whatever the SQL.
-func (t *pipeTx) copyBefore(ctx context.Context, sql string) error {
-	for _, c := range t.copies {
+func (t *pipeTx) flushKeptBefore(ctx context.Context, sql string) error {
+	for _, c := range t.kept {
 		if strings.Contains(sql, c.table) {
 			return t.Flush(ctx)
 		}
@@ -256,8 +254,8 @@ func multiInsert(table string, cols []string, rows int) string {
 
 // queueKept queues the kept rows as multi-row inserts, after the statements already queued.
 func (t *pipeTx) queueKept() {
-	kept := t.copies
-	t.copies = nil
+	kept := t.kept
+	t.kept = nil
 	for _, c := range kept {
 		rows := c.rows
 		for len(rows) > 0 {
@@ -279,7 +277,7 @@ func (t *pipeTx) queueKept() {
 }
 
 func (t *pipeTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	if err := t.copyBefore(ctx, sql); err != nil {
+	if err := t.flushKeptBefore(ctx, sql); err != nil {
 		return nil, err
 	}
 	if len(t.queued) == 0 {
@@ -298,7 +296,7 @@ func (t *pipeTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 }
 
 func (t *pipeTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	if err := t.copyBefore(ctx, sql); err != nil {
+	if err := t.flushKeptBefore(ctx, sql); err != nil {
 		return errRow{err}
 	}
 	if len(t.queued) == 0 {
@@ -313,15 +311,8 @@ func (t *pipeTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 
 // The remaining ways to reach the server flush the queue first, so that order is kept.
 
-// Commit sends what is queued and kept and, on a connection of its own (beginOn), the COMMIT with
-// it; else it flushes and commits the underlying transaction.
+// Commit sends what is queued and kept, with the COMMIT (the transaction began with beginOn).
 func (t *pipeTx) Commit(ctx context.Context) error {
-	if _, ok := t.Tx.(connTx); !ok {
-		if err := t.Flush(ctx); err != nil {
-			return err
-		}
-		return t.Tx.Commit(ctx)
-	}
 	t.queueKept()
 	br, err := t.send(ctx, &queuedStmt{sql: "COMMIT"})
 	if err != nil {
@@ -341,9 +332,7 @@ func (t *pipeTx) Commit(ctx context.Context) error {
 // The caller commits it with Commit or ends it with Rollback, then releases c (which the pool
 // closes if the transaction is still open).
 func beginOn(c *pgx.Conn) *pipeTx {
-	t := newPipeTx(connTx{c})
-	t.queued = append(t.queued, queuedStmt{sql: "BEGIN"})
-	return t
+	return &pipeTx{Tx: connTx{c}, queued: []queuedStmt{{sql: "BEGIN"}}}
 }
 
 // connTx is the pgx.Tx of a beginOn transaction: statements run on the connection, inside the

@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-func TestAsCopy(t *testing.T) {
+func TestAsKept(t *testing.T) {
 	for _, c := range []struct {
 		sql  string
 		n    int
@@ -20,9 +20,9 @@ func TestAsCopy(t *testing.T) {
 		{"INSERT INTO observations (a) VALUES ($1) RETURNING id", 1, ""},           // returning
 		{"INSERT INTO observations (a) VALUES ($1) ON CONFLICT DO NOTHING", 1, ""}, // conflict clause
 	} {
-		table, _, ok := asCopy(c.sql, c.n)
+		table, _, ok := asKept(c.sql, c.n)
 		if ok != (c.want != "") || table != c.want {
-			t.Errorf("asCopy(%q) = %q, %v; want %q", c.sql, table, ok, c.want)
+			t.Errorf("asKept(%q) = %q, %v; want %q", c.sql, table, ok, c.want)
 		}
 	}
 }
@@ -51,7 +51,7 @@ func TestExplicitID(t *testing.T) {
 func TestQueueKept(t *testing.T) {
 	tx := &pipeTx{}
 	for i := 0; i < 85; i++ {
-		tx.copyRow("observations", []string{"a", "b"}, []any{i, -i})
+		tx.keep("observations", []string{"a", "b"}, []any{i, -i})
 	}
 	tx.queueKept()
 	var sizes []int
@@ -69,8 +69,8 @@ func TestQueueKept(t *testing.T) {
 			next++
 		}
 	}
-	if fmt.Sprint(sizes) != "[64 16 4 1]" || next != 85 || len(tx.copies) != 0 {
-		t.Errorf("chunks %v covering %d rows, %d tables left; want [64 16 4 1] covering 85", sizes, next, len(tx.copies))
+	if fmt.Sprint(sizes) != "[64 16 4 1]" || next != 85 || len(tx.kept) != 0 {
+		t.Errorf("chunks %v covering %d rows, %d tables left; want [64 16 4 1] covering 85", sizes, next, len(tx.kept))
 	}
 	if got := multiInsert("t", []string{"a", "b"}, 2); got != "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)" {
 		t.Errorf("multiInsert = %q", got)

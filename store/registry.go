@@ -205,7 +205,7 @@ func (r *registry) storeVXU(ctx context.Context, tx pgx.Tx, view *batchView, rec
 	if !ok {
 		return errors.New("store: patient has no identifier")
 	}
-	d := demographicsOf(pt)
+	d := view.demographics(rec)
 	demo, err := json.Marshal(pt)
 	if err != nil {
 		return fmt.Errorf("store: encode patient: %w", err)
@@ -214,14 +214,14 @@ func (r *registry) storeVXU(ctx context.Context, tx pgx.Tx, view *batchView, rec
 
 	var patientID, regID int64
 	if known := view.patient(key); known == nil {
-		l := link(view, rec.Env, &d)
+		l := link(view, rec.Env, d)
 		if l.regID == 0 {
-			if regID, err = r.createRegistryPatient(ctx, tx, view, rec, &d, msgID); err != nil {
+			if regID, err = r.createRegistryPatient(ctx, tx, view, rec, d, msgID); err != nil {
 				return err
 			}
 		} else {
 			regID = l.regID
-			if err := r.updateRegistryPatient(ctx, tx, view, rec, &d, regID, msgID); err != nil {
+			if err := r.updateRegistryPatient(ctx, tx, view, rec, d, regID, msgID); err != nil {
 				return err
 			}
 		}
@@ -237,7 +237,7 @@ func (r *registry) storeVXU(ctx context.Context, tx pgx.Tx, view *batchView, rec
 		if err != nil {
 			return fmt.Errorf("store: insert patient: %w", err)
 		}
-		view.putPatient(&viewPatient{id: patientID, regID: regID, key: key, c: d})
+		view.putPatient(&viewPatient{id: patientID, regID: regID, key: key, c: *d})
 		if len(l.candidates) > 0 {
 			if err := openReview(ctx, tx, rec.Env, "possible-duplicate", regID, patientID, l.candidateIDs(), nil,
 				map[string]any{"candidates": l.candidates}, msgID); err != nil {
@@ -256,8 +256,8 @@ func (r *registry) storeVXU(ctx context.Context, tx pgx.Tx, view *batchView, rec
 			pt.Protection, demo, msgID, d.matchFamily, d.matchGiven, d.matchMother, d.matchStreet); err != nil {
 			return fmt.Errorf("store: update patient: %w", err)
 		}
-		view.setDemographics(known, &d)
-		if err := r.updateRegistryPatient(ctx, tx, view, rec, &d, regID, msgID); err != nil {
+		view.setDemographics(known, d)
+		if err := r.updateRegistryPatient(ctx, tx, view, rec, d, regID, msgID); err != nil {
 			return err
 		}
 	}

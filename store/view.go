@@ -31,6 +31,7 @@ type batchView struct {
 	fillers  map[fillerKey]*viewVacc
 	vaccs    map[int64][]*viewVacc // by sender patient
 	seen     map[int64]bool        // vaccination ids already in the view
+	demo     map[*ingest.Record]*demographics
 }
 
 type patientKey struct {
@@ -83,6 +84,7 @@ func newBatchView() *batchView {
 		fillers:  map[fillerKey]*viewVacc{},
 		vaccs:    map[int64][]*viewVacc{},
 		seen:     map[int64]bool{},
+		demo:     map[*ingest.Record]*demographics{},
 	}
 }
 
@@ -163,6 +165,7 @@ func (r *registry) prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Reco
 			ids.authority, ids.typ = append(ids.authority, k.authority), append(ids.typ, k.idTyp)
 		}
 		d := demographicsOf(&rec.VXU.Patient)
+		v.demo[rec] = &d
 		if b, ok := blockOf(rec.Env, &d); ok && !seenBlock[b] {
 			seenBlock[b] = true
 			blocks.env, blocks.birth = append(blocks.env, b.env), append(blocks.birth, *d.birth)
@@ -237,6 +240,15 @@ func (v *batchView) readVaccs(rows pgx.Rows) error {
 }
 
 // --- patients ---
+
+// demographics are rec's identifying fields, normalised once for the batch.
+func (v *batchView) demographics(rec *ingest.Record) *demographics {
+	if d, ok := v.demo[rec]; ok {
+		return d
+	}
+	d := demographicsOf(&rec.VXU.Patient)
+	return &d
+}
 
 // patient returns the sender patient with this identifier, nil when there is none.
 func (v *batchView) patient(k patientKey) *viewPatient { return v.patients[k] }

@@ -523,10 +523,13 @@ func (w *Writer) apply(ctx context.Context, tx pgx.Tx, view *batchView, rec *ing
 	// Records without a sender or control ID to answer by, and archive entries of messages that
 	// failed to commit, are archived as they are.
 	var key resendKeyOf
+	var o originalACK
+	var found bool
 	if pre.lookup {
 		key = resendKeyOf{site: *siteID, env: *env, control: rec.ControlID}
+		o, found = pre.batch.originals[key]
 	}
-	if o, ok := pre.batch.originals[key]; ok && pre.lookup {
+	if found {
 		// A resend: answer with the original ACK, archive this copy, change nothing else. The same
 		// goes for a copy of an accepted message that would now be rejected (its site passed the
 		// header checks, but validation or code sets changed since): the data of the original is
