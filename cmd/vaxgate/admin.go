@@ -44,7 +44,7 @@ func newAdminCmd() *cobra.Command {
 		if err != nil {
 			return nil, nil, err
 		}
-		db, closeDB, err := database(ctx, c, log)
+		db, closeDB, err := toolDatabase(ctx, c, log)
 		if err != nil {
 			return nil, nil, err
 		}

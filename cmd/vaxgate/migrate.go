@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 
 	"github.com/vaxgate/vaxgate/store"
+	"github.com/vaxgate/vaxgate/store/pgembed"
 )
 
 func newMigrateCmd() *cobra.Command {
@@ -42,5 +45,20 @@ func openDatabase(cmd *cobra.Command) (*store.DB, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return database(cmd.Context(), c, log)
+	return toolDatabase(cmd.Context(), c, log)
+}
+
+// toolDatabase is the database of a command run beside the engine (admin, migrate, codes,
+// reports): with no database_url, the private PostgreSQL that a running `vaxgate serve` started on
+// the same data dir, found through its postmaster.pid; when none runs, one started for the command.
+func toolDatabase(ctx context.Context, c *config, log *zap.Logger) (*store.DB, func(), error) {
+	if c.DatabaseURL == "" {
+		if url, err := pgembed.Attach(ctx, c.DataDir, ""); err == nil {
+			log.Debug("using the private PostgreSQL of the running server", zap.String("data_dir", c.DataDir))
+			attached := *c
+			attached.DatabaseURL = url
+			return database(ctx, &attached, log)
+		}
+	}
+	return database(ctx, c, log)
 }

@@ -4,6 +4,7 @@ package pgembed
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -175,8 +176,25 @@ func TestLifecycle(t *testing.T) {
 		if err == nil {
 			s2.Stop(context.Background())
 		}
-		if err == nil || !strings.Contains(err.Error(), "already in use") || strings.Contains(err.Error(), "\n") {
+		if err == nil || !errors.Is(err, ErrInUse) || strings.Contains(err.Error(), "\n") {
 			t.Fatalf("second Start: %v, want one line saying the dir is already in use", err)
+		}
+		// Another process attaches to the running server instead (vaxgate admin beside serve).
+		u, err := Attach(context.Background(), dir, s.database)
+		if err != nil {
+			t.Fatalf("Attach to the running server: %v", err)
+		}
+		conn, err := pgx.Connect(context.Background(), u)
+		if err != nil {
+			t.Fatalf("connect with the attached URL: %v", err)
+		}
+		var db string
+		if err := conn.QueryRow(context.Background(), "select current_database()").Scan(&db); err != nil || db != s.database {
+			t.Errorf("attached to database %q (%v), want %s", db, err, s.database)
+		}
+		conn.Close(context.Background())
+		if _, err := Attach(context.Background(), t.TempDir(), ""); err == nil || strings.Contains(err.Error(), "\n") {
+			t.Errorf("Attach to a dir with no server: %v, want one line", err)
 		}
 		// And should one get past the lock, the running postmaster is recognised.
 		s2 = &Server{dir: s.dir, pgdata: s.pgdata, log: s.log}

@@ -39,6 +39,10 @@ const (
 	maxLogSize   = 16 << 20
 )
 
+// ErrInUse is returned by Start when another process runs the private server of the data dir.
+// Attach connects to that server instead.
+var ErrInUse = errors.New("already in use by another server")
+
 // Server is a running private PostgreSQL server. Stop it when done.
 type Server struct {
 	dir      string // Options.DataDir, absolute
@@ -133,6 +137,49 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 		zap.Int("pid", s.cmd.Process.Pid), zap.Duration("elapsed", time.Since(t0)))
 	go s.watch()
 	return s, nil
+}
+
+// Attach returns a connection URL for database on the private server that another process (a
+// running `vaxgate serve`) started on dataDir: the port comes from PostgreSQL's own postmaster.pid,
+// the credentials from the data dir's password file, so whoever can read the data dir can
+// administer the database beside the running server. It checks that the server answers. The URL
+// contains the password: do not log it.
+func Attach(ctx context.Context, dataDir, database string) (string, error) {
+	if database == "" {
+		database = "vaxgate"
+	}
+	dir, err := filepath.Abs(dataDir)
+	if err != nil {
+		return "", fmt.Errorf("pgembed: data dir: %w", err)
+	}
+	pidFile := filepath.Join(dir, pgdataName, "postmaster.pid")
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		return "", fmt.Errorf("pgembed: no running server on %s (read %s: %w)", dir, pidFile, err)
+	}
+	// postmaster.pid: pid, data dir, start time, port, socket dir, listen address, ...
+	lines := strings.Split(string(b), "\n")
+	if len(lines) < 4 {
+		return "", fmt.Errorf("pgembed: %s is incomplete: the server is still starting", pidFile)
+	}
+	port, err := strconv.Atoi(strings.TrimSpace(lines[3]))
+	if err != nil || port <= 0 || port > 65535 {
+		return "", fmt.Errorf("pgembed: %s names no port", pidFile)
+	}
+	pw, err := readPassword(filepath.Join(dir, passwordName))
+	if err != nil {
+		return "", fmt.Errorf("pgembed: read the superuser password: %w", err)
+	}
+	s := &Server{password: pw, port: port}
+	u := s.AdminURL(database)
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(cctx, u)
+	if err != nil {
+		return "", fmt.Errorf("pgembed: the server running on %s does not answer on port %d: %w", dir, port, err)
+	}
+	_ = conn.Close(cctx)
+	return u, nil
 }
 
 // URL returns a pgx connection URL, with the superuser's credentials, for the application database.
@@ -349,8 +396,8 @@ func lockDir(dir string, acct *account) (*os.File, error) {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			owner, _ := os.ReadFile(path)
-			return nil, fmt.Errorf("pgembed: data dir %s is already in use by another server (process %s): stop it first, or use another data dir",
-				dir, strings.TrimSpace(string(owner)))
+			return nil, fmt.Errorf("pgembed: data dir %s is %w (process %s): stop it first, or use another data dir",
+				dir, ErrInUse, strings.TrimSpace(string(owner)))
 		}
 		return nil, fmt.Errorf("pgembed: lock data dir: %w", err)
 	}
