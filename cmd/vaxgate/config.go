@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -154,13 +155,48 @@ func loadConfig(cmd *cobra.Command) (*config, error) {
 		return nil, fmt.Errorf("bind flags: %w", bindErr)
 	}
 	var c config
-	if err := v.Unmarshal(&c); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+	// Exact: a key the configuration does not know (a typo, a setting of another version) stops
+	// the command, rather than being silently ignored.
+	if err := v.UnmarshalExact(&c); err != nil {
+		return nil, fmt.Errorf("config%s: %s", inFile(file), oneLine(err))
 	}
 	if c.SharingPolicy != "ma" && c.SharingPolicy != "pd1" {
 		return nil, fmt.Errorf("config: sharing_policy must be \"ma\" or \"pd1\", not %q", c.SharingPolicy)
 	}
 	return &c, nil
+}
+
+func inFile(file string) string {
+	if file == "" {
+		return ""
+	}
+	return " " + file
+}
+
+var invalidKeys = regexp.MustCompile(`^'([^']*)' has invalid keys: (.*)$`)
+
+// oneLine folds the decoder's multi-line error report into one line.
+func oneLine(err error) string {
+	msg := strings.TrimSpace(err.Error())
+	msg = strings.TrimPrefix(msg, "decoding failed due to the following error(s):")
+	var parts []string
+	for _, l := range strings.Split(msg, "\n") {
+		l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "*"))
+		if m := invalidKeys.FindStringSubmatch(l); m != nil {
+			var keys []string
+			for _, k := range strings.Split(m[2], ",") {
+				if k = strings.TrimSpace(k); m[1] != "" {
+					k = m[1] + "." + k
+				}
+				keys = append(keys, k)
+			}
+			l = "unknown key " + strings.Join(keys, ", ")
+		}
+		if l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // newLogger builds the zap logger: JSON for production, console for people.

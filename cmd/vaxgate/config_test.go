@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
@@ -54,5 +56,26 @@ func TestConfigRejectsBadValues(t *testing.T) {
 	}
 	if _, err := severities(map[string]string{"x": "loud"}); err == nil {
 		t.Error("a bad severity was accepted")
+	}
+}
+
+// An unknown key or a bad value in the YAML file stops the command with the key and the reason.
+func TestConfigFileUnknownKeyOrBadValue(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{"mllp:\n  adr: ':2575'\n", "unknown key mllp.adr"},
+		{"htpp:\n  addr: ':8080'\n", "unknown key htpp"},
+		{"mllp:\n  read_timeout: soon\n", "mllp.read_timeout"},
+		{"store:\n  max_batch: many\n", "store.max_batch"},
+	} {
+		file := filepath.Join(t.TempDir(), "vaxgate.yaml")
+		if err := os.WriteFile(file, []byte(tc.yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var out, errb bytes.Buffer
+		code := run([]string{"migrate", "--config", file}, &out, &errb)
+		msg := strings.TrimSpace(errb.String())
+		if code != 2 || !strings.Contains(msg, tc.want) || !strings.Contains(msg, file) || strings.Contains(msg, "\n") {
+			t.Errorf("config %q: exit %d, stderr %q; want exit 2 and one line naming %q and the file", tc.yaml, code, msg, tc.want)
+		}
 	}
 }
