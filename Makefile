@@ -48,6 +48,7 @@ run: build
 test: deps node-deps lint
 	@[ -n "$(RACE)" ] || echo "test: no C compiler (CGO_ENABLED=0): running without the race detector"
 	$(GO) test $(RACE) -count=1 $(TESTFLAGS) $(PKGS)
+	cd bench/parser && $(GO) test -count=1 ./...
 
 # Quick inner loop: no deps/lint, no race detector, cached results allowed.
 test-short:
@@ -63,9 +64,11 @@ bench:
 bench-long:
 	GO="$(GO)" BENCH_LONG=1 scripts/bench.sh
 
-# Every Go benchmark of the module.
+# Every Go benchmark of the module, then the parser against github.com/lenaten/hl7 (SPEC §5), a
+# module of its own (bench/parser) that reaches the baseline in ../shared/baselines by replace.
 bench-go:
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) $(PKGS)
+	cd bench/parser && $(GO) test -run='^$$' -bench=Parse -benchmem -benchtime=$(BENCHTIME) ./...
 
 # Every Fuzz target under ./... (or FUZZDIRS), FUZZTIME each: go test -fuzz takes one target of
 # one package at a time.
@@ -77,6 +80,7 @@ lint:
 	@out="$$($(GOFMT) -l $$(find . -name '*.go' -not -path './vendor/*' -not -path './.git/*'))"; \
 	if [ -n "$$out" ]; then echo "lint: gofmt needed on (run make fmt):"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	cd bench/parser && $(GO) vet ./...
 
 fmt:
 	$(GOFMT) -w $$(find . -name '*.go' -not -path './vendor/*' -not -path './.git/*')
