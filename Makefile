@@ -42,7 +42,7 @@ build:
 	$(GO) build -o bin/vaxgate ./cmd/vaxgate
 
 # The lead wires `serve --demo` (private database, demo site, printed credentials).
-run: build
+run: deps build
 	./bin/vaxgate serve --demo
 
 test: deps node-deps lint

@@ -19,7 +19,13 @@ import (
 	"github.com/vaxgate/vaxgate/store/storetest"
 )
 
-func TestMain(m *testing.M) { storetest.Main(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(execMainEnv) == "1" {
+		// The README test runs this binary as the vaxgate command.
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	storetest.Main(m)
+}
 
 // syncBuffer is written by serve's goroutine and read by the test.
 type syncBuffer struct {
