@@ -136,7 +136,8 @@ func NewPipeline(o Options) (*Pipeline, error) {
 }
 
 // Submit processes one message and returns its ACK once the accepted records are committed.
-// A non-nil error means an internal failure; the ACK returned with it is then an AR saying so.
+// A non-nil error means an internal failure; the ACK returned with it is then an AR saying so,
+// except for ErrUnavailable (the database stayed unavailable), which comes with no ACK at all.
 func (p *Pipeline) Submit(ctx context.Context, env Envelope) ([]byte, error) {
 	return p.Start(ctx, env).Wait(ctx)
 }
