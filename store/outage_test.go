@@ -2,8 +2,11 @@ package store_test
 
 import (
 	"context"
+	"encoding/xml"
 	"fmt"
+	"io"
 	"net"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,9 +18,11 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/vaxgate/vaxgate/admin/passwd"
 	"github.com/vaxgate/vaxgate/hl7"
 	"github.com/vaxgate/vaxgate/ingest"
 	"github.com/vaxgate/vaxgate/ingest/mllp"
+	"github.com/vaxgate/vaxgate/ingest/soap"
 	"github.com/vaxgate/vaxgate/ingest/vxugen"
 	"github.com/vaxgate/vaxgate/store"
 	"github.com/vaxgate/vaxgate/store/pgembed"
@@ -459,6 +464,10 @@ func TestDatabaseOutageOverMLLP(t *testing.T) {
 		checkStored(t, db, rep)
 	})
 
+	t.Run("SOAP while the database is stopped: a retry fault, then AA", func(t *testing.T) {
+		soapDuringOutage(t, srv)
+	})
+
 	t.Run("a COMMIT's reply lost under load: answered AA, stored once", func(t *testing.T) {
 		rep, db, proxy := runOutage(t, srv, "ambiguous", 20*time.Second, 0, true)
 		t.Logf("one COMMIT reply lost: %s", rep)
@@ -470,4 +479,107 @@ func TestDatabaseOutageOverMLLP(t *testing.T) {
 		}
 		checkStored(t, db, rep)
 	})
+}
+
+// soapDuringOutage: while the database is stopped, a SOAP submission gets the WSDL's UnknownFault
+// as soap:Receiver with a Retry-After (never an ACK that says AR), and the same request sent again
+// once the database is back is answered AA and stored.
+func soapDuringOutage(t *testing.T, srv *outageServer) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	admin, err := store.Open(ctx, srv.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Pool.Exec(ctx, "CREATE DATABASE soap"); err != nil {
+		t.Fatal(err)
+	}
+	admin.Close()
+	db, err := store.Open(ctx, srv.urlFor("soap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := siteFixture(t, db, "SITE-S")
+	hash, err := passwd.Hash("Soap-Secret-1!")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO site_facilities (facility_id, site_id) VALUES ('X68', $1)`, s.SiteID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO sender_credentials (site_id, transport, username, password_hash, facility_id) VALUES ($1, 'soap', 'soap-ehr', $2, 'X68')`,
+		s.SiteID, hash); err != nil {
+		t.Fatal(err)
+	}
+	logger := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
+	w, err := db.NewWriter(store.WriterOptions{OutageWait: 2 * time.Second, Registerer: prometheus.NewRegistry(), Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close(ctx)
+	p, err := ingest.NewPipeline(ingest.Options{Committer: w, Registerer: prometheus.NewRegistry(), Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := soap.NewHandler(soap.Options{Submitter: p, Senders: db, Logger: logger, RetryAfter: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(h)
+	defer hs.Close()
+	gen := vxugen.New(vxugen.Options{Seed: 7, ControlIDs: "SOAP-", Patients: 10, Now: time.Now()})
+	submit := func(msg []byte) (status int, retryAfter string, body string) {
+		var b strings.Builder
+		b.WriteString(`<soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope" xmlns:iis="urn:cdc:iisb:2011"><soap:Body><iis:submitSingleMessage>` +
+			`<iis:username>soap-ehr</iis:username><iis:password>Soap-Secret-1!</iis:password><iis:facilityID>X68</iis:facilityID><iis:hl7Message>`)
+		_ = xml.EscapeText(&b, msg)
+		b.WriteString(`</iis:hl7Message></iis:submitSingleMessage></soap:Body></soap:Envelope>`)
+		resp, err := hs.Client().Post(hs.URL, "application/soap+xml; charset=utf-8", strings.NewReader(b.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Retry-After"), string(out)
+	}
+	isAA := func(body string) bool { return strings.Contains(body, "MSA|AA|") }
+
+	if status, _, body := submit(gen.Next()); status != 200 || !isAA(body) {
+		t.Fatalf("before the outage: %d\n%s", status, body)
+	}
+	srv.stop()
+	msg := gen.Next()
+	start := time.Now()
+	status, retry, body := submit(msg)
+	took := time.Since(start)
+	srv.start()
+	if status != 500 || retry != "20" || !strings.Contains(body, "Receiver") || !strings.Contains(body, "<Code>4</Code>") ||
+		!strings.Contains(body, "<Reason>Unknown</Reason>") || strings.Contains(body, "MSA|") {
+		t.Errorf("during the outage: %d Retry-After %q\n%s\nwant a Receiver UnknownFault, Code 4, Retry-After 20, no ACK", status, retry, body)
+	}
+	if took > 15*time.Second {
+		t.Errorf("the fault took %v", took)
+	}
+	var status2 int
+	for range 50 { // the pool reconnects to the restarted server
+		status2, _, body = submit(msg)
+		if status2 == 200 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if status2 != 200 || !isAA(body) {
+		t.Fatalf("the same request once the database is back: %d\n%s", status2, body)
+	}
+	var n int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM messages WHERE resend_key AND transport = 'soap'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Errorf("%d SOAP messages stored; want 2", n)
+	}
 }
