@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -133,6 +134,95 @@ func TestAmbiguousCommitIsResolved(t *testing.T) {
 			}
 		})
 	}
+}
+
+// writerBehindProxy is a writer whose database connections go through a pgProxy.
+func writerBehindProxy(t *testing.T, o store.WriterOptions) (*store.Writer, *pgProxy, *store.DB, *ingest.Sender) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	url := storetest.NewURL(t)
+	proxy := newPGProxy(t, upstreamOf(t, url))
+	db, err := store.Open(ctx, proxy.viaProxy(t, url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	s := siteFixture(t, db, "SITE-H")
+	o.Registerer = prometheus.NewRegistry()
+	o.Logger = zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
+	w, err := db.NewWriter(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer ccancel()
+		_ = w.Close(cctx)
+	})
+	return w, proxy, db, s
+}
+
+// A record is held while the database is unreachable and answered with its ACK once it is back,
+// within the outage wait; past the wait it is answered ErrUnavailable (no ACK), and so is every
+// held record when the writer is closed.
+func TestWriterHoldsThroughOutage(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	t.Run("database back within the wait: the ACK", func(t *testing.T) {
+		w, proxy, db, s := writerBehindProxy(t, store.WriterOptions{OutageWait: 20 * time.Second})
+		recs := records(t, s, 1)
+		proxy.setDown(true)
+		start := time.Now()
+		p := w.Commit(recs[0])
+		time.AfterFunc(700*time.Millisecond, func() { proxy.setDown(false) })
+		got, err := p.Wait(ctx)
+		if err != nil || string(got) != string(recs[0].ACK) {
+			t.Fatalf("held record: %v, %q; want its ACK", err, got)
+		}
+		if took := time.Since(start); took < 600*time.Millisecond {
+			t.Errorf("answered after %v, before the database was back", took)
+		}
+		var n int
+		if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM messages WHERE control_id = $1`, recs[0].ControlID).Scan(&n); err != nil || n != 1 {
+			t.Errorf("stored %d times (%v); want once", n, err)
+		}
+	})
+	t.Run("database not back within the wait: no ACK", func(t *testing.T) {
+		w, proxy, _, s := writerBehindProxy(t, store.WriterOptions{OutageWait: 800 * time.Millisecond})
+		recs := records(t, s, 3)
+		proxy.setDown(true)
+		start := time.Now()
+		pend := []ingest.Pending{w.Commit(recs[0]), w.Commit(recs[1]), w.Commit(recs[2])}
+		for i, p := range pend {
+			got, err := p.Wait(ctx)
+			if got != nil || !errors.Is(err, ingest.ErrUnavailable) {
+				t.Errorf("record %d: %q, %v; want no ACK and ErrUnavailable", i, got, err)
+			}
+		}
+		if took := time.Since(start); took < 700*time.Millisecond || took > 10*time.Second {
+			t.Errorf("answered after %v; want about the outage wait (800ms)", took)
+		}
+	})
+	t.Run("closing the writer lets held records go at once", func(t *testing.T) {
+		w, proxy, _, s := writerBehindProxy(t, store.WriterOptions{OutageWait: time.Minute})
+		recs := records(t, s, 1)
+		proxy.setDown(true)
+		p := w.Commit(recs[0])
+		time.Sleep(300 * time.Millisecond)
+		start := time.Now()
+		if err := w.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got, err := p.Wait(ctx)
+		if got != nil || !errors.Is(err, ingest.ErrUnavailable) {
+			t.Errorf("held record at close: %q, %v; want ErrUnavailable", got, err)
+		}
+		if took := time.Since(start); took > 10*time.Second {
+			t.Errorf("Close took %v with a record held", took)
+		}
+	})
 }
 
 // outageServer is a private PostgreSQL that a test can stop and start again on the same port.

@@ -30,6 +30,21 @@ type pgProxy struct {
 	conns      map[net.Conn]bool
 
 	fired atomic.Int32 // COMMIT replies lost
+	down  atomic.Bool  // upstream unreachable: connections are closed at once
+}
+
+// setDown makes the database unreachable through the proxy (every connection cut, new ones
+// closed at once), or reachable again.
+func (p *pgProxy) setDown(down bool) {
+	p.down.Store(down)
+	if !down {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		c.Close()
+	}
 }
 
 func newPGProxy(t testing.TB, upstream string) *pgProxy {
@@ -114,6 +129,10 @@ type session struct {
 }
 
 func (p *pgProxy) serve(client net.Conn) {
+	if p.down.Load() {
+		client.Close()
+		return
+	}
 	p.track(client, true)
 	defer p.track(client, false)
 	defer client.Close()

@@ -328,9 +328,9 @@ func unanswered(batch []*job) []*job {
 var errAnswered = errors.New("store: records answered as unavailable")
 
 // writeHeld writes batch in one transaction, holding it through a database outage: while the
-// database is unavailable the transaction is tried again (backing off up to a second), and each
-// record whose OutageWait has passed is answered ingest.ErrUnavailable on the way (no ACK; its
-// sender sends it again). It returns nil once every record is answered, or the error of a failure
+// database is unavailable the transaction is tried again (backing off up to a second), until the
+// OutageWait of its oldest record has passed: then its records are answered ingest.ErrUnavailable
+// (no ACK; their senders send them again). It returns nil once every record is answered, or the error of a failure
 // that is not the database's unavailability (a bad record, a conflict), for the caller to isolate.
 func (w *Writer) writeHeld(batch []*job) error {
 	backoff := 50 * time.Millisecond
@@ -375,8 +375,12 @@ func (w *Writer) pause(batch []*job, backoff time.Duration) bool {
 	}
 }
 
-// expire answers ingest.ErrUnavailable to the records of batch whose outage wait has passed (all of
-// them when the writer is closing or OutageWait is negative) and returns the others.
+// expire ends the hold of batch when the outage wait of its oldest record has passed (or the writer
+// is closing, or OutageWait is negative): every record of it is answered ingest.ErrUnavailable, and
+// expire returns nothing; otherwise it returns batch. A batch is held and let go as a whole, in
+// queue order: its later records, written once the database is back, would otherwise be stored
+// ahead of an earlier one that its sender will send again (a patient's messages are applied in
+// the order they were started).
 func (w *Writer) expire(batch []*job, cause error) []*job {
 	now := time.Now()
 	closing := false
@@ -385,22 +389,20 @@ func (w *Writer) expire(batch []*job, cause error) []*job {
 		closing = true
 	default:
 	}
-	kept := batch[:0:0]
-	expired := 0
+	over := closing || w.o.OutageWait < 0
 	for _, j := range batch {
-		if closing || w.o.OutageWait < 0 || now.Sub(j.queued) >= w.o.OutageWait {
-			j.answer(nil, fmt.Errorf("store: %w (waited %s): %v", ingest.ErrUnavailable, now.Sub(j.queued).Round(time.Millisecond), cause))
-			expired++
-			continue
-		}
-		kept = append(kept, j)
+		over = over || now.Sub(j.queued) >= w.o.OutageWait
 	}
-	if expired > 0 {
-		w.failures.WithLabelValues("unavailable").Add(float64(expired))
-		w.log.Warn("database unavailable past the outage wait: records not answered", zap.Int("records", expired),
-			zap.Duration("outage_wait", w.o.OutageWait), zap.Bool("closing", closing), zap.Error(cause))
+	if !over {
+		return batch
 	}
-	return kept
+	for _, j := range batch {
+		j.answer(nil, fmt.Errorf("store: %w (waited %s): %v", ingest.ErrUnavailable, now.Sub(j.queued).Round(time.Millisecond), cause))
+	}
+	w.failures.WithLabelValues("unavailable").Add(float64(len(batch)))
+	w.log.Warn("database unavailable past the outage wait: records not answered", zap.Int("records", len(batch)),
+		zap.Duration("outage_wait", w.o.OutageWait), zap.Bool("closing", closing), zap.Error(cause))
+	return nil
 }
 
 // setAvailable records whether the database answered the last attempt, for the log and the
@@ -555,8 +557,9 @@ const (
 
 // resolve finds out whether the batch whose commit outcome is unknown was stored, by looking for
 // its archive rows (their ids were drawn before the commit; a transaction commits all of them or
-// none), trying again while the database is unavailable. Records whose outage wait passes first are
-// answered ingest.ErrUnavailable: never "nothing was stored" for a batch that may have been.
+// none), trying again while the database is unavailable. If the outage wait of its oldest record
+// passes first, its records are answered ingest.ErrUnavailable: never "nothing was stored" for a
+// batch that may have been.
 func (w *Writer) resolve(batch []*job, ids []int64, cause error) resolution {
 	w.failures.WithLabelValues("commit_unknown").Inc()
 	w.log.Warn("commit outcome unknown: looking for the batch's archive rows", zap.Int("records", len(batch)), zap.Error(cause))
