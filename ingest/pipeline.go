@@ -136,7 +136,8 @@ func NewPipeline(o Options) (*Pipeline, error) {
 }
 
 // Submit processes one message and returns its ACK once the accepted records are committed.
-// A non-nil error means an internal failure; the ACK returned with it is then an AR saying so.
+// A non-nil error means an internal failure; the ACK returned with it is then an AR saying so,
+// except for ErrUnavailable (the database stayed unavailable), which comes with no ACK at all.
 func (p *Pipeline) Submit(ctx context.Context, env Envelope) ([]byte, error) {
 	return p.Start(ctx, env).Wait(ctx)
 }
@@ -163,6 +164,15 @@ type pending struct {
 func (w *pending) Wait(ctx context.Context) ([]byte, error) {
 	out, err := w.inner.Wait(ctx)
 	code := w.rec.ACKCode
+	if errors.Is(err, ErrUnavailable) {
+		// No answer at all, and nothing to archive now (the database is what failed): the
+		// transport closes or faults, and the sender's resend is processed when the database is back.
+		w.p.log.Warn("message not answered: database unavailable",
+			zap.String("control_id", w.rec.ControlID), zap.String("site", siteCode(w.rec.Sender)),
+			zap.String("transport", string(w.rec.Transport)))
+		w.p.messages.WithLabelValues(string(w.rec.Transport), "unanswered").Inc()
+		return nil, fmt.Errorf("ingest: commit message: %w", err)
+	}
 	if err != nil {
 		// Nothing of this message is stored: say so, and let the sender retry the same message.
 		w.p.log.Error("message not committed",

@@ -319,13 +319,17 @@ func (t *pipeTx) Commit(ctx context.Context) error {
 		return err
 	}
 	tag, err := br.Exec()
-	if cerr := br.Close(); err == nil {
-		err = cerr
+	cerr := br.Close()
+	switch {
+	case err != nil:
+		return err
+	case tag.String() != "COMMIT":
+		return pgx.ErrTxCommitRollback // the transaction had failed
 	}
-	if err == nil && tag.String() != "COMMIT" {
-		err = pgx.ErrTxCommitRollback // the transaction had failed
-	}
-	return err
+	// The server said COMMIT: the transaction is durable, whatever happens to the connection
+	// next (an error closing the batch, say the server terminating the session right after).
+	_ = cerr
+	return nil
 }
 
 // beginOn starts a transaction on c whose BEGIN is queued, to go out with the first statements.

@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"net"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -32,16 +35,30 @@ type WriterOptions struct {
 	// Codes maps vaccines to vaccine groups for merging reports of the same dose (default: the
 	// code sets embedded in the binary).
 	Codes *codes.Set
+	// OutageWait is how long a record is held, unanswered, while the database is unavailable
+	// (default 30 s; negative: not held at all). Its transaction is tried again as the database
+	// comes back; a record still not written when its wait ends is answered ingest.ErrUnavailable,
+	// which transports turn into no ACK at all (see there).
+	OutageWait time.Duration
 }
+
+// DefaultOutageWait is WriterOptions.OutageWait's default.
+const DefaultOutageWait = 30 * time.Second
 
 // Writer persists ingest records with group commit: records that arrive within MaxDelay of each
 // other (up to MaxBatch) are written in one transaction, and each record's Pending is released
 // only when that transaction has committed. Statements are pipelined (pipeTx) and the batch's
 // reads are done up front, together (begin, batchView): a batch costs a few round trips, however
 // many records it has, and none per statement. One bad record does not fail its
-// batch-mates: when the batch fails (a bad record, its commit, its connection, a transient
-// conflict with a concurrent batch: deadlock, serialization failure, racing insert), it is
-// written again in halves, down to the bad record alone (see flush), in order.
+// batch-mates: when the batch fails (a bad record, a transient conflict with a concurrent batch:
+// deadlock, serialization failure, racing insert), it is written again in halves, down to the bad
+// record alone (see flush), in order.
+//
+// A database that is unavailable (connections refused or lost, shutting down, starting up: see
+// unavailable) is not a bad record: the batch is held and tried again until it is written or its
+// records' OutageWait has passed (writeHeld), and a commit whose outcome is unknown (the
+// connection lost after the COMMIT was sent) is settled by looking for the batch's archive rows
+// once the database answers again (resolve) — never answered "nothing was stored" by guess.
 type Writer struct {
 	db     *DB
 	reg    *registry
@@ -51,12 +68,17 @@ type Writer struct {
 	wg     sync.WaitGroup
 	mu     sync.RWMutex
 	closed bool
+	stop   chan struct{} // closed by Close: held records stop waiting for the database
+
+	down   atomic.Bool  // the last attempt found the database unavailable
+	downAt atomic.Int64 // when it was found so (UnixNano)
 
 	batchSize  prometheus.Histogram
 	commitTime prometheus.Histogram
 	queueDepth prometheus.GaugeFunc
 	failures   *prometheus.CounterVec
 	resends    prometheus.Counter
+	available  prometheus.Gauge
 }
 
 type job struct {
@@ -64,6 +86,20 @@ type job struct {
 	done chan struct{}
 	ack  []byte
 	err  error
+	// queued is when Commit queued the record: its OutageWait counts from there.
+	queued time.Time
+	// answered: done is closed. Only the shard's goroutine answers its jobs.
+	answered bool
+}
+
+// answer sets the job's answer and releases its waiter, once: a later answer is ignored.
+func (j *job) answer(ack []byte, err error) {
+	if j.answered {
+		return
+	}
+	j.answered = true
+	j.ack, j.err = ack, err
+	close(j.done)
 }
 
 func (j *job) Wait(ctx context.Context) ([]byte, error) {
@@ -95,7 +131,10 @@ func (db *DB) NewWriter(o WriterOptions) (*Writer, error) {
 	if o.Codes == nil {
 		o.Codes = codes.Default()
 	}
-	w := &Writer{db: db, o: o, log: o.Logger, reg: &registry{codes: o.Codes}}
+	if o.OutageWait == 0 {
+		o.OutageWait = DefaultOutageWait
+	}
+	w := &Writer{db: db, o: o, log: o.Logger, reg: &registry{codes: o.Codes}, stop: make(chan struct{})}
 	for i := 0; i < o.Shards; i++ {
 		w.shards = append(w.shards, make(chan *job, o.MaxBatch*4))
 	}
@@ -117,13 +156,18 @@ func (db *DB) NewWriter(o WriterOptions) (*Writer, error) {
 		return float64(n)
 	})
 	w.failures = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "vaxgate_store_failures_total", Help: "Records that could not be stored, by stage.",
+		Name: "vaxgate_store_failures_total",
+		Help: "Write failures, by stage: batch (written again in halves), record (answered with an error), unavailable (records held past the outage wait: not answered), commit_unknown (commits whose outcome had to be looked up).",
 	}, []string{"stage"})
+	w.available = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "vaxgate_store_database_available", Help: "1 when the writer's last attempt reached the database, 0 while it is unavailable (records are held).",
+	})
+	w.available.Set(1)
 	w.resends = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "vaxgate_resends_total", Help: "Messages recognised as resends (same sender and control ID) and answered with the original ACK.",
 	})
 	if o.Registerer != nil {
-		for _, c := range []prometheus.Collector{w.batchSize, w.commitTime, w.queueDepth, w.failures, w.resends} {
+		for _, c := range []prometheus.Collector{w.batchSize, w.commitTime, w.queueDepth, w.failures, w.resends, w.available} {
 			if err := o.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("store: register writer metrics: %w", err)
 			}
@@ -139,7 +183,7 @@ func (db *DB) NewWriter(o WriterOptions) (*Writer, error) {
 // Commit queues rec for the next group commit. It blocks only when the shard's queue is full,
 // which is the back-pressure that keeps memory bounded.
 func (w *Writer) Commit(rec *ingest.Record) ingest.Pending {
-	j := &job{rec: rec, done: make(chan struct{})}
+	j := &job{rec: rec, done: make(chan struct{}), queued: time.Now()}
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	if w.closed {
@@ -173,11 +217,13 @@ func (w *Writer) shardOf(rec *ingest.Record) int {
 	return int(x % uint32(len(w.shards)))
 }
 
-// Close stops accepting records, writes what is queued and waits for the shards to finish.
+// Close stops accepting records, writes what is queued and waits for the shards to finish. Records
+// held for an unavailable database are answered ingest.ErrUnavailable at once.
 func (w *Writer) Close(ctx context.Context) error {
 	w.mu.Lock()
 	if !w.closed {
 		w.closed = true
+		close(w.stop)
 		for _, s := range w.shards {
 			close(s)
 		}
@@ -227,67 +273,196 @@ func (w *Writer) run(in chan *job) {
 	}
 }
 
-// flush writes one batch and releases every job. The batch is first written whole, in one
+// flush writes one batch and answers every job. The batch is first written whole, in one
 // transaction without savepoints (see writeBatch). If that fails — one bad record, a conflict with
-// a concurrent batch, a lost connection — nothing of it was committed, and it is written again in
-// two halves, each whole, recursively, down to single records (writeAlone, which retries transient
-// failures): one bad record costs its batch-mates about log2(batch) extra transactions, never an
-// error, and records keep their order (a patient's messages are applied as they were started).
+// a concurrent batch — nothing of it was committed, and it is written again in two halves, each
+// whole, recursively, down to single records (writeAlone, which retries transient failures): one
+// bad record costs its batch-mates about log2(batch) extra transactions, never an error, and
+// records keep their order (a patient's messages are applied as they were started). An unavailable
+// database is waited for instead (writeHeld).
 func (w *Writer) flush(batch []*job) {
 	start := time.Now()
 	w.write(batch)
 	w.batchSize.Observe(float64(len(batch)))
 	w.commitTime.Observe(time.Since(start).Seconds())
 	for _, j := range batch {
-		close(j.done)
+		// Every path above answers its records; should one not have been, nobody can say whether
+		// it was stored, and it is not answered at all.
+		j.answer(nil, fmt.Errorf("store: record left unanswered: %w", ingest.ErrUnavailable))
 	}
 }
 
 func (w *Writer) write(batch []*job) {
-	if len(batch) == 1 {
-		w.writeAlone(batch[0])
+	batch = unanswered(batch)
+	if len(batch) == 0 {
 		return
 	}
-	err := w.writeBatch(batch)
+	err := w.writeHeld(batch)
 	if err == nil {
 		return
 	}
-	w.failures.WithLabelValues("batch").Inc()
-	if unreachable(err) {
-		// The database is unreachable: answer at once rather than time out record by record.
-		w.log.Error("batch failed: database unreachable", zap.Int("records", len(batch)), zap.Error(err))
-		for _, j := range batch {
-			j.ack, j.err = nil, fmt.Errorf("store: commit batch: %w", err)
-			w.failures.WithLabelValues("commit").Inc()
-		}
+	if len(batch) == 1 {
+		w.writeAlone(batch[0], err)
 		return
 	}
+	w.failures.WithLabelValues("batch").Inc()
 	w.log.Warn("batch failed, writing it again in halves", zap.Int("records", len(batch)), zap.Error(err))
 	half := len(batch) / 2
 	w.write(batch[:half])
 	w.write(batch[half:])
 }
 
-// writeBatch writes batch in one transaction, its statements pipelined (pipeTx), and sets each
-// job's answer only once the transaction has committed. Any error fails the whole batch: without
-// a savepoint per record (two round trips each) a failed statement aborts the transaction.
+// unanswered returns the jobs of batch not answered yet (a new slice).
+func unanswered(batch []*job) []*job {
+	out := make([]*job, 0, len(batch))
+	for _, j := range batch {
+		if !j.answered {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// errAnswered says that writeBatch answered every record itself (past their outage wait, while
+// the outcome of its commit was still unknown).
+var errAnswered = errors.New("store: records answered as unavailable")
+
+// writeHeld writes batch in one transaction, holding it through a database outage: while the
+// database is unavailable the transaction is tried again (backing off up to a second), until the
+// OutageWait of its oldest record has passed: then its records are answered ingest.ErrUnavailable
+// (no ACK; their senders send them again). It returns nil once every record is answered, or the error of a failure
+// that is not the database's unavailability (a bad record, a conflict), for the caller to isolate.
+func (w *Writer) writeHeld(batch []*job) error {
+	backoff := 50 * time.Millisecond
+	for {
+		err := w.writeBatch(batch)
+		switch {
+		case err == nil:
+			w.setAvailable(true, nil)
+			return nil
+		case errors.Is(err, errAnswered):
+			return nil
+		case !unavailable(err):
+			w.setAvailable(true, nil) // the server answered
+			return err
+		}
+		w.setAvailable(false, err)
+		if batch = w.expire(batch, err); len(batch) == 0 {
+			return nil
+		}
+		if !w.pause(batch, backoff) {
+			w.expire(batch, err) // closing: answers them all
+			return nil
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// pause waits for backoff, or until the first record's outage wait ends, or Close. It reports
+// false when interrupted by Close.
+func (w *Writer) pause(batch []*job, backoff time.Duration) bool {
+	d := backoff
+	for _, j := range batch {
+		d = min(d, max(time.Until(j.queued.Add(w.o.OutageWait)), 0))
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-w.stop:
+		return false
+	}
+}
+
+// expire ends the hold of batch when the outage wait of its oldest record has passed (or the writer
+// is closing, or OutageWait is negative): every record of it is answered ingest.ErrUnavailable, and
+// expire returns nothing; otherwise it returns batch. A batch is held and let go as a whole, in
+// queue order: its later records, written once the database is back, would otherwise be stored
+// ahead of an earlier one that its sender will send again (a patient's messages are applied in
+// the order they were started).
+func (w *Writer) expire(batch []*job, cause error) []*job {
+	now := time.Now()
+	closing := false
+	select {
+	case <-w.stop:
+		closing = true
+	default:
+	}
+	over := closing || w.o.OutageWait < 0
+	for _, j := range batch {
+		over = over || now.Sub(j.queued) >= w.o.OutageWait
+	}
+	if !over {
+		return batch
+	}
+	for _, j := range batch {
+		j.answer(nil, fmt.Errorf("store: %w (waited %s): %v", ingest.ErrUnavailable, now.Sub(j.queued).Round(time.Millisecond), cause))
+	}
+	w.failures.WithLabelValues("unavailable").Add(float64(len(batch)))
+	w.log.Warn("database unavailable past the outage wait: records not answered", zap.Int("records", len(batch)),
+		zap.Duration("outage_wait", w.o.OutageWait), zap.Bool("closing", closing), zap.Error(cause))
+	return nil
+}
+
+// setAvailable records whether the database answered the last attempt, for the log and the
+// vaxgate_store_database_available gauge.
+func (w *Writer) setAvailable(ok bool, cause error) {
+	if ok {
+		if w.down.CompareAndSwap(true, false) {
+			w.available.Set(1)
+			w.log.Info("database available again", zap.Duration("outage", time.Since(time.Unix(0, w.downAt.Load()))))
+		}
+		return
+	}
+	if w.down.CompareAndSwap(false, true) {
+		w.downAt.Store(time.Now().UnixNano())
+		w.available.Set(0)
+		w.log.Error("database unavailable: holding records unanswered, retrying", zap.Duration("outage_wait", w.o.OutageWait), zap.Error(cause))
+	}
+}
+
+// attemptTimeout bounds one attempt at writing batch: 30 s, but while the database is unavailable
+// no longer than its records still wait (at least 5 s), so that a database that hangs rather than
+// refuses does not keep them much past their wait.
+func (w *Writer) attemptTimeout(batch []*job) time.Duration {
+	const normal = 30 * time.Second
+	if !w.down.Load() {
+		return normal
+	}
+	var latest time.Time
+	for _, j := range batch {
+		if d := j.queued.Add(w.o.OutageWait); d.After(latest) {
+			latest = d
+		}
+	}
+	return min(normal, max(time.Until(latest), 5*time.Second))
+}
+
+// writeBatch writes batch in one transaction, its statements pipelined (pipeTx), and answers each
+// job only once the transaction has committed. Any error fails the whole batch: without a
+// savepoint per record (two round trips each) a failed statement aborts the transaction. When the
+// commit's outcome is unknown, it is looked up (resolve): a batch that was stored is answered as
+// stored.
 //
-// Round trips: one for everything the batch reads (begin), one for its writes, one for the
-// commit; none per record.
+// Round trips: one for everything the batch reads (begin), one for its writes and the commit;
+// none per record.
 func (w *Writer) writeBatch(batch []*job) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), w.attemptTimeout(batch))
 	defer cancel()
 	recs := make([]*ingest.Record, len(batch))
 	for i, j := range batch {
 		recs[i] = j.rec
 	}
 	acks := make([][]byte, len(batch))
+	var ids []int64 // the archive rows' ids, drawn before the commit
 	resends := 0
 	err := w.inTx(ctx, func(ptx *pipeTx) error {
 		pre, view, err := w.begin(ctx, ptx, recs)
 		if err != nil {
 			return err
 		}
+		ids = pre.ids
 		for i, j := range batch {
 			out, resend, err := w.apply(ctx, ptx, view, j.rec, pre.of(i))
 			if err != nil {
@@ -300,18 +475,30 @@ func (w *Writer) writeBatch(batch []*job) error {
 		}
 		return nil
 	})
+	var unknown *commitUnknownError
+	if errors.As(err, &unknown) {
+		switch w.resolve(batch, ids, unknown) {
+		case committed:
+			err = nil
+		case unresolved:
+			return errAnswered
+		case notCommitted:
+			return err // the database's unavailability: tried again (writeHeld)
+		}
+	}
 	if err != nil {
 		return err
 	}
 	for i, j := range batch {
-		j.ack, j.err = acks[i], nil
+		j.answer(acks[i], nil)
 	}
 	w.resends.Add(float64(resends))
 	return nil
 }
 
 // inTx runs fn in a transaction on a connection of the pool and commits it (beginOn: its BEGIN and
-// COMMIT travel with the statements around them). If fn or the commit fails, it rolls back.
+// COMMIT travel with the statements around them). If fn or the commit fails, it rolls back. A
+// commit whose outcome is unknown is a *commitUnknownError.
 func (w *Writer) inTx(ctx context.Context, fn func(*pipeTx) error) error {
 	c, err := w.db.Pool.Acquire(ctx)
 	if err != nil {
@@ -326,11 +513,97 @@ func (w *Writer) inTx(ctx context.Context, fn func(*pipeTx) error) error {
 		if err = tx.Commit(ctx); err == nil {
 			return nil
 		}
+		if commitOutcomeUnknown(err) {
+			err = &commitUnknownError{err: err}
+		}
 	}
 	rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = tx.Tx.Rollback(rctx) // outside a transaction (BEGIN never sent, or COMMIT failed) only a warning
 	return err
+}
+
+// commitUnknownError is a commit that was sent (in whole or in part) and whose answer was lost:
+// the transaction may have committed or not.
+type commitUnknownError struct{ err error }
+
+func (e *commitUnknownError) Error() string {
+	return "store: commit outcome unknown: " + e.err.Error()
+}
+
+func (e *commitUnknownError) Unwrap() error { return e.err }
+
+// commitOutcomeUnknown reports a commit error after which the transaction may have committed: the
+// connection failed (lost, timed out) once the COMMIT may have reached the server. An error the
+// server reported (a failed statement, the transaction rolled back, the server terminating the
+// session before the COMMIT was read) means it did not commit; so does an error before anything
+// was sent.
+func commitOutcomeUnknown(err error) bool {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) || errors.Is(err, pgx.ErrTxCommitRollback) {
+		return false
+	}
+	return !pgconn.SafeToRetry(err)
+}
+
+// resolution is what resolve found out about a commit whose outcome was unknown.
+type resolution int
+
+const (
+	notCommitted resolution = iota // nothing of the batch is stored: write it again
+	committed                      // the batch is stored: answer its records
+	unresolved                     // not found out within the records' wait: they were answered ErrUnavailable
+)
+
+// resolve finds out whether the batch whose commit outcome is unknown was stored, by looking for
+// its archive rows (their ids were drawn before the commit; a transaction commits all of them or
+// none), trying again while the database is unavailable. If the outage wait of its oldest record
+// passes first, its records are answered ingest.ErrUnavailable: never "nothing was stored" for a
+// batch that may have been.
+func (w *Writer) resolve(batch []*job, ids []int64, cause error) resolution {
+	w.failures.WithLabelValues("commit_unknown").Inc()
+	w.log.Warn("commit outcome unknown: looking for the batch's archive rows", zap.Int("records", len(batch)), zap.Error(cause))
+	backoff := 50 * time.Millisecond
+	for {
+		n, err := w.countArchived(ids)
+		if err == nil {
+			w.setAvailable(true, nil)
+			switch n {
+			case len(ids):
+				w.log.Info("commit outcome found: the batch was stored", zap.Int("records", len(batch)))
+				return committed
+			case 0:
+				w.log.Info("commit outcome found: the batch was not stored; writing it again", zap.Int("records", len(batch)))
+				return notCommitted
+			}
+			// A transaction cannot commit in part: something else is wrong. Answer nothing.
+			w.log.Error("commit outcome unclear: only part of the batch's archive rows exist; its records are not answered",
+				zap.Int("records", len(ids)), zap.Int("found", n))
+			for _, j := range batch {
+				j.answer(nil, fmt.Errorf("store: %w: commit outcome unclear", ingest.ErrUnavailable))
+			}
+			return unresolved
+		}
+		if unavailable(err) {
+			w.setAvailable(false, err)
+		}
+		if batch = w.expire(batch, cause); len(batch) == 0 {
+			return unresolved
+		}
+		w.pause(batch, backoff)
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// countArchived counts the archive rows among ids.
+func (w *Writer) countArchived(ids []int64) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var n int
+	if err := w.db.Pool.QueryRow(ctx, `SELECT count(*) FROM messages WHERE id = ANY($1::bigint[])`, ids).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: look for a batch's archive rows: %w", err)
+	}
+	return n, nil
 }
 
 // begin does, at the start of a batch's transaction and in one round trip, everything its records
@@ -361,33 +634,52 @@ func (w *Writer) begin(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (
 // writeAttempts bounds writeAlone's retries of transient failures.
 const writeAttempts = 5
 
-// writeAlone writes one record in a transaction of its own, retrying transient failures (a
-// conflict with a concurrent batch: the retry reads what that batch committed).
-func (w *Writer) writeAlone(j *job) {
+// writeAlone writes one record in a transaction of its own after its first attempt failed with
+// err, retrying transient failures (a conflict with a concurrent batch: the retry reads what that
+// batch committed). Any other failure is the record's own: it is answered with the error.
+func (w *Writer) writeAlone(j *job, err error) {
 	for attempt := 1; ; attempt++ {
-		err := w.writeBatch([]*job{j})
-		if err == nil {
-			return
-		}
 		if !transient(err) || attempt == writeAttempts {
 			w.failures.WithLabelValues("record").Inc()
 			w.log.Error("record not stored", zap.String("control_id", j.rec.ControlID),
 				zap.String("site", siteCode(j.rec.Sender)), zap.Int("attempts", attempt), zap.Error(err))
-			j.ack, j.err = nil, fmt.Errorf("store: write record: %w", err)
+			j.answer(nil, fmt.Errorf("store: write record: %w", err))
 			return
 		}
 		time.Sleep(time.Duration(attempt*attempt) * 5 * time.Millisecond)
+		if err = w.writeHeld([]*job{j}); err == nil {
+			return
+		}
 	}
 }
 
-// unreachable reports an error that says the database could not be reached or did not answer.
-func unreachable(err error) bool {
+// unavailable reports an error that says the database cannot be used now, rather than that a
+// record is bad: no connection (refused, lost, timed out), the server shutting down, starting up
+// or out of resources (SQLSTATE classes 08 and 53, 57P01–57P03), or a commit whose outcome is
+// unknown. A record's own data error (a constraint, a type, a value too large for an index) is
+// not one: the record is isolated and answered as today.
+func unavailable(err error) bool {
 	if err == nil {
 		return false
 	}
 	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		switch {
+		case strings.HasPrefix(pg.Code, "08"), strings.HasPrefix(pg.Code, "53"),
+			pg.Code == "57P01", pg.Code == "57P02", pg.Code == "57P03":
+			return true
+		}
+		return false
+	}
+	var unknown *commitUnknownError
 	var ne net.Error
-	return errors.As(err, &ce) || errors.As(err, &ne) || pgconn.Timeout(err)
+	return errors.As(err, &unknown) || errors.As(err, &ne) || pgconn.Timeout(err) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, pgconn.ErrConnClosed) ||
+		errors.Is(err, context.DeadlineExceeded)
 }
 
 // transient reports the errors a concurrent transaction causes, which the same write retried

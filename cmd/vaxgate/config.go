@@ -45,7 +45,9 @@ type config struct {
 		Pprof     bool   `mapstructure:"pprof"`
 	} `mapstructure:"http"`
 	SOAP struct {
-		MaxMessageSize int `mapstructure:"max_message_size"`
+		MaxMessageSize int           `mapstructure:"max_message_size"`
+		MultiMessage   bool          `mapstructure:"multi_message"`
+		RetryAfter     time.Duration `mapstructure:"retry_after"`
 	} `mapstructure:"soap"`
 	ACK struct {
 		Application string `mapstructure:"application"`
@@ -62,6 +64,8 @@ type config struct {
 		MaxBatch int           `mapstructure:"max_batch"`
 		MaxDelay time.Duration `mapstructure:"max_delay"`
 		Shards   int           `mapstructure:"shards"`
+		// OutageWait: how long a message is held unanswered while the database is unavailable.
+		OutageWait time.Duration `mapstructure:"outage_wait"`
 	} `mapstructure:"store"`
 	SMTP struct {
 		Addr     string `mapstructure:"addr"`
@@ -90,6 +94,8 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("http.public_url", "")
 	v.SetDefault("http.pprof", false)
 	v.SetDefault("soap.max_message_size", 4<<20)
+	v.SetDefault("soap.multi_message", false)
+	v.SetDefault("soap.retry_after", 30*time.Second)
 	v.SetDefault("ack.application", "vaxgate")
 	v.SetDefault("ack.facility", "")
 	v.SetDefault("ack.accepted_err", ack.DefaultPolicy.AcceptedERR)
@@ -98,6 +104,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("store.max_batch", 256)
 	v.SetDefault("store.max_delay", 2*time.Millisecond)
 	v.SetDefault("store.shards", 2)
+	v.SetDefault("store.outage_wait", 30*time.Second)
 	v.SetDefault("smtp.addr", "")
 	v.SetDefault("smtp.from", "")
 	v.SetDefault("smtp.username", "")

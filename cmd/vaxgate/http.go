@@ -21,6 +21,7 @@ func newHTTPMux(c *config, db *store.DB, p *ingest.Pipeline, svc *admin.Service,
 	mux := http.NewServeMux()
 	soapHandler, err := soap.NewHandler(soap.Options{
 		Submitter: p, Senders: db, MaxMessageSize: c.SOAP.MaxMessageSize,
+		MultiMessage: c.SOAP.MultiMessage, RetryAfter: c.SOAP.RetryAfter,
 		PublicURL: c.HTTP.PublicURL, Logger: log, Registerer: reg,
 	})
 	if err != nil {

@@ -178,7 +178,7 @@ func serve(ctx context.Context, c *config, demo bool, stdout, stderr io.Writer) 
 		return err
 	}
 	writer, err := db.NewWriter(store.WriterOptions{
-		MaxBatch: c.Store.MaxBatch, MaxDelay: c.Store.MaxDelay, Shards: c.Store.Shards, Codes: set,
+		MaxBatch: c.Store.MaxBatch, MaxDelay: c.Store.MaxDelay, Shards: c.Store.Shards, Codes: set, OutageWait: c.Store.OutageWait,
 		Logger: log, Registerer: reg,
 	})
 	if err != nil {

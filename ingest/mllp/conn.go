@@ -271,9 +271,9 @@ func (c *conn) start(env ingest.Envelope) (p ingest.Pending) {
 	env.Sender = c.sender
 	if c.lookupErr != nil {
 		// Without knowing who sent it the pipeline would answer "unknown sender", which is
-		// false: say that the registry failed, so that the sender retries.
-		c.s.m.internalErrors.Inc()
-		return ready(c.internalAR(env.Payload))
+		// false; the database is unavailable: no ACK, the connection is closed (writeLoop) and
+		// the sender sends the message again.
+		return unavailable{}
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -297,7 +297,15 @@ func (c *conn) writeLoop(queue <-chan item) {
 	var buf []byte
 	broken := false
 	for it := range queue {
-		a := frameSafe(c.wait(it), c.log)
+		a := c.wait(it)
+		if a == nil && !broken {
+			// The registry's database stayed unavailable: no ACK (an AR would be taken as final
+			// by many senders). Closing the connection makes the sender send it again.
+			broken = true
+			c.log.Warn("mllp message not answered, database unavailable: closing the connection without an ACK")
+			c.raw.Close() // wakes the reader
+		}
+		a = frameSafe(a, c.log)
 		if !broken {
 			buf = hl7.AppendFrame(buf[:0], a)
 			if err := c.write(buf); err != nil {
@@ -330,7 +338,8 @@ func (c *conn) write(b []byte) error {
 	return nil
 }
 
-// wait returns the message's ACK; whatever happens, it returns a valid HL7 answer.
+// wait returns the message's ACK; whatever happens, it returns a valid HL7 answer, except nil
+// when the registry's database is unavailable (ingest.ErrUnavailable).
 func (c *conn) wait(it item) (a []byte) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -340,6 +349,9 @@ func (c *conn) wait(it item) (a []byte) {
 		}
 	}()
 	a, err := it.pending.Wait(c.s.ctx)
+	if errors.Is(err, ingest.ErrUnavailable) {
+		return nil // no ACK at all: writeLoop closes the connection
+	}
 	if len(a) > 0 {
 		// With an error, the pipeline has logged it and a is the AR that says so.
 		return a
@@ -404,6 +416,12 @@ func (c *conn) closeGracefully() {
 	}
 	c.raw.Close()
 }
+
+// unavailable is the Pending of a message the registry cannot take while its database is
+// unavailable: it has no ACK.
+type unavailable struct{}
+
+func (unavailable) Wait(context.Context) ([]byte, error) { return nil, ingest.ErrUnavailable }
 
 // ready is a Pending whose answer is already known.
 type ready []byte

@@ -492,7 +492,6 @@ func TestInternalFailureAnswersAR(t *testing.T) {
 		senders *testSenders
 		respond func(int, ingest.Envelope) ingest.Pending
 	}{
-		{"sender lookup fails", &testSenders{err: errors.New("database unreachable")}, nil},
 		{"Wait returns no ACK", nil, func(int, ingest.Envelope) ingest.Pending {
 			g := make(chan struct{})
 			close(g)

@@ -23,6 +23,7 @@ const (
 	authBadHash        = "unusable_password_hash"
 	authPasswordDigest = "password_digest"
 	authFacility       = "facility_not_of_site"
+	authThrottled      = "throttled" // too many failures: not checked (see throttle)
 )
 
 // authenticator checks SOAP credentials against the store. Argon2id is slow by design, so a
@@ -46,6 +47,8 @@ type authenticator struct {
 
 	mu    sync.Mutex
 	cache map[cacheKey]cacheEntry
+
+	throttle *throttle // slows password guessing down (per username and per source address)
 }
 
 type cacheKey struct {
@@ -58,10 +61,11 @@ type cacheEntry struct {
 	expires time.Time
 }
 
-func newAuthenticator(s ingest.Senders, now func() time.Time, ttl time.Duration, maxEntries, concurrency int) (*authenticator, error) {
+func newAuthenticator(s ingest.Senders, now func() time.Time, ttl time.Duration, maxEntries, concurrency int, to ThrottleOptions) (*authenticator, error) {
 	a := &authenticator{
 		senders: s, verify: passwd.Verify, now: now, ttl: ttl, max: maxEntries,
 		sem: make(chan struct{}, concurrency), cache: map[cacheKey]cacheEntry{},
+		throttle: newThrottle(to, now),
 	}
 	if _, err := rand.Read(a.key[:]); err != nil {
 		return nil, fmt.Errorf("soap: auth cache key: %w", err)
@@ -74,11 +78,16 @@ type authError struct{ reason string }
 
 func (e *authError) Error() string { return "soap: authentication failed: " + e.reason }
 
-// authenticate returns the credential of username when password is its password. A failure is an
-// *authError; any other error is an internal failure (the store could not be asked).
-func (a *authenticator) authenticate(ctx context.Context, username, password string) (*ingest.SOAPCredential, error) {
+// authenticate returns the credential of username when password is its password, for a request
+// from source (sourceOf). A failure is an *authError; any other error is an internal failure (the
+// store could not be asked). While the username or the source is held back after failed attempts,
+// every attempt fails, the right password too, and exactly like a wrong one.
+func (a *authenticator) authenticate(ctx context.Context, username, password, source string) (*ingest.SOAPCredential, error) {
 	if username == "" || password == "" {
 		return nil, &authError{authMissing}
+	}
+	if a.throttle.held(username, source) {
+		return nil, &authError{authThrottled}
 	}
 	cred, err := a.senders.SOAPCredential(ctx, username)
 	if errors.Is(err, ingest.ErrUnknownSender) {
@@ -87,6 +96,7 @@ func (a *authenticator) authenticate(ctx context.Context, username, password str
 		if _, err := a.check(ctx, a.dummyHash(), password); err != nil {
 			return nil, err
 		}
+		a.throttle.failed(username, source)
 		return nil, &authError{authUnknownUser}
 	}
 	if err != nil {
@@ -94,6 +104,7 @@ func (a *authenticator) authenticate(ctx context.Context, username, password str
 	}
 	k := a.cacheKey(username, password)
 	if a.cached(k, cred.PasswordHash) {
+		a.throttle.succeeded(username, source)
 		return cred, nil
 	}
 	ok, err := a.check(ctx, cred.PasswordHash, password)
@@ -104,9 +115,11 @@ func (a *authenticator) authenticate(ctx context.Context, username, password str
 		return nil, err
 	}
 	if !ok {
+		a.throttle.failed(username, source)
 		return nil, &authError{authWrongPassword}
 	}
 	a.remember(k, cred.PasswordHash)
+	a.throttle.succeeded(username, source)
 	return cred, nil
 }
 

@@ -76,7 +76,7 @@ func TestAuthenticate(t *testing.T) {
 		"alice": {Username: "alice", PasswordHash: cheapHash(t, "alice-pw"), Sender: ingest.Sender{SiteCode: "A"}},
 		"bob":   {Username: "bob", PasswordHash: "not a hash", Sender: ingest.Sender{SiteCode: "B"}},
 	}}
-	a, err := newAuthenticator(senders, clock, time.Minute, 2, 2)
+	a, err := newAuthenticator(senders, clock, time.Minute, 2, 2, ThrottleOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func TestAuthenticate(t *testing.T) {
 	for _, s := range steps {
 		now = now.Add(s.advance)
 		before := cv.count()
-		cred, err := a.authenticate(ctx, s.user, s.pw)
+		cred, err := a.authenticate(ctx, s.user, s.pw, "192.0.2.1")
 		var ae *authError
 		switch {
 		case s.wantReason == "" && err != nil:
@@ -130,10 +130,10 @@ func TestAuthenticate(t *testing.T) {
 	senders.mu.Lock()
 	senders.creds["alice"].PasswordHash = cheapHash(t, "new-pw")
 	senders.mu.Unlock()
-	if _, err := a.authenticate(ctx, "alice", "alice-pw"); err == nil {
+	if _, err := a.authenticate(ctx, "alice", "alice-pw", "192.0.2.1"); err == nil {
 		t.Fatal("old password accepted after a password change")
 	}
-	if _, err := a.authenticate(ctx, "alice", "new-pw"); err != nil {
+	if _, err := a.authenticate(ctx, "alice", "new-pw", "192.0.2.1"); err != nil {
 		t.Fatalf("new password: %v", err)
 	}
 
@@ -142,7 +142,7 @@ func TestAuthenticate(t *testing.T) {
 	delete(senders.creds, "alice")
 	senders.mu.Unlock()
 	var ae *authError
-	if _, err := a.authenticate(ctx, "alice", "new-pw"); !errors.As(err, &ae) || ae.reason != authUnknownUser {
+	if _, err := a.authenticate(ctx, "alice", "new-pw", "192.0.2.1"); !errors.As(err, &ae) || ae.reason != authUnknownUser {
 		t.Fatalf("revoked credential: %v", err)
 	}
 
@@ -151,7 +151,7 @@ func TestAuthenticate(t *testing.T) {
 		senders.mu.Lock()
 		senders.creds[u] = &ingest.SOAPCredential{Username: u, PasswordHash: cheapHash(t, u)}
 		senders.mu.Unlock()
-		if _, err := a.authenticate(ctx, u, u); err != nil {
+		if _, err := a.authenticate(ctx, u, u, "192.0.2.1"); err != nil {
 			t.Fatal(err)
 		}
 		if a.size() > 2 {
@@ -163,7 +163,7 @@ func TestAuthenticate(t *testing.T) {
 	senders.mu.Lock()
 	senders.err = errors.New("connection refused")
 	senders.mu.Unlock()
-	if _, err := a.authenticate(ctx, "u4", "u4"); err == nil || errors.As(err, &ae) {
+	if _, err := a.authenticate(ctx, "u4", "u4", "192.0.2.1"); err == nil || errors.As(err, &ae) {
 		t.Fatalf("store failure = %v; want an internal error", err)
 	}
 }
@@ -173,7 +173,7 @@ func TestAuthenticateConcurrencyBound(t *testing.T) {
 	senders := &memSenders{creds: map[string]*ingest.SOAPCredential{
 		"alice": {Username: "alice", PasswordHash: cheapHash(t, "pw")},
 	}}
-	a, err := newAuthenticator(senders, time.Now, -1, 10, 1)
+	a, err := newAuthenticator(senders, time.Now, -1, 10, 1, ThrottleOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +196,7 @@ func TestAuthenticateConcurrencyBound(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 3 {
 		wg.Go(func() {
-			if _, err := a.authenticate(context.Background(), "alice", "pw"); err != nil {
+			if _, err := a.authenticate(context.Background(), "alice", "pw", "192.0.2.1"); err != nil {
 				t.Error(err)
 			}
 		})
@@ -204,7 +204,7 @@ func TestAuthenticateConcurrencyBound(t *testing.T) {
 	<-started
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := a.authenticate(ctx, "alice", "pw"); !errors.Is(err, context.Canceled) {
+	if _, err := a.authenticate(ctx, "alice", "pw", "192.0.2.1"); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled request: %v", err)
 	}
 	close(release)

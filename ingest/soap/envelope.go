@@ -50,7 +50,8 @@ type request struct {
 	version version
 	op      string // opConnectivityTest or opSubmitSingleMessage
 
-	echoBack string
+	echoBack    string
+	hasEchoBack bool // the echoBack element was there (possibly empty or nil)
 
 	username, password, facilityID string
 	hl7Message                     []byte
@@ -305,6 +306,10 @@ prolog:
 	if d.unsupported != nil {
 		return fail(d.unsupported)
 	}
+	if req.op == opConnectivityTest && !req.hasEchoBack {
+		// The schema requires echoBack (minOccurs 1, nillable): an absent one is the sender's error.
+		return fail(malformed("<connectivityTest> has no <echoBack> element: send the text to echo (it may be empty, or xsi:nil)."))
+	}
 	return req, nil
 }
 
@@ -374,7 +379,7 @@ func (d *decoder) body(req *request) error {
 // qualified), but many hand-written clients send them without a namespace: both are accepted.
 func (d *decoder) operation(req *request) error {
 	seen := map[string]bool{}
-	return d.children("<"+req.op+">", func(t xml.StartElement) error {
+	err := d.children("<"+req.op+">", func(t xml.StartElement) error {
 		if t.Name.Space != Namespace && t.Name.Space != "" {
 			return d.skip()
 		}
@@ -406,6 +411,8 @@ func (d *decoder) operation(req *request) error {
 		}
 		return err
 	})
+	req.hasEchoBack = seen["echoBack"]
+	return err
 }
 
 // field reads a short text field (credentials, facility ID), trimmed of surrounding whitespace.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // FaultKind names a fault of the CDC WSDL: the element carried in the SOAP fault's Detail.
@@ -35,9 +36,20 @@ func (k FaultKind) element() string {
 const (
 	CodeMalformedRequest     = 2  // UnknownFault, soap:Sender: not a well-formed SOAP request
 	CodeInternalError        = 3  // UnknownFault, soap:Receiver: the registry failed
+	CodeUnavailable          = 4  // UnknownFault, soap:Receiver: the registry's database is unavailable; retry later
 	CodeMessageTooLarge      = 30 // MessageTooLargeFault
 	CodeUnsupportedOperation = 50 // UnsupportedOperationFault
 	CodeSecurity             = 60 // SecurityFault
+)
+
+// The Reason values of the faults' detail. The CDC's 2011 WSDL, as the NIST test tool uses it,
+// fixes them for the typed faults (xsd:element Reason fixed="..."): a client generated from it
+// rejects any other value. UnknownFault's Reason is free text there; it follows the same pattern.
+const (
+	ReasonUnknown              = "Unknown"
+	ReasonSecurity             = "Security"
+	ReasonMessageTooLarge      = "MessageTooLarge"
+	ReasonUnsupportedOperation = "UnsupportedOperation"
 )
 
 // SOAP envelope namespaces.
@@ -83,11 +95,14 @@ type fault struct {
 	kind   FaultKind
 	code   soapCode
 	number int    // detail Code
-	reason string // detail Reason, short
+	reason string // detail Reason: the WSDL's fixed value for the kind (Reason* constants)
 	detail string // detail Detail: what the sender should know and do
 	// httpStatus overrides the status the SOAP HTTP binding gives the fault (415 for a content type
 	// that is not SOAP).
 	httpStatus int
+	// retryAfter, when set, is sent as the HTTP Retry-After header (seconds): the request may
+	// succeed if sent again after that long.
+	retryAfter time.Duration
 	// outcome is the metrics label; auth failures carry their reason for the log and metrics only.
 	outcome    string
 	authReason string
@@ -111,7 +126,7 @@ func (f *fault) status(v version) int {
 
 func malformed(format string, args ...any) *fault {
 	return &fault{kind: UnknownFault, code: codeSender, number: CodeMalformedRequest,
-		reason: "Malformed request", detail: fmt.Sprintf(format, args...), outcome: "malformed"}
+		reason: ReasonUnknown, detail: fmt.Sprintf(format, args...), outcome: "malformed"}
 }
 
 // outcomeCanceled marks an internal fault caused by the client going away, which is answered
@@ -119,7 +134,7 @@ func malformed(format string, args ...any) *fault {
 const outcomeCanceled = "canceled"
 
 func internalFault(ctx context.Context) *fault {
-	f := &fault{kind: UnknownFault, code: codeReceiver, number: CodeInternalError, reason: "Internal error",
+	f := &fault{kind: UnknownFault, code: codeReceiver, number: CodeInternalError, reason: ReasonUnknown,
 		detail:  "The registry could not process the request because of an internal error. Send the same request again later: messages it already stored are recognised and answered with their original ACK.",
 		outcome: "internal_error"}
 	if ctx.Err() != nil {
@@ -128,15 +143,26 @@ func internalFault(ctx context.Context) *fault {
 	return f
 }
 
+// unavailableFault answers a request that could not be processed because the registry's database
+// is unavailable: nothing of it was acknowledged, and the same request sent again after retryAfter
+// is expected to succeed (messages already stored are recognised as resends).
+func unavailableFault(retryAfter time.Duration) *fault {
+	secs := int((retryAfter + time.Second - 1) / time.Second)
+	return &fault{kind: UnknownFault, code: codeReceiver, number: CodeUnavailable, reason: ReasonUnknown,
+		detail: fmt.Sprintf("The registry is temporarily unable to store messages; nothing in this request was acknowledged. "+
+			"Send the same request again in %d seconds: messages it already stored are recognised and answered with their original ACK.", secs),
+		retryAfter: retryAfter, outcome: "unavailable"}
+}
+
 func securityFault(authReason string) *fault {
-	return &fault{kind: SecurityFault, code: codeSender, number: CodeSecurity, reason: "Security",
+	return &fault{kind: SecurityFault, code: codeSender, number: CodeSecurity, reason: ReasonSecurity,
 		detail:  "Authentication failed: the username, password or facility ID was not accepted.",
 		outcome: "security", authReason: authReason}
 }
 
 func tooLargeFault(detail string) *fault {
 	return &fault{kind: MessageTooLargeFault, code: codeSender, number: CodeMessageTooLarge,
-		reason: "Message too large", detail: detail, outcome: "too_large"}
+		reason: ReasonMessageTooLarge, detail: detail, outcome: "too_large"}
 }
 
 func unsupportedFault(space, local string) *fault {
@@ -145,7 +171,7 @@ func unsupportedFault(space, local string) *fault {
 		name = "{" + space + "}" + local
 	}
 	return &fault{kind: UnsupportedOperationFault, code: codeSender, number: CodeUnsupportedOperation,
-		reason: "Unsupported operation",
+		reason: ReasonUnsupportedOperation,
 		detail: fmt.Sprintf("Operation %s is not supported: this service implements connectivityTest and submitSingleMessage in namespace %s.",
 			name, Namespace),
 		outcome: "unsupported"}

@@ -284,6 +284,7 @@ func TestWSDLOverHTTP(t *testing.T) {
 		{name: "wsdl", method: http.MethodGet, query: "?wsdl", status: 200, ctPrefix: "text/xml"},
 		{name: "WSDL upper case", method: http.MethodGet, query: "?WSDL", status: 200, ctPrefix: "text/xml"},
 		{name: "head", method: http.MethodHead, query: "?wsdl", status: 200, ctPrefix: "text/xml"},
+		{name: "soap 1.1 wsdl", method: http.MethodGet, query: "?wsdl=1.1", status: 200, ctPrefix: "text/xml"},
 		{name: "no query: a pointer to the WSDL", method: http.MethodGet, status: 200, ctPrefix: "text/plain"},
 		{name: "other method", method: http.MethodPut, status: 405, ctPrefix: "text/plain"},
 	}
@@ -300,6 +301,12 @@ func TestWSDLOverHTTP(t *testing.T) {
 				t.Fatalf("%s %s = %d %s; want %d %s", tt.method, tt.query, resp.StatusCode, resp.Header.Get("Content-Type"), tt.status, tt.ctPrefix)
 			}
 			if tt.query == "" || tt.method != http.MethodGet {
+				return
+			}
+			if tt.query == "?wsdl=1.1" {
+				if !bytes.Equal(body, WSDL11(e.url)) {
+					t.Errorf("?wsdl=1.1 is not the SOAP 1.1 description")
+				}
 				return
 			}
 			var d wsdlDefinitions
@@ -370,9 +377,13 @@ func TestConnectivityTestOverHTTP(t *testing.T) {
 
 func TestSubmitSingleMessageOverHTTP(t *testing.T) {
 	e := newEngine(t)
+	// A deployment that accepts several messages per request (soap.multi_message).
+	multi := newEngine(t, func(o *Options) { o.MultiMessage = true })
 	batch := "BHS|^~\\&|ClinicEHR|FAC-A|||20240310\n" + vxu("B-1", "FAC-A") + vxu("B-2", "FAC-A") + vxu("B-3", "FAC-A") + "BTS|3\n"
+	wrapped := "FHS|^~\\&|ClinicEHR|FAC-A\nBHS|^~\\&|ClinicEHR|FAC-A|||20240310\n" + vxu("W-1", "FAC-A") + "BTS|1\nFTS|1\n"
 	tests := []struct {
 		name     string
+		multi    bool // sent to the multi-message deployment
 		ct       string
 		req      submission
 		controls []string // MSA-2 of each ACK, in order
@@ -392,10 +403,13 @@ func TestSubmitSingleMessageOverHTTP(t *testing.T) {
 		{name: "empty body fields fall back to the token",
 			req:      submission{facility: "FAC-A", header: usernameTokenHeader(userA, passA, "PasswordText"), payload: escape(vxu("S-4", "FAC-A"))},
 			controls: []string{"S-4"}, codes: []string{"AA"}, stored: []string{"S-4"}},
-		{name: "two messages, two ACKs in order",
+		{name: "one message wrapped in FHS/BHS/BTS/FTS (MIIS)",
+			req:      submission{user: userA, pass: passA, facility: "FAC-A", payload: "<![CDATA[" + wrapped + "]]>"},
+			controls: []string{"W-1"}, codes: []string{"AA"}, stored: []string{"W-1"}},
+		{name: "multi-message deployment: two messages, two ACKs in order", multi: true,
 			req:      submission{user: userA, pass: passA, facility: "FAC-A", payload: escape(vxu("S-5", "FAC-A") + vxu("S-6", "X68"))},
 			controls: []string{"S-5", "S-6"}, codes: []string{"AA", "AA"}, stored: []string{"S-5", "S-6"}},
-		{name: "BHS/BTS batch",
+		{name: "multi-message deployment: BHS/BTS batch", multi: true,
 			req:      submission{user: userA, pass: passA, facility: "FAC-A", payload: "<![CDATA[" + batch + "]]>"},
 			controls: []string{"B-1", "B-2", "B-3"}, codes: []string{"AA", "AA", "AA"}, stored: []string{"B-1", "B-2", "B-3"}},
 		{name: "soap 1.1", ct: ct11,
@@ -404,7 +418,7 @@ func TestSubmitSingleMessageOverHTTP(t *testing.T) {
 		{name: "no facilityID: MSH-4 decides",
 			req:      submission{user: userA, pass: passA, payload: escape(vxu("S-8", "FAC-A"))},
 			controls: []string{"S-8"}, codes: []string{"AA"}, stored: []string{"S-8"}},
-		{name: "MSH-4 of another site is rejected, the rest of the payload is not",
+		{name: "MSH-4 of another site is rejected, the rest of the payload is not", multi: true,
 			req:      submission{user: userA, pass: passA, facility: "FAC-A", payload: escape(vxu("S-9", "FAC-B") + vxu("S-10", "FAC-A"))},
 			controls: []string{"S-9", "S-10"}, codes: []string{"AR", "AA"}, stored: []string{"S-10"}},
 		{name: "no HL7 in the payload: AR",
@@ -413,6 +427,10 @@ func TestSubmitSingleMessageOverHTTP(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			e := e
+			if tt.multi {
+				e = multi
+			}
 			ct := tt.ct
 			if ct == "" {
 				ct = ct12
@@ -449,7 +467,7 @@ func TestSubmitSingleMessageOverHTTP(t *testing.T) {
 			}
 		})
 	}
-	if n := e.count(t, `SELECT count(*) FROM vaccinations WHERE filler_order_id = 'ORD-S-9^CLINIC-A'`); n != 0 {
+	if n := multi.count(t, `SELECT count(*) FROM vaccinations WHERE filler_order_id = 'ORD-S-9^CLINIC-A'`); n != 0 {
 		t.Errorf("a message for another site's facility was stored")
 	}
 }
@@ -502,10 +520,19 @@ func checkFault(t *testing.T, resp *http.Response, out []byte, w faultWant) *res
 		}
 		return r
 	}
-	if r.DetailEl != (xml.Name{Space: Namespace, Local: w.element}) || r.Code != w.code || r.Reason == "" || r.Detail == "" {
+	if r.DetailEl != (xml.Name{Space: Namespace, Local: w.element}) || r.Code != w.code || r.Detail == "" {
 		t.Errorf("detail = %v Code %q Reason %q Detail %q; want {%s}%s Code %s", r.DetailEl, r.Code, r.Reason, r.Detail, Namespace, w.element, w.code)
 	}
+	// The WSDL's fixed Reason of each fault (what a client generated from the CDC's WSDL accepts).
+	if want := fixedReason[w.element]; r.Reason != want {
+		t.Errorf("%s Reason = %q; want %q", w.element, r.Reason, want)
+	}
 	return r
+}
+
+var fixedReason = map[string]string{
+	"SecurityFault": "Security", "MessageTooLargeFault": "MessageTooLarge",
+	"UnsupportedOperationFault": "UnsupportedOperation", "fault": "Unknown",
 }
 
 func TestFaultsOverHTTP(t *testing.T) {
@@ -570,6 +597,36 @@ func TestFaultsOverHTTP(t *testing.T) {
 			}},
 		{name: "announced length over the limit", want: tooLarge, detail: "requests of at most",
 			body: func() io.Reader { return bytes.NewReader(make([]byte, 200<<10)) }},
+		{name: "two messages in one request (NIST SOAPCON_4)", want: tooLarge, detail: "holds 2 HL7 messages",
+			body: func() io.Reader {
+				return strings.NewReader(submission{user: userA, pass: passA, facility: "FAC-A", payload: escape(vxu("F-3", "FAC-A") + vxu("F-4", "FAC-A"))}.String())
+			}},
+		{name: "a BHS/BTS batch of two messages", want: tooLarge, detail: "holds 2 HL7 messages",
+			body: func() io.Reader {
+				return strings.NewReader(submission{user: userA, pass: passA, facility: "FAC-A",
+					payload: escape("BHS|^~\\&|EHR|FAC-A\n" + vxu("F-5", "FAC-A") + vxu("F-6", "FAC-A") + "BTS|2\n")}.String())
+			}},
+		{name: "empty hl7Message", want: malformed12, detail: "empty or missing",
+			body: func() io.Reader {
+				return strings.NewReader(submission{user: userA, pass: passA, facility: "FAC-A", payload: ""}.String())
+			}},
+		{name: "blank hl7Message", want: malformed12, detail: "empty or missing",
+			body: func() io.Reader {
+				return strings.NewReader(submission{user: userA, pass: passA, facility: "FAC-A", payload: " \n&#xD;\t "}.String())
+			}},
+		{name: "no hl7Message element", want: malformed12, detail: "empty or missing",
+			body: func() io.Reader {
+				return strings.NewReader(body12(`<iis:submitSingleMessage><iis:username>` + userA + `</iis:username><iis:password>` +
+					escape(passA) + `</iis:password><iis:facilityID>FAC-A</iis:facilityID></iis:submitSingleMessage>`))
+			}},
+		{name: "a batch envelope without a message", want: malformed12, detail: "without any message",
+			body: func() io.Reader {
+				return strings.NewReader(submission{user: userA, pass: passA, facility: "FAC-A", payload: escape("BHS|^~\\&|EHR|FAC-A\nBTS|0\n")}.String())
+			}},
+		{name: "connectivityTest without echoBack", want: malformed12, detail: "no <echoBack>",
+			body: func() io.Reader {
+				return strings.NewReader(body12(`<iis:connectivityTest></iis:connectivityTest>`))
+			}},
 		{name: "unknown operation", want: faultWant{400, "application/soap+xml", "Sender", "UnsupportedOperationFault", "50"}, detail: "submitBatch",
 			body: func() io.Reader {
 				return strings.NewReader(body12(`<iis:submitBatch><iis:batch>x</iis:batch></iis:submitBatch>`))
@@ -618,7 +675,7 @@ func TestFaultsOverHTTP(t *testing.T) {
 
 	// Failures are counted by reason; the sender never sees the reason.
 	for reason, want := range map[string]float64{
-		authWrongPassword: 4, authUnknownUser: 4, authMissing: 1, authPasswordDigest: 1, authFacility: 1,
+		authWrongPassword: 4, authUnknownUser: 4, authMissing: 1, authPasswordDigest: 1, authFacility: 1, authThrottled: 0,
 	} {
 		if got := e.counter(t, "vaxgate_soap_auth_failures_total", map[string]string{"reason": reason}); got != want {
 			t.Errorf("vaxgate_soap_auth_failures_total{reason=%q} = %v; want %v", reason, got, want)
@@ -628,8 +685,9 @@ func TestFaultsOverHTTP(t *testing.T) {
 		op, outcome string
 		want        float64
 	}{
-		{"submitSingleMessage", "security", 11}, {"submitSingleMessage", "too_large", 1}, {"connectivityTest", "too_large", 1},
-		{"unknown", "too_large", 1}, {"unsupported", "unsupported", 1}, {"connectivityTest", "malformed", 1}, {"unknown", "malformed", 4},
+		{"submitSingleMessage", "security", 11}, {"submitSingleMessage", "too_large", 3}, {"connectivityTest", "too_large", 1},
+		{"unknown", "too_large", 1}, {"unsupported", "unsupported", 1}, {"connectivityTest", "malformed", 2}, {"unknown", "malformed", 4},
+		{"submitSingleMessage", "malformed", 4},
 	} {
 		if got := e.counter(t, "vaxgate_soap_requests_total", map[string]string{"operation": c.op, "outcome": c.outcome}); got != c.want {
 			t.Errorf("vaxgate_soap_requests_total{operation=%q,outcome=%q} = %v; want %v", c.op, c.outcome, got, c.want)
@@ -699,7 +757,11 @@ func TestUnknownFaultOverHTTP(t *testing.T) {
 		e := newEngine(t)
 		e.db.Close()
 		resp, out := e.post(t, ct12, strings.NewReader(submission{user: userA, pass: passA, facility: "FAC-A", payload: escape(vxu("U-2", "FAC-A"))}.String()))
-		r := checkFault(t, resp, out, want)
+		// The database cannot be asked: a fault that tells the sender to retry, and when.
+		r := checkFault(t, resp, out, faultWant{500, "application/soap+xml", "Receiver", "fault", "4"})
+		if ra := resp.Header.Get("Retry-After"); ra != "30" || !strings.Contains(r.Detail, "again in 30 seconds") {
+			t.Errorf("Retry-After %q, detail %q; want 30 seconds", ra, r.Detail)
+		}
 		if strings.Contains(strings.ToLower(r.Detail), "pool") || strings.Contains(r.Detail, "closed") {
 			t.Errorf("detail leaks the cause: %q", r.Detail)
 		}
@@ -768,7 +830,7 @@ func TestSubmitterEnvelopes(t *testing.T) {
 		"u": {Username: "u", PasswordHash: cheapHash(t, "p"), FacilityID: "F",
 			Sender: ingest.Sender{CredentialID: 7, SiteCode: "S", Facilities: []string{"F"}}},
 	}}
-	h, err := NewHandler(Options{Submitter: sub, Senders: senders, Clock: func() time.Time { return received }})
+	h, err := NewHandler(Options{Submitter: sub, Senders: senders, Clock: func() time.Time { return received }, MultiMessage: true})
 	if err != nil {
 		t.Fatal(err)
 	}

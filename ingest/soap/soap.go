@@ -2,14 +2,18 @@
 // urn:cdc:iisb:2011, SOAP 1.2 document/literal) that registries expose to EHR systems and health
 // information exchanges.
 //
-// The Handler serves the WSDL (GET ?wsdl, with this deployment's address) and two operations:
-// connectivityTest echoes its argument; submitSingleMessage authenticates the sender (username and
-// password in the body, or a WS-Security UsernameToken header), checks that the facilityID belongs
-// to the sender's site, hands each HL7 message of the payload to the same pipeline as MLLP and
-// answers with the ACKs in order. Errors are the WSDL's faults: SecurityFault,
-// MessageTooLargeFault, UnsupportedOperationFault and UnknownFault (the WSDL's general fault, for
-// malformed requests and internal failures). Like MLLP, the transport only frames, authenticates
-// and hands over: what a message means is the pipeline's business.
+// The Handler serves the WSDL (GET ?wsdl, with this deployment's address; ?wsdl=1.1 describes the
+// same service over SOAP 1.1, which it also answers) and two operations: connectivityTest echoes
+// its argument; submitSingleMessage authenticates the sender (username and password in the body,
+// or a WS-Security UsernameToken header; repeated failures are throttled), checks that the
+// facilityID belongs to the sender's site, hands the HL7 message of the payload (one message,
+// possibly wrapped in BHS/BTS; several only where Options.MultiMessage allows) to the same
+// pipeline as MLLP and answers with its ACK. Errors are the WSDL's faults, with its fixed Reason
+// values: SecurityFault, MessageTooLargeFault (too large, or more than one message),
+// UnsupportedOperationFault and UnknownFault (the WSDL's general fault: soap:Sender for malformed
+// or empty requests, soap:Receiver for internal failures and, with a Retry-After, while the
+// database is unavailable). Like MLLP, the transport only frames, authenticates and hands over:
+// what a message means is the pipeline's business.
 package soap
 
 import (
@@ -77,6 +81,17 @@ type Options struct {
 	// MaxConcurrentVerifications bounds argon2id verifications in progress (default GOMAXPROCS):
 	// each takes the hash's memory cost.
 	MaxConcurrentVerifications int
+	// MultiMessage lets one submitSingleMessage carry several HL7 messages (concatenated, or a
+	// BHS/BTS batch of several), answered with their ACKs in order. Off by default: as the CDC
+	// WSDL's operation name says and the NIST connectivity test SOAPCON_4 checks, a payload holding
+	// more than one message is answered with a MessageTooLargeFault; one message wrapped in BHS/BTS
+	// (the MIIS form) is always accepted.
+	MultiMessage bool
+	// Throttle slows password guessing down (see ThrottleOptions; zero values are the defaults).
+	Throttle ThrottleOptions
+	// RetryAfter is the delay a sender is told to wait (HTTP Retry-After and the fault's Detail)
+	// when the registry's database is unavailable (default 30 seconds).
+	RetryAfter time.Duration
 }
 
 // Handler serves the CDC IIS web service over HTTP. Mount it at /soap.
@@ -117,13 +132,16 @@ func NewHandler(o Options) (*Handler, error) {
 	if o.MaxConcurrentVerifications <= 0 {
 		o.MaxConcurrentVerifications = runtime.GOMAXPROCS(0)
 	}
+	if o.RetryAfter <= 0 {
+		o.RetryAfter = 30 * time.Second
+	}
 	if o.PublicURL != "" {
 		u, err := url.Parse(o.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, fmt.Errorf("soap: public URL %q is not an http(s) URL", o.PublicURL)
 		}
 	}
-	auth, err := newAuthenticator(o.Senders, o.Clock, o.AuthCacheTTL, o.AuthCacheSize, o.MaxConcurrentVerifications)
+	auth, err := newAuthenticator(o.Senders, o.Clock, o.AuthCacheTTL, o.AuthCacheSize, o.MaxConcurrentVerifications, o.Throttle)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +149,7 @@ func NewHandler(o Options) (*Handler, error) {
 		o: o, log: o.Logger.Named("soap"), maxRequest: o.MaxRequestSize, auth: auth,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vaxgate_soap_requests_total",
-			Help: "SOAP requests, by operation and outcome (ok, or the fault: security, too_large, unsupported, malformed, internal_error).",
+			Help: "SOAP requests, by operation and outcome (ok, or the fault: security, too_large, unsupported, malformed, internal_error, unavailable).",
 		}, []string{"operation", "outcome"}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vaxgate_soap_auth_failures_total",
@@ -165,8 +183,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
-		fmt.Fprintf(w, "vaxgate: CDC IIS web service (SOAP 1.2, %s). POST SOAP requests here; the WSDL is at %s?wsdl\n",
-			Namespace, h.serviceURL(r))
+		fmt.Fprintf(w, "vaxgate: CDC IIS web service (SOAP 1.2, %s). POST SOAP requests here; the WSDL is at %s?wsdl (SOAP 1.1: %s?wsdl=1.1)\n",
+			Namespace, h.serviceURL(r), h.serviceURL(r))
 	default:
 		w.Header().Set("Allow", "GET, HEAD, POST")
 		http.Error(w, "method not allowed: POST SOAP requests, GET ?wsdl", http.StatusMethodNotAllowed)
@@ -182,9 +200,26 @@ func wantsWSDL(u *url.URL) bool {
 	return false
 }
 
+// wantsSOAP11 reports a request for the SOAP 1.1 description: ?wsdl=1.1 (or =soap11).
+func wantsSOAP11(u *url.URL) bool {
+	for k, vs := range u.Query() {
+		if strings.EqualFold(k, "wsdl") {
+			for _, v := range vs {
+				if v == "1.1" || strings.EqualFold(v, "soap11") {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
 func (h *Handler) serveWSDL(w http.ResponseWriter, r *http.Request) {
 	start := h.o.Clock()
 	body := WSDL(h.serviceURL(r))
+	if wantsSOAP11(r.URL) {
+		body = WSDL11(h.serviceURL(r))
+	}
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	_, _ = w.Write(body)
@@ -327,14 +362,18 @@ func (h *Handler) submit(r *http.Request, req *request, res *outcome) (string, *
 		}
 	}
 	res.username = username
-	cred, err := h.auth.authenticate(ctx, username, password)
+	cred, err := h.auth.authenticate(ctx, username, password, sourceOf(r.RemoteAddr))
 	if err != nil {
 		var ae *authError
 		if errors.As(err, &ae) {
 			return "", securityFault(ae.reason)
 		}
 		res.err = err
-		return "", internalFault(ctx)
+		if ctx.Err() != nil {
+			return "", internalFault(ctx)
+		}
+		// The credentials could not be read: the database is unavailable. The sender retries.
+		return "", unavailableFault(h.o.RetryAfter)
 	}
 	sender := cred.Sender
 	res.site = sender.SiteCode
@@ -346,10 +385,18 @@ func (h *Handler) submit(r *http.Request, req *request, res *outcome) (string, *
 	}
 
 	payload := bytes.TrimSpace(req.hl7Message)
+	if len(payload) == 0 {
+		// The sender's mistake, answered before anything reaches the pipeline.
+		return "", malformed("<hl7Message> is empty or missing: send one HL7 message (escaped or in a CDATA section).")
+	}
 	msgs := hl7.SplitMessages(payload)
-	if len(msgs) == 0 {
-		// No MSH at all: the pipeline still answers, with an AR that says what is wrong.
-		msgs = [][]byte{payload}
+	switch {
+	case len(msgs) == 0:
+		return "", malformed("<hl7Message> holds a batch envelope (BHS/BTS) without any message: send one HL7 message.")
+	case len(msgs) > 1 && !h.o.MultiMessage:
+		res.messages = len(msgs)
+		return "", tooLargeFault(fmt.Sprintf("<hl7Message> holds %d HL7 messages; submitSingleMessage accepts one message per request "+
+			"(it may be wrapped in BHS/BTS). Send each message in a request of its own.", len(msgs)))
 	}
 	res.messages = len(msgs)
 	received := h.o.Clock()
@@ -358,6 +405,11 @@ func (h *Handler) submit(r *http.Request, req *request, res *outcome) (string, *
 	})
 	if err != nil {
 		res.err = err
+		if errors.Is(err, ingest.ErrUnavailable) && ctx.Err() == nil {
+			// The database stayed unavailable past the writer's wait: nothing is acknowledged,
+			// and the sender is told when to send the same request again.
+			return "", unavailableFault(h.o.RetryAfter)
+		}
 		return "", internalFault(ctx)
 	}
 	var out strings.Builder
@@ -424,6 +476,9 @@ func (h *Handler) write(w http.ResponseWriter, status int, v version, body []byt
 }
 
 func (h *Handler) writeFault(w http.ResponseWriter, v version, f *fault) {
+	if f.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((f.retryAfter+time.Second-1)/time.Second)))
+	}
 	h.write(w, f.status(v), v, encodeFault(v, f))
 }
 
@@ -450,7 +505,7 @@ func (h *Handler) finish(r *http.Request, start time.Time, res outcome) {
 		h.authFailures.WithLabelValues(res.fault.authReason).Inc()
 		h.log.Warn("soap authentication failed", append(fields,
 			zap.String("username", res.username), zap.String("reason", res.fault.authReason))...)
-	case outcome == "internal_error":
+	case outcome == "internal_error" || outcome == "unavailable":
 		h.log.Error("soap request failed", fields...)
 	case res.fault != nil:
 		// The sender's mistake, or the sender gone: worth a line, not an alert.

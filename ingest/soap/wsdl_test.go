@@ -1,6 +1,7 @@
 package soap
 
 import (
+	"bytes"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 const (
@@ -262,6 +264,118 @@ func TestWSDLServiceAddress(t *testing.T) {
 		}
 		if got := d.Services[0].Ports[0].Address.Location; got != loc {
 			t.Errorf("location = %q; want %q", got, loc)
+		}
+	}
+}
+
+// The SOAP 1.1 description (?wsdl=1.1) declares the same service over SOAP 1.1: the same port
+// type, messages and schema as the CDC contract, and a complete SOAP 1.1 binding and port.
+func TestWSDL11(t *testing.T) {
+	const nsWSDLSOAP11 = "http://schemas.xmlsoap.org/wsdl/soap/"
+	loc := "https://iis.example.org/soap"
+	doc := WSDL11(loc)
+	if bytes.Contains(doc, []byte("soap12")) || bytes.Contains(doc, []byte(nsWSDLSOAP)) {
+		t.Fatalf("the SOAP 1.1 description still names SOAP 1.2")
+	}
+	var d struct {
+		Bindings []struct {
+			Name        string `xml:"name,attr"`
+			Type        string `xml:"type,attr"`
+			SOAPBinding struct {
+				Style     string `xml:"style,attr"`
+				Transport string `xml:"transport,attr"`
+			} `xml:"http://schemas.xmlsoap.org/wsdl/soap/ binding"`
+			Operations []struct {
+				Name   string `xml:"name,attr"`
+				SOAPOp struct {
+					Action string `xml:"soapAction,attr"`
+				} `xml:"http://schemas.xmlsoap.org/wsdl/soap/ operation"`
+				Input struct {
+					Body struct {
+						Use string `xml:"use,attr"`
+					} `xml:"http://schemas.xmlsoap.org/wsdl/soap/ body"`
+				} `xml:"http://schemas.xmlsoap.org/wsdl/ input"`
+				Faults []struct {
+					Name      string `xml:"name,attr"`
+					SOAPFault struct {
+						Name string `xml:"name,attr"`
+						Use  string `xml:"use,attr"`
+					} `xml:"http://schemas.xmlsoap.org/wsdl/soap/ fault"`
+				} `xml:"http://schemas.xmlsoap.org/wsdl/ fault"`
+			} `xml:"http://schemas.xmlsoap.org/wsdl/ operation"`
+		} `xml:"http://schemas.xmlsoap.org/wsdl/ binding"`
+		Services []struct {
+			Name  string `xml:"name,attr"`
+			Ports []struct {
+				Name    string `xml:"name,attr"`
+				Binding string `xml:"binding,attr"`
+				Address struct {
+					Location string `xml:"location,attr"`
+				} `xml:"http://schemas.xmlsoap.org/wsdl/soap/ address"`
+			} `xml:"http://schemas.xmlsoap.org/wsdl/ port"`
+		} `xml:"http://schemas.xmlsoap.org/wsdl/ service"`
+	}
+	if err := xml.Unmarshal(doc, &d); err != nil {
+		t.Fatalf("SOAP 1.1 WSDL does not parse: %v", err)
+	}
+	if len(d.Bindings) != 1 || d.Bindings[0].Name != "client_Binding_Soap11" || d.Bindings[0].SOAPBinding.Style != "document" ||
+		d.Bindings[0].SOAPBinding.Transport != "http://schemas.xmlsoap.org/soap/http" || len(d.Bindings[0].Operations) != 2 {
+		t.Fatalf("bindings = %+v", d.Bindings)
+	}
+	for _, op := range d.Bindings[0].Operations {
+		if op.SOAPOp.Action != "urn:cdc:iisb:2011:"+op.Name || op.Input.Body.Use != "literal" || len(op.Faults) < 2 {
+			t.Errorf("operation %+v", op)
+		}
+		for _, f := range op.Faults {
+			if f.SOAPFault.Name != f.Name || f.SOAPFault.Use != "literal" {
+				t.Errorf("operation %s fault %+v", op.Name, f)
+			}
+		}
+	}
+	if len(d.Services) != 1 || len(d.Services[0].Ports) != 1 || d.Services[0].Ports[0].Name != "client_Port_Soap11" ||
+		d.Services[0].Ports[0].Binding != "tns:client_Binding_Soap11" || d.Services[0].Ports[0].Address.Location != loc {
+		t.Errorf("services = %+v", d.Services)
+	}
+	// Everything else is the CDC contract: the facts that do not name a binding or a port.
+	contract := func(doc []byte) []string {
+		facts, err := describe(doc, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, f := range facts {
+			if !strings.HasPrefix(f, "binding ") && !strings.HasPrefix(f, "service ") {
+				out = append(out, f)
+			}
+		}
+		return out
+	}
+	if a, b := contract(doc), contract(WSDL(loc)); !slices.Equal(a, b) {
+		t.Errorf("the SOAP 1.1 description's contract differs:\n%v\n%v", a, b)
+	}
+}
+
+// The typed faults' Reason values are fixed in the schema, as in the CDC's 2011 WSDL that the NIST
+// tool uses, and equal to what the faults carry.
+func TestWSDLFixedReasons(t *testing.T) {
+	doc := string(WSDL("x"))
+	for typ, reason := range map[string]string{
+		"SecurityFault2011Type": ReasonSecurity, "MessageTooLargeFault2011Type": ReasonMessageTooLarge,
+		"UnsupportedOperationFault2011Type": ReasonUnsupportedOperation,
+	} {
+		i := strings.Index(doc, `<xsd:complexType name="`+typ+`">`)
+		j := strings.Index(doc[i:], `</xsd:complexType>`)
+		if i < 0 || j < 0 || !strings.Contains(doc[i:i+j], `name="Reason" type="xsd:string" minOccurs="0" nillable="true" fixed="`+reason+`"`) {
+			t.Errorf("%s: Reason is not fixed to %q", typ, reason)
+		}
+	}
+	for f, want := range map[*fault]string{
+		securityFault(authWrongPassword): ReasonSecurity, tooLargeFault("x"): ReasonMessageTooLarge,
+		unsupportedFault("", "x"): ReasonUnsupportedOperation, malformed("x"): ReasonUnknown,
+		unavailableFault(time.Second): ReasonUnknown,
+	} {
+		if f.reason != want {
+			t.Errorf("%s fault Reason %q; want %q", f.kind, f.reason, want)
 		}
 	}
 }
