@@ -25,9 +25,9 @@ type chunk struct {
 // collection and a scavenger's pace. Only a connection's reader goroutine touches its chunks, and
 // it copies a frame out before it gives them back.
 type chunkAlloc struct {
-	mu   sync.Mutex
-	free []chunk
-	held atomic.Int64 // bytes of chunks in use
+	mu    sync.Mutex
+	free  []chunk
+	held  atomic.Int64 // bytes of chunks in use
 	gauge func(float64)
 }
 
