@@ -54,7 +54,7 @@ type conn struct {
 
 	slots     chan struct{} // the pipelining window: one slot per message read and not answered
 	budget    budget        // bytes of messages read and not answered
-	inflight  atomic.Int64  // messages read and not answered (the idle timer does not run meanwhile)
+	waiting   atomic.Int64  // valid (HL7) messages read and not answered: the idle timer does not run meanwhile
 	lastWrite atomic.Int64  // UnixNano of the last ACK written
 }
 
@@ -88,7 +88,7 @@ func newConn(s *Server, raw net.Conn) *conn {
 		readTimeout: s.o.ReadTimeout,
 		idleTimeout: s.o.IdleTimeout,
 		handshake:   s.o.HandshakeTimeout,
-		inflight:    &c.inflight,
+		inflight:    &c.waiting,
 		lastWrite:   &c.lastWrite,
 	}
 	c.cr.opened = time.Now()
@@ -331,7 +331,9 @@ func (c *conn) dispatch(queue chan<- item, payload []byte, tooLarge int, readAt 
 	c.slots <- struct{}{}
 	cost := messageCost(c.s.o, len(payload))
 	c.budget.acquire(cost)
-	c.inflight.Add(1)
+	if valid {
+		c.waiting.Add(1)
+	}
 	// The payload is the frame reader's fresh slice: the pipeline keeps it until it is committed.
 	env := ingest.Envelope{
 		Transport:  ingest.TransportMLLP,
@@ -400,7 +402,9 @@ func (c *conn) writeLoop(queue <-chan item) {
 				buf = nil
 			}
 		}
-		c.inflight.Add(-1)
+		if it.valid {
+			c.waiting.Add(-1)
+		}
 		c.budget.release(it.cost + len(a) - c.s.o.ACKReserve)
 		<-c.slots
 	}

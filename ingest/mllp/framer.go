@@ -112,6 +112,9 @@ func (fr *frameReader) ReadFrame() ([]byte, error) {
 // add appends content bytes of the current frame, switching to discarding once it is too large.
 func (fr *frameReader) add(p []byte) {
 	if fr.drop {
+		if len(fr.head) < maxHead {
+			fr.head = append(fr.head, p[:min(len(p), maxHead-len(fr.head))]...)
+		}
 		fr.size += len(p)
 		return
 	}

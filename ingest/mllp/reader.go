@@ -48,7 +48,7 @@ type connReader struct {
 	readTimeout time.Duration
 	idleTimeout time.Duration
 	handshake   time.Duration
-	inflight    *atomic.Int64 // messages read and not yet answered
+	inflight    *atomic.Int64 // valid messages read and not yet answered
 	lastWrite   *atomic.Int64 // UnixNano of the last ACK to a valid frame written
 
 	mu           sync.Mutex
