@@ -331,6 +331,7 @@ func (c *conn) dispatch(queue chan<- item, payload []byte, tooLarge int, readAt 
 	c.slots <- struct{}{}
 	cost := messageCost(c.s.o, len(payload))
 	c.budget.acquire(cost)
+	c.s.memory.acquire(cost)
 	if valid {
 		c.waiting.Add(1)
 	}
@@ -386,6 +387,7 @@ func (c *conn) writeLoop(queue <-chan item) {
 		// The ACK is now known: charge what it really costs instead of the reserve (never
 		// waiting here: the writer must go on).
 		c.budget.adjust(len(a) - c.s.o.ACKReserve)
+		c.s.memory.adjust(len(a) - c.s.o.ACKReserve)
 		if !broken {
 			buf = hl7.AppendFrame(buf[:0], a)
 			if err := c.write(buf); err != nil {
@@ -405,6 +407,7 @@ func (c *conn) writeLoop(queue <-chan item) {
 		if it.valid {
 			c.waiting.Add(-1)
 		}
+		c.s.memory.release(it.cost + len(a) - c.s.o.ACKReserve)
 		c.budget.release(it.cost + len(a) - c.s.o.ACKReserve)
 		<-c.slots
 	}
@@ -502,8 +505,9 @@ type ready []byte
 
 func (r ready) Wait(context.Context) ([]byte, error) { return r, nil }
 
-// budget bounds the bytes a connection holds in messages read and not yet answered. A message is
-// always admitted when nothing else is held, so a message up to the limit never waits forever.
+// budget bounds the bytes a connection (or the server) holds in messages read and not yet
+// answered. A message is always admitted when nothing else is held, so a message up to the limit
+// never waits forever.
 type budget struct {
 	mu    sync.Mutex
 	cond  sync.Cond
@@ -529,7 +533,7 @@ func (b *budget) release(n int) {
 	b.mu.Lock()
 	b.used -= n
 	b.mu.Unlock()
-	b.cond.Signal()
+	b.cond.Broadcast()
 }
 
 // adjust corrects what is held by n bytes (an ACK larger or smaller than its reserve) without
@@ -539,7 +543,7 @@ func (b *budget) adjust(n int) {
 	b.used += n
 	b.mu.Unlock()
 	if n < 0 {
-		b.cond.Signal()
+		b.cond.Broadcast()
 	}
 }
 

@@ -385,3 +385,35 @@ func sameFrameError(a, b error) bool {
 	}
 	return errors.Is(a, b) || errors.Is(b, a)
 }
+
+// MaxMemory bounds what the messages in flight cost on all connections together: a second
+// connection's message waits until the first one's answer frees the memory.
+func TestMaxMemory(t *testing.T) {
+	gate := make(chan struct{})
+	var started atomic.Int32
+	st := &testStarter{respond: func(n int, env ingest.Envelope) ingest.Pending {
+		started.Add(1)
+		if n == 0 {
+			return gatedPending{gate: gate, ack: testACK(env)}
+		}
+		return ready(testACK(env))
+	}}
+	// Each message costs 1028 + 1028 + 100 = 2156: one fits in 3000, two do not.
+	srv := startServer(t, Options{Starter: st, MaxMessageSize: 2048, ProcessingFactor: 1, ACKReserve: 100, MaxMemory: 3000})
+	a, b := dialRaw(t, srv.addr), dialRaw(t, srv.addr)
+	if _, err := a.Write(frame(bigVXU("A", 900))); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the first message", func() bool { return started.Load() == 1 })
+	if _, err := b.Write(frame(bigVXU("B", 900))); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := started.Load(); n != 1 {
+		t.Fatalf("%d messages started while the first held the memory, want 1", n)
+	}
+	close(gate)
+	readACKs(t, a, hl7.NewFrameReader(a, 0), 1)
+	readACKs(t, b, hl7.NewFrameReader(b, 0), 1)
+	eventually(t, "the memory to be given back", func() bool { return srv.memory.held() == 0 })
+}
