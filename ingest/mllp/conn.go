@@ -194,7 +194,7 @@ func (c *conn) identify() {
 	c.lastLookup = time.Now()
 	ctx, cancel := context.WithTimeout(c.s.ctx, senderLookupTimeout)
 	defer cancel()
-	s, err := c.s.senders.lookup(ctx, c.addr, c.subject)
+	s, err := c.s.senders.lookup(ctx, c.addr, c.subject, first)
 	switch {
 	case err == nil && s != nil:
 		c.sender, c.lookupErr = s, nil

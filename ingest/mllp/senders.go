@@ -52,14 +52,16 @@ func newSenderCache(src ingest.Senders, ttl time.Duration) *senderCache {
 }
 
 // lookup returns the sender for addr and subject, from the cache when the lookup is younger than
-// ttl; concurrent lookups of the same key wait for one query.
-func (c *senderCache) lookup(ctx context.Context, addr netip.Addr, subject string) (*ingest.Sender, error) {
+// ttl and fresh is false; concurrent lookups of the same key wait for one query. A new
+// connection asks for a fresh lookup (as it always did), so that only the re-checks of open
+// connections are served from the cache.
+func (c *senderCache) lookup(ctx context.Context, addr netip.Addr, subject string, fresh bool) (*ingest.Sender, error) {
 	if c.ttl <= 0 {
 		return c.src.MLLPSender(ctx, addr, subject)
 	}
 	k := senderKey{addr, subject}
 	c.mu.Lock()
-	if e, ok := c.m[k]; ok {
+	if e, ok := c.m[k]; ok && !fresh {
 		select {
 		case <-e.done:
 			if time.Since(e.at) < c.ttl {
