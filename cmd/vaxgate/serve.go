@@ -251,6 +251,7 @@ func serve(ctx context.Context, c *config, demo bool, stdout, stderr io.Writer) 
 			stopServing(log, c, mllpSrv, httpSrv, writer)
 			return err
 		}
+		mllpSrv.RefreshSourceRanges(ctx) // the demo credentials' ranges get reserved slots now
 	}
 	log.Info("vaxgate serving", zap.String("mllp", mllpLn.Addr().String()), zap.String("http", httpLn.Addr().String()))
 	fmt.Fprintf(stderr, "vaxgate: MLLP on %s, HTTP on %s (Ctrl-C stops)\n", mllpLn.Addr(), httpLn.Addr())

@@ -417,3 +417,17 @@ func TestMaxMemory(t *testing.T) {
 	readACKs(t, b, hl7.NewFrameReader(b, 0), 1)
 	eventually(t, "the memory to be given back", func() bool { return srv.memory.held() == 0 })
 }
+
+// A range registered after the server started is known at once after RefreshSourceRanges.
+func TestRefreshSourceRanges(t *testing.T) {
+	senders := &rangedSenders{}
+	srv := startServer(t, Options{Senders: senders, SenderTTL: time.Hour})
+	if srv.known.contains(netip.MustParseAddr("127.0.0.9")) {
+		t.Fatal("known before any range was registered")
+	}
+	senders.ranges = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	srv.RefreshSourceRanges(context.Background())
+	if !srv.known.contains(netip.MustParseAddr("127.0.0.9")) {
+		t.Error("not known after the refresh")
+	}
+}

@@ -186,3 +186,12 @@ func (k *knownSources) contains(addr netip.Addr) bool {
 	}
 	return false
 }
+
+// RefreshSourceRanges re-reads the registered senders' address ranges now, rather than at the
+// next SenderTTL tick (serve calls it after creating the demo site). It does nothing when the
+// Senders cannot list ranges.
+func (s *Server) RefreshSourceRanges(ctx context.Context) {
+	if s.known.src != nil {
+		s.known.refresh(ctx)
+	}
+}
