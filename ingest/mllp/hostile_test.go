@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"io"
 	"net"
@@ -430,4 +433,49 @@ func TestRefreshSourceRanges(t *testing.T) {
 	if !srv.known.contains(netip.MustParseAddr("127.0.0.9")) {
 		t.Error("not known after the refresh")
 	}
+}
+
+// With TLS client certificates, a connection that presents a verified certificate gets a
+// reserved slot when only reserved slots are left; one without a certificate does not.
+func TestReservedConnectionsVerifiedCertificate(t *testing.T) {
+	pki := newTestPKI(t)
+	client := pki.issue(t, pkix.Name{CommonName: "ehr-gateway"}, x509.ExtKeyUsageClientAuth)
+	srv := startServer(t, Options{MaxConnections: 3, ReservedConnections: 2, TLSConfig: &tls.Config{
+		Certificates: []tls.Certificate{pki.server},
+		ClientCAs:    pki.pool,
+		ClientAuth:   tls.VerifyClientCertIfGiven,
+		MinVersion:   tls.VersionTLS12,
+	}})
+	ctx := context.Background()
+	dial := func(certs []tls.Certificate) (string, *Client) {
+		cl, err := Dial(ctx, srv.addr, &tls.Config{RootCAs: pki.pool, Certificates: certs}, WithTimeout(5*time.Second))
+		if err != nil {
+			return "dial: " + err.Error(), nil
+		}
+		a, err := cl.Send(ctx, vxu("R"))
+		if err != nil {
+			cl.Close()
+			return "send: " + err.Error(), nil
+		}
+		code, _ := msa(t, a)
+		return code, cl
+	}
+	// The one unreserved slot.
+	if code, cl := dial(nil); code != "AA" {
+		t.Fatalf("first connection: %s", code)
+	} else {
+		defer cl.Close()
+	}
+	if code, cl := dial(nil); cl != nil {
+		cl.Close()
+		t.Errorf("a connection without a certificate got a reserved slot: %s", code)
+	}
+	if code, cl := dial([]tls.Certificate{client}); code != "AA" {
+		t.Errorf("a connection with a verified certificate: %s, want AA in a reserved slot", code)
+	} else {
+		defer cl.Close()
+	}
+	eventually(t, "the refusal counted", func() bool {
+		return counterValue(t, srv.m.rejected.WithLabelValues(rejectReserved)) == 1
+	})
 }
