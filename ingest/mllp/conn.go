@@ -192,9 +192,13 @@ func (c *conn) identify() {
 	prev := c.sender
 	c.identified = true
 	c.lastLookup = time.Now()
-	ctx, cancel := context.WithTimeout(c.s.ctx, senderLookupTimeout)
-	defer cancel()
-	s, err := c.s.senders.lookup(ctx, c.addr, c.subject, first)
+	r, ok := c.s.senders.cached(c.addr, c.subject)
+	s, err := r.sender, r.err
+	if first || !ok {
+		ctx, cancel := context.WithTimeout(c.s.ctx, senderLookupTimeout)
+		s, err = c.s.senders.lookup(ctx, c.addr, c.subject, first)
+		cancel()
+	}
 	switch {
 	case err == nil && s != nil:
 		c.sender, c.lookupErr = s, nil

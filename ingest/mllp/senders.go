@@ -101,6 +101,33 @@ func (c *senderCache) lookup(ctx context.Context, addr netip.Addr, subject strin
 	return e.sender, e.err
 }
 
+// cached returns a lookup younger than ttl, if there is one, without waiting for anything.
+func (c *senderCache) cached(addr netip.Addr, subject string) (senderResult, bool) {
+	if c.ttl <= 0 {
+		return senderResult{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[senderKey{addr, subject}]
+	if !ok {
+		return senderResult{}, false
+	}
+	select {
+	case <-e.done:
+		if time.Since(e.at) < c.ttl {
+			return senderResult{e.sender, e.err}, true
+		}
+	default:
+	}
+	return senderResult{}, false
+}
+
+// senderResult is a lookup's outcome.
+type senderResult struct {
+	sender *ingest.Sender
+	err    error
+}
+
 func (c *senderCache) sweepLocked() {
 	for k, e := range c.m {
 		select {
