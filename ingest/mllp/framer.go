@@ -54,9 +54,6 @@ func newFrameReader(r io.Reader, max int, alloc *chunkAlloc) *frameReader {
 // Skipped returns the number of bytes skipped outside frames so far.
 func (fr *frameReader) Skipped() int64 { return fr.skipped }
 
-// Held returns the bytes of memory the reader holds for the frame being received.
-func (fr *frameReader) Held() int { return cap(fr.small) + len(fr.chunks)*chunkSize }
-
 // ReadFrame returns the content of the next frame in a new slice that the caller owns. At the
 // end of the stream it returns io.EOF, or hl7.ErrPartialFrame when the stream ended inside a
 // frame. A frame larger than the limit gives an *hl7.FrameTooLargeError (its Head is the

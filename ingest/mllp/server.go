@@ -113,8 +113,9 @@ type Options struct {
 	// bandwidth (default 30s). It also limits the TLS handshake (IdleTimeout does when it is
 	// disabled). Time the server spends with a full window is not charged to the sender.
 	ReadTimeout time.Duration
-	// IdleTimeout closes a connection that has had no frames and no ACKs for this long (default
-	// 5m). A connection whose messages are still being committed is not idle.
+	// IdleTimeout closes a connection that has had no HL7 frames and no ACKs to them for this
+	// long (default 5m); junk and frames that are not HL7 do not count. A connection whose
+	// messages are still being committed is not idle.
 	IdleTimeout time.Duration
 	// WriteTimeout is the time the sender has to take each ACK off the wire (default 30s).
 	WriteTimeout time.Duration
