@@ -135,6 +135,9 @@ func (c *conn) serve() {
 		c.raw.Close()
 		return
 	}
+	if c.subject != "" {
+		c.cr.knownSender() // a verified certificate: only the idle timeout applies
+	}
 	c.log.Debug("mllp connection opened", zap.Bool("tls", c.nc != c.raw), zap.String("cert_subject", c.subject))
 
 	queue := make(chan item, c.s.o.MaxInFlight)

@@ -166,6 +166,16 @@ func TestHandshakeTimeout(t *testing.T) {
 			t.Errorf("closed after %v", d)
 		}
 	})
+	t.Run("known sender may wait", func(t *testing.T) {
+		known := o
+		known.Senders = &rangedSenders{ranges: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+		srv := startServer(t, known)
+		c := dialRaw(t, srv.addr)
+		time.Sleep(3 * hs)
+		if code := exchange(t, c, "LATE"); code != "AA" {
+			t.Errorf("a registered sender's first message after %v: %q, want AA", 3*hs, code)
+		}
+	})
 	t.Run("a message arriving slowly", func(t *testing.T) {
 		srv := startServer(t, o)
 		c := dialRaw(t, srv.addr)

@@ -223,6 +223,13 @@ func (r *connReader) trackHeadLocked(b []byte, end int) {
 	}
 }
 
+// knownSender lifts the handshake timeout: the connection belongs to a registered sender.
+func (r *connReader) knownSender() {
+	r.mu.Lock()
+	r.handshake = 0
+	r.mu.Unlock()
+}
+
 // markValid records that the frame just read is HL7: the connection has passed its handshake
 // and is active now.
 func (r *connReader) markValid() {

@@ -131,7 +131,10 @@ type Options struct {
 	ReservedConnections int
 	// HandshakeTimeout is the time a new connection has to complete its TLS handshake and send
 	// a valid HL7 frame, or to start one (a frame that begins with MSH, FHS or BHS then has
-	// ReadTimeout to complete). Default 10s.
+	// ReadTimeout to complete). Default 10s. Connections of known senders (an address inside a
+	// credential's range, or a verified client certificate) need only complete the TLS
+	// handshake in that time: interface engines keep idle connections open, and IdleTimeout
+	// applies to them.
 	HandshakeTimeout time.Duration
 	// MaxJunkFrames closes a connection after this many frames in a row that are not HL7 (each
 	// answered AR); default 3, negative: never. Frames that are not HL7 never count as activity
@@ -401,6 +404,11 @@ func (s *Server) admit(nc net.Conn) (*conn, bool) {
 	}
 	c := newConn(s, nc)
 	c.class = class
+	if class == slotKnown {
+		// A registered sender's interface engine may open its connection long before it has a
+		// message to send: only the idle timeout applies to it.
+		c.cr.handshake = 0
+	}
 	if class != slotKnown {
 		s.perSource[addr]++
 	}
