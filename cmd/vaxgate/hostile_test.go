@@ -533,3 +533,51 @@ func TestFitConnectionCaps(t *testing.T) {
 		}
 	}
 }
+
+// The demo set-up run many times at once on an empty database (as racing `serve --demo` do)
+// succeeds every time and creates each demo credential once.
+func TestDemoSetUpConcurrent(t *testing.T) {
+	url := storetest.NewURL(t)
+	c := serveConfig(t, url, nil)
+	ctx := context.Background()
+	db, closeDB, err := database(ctx, c, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeDB()
+	svc, err := newAdminService(c, db, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- setUpDemo(ctx, svc, io.Discard, c)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("setUpDemo: %v", err)
+		}
+	}
+	var mllpCreds, soapCreds int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE transport = 'mllp'), count(*) FILTER (WHERE transport = 'soap')
+		FROM sender_credentials WHERE active`).Scan(&mllpCreds, &soapCreds); err != nil {
+		t.Fatal(err)
+	}
+	if mllpCreds != 2 || soapCreds != 1 {
+		t.Errorf("%d MLLP and %d SOAP demo credentials, want 2 and 1", mllpCreds, soapCreds)
+	}
+	// The index refuses a duplicate however it is inserted.
+	_, err = db.Pool.Exec(ctx, `INSERT INTO sender_credentials (site_id, transport, source_cidr)
+		SELECT site_id, 'mllp', source_cidr FROM sender_credentials WHERE transport = 'mllp' LIMIT 1`)
+	if err == nil {
+		t.Error("a second identical active MLLP credential was stored")
+	}
+}
