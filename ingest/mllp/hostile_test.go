@@ -8,9 +8,11 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -488,4 +490,40 @@ func TestReservedConnectionsVerifiedCertificate(t *testing.T) {
 	eventually(t, "the refusal counted", func() bool {
 		return counterValue(t, srv.m.rejected.WithLabelValues(rejectReserved)) == 1
 	})
+}
+
+// The torture run's attack: 1,100 idle connections from anyone. With the default limits, the
+// registered sender still connects and is answered while they are open, and the idle ones are
+// gone after the handshake timeout.
+func TestIdleFloodDoesNotLockOutSenders(t *testing.T) {
+	const flood = 1100
+	const hs = 500 * time.Millisecond
+	senders := &rangedSenders{ranges: []netip.Prefix{netip.MustParsePrefix("127.0.0.5/32")}}
+	srv := startServer(t, Options{Senders: senders, HandshakeTimeout: hs})
+	var refused atomic.Int32 // by the kernel (backlog), not by the server
+	var wg sync.WaitGroup
+	for i := range flood {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := dialFrom(t, fmt.Sprintf("127.1.%d.%d", i/250, 1+i%250), srv.addr); err != nil {
+				refused.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	start := time.Now()
+	c, err := dialFrom(t, "127.0.0.5", srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := exchange(t, c, "LEGIT"); code != "AA" {
+		t.Fatalf("registered sender during the flood: %q, want AA", code)
+	}
+	t.Logf("registered sender answered %v into a flood of %d idle connections (%v refused by the server, %d by the kernel)",
+		time.Since(start), flood, counterValue(t, srv.m.rejected), refused.Load())
+	if got := counterValue(t, srv.m.rejected.WithLabelValues(rejectReserved)); got == 0 {
+		t.Error("no connection of the flood was kept out of the reserved slots")
+	}
+	eventually(t, "the idle connections to be closed", func() bool { return counterValue(t, srv.m.connections) <= 1 })
 }
