@@ -581,3 +581,32 @@ func TestDemoSetUpConcurrent(t *testing.T) {
 		t.Error("a second identical active MLLP credential was stored")
 	}
 }
+
+// With every MLLP slot taken, HTTP (and /readyz) is untouched: the listeners have separate caps.
+func TestMLLPSaturatedReadyzUp(t *testing.T) {
+	url := storetest.NewURL(t)
+	srv := startServe(t, serveConfig(t, url, map[string]string{
+		"VAXGATE_MLLP_MAX_CONNECTIONS":      "16",
+		"VAXGATE_MLLP_RESERVED_CONNECTIONS": "-1",
+		"VAXGATE_MLLP_HANDSHAKE_TIMEOUT":    "1m",
+	}))
+	if srv == nil {
+		t.FailNow()
+	}
+	for range 40 {
+		c, err := net.DialTimeout("tcp", srv.mllp, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get("http://" + srv.http + "/readyz")
+	if err != nil {
+		t.Fatalf("/readyz with MLLP saturated: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("/readyz with MLLP saturated: %d", resp.StatusCode)
+	}
+}

@@ -273,7 +273,7 @@ func (c *conn) handle(queue chan<- item, payload []byte, tooLarge int, readAt ti
 	c.junk++
 	c.s.m.junkFrames.Inc()
 	if max := c.s.o.MaxJunkFrames; max > 0 && c.junk >= max {
-		c.log.Warn("mllp frames that are not HL7: closing", zap.Int("frames_in_a_row", c.junk))
+		c.log.Debug("mllp frames that are not HL7: closing", zap.Int("frames_in_a_row", c.junk))
 		return true
 	}
 	return false
@@ -311,7 +311,7 @@ func (c *conn) endOfStream(err error) string {
 		if midFrame {
 			c.s.m.frames.WithLabelValues(outcomeTimeout).Inc()
 		}
-		c.log.Info("mllp connection sent no HL7 frame within the handshake timeout: closing",
+		c.log.Debug("mllp connection sent no HL7 frame within the handshake timeout: closing",
 			zap.Duration("handshake_timeout", c.s.o.HandshakeTimeout))
 		return closedHandshake
 	case errors.Is(reason, errReadTimeout):

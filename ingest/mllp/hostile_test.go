@@ -527,3 +527,19 @@ func TestIdleFloodDoesNotLockOutSenders(t *testing.T) {
 	}
 	eventually(t, "the idle connections to be closed", func() bool { return counterValue(t, srv.m.connections) <= 1 })
 }
+
+func TestLogEvery(t *testing.T) {
+	var l logEvery
+	t0 := time.Unix(1000, 0)
+	if n, ok := l.note(t0); !ok || n != 1 {
+		t.Fatalf("first event: %d %v", n, ok)
+	}
+	for i := range 5 {
+		if _, ok := l.note(t0.Add(time.Duration(i) * 100 * time.Millisecond)); ok {
+			t.Fatal("logged twice within a second")
+		}
+	}
+	if n, ok := l.note(t0.Add(time.Second)); !ok || n != 6 {
+		t.Errorf("a second later: %d %v, want 6 true", n, ok)
+	}
+}

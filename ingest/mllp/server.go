@@ -181,6 +181,8 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	refusals logEvery // refused connections, logged at most once a second
+
 	mu        sync.Mutex
 	closing   bool
 	listeners map[*net.Listener]struct{}
@@ -397,8 +399,12 @@ func (s *Server) admit(nc net.Conn) (*conn, bool) {
 		// Closing at once (a FIN, no data) tells a well-behaved sender to retry later; nothing
 		// was read from it, so nothing is left unanswered.
 		s.m.rejected.WithLabelValues(reason).Inc()
-		s.log.Warn("mllp connection refused", zap.String("reason", reason),
-			zap.String("remote", nc.RemoteAddr().String()), zap.Int("max_connections", s.o.MaxConnections))
+		if n, ok := s.refusals.note(time.Now()); ok {
+			// A flood must not flood the log too: at most one line a second.
+			s.log.Warn("mllp connection refused", zap.String("reason", reason),
+				zap.String("remote", nc.RemoteAddr().String()), zap.Int("max_connections", s.o.MaxConnections),
+				zap.Int("refused_since_last_logged", n))
+		}
 		nc.Close()
 		return nil, false
 	}
@@ -536,4 +542,26 @@ func (s *Server) Close() error {
 		c.abort()
 	}
 	return nil
+}
+
+// logEvery lets through one log line a second of an event that may come in floods, and counts
+// the others.
+type logEvery struct {
+	mu   sync.Mutex
+	last time.Time
+	n    int
+}
+
+// note records an event and reports whether to log it now, with the number of events since
+// the last one logged (this one included).
+func (l *logEvery) note(now time.Time) (int, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.n++
+	if now.Sub(l.last) < time.Second {
+		return 0, false
+	}
+	n := l.n
+	l.last, l.n = now, 0
+	return n, true
 }
