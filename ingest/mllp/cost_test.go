@@ -3,6 +3,7 @@ package mllp
 import (
 	"bytes"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -56,4 +57,13 @@ func BenchmarkProcessingMemory(b *testing.B) {
 			b.ReportMetric(float64(after.alloc-before.alloc)/float64(b.N)/float64(len(s.msg)), "alloc-x")
 		})
 	}
+}
+
+// testingMem is the bytes allocated so far by the process.
+type testingMem struct{ alloc uint64 }
+
+func (m *testingMem) read() {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	m.alloc = ms.TotalAlloc
 }
