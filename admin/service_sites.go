@@ -417,7 +417,11 @@ func (s *Service) CreateSOAPCredential(ctx context.Context, a Actor, siteID int6
 // username at this site gets the new password and facility and is made active again (handy for
 // scripts and the demo set-up). A username of another site is a conflict.
 func (s *Service) EnsureSOAPCredential(ctx context.Context, a Actor, siteID int64, username, password, facilityID string) (*SenderCredential, error) {
-	return s.soapCredential(ctx, a, siteID, username, password, facilityID, true)
+	c, err := s.soapCredential(ctx, a, siteID, username, password, facilityID, true)
+	if errors.Is(err, ErrAlreadyExists) { // created concurrently (unique username): update it
+		return s.soapCredential(ctx, a, siteID, username, password, facilityID, true)
+	}
+	return c, err
 }
 
 func (s *Service) soapCredential(ctx context.Context, a Actor, siteID int64, username, password, facilityID string, update bool) (*SenderCredential, error) {
@@ -489,7 +493,11 @@ func (s *Service) CreateMLLPCredential(ctx context.Context, a Actor, siteID int6
 // EnsureMLLPCredential is CreateMLLPCredential, except that an identical active credential of
 // the same site is returned as it is (handy for scripts and the demo set-up).
 func (s *Service) EnsureMLLPCredential(ctx context.Context, a Actor, siteID int64, sourceCIDR, certSubject string) (*SenderCredential, error) {
-	return s.mllpCredential(ctx, a, siteID, sourceCIDR, certSubject, true)
+	c, err := s.mllpCredential(ctx, a, siteID, sourceCIDR, certSubject, true)
+	if errors.Is(err, ErrAlreadyExists) { // created concurrently (unique index): return that one
+		return s.mllpCredential(ctx, a, siteID, sourceCIDR, certSubject, true)
+	}
+	return c, err
 }
 
 func (s *Service) mllpCredential(ctx context.Context, a Actor, siteID int64, sourceCIDR, certSubject string, ensure bool) (*SenderCredential, error) {
