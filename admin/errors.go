@@ -51,7 +51,9 @@ type Error struct {
 	Kind    Kind
 	Code    string
 	Message string
-	Err     error
+	// Rule names the authorization rule that denied the action (Decision.Rule), for 403s.
+	Rule string
+	Err  error
 }
 
 func (e *Error) Error() string {

@@ -175,6 +175,7 @@ type errorJSON struct {
 	Error struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
+		Rule    string `json:"rule,omitempty"` // the authorization rule that denied the action
 	} `json:"error"`
 }
 
@@ -213,7 +214,9 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if e.Kind == KindUnauthenticated {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="vaxgate"`)
 	}
-	writeJSON(w, e.Kind.HTTPStatus(), errorBody(e.Code, e.Message))
+	body := errorBody(e.Code, e.Message)
+	body.Error.Rule = e.Rule
+	writeJSON(w, e.Kind.HTTPStatus(), body)
 }
 
 func (h *handler) wrap(rt Route) http.HandlerFunc {
