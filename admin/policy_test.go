@@ -109,7 +109,7 @@ func TestRolePermissions(t *testing.T) {
 		RoleReadOnly:                 {true, false, false, false},
 		RoleTypicalUser:              {true, true, false, false},
 		RoleTypicalUserOrdering:      {true, true, false, false},
-		RoleReadOnlyAdministrator:    {true, false, true, false},
+		RoleReadOnlyAdministrator:    {true, false, true, true}, // manages users, reads patients only
 		RoleAdministrator:            {true, true, true, true},
 		RoleAdministratorOrdering:    {true, true, true, true},
 		RoleHealthSystemUser:         {true, true, true, true},
@@ -138,6 +138,10 @@ func TestActorScope(t *testing.T) {
 	aa := Actor{UserID: 1, Memberships: []Membership{{SiteID: 10, OrganizationID: 1, HealthSystemID: 1, Role: RoleAdministrator}}}
 	hsu := Actor{UserID: 2, Memberships: []Membership{{SiteID: 10, OrganizationID: 1, HealthSystemID: 1, Role: RoleHealthSystemUser}}}
 	ro := Actor{UserID: 3, Memberships: []Membership{{SiteID: 10, OrganizationID: 1, HealthSystemID: 1, Role: RoleReadOnly}}}
+	aaTU := Actor{UserID: 4, Memberships: []Membership{{SiteID: 10, OrganizationID: 1, HealthSystemID: 1, Role: RoleTypicalUser,
+		Designations: []Designation{DesignationAccessAdministrator}}}}
+	aaRO := Actor{UserID: 5, Memberships: []Membership{{SiteID: 10, OrganizationID: 1, HealthSystemID: 1, Role: RoleReadOnly,
+		Designations: []Designation{DesignationAccessAdministrator}}}}
 	tests := []struct {
 		name   string
 		a      Actor
@@ -155,11 +159,14 @@ func TestActorScope(t *testing.T) {
 		{"read-only reads", ro, PermReadPatients, 10, 1, true},
 		{"read-only no sharing", ro, PermChangeSharing, 10, 1, false},
 		{"read-only no users", ro, PermViewUsers, 10, 1, false},
+		{"AA designation manages", aaTU, PermManageUsers, 10, 1, true},
+		{"AA designation not elsewhere", aaTU, PermManageUsers, 11, 1, false},
+		{"AA designation gives no sharing", aaRO, PermChangeSharing, 10, 1, false},
 		{"system", SystemActor("test"), PermManageUsers, 20, 2, true},
 		{"registry admin", Actor{RegistryAdmin: true}, PermManageUsers, 20, 2, true},
 	}
 	for _, tc := range tests {
-		if got := tc.a.can(tc.p, tc.site, tc.family); got != tc.want {
+		if _, got := tc.a.atSite(tc.p, &Site{ID: tc.site, HealthSystemID: tc.family}); got != tc.want {
 			t.Errorf("%s: can = %v, want %v", tc.name, got, tc.want)
 		}
 	}
@@ -185,9 +192,13 @@ func TestSiteStatusTransitions(t *testing.T) {
 	}
 }
 
-func TestDesignationsNeedAdminRole(t *testing.T) {
-	if _, err := checkDesignations(RoleTypicalUser, []Designation{DesignationAccessAdministrator}); !errors.Is(err, ErrInvalid) {
-		t.Errorf("AA with Typical User: %v, want invalid", err)
+func TestDesignations(t *testing.T) {
+	// The AA designation goes with any role: it grants user management, the role patient access.
+	if _, err := checkDesignations(RoleTypicalUser, []Designation{DesignationAccessAdministrator}); err != nil {
+		t.Errorf("AA with Typical User: %v", err)
+	}
+	if _, err := checkDesignations("chief", nil); !errors.Is(err, ErrInvalid) {
+		t.Errorf("unknown role: %v", err)
 	}
 	ds, err := checkDesignations(RoleAdministrator, []Designation{DesignationTechnicalContact, DesignationAccessAdministrator, DesignationTechnicalContact})
 	if err != nil {

@@ -1,7 +1,8 @@
 // Package cli is the `vaxgate admin` command tree: organizations, sites and their onboarding
 // status, sender credentials, users, data sharing and the audit log, from the command line. It
-// acts as the system actor (whoever can run it can reach the database anyway) and goes through
-// admin.Service, so the rules and the audit log are the same as through the API.
+// acts as the operator (admin.OperatorActor: whoever can run it can reach the database anyway,
+// so it may do what registry staff may), named "cli:<os-user>" in the audit log, and goes
+// through admin.Service and its decision point, so the rules are the same as through the API.
 package cli
 
 import (
@@ -11,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/user"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -33,12 +36,13 @@ type app struct {
 // Command returns the `admin` command. open is called by each subcommand that needs the
 // database, after its arguments were checked.
 func Command(open func(ctx context.Context) (*admin.Service, func(), error)) *cobra.Command {
-	a := &app{open: open, actor: admin.SystemActor("cli")}
+	a := &app{open: open, actor: admin.OperatorActor(operator())}
 	root := &cobra.Command{
 		Use:   "admin",
 		Short: "Manage organizations, sites, sender credentials, users, data sharing and the audit log",
 		Long: `Admin tasks from the command line. They go through the same rules as the JSON API
-(/api/v1) and are recorded in the audit log as actor "system:cli".
+(/api/v1) and are recorded in the audit log as actor "cli:<your OS user>" (the user who ran
+sudo, when run through sudo).
 
 Typical onboarding of a sending site:
   vaxgate admin org create --code HS1 --name "Health System One"
@@ -56,6 +60,21 @@ First registry administrator:
 		a.sharingCommand(), a.auditCommand(), a.rolesCommand())
 	silence(root)
 	return root
+}
+
+// operator names the person at the command line: the user who ran sudo when run through sudo,
+// else the OS user.
+func operator() string {
+	if su := os.Getenv("SUDO_USER"); su != "" && os.Geteuid() == 0 {
+		return su
+	}
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	if n := os.Getenv("USER"); n != "" {
+		return n
+	}
+	return fmt.Sprintf("uid%d", os.Getuid())
 }
 
 // silence makes errors one line: no usage dump after an error (the caller prints the error).

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/netip"
+	"os"
+	"os/user"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,6 +21,18 @@ import (
 func TestMain(m *testing.M) {
 	passwd.DefaultParams = passwd.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 	storetest.Main(m)
+}
+
+// operatorName is who the command line says ran it (see cli.operator).
+func operatorName(t *testing.T) string {
+	if su := os.Getenv("SUDO_USER"); su != "" && os.Geteuid() == 0 {
+		return su
+	}
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Username
 }
 
 type harness struct {
@@ -127,6 +141,18 @@ func TestOnboardingSiteAndSenders(t *testing.T) {
 	}
 
 	h.fails("cannot go from", "site", "set-status", "KID01", "production")
+	// No site goes to testing without an active access administrator.
+	h.fails("no active access administrator", "site", "set-status", "KID01", "testing")
+	out = h.ok("user", "invite", "--site", "KID01", "--username", "kid.aa", "--first-name", "Kim", "--last-name", "Aa",
+		"--email", "kim@kid01.test", "--role", "read_only_administrator", "--designation", "access_administrator", "--print-link")
+	link := regexp.MustCompile(`register\?token=(\S+)`).FindStringSubmatch(out)
+	if link == nil {
+		t.Fatalf("no link:\n%s", out)
+	}
+	svc, _, _ := h.open(context.Background())
+	if _, err := svc.Register(context.Background(), link[1], "Kim-Password-1", true); err != nil {
+		t.Fatal(err)
+	}
 	h.ok("site", "set-status", "KID01", "testing")
 	out = h.ok("site", "set-status", "KID01", "production", "--go-live", "2025-06-01")
 	if !strings.Contains(out, "production") || !strings.Contains(out, "2025-06-01") {
@@ -145,7 +171,7 @@ func TestOnboardingSiteAndSenders(t *testing.T) {
 	h.fails("already revoked", "sender", "revoke", "1")
 
 	out = h.ok("audit", "list", "--site", "KID01")
-	for _, a := range []string{"site.create", "credential.create", "site.set_status", "system:cli"} {
+	for _, a := range []string{"site.create", "credential.create", "site.set_status", "cli:" + operatorName(t)} {
 		if !strings.Contains(out, a) {
 			t.Errorf("audit list lacks %s:\n%s", a, out)
 		}
@@ -193,7 +219,17 @@ func TestUsersFromTheCommandLine(t *testing.T) {
 
 	// The last AA rule holds at the command line too.
 	h.fails("last active access administrator", "user", "deactivate", "aa.one")
-	h.fails("last active access administrator", "user", "set-role", "aa.one", "--site", "S1", "--role", "typical_user")
+	h.fails("last active access administrator", "user", "set-role", "aa.one", "--site", "S1", "--role", "typical_user", "--clear-designations")
+	// Adding an existing user to another site is an invitation they accept.
+	h.ok("site", "create", "--org", "ORG", "--code", "S2", "--name", "Site 2")
+	h.fails("invitation", "user", "set-role", "aa.one", "--site", "S2", "--role", "read_only")
+	out = h.ok("user", "invite-to-site", "aa.one", "--site", "S2", "--role", "read_only")
+	if !strings.Contains(out, "accepts it after logging in") {
+		t.Fatalf("invite-to-site:\n%s", out)
+	}
+	if u, _ := svc.UserByUsername(context.Background(), admin.SystemActor("test"), "aa.one"); len(u.Memberships) != 1 {
+		t.Fatalf("invited user is a member before accepting: %+v", u.Memberships)
+	}
 	out = h.ok("user", "set-role", "aa.one", "--site", "S1", "--role", "administrator_ordering")
 	if !strings.Contains(out, "Administrator with Ordering; Access Administrator") {
 		t.Fatalf("set-role:\n%s", out)
