@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 )
@@ -133,13 +134,13 @@ func deny(rule, format string, args ...any) Decision {
 
 // decisionHook, when set (tests only, see export_test.go), may change a decision: the permission
 // matrix test uses it to prove that the matrix fails when one decision changes.
-var decisionHook func(Action, Decision) Decision
+var decisionHook atomic.Pointer[func(Action, Decision) Decision]
 
 // Decide is the decision point: may actor a do act to t? It reads nothing but its arguments.
 func Decide(a Actor, act Action, t Target) Decision {
 	d := decide(a, act, t)
-	if decisionHook != nil {
-		d = decisionHook(act, d)
+	if h := decisionHook.Load(); h != nil {
+		d = (*h)(act, d)
 	}
 	return d
 }
@@ -212,12 +213,6 @@ func (a Actor) atSite(p Permission, site *Site) (string, bool) {
 		}
 	}
 	return RuleNoSiteRole, false
-}
-
-// atMembershipSite is atSite for the site of a membership (the target user's).
-func (a Actor) atMembershipSite(p Permission, m *Membership) bool {
-	_, ok := a.atSite(p, &Site{ID: m.SiteID, HealthSystemID: m.HealthSystemID})
-	return ok
 }
 
 // anywhere reports whether a has p at some site.
@@ -374,8 +369,9 @@ func decide(a Actor, act Action, t Target) Decision {
 			return deny(RuleRegistryStaffUser, "registry staff accounts are visible to registry staff only")
 		}
 		for i := range t.User.Memberships {
-			if a.atMembershipSite(PermViewUsers, &t.User.Memberships[i]) {
-				return allow(RuleSiteRole, "user %s is a member of a site whose users you may view", t.User.Username)
+			m := &t.User.Memberships[i]
+			if rule, ok := a.atSite(PermViewUsers, &Site{ID: m.SiteID, HealthSystemID: m.HealthSystemID}); ok {
+				return allow(rule, "user %s is a member of a site whose users you may view", t.User.Username)
 			}
 		}
 		return deny(RuleUserOutsideScope, "user %d is not a member of a site whose users you may view", t.User.ID)
@@ -466,6 +462,9 @@ func grantCheck(a Actor, role Role, site *Site) Decision {
 func accountDecision(a Actor, act Action, u *User) Decision {
 	if a.privileged() {
 		return allow(RuleRegistryStaff, "registry staff may %s", actionPhrase[act])
+	}
+	if !a.anywhere(PermManageUsers) {
+		return deny(RuleNoRole, "you may not %s: no role of yours manages users", actionPhrase[act])
 	}
 	if u.RegistryAdmin {
 		return deny(RuleRegistryStaffUser, "registry staff accounts are managed by registry staff only")

@@ -112,25 +112,25 @@ var (
 	ErrInvalidCredentials = &Error{Kind: KindUnauthenticated, Code: "invalid_credentials", Message: "wrong username or password"}
 	// ErrAccountLocked is no longer answered to a login (a locked account is answered exactly as a
 	// wrong password, ErrInvalidCredentials); it is kept for clients that match on it.
-	ErrAccountLocked      = &Error{Kind: KindLocked, Code: "account_locked", Message: "the account is locked after repeated failed logins; an access administrator must unlock it"}
-	ErrAccountExpired     = &Error{Kind: KindForbidden, Code: "account_expired", Message: "the account is Inactive Expired (unused for too long); an access administrator must reactivate it"}
-	ErrAccountInactive    = &Error{Kind: KindForbidden, Code: "account_inactive", Message: "the account is Inactive Manual; an access administrator must reactivate it"}
-	ErrPasswordChange     = &Error{Kind: KindForbidden, Code: "password_change_required", Message: "the password was set by an administrator and must be changed first (POST /api/v1/me/password)"}
-	ErrWeakPassword       = &Error{Kind: KindInvalid, Code: "weak_password", Message: "the password does not meet the password policy"}
-	ErrInvalidUsername    = &Error{Kind: KindInvalid, Code: "invalid_username", Message: "the username is not allowed"}
-	ErrDuplicateUser      = &Error{Kind: KindConflict, Code: "duplicate_user", Message: "a user with these details already exists"}
-	ErrPossibleDuplicate  = &Error{Kind: KindConflict, Code: "possible_duplicate", Message: "users with this name already exist"}
-	ErrUsernameTaken      = &Error{Kind: KindConflict, Code: "username_taken", Message: "the username is taken"}
-	ErrLastAA             = &Error{Kind: KindConflict, Code: "last_access_administrator", Message: "the site's last active access administrator cannot be deactivated or demoted"}
-	ErrAlreadyExists      = &Error{Kind: KindConflict, Code: "already_exists", Message: "already exists"}
-	ErrInvalidTransition  = &Error{Kind: KindConflict, Code: "invalid_transition", Message: "the change is not allowed from the current state"}
-	ErrSharingUnresolved  = &Error{Kind: KindConflict, Code: "sharing_unresolved", Message: "the patient's data-sharing status is Unknown: set it to Yes or No before viewing the records"}
-	ErrSharingUnchanged   = &Error{Kind: KindConflict, Code: "sharing_unchanged", Message: "the patient already has this data-sharing status"}
-	ErrInviteInvalid      = &Error{Kind: KindNotFound, Code: "invite_invalid", Message: "the registration link is unknown, already used or expired"}
-	ErrMailUnavailable    = &Error{Kind: KindUnavailable, Code: "mail_unavailable", Message: "the invitation email could not be sent"}
-	ErrAlreadyBootstrap   = &Error{Kind: KindConflict, Code: "already_bootstrapped", Message: "a registry administrator already exists"}
-	ErrTooManyAttempts    = &Error{Kind: KindTooManyRequests, Code: "too_many_attempts", Message: "too many failed logins: wait before trying again"}
-	ErrSiteNeedsAA        = &Error{Kind: KindConflict, Code: "site_needs_access_administrator", Message: "the site has no active access administrator"}
+	ErrAccountLocked     = &Error{Kind: KindLocked, Code: "account_locked", Message: "the account is locked after repeated failed logins; an access administrator must unlock it"}
+	ErrAccountExpired    = &Error{Kind: KindForbidden, Code: "account_expired", Message: "the account is Inactive Expired (unused for too long); an access administrator must reactivate it"}
+	ErrAccountInactive   = &Error{Kind: KindForbidden, Code: "account_inactive", Message: "the account is Inactive Manual; an access administrator must reactivate it"}
+	ErrPasswordChange    = &Error{Kind: KindForbidden, Code: "password_change_required", Message: "the password was set by an administrator and must be changed first (POST /api/v1/me/password)"}
+	ErrWeakPassword      = &Error{Kind: KindInvalid, Code: "weak_password", Message: "the password does not meet the password policy"}
+	ErrInvalidUsername   = &Error{Kind: KindInvalid, Code: "invalid_username", Message: "the username is not allowed"}
+	ErrDuplicateUser     = &Error{Kind: KindConflict, Code: "duplicate_user", Message: "a user with these details already exists"}
+	ErrPossibleDuplicate = &Error{Kind: KindConflict, Code: "possible_duplicate", Message: "users with this name already exist"}
+	ErrUsernameTaken     = &Error{Kind: KindConflict, Code: "username_taken", Message: "the username is taken"}
+	ErrLastAA            = &Error{Kind: KindConflict, Code: "last_access_administrator", Message: "the site's last active access administrator cannot be deactivated or demoted"}
+	ErrAlreadyExists     = &Error{Kind: KindConflict, Code: "already_exists", Message: "already exists"}
+	ErrInvalidTransition = &Error{Kind: KindConflict, Code: "invalid_transition", Message: "the change is not allowed from the current state"}
+	ErrSharingUnresolved = &Error{Kind: KindConflict, Code: "sharing_unresolved", Message: "the patient's data-sharing status is Unknown: set it to Yes or No before viewing the records"}
+	ErrSharingUnchanged  = &Error{Kind: KindConflict, Code: "sharing_unchanged", Message: "the patient already has this data-sharing status"}
+	ErrInviteInvalid     = &Error{Kind: KindNotFound, Code: "invite_invalid", Message: "the registration link is unknown, already used or expired"}
+	ErrMailUnavailable   = &Error{Kind: KindUnavailable, Code: "mail_unavailable", Message: "the invitation email could not be sent"}
+	ErrAlreadyBootstrap  = &Error{Kind: KindConflict, Code: "already_bootstrapped", Message: "a registry administrator already exists"}
+	ErrTooManyAttempts   = &Error{Kind: KindTooManyRequests, Code: "too_many_attempts", Message: "too many failed logins: wait before trying again"}
+	ErrSiteNeedsAA       = &Error{Kind: KindConflict, Code: "site_needs_access_administrator", Message: "the site has no active access administrator"}
 )
 
 // retryAfter returns a copy of sentinel e that tells the caller to wait d.

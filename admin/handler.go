@@ -458,7 +458,15 @@ func (h *handler) listSites(r *http.Request, a Actor) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	sites, err := h.svc.ListSites(r.Context(), a, SiteFilter{OrganizationID: org, Status: SiteStatus(r.URL.Query().Get("status"))})
+	f := SiteFilter{OrganizationID: org, Status: SiteStatus(r.URL.Query().Get("status"))}
+	switch v := r.URL.Query().Get("needs_access_administrator"); v {
+	case "", "false":
+	case "true":
+		f.NeedsAA = true
+	default:
+		return 0, nil, Invalid("needs_access_administrator=%q must be true or false", v)
+	}
+	sites, err := h.svc.ListSites(r.Context(), a, f)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -91,6 +91,22 @@ func TestCheckUsername(t *testing.T) {
 		{"user_01", false},
 		{"guest", false},
 		{"reception", false},
+		// The seeds' own examples and compounds of generic words, whatever the case and separators.
+		{"clinicstaff", false},
+		{"Clinic.Staff", false},
+		{"clinic_staff2", false},
+		{"testuser", false},
+		{"nursestation", false},
+		{"Front-Desk-3", false},
+		{"SharedAccount", false},
+		{"ad.min", false},
+		{"Ad-Min2", false},
+		{"j_ad_min", false},
+		// Personal names beside generic words are fine.
+		{"doc.martin", true},
+		{"jane.nurse", true},
+		{"lab.okafor", true},
+		{"alabama", true},
 	}
 	for _, tc := range tests {
 		err := CheckUsername(tc.u)
@@ -100,6 +116,17 @@ func TestCheckUsername(t *testing.T) {
 		if !tc.ok && !errors.Is(err, ErrInvalidUsername) {
 			t.Errorf("CheckUsername(%q) = %v, want invalid_username", tc.u, err)
 		}
+	}
+}
+
+func TestFoldUsername(t *testing.T) {
+	for _, u := range []string{"jsmith", "J.Smith", "j_smith", "J-SMITH", "j.s-m_ith"} {
+		if got := foldUsername(u); got != "jsmith" {
+			t.Errorf("foldUsername(%q) = %q", u, got)
+		}
+	}
+	if usernameKey("J.Smith ") != foldUsername("jsmith") {
+		t.Error("the login throttle and the store fold usernames differently")
 	}
 }
 

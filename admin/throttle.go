@@ -5,7 +5,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 )
 
 // Guessing passwords is slowed down, not turned into a lock an attacker can put on someone else:
@@ -58,15 +57,8 @@ func newLoginThrottle(lockAfter int, lockFor time.Duration) *loginThrottle {
 		lockAfter: lockAfter, lockFor: lockFor}
 }
 
-// usernameKey is how usernames compare: case and separators do not matter.
-func usernameKey(u string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '.' || r == '_' || r == '-' || unicode.IsSpace(r) {
-			return -1
-		}
-		return unicode.ToLower(r)
-	}, u)
-}
+// usernameKey is how the throttle compares usernames: as the store does (foldUsername).
+func usernameKey(u string) string { return foldUsername(strings.TrimSpace(u)) }
 
 // sourceKey is the throttled unit of a client address: the address, or its /64 for IPv6.
 func sourceKey(addr string) string {
