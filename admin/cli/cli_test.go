@@ -266,6 +266,10 @@ func TestSharingFromTheCommandLine(t *testing.T) {
 		t.Fatalf("sharing set:\n%s", out)
 	}
 	h.fails("already has", "sharing", "set", "1", "--status", "N", "--form", "OBJ-9")
+	out = h.ok("sharing", "set", "1", "--status", "Y", "--attestation", "patient withdrew by phone")
+	if !strings.Contains(out, "N → Y") || !strings.Contains(out, "attestation patient withdrew by phone") {
+		t.Fatalf("withdrawal with an attestation:\n%s", out)
+	}
 	h.fails("not a number", "sharing", "set", "one", "--status", "N")
 	out = h.ok("audit", "list", "--action", "patient.")
 	if !strings.Contains(out, "patient.set_sharing") {

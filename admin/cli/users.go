@@ -501,13 +501,14 @@ func (a *app) sharingCommand() *cobra.Command {
 					return err
 				}
 				return a.print(cmd, ch, func(w io.Writer) {
-					fmt.Fprintf(w, "patient %d: data sharing %s → %s (form %s)\n", id, ch.OldStatus, ch.NewStatus, orDash(ch.FormRef))
+					fmt.Fprintf(w, "patient %d: data sharing %s → %s (form %s, attestation %s)\n", id, ch.OldStatus, ch.NewStatus, orDash(ch.FormRef), orDash(ch.Attestation))
 				})
 			})
 		},
 	}
 	set.Flags().StringVar(&status, "status", "", "Y or N")
-	set.Flags().StringVar(&in.FormRef, "form", "", "reference of the signed form (required for an objection and its withdrawal)")
+	set.Flags().StringVar(&in.FormRef, "form", "", "reference of the signed form (this or --attestation is required)")
+	set.Flags().StringVar(&in.Attestation, "attestation", "", "how the patient's decision was given, when there is no form (e.g. \"mother, by phone, 2025-03-01\")")
 	set.Flags().StringVar(&in.Reason, "reason", "", "reason")
 	required(set, "status")
 	c.AddCommand(set)
