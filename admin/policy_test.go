@@ -289,16 +289,17 @@ func TestVisibilityRestrict(t *testing.T) {
 		},
 		Vaccinations: []Vaccination{{ID: 1, OrganizationID: 1}, {ID: 2, OrganizationID: 5, HealthSystemID: 5}},
 	}
-	v := visibilityOf(Actor{Memberships: []Membership{{OrganizationID: 1, HealthSystemID: 1, Role: RoleTypicalUser}}})
-	if !v.reportedBy(p) {
+	own := Actor{UserID: 1, Memberships: []Membership{{OrganizationID: 1, HealthSystemID: 1, Role: RoleTypicalUser}}}
+	if !own.reporters(PermReadPatients, p) {
 		t.Fatal("own report not seen")
 	}
+	v := visibilityOf(own)
 	v.restrict(p)
 	if len(p.Reports) != 1 || p.FamilyName != "Own" || len(p.Vaccinations) != 1 || p.Vaccinations[0].ID != 1 {
 		t.Errorf("restricted patient = %+v", p)
 	}
-	other := visibilityOf(Actor{Memberships: []Membership{{OrganizationID: 9, HealthSystemID: 9, Role: RoleAdministrator}}})
-	if other.reportedBy(&Patient{Reports: []PatientReport{{OrganizationID: 1, HealthSystemID: 1}}}) {
+	other := Actor{UserID: 2, Memberships: []Membership{{OrganizationID: 9, HealthSystemID: 9, Role: RoleAdministrator}}}
+	if other.reporters(PermReadPatients, &Patient{Reports: []PatientReport{{OrganizationID: 1, HealthSystemID: 1}}}) {
 		t.Error("another organization sees the report")
 	}
 }

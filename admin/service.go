@@ -121,31 +121,37 @@ func (a Actor) userIDPtr() *int64 {
 	return &id
 }
 
-// sites returns the ids of the sites where a has permission p; all is true for privileged actors.
-func (s *Service) sites(ctx context.Context, a Actor, p Permission) (all bool, ids []int64, err error) {
+// sitesWhere returns the ids of the sites where the decision point allows a to do act; all is
+// true for registry staff (every site).
+func (s *Service) sitesWhere(ctx context.Context, a Actor, act Action) (all bool, ids []int64, err error) {
 	if a.privileged() {
 		return true, nil, nil
 	}
+	if len(a.Memberships) == 0 {
+		return false, nil, nil
+	}
+	// The candidates: the actor's sites and, for Health System Users, their health systems'.
 	seen := map[int64]bool{}
+	var candidates []Site
 	for _, m := range a.Memberships {
-		if !m.grants(p) {
-			continue
-		}
-		if !seen[m.SiteID] {
-			seen[m.SiteID] = true
-			ids = append(ids, m.SiteID)
-		}
+		f := SiteFilter{IDs: []int64{m.SiteID}}
 		if m.Role.HealthSystem() {
-			family, err := s.st.ListSites(ctx, SiteFilter{HealthSystemID: m.HealthSystemID})
-			if err != nil {
-				return false, nil, fmt.Errorf("admin: health system sites: %w", err)
+			f = SiteFilter{HealthSystemID: m.HealthSystemID}
+		}
+		sites, err := s.st.ListSites(ctx, f)
+		if err != nil {
+			return false, nil, fmt.Errorf("admin: sites of the actor: %w", err)
+		}
+		for _, site := range sites {
+			if !seen[site.ID] {
+				seen[site.ID] = true
+				candidates = append(candidates, site)
 			}
-			for _, f := range family {
-				if !seen[f.ID] {
-					seen[f.ID] = true
-					ids = append(ids, f.ID)
-				}
-			}
+		}
+	}
+	for i := range candidates {
+		if Decide(a, act, Target{Site: &candidates[i]}).Allow {
+			ids = append(ids, candidates[i].ID)
 		}
 	}
 	return false, ids, nil

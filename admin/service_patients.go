@@ -33,19 +33,6 @@ func (v visibility) sees(orgID, healthSystemID int64) bool {
 	return v.all || v.orgs[orgID] || v.families[healthSystemID]
 }
 
-// reportedBy reports whether one of the actor's organizations reported the patient.
-func (v visibility) reportedBy(p *Patient) bool {
-	if v.all {
-		return true
-	}
-	for _, r := range p.Reports {
-		if v.sees(r.OrganizationID, r.HealthSystemID) {
-			return true
-		}
-	}
-	return false
-}
-
 // restrict keeps only the records of the actor's organizations, and shows their own report's
 // demographics: what a patient who objected to sharing (No) shows to an organization that
 // reported them.
@@ -257,7 +244,7 @@ func (s *Service) SetSharing(ctx context.Context, a Actor, patientID int64, in S
 // ListAudit lists audit entries, newest first: all of them for registry administrators, those
 // touching the sites where the actor may view users otherwise.
 func (s *Service) ListAudit(ctx context.Context, a Actor, f AuditFilter) ([]AuditEntry, error) {
-	all, ids, err := s.sites(ctx, a, PermViewUsers)
+	all, ids, err := s.sitesWhere(ctx, a, ActionViewAudit)
 	if err != nil {
 		return nil, err
 	}

@@ -282,7 +282,7 @@ func (s *Service) ListSites(ctx context.Context, a Actor, f SiteFilter) ([]Site,
 	if f.Status != "" && !f.Status.Valid() {
 		return nil, Invalid("site status %q is not one of registered, testing, production", f.Status)
 	}
-	all, ids, err := s.sites(ctx, a, PermReadPatients)
+	all, ids, err := s.sitesWhere(ctx, a, ActionViewSite)
 	if err != nil {
 		return nil, err
 	}

@@ -412,7 +412,7 @@ func (s *Service) ListUsers(ctx context.Context, a Actor, siteID int64, status U
 		}
 		f.SiteIDs = []int64{siteID}
 	} else {
-		all, ids, err := s.sites(ctx, a, PermViewUsers)
+		all, ids, err := s.sitesWhere(ctx, a, ActionListUsers)
 		if err != nil {
 			return nil, err
 		}
