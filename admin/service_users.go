@@ -193,9 +193,6 @@ func (s *Service) Invite(ctx context.Context, a Actor, in InviteInput) (*Invitat
 	if in.SkipEmail && !a.System {
 		return nil, Forbidden("only the command line may skip the invitation email")
 	}
-	if !in.SkipEmail && !s.o.SMTP.Configured() {
-		return nil, ErrMailUnavailable.With("no mail server is configured for invitations")
-	}
 	var site *Site
 	var memberships []Membership
 	var d Decision
@@ -223,6 +220,9 @@ func (s *Service) Invite(ctx context.Context, a Actor, in InviteInput) (*Invitat
 		}
 		memberships = []Membership{{SiteID: site.ID, SiteCode: site.Code, OrganizationID: site.OrganizationID,
 			HealthSystemID: site.HealthSystemID, Role: in.Role, Designations: ds}}
+	}
+	if !in.SkipEmail && !s.o.SMTP.Configured() {
+		return nil, ErrMailUnavailable.With("no mail server is configured for invitations")
 	}
 
 	// The search before the invitation.
@@ -310,9 +310,6 @@ func (s *Service) ResendInvite(ctx context.Context, a Actor, userID int64, skipE
 	if skipEmail && !a.System {
 		return nil, Forbidden("only the command line may skip the invitation email")
 	}
-	if !skipEmail && !s.o.SMTP.Configured() {
-		return nil, ErrMailUnavailable.With("no mail server is configured for invitations")
-	}
 	var inv *Invitation
 	err := s.st.Tx(ctx, func(tx Store) error {
 		u, err := tx.UserForUpdate(ctx, userID)
@@ -325,6 +322,9 @@ func (s *Service) ResendInvite(ctx context.Context, a Actor, userID int64, skipE
 		}
 		if u.Status != UserInvited {
 			return ErrInvalidTransition.With("user %s has already registered", u.Username)
+		}
+		if !skipEmail && !s.o.SMTP.Configured() {
+			return ErrMailUnavailable.With("no mail server is configured for invitations")
 		}
 		var siteID int64
 		if len(u.Memberships) > 0 {
