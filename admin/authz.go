@@ -2,7 +2,6 @@ package admin
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync/atomic"
 
@@ -549,13 +548,4 @@ var actionPhrase = map[Action]string{
 	ActionViewPatient:         "view the patient's record",
 	ActionChangeSharing:       "change the patient's data sharing",
 	ActionViewAudit:           "view the audit log",
-}
-
-// errRule returns the rule of a denial error (empty for other errors).
-func errRule(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Rule
-	}
-	return ""
 }

@@ -347,7 +347,10 @@ type User struct {
 	PasswordHash string `json:"-"`
 }
 
-// Locked reports whether the account is locked after failed logins.
+// Locked reports whether the account is locked after failed logins: LockoutThreshold failures in a
+// row, until a successful login or an administrator's unlock. Administrators see it; a login
+// caller never does (see throttle.go: the addresses that failed may not log in for LockDuration,
+// and are answered as for a wrong password).
 func (u *User) Locked() bool { return u.LockedAt != nil }
 
 // MarshalJSON adds the derived "locked" flag.
