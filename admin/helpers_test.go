@@ -63,7 +63,7 @@ type smtpServer struct {
 	wg   sync.WaitGroup
 }
 
-func startSMTP(t *testing.T, configure func(*smtpServer)) *smtpServer {
+func startSMTP(t testing.TB, configure func(*smtpServer)) *smtpServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -238,7 +238,7 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	db    *store.DB
 	svc   *admin.Service
 	srv   *httptest.Server
@@ -255,7 +255,7 @@ type env struct {
 
 type envOption func(*admin.Options, *smtpServer)
 
-func newEnv(t *testing.T, opts ...envOption) *env {
+func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	e := &env{t: t, db: storetest.New(t), clock: &clock{t: time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)}, sys: admin.SystemActor("test")}
 	e.smtp = startSMTP(t, nil)
@@ -332,7 +332,7 @@ func (e *env) user(username string, site *admin.Site, role admin.Role, ds ...adm
 
 var tokenRE = regexp.MustCompile(`/api/v1/register\?token=([A-Za-z0-9_%-]+)`)
 
-func tokenOf(t *testing.T, text string) string {
+func tokenOf(t testing.TB, text string) string {
 	t.Helper()
 	m := tokenRE.FindStringSubmatch(text)
 	if m == nil {
