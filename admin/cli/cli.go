@@ -247,6 +247,9 @@ func printSite(w io.Writer, s *admin.Site) {
 	fmt.Fprintf(w, "status\t%s\n", s.Status)
 	fmt.Fprintf(w, "go-live date\t%s\n", orDash(s.GoLive.String()))
 	fmt.Fprintf(w, "facilities (MSH-4)\t%s\n", orDash(strings.Join(s.Facilities, ", ")))
+	if s.NeedsAA {
+		fmt.Fprintf(w, "needs access administrator\tyes, since %s (no active access administrator; registry staff were told)\n", fmtTime(s.NeedsAASince))
+	}
 }
 
 func (a *app) siteCommand() *cobra.Command {
@@ -292,14 +295,17 @@ func (a *app) siteCommand() *cobra.Command {
 	create.Flags().BoolVar(&ensure, "ensure", false, "succeed if the site exists (adding missing facilities)")
 	required(create, "org", "code", "name")
 
-	var listOrg, listStatus string
+	var (
+		listOrg, listStatus string
+		listNeedsAA         bool
+	)
 	ls := &cobra.Command{
 		Use:   "list",
 		Short: "List sites",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.with(cmd, func(ctx context.Context, svc *admin.Service) error {
-				f := admin.SiteFilter{Status: admin.SiteStatus(listStatus)}
+				f := admin.SiteFilter{Status: admin.SiteStatus(listStatus), NeedsAA: listNeedsAA}
 				if listOrg != "" {
 					os, err := svc.ListOrganizations(ctx, a.actor)
 					if err != nil {
@@ -319,10 +325,14 @@ func (a *app) siteCommand() *cobra.Command {
 					return err
 				}
 				return a.print(cmd, sites, func(w io.Writer) {
-					fmt.Fprintln(w, "ID\tCODE\tORG\tSTATUS\tGO-LIVE\tFACILITIES\tNAME")
+					fmt.Fprintln(w, "ID\tCODE\tORG\tSTATUS\tGO-LIVE\tNEEDS-AA\tFACILITIES\tNAME")
 					for _, s := range sites {
-						fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Code, s.OrganizationCode, s.Status,
-							orDash(s.GoLive.String()), orDash(strings.Join(s.Facilities, ",")), s.Name)
+						needs := "-"
+						if s.NeedsAA {
+							needs = "yes"
+						}
+						fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Code, s.OrganizationCode, s.Status,
+							orDash(s.GoLive.String()), needs, orDash(strings.Join(s.Facilities, ",")), s.Name)
 					}
 				})
 			})
@@ -330,6 +340,7 @@ func (a *app) siteCommand() *cobra.Command {
 	}
 	ls.Flags().StringVar(&listOrg, "org", "", "only this organization's sites")
 	ls.Flags().StringVar(&listStatus, "status", "", "only sites with this status")
+	ls.Flags().BoolVar(&listNeedsAA, "needs-aa", false, "only sites in testing or production without an active access administrator")
 
 	show := &cobra.Command{
 		Use:   "show SITE",

@@ -182,6 +182,13 @@ func TestUsersFromTheCommandLine(t *testing.T) {
 	h := newHarness(t)
 	h.ok("org", "create", "--code", "ORG", "--name", "Org")
 	h.ok("site", "create", "--org", "ORG", "--code", "S1", "--name", "Site 1", "--status", "testing")
+	// An operator may create a site directly in testing; without users it needs an AA, and says so.
+	if out := h.ok("site", "list", "--needs-aa"); !strings.Contains(out, "S1") {
+		t.Fatalf("site list --needs-aa:\n%s", out)
+	}
+	if out := h.ok("site", "show", "S1"); !strings.Contains(out, "needs access administrator") {
+		t.Fatalf("site show:\n%s", out)
+	}
 
 	out, err := h.run("Bootstrap-Pass-1\n", "user", "bootstrap", "--username", "rstaff", "--first-name", "Regina", "--last-name", "Staff",
 		"--email", "regina@registry.test", "--password-stdin")
@@ -210,6 +217,9 @@ func TestUsersFromTheCommandLine(t *testing.T) {
 	out = h.ok("user", "search", "--first-name", "ann", "--last-name", "ONE")
 	if !strings.Contains(out, "aa.one") {
 		t.Fatalf("search:\n%s", out)
+	}
+	if out := h.ok("site", "list", "--needs-aa"); strings.Contains(out, "S1") {
+		t.Fatalf("S1 has an active AA now, still listed:\n%s", out)
 	}
 	out = h.ok("--json", "user", "list", "--site", "S1")
 	var us []admin.User
