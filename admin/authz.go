@@ -15,20 +15,20 @@ import (
 // docs/permissions.md is generated from this file (go generate ./admin).
 
 // Action is something an actor asks to do. Its value is the name used in docs/permissions.md and
-// in the audit log's rule field.
+// in GET /api/v1/me/can.
 type Action string
 
 // The actions. The target each one needs is noted; Decide denies an action whose target is
 // missing (rule "target-missing").
 const (
-	ActionViewOrganization   Action = "organization.view"   // Target.Organization
-	ActionCreateOrganization Action = "organization.create" // no target
-	ActionViewSite           Action = "site.view"           // Target.Site
-	ActionCreateSite         Action = "site.create"         // Target.Organization (the site's organization)
-	ActionSetSiteStatus      Action = "site.set_status"     // Target.Site
-	ActionManageFacilities   Action = "site.manage_facilities"
-	ActionViewCredentials    Action = "credential.view"   // Target.Site
-	ActionManageCredentials  Action = "credential.manage" // Target.Site
+	ActionViewOrganization   Action = "organization.view"      // Target.Organization
+	ActionCreateOrganization Action = "organization.create"    // no target
+	ActionViewSite           Action = "site.view"              // Target.Site
+	ActionCreateSite         Action = "site.create"            // no target (registry staff only)
+	ActionSetSiteStatus      Action = "site.set_status"        // no target (registry staff only)
+	ActionManageFacilities   Action = "site.manage_facilities" // no target (registry staff only)
+	ActionViewCredentials    Action = "credential.view"        // Target.Site
+	ActionManageCredentials  Action = "credential.manage"      // no target (registry staff only)
 
 	ActionSearchUsers         Action = "user.search"                  // no target: the duplicate search before an invitation
 	ActionListUsers           Action = "user.list"                    // Target.Site
@@ -295,7 +295,7 @@ func decide(a Actor, act Action, t Target) Decision {
 	case ActionCreateOrganization, ActionCreateSite, ActionSetSiteStatus, ActionManageFacilities,
 		ActionManageCredentials, ActionInviteRegistryStaff:
 		if staff {
-			return allow(RuleRegistryStaff, "registry staff may %s", act)
+			return allow(RuleRegistryStaff, "registry staff may %s", actionPhrase[act])
 		}
 		return deny(RuleRegistryStaffOnly, "only registry staff may %s", actionPhrase[act])
 
