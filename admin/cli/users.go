@@ -212,7 +212,7 @@ configured SMTP server; --print-link prints it instead (hand it over securely).`
 	}
 	userFlags(invite)
 	invite.Flags().StringVar(&invSite, "site", "", "site code")
-	invite.Flags().StringVar(&invRole, "role", "", "role at the site (see `vaxgate admin roles`)")
+	invite.Flags().StringVar(&invRole, "role", "", "role at the site (see: vaxgate admin roles)")
 	invite.Flags().StringArrayVar(&invDes, "designation", nil, "MIIS designation (repeatable)")
 	invite.Flags().BoolVar(&inv.NotDuplicate, "not-duplicate", false, "confirm that users with the same name are someone else")
 	invite.Flags().BoolVar(&inv.RegistryAdmin, "registry-admin", false, "make the user a registry administrator")
@@ -386,7 +386,7 @@ invite them (invite-to-site), they accept after logging in.`,
 		},
 	}
 	setRole.Flags().StringVar(&srSite, "site", "", "site code")
-	setRole.Flags().StringVar(&srRole, "role", "", "role (see `vaxgate admin roles`)")
+	setRole.Flags().StringVar(&srRole, "role", "", "role (see: vaxgate admin roles)")
 	setRole.Flags().StringArrayVar(&srDes, "designation", nil, "MIIS designation (repeatable; replaces the current ones)")
 	setRole.Flags().BoolVar(&srClear, "clear-designations", false, "remove all designations")
 	required(setRole, "site", "role")
@@ -425,7 +425,7 @@ invite them (invite-to-site), they accept after logging in.`,
 		},
 	}
 	inviteToSite.Flags().StringVar(&itSite, "site", "", "site code")
-	inviteToSite.Flags().StringVar(&itRole, "role", "", "role (see `vaxgate admin roles`)")
+	inviteToSite.Flags().StringVar(&itRole, "role", "", "role (see: vaxgate admin roles)")
 	inviteToSite.Flags().StringArrayVar(&itDes, "designation", nil, "MIIS designation (repeatable)")
 	required(inviteToSite, "site", "role")
 
