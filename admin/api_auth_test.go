@@ -120,7 +120,8 @@ func TestInviteRegister(t *testing.T) {
 		t.Fatalf("mail = %+v", msgs)
 	}
 	mail := msgs[0].Data
-	for _, want := range []string{"To: nina@clinic.test", "Subject: Your immunization registry account", "Username: nnurse", e.srv.URL + "/api/v1/register?token="} {
+	for _, want := range []string{"To: nina@clinic.test", "Subject: Your account in the immunization registry", "Username: nnurse",
+		"for site " + e.siteHS.Name + " (PIN " + e.siteHS.Code, e.srv.URL + "/api/v1/register?token="} {
 		if !strings.Contains(mail, want) {
 			t.Errorf("mail lacks %q:\n%s", want, mail)
 		}

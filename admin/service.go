@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"text/template"
 	"time"
 
 	"go.uber.org/zap"
@@ -31,6 +32,11 @@ type Options struct {
 	InviteTTL        time.Duration // lifetime of a registration link (default 72h)
 	InactiveAfter    time.Duration // unused accounts become Inactive Expired after this (default 90 days)
 	AgreementVersion string        // the user agreement accepted at registration (default "1")
+	// RegistryName and HelpDesk are named in e-mails (default "the immunization registry", none).
+	RegistryName, HelpDesk string
+	// Invitation is the invitation e-mail (ParseInvitationTemplate; default
+	// DefaultInvitationTemplate).
+	Invitation *template.Template
 }
 
 // Service holds the admin rules. It is safe for concurrent use.
@@ -66,6 +72,12 @@ func NewService(st Store, o Options) *Service {
 	}
 	if o.InactiveAfter <= 0 {
 		o.InactiveAfter = 90 * 24 * time.Hour
+	}
+	if o.RegistryName == "" {
+		o.RegistryName = "the immunization registry"
+	}
+	if o.Invitation == nil {
+		o.Invitation = defaultInvitation
 	}
 	if o.AgreementVersion == "" {
 		o.AgreementVersion = "1"

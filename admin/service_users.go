@@ -70,6 +70,29 @@ func userSites(u *User) []int64 {
 // password (system actor only: the command line). It is refused once a registry administrator
 // exists; later ones are invited by a registry administrator.
 func (s *Service) BootstrapRegistryAdmin(ctx context.Context, a Actor, in NewUserInput, password string) (*User, error) {
+	return s.bootstrap(ctx, a, in, password, false)
+}
+
+// EnsureFirstRegistryAdmin creates the first registry administrator when the registry has none
+// (the first start of a new installation), with a generated password that must be changed at the
+// first sign-in; the password is returned, to be shown once. With a registry administrator
+// already there it creates nothing and returns a nil user.
+func (s *Service) EnsureFirstRegistryAdmin(ctx context.Context, a Actor, in NewUserInput) (*User, string, error) {
+	password, err := GeneratePassword()
+	if err != nil {
+		return nil, "", err
+	}
+	u, err := s.bootstrap(ctx, a, in, password, true)
+	if errors.Is(err, ErrAlreadyBootstrap) {
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	return u, password, nil
+}
+
+func (s *Service) bootstrap(ctx context.Context, a Actor, in NewUserInput, password string, mustChange bool) (*User, error) {
 	if !a.System {
 		return nil, Forbidden("the first registry administrator is created from the command line")
 	}
@@ -86,7 +109,7 @@ func (s *Service) BootstrapRegistryAdmin(ctx context.Context, a Actor, in NewUse
 	}
 	now := s.now()
 	u := &User{Username: in.Username, FirstName: in.FirstName, LastName: in.LastName, Email: in.Email, Phone: in.Phone,
-		Status: UserActive, RegistryAdmin: true, PasswordHash: hash, LastActiveAt: &now}
+		Status: UserActive, RegistryAdmin: true, PasswordHash: hash, LastActiveAt: &now, MustChangePassword: mustChange}
 	err = s.st.Tx(ctx, func(tx Store) error {
 		n, err := tx.CountRegistryAdmins(ctx)
 		if err != nil {
@@ -282,20 +305,20 @@ func (s *Service) issueInvite(ctx context.Context, tx Store, u *User, siteID int
 		inv.Link = link
 		return inv, nil
 	}
-	body := fmt.Sprintf(`Hello %s %s,
-
-An account has been created for you in the immunization registry.
-
-Username: %s
-
-To complete your registration, choose a password and accept the user agreement here:
-
-%s
-
-The link can be used once and expires on %s.
-If you did not expect this email, ignore it.
-`, u.FirstName, u.LastName, u.Username, link, i.ExpiresAt.Format("2006-01-02 15:04 MST"))
-	err = sendMail(ctx, s.o.SMTP, mailMessage{To: u.Email, Subject: "Your immunization registry account", Body: body}, now)
+	data := InvitationData{FirstName: u.FirstName, LastName: u.LastName, Username: u.Username,
+		RegistryName: s.o.RegistryName, HelpDesk: s.o.HelpDesk, Link: link, ExpiresAt: i.ExpiresAt}
+	if siteID != 0 {
+		site, err := tx.Site(ctx, siteID)
+		if err != nil {
+			return nil, err
+		}
+		data.SiteCode, data.SiteName, data.OrganizationCode = site.Code, site.Name, site.OrganizationCode
+	}
+	subject, body, err := renderInvitation(s.o.Invitation, data)
+	if err != nil {
+		return nil, err
+	}
+	err = sendMail(ctx, s.o.SMTP, mailMessage{To: u.Email, Subject: subject, Body: body}, now)
 	if err != nil {
 		s.log.Warn("invitation email failed", zap.Int64("user_id", u.ID), zap.Error(err))
 		return nil, ErrMailUnavailable.Wrap(err, "the invitation email could not be sent; nothing was created")

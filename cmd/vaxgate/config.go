@@ -93,7 +93,15 @@ type config struct {
 		From     string `mapstructure:"from"`
 		Username string `mapstructure:"username"`
 		Password string `mapstructure:"password"`
+		Dir      string `mapstructure:"dir"` // mail drop folder, used when addr is empty
 	} `mapstructure:"smtp"`
+	Registry struct {
+		Name               string `mapstructure:"name"`
+		HelpDesk           string `mapstructure:"help_desk"`
+		InvitationTemplate string `mapstructure:"invitation_template"` // file
+		FirstAdminUsername string `mapstructure:"first_admin_username"`
+		FirstAdminEmail    string `mapstructure:"first_admin_email"`
+	} `mapstructure:"registry"`
 }
 
 func setDefaults(v *viper.Viper) {
@@ -146,6 +154,12 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("smtp.from", "")
 	v.SetDefault("smtp.username", "")
 	v.SetDefault("smtp.password", "")
+	v.SetDefault("smtp.dir", "")
+	v.SetDefault("registry.name", "the immunization registry")
+	v.SetDefault("registry.help_desk", "")
+	v.SetDefault("registry.invitation_template", "")
+	v.SetDefault("registry.first_admin_username", "registrar")
+	v.SetDefault("registry.first_admin_email", "registrar@registry.invalid")
 }
 
 // flagKeys maps command-line flags to configuration keys.

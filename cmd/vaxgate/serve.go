@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -193,6 +194,14 @@ func serve(ctx context.Context, c *config, demo bool, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
+	if demo && c.SMTP.Addr == "" && c.SMTP.Dir == "" {
+		// A newcomer's demo has no mail server: e-mails (invitations) go to a folder instead.
+		c.SMTP.Dir = filepath.Join(c.DataDir, "mail")
+		if c.SMTP.From == "" {
+			c.SMTP.From = "registry@localhost"
+		}
+		fmt.Fprintf(stdout, "No smtp.addr: e-mails (invitations) are written to %s as .eml files.\n", c.SMTP.Dir)
+	}
 	adminSvc, err := newAdminService(c, db, log)
 	if err != nil {
 		return err
@@ -242,6 +251,14 @@ func serve(ctx context.Context, c *config, demo bool, stdout, stderr io.Writer) 
 	errs := make(chan error, 2)
 	go func() { errs <- mllpSrv.Serve(mllpLn) }()
 	go func() { errs <- httpSrv.Serve(limited) }()
+	{
+		fc := *c
+		fc.HTTP.Addr = httpLn.Addr().String()
+		if err := ensureFirstAdmin(ctx, adminSvc, stdout, &fc); err != nil {
+			stopServing(log, c, mllpSrv, httpSrv, writer)
+			return err
+		}
+	}
 	if demo {
 		// Only now, with both listeners bound and serving, are the credentials worth printing;
 		// they name the addresses actually bound.
