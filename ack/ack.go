@@ -11,7 +11,7 @@ package ack
 import (
 	"bytes"
 	"fmt"
-	"sort"
+	"iter"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -245,34 +245,67 @@ func (b *Builder) nextControlID() string {
 	return b.prefix + strconv.FormatUint(b.seq.Add(1), 10)
 }
 
-// Listed splits findings into those an ACK lists, errors first (stable within a severity), at
-// most max of them, and the rest, in the same order. The archive keeps both.
-func Listed(findings []Finding, max int) (listed, rest []Finding) {
-	sorted := make([]Finding, len(findings))
-	copy(sorted, findings)
-	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Severity.rank() < sorted[j].Severity.rank() })
-	if max <= 0 || len(sorted) <= max {
-		return sorted, nil
+// Listed returns the findings an ACK lists: errors first, then warnings, then information, each
+// in message order, at most max of them (all when max <= 0); omitted is how many are left out
+// (Omitted yields them). It copies only what it returns, so a message with a million findings
+// costs no copy of them all.
+func Listed(findings []Finding, max int) (listed []Finding, omitted int) {
+	if max <= 0 || max > len(findings) {
+		max = len(findings)
 	}
-	return sorted[:max:max], sorted[max:]
+	listed = make([]Finding, 0, max)
+	for rank := 0; rank < 3 && len(listed) < max; rank++ {
+		for _, f := range findings {
+			if f.Severity.rank() == rank {
+				listed = append(listed, f)
+				if len(listed) == max {
+					break
+				}
+			}
+		}
+	}
+	return listed, len(findings) - len(listed)
 }
 
-// Listed is the package function Listed with the Builder's bound.
-func (b *Builder) Listed(findings []Finding) (listed, rest []Finding) {
-	return Listed(findings, b.maxERR())
+// Omitted yields, in the order Listed uses, the findings Listed(findings, max) leaves out.
+func Omitted(findings []Finding, max int) iter.Seq[Finding] {
+	return func(yield func(Finding) bool) {
+		if max <= 0 {
+			return
+		}
+		seen := 0
+		for rank := 0; rank < 3; rank++ {
+			for _, f := range findings {
+				if f.Severity.rank() != rank {
+					continue
+				}
+				if seen++; seen <= max {
+					continue
+				}
+				if !yield(f) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // Build returns the ACK for a message with the given header, acknowledgement code and findings.
 // Findings are sorted errors first (stable within a severity), one ERR segment each, at most
 // MaxERR of them; past that, one more ERR says how many findings were left out.
 func (b *Builder) Build(h Header, code string, findings []Finding) []byte {
-	listed, rest := b.Listed(findings)
+	listed, omitted := Listed(findings, b.maxERR())
+	var more *Finding
+	if omitted > 0 {
+		s := summary(Omitted(findings, b.maxERR()))
+		more = &s
+	}
 	controlID := b.nextControlID()
 	stamp := b.now().Format("20060102150405-0700")
-	out := b.build(h, code, listed, rest, controlID, stamp, "")
+	out := b.build(h, code, listed, more, controlID, stamp, "")
 	if !isASCII(out) {
 		// Say what we wrote: ACK text is UTF-8 whatever the message declared.
-		out = b.build(h, code, listed, rest, controlID, stamp, "UNICODE UTF-8")
+		out = b.build(h, code, listed, more, controlID, stamp, "UNICODE UTF-8")
 	}
 	return out
 }
@@ -283,7 +316,7 @@ func (h Header) Generic() bool {
 	return (h.MessageType != "" && h.MessageType != "VXU") || (h.TriggerEvent != "" && h.TriggerEvent != "V04")
 }
 
-func (b *Builder) build(h Header, code string, findings, rest []Finding, controlID, stamp, charset string) []byte {
+func (b *Builder) build(h Header, code string, findings []Finding, more *Finding, controlID, stamp, charset string) []byte {
 	sendApp, sendFac := h.ReceivingApplication, h.ReceivingFacility
 	if len(sendApp) == 0 {
 		sendApp = b.Application
@@ -328,17 +361,22 @@ func (b *Builder) build(h Header, code string, findings, rest []Finding, control
 	for _, f := range findings {
 		w.Segment("ERR", errSegment(f)...)
 	}
-	if len(rest) > 0 {
-		w.Segment("ERR", errSegment(summary(rest))...)
+	if more != nil {
+		w.Segment("ERR", errSegment(*more)...)
 	}
 	return w.Bytes()
 }
 
 // summary is the ERR that stands for the findings an ACK leaves out: the code and severity of the
-// most serious of them (they are sorted), no location, and how many of each severity there are.
-func summary(rest []Finding) Finding {
+// most serious of them (the first: they come sorted), no location, and how many of each severity
+// there are.
+func summary(rest iter.Seq[Finding]) Finding {
 	var e, w, i int
-	for _, f := range rest {
+	var first *Finding
+	for f := range rest {
+		if first == nil {
+			first = &f
+		}
 		switch f.Severity {
 		case Error:
 			e++
@@ -350,11 +388,11 @@ func summary(rest []Finding) Finding {
 	}
 	return Finding{
 		Rule:     "more-findings",
-		Code:     rest[0].Code,
-		Severity: rest[0].Severity,
+		Code:     first.Code,
+		Severity: first.Severity,
 		Text: fmt.Sprintf("%d more findings (%d errors, %d warnings, %d information) are not listed in this acknowledgement; "+
 			"the registry keeps them all. Correct the problems listed above wherever they occur in the message.",
-			len(rest), e, w, i),
+			e+w+i, e, w, i),
 	}
 }
 

@@ -132,11 +132,15 @@ func TestERRCap(t *testing.T) {
 	if a := mustParse(t, b.Build(HeaderOf(m), AE, fs)); a.Count("ERR") != 6 {
 		t.Errorf("MaxERR 5: %d ERR segments, want 6", a.Count("ERR"))
 	}
-	listed, rest := Listed(fs, 100)
-	if len(listed) != 100 || len(rest) != 26 || listed[0].Severity != Error || rest[25].Severity != Information {
-		t.Errorf("Listed: %d + %d", len(listed), len(rest))
+	listed, omitted := Listed(fs, 100)
+	var rest []Finding
+	for f := range Omitted(fs, 100) {
+		rest = append(rest, f)
 	}
-	if all, none := Listed(fs[:3], 100); len(all) != 3 || none != nil {
-		t.Errorf("Listed under the bound: %d + %d", len(all), len(none))
+	if len(listed) != 100 || omitted != 26 || len(rest) != 26 || listed[0].Severity != Error || rest[0].Text != "warning 86" || rest[25].Severity != Information {
+		t.Errorf("Listed: %d + %d (%d)", len(listed), omitted, len(rest))
+	}
+	if all, none := Listed(fs[:3], 100); len(all) != 3 || none != 0 {
+		t.Errorf("Listed under the bound: %d + %d", len(all), none)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"strconv"
 	"strings"
 
@@ -26,17 +27,17 @@ type archivedFindings struct {
 }
 
 func archiveFindings(fs []ack.Finding) (archivedFindings, error) {
-	listed, rest := ack.Listed(fs, ack.DefaultMaxERR)
+	listed, omitted := ack.Listed(fs, ack.DefaultMaxERR)
 	var a archivedFindings
 	var err error
 	if a.listed, err = json.Marshal(findingsJSON(listed)); err != nil {
 		return a, fmt.Errorf("store: encode findings: %w", err)
 	}
-	if len(rest) > 0 {
-		if a.more, err = encodeFindings(rest); err != nil {
+	if omitted > 0 {
+		if a.more, err = encodeFindings(ack.Omitted(fs, ack.DefaultMaxERR)); err != nil {
 			return a, err
 		}
-		a.moreCount = len(rest)
+		a.moreCount = omitted
 	}
 	return a, nil
 }
@@ -46,14 +47,14 @@ func archiveFindings(fs []ack.Finding) (archivedFindings, error) {
 // (segment^sequence^field^repetition^component^subcomponent), text — with backslash, tab, CR
 // and LF escaped in the text (\\ \t \r \n), the whole gzip-compressed. Findings of one rule
 // repeat most of their line, which compresses to a few bytes each.
-func encodeFindings(fs []ack.Finding) ([]byte, error) {
+func encodeFindings(fs iter.Seq[ack.Finding]) ([]byte, error) {
 	var buf bytes.Buffer
 	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
 	if err != nil {
 		return nil, fmt.Errorf("store: encode findings: %w", err)
 	}
 	w := bufio.NewWriter(zw)
-	for _, f := range fs {
+	for f := range fs {
 		l := f.Location
 		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%s\t%s^%d^%d^%d^%d^%d\t", f.Severity, f.Code, f.App, f.Group, escapeField(f.Rule),
 			escapeField(l.Segment), l.Sequence, l.Field, l.Rep, l.Component, l.Sub)
