@@ -372,10 +372,10 @@ func (b *Builder) build(h Header, code string, findings []Finding, more *Finding
 // there are.
 func summary(rest iter.Seq[Finding]) Finding {
 	var e, w, i int
-	var first *Finding
+	var first Finding
 	for f := range rest {
-		if first == nil {
-			first = &f
+		if e+w+i == 0 {
+			first = f
 		}
 		switch f.Severity {
 		case Error:
