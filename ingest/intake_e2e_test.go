@@ -15,6 +15,7 @@ import (
 	"github.com/vaxgate/vaxgate/ack"
 	"github.com/vaxgate/vaxgate/hl7"
 	"github.com/vaxgate/vaxgate/ingest"
+	"github.com/vaxgate/vaxgate/ingest/validate"
 )
 
 // End-to-end tests of issue 13's intake answers (empty messages, batches, other message types,
@@ -302,4 +303,69 @@ func TestACKSyntaxOverMLLP(t *testing.T) {
 			t.Errorf("ERR-2 = %q, want it left out", s.Field(2).Raw())
 		}
 	})
+}
+
+// TestEvaluateAnswersAsTheServer (issue 13.11): `vaxgate validate` (Pipeline.Evaluate) gives the
+// answer the server gives for everything it can know offline — the ACK code and the ERR codes
+// and locations — including what the server decides from the header alone (an empty MSH-4, a
+// processing ID that is neither P nor T, a message type or version it does not take).
+func TestEvaluateAnswersAsTheServer(t *testing.T) {
+	e := newEngine(t, "production")
+	// The engine's validator, with the same fixed clock.
+	v, err := validate.New(validate.Options{Now: func() time.Time { return time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	offline, err := ingest.NewPipeline(ingest.Options{Committer: ingest.DryRun{}, Validator: v})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := string(fixture(t, "vxu_basic.hl7"))
+	cases := map[string]string{
+		"accepted":             base,
+		"empty MSH-4":          strings.Replace(base, "|ClinicEHR|FAC-A|", "|ClinicEHR||", 1),
+		"processing ID D":      strings.Replace(base, "|P|2.5.1|", "|D|2.5.1|", 1),
+		"empty processing ID":  strings.Replace(base, "|P|2.5.1|", "||2.5.1|", 1),
+		"query":                strings.Replace(base, "VXU^V04^VXU_V04", "QBP^Q11^QBP_Q11", 1),
+		"version 2.4":          strings.Replace(base, "|P|2.5.1|", "|P|2.4|", 1),
+		"no birth date":        strings.Replace(base, "|20190402|M|", "||M|", 1),
+		"no control ID":        strings.Replace(base, "|CTRL-0001|", "||", 1),
+		"unparseable":          "MSH|^~\\&|App|FAC-A|||20240101||VXU^V04|DAMAGED-3|P|2.5.1\rP@D|broken\r",
+		"empty":                "  \r\n",
+		"unknown vaccine code": strings.Replace(base, "08^Hep B, adolescent or pediatric^CVX", "9999^Nothing^CVX", 1),
+	}
+	n := 0
+	for name, msg := range cases {
+		n++
+		t.Run(name, func(t *testing.T) {
+			if name != "accepted" && msg == base {
+				t.Fatal("the edit did not apply")
+			}
+			// A control ID of its own: a used one is what only the server knows (205).
+			msg = strings.Replace(msg, "|CTRL-0001|", fmt.Sprintf("|EV-%d|", n), 1)
+			server := mustParseACK(t, e.sendFrame(t, []byte(msg)))
+			rec := offline.Evaluate([]byte(msg))
+			off := mustParseACK(t, rec.ACK)
+			if server.Get("MSA-1") != off.Get("MSA-1") || rec.ACKCode != off.Get("MSA-1") {
+				t.Errorf("server %s, offline %s (record %s)", server.Get("MSA-1"), off.Get("MSA-1"), rec.ACKCode)
+			}
+			if s, o := errList(server), errList(off); s != o {
+				t.Errorf("ERR differ:\nserver  %s\noffline %s", s, o)
+			}
+			if server.Get("MSH-9") != off.Get("MSH-9") || server.Get("MSH-9-2") != off.Get("MSH-9-2") || server.Get("MSH-21") != off.Get("MSH-21") {
+				t.Errorf("ACK type: server %s^%s %s, offline %s^%s %s", server.Get("MSH-9"), server.Get("MSH-9-2"), server.Get("MSH-21"),
+					off.Get("MSH-9"), off.Get("MSH-9-2"), off.Get("MSH-21"))
+			}
+		})
+	}
+}
+
+// errList is every ERR's location, code and severity.
+func errList(m *hl7.Message) string {
+	var out []string
+	for i := 1; i <= m.Count("ERR"); i++ {
+		s, _ := m.Find("ERR", i)
+		out = append(out, fmt.Sprintf("%s %s %s", s.Field(2).Raw(), s.Field(3).Component(1).String(), s.Field(4).String()))
+	}
+	return strings.Join(out, ", ")
 }
