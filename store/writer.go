@@ -120,7 +120,7 @@ func (db *DB) NewWriter(o WriterOptions) (*Writer, error) {
 		Name: "vaxgate_store_failures_total", Help: "Records that could not be stored, by stage.",
 	}, []string{"stage"})
 	w.resends = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "vaxgate_resends_total", Help: "Messages recognised as resends (same sender and control ID) and answered with the original ACK.",
+		Name: "vaxgate_resends_total", Help: "Messages recognised as resends (same sender, control ID and content) and answered with the original ACK.",
 	})
 	if o.Registerer != nil {
 		for _, c := range []prometheus.Collector{w.batchSize, w.commitTime, w.queueDepth, w.failures, w.resends} {
