@@ -510,7 +510,7 @@ func (p *Pipeline) emptyRecord(env Envelope) *Record {
 // empty answers an empty payload without the committer: there is nothing to archive or store.
 func (p *Pipeline) empty(env Envelope, start time.Time) Pending {
 	rec := p.emptyRecord(env)
-	p.log.Info("empty message answered AR", zap.String("site", siteCode(env.Sender)),
+	p.log.Debug("empty message answered AR", zap.String("site", siteCode(env.Sender)),
 		zap.String("transport", string(env.Transport)), zap.String("remote", env.Remote))
 	p.messages.WithLabelValues(string(env.Transport), ack.AR).Inc()
 	p.duration.WithLabelValues(string(env.Transport)).Observe(p.o.Now().Sub(start).Seconds())
