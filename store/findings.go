@@ -54,12 +54,22 @@ func encodeFindings(fs iter.Seq[ack.Finding]) ([]byte, error) {
 		return nil, fmt.Errorf("store: encode findings: %w", err)
 	}
 	w := bufio.NewWriter(zw)
+	var line []byte
 	for f := range fs {
 		l := f.Location
-		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%s\t%s^%d^%d^%d^%d^%d\t", f.Severity, f.Code, f.App, f.Group, escapeField(f.Rule),
-			escapeField(l.Segment), l.Sequence, l.Field, l.Rep, l.Component, l.Sub)
-		w.WriteString(escapeField(f.Text))
-		w.WriteByte('\n')
+		line = append(line[:0], f.Severity...)
+		for _, n := range []int{int(f.Code), int(f.App), f.Group} {
+			line = strconv.AppendInt(append(line, '\t'), int64(n), 10)
+		}
+		line = append(append(append(line, '\t'), escapeField(f.Rule)...), '\t')
+		line = append(line, escapeField(l.Segment)...)
+		for _, n := range []int{l.Sequence, l.Field, l.Rep, l.Component, l.Sub} {
+			line = strconv.AppendInt(append(line, '^'), int64(n), 10)
+		}
+		line = append(append(append(line, '\t'), escapeField(f.Text)...), '\n')
+		if _, err := w.Write(line); err != nil {
+			return nil, fmt.Errorf("store: encode findings: %w", err)
+		}
 	}
 	if err := w.Flush(); err != nil {
 		return nil, fmt.Errorf("store: encode findings: %w", err)
