@@ -123,8 +123,9 @@ func (s *Service) SearchPatients(ctx context.Context, a Actor, q PatientQuery) (
 		return nil, Forbidden("looking up patients requires a site role")
 	}
 	q.FamilyName, q.GivenName = strings.TrimSpace(q.FamilyName), strings.TrimSpace(q.GivenName)
-	if q.FamilyName == "" || q.BirthDate.IsZero() {
-		return nil, Invalid("search by family name and birth date (given name optional)")
+	q.IDValue = strings.TrimSpace(q.IDValue)
+	if (q.FamilyName == "" || q.BirthDate.IsZero()) && q.IDValue == "" {
+		return nil, Invalid("search by family name and birth date (given name optional), or by identifier")
 	}
 	if q.Env == "" {
 		q.Env = "P"
