@@ -15,8 +15,16 @@ import (
 // levels).
 type orgNode struct {
 	admin.Organization
-	Sites    []admin.Site
+	Sites    []siteRow
 	Children []*orgNode
+}
+
+// siteRow is a site in the organization tree; for registry staff, with its number of active
+// Access Administrators (a site without one is flagged).
+type siteRow struct {
+	admin.Site
+	Counted   bool
+	ActiveAAs int
 }
 
 type registryData struct {
@@ -29,14 +37,18 @@ type registryData struct {
 }
 
 // tree arranges organizations and sites parent → children → sites.
-func tree(orgs []admin.Organization, sites []admin.Site) []*orgNode {
+func tree(orgs []admin.Organization, sites []admin.Site, aas map[int64]int) []*orgNode {
 	nodes := map[int64]*orgNode{}
 	for _, o := range orgs {
 		nodes[o.ID] = &orgNode{Organization: o}
 	}
 	for _, st := range sites {
 		if n := nodes[st.OrganizationID]; n != nil {
-			n.Sites = append(n.Sites, st)
+			row := siteRow{Site: st}
+			if aas != nil {
+				row.Counted, row.ActiveAAs = true, aas[st.ID]
+			}
+			n.Sites = append(n.Sites, row)
 		}
 	}
 	var roots []*orgNode
@@ -62,7 +74,24 @@ func (p *Portal) registryData(r *http.Request, s *session) (*registryData, error
 		return nil, err
 	}
 	slices.SortFunc(orgs, func(a, b admin.Organization) int { return strings.Compare(a.Name, b.Name) })
-	d := &registryData{Tree: tree(orgs, sites), Orgs: orgs, Staff: registryStaff(s.actor),
+	var aas map[int64]int
+	if registryStaff(s.actor) {
+		// Registry staff see how many active Access Administrators each site has. (The "needs
+		// AA" flag of issue 12 replaces this count when the admin module exposes it.)
+		users, err := p.svc.ListUsers(r.Context(), *s.actor, 0, admin.UserActive)
+		if err != nil {
+			return nil, err
+		}
+		aas = map[int64]int{}
+		for _, u := range users {
+			for _, m := range u.Memberships {
+				if m.AccessAdministrator() {
+					aas[m.SiteID]++
+				}
+			}
+		}
+	}
+	d := &registryData{Tree: tree(orgs, sites, aas), Orgs: orgs, Staff: registryStaff(s.actor),
 		Statuses: []admin.SiteStatus{admin.SiteRegistered, admin.SiteTesting, admin.SiteProduction}, Form: url.Values{}}
 	for _, o := range orgs {
 		if o.ParentID == nil {
