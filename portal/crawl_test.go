@@ -13,6 +13,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/vaxgate/vaxgate/admin"
+	"github.com/vaxgate/vaxgate/admin/passwd"
 )
 
 // client is an HTTP client with its own cookies (one person).
@@ -364,5 +365,98 @@ func TestCheckPage(t *testing.T) {
 		<label>R <input name="r"></label><input type="hidden" name="h"></body></html>`
 	if _, problems := checkPage(good); len(problems) > 0 {
 		t.Errorf("a good page: %v", problems)
+	}
+}
+
+// formPost signs the form with the CSRF token of the page at path and posts it.
+func (c *client) formPost(pagePath, action string, form url.Values) (*http.Response, string) {
+	c.t.Helper()
+	_, page := c.get(pagePath)
+	form.Set("csrf", csrfOf(c.t, page))
+	return c.post(action, form)
+}
+
+// TestRegistryStaff: registry staff register an organization and a site, move it through
+// onboarding, generate SOAP credentials (the password is shown once and works), and filter the
+// audit log; an Access Administrator gets 403 for the same actions.
+func TestRegistryStaff(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	c := newClient(t, w)
+	c.signIn("rstaff")
+	resp, body := c.formPost("/registry", "/registry/organizations", url.Values{"code": {"GAMMA"}, "name": {"Gamma Clinics"}, "parent": {"0"}})
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "The organization was created") {
+		t.Fatalf("create organization: %d", resp.StatusCode)
+	}
+	org, err := w.svc.ListOrganizations(ctx, w.sys)
+	w.must(err)
+	var gamma int64
+	for _, o := range org {
+		if o.Code == "GAMMA" {
+			gamma = o.ID
+		}
+	}
+	resp, body = c.formPost("/registry", "/registry/sites", url.Values{"organization": {fmt.Sprint(gamma)}, "code": {"GAMMA-01"},
+		"name": {"Gamma East"}, "facility": {"GAMMA01"}, "go_live": {"2027-01-15"}})
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Gamma East") || !strings.Contains(body, "Needs AA") {
+		t.Fatalf("create site: %d\n%s", resp.StatusCode, body)
+	}
+	// A duplicate code: the Service's refusal next to the form, nothing created.
+	resp, body = c.formPost("/registry", "/registry/sites", url.Values{"organization": {fmt.Sprint(gamma)}, "code": {"GAMMA-01"}, "name": {"Again"}})
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, `id="site-err"`) {
+		t.Errorf("duplicate site: %d", resp.StatusCode)
+	}
+	site, err := w.svc.SiteByCode(ctx, w.sys, "GAMMA-01")
+	w.must(err)
+	sitePath := fmt.Sprintf("/sites/%d", site.ID)
+	// Onboarding: one step at a time.
+	if resp, body := c.formPost(sitePath, sitePath+"/status", url.Values{"status": {"production"}}); resp.StatusCode != http.StatusConflict || !strings.Contains(body, `id="status-err"`) {
+		t.Errorf("registered → production: %d", resp.StatusCode)
+	}
+	if resp, body := c.formPost(sitePath, sitePath+"/status", url.Values{"status": {"testing"}, "go_live": {"2027-01-15"}}); resp.StatusCode != http.StatusOK || !strings.Contains(body, "onboarding status was saved") {
+		t.Errorf("registered → testing: %d", resp.StatusCode)
+	}
+	resp, body = c.formPost(sitePath, sitePath+"/credentials", url.Values{"username": {"gamma-ehr"}, "facility": {"GAMMA01"}})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("generate credentials: %d", resp.StatusCode)
+	}
+	doc, err := html.Parse(strings.NewReader(body))
+	w.must(err)
+	secret := ""
+	for n := range doc.Descendants() {
+		if n.Type == html.ElementNode && n.Data == "code" && attr(n, "class") == "password" {
+			secret = textOf(n)
+		}
+	}
+	if len(secret) < 12 {
+		t.Fatalf("no generated password on the page")
+	}
+	if _, again := c.get(sitePath); strings.Contains(again, secret) {
+		t.Error("the SOAP password is shown again")
+	}
+	cred, err := w.db.SOAPCredential(ctx, "gamma-ehr")
+	w.must(err)
+	if ok, err := passwd.Verify(cred.PasswordHash, secret); !ok || err != nil || cred.FacilityID != "GAMMA01" {
+		t.Errorf("the generated password does not verify (%v, %v) or facility %q", ok, err, cred.FacilityID)
+	}
+	// The audit log, filtered.
+	_, body = c.get("/audit?action=credential.&target_type=credential")
+	if !strings.Contains(body, "credential.create") || strings.Contains(body, "site.create") {
+		t.Error("audit filter by action prefix")
+	}
+	_, body = c.get("/audit?since=not-a-date")
+	if !strings.Contains(body, `id="since-err"`) {
+		t.Error("a bad date in the audit filter is not reported next to the field")
+	}
+	// An Access Administrator may not do any of it.
+	aa := newClient(t, w)
+	aa.signIn("aalvarez")
+	for _, p := range []struct{ page, action string }{
+		{"/dashboard", "/registry/organizations"}, {"/dashboard", fmt.Sprintf("/sites/%d/credentials", w.acme.ID)},
+		{"/dashboard", fmt.Sprintf("/sites/%d/status", w.acme.ID)},
+	} {
+		if resp, _ := aa.formPost(p.page, p.action, url.Values{"code": {"X"}, "name": {"X"}, "username": {"x-ehr"}, "facility": {"ACME01"}, "status": {"testing"}}); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("AA posts %s: %d, want 403", p.action, resp.StatusCode)
+		}
 	}
 }
