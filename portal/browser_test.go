@@ -480,7 +480,7 @@ func TestBrowser(t *testing.T) {
 			t.Error("a patient with sharing Unknown shows demographics in the search results")
 		}
 		tb.submit(chromedp.Search(`//a[contains(., "resolve data sharing")]`))
-		tb.waitFor(".alert", "Unknown")
+		tb.waitFor(".attention", "Unknown")
 		if strings.Contains(tb.body(), "Jane") || strings.Contains(tb.body(), "LOT0") {
 			t.Error("the record is shown before Unknown is resolved")
 		}
@@ -604,6 +604,17 @@ func screenshots(t *testing.T, b *browser, dir string) {
 			t.Fatal(err)
 		}
 	}
+	inv, err := w.svc.Invite(context.Background(), w.sys, admin.InviteInput{NewUserInput: admin.NewUserInput{Username: "mmorgan", FirstName: "Mia",
+		LastName: "Morgan", Email: "mia@acme.test"}, SiteID: w.acme.ID, Role: admin.RoleTypicalUser,
+		Designations: []admin.Designation{admin.DesignationClinicalChampion}, SkipEmail: true})
+	w.must(err)
+	anon := b.tab(t, w)
+	anon.open("/signin")
+	anon.page("Sign in")
+	shot(anon, "signin-360", 360)
+	anon.do(chromedp.Navigate(inv.Link))
+	anon.page("Complete your registration")
+	shot(anon, "register", 1280)
 	aa := b.tab(t, w)
 	aa.signIn("aalvarez", password)
 	aa.page("Access Administrator dashboard")
@@ -618,6 +629,9 @@ func screenshots(t *testing.T, b *browser, dir string) {
 	aa.page("Manage users")
 	shot(aa, "manage-users", 1280)
 	shot(aa, "manage-users-360", 360)
+	aa.open(fmt.Sprintf("/users/%d?site=%d", w.users["rreader"].ID, w.acme.ID))
+	aa.page("Ray Reader")
+	shot(aa, "user", 1280)
 	u := b.tab(t, w)
 	u.signIn("tnguyen", password)
 	u.page("Patients")
@@ -626,12 +640,18 @@ func screenshots(t *testing.T, b *browser, dir string) {
 	shot(u, "patient", 1280)
 	shot(u, "patient-360", 360)
 	u.open(fmt.Sprintf("/patients/%d", unknown))
-	u.waitFor(".alert", "Unknown")
+	u.waitFor(".attention", "Unknown")
 	shot(u, "patient-unknown", 1280)
 	r := b.tab(t, w)
 	r.signIn("rstaff", password)
 	r.page("Organizations and sites")
 	shot(r, "registry", 1280)
+	r.open(fmt.Sprintf("/sites/%d", w.acme.ID))
+	r.page("Acme Pediatrics Downtown")
+	shot(r, "site", 1280)
+	r.open("/audit")
+	r.page("Audit log")
+	shot(r, "audit", 1280)
 	r.open(fmt.Sprintf("/sites/%d/intake", w.acme.ID))
 	r.page("Intake")
 	shot(r, "intake", 1280)

@@ -1,7 +1,7 @@
 package portal
 
 import (
-	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -127,21 +127,28 @@ func (p *Portal) changePassword(w http.ResponseWriter, r *http.Request, s *sessi
 type registerData struct {
 	Token     string
 	Pending   *admin.PendingRegistration
-	Agreement string
+	Agreement []string // paragraphs
 	Rules     []string
 	Done      *admin.User
 }
 
-// agreementText is the user agreement of a version (agreement/<version>.txt).
-func agreementText(version string) (string, error) {
+// agreementText is the user agreement of a version (agreement/<version>.txt), in paragraphs
+// (separated by blank lines).
+func agreementText(version string) ([]string, error) {
 	if version == "" || strings.ContainsAny(version, "/\\.") {
-		return "", errors.New("portal: bad agreement version")
+		return nil, fmt.Errorf("portal: bad agreement version %q", version)
 	}
 	b, err := fs.ReadFile(agreementFS, "agreement/"+version+".txt")
 	if err != nil {
-		return "", err
+		return nil, fmt.Errorf("portal: the text of user agreement version %s: %w", version, err)
 	}
-	return string(b), nil
+	var out []string
+	for _, p := range strings.Split(string(b), "\n\n") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out, nil
 }
 
 // registerRedirect sends the registration link of invitation emails (/api/v1/register?token=…)

@@ -298,7 +298,7 @@ type auditData struct {
 	Sites   []siteOption
 	Form    url.Values
 	Older   string
-	Names   map[int64]string
+	Codes   map[int64]string // site id → code
 }
 
 const auditPageSize = 50
@@ -334,12 +334,19 @@ func (p *Portal) auditPage(w http.ResponseWriter, r *http.Request, s *session) {
 		p.fail(w, r, s, err)
 		return
 	}
-	names := map[int64]string{}
 	for i := range opts {
 		opts[i].Selected = opts[i].ID == site
-		names[opts[i].ID] = opts[i].Label
 	}
-	d := auditData{Sites: opts, Form: q, Names: names}
+	sites, err := p.svc.ListSites(r.Context(), *s.actor, admin.SiteFilter{})
+	if err != nil {
+		p.fail(w, r, s, err)
+		return
+	}
+	codes := map[int64]string{}
+	for _, st := range sites {
+		codes[st.ID] = st.Code
+	}
+	d := auditData{Sites: opts, Form: q, Codes: codes}
 	if status == http.StatusOK {
 		entries, err := p.svc.ListAudit(r.Context(), *s.actor, f)
 		if err != nil {
