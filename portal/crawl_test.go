@@ -335,7 +335,7 @@ func TestIntakePage(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("intake: %d", resp.StatusCode)
 	}
-	for _, want := range []string{`<svg viewBox=`, `class="bar-AA"`, `class="bar-AE"`, `class="bar-AR"`, "usage.msh21.required", "vaccine.cvx.unknown",
+	for _, want := range []string{`<svg viewBox=`, `class="bar-AA"`, `class="bar-AE"`, `class="bar-AR"`, "msh-21-missing", "rxa-5-cvx-999",
 		"MSG00", "Production:", "Test:", `<span class="badge ack-AR">AR</span>`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("intake page lacks %q", want)

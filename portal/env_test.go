@@ -241,9 +241,9 @@ func (w *world) messages(site *admin.Site, days int) {
 	w.t.Helper()
 	ctx := context.Background()
 	findings := []string{
-		`[{"rule":"usage.msh21.required","code":101,"severity":"W","text":"MSH-21 (Message Profile Identifier) is empty. Send Z22^CDCPHINVS."}]`,
-		`[{"rule":"date.rxa3.after_message","code":102,"severity":"W","text":"RXA-3 (administration date) is later than the message date. Check both dates and the time zone."}]`,
-		`[{"rule":"vaccine.cvx.unknown","code":103,"severity":"E","text":"RXA-5 CVX code 999 is not in the CDC CVX code set."}]`,
+		`[{"rule":"msh-21-missing","code":101,"severity":"W","text":"MSH-21 (Message Profile Identifier) is empty. Send Z22^CDCPHINVS."}]`,
+		`[{"rule":"rxa-3-after-message","code":102,"severity":"W","text":"RXA-3 (administration date) is later than the message date. Check both dates and the time zone."}]`,
+		`[{"rule":"rxa-5-cvx-999","code":103,"severity":"E","text":"RXA-5 is CVX 999 (unknown vaccine): send the CVX code of the vaccine given."}]`,
 		`[]`,
 	}
 	now := time.Now().UTC()
