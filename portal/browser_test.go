@@ -291,8 +291,9 @@ func TestBrowser(t *testing.T) {
 		aa.page("Access Administrator dashboard")
 		aa.open(fmt.Sprintf("/users?site=%d", w.acme.ID))
 		aa.page("Manage users")
-		aa.submit(chromedp.Search(`//a[normalize-space()="Nguyen, Tam"]`))
+		aa.submit(chromedp.CSS(`a[aria-label="Reset the password of Tam Nguyen"]`)) // the R column
 		aa.page("Tam Nguyen")
+		aa.wantPath(fmt.Sprintf("/users/%d?site=%d#reset", w.users["tnguyen"].ID, w.acme.ID))
 		aa.wantBody("12 to 30 characters") // the password rules are shown where a password is set
 		aa.do(aa.fill("#password", "Temp-Pass-2026!"))
 		aa.submit(chromedp.CSS("#reset button"))
@@ -543,6 +544,35 @@ func TestBrowser(t *testing.T) {
 		w.must(err)
 		if u.Status != admin.UserActive {
 			t.Errorf("Acme's user is %s after Beta's forged deactivation", u.Status)
+		}
+	})
+
+	t.Run("Narrow", func(t *testing.T) {
+		// At 360 px wide no page scrolls sideways: tables become stacked cards, forms one column.
+		w := newWorld(t)
+		w.messages(w.acme, 14)
+		jane := w.patient("Doe", "Jane", "2020-02-03", admin.SharingYes, "MRN-1", w.acme)
+		tb := b.tab(t, w)
+		tb.do(chromedp.EmulateViewport(360, 740))
+		tb.signIn("aalvarez", password)
+		tb.page("Access Administrator dashboard")
+		for _, path := range []string{
+			fmt.Sprintf("/dashboard?site=%d&search=1&first=Tam&last=Nguyen", w.acme.ID),
+			fmt.Sprintf("/invite?site=%d", w.acme.ID),
+			fmt.Sprintf("/users?site=%d&show=all", w.acme.ID),
+			fmt.Sprintf("/users/%d", w.users["tnguyen"].ID),
+			fmt.Sprintf("/patients/%d", jane),
+			fmt.Sprintf("/sites/%d/intake", w.acme.ID),
+			fmt.Sprintf("/sites/%d", w.acme.ID),
+			"/audit",
+		} {
+			tb.open(path)
+			if got := evalIn[int](tb, `document.documentElement.scrollWidth`); got > 360 {
+				t.Errorf("%s is %d px wide at 360 px", path, got)
+			}
+			if got := evalIn[int](tb, `Math.max(0, ...[...document.querySelectorAll(".table-wrap")].map(e => e.scrollWidth - e.clientWidth))`); got > 0 {
+				t.Errorf("%s: a table scrolls sideways by %d px at 360 px", path, got)
+			}
 		}
 	})
 

@@ -209,7 +209,7 @@ func (p *Portal) register(w http.ResponseWriter, r *http.Request, s *session) {
 	p.render(w, r, s, http.StatusOK, "registered", "Registration complete", view{Data: registerData{Done: u}})
 }
 
-// fmtTime and fmtDate are the portal's date formats.
+// fmtTime is the portal's format of a time: UTC, to the minute.
 func fmtTime(t time.Time) string {
 	if t.IsZero() {
 		return ""

@@ -160,5 +160,5 @@ func (p *Portal) intakePage(w http.ResponseWriter, r *http.Request, s *session) 
 			buildChart("P", "Production", in.Days, since, today),
 			buildChart("T", "Test", in.Days, since, today),
 		}}
-	p.render(w, r, s, http.StatusOK, "intake", "Intake: "+site.Name, view{Data: d, Wide: true})
+	p.render(w, r, s, http.StatusOK, "intake", "Intake: "+site.Name, view{Data: d})
 }

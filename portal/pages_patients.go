@@ -93,7 +93,6 @@ func (p *Portal) showPatient(w http.ResponseWriter, r *http.Request, s *session,
 	}
 	d.Patient = pt
 	v.Data = d
-	v.Wide = true
 	p.render(w, r, s, status, "patient", pt.GivenName+" "+pt.FamilyName, v)
 }
 

@@ -117,7 +117,6 @@ func (p *Portal) showRegistry(w http.ResponseWriter, r *http.Request, s *session
 		d.Form = r.PostForm
 	}
 	v.Data = d
-	v.Wide = true
 	p.render(w, r, s, status, "registry", "Organizations and sites", v)
 }
 
@@ -172,7 +171,7 @@ func (p *Portal) sites(w http.ResponseWriter, r *http.Request, s *session) {
 		p.fail(w, r, s, err)
 		return
 	}
-	p.render(w, r, s, http.StatusOK, "sites", "Sites", view{Data: sitesData{Tree: d.Tree}, Wide: true})
+	p.render(w, r, s, http.StatusOK, "sites", "Sites", view{Data: sitesData{Tree: d.Tree}})
 }
 
 type siteData struct {
@@ -222,7 +221,6 @@ func (p *Portal) showSite(w http.ResponseWriter, r *http.Request, s *session, id
 		return
 	}
 	v.Data = d
-	v.Wide = true
 	p.render(w, r, s, status, "site", st.Name, v)
 }
 
@@ -364,6 +362,5 @@ func (p *Portal) auditPage(w http.ResponseWriter, r *http.Request, s *session) {
 		}
 	}
 	v.Data = d
-	v.Wide = true
 	p.render(w, r, s, status, "audit", "Audit log", v)
 }

@@ -267,7 +267,7 @@ func (p *Portal) renderInvite(w http.ResponseWriter, r *http.Request, s *session
 	for i := range rows {
 		rows[i].Index = i
 	}
-	p.render(w, r, s, status, "invite", "Invite users", view{Error: msg, Wide: true,
+	p.render(w, r, s, status, "invite", "Invite users", view{Error: msg,
 		Data: inviteData{Site: site, Rows: rows, Questions: questions, Roles: roleOptions(), Sent: sent}})
 }
 
@@ -459,7 +459,7 @@ func (p *Portal) manageUsers(w http.ResponseWriter, r *http.Request, s *session)
 	}
 	d := manageData{Sites: opts, Site: site, Show: show, Users: rowsAt(shown, siteID), Rules: passwordRules,
 		Manage: site != nil && canAt(s.actor, admin.PermManageUsers, site) || registryStaff(s.actor), AllSite: registryStaff(s.actor)}
-	p.render(w, r, s, http.StatusOK, "users", "Manage users", view{Data: d, Wide: true})
+	p.render(w, r, s, http.StatusOK, "users", "Manage users", view{Data: d})
 }
 
 type userData struct {
@@ -531,7 +531,6 @@ func (p *Portal) showUser(w http.ResponseWriter, r *http.Request, s *session, id
 		d.Member = u.Membership(site.ID)
 	}
 	v.Data = d
-	v.Wide = true
 	p.render(w, r, s, status, "user", u.FirstName+" "+u.LastName, v)
 }
 

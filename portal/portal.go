@@ -235,7 +235,6 @@ type view struct {
 	Error   string            // the form's or page's error
 	Fields  map[string]string // field name → its error
 	Data    any
-	Wide    bool
 }
 
 // render executes the page template with the layout.
@@ -349,7 +348,7 @@ func pathID(r *http.Request, name string) (int64, bool) {
 	return id, err == nil && id > 0
 }
 
-// queryID reads an optional numeric query or form value (0 when absent or not a number).
+// formID reads an optional numeric query or form value (0 when absent or not a number).
 func formID(r *http.Request, name string) int64 {
 	id, err := strconv.ParseInt(strings.TrimSpace(r.FormValue(name)), 10, 64)
 	if err != nil || id < 0 {
