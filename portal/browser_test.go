@@ -391,6 +391,17 @@ func TestBrowser(t *testing.T) {
 		tb.submit(chromedp.Search(`//a[normalize-space()="Back to the dashboard"]`))
 		tb.page("Access Administrator dashboard")
 		tb.wantBody("Quinn, Zoe", "Invitation pending")
+		// A new link for an invitee who lost the email; the first one stops working.
+		first := w.mail.linkFor(t, "zquinn@acme.test")
+		tb.submit(chromedp.Search(`//a[normalize-space()="Quinn, Zoe"]`))
+		tb.page("Zoe Quinn")
+		tb.submit(chromedp.Search(`//button[normalize-space()="Send a new registration link"]`))
+		tb.waitFor(".notice", "A new registration link was emailed")
+		if second := w.mail.linkFor(t, "zquinn@acme.test"); second == first {
+			t.Error("the new registration email has the old link")
+		}
+		tb.do(chromedp.Navigate(first))
+		tb.page("Not found")
 	})
 
 	t.Run("Registration", func(t *testing.T) {
@@ -421,6 +432,9 @@ func TestBrowser(t *testing.T) {
 		tb.wantBody("unknown, already used or expired")
 		tb.signIn("mmorgan", "Morgan-Mia-2026!")
 		tb.page("Patients")
+		tb.submit(chromedp.CSS(`.who a`))
+		tb.page("Your account")
+		tb.wantBody("Version 1, accepted on", "ACME-01: Typical User · Clinical Champion")
 
 		aa := b.tab(t, w)
 		aa.signIn("aalvarez", password)

@@ -216,3 +216,14 @@ func fmtTime(t time.Time) string {
 	}
 	return t.UTC().Format("2006-01-02 15:04 UTC")
 }
+
+// account shows the signed-in user their own account: details, sites and roles, and the
+// version of the user agreement they accepted.
+func (p *Portal) account(w http.ResponseWriter, r *http.Request, s *session) {
+	u, err := p.svc.Me(r.Context(), *s.actor)
+	if err != nil {
+		p.fail(w, r, s, err)
+		return
+	}
+	p.render(w, r, s, http.StatusOK, "account", "Your account", view{Data: u})
+}

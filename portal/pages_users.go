@@ -652,3 +652,17 @@ func (p *Portal) userReset(w http.ResponseWriter, r *http.Request, s *session) {
 	p.showUser(w, r, s, id, formID(r, "site"), http.StatusOK, view{Data: d,
 		Notice: "The password was reset. The user must choose a new one at the next sign-in; their sessions were ended."})
 }
+
+// userReinvite emails a new registration link to a user who has not registered yet.
+func (p *Portal) userReinvite(w http.ResponseWriter, r *http.Request, s *session) {
+	id, ok := pathID(r, "id")
+	if !ok {
+		p.notFound(w, r, s)
+		return
+	}
+	if _, err := p.svc.ResendInvite(r.Context(), *s.actor, id, false); err != nil {
+		p.userFormFailed(w, r, s, id, err, "status")
+		return
+	}
+	seeOther(w, r, "/users/"+strconv.FormatInt(id, 10), "reinvited", url.Values{"site": {r.PostForm.Get("site")}})
+}

@@ -126,6 +126,7 @@ func (p *Portal) routes() {
 	h("GET /signin", public, p.signinPage)
 	h("POST /signin", public, p.signin)
 	h("POST /signout", anyAuth, p.signout)
+	h("GET /account", signedIn, p.account)
 	h("GET /password", anyAuth, p.passwordPage)
 	h("POST /password", anyAuth, p.changePassword)
 	h("GET /register", public, p.registerPage)
@@ -142,6 +143,7 @@ func (p *Portal) routes() {
 	h("POST /users/{id}/status", signedIn, p.userStatus)
 	h("POST /users/{id}/unlock", signedIn, p.userUnlock)
 	h("POST /users/{id}/reset", signedIn, p.userReset)
+	h("POST /users/{id}/reinvite", signedIn, p.userReinvite)
 
 	h("GET /patients", signedIn, p.patients)
 	h("GET /patients/{id}", signedIn, p.patient)
@@ -325,6 +327,7 @@ var notices = map[string]string{
 	"status":       "The site's onboarding status was saved.",
 	"revoked":      "The credential was revoked.",
 	"added":        "The user was added to the site.",
+	"reinvited":    "A new registration link was emailed; the previous one no longer works.",
 }
 
 func (p *Portal) home(w http.ResponseWriter, r *http.Request, s *session) {
