@@ -9,8 +9,16 @@ import (
 // What the portal shows or hides. These helpers only choose which links and controls to offer:
 // every action and every page still asks the admin Service, which decides and answers 403 when
 // the actor may not. They read the role helpers admin exposes (Role.Can, the memberships, the
-// registry-administrator flag); at the merge with the authorization decision point of issue 12
-// they should ask it instead.
+// registry-administrator flag); once the authorization decision point of issue 12 is merged
+// they should ask it instead (admin.Decide / Service.Can):
+//
+//	canSomewhere(a, PermManageUsers)   → Decide(a, ActionInviteUser, Target{Site}) for one of a's sites
+//	canSomewhere(a, PermViewUsers)     → Decide(a, ActionListUsers, …) / ActionViewAudit for one of a's sites
+//	canSomewhere(a, PermReadPatients)  → Decide(a, ActionSearchPatients, Target{})
+//	canSomewhere(a, PermChangeSharing) → Service.Can(ctx, a, ActionChangeSharing, Target{PatientID})
+//	canAt(a, PermManageUsers, site)    → Decide(a, ActionInviteUser, Target{Site: site})
+//	canAt(a, PermViewUsers, site)      → Decide(a, ActionListUsers, Target{Site: site})
+//	registryStaff(a)                   → Decide(a, ActionCreateOrganization, Target{})
 
 // canSomewhere reports whether the actor's role allows perm at one of their sites at least.
 func canSomewhere(a *admin.Actor, perm admin.Permission) bool {
