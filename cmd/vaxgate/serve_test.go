@@ -128,6 +128,7 @@ func TestServeDemo(t *testing.T) {
 		"/readyz":    `"ready"`,
 		"/metrics":   `vaxgate_messages_total{code=`,
 		"/soap?wsdl": `urn:cdc:iisb:2011`,
+		"/":          `<h1>Sign in</h1>`, // the portal, via its redirect
 	} {
 		resp, err := http.Get("http://" + httpAddr + path)
 		if err != nil {
