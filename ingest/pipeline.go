@@ -273,7 +273,7 @@ func (p *Pipeline) prepare(env Envelope) (*Record, ack.Header) {
 	if p.o.Validator != nil {
 		findings = p.o.Validator.Validate(m, env.Sender.SiteCode)
 	}
-	v := Decode(m)
+	v := DecodeWith(m, resolverOf(p.o.Validator))
 	findings = append(findings, p.sharingFindings(m, &v.Patient)...)
 
 	rejected := map[int]bool{}

@@ -181,15 +181,40 @@ type VXU struct {
 	Orders       []Order       `json:"orders,omitempty"`
 }
 
+// VaccineResolver reads RXA-5 as the registry does: the CVX code a vaccine code stands for,
+// whether it was sent as CVX, as NDC (in RXA-5.1 or the alternate RXA-5.4), as CPT, or without its
+// coding system; "" when it names no vaccine the code sets know. ingest/validate implements it
+// with the same code sets it validates with, so that a dose validation accepted is stored with
+// its CVX.
+type VaccineResolver interface {
+	VaccineCVX(code, system, altCode, altSystem string) string
+}
+
+// maxDecodeReps bounds the repetitions Decode reads in one field. Validation rejects messages with
+// more repetitions than its (configurable, lower) limit long before; this bound only keeps the
+// memory of a decoded message in proportion to what a registry can use.
+const maxDecodeReps = 1000
+
 // Decode reads the immunization content of a parsed VXU. It never fails: what is missing is left
-// empty, and validation says what that means.
-func Decode(m *hl7.Message) *VXU {
+// empty, and validation says what that means. Without a resolver, a vaccination's CVX is only the
+// code of a CVX triplet in RXA-5; the pipeline uses DecodeWith.
+func Decode(m *hl7.Message) *VXU { return DecodeWith(m, nil) }
+
+// resolverOf returns the validator's VaccineResolver, or nil when it has none.
+func resolverOf(v Validator) VaccineResolver {
+	r, _ := v.(VaccineResolver)
+	return r
+}
+
+// DecodeWith is Decode with RXA-5 read by res: every vaccination whose code res knows gets its CVX,
+// whatever coding system the sender used. It reads the message once, in time proportional to its
+// size.
+func DecodeWith(m *hl7.Message, res VaccineResolver) *VXU {
 	v := &VXU{}
 	var cur *Order
 	pendingORC := hl7.Segment{}
 	havePending := false
-	for i := 0; i < m.NumSegments(); i++ {
-		s := m.Segment(i)
+	for _, s := range m.Segments() {
 		switch {
 		case s.Is("PID"):
 			decodePID(s, &v.Patient)
@@ -207,7 +232,7 @@ func Decode(m *hl7.Message) *VXU {
 				decodeORC(pendingORC, cur)
 				havePending = false
 			}
-			decodeRXA(s, cur)
+			decodeRXA(s, cur, res)
 		case s.Is("RXR"):
 			if cur != nil {
 				cur.Route = coded(s.Field(1))
@@ -233,8 +258,7 @@ func GroupOf(m *hl7.Message) []int {
 	n := 0
 	orcAt := -1
 	inGroup := false
-	for i := 0; i < m.NumSegments(); i++ {
-		s := m.Segment(i)
+	for i, s := range m.Segments() {
 		switch {
 		case s.Is("ORC"):
 			orcAt = i
@@ -271,8 +295,11 @@ func codedRep(r hl7.Rep) Coded {
 
 func codedReps(f hl7.Field) []Coded {
 	var out []Coded
-	for i := 1; i <= f.NumReps(); i++ {
-		if c := codedRep(f.Rep(i)); !c.IsZero() {
+	for k, r := range f.Reps() {
+		if k > maxDecodeReps {
+			break
+		}
+		if c := codedRep(r); !c.IsZero() {
 			out = append(out, c)
 		}
 	}
@@ -292,8 +319,10 @@ func nameRep(r hl7.Rep) Name {
 
 func addresses(f hl7.Field) []Address {
 	var out []Address
-	for i := 1; i <= f.NumReps(); i++ {
-		r := f.Rep(i)
+	for k, r := range f.Reps() {
+		if k > maxDecodeReps {
+			break
+		}
 		if r.IsEmpty() {
 			continue
 		}
@@ -313,8 +342,10 @@ func addresses(f hl7.Field) []Address {
 
 func phones(f hl7.Field) []Phone {
 	var out []Phone
-	for i := 1; i <= f.NumReps(); i++ {
-		r := f.Rep(i)
+	for k, r := range f.Reps() {
+		if k > maxDecodeReps {
+			break
+		}
 		if r.IsEmpty() {
 			continue
 		}
@@ -341,9 +372,10 @@ func provider(f hl7.Field) Provider {
 }
 
 func decodePID(s hl7.Segment, p *Patient) {
-	f := s.Field(3)
-	for i := 1; i <= f.NumReps(); i++ {
-		r := f.Rep(i)
+	for k, r := range s.Field(3).Reps() {
+		if k > maxDecodeReps {
+			break
+		}
 		if r.Component(1).IsEmpty() {
 			continue
 		}
@@ -353,9 +385,11 @@ func decodePID(s hl7.Segment, p *Patient) {
 			Type:      r.Component(5).String(),
 		})
 	}
-	f = s.Field(5)
-	for i := 1; i <= f.NumReps(); i++ {
-		if r := f.Rep(i); !r.IsEmpty() {
+	for k, r := range s.Field(5).Reps() {
+		if k > maxDecodeReps {
+			break
+		}
+		if !r.IsEmpty() {
 			p.Names = append(p.Names, nameRep(r))
 		}
 	}
@@ -412,7 +446,7 @@ func entityID(f hl7.Field) string {
 	return id
 }
 
-func decodeRXA(s hl7.Segment, o *Order) {
+func decodeRXA(s hl7.Segment, o *Order, res VaccineResolver) {
 	o.AdministeredAt = s.Field(3).Component(1).String()
 	o.AdministeredEnd = s.Field(4).Component(1).String()
 	o.Vaccine = coded(s.Field(5))
@@ -428,14 +462,21 @@ func decodeRXA(s hl7.Segment, o *Order) {
 			}
 		}
 	}
+	if res != nil && !o.Vaccine.IsZero() {
+		if cvx := res.VaccineCVX(o.Vaccine.Code, o.Vaccine.System, o.Vaccine.AltCode, o.Vaccine.AltSystem); cvx != "" {
+			o.CVX = cvx
+		}
+	}
 	o.Amount = s.Field(6).String()
 	o.Units = coded(s.Field(7))
 	o.InfoSource = coded(s.Field(9))
 	o.AdministeredBy = provider(s.Field(10))
 	o.AdministeringSite = s.Field(11).Component(4).Sub(1).String()
-	f := s.Field(15)
-	for i := 1; i <= f.NumReps(); i++ {
-		if lot := f.Rep(i).String(); lot != "" {
+	for k, r := range s.Field(15).Reps() {
+		if k > maxDecodeReps {
+			break
+		}
+		if lot := r.String(); lot != "" {
 			o.Lots = append(o.Lots, lot)
 		}
 	}

@@ -53,7 +53,8 @@ type Rule struct {
 	// group), or ScopeSegment (whichever the segment it is found in belongs to).
 	Scope string
 
-	idx int // position in catalogue, for the severity tables
+	idx   int  // position in catalogue, for the severity tables
+	limit bool // a limit of what a message may hold: always an error, see Options
 }
 
 // catalogue holds every rule, in definition order; Rules returns it sorted by ID.
