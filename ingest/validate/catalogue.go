@@ -111,9 +111,9 @@ var (
 
 	ruleMSH7Missing = def(Rule{ID: "msh-7-missing", Family: FamilyUsage, Scope: ScopeMessage,
 		Description: "MSH-7 (date/time of message) is empty.",
-		Severity:    ack.Error, Code: ack.CodeRequiredFieldMissing, App: ack.AppRequiredDataMissing,
+		Severity:    ack.Warning, Code: ack.CodeRequiredFieldMissing, App: ack.AppRequiredDataMissing,
 		Location: "MSH-7", Reference: refZ22,
-		Message: "MSH-7 (Date/Time of Message) is empty. Send the time the message was created, e.g. 20240131143000-0500."})
+		Message: "MSH-7 (Date/Time of Message) is empty. The message was processed with the time it was received. Send the time the message was created, e.g. 20240131143000-0500."})
 	ruleMSH10Missing = def(Rule{ID: "msh-10-missing", Family: FamilyUsage, Scope: ScopeMessage,
 		Description: "MSH-10 (message control ID) is empty.",
 		Severity:    ack.Error, Code: ack.CodeRequiredFieldMissing, App: ack.AppRequiredDataMissing,
@@ -121,14 +121,14 @@ var (
 		Message: "MSH-10 (Message Control ID) is empty. Send an ID unique to each message; the ACK echoes it and resends are recognised by it."})
 	ruleMSH15Missing = def(Rule{ID: "msh-15-missing", Family: FamilyUsage, Scope: ScopeMessage,
 		Description: "MSH-15 (accept acknowledgment type) is empty.",
-		Severity:    ack.Error, Code: ack.CodeRequiredFieldMissing, App: ack.AppRequiredDataMissing,
+		Severity:    ack.Warning, Code: ack.CodeRequiredFieldMissing, App: ack.AppRequiredDataMissing,
 		Location: "MSH-15", Reference: refZ22,
-		Message: "MSH-15 (Accept Acknowledgment Type) is empty. Send ER."})
+		Message: "MSH-15 (Accept Acknowledgment Type) is empty; the registry answers every message anyway. Send ER."})
 	ruleMSH16Missing = def(Rule{ID: "msh-16-missing", Family: FamilyUsage, Scope: ScopeMessage,
 		Description: "MSH-16 (application acknowledgment type) is empty.",
-		Severity:    ack.Error, Code: ack.CodeRequiredFieldMissing, App: ack.AppRequiredDataMissing,
+		Severity:    ack.Warning, Code: ack.CodeRequiredFieldMissing, App: ack.AppRequiredDataMissing,
 		Location: "MSH-16", Reference: refZ22,
-		Message: "MSH-16 (Application Acknowledgment Type) is empty. Send AL."})
+		Message: "MSH-16 (Application Acknowledgment Type) is empty; the registry answers every message anyway. Send AL."})
 	ruleMSH21Missing = def(Rule{ID: "msh-21-missing", Family: FamilyUsage, Scope: ScopeMessage,
 		Description: "MSH-21 (message profile identifier) is empty.",
 		Severity:    ack.Warning, Code: ack.CodeRequiredFieldMissing, App: ack.AppRequiredDataMissing,
@@ -336,9 +336,9 @@ var (
 		Message: "{at} ({name}) is {value} characters long; Z22 allows {detail}. The registry may truncate it."})
 	ruleMSH7Invalid = def(Rule{ID: "msh-7-invalid", Family: FamilyDatatype, Scope: ScopeMessage,
 		Description: "MSH-7 (date/time of message) is not a valid date/time.",
-		Severity:    ack.Error, Code: ack.CodeDataType, App: ack.AppInvalidDate,
+		Severity:    ack.Warning, Code: ack.CodeDataType, App: ack.AppInvalidDate,
 		Location: "MSH-7", Reference: refZ22,
-		Message: "MSH-7 (Date/Time of Message) is {value}, which is not a valid date/time. Send YYYYMMDDHHMMSS+/-ZZZZ."})
+		Message: "MSH-7 (Date/Time of Message) is {value}, which is not a valid date/time; the message was processed with the time it was received. Send YYYYMMDDHHMMSS+/-ZZZZ."})
 	ruleMSH7Precision = def(Rule{ID: "msh-7-precision", Family: FamilyDatatype, Scope: ScopeMessage,
 		Description: "MSH-7 lacks seconds or the time zone offset.",
 		Severity:    ack.Information, Code: ack.CodeDataType, App: ack.AppInvalidDate,
