@@ -209,8 +209,15 @@ func resolverOf(v Validator) VaccineResolver {
 // DecodeWith is Decode with RXA-5 read by res: every vaccination whose code res knows gets its CVX,
 // whatever coding system the sender used. It reads the message once, in time proportional to its
 // size.
+//
+// When res also says how many segments a message may hold (MaxSegments, as the validator does),
+// a message over that limit, which validation rejects as a whole, is not decoded at all: its
+// content would be thrown away, and decoding it would cost memory in proportion to its size.
 func DecodeWith(m *hl7.Message, res VaccineResolver) *VXU {
 	v := &VXU{}
+	if l, ok := res.(interface{ MaxSegments() int }); ok && m.NumSegments() > l.MaxSegments() {
+		return v
+	}
 	var cur *Order
 	pendingORC := hl7.Segment{}
 	havePending := false

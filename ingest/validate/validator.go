@@ -90,7 +90,7 @@ func New(o Options) (*Validator, error) {
 		for site, over := range o.SenderSeverity {
 			t := slices.Clone(base)
 			problems = applyOverrides(t, over, site, problems)
-			v.senderSev[site] = t
+			v.senderSev[strings.ToLower(site)] = t
 		}
 	}
 	cs := o.Charset
@@ -110,7 +110,7 @@ func New(o Options) (*Validator, error) {
 		if v.senderFallback == nil {
 			v.senderFallback = map[string]*hl7.Decoder{}
 		}
-		v.senderFallback[site] = d
+		v.senderFallback[strings.ToLower(site)] = d
 	}
 	v.maxSegments = orDefault(o.MaxSegments, DefaultMaxSegments)
 	v.maxReps = orDefault(o.MaxRepetitions, DefaultMaxRepetitions)
@@ -152,13 +152,35 @@ func fallbackCharset(name string) (*hl7.Decoder, error) {
 	return d, nil
 }
 
+// MaxSegments returns the segment limit: a message with more segments is rejected as a whole
+// (segments-limit), and ingest.DecodeWith does not decode it.
+func (v *Validator) MaxSegments() int { return v.maxSegments }
+
 // Fallback returns the fallback character set of a sender (site code, "" for the deployment),
 // nil when invalid UTF-8 is not read in any other set.
 func (v *Validator) Fallback(site string) *hl7.Decoder {
-	if d, ok := v.senderFallback[site]; ok {
+	if len(v.senderFallback) == 0 {
+		return v.fallback
+	}
+	var buf [64]byte
+	if d, ok := v.senderFallback[string(lowerKey(&buf, site))]; ok {
 		return d
 	}
 	return v.fallback
+}
+
+// lowerKey returns site in lower case, in buf when it fits: per-sender settings are matched
+// without regard to case (configuration files fold keys to lower case), without allocating.
+func lowerKey(buf *[64]byte, site string) []byte {
+	b := buf[:0]
+	for i := 0; i < len(site); i++ {
+		c := site[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
 }
 
 func applyOverrides(t []ack.Severity, over map[string]ack.Severity, site string, problems []string) []string {
@@ -193,7 +215,11 @@ func (v *Validator) Severity(id, site string) (ack.Severity, bool) {
 }
 
 func (v *Validator) severities(site string) []ack.Severity {
-	if t, ok := v.senderSev[site]; ok {
+	if len(v.senderSev) == 0 {
+		return v.sev
+	}
+	var buf [64]byte
+	if t, ok := v.senderSev[string(lowerKey(&buf, site))]; ok {
 		return t
 	}
 	return v.sev
