@@ -1,8 +1,10 @@
 package hl7
 
 import (
+	"bytes"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestIterators(t *testing.T) {
@@ -202,4 +204,71 @@ func itoaTest(n int) string {
 		n /= 10
 	}
 	return s
+}
+
+// FuzzIterators: the iterators see exactly what Field, Rep, Component and Sub see, Locate places
+// every byte of a field inside the value it names, and with a fallback character set every value
+// decodes to valid UTF-8.
+func FuzzIterators(f *testing.F) {
+	for _, s := range fuzzSeeds(f) {
+		f.Add(s)
+	}
+	cp1252, _ := DecoderFor("windows-1252")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, _ := Parse(data)
+		for i, s := range m.Segments() {
+			if i > 50 {
+				break
+			}
+			for n, fl := range s.Fields() {
+				if n > 40 {
+					break
+				}
+				if !bytes.Equal(fl.Raw(), s.Field(n).Raw()) || fl.Offset() != s.Field(n).Offset() {
+					t.Fatalf("segment %d field %d: iterator %q at %d, Field %q at %d", i, n, fl.Raw(), fl.Offset(), s.Field(n).Raw(), s.Field(n).Offset())
+				}
+				for k, r := range fl.Reps() {
+					if k > 20 {
+						break
+					}
+					if !bytes.Equal(r.Raw(), fl.Rep(k).Raw()) {
+						t.Fatalf("rep %d: %q vs %q", k, r.Raw(), fl.Rep(k).Raw())
+					}
+					for c, comp := range r.Components() {
+						if c > 20 {
+							break
+						}
+						if !bytes.Equal(comp.Raw(), r.Component(c).Raw()) {
+							t.Fatalf("component %d: %q vs %q", c, comp.Raw(), r.Component(c).Raw())
+						}
+						for sc, sub := range comp.Subs() {
+							if sc > 10 {
+								break
+							}
+							if !bytes.Equal(sub.Raw(), comp.Sub(sc).Raw()) {
+								t.Fatalf("sub %d: %q vs %q", sc, sub.Raw(), comp.Sub(sc).Raw())
+							}
+							// Locate agrees with where the iterators found the value.
+							if len(sub.Raw()) > 0 && !(m.Segment(i).Is("MSH") && n <= 2) {
+								p, ok := m.Locate(sub.Offset())
+								if !ok || p.Segment != i || p.Field != n || p.Rep != k || p.Component != c || p.Subcomponent != sc {
+									t.Fatalf("Locate(%d) = %+v %v, want segment %d field %d rep %d comp %d sub %d",
+										sub.Offset(), p, ok, i, n, k, c, sc)
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+		for off := range min(len(data), 2000) {
+			_, _ = m.Locate(off) // never panics
+		}
+		m.SetFallback(cp1252)
+		for _, p := range []string{"PID-5-1", "PID-5", "MSH-10", "OBX-5", "NTE-3"} {
+			if s := m.Get(p); !utf8.ValidString(s) {
+				t.Fatalf("Get(%q) with a fallback = %q: not UTF-8", p, s)
+			}
+		}
+	})
 }
