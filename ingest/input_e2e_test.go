@@ -267,3 +267,34 @@ func itoaE2E(n int) string {
 	}
 	return string(b)
 }
+
+// TestNULInHeaderIsRejectedDefinitively (issue 14.7): a NUL in MSH-10 or MSH-4 is answered AR
+// naming the field, not "internal error": the archive row (whose control ID and facility are
+// text columns) is still written.
+func TestNULInHeaderIsRejectedDefinitively(t *testing.T) {
+	e := newEngine(t, "production")
+	for _, c := range []struct {
+		msg   []byte
+		field string
+	}{
+		{variant(t, "NUL\x00ID"), "MSH-10"},
+		{variant(t, "CTRL-NUL4", "|FAC-A|", "|FAC\x00A|"), "MSH-4"},
+	} {
+		a, _ := e.send(t, c.msg)
+		if a.Get("MSA-1") != ack.AR || len(errFor(a, c.field)) == 0 {
+			t.Fatalf("%s: want AR naming it: %q", c.field, a.Bytes())
+		}
+		for _, code := range errCodes(a) {
+			if code == "207" {
+				t.Fatalf("%s: answered as an internal error: %q", c.field, a.Bytes())
+			}
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for e.count(t, "messages") < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := e.count(t, "messages WHERE ack_code = 'AR'"); n != 2 {
+		t.Errorf("%d rejected messages archived, want 2", n)
+	}
+}

@@ -149,6 +149,7 @@ func (p *Pipeline) Start(ctx context.Context, env Envelope) Pending {
 		env.ReceivedAt = start
 	}
 	rec, header := p.prepare(env)
+	storableHeader(rec)
 	return &pending{p: p, rec: rec, header: header, start: start, inner: p.o.Committer.Commit(rec)}
 }
 

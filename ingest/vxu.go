@@ -1,6 +1,9 @@
 package ingest
 
 import (
+	"strings"
+	"unicode/utf8"
+
 	"github.com/vaxgate/vaxgate/hl7"
 )
 
@@ -512,4 +515,22 @@ func decodeOBX(s hl7.Segment) Observation {
 		o.Value = Coded{Code: s.Field(5).String()}
 	}
 	return o
+}
+
+// storableHeader makes the header values a record is archived under (control ID, facility,
+// message type) storable as PostgreSQL text: a NUL, which text columns refuse, becomes U+FFFD, as
+// invalid UTF-8 already does. A message with such a value is rejected by validation
+// (control-character) and archived without its resend key; without this, its archive row would
+// fail the batch and the sender would be told "internal error, send it again" forever.
+func storableHeader(rec *Record) {
+	rec.ControlID = storableText(rec.ControlID)
+	rec.Facility = storableText(rec.Facility)
+	rec.MessageType = storableText(rec.MessageType)
+}
+
+func storableText(s string) string {
+	if strings.IndexByte(s, 0) < 0 && utf8.ValidString(s) {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
