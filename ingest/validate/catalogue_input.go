@@ -28,26 +28,28 @@ var (
 		Severity:    ack.Warning, Code: ack.CodeDataType, App: ack.AppInvalidValue,
 		Location: "MSH-18; any field", Reference: "HL7 2.5.1 MSH-18; " + refSpec + " 2.6",
 		Message: "{at} holds characters that are not UTF-8 although MSH-18 is {detail}; they were read as {value}. Declare the character set in MSH-18 (e.g. 8859/1) or send UTF-8."})
-	ruleCharsetUndecodable = def(Rule{ID: "charset-undecodable", Family: FamilyDatatype, Scope: ScopeSegment,
+	ruleCharsetUndecodable = defLimit(Rule{ID: "charset-undecodable", Family: FamilyDatatype, Scope: ScopeSegment,
 		Description: "A field holds bytes that are characters neither in the declared character set nor in the fallback one: it cannot be read, and is not stored.",
 		Severity:    ack.Error, Code: ack.CodeDataType, App: ack.AppInvalidValue,
 		Location: "any field", Reference: "HL7 2.5.1 MSH-18; " + refSpec + " 2.1",
 		Message: "{at} holds the byte {value}, which is not a character in {detail}, so it could not be read and was not stored. Send the text in the character set MSH-18 declares."})
-	ruleControlCharacter = def(Rule{ID: "control-character", Family: FamilyDatatype, Scope: ScopeSegment,
+	ruleControlCharacter = defLimit(Rule{ID: "control-character", Family: FamilyDatatype, Scope: ScopeSegment,
 		Description: "A field holds a control character HL7 text does not allow (NUL and the other C0 controls but tab, raw or as a \\X..\\ escape): it is not stored.",
 		Severity:    ack.Error, Code: ack.CodeDataType, App: ack.AppInvalidValue,
 		Location: "any field", Reference: "HL7 2.5.1 ST/TX/FT (printable characters); " + refSpec + " §4",
 		Message: "{at} holds the control character {value}, which HL7 text does not allow, so it was not stored. Remove it; a line break in text is \\.br\\."})
-	ruleStorageLength = def(Rule{ID: "length-storage-limit", Family: FamilyDatatype, Scope: ScopeSegment,
+	ruleStorageLength = defLimit(Rule{ID: "length-storage-limit", Family: FamilyDatatype, Scope: ScopeSegment,
 		Description: "An identifier or name the registry indexes (MSH-10, PID-3, PID-5, PID-6, PID-11.1, ORC-2, ORC-3) is longer than the registry stores: 199 bytes, the HL7 2.5.1 length of an identifier.",
 		Severity:    ack.Error, Code: ack.CodeDataType, App: ack.AppInvalidValue,
 		Location: "MSH-10, PID-3.1/.4/.5, PID-5.1-3, PID-6.1, PID-11.1, ORC-2, ORC-3", Reference: "HL7 2.5.1 EI-1 (199); " + refSpec + " §4",
 		Message: "{at} ({name}) is {value} bytes long; the registry keeps at most {detail}, so it was not stored. Send it within {detail} characters."})
 )
 
-// defLimit registers a limit rule: always an error (see Options).
+// defLimit registers a rule that is always an error: a limit of what a message may hold (see
+// Options), or a value the registry cannot store. Overriding its severity is refused: a NUL let
+// through as a warning would reach the writer.
 func defLimit(r Rule) *Rule {
 	p := def(r)
-	p.limit = true
+	p.fixed = true
 	return p
 }

@@ -54,7 +54,7 @@ type Rule struct {
 	Scope string
 
 	idx   int  // position in catalogue, for the severity tables
-	limit bool // a limit of what a message may hold: always an error, see Options
+	fixed bool // always an error: a limit, or a value the registry cannot store (no override)
 }
 
 // catalogue holds every rule, in definition order; Rules returns it sorted by ID.

@@ -193,8 +193,8 @@ func applyOverrides(t []ack.Severity, over map[string]ack.Severity, site string,
 		switch {
 		case r == nil:
 			problems = append(problems, fmt.Sprintf("unknown rule %q%s", id, where))
-		case r.limit && s != ack.Error:
-			problems = append(problems, fmt.Sprintf("rule %q%s: a limit is always an error; change the limit instead", id, where))
+		case r.fixed && s != ack.Error:
+			problems = append(problems, fmt.Sprintf("rule %q%s: always an error: what it finds cannot be stored or processed (a limit is changed by its option)", id, where))
 		case !validSeverity(s):
 			problems = append(problems, fmt.Sprintf("rule %q%s: severity %q is not E, W, I or X", id, where, s))
 		default:

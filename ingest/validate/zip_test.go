@@ -1,6 +1,10 @@
 package validate
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/vaxgate/vaxgate/ack"
+)
 
 func TestZipStates(t *testing.T) {
 	for _, c := range []struct{ zip, want string }{
@@ -27,5 +31,20 @@ func TestZipStates(t *testing.T) {
 		if !usStates.has([]byte(st)) {
 			t.Errorf("FIPS %s: %s is not a USPS state code", fips, st)
 		}
+	}
+}
+
+// TestFixedRulesRefuseOverrides: limits and values the registry cannot store stay errors.
+func TestFixedRulesRefuseOverrides(t *testing.T) {
+	for _, id := range []string{"segments-limit", "findings-limit", "field-repetitions-limit", "control-character", "charset-undecodable", "length-storage-limit"} {
+		if _, err := New(Options{Severity: map[string]ack.Severity{id: ack.Warning}}); err == nil {
+			t.Errorf("%s: a W override was accepted", id)
+		}
+		if _, err := New(Options{SenderSeverity: map[string]map[string]ack.Severity{"S": {id: Ignore}}}); err == nil {
+			t.Errorf("%s: an X override for a sender was accepted", id)
+		}
+	}
+	if _, err := New(Options{Severity: map[string]ack.Severity{"charset-undeclared": ack.Information}}); err != nil {
+		t.Errorf("charset-undeclared is a warning a deployment may lower: %v", err)
 	}
 }
