@@ -457,7 +457,7 @@ var (
 		Severity:    ack.Warning, Code: ack.CodeTableValueNotFound, App: ack.AppTableValueNotFound,
 		Location: "RXA-5.3", Reference: "Z22 binding CVX:NDC",
 		Message: "{at} is {value}; it was read as CVX {detail}. Send the CVX code with coding system CVX, e.g. 08^Hep B, adolescent or pediatric^CVX."})
-	ruleRXA5Unknown = def(Rule{ID: "rxa-5-unknown", Family: FamilyVaccine, Scope: ScopeVaccination,
+	ruleRXA5Unknown = defLimit(Rule{ID: "rxa-5-unknown", Family: FamilyVaccine, Scope: ScopeVaccination,
 		Description: "RXA-5 is neither a CVX, an NDC nor a CPT code the CDC publishes.",
 		Severity:    ack.Error, Code: ack.CodeTableValueNotFound, App: ack.AppTableValueNotFound,
 		Location: "RXA-5", Reference: "Z22 binding CVX:NDC",
@@ -467,7 +467,7 @@ var (
 		Severity:    ack.Error, Code: ack.CodeTableValueNotFound, App: ack.AppTableValueNotFound,
 		Location: "RXA-5", Reference: "CDC CVX",
 		Message: "{at} is CVX {value}, which is not in the CDC CVX table, so the vaccination was not recorded. Send a current CVX code."})
-	ruleNDCUnknown = def(Rule{ID: "rxa-5-ndc-unknown", Family: FamilyVaccine, Scope: ScopeVaccination,
+	ruleNDCUnknown = defLimit(Rule{ID: "rxa-5-ndc-unknown", Family: FamilyVaccine, Scope: ScopeVaccination,
 		Description: "RXA-5 names an NDC the CDC's vaccine NDC tables do not list.",
 		Severity:    ack.Error, Code: ack.CodeTableValueNotFound, App: ack.AppTableValueNotFound,
 		Location: "RXA-5", Reference: "CDC NDC unit of use / unit of sale",

@@ -123,6 +123,8 @@ func writeChanges(p func(string, ...any), n int, total [3]int) {
 	p("  override of their severity stops the start-up.\n")
 	p("- NDC: `rxa-5-cvx-ndc-mismatch` and `rxa-5-ndc-alternate-unknown` check an NDC sent beside the\n")
 	p("  CVX; a dose sent as NDC (or CPT, or a CVX without its coding system) is stored with its CVX.\n")
+	p("  `rxa-5-unknown` and `rxa-5-ndc-unknown` are now always E: a dose whose code names no CVX\n")
+	p("  would be stored without a vaccine type.\n")
 	p("- Addresses and telephone numbers, as the CDC validator checks them: `address-zip-state`,\n")
 	p("  `address-county-state`, `address-county-invalid`, `facility-zip-invalid`,\n")
 	p("  `phone-number-misplaced`, `phone-use-equipment`, `phone-extension-invalid`; the address and\n")

@@ -36,7 +36,7 @@ func TestZipStates(t *testing.T) {
 
 // TestFixedRulesRefuseOverrides: limits and values the registry cannot store stay errors.
 func TestFixedRulesRefuseOverrides(t *testing.T) {
-	for _, id := range []string{"segments-limit", "findings-limit", "field-repetitions-limit", "control-character", "charset-undecodable", "length-storage-limit"} {
+	for _, id := range []string{"segments-limit", "findings-limit", "field-repetitions-limit", "control-character", "charset-undecodable", "length-storage-limit", "rxa-5-unknown", "rxa-5-ndc-unknown"} {
 		if _, err := New(Options{Severity: map[string]ack.Severity{id: ack.Warning}}); err == nil {
 			t.Errorf("%s: a W override was accepted", id)
 		}
