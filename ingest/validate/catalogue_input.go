@@ -29,7 +29,7 @@ var (
 		Location: "MSH-18; any field", Reference: "HL7 2.5.1 MSH-18; " + refSpec + " 2.6",
 		Message: "{at} holds characters that are not UTF-8 although MSH-18 is {detail}; they were read as {value}. Declare the character set in MSH-18 (e.g. 8859/1) or send UTF-8."})
 	ruleCharsetUndecodable = defLimit(Rule{ID: "charset-undecodable", Family: FamilyDatatype, Scope: ScopeSegment,
-		Description: "A field holds bytes that are characters neither in the declared character set nor in the fallback one: it cannot be read, and is not stored.",
+		Description: "A field holds bytes that are characters neither in the declared character set nor in the fallback one, or any byte outside ASCII when MSH-18 names a character set the engine does not read: it cannot be read, and is not stored.",
 		Severity:    ack.Error, Code: ack.CodeDataType, App: ack.AppInvalidValue,
 		Location: "any field", Reference: "HL7 2.5.1 MSH-18; " + refSpec + " 2.1",
 		Message: "{at} holds the byte {value}, which is not a character in {detail}, so it could not be read and was not stored. Send the text in the character set MSH-18 declares."})

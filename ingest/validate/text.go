@@ -91,6 +91,12 @@ func (r *run) text() {
 	utf := dec.IsUTF8()
 	esc := r.d.Escape
 	st := textState{cur: newCursor(r.m), lastSeg: -1}
+	// MSH-18 names a character set this engine does not read: no byte outside ASCII can be read
+	// as the sender meant it, valid UTF-8 or not.
+	unknown := ""
+	if r.m.CharsetError() != nil {
+		unknown = quote(r.m.Segment(0).Field(18).Rep(1).Raw()) + " (MSH-18), a character set the registry does not read"
+	}
 	for i := 0; i < len(data); {
 		b := data[i]
 		if b >= 0x20 && b < 0x7f && b != esc {
@@ -104,6 +110,9 @@ func (r *run) text() {
 			i = r.escapeControls(&st, data, i)
 		case b < 0x20 || b == 0x7f:
 			r.textFinding(&st, ruleControlCharacter, i, controlName(b), "")
+			i++
+		case unknown != "":
+			r.textFinding(&st, ruleCharsetUndecodable, i, hexByte(b), unknown)
 			i++
 		case utf:
 			c, size := utf8.DecodeRune(data[i:])
