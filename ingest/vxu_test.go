@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/vaxgate/vaxgate/hl7"
+	"github.com/vaxgate/vaxgate/ingest/validate"
 )
 
 func TestDecode(t *testing.T) {
@@ -108,4 +109,35 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("%d RXA but %d orders", n, len(v.Orders))
 		}
 	})
+}
+
+// TestDecodeResolvesCVX (issue 13.8): with the validator as resolver, every way a sender writes
+// RXA-5 gives the dose its CVX.
+func TestDecodeResolvesCVX(t *testing.T) {
+	v, err := validate.New(validate.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ rxa5, want string }{
+		{"08^Hep B^CVX", "08"},
+		{"8^Hep B^CVX", "08"},
+		{"00006-4093-01^Recombivax HB^NDC", "08"},
+		{"00006409301^Recombivax HB^NDC", "08"},
+		{"Recombivax^Recombivax HB^99LOCAL^00006-4093-01^Recombivax HB^NDC", "08"},
+		{"08^Hep B", "08"},
+		{"00006-4093-01", "08"},
+		{"99999-9999-99^Unknown^NDC", ""},
+	} {
+		m, err := hl7.Parse([]byte("MSH|^~\\&|A|B|||2024||VXU^V04|1|P|2.5.1\rRXA|0|1|20240101||" + c.rxa5 + "\r"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := DecodeWith(m, v)
+		if len(d.Orders) != 1 || d.Orders[0].CVX != c.want {
+			t.Errorf("RXA-5 %q: CVX %q, want %q", c.rxa5, d.Orders[0].CVX, c.want)
+		}
+	}
+	if got := storableText("A\x00B\xff"); got != "A\uFFFDB\uFFFD" {
+		t.Errorf("storableText = %q", got)
+	}
 }
