@@ -46,7 +46,7 @@ var (
 		Severity:    ack.Warning, Code: ack.CodeDataType, App: ack.AppIllogicalValue,
 		Location: "PID-13, NK1-5, XTN-2/XTN-3", Reference: "Z22 XTN_IZ; HL7 tables 0201, 0202",
 		Message: "{at} says use {value} with equipment {detail}, which contradict each other. Send ^PRN^PH^^^area^number for a telephone, ^NET^Internet^address for an e-mail."})
-	rulePhoneTooLong = def(Rule{ID: "phone-extension-invalid", Family: FamilyQuality, Scope: ScopeSegment,
+	rulePhoneExtension = def(Rule{ID: "phone-extension-invalid", Family: FamilyQuality, Scope: ScopeSegment,
 		Description: "A telephone extension (XTN-8) that is not 1 to 5 digits, or a country code (XTN-5) other than 1 with a US area code.",
 		Severity:    ack.Warning, Code: ack.CodeDataType, App: ack.AppInvalidValue,
 		Location: "PID-13, NK1-5, XTN-5, XTN-8", Reference: "Z22 XTN_IZ (XTN-5 NM 3, XTN-8 NM 5)",

@@ -365,11 +365,11 @@ func (r *run) phones(i, n int) {
 			continue
 		}
 		if cc := rep.Component(5).Raw(); len(cc) > 0 && string(cc) != "1" && string(cc) != "+1" {
-			r.report(rulePhoneTooLong, i, r.loc(i, n, k, 5), args{value: quote(cc),
+			r.report(rulePhoneExtension, i, r.loc(i, n, k, 5), args{value: quote(cc),
 				detail: "a number with a US area code and a 7-digit local number has country code 1 (or none)"})
 		}
 		if ext := rep.Component(8).Raw(); len(ext) > 0 && (len(ext) > 5 || !isDigits(ext)) {
-			r.report(rulePhoneTooLong, i, r.loc(i, n, k, 8), args{value: quote(ext),
+			r.report(rulePhoneExtension, i, r.loc(i, n, k, 8), args{value: quote(ext),
 				detail: "an extension (XTN-8) is 1 to 5 digits"})
 		}
 	}
