@@ -180,6 +180,7 @@ func (p *Pipeline) Start(ctx context.Context, env Envelope) Pending {
 		}
 	}
 	rec, header := p.prepare(env)
+	storableHeader(rec)
 	return &pending{p: p, rec: rec, header: header, start: start, inner: p.o.Committer.Commit(rec)}
 }
 
@@ -314,7 +315,7 @@ func (p *Pipeline) prepare(env Envelope) (*Record, ack.Header) {
 	if p.o.Validator != nil {
 		findings = p.o.Validator.Validate(m, env.Sender.SiteCode)
 	}
-	v := Decode(m)
+	v := DecodeWith(m, resolverOf(p.o.Validator))
 	findings = append(findings, p.sharingFindings(m, &v.Patient)...)
 
 	rejected := map[int]bool{}
