@@ -119,6 +119,18 @@ deps:
 	else \
 		echo 'deps: Chromium not found ("apt-get install chromium" as root): the portal browser tests will be skipped' >&2; \
 	fi
+	@# promtool, Prometheus' own checker, for deploy/'s alert rules (deploy/deploy_test.go).
+	@if command -v promtool >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "deps: installing promtool (apt-get install prometheus) to check deploy/prometheus"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -q && apt-get install -y -q --no-install-recommends prometheus </dev/null; \
+	elif [ "$${CI:-}" = true ]; then \
+		echo 'promtool not found: install it with "apt-get install prometheus": CI checks the alert rules' >&2; \
+		exit 1; \
+	else \
+		echo 'deps: promtool not found ("apt-get install prometheus" as root): the alert-rule checks will be skipped' >&2; \
+	fi
 
 # The third-party SOAP client used by ingest/soap's tests (npm soap, pinned in package-lock.json).
 # TestNodeSOAPClient runs npm ci itself when node_modules is missing; this only does it ahead of time.

@@ -141,6 +141,19 @@ func TestServeDemo(t *testing.T) {
 		}
 	}
 
+	// Per-site counts and the production site's last message, which the alert rules watch.
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsText, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`site="DEMO-SITE",transport="mllp"}`, `vaxgate_site_last_message_timestamp_seconds{env="P",site="DEMO-SITE"}`} {
+		if !strings.Contains(string(metricsText), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+
 	cancel()
 	select {
 	case err := <-done:
