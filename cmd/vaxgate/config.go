@@ -68,6 +68,9 @@ type config struct {
 		Username string `mapstructure:"username"`
 		Password string `mapstructure:"password"`
 	} `mapstructure:"smtp"`
+	Report struct {
+		Plan string `mapstructure:"plan"` // certification test plan YAML; empty: the built-in one
+	} `mapstructure:"report"`
 }
 
 func setDefaults(v *viper.Viper) {
@@ -101,6 +104,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("smtp.from", "")
 	v.SetDefault("smtp.username", "")
 	v.SetDefault("smtp.password", "")
+	v.SetDefault("report.plan", "")
 }
 
 // flagKeys maps command-line flags to configuration keys.

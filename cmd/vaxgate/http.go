@@ -28,6 +28,11 @@ func newHTTPMux(c *config, db *store.DB, p *ingest.Pipeline, svc *admin.Service,
 	}
 	mux.Handle("/soap", soapHandler)
 	mux.Handle("/api/v1/", admin.NewHandler(svc, log))
+	reports, err := newReportHandler(c, db, svc, log)
+	if err != nil {
+		return nil, err
+	}
+	reports.Register(mux)
 	registerPprof(mux, c.HTTP.Pprof)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
