@@ -69,8 +69,18 @@ func NewHandler(svc *Service, auth Authorizer, log *zap.Logger) *Handler {
 		"/api/v1/sites/{id}/quality":                h.quality,
 		"/api/v1/sites/{id}/reconcile":              h.reconcile,
 	}
+	allowed := map[string][]string{}
 	for _, rt := range Routes() {
 		h.mux.HandleFunc(rt.Method+" "+rt.Path, h.wrap(fns[rt.Path]))
+		allowed[rt.Path] = append(allowed[rt.Path], rt.Method)
+	}
+	for path, methods := range allowed {
+		h.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			allow := strings.Join(methods, ", ")
+			w.Header().Set("Allow", allow)
+			writeError(w, &admin.Error{Kind: admin.KindInvalid, Code: "method_not_allowed",
+				Message: fmt.Sprintf("%s is not allowed here (allowed: %s)", r.Method, allow)}, http.StatusMethodNotAllowed)
+		})
 	}
 	return h
 }
@@ -78,8 +88,12 @@ func NewHandler(svc *Service, auth Authorizer, log *zap.Logger) *Handler {
 // Register adds the report routes to mux (beside the admin API's "/api/v1/", which they are
 // more specific than).
 func (h *Handler) Register(mux *http.ServeMux) {
+	seen := map[string]bool{}
 	for _, rt := range Routes() {
-		mux.Handle(rt.Method+" "+rt.Path, h)
+		if !seen[rt.Path] {
+			seen[rt.Path] = true
+			mux.Handle(rt.Path, h)
+		}
 	}
 }
 
@@ -317,7 +331,8 @@ func decodeJSON(r *http.Request, v any, limit int64) error {
 	return nil
 }
 
-func writeError(w http.ResponseWriter, e *admin.Error) {
+// writeError answers e with its kind's status, or status when not 0.
+func writeError(w http.ResponseWriter, e *admin.Error, status ...int) {
 	if e.Kind == admin.KindUnauthenticated {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="vaxgate"`)
 	}
@@ -328,7 +343,11 @@ func writeError(w http.ResponseWriter, e *admin.Error) {
 		} `json:"error"`
 	}
 	body.Error.Code, body.Error.Message = e.Code, e.Message
-	writeJSON(w, e.Kind.HTTPStatus(), body)
+	code := e.Kind.HTTPStatus()
+	if len(status) > 0 {
+		code = status[0]
+	}
+	writeJSON(w, code, body)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
