@@ -12,7 +12,7 @@ import (
 // Extract fills them from a parsed message without allocating.
 type Facts struct {
 	Orders       int // RXA segments
-	Administered int // doses given by the site: RXA-9 00 (or empty), not refused, not CVX 998
+	Administered int // doses given by the site: RXA-9 00 (or empty), not refused, not CVX 998, not RXA-21 D
 	Historical   int // RXA-9 01..08
 	Refusals     int // RXA-20 RE
 	Immunity     int // CVX 998 with an OBX 59784-9
@@ -153,6 +153,8 @@ func Extract(m *hl7.Message, receivedAt time.Time, f *Facts) {
 			cur.cvx998 = cvx == "998"
 			cur.refused = status == "RE"
 			switch {
+			case string(s.Field(21).Component(1).Raw()) == "D":
+				// A deletion reports no event: the dose it names was entered in error.
 			case cur.refused:
 				f.Refusals++
 			case len(source) > 0 && string(source) != "00":
