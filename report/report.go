@@ -143,9 +143,10 @@ type Store interface {
 	// TestMessages calls fn for each test-environment (env T) message of the site, in the order
 	// received, with its findings and raw bytes.
 	TestMessages(ctx context.Context, siteID int64, fn func(*Archived) error) error
-	// MissingFacts calls fn with chunks of the period's archived messages that have no summary
-	// yet (with FindingKeys and raw bytes). fn owns each chunk.
-	MissingFacts(ctx context.Context, p Period, fn func([]*Archived) error) error
+	// MissingFacts returns the ids of the period's archived messages that have no summary yet.
+	MissingFacts(ctx context.Context, p Period) ([]int64, error)
+	// ArchivedForFacts reads archived messages by id, with FindingKeys and raw bytes.
+	ArchivedForFacts(ctx context.Context, ids []int64) ([]*Archived, error)
 	// SaveFacts stores summaries; one already stored for a message is kept.
 	SaveFacts(ctx context.Context, rows []FactsRow) error
 	// QualityTallies adds up the summaries of the period.
@@ -261,12 +262,23 @@ func (s *Service) SignOff(ctx context.Context, actor admin.Actor, site *Site, it
 	return so, nil
 }
 
-// Summarize fills report_facts for the period's messages that have none yet, parsing their raw
-// bytes on Workers goroutines. It returns how many it summarized.
+// summarizeChunk is how many messages a summarizing goroutine reads, parses and saves at a time.
+const summarizeChunk = 2000
+
+// Summarize fills report_facts for the period's messages that have none yet: Workers goroutines
+// each read a chunk of them, parse their raw bytes and save their summaries. It returns how many
+// it summarized.
 func (s *Service) Summarize(ctx context.Context, p Period) (int64, error) {
+	ids, err := s.st.MissingFacts(ctx, p)
+	if err != nil {
+		return 0, fmt.Errorf("report: find messages to summarize: %w", err)
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	chunks := make(chan []*Archived, s.o.Workers)
+	chunks := make(chan []int64)
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -281,14 +293,19 @@ func (s *Service) Summarize(ctx context.Context, p Period) (int64, error) {
 		}
 		mu.Unlock()
 	}
-	for range s.o.Workers {
+	for range min(s.o.Workers, (len(ids)+summarizeChunk-1)/summarizeChunk) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var m hl7.Message
 			for chunk := range chunks {
-				rows := make([]FactsRow, len(chunk))
-				for i, a := range chunk {
+				msgs, err := s.st.ArchivedForFacts(ctx, chunk)
+				if err != nil {
+					fail(fmt.Errorf("report: read messages to summarize: %w", err))
+					continue
+				}
+				rows := make([]FactsRow, len(msgs))
+				for i, a := range msgs {
 					summarize(&m, a, &rows[i])
 				}
 				if err := s.st.SaveFacts(ctx, rows); err != nil {
@@ -301,21 +318,23 @@ func (s *Service) Summarize(ctx context.Context, p Period) (int64, error) {
 			}
 		}()
 	}
-	err := s.st.MissingFacts(ctx, p, func(chunk []*Archived) error {
+feed:
+	for len(ids) > 0 {
+		n := min(len(ids), summarizeChunk)
 		select {
-		case chunks <- chunk:
-			return nil
+		case chunks <- ids[:n]:
+			ids = ids[n:]
 		case <-ctx.Done():
-			return ctx.Err()
+			break feed
 		}
-	})
+	}
 	close(chunks)
 	wg.Wait()
 	if first != nil {
 		return done, first
 	}
-	if err != nil {
-		return done, fmt.Errorf("report: read messages to summarize: %w", err)
+	if err := ctx.Err(); err != nil {
+		return done, fmt.Errorf("report: summarize: %w", err)
 	}
 	return done, nil
 }

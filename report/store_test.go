@@ -386,3 +386,43 @@ func TestQualityAndReconcile(t *testing.T) {
 		t.Error("environment X was accepted")
 	}
 }
+
+// TestSummarizeConcurrent: two reports summarizing the same messages at once (COPY of one of
+// them meets the other's rows) both succeed, and every message has one summary.
+func TestSummarizeConcurrent(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	const n = 9000
+	if _, err := f.db.Pool.Exec(ctx, `
+		INSERT INTO messages (env, site_id, transport, control_id, received_at, raw, ack, ack_code, findings, resend_key)
+		SELECT 'P', $1, 'mllp', 'C-' || g, '2025-03-01T00:00:00Z'::timestamptz + g * interval '1 minute', $2, 'ack'::bytea, 'AA', '[]', true
+		FROM generate_series(1, $3::int) g`, f.other.ID, f.msgs["CERT-01-CHILD"], n); err != nil {
+		t.Fatal(err)
+	}
+	from, to, _ := report.ParseBounds("2025-03-01", "2025-03-31")
+	p := report.Period{SiteID: f.other.ID, Env: "P", From: from, To: to}
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { _, err := f.svc.Summarize(ctx, p); errs <- err }()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var facts int
+	if err := f.db.Pool.QueryRow(ctx, `SELECT count(*) FROM report_facts WHERE site_id = $1`, f.other.ID).Scan(&facts); err != nil {
+		t.Fatal(err)
+	}
+	if facts != n {
+		t.Fatalf("%d summaries of %d messages", facts, n)
+	}
+	if again, err := f.svc.Summarize(ctx, p); err != nil || again != 0 {
+		t.Fatalf("summarized %d again (%v)", again, err)
+	}
+	// A message arriving later in the period is found and summarized alone.
+	f.archive(t, f.other.ID, "P", "C-LATE", time.Date(2025, 3, 2, 0, 0, 30, 0, time.UTC), "AA", true, "", f.msgs["CERT-02-ADULT"])
+	if again, err := f.svc.Summarize(ctx, p); err != nil || again != 1 {
+		t.Fatalf("summarized %d after one more message (%v)", again, err)
+	}
+}

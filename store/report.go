@@ -2,11 +2,14 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/vaxgate/vaxgate/admin"
 	"github.com/vaxgate/vaxgate/report"
@@ -20,9 +23,6 @@ var _ report.Store = (*ReportStore)(nil)
 
 // NewReportStore returns the reports' store over db.
 func NewReportStore(db *DB) *ReportStore { return &ReportStore{db: db} }
-
-// factsChunk is how many archived messages MissingFacts hands over at a time.
-const factsChunk = 2000
 
 // ReportSite returns the site with this id (when not 0) or code.
 func (s *ReportStore) ReportSite(ctx context.Context, id int64, code string) (*report.Site, error) {
@@ -68,57 +68,118 @@ func (s *ReportStore) TestMessages(ctx context.Context, siteID int64, fn func(*r
 	return nil
 }
 
-// MissingFacts finds the period's messages without a summary (an index-only anti-join over
-// messages_site_received and report_facts' key), then reads them by id in chunks.
-func (s *ReportStore) MissingFacts(ctx context.Context, p report.Period, fn func([]*report.Archived) error) error {
-	var ids []int64
+// MissingFacts finds the period's messages without a summary. It first compares, day by day,
+// how many messages and how many summaries the period has (two index-only scans, of
+// messages_site_received and report_facts_site), and looks for the missing ones (an anti-join
+// on report_facts' key) only in the days that differ: once a period is summarized, a report
+// pays for two counts, and a live site's new messages are found in the last day alone.
+func (s *ReportStore) MissingFacts(ctx context.Context, p report.Period) ([]int64, error) {
 	rows, err := s.db.Pool.Query(ctx, `
-		SELECT m.id FROM messages m
-		WHERE m.site_id = $1 AND m.env = $2 AND m.received_at >= $3 AND m.received_at < $4
-		  AND NOT EXISTS (SELECT 1 FROM report_facts f WHERE f.message_id = m.id)
-		UNION ALL
-		SELECT m.id FROM messages m
-		WHERE m.site_id = $1 AND m.env IS NULL AND m.received_at >= $3 AND m.received_at < $4
-		  AND NOT EXISTS (SELECT 1 FROM report_facts f WHERE f.message_id = m.id)`,
+		WITH m AS (
+			SELECT extract(epoch FROM received_at)::bigint / 86400 AS day FROM messages
+			WHERE site_id = $1 AND env = $2 AND received_at >= $3 AND received_at < $4
+			UNION ALL
+			SELECT extract(epoch FROM received_at)::bigint / 86400 FROM messages
+			WHERE site_id = $1 AND env IS NULL AND received_at >= $3 AND received_at < $4
+		), md AS (SELECT day, count(*) AS n FROM m GROUP BY day),
+		fd AS (
+			SELECT extract(epoch FROM received_at)::bigint / 86400 AS day, count(*) AS n FROM report_facts
+			WHERE `+periodWhere+` GROUP BY 1
+		)
+		SELECT md.day FROM md LEFT JOIN fd USING (day) WHERE md.n <> coalesce(fd.n, 0) ORDER BY md.day`,
 		p.SiteID, p.Env, p.From, p.To)
 	if err != nil {
-		return fmt.Errorf("store: find messages to summarize: %w", err)
+		return nil, fmt.Errorf("store: count summaries: %w", err)
 	}
-	ids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+	days, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil {
-		return fmt.Errorf("store: find messages to summarize: %w", err)
+		return nil, fmt.Errorf("store: count summaries: %w", err)
 	}
-	for len(ids) > 0 {
-		n := min(len(ids), factsChunk)
-		chunk, err := s.archived(ctx, ids[:n])
+	var ids []int64
+	for i := 0; i < len(days); {
+		// Consecutive days are one range.
+		j := i + 1
+		for j < len(days) && days[j] == days[j-1]+1 {
+			j++
+		}
+		from := maxTime(p.From, time.Unix(days[i]*86400, 0))
+		to := minTime(p.To, time.Unix((days[j-1]+1)*86400, 0))
+		i = j
+		rows, err := s.db.Pool.Query(ctx, `
+			SELECT m.id FROM messages m
+			WHERE m.site_id = $1 AND m.env = $2 AND m.received_at >= $3 AND m.received_at < $4
+			  AND NOT EXISTS (SELECT 1 FROM report_facts f WHERE f.message_id = m.id)
+			UNION ALL
+			SELECT m.id FROM messages m
+			WHERE m.site_id = $1 AND m.env IS NULL AND m.received_at >= $3 AND m.received_at < $4
+			  AND NOT EXISTS (SELECT 1 FROM report_facts f WHERE f.message_id = m.id)`,
+			p.SiteID, p.Env, from, to)
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("store: find messages to summarize: %w", err)
 		}
-		ids = ids[n:]
-		if err := fn(chunk); err != nil {
-			return err
+		more, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return nil, fmt.Errorf("store: find messages to summarize: %w", err)
 		}
+		ids = append(ids, more...)
 	}
-	return nil
+	return ids, nil
 }
 
-func (s *ReportStore) archived(ctx context.Context, ids []int64) ([]*report.Archived, error) {
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// findingKeys reads the distinct "severity:rule" of archived findings (JSON, see findingsJSON).
+func findingKeys(data []byte) ([]string, error) {
+	var fs []struct {
+		Rule     string `json:"rule"`
+		Severity string `json:"severity"`
+	}
+	if err := json.Unmarshal(data, &fs); err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(fs))
+	for _, f := range fs {
+		k := f.Severity + ":" + f.Rule
+		if !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	return keys, nil
+}
+
+// ArchivedForFacts reads archived messages by id, with the distinct "severity:rule" of their
+// findings and their raw bytes.
+func (s *ReportStore) ArchivedForFacts(ctx context.Context, ids []int64) ([]*report.Archived, error) {
 	rows, err := s.db.Pool.Query(ctx, `
 		SELECT id, site_id, coalesce(env, ''), control_id, received_at, ack_code, NOT resend_key AND ack_code <> 'AR',
-			ARRAY(SELECT DISTINCT (e->>'severity') || ':' || (e->>'rule') FROM jsonb_array_elements(findings) e), raw
+			findings, raw
 		FROM messages WHERE id = ANY($1)`, ids)
 	if err != nil {
 		return nil, fmt.Errorf("store: read messages to summarize: %w", err)
 	}
 	defer rows.Close()
 	out := make([]*report.Archived, 0, len(ids))
+	var findings []byte
 	for rows.Next() {
 		a := &report.Archived{}
-		var env string
-		if err := rows.Scan(&a.ID, &a.SiteID, &env, &a.ControlID, &a.ReceivedAt, &a.ACKCode, &a.Resend, &a.FindingKeys, &a.Raw); err != nil {
+		if err := rows.Scan(&a.ID, &a.SiteID, &a.Env, &a.ControlID, &a.ReceivedAt, &a.ACKCode, &a.Resend, &findings, &a.Raw); err != nil {
 			return nil, fmt.Errorf("store: read message to summarize: %w", err)
 		}
-		a.Env = env
+		if a.FindingKeys, err = findingKeys(findings); err != nil {
+			return nil, fmt.Errorf("store: findings of message %d: %w", a.ID, err)
+		}
 		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil {
@@ -127,11 +188,39 @@ func (s *ReportStore) archived(ctx context.Context, ids []int64) ([]*report.Arch
 	return out, nil
 }
 
-// SaveFacts inserts summaries in one statement (arrays unnested), keeping any already stored.
+// factsColumns are report_facts' columns in the order SaveFacts writes them.
+var factsColumns = []string{"message_id", "site_id", "env", "received_at", "control_id", "ack_code", "resend", "readable",
+	"has_errors", "has_warnings", "findings", "administered", "historical", "refusals", "immunity", "with_lot", "with_mvx",
+	"with_funding", "with_vis", "race", "ethnicity", "address", "lag_1", "lag_7", "lag_30", "lag_late", "lag_days"}
+
+// SaveFacts stores summaries with COPY. A summary already stored (a concurrent report summarized
+// the same message) makes COPY fail as a whole; the chunk is then inserted again keeping the
+// ones already there.
 func (s *ReportStore) SaveFacts(ctx context.Context, rs []report.FactsRow) error {
 	if len(rs) == 0 {
 		return nil
 	}
+	clamp := func(v int) int16 { return int16(min(v, 32767)) }
+	_, err := s.db.Pool.CopyFrom(ctx, pgx.Identifier{"report_facts"}, factsColumns, pgx.CopyFromSlice(len(rs), func(i int) ([]any, error) {
+		r := &rs[i]
+		f := &r.Facts
+		return []any{r.MessageID, r.SiteID, r.Env, r.ReceivedAt, r.ControlID, r.ACKCode, r.Resend, r.Readable,
+			r.Errors, r.Warnings, r.Findings, clamp(f.Administered), clamp(f.Historical), clamp(f.Refusals), clamp(f.Immunity),
+			clamp(f.WithLot), clamp(f.WithMVX), clamp(f.WithFunding), clamp(f.WithVIS), f.Race, f.Ethnicity, f.Address,
+			clamp(f.Lag1), clamp(f.Lag7), clamp(f.Lag30), clamp(f.LagLate), int32(min(f.LagDays, 1<<31-1))}, nil
+	}))
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) && pg.Code == "23505" {
+		return s.insertFacts(ctx, rs)
+	}
+	if err != nil {
+		return fmt.Errorf("store: save report summaries: %w", err)
+	}
+	return nil
+}
+
+// insertFacts inserts summaries in one statement (arrays unnested), keeping any already stored.
+func (s *ReportStore) insertFacts(ctx context.Context, rs []report.FactsRow) error {
 	n := len(rs)
 	var (
 		ids, sites                           = make([]int64, n), make([]int64, n)
@@ -197,14 +286,36 @@ func pgTextArray(ss []string) string {
 	return string(append(b, '}'))
 }
 
+// reportWorkMem is the work_mem of the reports' aggregations: grouping a million control IDs in
+// memory instead of spilling to disk.
+const reportWorkMem = "256MB"
+
+// reading runs fn in a read-only transaction with the reports' work_mem.
+func (s *ReportStore) reading(ctx context.Context, fn func(pgx.Tx) error) error {
+	return pgx.BeginTxFunc(ctx, s.db.Pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL work_mem = '"+reportWorkMem+"'"); err != nil {
+			return fmt.Errorf("store: report work_mem: %w", err)
+		}
+		return fn(tx)
+	})
+}
+
 // periodWhere selects the period's summaries: the environment's, and those of messages rejected
 // before their environment was known.
 const periodWhere = `site_id = $1 AND env IN ($2, '') AND received_at >= $3 AND received_at < $4`
 
 // QualityTallies adds up the period's summaries by week (two scans of report_facts_site).
-func (s *ReportStore) QualityTallies(ctx context.Context, p report.Period) (*report.Tallies, error) {
+func (s *ReportStore) QualityTallies(ctx context.Context, p report.Period) (t *report.Tallies, err error) {
+	err = s.reading(ctx, func(tx pgx.Tx) error {
+		t, err = qualityTallies(ctx, tx, p)
+		return err
+	})
+	return t, err
+}
+
+func qualityTallies(ctx context.Context, q pgx.Tx, p report.Period) (*report.Tallies, error) {
 	t := &report.Tallies{}
-	rows, err := s.db.Pool.Query(ctx, `
+	rows, err := q.Query(ctx, `
 		SELECT date_trunc('week', received_at AT TIME ZONE 'UTC') AS week,
 			count(*) FILTER (WHERE NOT resend),
 			count(*) FILTER (WHERE NOT resend AND ack_code = 'AA'),
@@ -251,7 +362,7 @@ func (s *ReportStore) QualityTallies(ctx context.Context, p report.Period) (*rep
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: quality tallies: %w", err)
 	}
-	rows, err = s.db.Pool.Query(ctx, `
+	rows, err = q.Query(ctx, `
 		SELECT split_part(k, ':', 1), substr(k, position(':' in k) + 1), count(*)
 		FROM report_facts f, unnest(f.findings) k
 		WHERE `+periodWhere+` AND NOT resend
@@ -285,7 +396,13 @@ func addTally(t, x *report.Tally) {
 
 // ControlIDs groups the period's summaries by control ID.
 func (s *ReportStore) ControlIDs(ctx context.Context, p report.Period, fn func(report.ControlIDStatus) error) error {
-	rows, err := s.db.Pool.Query(ctx, `
+	return s.reading(ctx, func(tx pgx.Tx) error {
+		return controlIDs(ctx, tx, p, fn)
+	})
+}
+
+func controlIDs(ctx context.Context, q pgx.Tx, p report.Period, fn func(report.ControlIDStatus) error) error {
+	rows, err := q.Query(ctx, `
 		SELECT control_id, count(*), bool_or(ack_code <> 'AR')
 		FROM report_facts WHERE `+periodWhere+`
 		GROUP BY control_id`, p.SiteID, p.Env, p.From, p.To)

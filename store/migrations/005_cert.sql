@@ -13,7 +13,7 @@ CREATE INDEX messages_site_received ON messages (site_id, env, received_at, id);
 -- doses are those of the message as sent (also those of its rejected doses): data quality is about
 -- what the site sends.
 CREATE TABLE report_facts (
-    message_id    bigint PRIMARY KEY REFERENCES messages (id),
+    message_id    bigint PRIMARY KEY,           -- messages (id); no foreign key: its check would lock every message row
     site_id       bigint NOT NULL,
     env           text NOT NULL,                 -- P, T, or empty: rejected before its environment was known
     received_at   timestamptz NOT NULL,

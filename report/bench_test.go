@@ -1,0 +1,203 @@
+package report_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/vaxgate/vaxgate/ingest/vxugen"
+	"github.com/vaxgate/vaxgate/report"
+	"github.com/vaxgate/vaxgate/store"
+	"github.com/vaxgate/vaxgate/store/storetest"
+)
+
+// benchData is a database holding a month of a busy production site (BUSY) and a certification
+// run of a testing site (CERTBUSY).
+type benchData struct {
+	db       *store.DB
+	svc      *report.Service
+	busy     *report.Site
+	cert     *report.Site
+	messages int
+	month    report.Period
+	ids      []string // BUSY's control IDs, as a site's file would list them
+	err      error
+}
+
+// benchMessages is the size of BUSY's month: 1,000,000, or VAXGATE_BENCH_MESSAGES.
+func benchMessages() int {
+	if v, err := strconv.Atoi(os.Getenv("VAXGATE_BENCH_MESSAGES")); err == nil && v > 0 {
+		return v
+	}
+	return 1_000_000
+}
+
+// benchCertMessages is the size of CERTBUSY's certification run.
+const benchCertMessages = 20_000
+
+// setUpBench archives the messages with INSERT … SELECT over generate_series (not through the
+// pipeline): realistic VXU (ingest/vxugen, about 1 KB each) spread evenly over March 2025, 88%
+// AA, 10% AE with two warnings, 2% AR with an error; then VACUUM ANALYZE, as autovacuum does for
+// an insert-only table.
+func setUpBench(b *testing.B) *benchData {
+	var bench benchData
+	{
+		bench.err = func() error {
+			ctx := context.Background()
+			db := storetest.New(b)
+			bench.db, bench.messages = db, benchMessages()
+			var org, busy, cert int64
+			if err := db.Pool.QueryRow(ctx, `INSERT INTO organizations (code, name) VALUES ('BENCH', 'Bench Health') RETURNING id`).Scan(&org); err != nil {
+				return err
+			}
+			if err := db.Pool.QueryRow(ctx, `INSERT INTO sites (organization_id, code, name, status) VALUES ($1, 'BUSY', 'Busy Clinic', 'production') RETURNING id`, org).Scan(&busy); err != nil {
+				return err
+			}
+			if err := db.Pool.QueryRow(ctx, `INSERT INTO sites (organization_id, code, name, status) VALUES ($1, 'CERTBUSY', 'Testing Clinic', 'testing') RETURNING id`, org).Scan(&cert); err != nil {
+				return err
+			}
+			if _, err := db.Pool.Exec(ctx, `CREATE TABLE bench_raw (i int PRIMARY KEY, raw bytea NOT NULL)`); err != nil {
+				return err
+			}
+			gen := vxugen.New(vxugen.Options{Seed: 11, Facility: "BUSY01", ControlIDs: "B", Now: time.Date(2025, 3, 15, 0, 0, 0, 0, time.UTC)})
+			const templates = 500
+			for i := range templates {
+				if _, err := db.Pool.Exec(ctx, `INSERT INTO bench_raw VALUES ($1, $2)`, i, gen.Next()); err != nil {
+					return err
+				}
+			}
+			start := time.Now()
+			insert := func(site int64, env, prefix string, n int) error {
+				_, err := db.Pool.Exec(ctx, `
+					INSERT INTO messages (env, site_id, transport, control_id, received_at, raw, ack, ack_code, findings, resend_key)
+					SELECT $2, $1, 'mllp', $3 || g, '2025-03-01T00:00:00Z'::timestamptz + ((g - 1) * (2678400.0 / $4)) * interval '1 second',
+						r.raw, convert_to(repeat('MSH|^~\&|vaxgate|BUSY01|ACK|', 8), 'UTF8'),
+						CASE WHEN g % 50 = 0 THEN 'AR' WHEN g % 10 = 0 THEN 'AE' ELSE 'AA' END,
+						CASE WHEN g % 50 = 0 THEN '[{"rule":"msh-11-processing-id","code":202,"severity":"E","text":"Processing ID"}]'
+						     WHEN g % 10 = 0 THEN '[{"rule":"rxa-15-missing","code":101,"severity":"W","text":"lot"},{"rule":"vis-missing","code":101,"severity":"W","text":"VIS"}]'
+						     ELSE '[{"rule":"pd1-12-recorded","code":0,"severity":"I","text":"PD1-12"}]' END::jsonb,
+						g % 50 <> 0
+					FROM generate_series(1, $4::int) g JOIN bench_raw r ON r.i = g % 500`, site, env, prefix, n)
+				return err
+			}
+			if err := insert(busy, "P", "BUSY-", bench.messages); err != nil {
+				return fmt.Errorf("insert BUSY: %w", err)
+			}
+			if err := insert(cert, "T", "CERT-", benchCertMessages); err != nil {
+				return fmt.Errorf("insert CERTBUSY: %w", err)
+			}
+			if _, err := db.Pool.Exec(ctx, `VACUUM ANALYZE messages`); err != nil {
+				return err
+			}
+			b.Logf("archived %d + %d messages in %v", bench.messages, benchCertMessages, time.Since(start).Round(time.Millisecond))
+			bench.svc = report.NewService(store.NewReportStore(db), report.Options{})
+			var err error
+			if bench.busy, err = bench.svc.Site(ctx, busy, ""); err != nil {
+				return err
+			}
+			if bench.cert, err = bench.svc.Site(ctx, cert, ""); err != nil {
+				return err
+			}
+			from, to, err := report.ParseBounds("2025-03-01", "2025-03-31")
+			if err != nil {
+				return err
+			}
+			bench.month = report.Period{SiteID: busy, Env: "P", From: from, To: to}
+			// The site's file: every ID but the last 1,000, and 500 it never sent.
+			for g := 1; g <= bench.messages-1000; g++ {
+				bench.ids = append(bench.ids, "BUSY-"+strconv.Itoa(g))
+			}
+			for g := range 500 {
+				bench.ids = append(bench.ids, "LOST-"+strconv.Itoa(g))
+			}
+			return nil
+		}()
+	}
+	if bench.err != nil {
+		b.Fatal(bench.err)
+	}
+	return &bench
+}
+
+// BenchmarkReports1M measures the reports over a month of a busy site (1,000,000 messages):
+//
+//	go test -run XXX -bench Reports1M -benchtime 1x ./report
+//
+// summarize is the first report over the month (every message parsed once into report_facts);
+// quality and reconcile are every later report.
+func BenchmarkReports1M(b *testing.B) {
+	d := setUpBench(b)
+	ctx := context.Background()
+	b.Run("summarize", func(b *testing.B) {
+		for range b.N {
+			b.StopTimer()
+			if _, err := d.db.Pool.Exec(ctx, `TRUNCATE report_facts`); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			n, err := d.svc.Summarize(ctx, d.month)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if n != int64(d.messages) {
+				b.Fatalf("summarized %d of %d", n, d.messages)
+			}
+		}
+		b.StopTimer()
+		if _, err := d.db.Pool.Exec(ctx, `VACUUM ANALYZE report_facts`); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(d.messages)/b.Elapsed().Seconds()*float64(b.N), "msg/s")
+	})
+	b.Run("quality", func(b *testing.B) {
+		for range b.N {
+			q, err := d.svc.Quality(ctx, d.busy, d.month)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if q.Volume.Messages != int64(d.messages) || q.Summarized != 0 {
+				b.Fatalf("quality over %d messages (%d summarized now)", q.Volume.Messages, q.Summarized)
+			}
+		}
+	})
+	b.Run("reconcile-file", func(b *testing.B) {
+		for range b.N {
+			claim, err := report.ClaimOf(d.ids)
+			if err != nil {
+				b.Fatal(err)
+			}
+			r, err := d.svc.Reconcile(ctx, d.busy, d.month, claim)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if r.Missing != 500 || r.Unexpected != 1000 {
+				b.Fatalf("missing %d unexpected %d", r.Missing, r.Unexpected)
+			}
+		}
+	})
+	b.Run("reconcile-count", func(b *testing.B) {
+		for range b.N {
+			r, err := d.svc.Reconcile(ctx, d.busy, d.month, &report.Claim{Count: int64(d.messages)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if r.Received != int64(d.messages) {
+				b.Fatalf("received %d", r.Received)
+			}
+		}
+	})
+	b.Run("certification-20k", func(b *testing.B) {
+		for range b.N {
+			c, err := d.svc.Certification(ctx, d.cert)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if c.Messages != benchCertMessages {
+				b.Fatalf("certification read %d messages", c.Messages)
+			}
+		}
+	})
+}
