@@ -25,6 +25,8 @@ import (
 	"sync"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/vaxgate/vaxgate/admin"
 	"github.com/vaxgate/vaxgate/hl7"
 )
@@ -140,6 +142,8 @@ type SignOff struct {
 type Store interface {
 	// ReportSite returns the site with this id (when not 0) or code; ErrSiteNotFound if none.
 	ReportSite(ctx context.Context, id int64, code string) (*Site, error)
+	// ReportSites lists every site.
+	ReportSites(ctx context.Context) ([]Site, error)
 	// TestMessages calls fn for each test-environment (env T) message of the site, in the order
 	// received, with its findings and raw bytes.
 	TestMessages(ctx context.Context, siteID int64, fn func(*Archived) error) error
@@ -260,6 +264,51 @@ func (s *Service) SignOff(ctx context.Context, actor admin.Actor, site *Site, it
 		return nil, fmt.Errorf("report: sign off %s for site %s: %w", item, site.Code, err)
 	}
 	return so, nil
+}
+
+// SummarizeRecent summarizes the messages every site received since lookback ago that have no
+// summary yet, and returns how many it summarized. Run periodically (RunSummaries), it keeps the
+// summaries current, so that a report finds its period summarized and reads report_facts only.
+func (s *Service) SummarizeRecent(ctx context.Context, lookback time.Duration) (int64, error) {
+	sites, err := s.st.ReportSites(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("report: list sites: %w", err)
+	}
+	now := s.o.Now()
+	var total int64
+	for _, site := range sites {
+		for _, env := range []string{"P", "T"} {
+			n, err := s.Summarize(ctx, Period{SiteID: site.ID, Env: env, From: now.Add(-lookback), To: now.Add(time.Hour)})
+			total += n
+			if err != nil {
+				return total, fmt.Errorf("report: summarize site %s: %w", site.Code, err)
+			}
+		}
+	}
+	return total, nil
+}
+
+// RunSummaries calls SummarizeRecent every interval until ctx ends, logging failures (site codes
+// only). vaxgate serve runs it with one worker, so that it takes a small, steady share of the CPU
+// instead of the first report of a month taking a burst.
+func (s *Service) RunSummaries(ctx context.Context, interval, lookback time.Duration, log *zap.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		start := time.Now()
+		n, err := s.SummarizeRecent(ctx, lookback)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("report summaries", zap.Int64("summarized", n), zap.Error(err))
+		case n > 0:
+			log.Debug("report summaries", zap.Int64("summarized", n), zap.Duration("took", time.Since(start)))
+		}
+	}
 }
 
 // summarizeChunk is how many messages a summarizing goroutine reads, parses and saves at a time.

@@ -426,3 +426,36 @@ func TestSummarizeConcurrent(t *testing.T) {
 		t.Fatalf("summarized %d after one more message (%v)", again, err)
 	}
 }
+
+// TestSummarizeRecent: the periodic summaries cover every site's messages of the lookback, in
+// both environments, and leave older ones to the reports that need them.
+func TestSummarizeRecent(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.archive(t, f.site.ID, "T", "R-1", f.now.Add(-time.Hour), "AA", true, "", f.msgs["CERT-01-CHILD"])
+	f.archive(t, f.site.ID, "", "R-2", f.now.Add(-2*time.Hour), "AR", false, "", []byte("junk"))
+	f.archive(t, f.other.ID, "P", "R-3", f.now.Add(-47*time.Hour), "AA", true, "", f.msgs["CERT-02-ADULT"])
+	f.archive(t, f.other.ID, "P", "R-OLD", f.now.Add(-72*time.Hour), "AA", true, "", f.msgs["CERT-02-ADULT"])
+	n, err := f.svc.SummarizeRecent(ctx, 48*time.Hour)
+	if err != nil || n != 3 {
+		t.Fatalf("summarized %d (%v), want 3", n, err)
+	}
+	rows, err := f.db.Pool.Query(ctx, `SELECT control_id FROM report_facts ORDER BY control_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, id)
+	}
+	if strings.Join(got, ",") != "R-1,R-2,R-3" {
+		t.Errorf("summarized %v", got)
+	}
+	if n, err := f.svc.SummarizeRecent(ctx, 48*time.Hour); err != nil || n != 0 {
+		t.Errorf("summarized %d again (%v)", n, err)
+	}
+}

@@ -42,6 +42,23 @@ func (s *ReportStore) ReportSite(ctx context.Context, id int64, code string) (*r
 	return &site, nil
 }
 
+// ReportSites lists every site.
+func (s *ReportStore) ReportSites(ctx context.Context) ([]report.Site, error) {
+	rows, err := s.db.Pool.Query(ctx, `SELECT id, code, name, status, go_live_date FROM sites ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: report sites: %w", err)
+	}
+	sites, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (report.Site, error) {
+		var site report.Site
+		err := r.Scan(&site.ID, &site.Code, &site.Name, &site.Status, &site.GoLive)
+		return site, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: report sites: %w", err)
+	}
+	return sites, nil
+}
+
 // TestMessages reads the site's test-environment messages, and those rejected before their
 // environment was known, in the order received.
 func (s *ReportStore) TestMessages(ctx context.Context, siteID int64, fn func(*report.Archived) error) error {

@@ -69,7 +69,8 @@ type config struct {
 		Password string `mapstructure:"password"`
 	} `mapstructure:"smtp"`
 	Report struct {
-		Plan string `mapstructure:"plan"` // certification test plan YAML; empty: the built-in one
+		Plan              string        `mapstructure:"plan"`               // certification test plan YAML; empty: the built-in one
+		SummarizeInterval time.Duration `mapstructure:"summarize_interval"` // serve summarizes recent messages this often; 0: never
 	} `mapstructure:"report"`
 }
 
@@ -105,6 +106,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("smtp.username", "")
 	v.SetDefault("smtp.password", "")
 	v.SetDefault("report.plan", "")
+	v.SetDefault("report.summarize_interval", time.Minute)
 }
 
 // flagKeys maps command-line flags to configuration keys.

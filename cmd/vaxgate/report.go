@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -357,4 +359,18 @@ func newReportHandler(c *config, db *store.DB, svc *admin.Service, log *zap.Logg
 		return nil, err
 	}
 	return report.NewHandler(rs, svc, log), nil
+}
+
+// summaryLookback is how far back serve's periodic summaries look for messages without one.
+const summaryLookback = 48 * time.Hour
+
+// startReportSummaries runs the periodic report summaries of serve (report.summarize_interval),
+// with one worker: a small, steady share of the CPU (see README, "Onboarding and certification").
+func startReportSummaries(ctx context.Context, c *config, db *store.DB, log *zap.Logger) error {
+	if c.Report.SummarizeInterval <= 0 {
+		return nil
+	}
+	svc := report.NewService(store.NewReportStore(db), report.Options{Workers: 1})
+	go svc.RunSummaries(ctx, c.Report.SummarizeInterval, summaryLookback, log)
+	return nil
 }
