@@ -134,8 +134,10 @@ func setUpBench(b *testing.B) *benchData {
 //
 //	go test -run XXX -bench Reports1M -benchtime 1x ./report
 //
-// summarize is the first report over the month (every message parsed once into report_facts);
-// quality and reconcile are every later report. Besides the time, each reports the CPU it cost in
+// summarize is what the first report over the month does when serve's periodic summaries are
+// off (every message parsed once into report_facts); quality-first is the first quality report
+// (adding up report_facts and rolling the closed days up into report_days), quality every later
+// one; reconcile reads report_facts every time. Besides the time, each reports the CPU it cost in
 // this process and in PostgreSQL (its backends' time, read from /proc when the test server is a
 // local process): on a shared machine, the time depends on the load, the CPU much less.
 func BenchmarkReports1M(b *testing.B) {
@@ -160,6 +162,25 @@ func BenchmarkReports1M(b *testing.B) {
 		if _, err := d.db.Pool.Exec(ctx, `VACUUM ANALYZE report_facts`); err != nil {
 			b.Fatal(err)
 		}
+	})
+	quality := func(b *testing.B, svc *report.Service) {
+		q, err := svc.Quality(ctx, d.busy, d.month)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if q.Volume.Messages != int64(d.messages) || q.Summarized != 0 {
+			b.Fatalf("quality over %d messages (%d summarized now)", q.Volume.Messages, q.Summarized)
+		}
+	}
+	b.Run("quality-first", func(b *testing.B) {
+		d.measure(b, func(b *testing.B, svc *report.Service) {
+			b.StopTimer()
+			if _, err := d.db.Pool.Exec(ctx, `TRUNCATE report_days`); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			quality(b, svc)
+		})
 	})
 	b.Run("quality", func(b *testing.B) {
 		d.measure(b, func(b *testing.B, svc *report.Service) {

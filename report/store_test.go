@@ -378,6 +378,41 @@ func TestQualityAndReconcile(t *testing.T) {
 	if r.ClaimKind != "count" || r.Received != 5 || r.Missing != 2 || r.Unexpected != 0 {
 		t.Errorf("count reconciliation %+v", r)
 	}
+	// The closed days read whole were rolled up (report_days): a later report reads them there,
+	// not in report_facts.
+	var rolled int
+	if err := f.db.Pool.QueryRow(ctx, `SELECT count(*) FROM report_days WHERE site_id = $1 AND env = 'P'`, site.ID).Scan(&rolled); err != nil {
+		t.Fatal(err)
+	}
+	if rolled != 2 {
+		t.Errorf("%d days rolled up, want 2 (2025-03-11 and 2025-03-18)", rolled)
+	}
+	if _, err := f.db.Pool.Exec(ctx, `DELETE FROM report_facts WHERE site_id = $1`, site.ID); err != nil {
+		t.Fatal(err)
+	}
+	q3, err := f.svc.Quality(ctx, site, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q3.Summarized != 0 || q3.Volume != q.Volume || q3.Timeliness != q.Timeliness || len(q3.Rules) != len(q.Rules) || len(q3.Weeks) != 2 {
+		t.Errorf("report from the rollups differs:\n%+v\n%+v", q, q3)
+	}
+	// A period cutting a day reads that day's part from report_facts and does not roll it up.
+	half := report.Period{Env: "P", From: from, To: time.Date(2025, 3, 18, 12, 0, 0, 0, time.UTC)}
+	if _, err := f.db.Pool.Exec(ctx, `DELETE FROM report_days WHERE site_id = $1`, site.ID); err != nil {
+		t.Fatal(err)
+	}
+	qh, err := f.svc.Quality(ctx, site, half)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if qh.Summarized != 7 || qh.Volume.Messages != 6 {
+		t.Errorf("half period: summarized %d, %d messages", qh.Summarized, qh.Volume.Messages)
+	}
+	if err := f.db.Pool.QueryRow(ctx, `SELECT count(*) FROM report_days WHERE site_id = $1`, site.ID).Scan(&rolled); err != nil || rolled != 1 {
+		t.Errorf("%d days rolled up (%v), want 1: the cut day is not", rolled, err)
+	}
+
 	// Bad periods are refused.
 	if _, err := f.svc.Quality(ctx, site, report.Period{Env: "P", From: to, To: from}); err == nil {
 		t.Error("a period ending before it starts was accepted")

@@ -85,12 +85,32 @@ func (s *ReportStore) TestMessages(ctx context.Context, siteID int64, fn func(*r
 	return nil
 }
 
-// MissingFacts finds the period's messages without a summary. It first compares, day by day,
+// MissingFacts finds the period's messages without a summary. Days rolled up in report_days are
+// complete (see report_days.go). For the others, it first compares, day by day,
 // how many messages and how many summaries the period has (two index-only scans, of
 // messages_site_received and report_facts_site), and looks for the missing ones (an anti-join
 // on report_facts' key) only in the days that differ: once a period is summarized, a report
 // pays for two counts, and a live site's new messages are found in the last day alone.
 func (s *ReportStore) MissingFacts(ctx context.Context, p report.Period) ([]int64, error) {
+	rolled, err := s.rolledDays(ctx, s.db.Pool, p)
+	if err != nil {
+		return nil, err
+	}
+	var ids []int64
+	for _, r := range uncovered(p.From, p.To, rolled) {
+		q := p
+		q.From, q.To = r[0], r[1]
+		more, err := s.missingFactsIn(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, more...)
+	}
+	return ids, nil
+}
+
+// missingFactsIn is MissingFacts for a period without rolled-up days.
+func (s *ReportStore) missingFactsIn(ctx context.Context, p report.Period) ([]int64, error) {
 	rows, err := s.db.Pool.Query(ctx, `
 		WITH m AS (
 			SELECT extract(epoch FROM received_at)::bigint / 86400 AS day FROM messages
@@ -307,9 +327,9 @@ func pgTextArray(ss []string) string {
 // memory instead of spilling to disk.
 const reportWorkMem = "256MB"
 
-// reading runs fn in a read-only transaction with the reports' work_mem.
+// reading runs fn in a transaction with the reports' work_mem.
 func (s *ReportStore) reading(ctx context.Context, fn func(pgx.Tx) error) error {
-	return pgx.BeginTxFunc(ctx, s.db.Pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	return pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SET LOCAL work_mem = '"+reportWorkMem+"'"); err != nil {
 			return fmt.Errorf("store: report work_mem: %w", err)
 		}
@@ -320,96 +340,6 @@ func (s *ReportStore) reading(ctx context.Context, fn func(pgx.Tx) error) error 
 // periodWhere selects the period's summaries: the environment's, and those of messages rejected
 // before their environment was known.
 const periodWhere = `site_id = $1 AND env IN ($2, '') AND received_at >= $3 AND received_at < $4`
-
-// QualityTallies adds up the period's summaries by week (two scans of report_facts_site).
-func (s *ReportStore) QualityTallies(ctx context.Context, p report.Period) (t *report.Tallies, err error) {
-	err = s.reading(ctx, func(tx pgx.Tx) error {
-		t, err = qualityTallies(ctx, tx, p)
-		return err
-	})
-	return t, err
-}
-
-func qualityTallies(ctx context.Context, q pgx.Tx, p report.Period) (*report.Tallies, error) {
-	t := &report.Tallies{}
-	rows, err := q.Query(ctx, `
-		SELECT date_trunc('week', received_at AT TIME ZONE 'UTC') AS week,
-			count(*) FILTER (WHERE NOT resend),
-			count(*) FILTER (WHERE NOT resend AND ack_code = 'AA'),
-			count(*) FILTER (WHERE NOT resend AND ack_code = 'AE'),
-			count(*) FILTER (WHERE NOT resend AND ack_code = 'AR'),
-			count(*) FILTER (WHERE resend),
-			count(*) FILTER (WHERE NOT resend AND has_errors),
-			count(*) FILTER (WHERE NOT resend AND has_warnings),
-			count(*) FILTER (WHERE NOT resend AND NOT readable),
-			coalesce(sum(administered) FILTER (WHERE NOT resend), 0),
-			coalesce(sum(historical) FILTER (WHERE NOT resend), 0),
-			coalesce(sum(refusals) FILTER (WHERE NOT resend), 0),
-			coalesce(sum(immunity) FILTER (WHERE NOT resend), 0),
-			coalesce(sum(with_lot) FILTER (WHERE NOT resend), 0),
-			coalesce(sum(with_mvx) FILTER (WHERE NOT resend), 0),
-			coalesce(sum(with_funding) FILTER (WHERE NOT resend), 0),
-			coalesce(sum(with_vis) FILTER (WHERE NOT resend), 0),
-			count(*) FILTER (WHERE NOT resend AND race),
-			count(*) FILTER (WHERE NOT resend AND ethnicity),
-			count(*) FILTER (WHERE NOT resend AND address),
-			coalesce(sum(lag_1) FILTER (WHERE NOT resend), 0),
-			coalesce(sum(lag_7) FILTER (WHERE NOT resend), 0),
-			coalesce(sum(lag_30) FILTER (WHERE NOT resend), 0),
-			coalesce(sum(lag_late) FILTER (WHERE NOT resend), 0),
-			coalesce(sum(lag_days) FILTER (WHERE NOT resend), 0)
-		FROM report_facts WHERE `+periodWhere+`
-		GROUP BY week ORDER BY week`, p.SiteID, p.Env, p.From, p.To)
-	if err != nil {
-		return nil, fmt.Errorf("store: quality tallies: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var w report.WeekTally
-		x := &w.Tally
-		if err := rows.Scan(&w.Week, &x.Messages, &x.AA, &x.AE, &x.AR, &x.Resends, &x.WithErrors, &x.WithWarnings, &x.Unreadable,
-			&x.Administered, &x.Historical, &x.Refusals, &x.Immunity, &x.WithLot, &x.WithMVX, &x.WithFunding, &x.WithVIS,
-			&x.Race, &x.Ethnicity, &x.Address, &x.Lag1, &x.Lag7, &x.Lag30, &x.LagLate, &x.LagDays); err != nil {
-			return nil, fmt.Errorf("store: quality tallies: %w", err)
-		}
-		w.Week = time.Date(w.Week.Year(), w.Week.Month(), w.Week.Day(), 0, 0, 0, 0, time.UTC)
-		t.Weeks = append(t.Weeks, w)
-		addTally(&t.Total, x)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: quality tallies: %w", err)
-	}
-	rows, err = q.Query(ctx, `
-		SELECT split_part(k, ':', 1), substr(k, position(':' in k) + 1), count(*)
-		FROM report_facts f, unnest(f.findings) k
-		WHERE `+periodWhere+` AND NOT resend
-		GROUP BY k`, p.SiteID, p.Env, p.From, p.To)
-	if err != nil {
-		return nil, fmt.Errorf("store: rule tallies: %w", err)
-	}
-	t.Rules, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (report.RuleTally, error) {
-		var rt report.RuleTally
-		err := r.Scan(&rt.Severity, &rt.Rule, &rt.Messages)
-		return rt, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: rule tallies: %w", err)
-	}
-	return t, nil
-}
-
-func addTally(t, x *report.Tally) {
-	for _, p := range []struct{ dst, src *int64 }{
-		{&t.Messages, &x.Messages}, {&t.AA, &x.AA}, {&t.AE, &x.AE}, {&t.AR, &x.AR}, {&t.Resends, &x.Resends},
-		{&t.WithErrors, &x.WithErrors}, {&t.WithWarnings, &x.WithWarnings}, {&t.Unreadable, &x.Unreadable},
-		{&t.Administered, &x.Administered}, {&t.Historical, &x.Historical}, {&t.Refusals, &x.Refusals},
-		{&t.Immunity, &x.Immunity}, {&t.WithLot, &x.WithLot}, {&t.WithMVX, &x.WithMVX}, {&t.WithFunding, &x.WithFunding},
-		{&t.WithVIS, &x.WithVIS}, {&t.Race, &x.Race}, {&t.Ethnicity, &x.Ethnicity}, {&t.Address, &x.Address},
-		{&t.Lag1, &x.Lag1}, {&t.Lag7, &x.Lag7}, {&t.Lag30, &x.Lag30}, {&t.LagLate, &x.LagLate}, {&t.LagDays, &x.LagDays},
-	} {
-		*p.dst += *p.src
-	}
-}
 
 // ControlIDs groups the period's summaries by control ID.
 func (s *ReportStore) ControlIDs(ctx context.Context, p report.Period, fn func(report.ControlIDStatus) error) error {

@@ -56,3 +56,18 @@ CREATE TABLE certification_signoffs (
     revoked     boolean NOT NULL DEFAULT false
 );
 CREATE INDEX certification_signoffs_site ON certification_signoffs (site_id);
+
+-- Daily rollups of report_facts (store/report_days.go): the tallies of a site's closed UTC day
+-- (over for an hour: no message of it can still arrive) for one report environment, made by the
+-- first quality report that reads the day whole. A report over a past month reads ~31 rows.
+-- env is the report's environment; its tallies include the messages rejected before their
+-- environment was known. Deleting rows is always safe: they are made again.
+CREATE TABLE report_days (
+    site_id        bigint NOT NULL,
+    env            char(1) NOT NULL,
+    day            date NOT NULL,
+    tally          bigint[] NOT NULL,             -- in the order of store.tallyColumns
+    rules          text[] NOT NULL,               -- 'severity:rule'
+    rule_messages  bigint[] NOT NULL,             -- messages with each of rules
+    PRIMARY KEY (site_id, env, day)
+);
