@@ -22,6 +22,8 @@ type Claim struct {
 	ControlIDs []string // nil for a count-only claim
 	Junk       []JunkLine
 	Duplicates int // lines repeating an ID already listed
+
+	index map[string]int // position of each ID in ControlIDs (made by ParseControlIDs, ClaimOf)
 }
 
 // JunkLine is a line of a control-ID file that is not a control ID.
@@ -58,7 +60,7 @@ func ParseControlIDs(r io.Reader) (*Claim, error) {
 		}
 		if tooLong {
 			b.junk(n, fmt.Sprintf("longer than %d bytes", maxClaimLineBytes))
-		} else if err := b.add(n, line); err != nil {
+		} else if err := b.add(n, string(bytes.TrimSpace(line))); err != nil {
 			return nil, err
 		}
 		if err != nil {
@@ -76,7 +78,7 @@ func ClaimOf(ids []string) (*Claim, error) {
 			b.junk(i+1, "contains a line break")
 			continue
 		}
-		if err := b.add(i+1, []byte(id)); err != nil {
+		if err := b.add(i+1, strings.TrimSpace(id)); err != nil {
 			return nil, err
 		}
 	}
@@ -85,12 +87,11 @@ func ClaimOf(ids []string) (*Claim, error) {
 
 type claimBuilder struct {
 	c     *Claim
-	seen  map[string]bool
 	nJunk int
 }
 
 func newClaimBuilder() *claimBuilder {
-	return &claimBuilder{c: &Claim{ControlIDs: []string{}}, seen: map[string]bool{}}
+	return &claimBuilder{c: &Claim{ControlIDs: []string{}, index: map[string]int{}}}
 }
 
 func (b *claimBuilder) junk(line int, reason string) {
@@ -100,27 +101,25 @@ func (b *claimBuilder) junk(line int, reason string) {
 	}
 }
 
-func (b *claimBuilder) add(n int, line []byte) error {
-	line = bytes.TrimSpace(line)
+func (b *claimBuilder) add(n int, id string) error {
 	switch {
-	case len(line) == 0 || line[0] == '#':
+	case id == "" || id[0] == '#':
 		return nil
-	case n == 1 && (bytes.EqualFold(line, []byte("MSH-10")) || bytes.EqualFold(line, []byte("control_id"))):
+	case n == 1 && (strings.EqualFold(id, "MSH-10") || strings.EqualFold(id, "control_id")):
 		return nil
 	}
-	if reason := junkReason(line); reason != "" {
+	if reason := junkReason(id); reason != "" {
 		b.junk(n, reason)
 		return nil
 	}
-	id := string(line)
-	if b.seen[id] {
+	if _, dup := b.c.index[id]; dup {
 		b.c.Duplicates++
 		return nil
 	}
 	if len(b.c.ControlIDs) == maxClaimIDs {
 		return ErrClaimTooLarge
 	}
-	b.seen[id] = true
+	b.c.index[id] = len(b.c.ControlIDs)
 	b.c.ControlIDs = append(b.c.ControlIDs, id)
 	return nil
 }
@@ -160,18 +159,22 @@ func readLine(br *bufio.Reader) (line []byte, tooLong bool, err error) {
 }
 
 // junkReason says why a line cannot be a control ID, or "".
-func junkReason(b []byte) string {
-	switch {
-	case !utf8.Valid(b):
+func junkReason(id string) string {
+	if !utf8.ValidString(id) {
 		return "not valid UTF-8"
-	case utf8.RuneCount(b) > maxControlIDLen:
+	}
+	if len(id) > maxControlIDLen && utf8.RuneCountInString(id) > maxControlIDLen {
 		return fmt.Sprintf("longer than %d characters (MSH-10 is at most %d)", maxControlIDLen, maxControlIDLen)
-	case bytes.ContainsAny(b, "|^~\\&"):
-		return "contains an HL7 delimiter (| ^ ~ \\ &): not an MSH-10 value"
-	case bytes.ContainsFunc(b, func(r rune) bool { return r < ' ' || r == 0x7f }):
-		return "contains control characters"
-	case bytes.ContainsAny(b, " \t,;"):
-		return "contains spaces or separators: one control ID per line"
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case c == '|' || c == '^' || c == '~' || c == '\\' || c == '&':
+			return "contains an HL7 delimiter (| ^ ~ \\ &): not an MSH-10 value"
+		case c < ' ' || c == 0x7f:
+			return "contains control characters"
+		case c == ' ' || c == ',' || c == ';':
+			return "contains spaces or separators: one control ID per line"
+		}
 	}
 	return ""
 }
@@ -218,14 +221,25 @@ func (s *Service) Reconcile(ctx context.Context, site *Site, p Period, claim *Cl
 	}
 	r := &Reconciliation{Site: *site, Env: p.Env, From: p.From.UTC(), To: p.To.UTC(), GeneratedAt: s.o.Now().UTC(),
 		ClaimKind: "count", Claimed: claim.Count, Junk: claim.Junk, DuplicateLines: claim.Duplicates}
-	var want map[string]bool
-	if claim.ControlIDs != nil {
-		r.ClaimKind = "control-ids"
-		want = make(map[string]bool, len(claim.ControlIDs))
-		for _, id := range claim.ControlIDs {
-			want[id] = false // not yet received
+	if claim.ControlIDs == nil {
+		received, accepted, err := s.st.ControlIDCounts(ctx, p)
+		if err != nil {
+			return nil, fmt.Errorf("report: reconcile site %s: %w", site.Code, err)
+		}
+		r.Received, r.Accepted, r.Rejected = received, accepted, received-accepted
+		r.Missing = max(claim.Count-r.Received, 0)
+		r.Unexpected = max(r.Received-claim.Count, 0)
+		return r, nil
+	}
+	r.ClaimKind = "control-ids"
+	index := claim.index
+	if index == nil {
+		index = make(map[string]int, len(claim.ControlIDs))
+		for i, id := range claim.ControlIDs {
+			index[id] = i
 		}
 	}
+	received := make([]bool, len(claim.ControlIDs)) // by position in claim.ControlIDs
 	err := s.st.ControlIDs(ctx, p, func(c ControlIDStatus) error {
 		r.Received++
 		if c.Accepted {
@@ -233,15 +247,13 @@ func (s *Service) Reconcile(ctx context.Context, site *Site, p Period, claim *Cl
 		} else {
 			r.Rejected++
 		}
-		if want == nil {
-			return nil
-		}
-		if _, listed := want[c.ControlID]; !listed {
+		i, listed := index[c.ControlID]
+		if !listed {
 			r.Unexpected++
 			r.UnexpectedIDs = append(r.UnexpectedIDs, c.ControlID)
 			return nil
 		}
-		want[c.ControlID] = true
+		received[i] = true
 		if c.Accepted {
 			r.ClaimedAccepted++
 		} else {
@@ -253,13 +265,8 @@ func (s *Service) Reconcile(ctx context.Context, site *Site, p Period, claim *Cl
 	if err != nil {
 		return nil, fmt.Errorf("report: reconcile site %s: %w", site.Code, err)
 	}
-	if want == nil {
-		r.Missing = max(claim.Count-r.Received, 0)
-		r.Unexpected = max(r.Received-claim.Count, 0)
-		return r, nil
-	}
-	for _, id := range claim.ControlIDs {
-		if !want[id] {
+	for i, id := range claim.ControlIDs {
+		if !received[i] {
 			r.Missing++
 			r.MissingIDs = append(r.MissingIDs, id)
 		}

@@ -157,6 +157,9 @@ type Store interface {
 	QualityTallies(ctx context.Context, p Period) (*Tallies, error)
 	// ControlIDs calls fn for each control ID of the period's summaries.
 	ControlIDs(ctx context.Context, p Period, fn func(ControlIDStatus) error) error
+	// ControlIDCounts counts the distinct control IDs of the period's summaries, and those of
+	// them with an accepted message.
+	ControlIDCounts(ctx context.Context, p Period) (received, accepted int64, err error)
 	// SignOffs lists the site's sign-offs, oldest first.
 	SignOffs(ctx context.Context, siteID int64) ([]SignOff, error)
 	// AddSignOff stores s (setting its ID) and the audit entry e in one transaction.

@@ -372,6 +372,21 @@ func controlIDs(ctx context.Context, q pgx.Tx, p report.Period, fn func(report.C
 	return nil
 }
 
+// ControlIDCounts counts the period's distinct control IDs, and those with an accepted message,
+// without sending them.
+func (s *ReportStore) ControlIDCounts(ctx context.Context, p report.Period) (received, accepted int64, err error) {
+	err = s.reading(ctx, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `
+			SELECT count(*), count(*) FILTER (WHERE accepted) FROM (
+				SELECT bool_or(ack_code <> 'AR') AS accepted FROM report_facts WHERE `+periodWhere+`
+				GROUP BY control_id) ids`, p.SiteID, p.Env, p.From, p.To).Scan(&received, &accepted)
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: count control IDs: %w", err)
+	}
+	return received, accepted, nil
+}
+
 // SignOffs lists the site's readiness sign-offs, oldest first.
 func (s *ReportStore) SignOffs(ctx context.Context, siteID int64) ([]report.SignOff, error) {
 	rows, err := s.db.Pool.Query(ctx, `
