@@ -311,3 +311,62 @@ func postmasterChildrenCPU(ctx context.Context, db *store.DB) (time.Duration, bo
 	}
 	return time.Duration(cu+cs) * 10 * time.Millisecond, true
 }
+
+// BenchmarkArchiveIndexCost measures what the reports' index on messages
+// (messages_site_received) costs intake: PostgreSQL's CPU per archived message, inserting the
+// same 200,000 rows with and without it.
+//
+//	go test -run XXX -bench ArchiveIndexCost -benchtime 1x ./report
+func BenchmarkArchiveIndexCost(b *testing.B) {
+	ctx := context.Background()
+	url := storetest.NewURL(b)
+	db, err := store.Open(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	var site int64
+	if err := db.Pool.QueryRow(ctx, `WITH o AS (INSERT INTO organizations (code, name) VALUES ('IDX', 'Idx') RETURNING id)
+		INSERT INTO sites (organization_id, code, name, status) SELECT id, 'IDX', 'Idx', 'production' FROM o RETURNING id`).Scan(&site); err != nil {
+		b.Fatal(err)
+	}
+	raw := vxugen.New(vxugen.Options{Seed: 3, Facility: "IDX", ControlIDs: "I", Now: time.Date(2025, 3, 15, 0, 0, 0, 0, time.UTC)}).Next()
+	const rows = 200_000
+	d := &benchData{url: url, db: db}
+	for _, withIndex := range []bool{true, false} {
+		name := "with-index"
+		if !withIndex {
+			name = "without-index"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.StopTimer()
+			if !withIndex {
+				if _, err := db.Pool.Exec(ctx, `DROP INDEX IF EXISTS messages_site_received`); err != nil {
+					b.Fatal(err)
+				}
+			}
+			d.measure(b, func(b *testing.B, _ *report.Service) {
+				b.StopTimer()
+				if _, err := db.Pool.Exec(ctx, `TRUNCATE messages CASCADE`); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				// As the writer does: batches of 256 rows in one statement each, so that the
+				// index maintenance is measured, not one huge statement's.
+				sdb, err := store.Open(ctx, url, store.WithApplicationName(benchApp))
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer sdb.Close()
+				for start := 0; start < rows; start += 256 {
+					if _, err := sdb.Pool.Exec(ctx, `
+						INSERT INTO messages (env, site_id, transport, control_id, received_at, raw, ack, ack_code, findings, resend_key)
+						SELECT 'P', $1, 'mllp', 'I-' || g, now(), $2, 'ack'::bytea, 'AA', '[]', true
+						FROM generate_series($3::int, $3::int + 255) g`, site, raw, start); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
