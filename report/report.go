@@ -270,25 +270,41 @@ func (s *Service) SignOff(ctx context.Context, actor admin.Actor, site *Site, it
 }
 
 // SummarizeRecent summarizes the messages every site received since lookback ago that have no
-// summary yet, and returns how many it summarized. Run periodically (RunSummaries), it keeps the
-// summaries current, so that a report finds its period summarized and reads report_facts only.
+// summary yet, and has the closed days of the lookback rolled up; it returns how many messages it
+// summarized. Run periodically (RunSummaries), it keeps summaries and rollups current, so that a
+// report finds its period summarized and its past days rolled up.
 func (s *Service) SummarizeRecent(ctx context.Context, lookback time.Duration) (int64, error) {
 	sites, err := s.st.ReportSites(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("report: list sites: %w", err)
 	}
 	now := s.o.Now()
+	// Whole days: those of the lookback that have been over for an hour (no message of theirs can
+	// still arrive) are summarized whole, and the store rolls their tallies up once.
+	closedFrom, closedTo := utcDay(now.Add(-lookback)), utcDay(now.Add(-time.Hour))
 	var total int64
 	for _, site := range sites {
 		for _, env := range []string{"P", "T"} {
-			n, err := s.Summarize(ctx, Period{SiteID: site.ID, Env: env, From: now.Add(-lookback), To: now.Add(time.Hour)})
+			n, err := s.Summarize(ctx, Period{SiteID: site.ID, Env: env, From: closedFrom, To: now.Add(time.Hour)})
 			total += n
 			if err != nil {
 				return total, fmt.Errorf("report: summarize site %s: %w", site.Code, err)
 			}
+			if closedTo.After(closedFrom) {
+				p := Period{SiteID: site.ID, Env: env, From: closedFrom, To: closedTo}
+				if _, err := s.st.QualityTallies(ctx, p); err != nil {
+					return total, fmt.Errorf("report: roll up site %s: %w", site.Code, err)
+				}
+			}
 		}
 	}
 	return total, nil
+}
+
+// utcDay is the start of t's UTC day.
+func utcDay(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
 
 // RunSummaries calls SummarizeRecent every interval until ctx ends, logging failures (site codes

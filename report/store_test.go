@@ -493,4 +493,23 @@ func TestSummarizeRecent(t *testing.T) {
 	if n, err := f.svc.SummarizeRecent(ctx, 48*time.Hour); err != nil || n != 0 {
 		t.Errorf("summarized %d again (%v)", n, err)
 	}
+	// The closed day of the lookback (2025-03-30, R-3's) is rolled up; the day of now (R-1,
+	// R-2) is not closed.
+	rows, err = f.db.Pool.Query(ctx, `SELECT site_id, env, day::text, tally[1] FROM report_days ORDER BY 1, 2`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = got[:0]
+	for rows.Next() {
+		var site int64
+		var env, day string
+		var messages int64
+		if err := rows.Scan(&site, &env, &day, &messages); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%d %s %s %d", site, env, day, messages))
+	}
+	if want := fmt.Sprintf("%d P 2025-03-30 1", f.other.ID); strings.Join(got, ",") != want {
+		t.Errorf("rollups %q, want %q", got, want)
+	}
 }

@@ -366,11 +366,10 @@ const summaryLookback = 48 * time.Hour
 
 // startReportSummaries runs the periodic report summaries of serve (report.summarize_interval),
 // with one worker: a small, steady share of the CPU (see README, "Onboarding and certification").
-func startReportSummaries(ctx context.Context, c *config, db *store.DB, log *zap.Logger) error {
+func startReportSummaries(ctx context.Context, c *config, db *store.DB, log *zap.Logger) {
 	if c.Report.SummarizeInterval <= 0 {
-		return nil
+		return
 	}
 	svc := report.NewService(store.NewReportStore(db), report.Options{Workers: 1})
 	go svc.RunSummaries(ctx, c.Report.SummarizeInterval, summaryLookback, log)
-	return nil
 }
