@@ -208,3 +208,34 @@ func BenchmarkMatchDefaultPlan(b *testing.B) {
 		dst = p.Match(dst[:0], &m, &f)
 	}
 }
+
+// FuzzExtractMatch: any message the parser accepts is summarized and matched without panicking,
+// and its facts are consistent.
+func FuzzExtractMatch(f *testing.F) {
+	_, msgs := checklist(f)
+	for _, m := range msgs {
+		f.Add(m)
+	}
+	f.Add([]byte("MSH|^~\\&|A|B|C|D|20250101||VXU^V04|1|T|2.5.1\rPID|1||1^^^A^MR||X||2025\rRXA|0|1|2024||998|||||||||||||||NA|D\rOBX|1|CE|59784-9||x\r"))
+	p := DefaultPlan()
+	recv := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := hl7.Parse(data)
+		if err != nil {
+			return
+		}
+		var facts Facts
+		Extract(m, recv, &facts)
+		if facts.WithLot > facts.Administered || facts.WithMVX > facts.Administered || facts.WithFunding > facts.Administered ||
+			facts.WithVIS > facts.Administered || facts.Lag1+facts.Lag7+facts.Lag30+facts.LagLate > facts.Administered ||
+			facts.Administered+facts.Historical+facts.Refusals > facts.Orders || facts.LagDays < 0 ||
+			(facts.HasAge && facts.AgeYears < 0) {
+			t.Fatalf("inconsistent facts %+v", facts)
+		}
+		for _, i := range p.Match(nil, m, &facts) {
+			if i < 0 || i >= len(p.Cases) {
+				t.Fatalf("match %d of %d cases", i, len(p.Cases))
+			}
+		}
+	})
+}
