@@ -78,8 +78,8 @@ func NewHandler(svc *Service, auth Authorizer, log *zap.Logger) *Handler {
 		h.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 			allow := strings.Join(methods, ", ")
 			w.Header().Set("Allow", allow)
-			writeError(w, &admin.Error{Kind: admin.KindInvalid, Code: "method_not_allowed",
-				Message: fmt.Sprintf("%s is not allowed here (allowed: %s)", r.Method, allow)}, http.StatusMethodNotAllowed)
+			writeErrorBody(w, http.StatusMethodNotAllowed, "method_not_allowed",
+				fmt.Sprintf("%s is not allowed here (allowed: %s)", r.Method, allow))
 		})
 	}
 	return h
@@ -331,23 +331,24 @@ func decodeJSON(r *http.Request, v any, limit int64) error {
 	return nil
 }
 
-// writeError answers e with its kind's status, or status when not 0.
-func writeError(w http.ResponseWriter, e *admin.Error, status ...int) {
+// writeError answers e with its kind's status, in the admin API's error format.
+func writeError(w http.ResponseWriter, e *admin.Error) {
 	if e.Kind == admin.KindUnauthenticated {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="vaxgate"`)
 	}
+	writeErrorBody(w, e.Kind.HTTPStatus(), e.Code, e.Message)
+}
+
+// writeErrorBody writes {"error":{"code":…,"message":…}}.
+func writeErrorBody(w http.ResponseWriter, status int, code, message string) {
 	var body struct {
 		Error struct {
 			Code    string `json:"code"`
 			Message string `json:"message"`
 		} `json:"error"`
 	}
-	body.Error.Code, body.Error.Message = e.Code, e.Message
-	code := e.Kind.HTTPStatus()
-	if len(status) > 0 {
-		code = status[0]
-	}
-	writeJSON(w, code, body)
+	body.Error.Code, body.Error.Message = code, message
+	writeJSON(w, status, body)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
