@@ -12,7 +12,9 @@
 // no work for it. Quality and reconciliation read report_facts, one narrow row per archived
 // message (its ACK code, finding keys, completeness and timeliness counts), which the report fills
 // for the messages of the period that have none yet (Summarize) before it aggregates: the raw
-// archive is parsed once per message, not once per report.
+// archive is parsed once per message, not once per report. vaxgate serve keeps the last days
+// summarized (RunSummaries), and the store rolls closed days up (report_days), so that a quality
+// report over a past month reads a row per day.
 package report
 
 import (
