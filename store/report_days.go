@@ -215,17 +215,27 @@ func (s *ReportStore) qualityDays(ctx context.Context, tx pgx.Tx, p report.Perio
 		}
 		for _, d := range computed {
 			byDay[d.day] = d
-			whole := !d.day.Before(r[0]) && !d.day.Add(day).After(r[1])
-			if whole && !d.day.Add(day).After(closedBefore) {
-				if err := saveRollup(ctx, tx, p, d); err != nil {
-					return nil, err
-				}
+		}
+		// Every closed day wholly in the range is rolled up, those without messages too (as
+		// zeros), so that no later report or periodic summary looks at it again.
+		for d := utcDay(r[0]); d.Before(r[1]); d = d.Add(day) {
+			if d.Before(r[0]) || d.Add(day).After(r[1]) || d.Add(day).After(closedBefore) {
+				continue
+			}
+			dt := computed[d]
+			if dt == nil {
+				dt = &dayTally{day: d, rules: map[string]int64{}}
+			}
+			if err := saveRollup(ctx, tx, p, dt); err != nil {
+				return nil, err
 			}
 		}
 	}
 	out := make([]dayTally, 0, len(byDay))
 	for _, d := range byDay {
-		out = append(out, *d)
+		if d.tally != (report.Tally{}) {
+			out = append(out, *d)
+		}
 	}
 	slices.SortFunc(out, func(a, b dayTally) int { return a.day.Compare(b.day) })
 	return out, nil

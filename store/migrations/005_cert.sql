@@ -59,7 +59,8 @@ CREATE INDEX certification_signoffs_site ON certification_signoffs (site_id);
 
 -- Daily rollups of report_facts (store/report_days.go): the tallies of a site's closed UTC day
 -- (over for an hour: no message of it can still arrive) for one report environment, made by the
--- first quality report that reads the day whole. A report over a past month reads ~31 rows.
+-- first quality report (or serve's periodic summaries) that reads the day whole; a day without
+-- messages is rolled up too, as zeros. A report over a past month reads ~31 rows.
 -- env is the report's environment; its tallies include the messages rejected before their
 -- environment was known. Deleting rows is always safe: they are made again.
 CREATE TABLE report_days (
