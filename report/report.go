@@ -155,7 +155,8 @@ type Store interface {
 	ArchivedForFacts(ctx context.Context, ids []int64) ([]*Archived, error)
 	// SaveFacts stores summaries; one already stored for a message is kept.
 	SaveFacts(ctx context.Context, rows []FactsRow) error
-	// QualityTallies adds up the summaries of the period.
+	// QualityTallies adds up the summaries of the period, which must be summarized (Summarize):
+	// the closed days it reads whole are rolled up as they are, and read from the rollup later.
 	QualityTallies(ctx context.Context, p Period) (*Tallies, error)
 	// ControlIDs calls fn for each control ID of the period's summaries.
 	ControlIDs(ctx context.Context, p Period, fn func(ControlIDStatus) error) error
