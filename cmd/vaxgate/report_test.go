@@ -157,6 +157,13 @@ func TestCertificationRun(t *testing.T) {
 			t.Errorf("quality CSV lacks %q:\n%s", want, out)
 		}
 	}
+	out = mustRun(t, "report", "quality", "--site", "CERT-SITE", "--from", today, "--to", today)
+	for _, want := range []string{"environment T", "Messages: 10 (AA 9, AE 1, AR 0", "lot number", "6 of 7 administered doses", "85.7%", "Timeliness", "By week:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("quality report lacks %q:\n%s", want, out)
+		}
+	}
+	t.Logf("quality of the test environment:\n%s", out)
 	ids := filepath.Join(t.TempDir(), "sent.txt")
 	if err := os.WriteFile(ids, []byte("MSH-10\nCERT-01-CHILD\nCERT-02-ADULT\nCERT-99-LOST\n| junk |\n"), 0o600); err != nil {
 		t.Fatal(err)
