@@ -150,14 +150,16 @@ func TestCertificationRun(t *testing.T) {
 	}
 
 	// Data quality and reconciliation of the test environment today.
+	// From yesterday (UTC), so that a run across midnight still covers every message.
 	today := time.Now().UTC().Format(time.DateOnly)
-	out = mustRun(t, "report", "quality", "--site", "CERT-SITE", "--from", today, "--to", today, "--csv")
+	yesterday := time.Now().UTC().AddDate(0, 0, -1).Format(time.DateOnly)
+	out = mustRun(t, "report", "quality", "--site", "CERT-SITE", "--from", yesterday, "--to", today, "--csv")
 	for _, want := range []string{"volume,messages,10,10,1.0000", "volume,AE,1,10,0.1000", "completeness (administered doses),lot number,6,7,0.8571", "rule W,rxa-15-missing,1,10,0.1000"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("quality CSV lacks %q:\n%s", want, out)
 		}
 	}
-	out = mustRun(t, "report", "quality", "--site", "CERT-SITE", "--from", today, "--to", today)
+	out = mustRun(t, "report", "quality", "--site", "CERT-SITE", "--from", yesterday, "--to", today)
 	for _, want := range []string{"environment T", "Messages: 10 (AA 9, AE 1, AR 0", "lot number", "6 of 7 administered doses", "85.7%", "Timeliness", "By week:"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("quality report lacks %q:\n%s", want, out)
@@ -168,7 +170,7 @@ func TestCertificationRun(t *testing.T) {
 	if err := os.WriteFile(ids, []byte("MSH-10\nCERT-01-CHILD\nCERT-02-ADULT\nCERT-99-LOST\n| junk |\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out = mustRun(t, "report", "reconcile", "--site", "CERT-SITE", "--from", today, "--to", today, "--env", "T", ids)
+	out = mustRun(t, "report", "reconcile", "--site", "CERT-SITE", "--from", yesterday, "--to", today, "--env", "T", ids)
 	for _, want := range []string{"Received: 10 distinct control IDs: 10 accepted", "Missing: CERT-99-LOST", "line 5: contains an HL7 delimiter", "NOT RECONCILED: 1 missing, 8 unexpected"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("reconcile lacks %q:\n%s", want, out)
