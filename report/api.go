@@ -36,10 +36,10 @@ type Route struct {
 // Routes lists the report API's operations.
 func Routes() []Route {
 	return []Route{
-		{"GET", "/api/v1/sites/{id}/certification", "users who may see the site (admin Site rule)"},
-		{"POST", "/api/v1/sites/{id}/certification/sign-off", "registry administrators"},
-		{"GET", "/api/v1/sites/{id}/quality", "users who may see the site (admin Site rule)"},
-		{"POST", "/api/v1/sites/{id}/reconcile", "users who may see the site (admin Site rule)"},
+		{"GET", "/api/v1/sites/{id}/certification", "admin.ActionViewSiteReports"},
+		{"POST", "/api/v1/sites/{id}/certification/sign-off", "admin.ActionSignOffCertification (registry staff)"},
+		{"GET", "/api/v1/sites/{id}/quality", "admin.ActionViewSiteReports"},
+		{"POST", "/api/v1/sites/{id}/reconcile", "admin.ActionViewSiteReports"},
 	}
 }
 
