@@ -24,7 +24,18 @@ func TestMain(m *testing.M) {
 		// The README test runs this binary as the vaxgate command.
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
-	storetest.Main(m)
+	// The commands under test default to ./data (the private database, the demo's mail drop):
+	// keep what they write out of the source tree.
+	dir, err := os.MkdirTemp("", "vaxgate-cmd-test-")
+	if err != nil {
+		panic(err)
+	}
+	if os.Getenv("VAXGATE_DATA_DIR") == "" {
+		os.Setenv("VAXGATE_DATA_DIR", dir)
+	}
+	code := storetest.Run(m)
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 // syncBuffer is written by serve's goroutine and read by the test.

@@ -80,6 +80,10 @@ func Main(m *testing.M) {
 	os.Exit(run(m))
 }
 
+// Run is Main without the exit: it returns the tests' exit code, for a TestMain with clean-up of
+// its own to do after the server is gone.
+func Run(m *testing.M) int { return run(m) }
+
 func run(m *testing.M) int {
 	h := &harness{}
 	current = h
