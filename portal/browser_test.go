@@ -680,8 +680,14 @@ func screenshots(t *testing.T, b *browser, dir string) {
 		LastName: "Patel", Email: "kpatel@acme.test"}, SiteID: w.acme.ID, Role: admin.RoleTypicalUserOrdering, SkipEmail: true})
 	w.must(err)
 	for i := 0; i < 5; i++ {
-		_, _ = w.svc.Login(context.Background(), "rreader", "Wrong-Password-1")
+		w.skew.Add(int64(time.Minute)) // past the login throttle's wait
+		_, _ = w.svc.LoginFrom(context.Background(), "rreader", "Wrong-Password-1", "192.0.2.7")
 	}
+	w.user("clee", "Casey", "Lee", w.beta, admin.RoleTypicalUser) // found by the dashboard's search
+	// Bea Brown (Beta's AA) invited to ACME-01: pending on the dashboard, and on her Invitations page.
+	_, err = w.svc.InviteToSite(context.Background(), actorOf(t, w, "aalvarez"), admin.SiteInvitationInput{UserID: w.users["bbrown"].ID, SiteID: w.acme.ID,
+		Role: admin.RoleReadOnly, Designations: []admin.Designation{admin.DesignationTechnicalContact}})
+	w.must(err)
 	if _, err := w.svc.Deactivate(context.Background(), w.sys, w.user("oold", "Owen", "Oldham", w.acme, admin.RoleReadOnly).ID); err != nil {
 		t.Fatal(err)
 	}
@@ -722,7 +728,7 @@ func screenshots(t *testing.T, b *browser, dir string) {
 	aa := b.tab(t, w)
 	aa.signIn("aalvarez", password)
 	aa.page("Access Administrator dashboard")
-	aa.open(fmt.Sprintf("/dashboard?site=%d&first=Zoe&last=Quinn&search=1", w.acme.ID))
+	aa.open(fmt.Sprintf("/dashboard?site=%d&first=Casey&last=Lee&search=1", w.acme.ID))
 	aa.page("Access Administrator dashboard")
 	shot(aa, "dashboard", 1280)
 	shot(aa, "dashboard-360", 360)
@@ -746,6 +752,12 @@ func screenshots(t *testing.T, b *browser, dir string) {
 	u.open(fmt.Sprintf("/patients/%d", unknown))
 	u.waitFor(".attention", "Unknown")
 	shot(u, "patient-unknown", 1280)
+	bb := b.tab(t, w)
+	bb.signIn("bbrown", password)
+	bb.page("Access Administrator dashboard")
+	bb.open("/invitations")
+	bb.page("Your invitations")
+	shot(bb, "invitations", 1280)
 	r := b.tab(t, w)
 	r.signIn("rstaff", password)
 	r.page("Organizations and sites")

@@ -143,8 +143,10 @@ type dashboardData struct {
 	NextURL   string
 	InviteURL string
 	Roles     []roleOption
-	// SiteInvitations are the site's pending invitations of existing users.
+	// SiteInvitations are the site's pending invitations of existing users; Pending holds their
+	// user ids (the search shows them as pending rather than offering a second invitation).
 	SiteInvitations []admin.SiteInvitation
+	Pending         map[int64]bool
 }
 
 // dashboard is the Access Administrator's page: the site's active users and invitations, and
@@ -177,6 +179,10 @@ func (p *Portal) dashboard(w http.ResponseWriter, r *http.Request, s *session) {
 	if d.SiteInvitations, err = p.svc.SiteInvitations(r.Context(), *s.actor, site.ID); err != nil {
 		p.fail(w, r, s, err)
 		return
+	}
+	d.Pending = map[int64]bool{}
+	for _, inv := range d.SiteInvitations {
+		d.Pending[inv.UserID] = true
 	}
 	v := view{Data: &d, Fields: map[string]string{}}
 	if q.Has("search") {
