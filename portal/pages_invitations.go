@@ -2,8 +2,6 @@ package portal
 
 import (
 	"net/http"
-
-	"github.com/vaxgate/vaxgate/admin"
 )
 
 // invitations lists the signed-in user's pending invitations to sites (an Access Administrator
@@ -37,17 +35,4 @@ func (p *Portal) answerInvitation(accept bool) handlerFunc {
 		}
 		seeOther(w, r, "/invitations", notice, nil)
 	}
-}
-
-// pendingInvitations is the number of the actor's pending site invitations, for the banner of
-// the landing pages (0 when it cannot be read: the Invitations page says why).
-func (p *Portal) pendingInvitations(r *http.Request, a *admin.Actor) int {
-	if a == nil || a.UserID == 0 {
-		return 0
-	}
-	invs, err := p.svc.MySiteInvitations(r.Context(), *a)
-	if err != nil {
-		return 0
-	}
-	return len(invs)
 }
