@@ -128,14 +128,15 @@ func TestInviteRegister(t *testing.T) {
 	}
 	regTok := tokenOf(t, mail)
 
-	// The link opens the HTML registration page.
+	// The link's page is the web portal's (portal.TestRegisterLinkRedirect): the API itself serves
+	// only the JSON POST, and answers the link's GET with a JSON error naming the allowed method.
 	resp, err := http.Get(e.srv.URL + "/api/v1/register?token=" + url.QueryEscape(regTok))
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
-		t.Errorf("registration page: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	if resp.StatusCode != http.StatusMethodNotAllowed || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") || resp.Header.Get("Allow") != "POST" {
+		t.Errorf("GET /api/v1/register from the API: %d %s Allow %q, want 405 JSON, Allow POST", resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Allow"))
 	}
 
 	// Refusals do not consume the link.
@@ -191,7 +192,9 @@ func TestRegistrationLinkExpiresAndResend(t *testing.T) {
 	e.fail(http.StatusConflict, "invalid_transition", "POST", fmt.Sprintf("/api/v1/users/%d/invitation", inv.User.ID), tok, nil)
 }
 
-func TestRegisterHTMLForm(t *testing.T) {
+// TestRegisterFormPostRefused: the HTML registration form moved to the web portal (/register);
+// a form-encoded POST to the API is refused as a JSON error and does not use up the invitation.
+func TestRegisterFormPostRefused(t *testing.T) {
 	e := newEnv(t)
 	inv, err := e.svc.Invite(context.Background(), e.sys, admin.InviteInput{SkipEmail: true, SiteID: e.siteHS.ID, Role: admin.RoleReadOnly,
 		NewUserInput: admin.NewUserInput{Username: "form.fiona", FirstName: "Fiona", LastName: "Form", Email: "fiona@clinic.test"}})
@@ -199,24 +202,19 @@ func TestRegisterHTMLForm(t *testing.T) {
 		t.Fatal(err)
 	}
 	tok := tokenOf(t, inv.Link)
-	post := func(pw string) (int, string) {
-		resp, err := http.PostForm(e.srv.URL+"/api/v1/register", url.Values{"token": {tok}, "password": {pw}, "accept_agreement": {"true"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp.StatusCode, string(b)
+	resp, err := http.PostForm(e.srv.URL+"/api/v1/register", url.Values{"token": {tok}, "password": {goodPassword}, "accept_agreement": {"true"}})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if code, page := post("weak"); code != http.StatusBadRequest || !strings.Contains(page, "password must") {
-		t.Fatalf("weak password: %d %s", code, page)
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if code, page := post(goodPassword); code != http.StatusOK || !strings.Contains(page, "form.fiona") {
-		t.Fatalf("register: %d %s", code, page)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), `"unsupported_media_type"`) {
+		t.Fatalf("form POST to the API: %d %s, want 400 unsupported_media_type", resp.StatusCode, b)
 	}
+	e.must(http.StatusOK, "POST", "/api/v1/register", "", map[string]any{"token": tok, "password": goodPassword, "accept_agreement": true}, nil)
 	e.login("form.fiona")
 }
 

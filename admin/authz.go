@@ -3,9 +3,9 @@ package admin
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
-
 	"go.uber.org/zap"
+
+	"github.com/vaxgate/vaxgate/admin/internal/testhook"
 )
 
 // This file is the one authorization decision point of the admin module. Every Service method
@@ -137,15 +137,13 @@ func deny(rule, format string, args ...any) Decision {
 	return Decision{Allow: false, Rule: rule, Reason: fmt.Sprintf(format, args...)}
 }
 
-// decisionHook, when set (tests only, see export_test.go), may change a decision: the permission
-// matrix test uses it to prove that the matrix fails when one decision changes.
-var decisionHook atomic.Pointer[func(Action, Decision) Decision]
-
 // Decide is the decision point: may actor a do act to t? It reads nothing but its arguments.
 func Decide(a Actor, act Action, t Target) Decision {
 	d := decide(a, act, t)
-	if h := decisionHook.Load(); h != nil {
-		d = (*h)(act, d)
+	// A test may change a decision (admin/admintest.SetDecisionHook): the permission matrices
+	// use it to prove that they fail when one decision changes.
+	if h, ok := testhook.Load().F.(func(Action, Decision) Decision); ok && h != nil {
+		d = h(act, d)
 	}
 	return d
 }

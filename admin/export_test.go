@@ -1,8 +1,10 @@
 package admin
 
+import "github.com/vaxgate/vaxgate/admin/internal/testhook"
+
 // SetDecisionHook makes Decide pass every decision through h, until restore is called: the
 // permission matrix test changes one decision and checks that the matrix notices.
 func SetDecisionHook(h func(Action, Decision) Decision) (restore func()) {
-	old := decisionHook.Swap(&h)
-	return func() { decisionHook.Store(old) }
+	old := testhook.Swap(testhook.Hook{F: h})
+	return func() { testhook.Swap(old) }
 }

@@ -49,7 +49,6 @@ type Route struct {
 var routes = []Route{
 	{"GET", "/api/v1/openapi.yaml", public, nil}, // served raw, see NewHandler
 	{"POST", "/api/v1/login", public, (*handler).login},
-	{"GET", "/api/v1/register", public, nil}, // the HTML page of the registration link
 	{"POST", "/api/v1/register", public, (*handler).register},
 	{"POST", "/api/v1/logout", pending, (*handler).logout},
 	{"GET", "/api/v1/me", pending, (*handler).me},
@@ -125,10 +124,6 @@ func NewHandler(svc *Service, logger *zap.Logger) http.Handler {
 				w.Header().Set("Content-Type", "application/yaml")
 				_, _ = w.Write(OpenAPI)
 			})
-		case rt.Method == "GET" && rt.Path == "/api/v1/register":
-			h.mux.HandleFunc(pattern, h.registerPage)
-		case rt.Method == "POST" && rt.Path == "/api/v1/register":
-			h.mux.HandleFunc(pattern, h.registerForm(h.wrap(rt)))
 		default:
 			h.mux.HandleFunc(pattern, h.wrap(rt))
 		}

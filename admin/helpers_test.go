@@ -12,7 +12,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -30,6 +29,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/vaxgate/vaxgate/admin"
+	"github.com/vaxgate/vaxgate/admin/admintest"
 	"github.com/vaxgate/vaxgate/admin/passwd"
 	"github.com/vaxgate/vaxgate/report"
 	"github.com/vaxgate/vaxgate/store"
@@ -313,23 +313,9 @@ const goodPassword = "Tulip-Garden-42"
 // user creates an active user through the real flow (invite + register) with the system actor.
 func (e *env) user(username string, site *admin.Site, role admin.Role, ds ...admin.Designation) *admin.User {
 	e.t.Helper()
-	ctx := context.Background()
-	in := admin.InviteInput{
-		NewUserInput: admin.NewUserInput{Username: username, FirstName: "F" + username, LastName: "L" + username, Email: username + "@clinic.test"},
-		Role:         role, Designations: ds, SkipEmail: true,
-	}
-	if site != nil {
-		in.SiteID = site.ID
-	} else {
-		in.RegistryAdmin = true
-	}
-	inv, err := e.svc.Invite(ctx, e.sys, in)
+	u, err := admintest.RegisterUser(context.Background(), e.svc, e.sys, username, goodPassword, site, role, ds...)
 	if err != nil {
-		e.t.Fatalf("invite %s: %v", username, err)
-	}
-	u, err := e.svc.Register(ctx, tokenOf(e.t, inv.Link), goodPassword, true)
-	if err != nil {
-		e.t.Fatalf("register %s: %v", username, err)
+		e.t.Fatal(err)
 	}
 	return u
 }
@@ -471,34 +457,11 @@ func (e *env) patient(family, given, birth string, sharing admin.Sharing, sites 
 // patientIn is patient in environment env ("P" or "T").
 func (e *env) patientIn(env, family, given, birth string, sharing admin.Sharing, sites ...*admin.Site) int64 {
 	e.t.Helper()
-	ctx := context.Background()
-	var reg int64
-	err := e.db.Pool.QueryRow(ctx, `INSERT INTO registry_patients (env, family_name, given_name, birth_date, sex, sharing)
-		VALUES ($5, $1, $2, $3, 'F', $4) RETURNING id`, family, given, birth, string(sharing), env).Scan(&reg)
+	id, err := admintest.InsertPatient(context.Background(), e.db, env, family, given, birth, sharing, sites...)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	for i, s := range sites {
-		var msg, pat int64
-		if err := e.db.Pool.QueryRow(ctx, `INSERT INTO messages (env, site_id, transport, control_id, received_at, raw, ack, ack_code)
-			VALUES ($3, $1, 'mllp', $2, now(), '\x00', '\x00', 'AA') RETURNING id`, s.ID, fmt.Sprintf("ctl-%d-%d", reg, i), env).Scan(&msg); err != nil {
-			e.t.Fatal(err)
-		}
-		if err := e.db.Pool.QueryRow(ctx, `INSERT INTO patients (env, organization_id, id_value, id_authority, id_type, registry_patient_id,
-			family_name, given_name, birth_date, sex, demographics) VALUES ($7, $1, $2, 'AUTH', 'MR', $3, $4, $5, $6::date, 'F',
-			jsonb_build_object('names', jsonb_build_array(jsonb_build_object('family', $4::text, 'given', $5::text, 'type', 'L')),
-				'birth_date', to_char($6::date, 'YYYYMMDD'), 'sex', 'F')) RETURNING id`,
-			s.OrganizationID, fmt.Sprintf("MRN-%d-%d", reg, i), reg, family, given, birth, env).Scan(&pat); err != nil {
-			e.t.Fatal(err)
-		}
-		if _, err := e.db.Pool.Exec(ctx, `INSERT INTO vaccinations (env, patient_id, registry_patient_id, organization_id, site_id, cvx,
-			administered_on, historical, lot, mvx, details, first_message_id, last_message_id)
-			VALUES ($7, $1, $2, $3, $4, '08', '2024-05-01', false, $5, 'MSD', '{}', $6, $6)`,
-			pat, reg, s.OrganizationID, s.ID, "LOT-"+s.Code, msg, env); err != nil {
-			e.t.Fatal(err)
-		}
-	}
-	return reg
+	return id
 }
 
 func (e *env) sharingOf(id int64) string {

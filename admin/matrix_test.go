@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vaxgate/vaxgate/admin"
+	"github.com/vaxgate/vaxgate/admin/admintest"
 	"github.com/vaxgate/vaxgate/admin/passwd"
 	"github.com/vaxgate/vaxgate/report"
 	"github.com/vaxgate/vaxgate/store"
@@ -22,43 +23,10 @@ import (
 // over real HTTP (the real admin handler on an httptest server) against a real PostgreSQL, one
 // subtest per cell.
 
-// The actors: one user per role and per designation, each a member of site S-HS (organization
-// HS, the parent of a health system) only, and a registry staff member. Designations are held
-// with the Read Only role, so that they show what they add.
-type matrixActor struct {
-	username    string
-	role        admin.Role
-	designation admin.Designation
-	staff       bool
-	group       string // the column of the expectations
-}
-
-var matrixActors = []matrixActor{
-	{username: "m.readonly", role: admin.RoleReadOnly, group: "ro"},
-	{username: "m.typical", role: admin.RoleTypicalUser, group: "tu"},
-	{username: "m.typicalord", role: admin.RoleTypicalUserOrdering, group: "tu"},
-	{username: "m.roadm", role: admin.RoleReadOnlyAdministrator, group: "mro"},
-	{username: "m.adm", role: admin.RoleAdministrator, group: "adm"},
-	{username: "m.admord", role: admin.RoleAdministratorOrdering, group: "adm"},
-	{username: "m.hsu", role: admin.RoleHealthSystemUser, group: "hsu"},
-	{username: "m.hsuord", role: admin.RoleHealthSystemUserOrdering, group: "hsu"},
-	{username: "m.aa", role: admin.RoleReadOnly, designation: admin.DesignationAccessAdministrator, group: "mro"},
-	{username: "m.supervising", role: admin.RoleReadOnly, designation: admin.DesignationSupervisingPhysician, group: "ro"},
-	{username: "m.technical", role: admin.RoleReadOnly, designation: admin.DesignationTechnicalContact, group: "ro"},
-	{username: "m.champion", role: admin.RoleReadOnly, designation: admin.DesignationClinicalChampion, group: "ro"},
-	{username: "m.incentive", role: admin.RoleReadOnly, designation: admin.DesignationIncentiveContact, group: "ro"},
-	{username: "m.registry", staff: true, group: "staff"},
-}
-
-// Groups of actors with the same rights, in the order of the expectation strings:
-//
-//	ro    Read Only, and the designations other than AA (on Read Only): look up patients only
-//	tu    Typical User (with Ordering): patients and data sharing
-//	mro   Read Only Administrator, and Access Administrator (on Read Only): users of their site, patients read-only
-//	adm   Administrator (with Ordering): users of their site, patients and data sharing
-//	hsu   Health System User (with Ordering): as Administrator, in every site of the health system
-//	staff registry staff: everything
-var matrixGroups = []string{"ro", "tu", "mro", "adm", "hsu", "staff"}
+// The actors (admintest.Actors): one user per role and per designation, each a member of site
+// S-HS (organization HS, the parent of a health system) only, and a registry staff member; their
+// expectations are written per group of equal rights (admintest.Groups: ro, tu, mro, adm, hsu,
+// staff).
 
 // Shorthands for a group's three answers (own site, other site of the health system, other
 // organization).
@@ -86,7 +54,7 @@ type matrixScope struct {
 type matrixEndpoint struct {
 	route string // "METHOD /path" exactly as admin.Routes lists it
 	label string // distinguishes variants of one route
-	// expect holds the answers of each group, in the order of matrixGroups.
+	// expect holds the answers of each group, in the order of admintest.Groups.
 	expect [6]string
 	// request builds the request of one cell (and the target it acts on, when it is a user whose
 	// row must not change on a denial).
@@ -99,7 +67,6 @@ type matrixEndpoint struct {
 var notInMatrix = map[string]string{
 	"GET /api/v1/openapi.yaml":                      "public document",
 	"POST /api/v1/login":                            "public: TestLoginSessionLogout, TestLockoutAndUnlock",
-	"GET /api/v1/register":                          "public: TestRegisterHTMLForm",
 	"POST /api/v1/register":                         "public: TestInviteRegister",
 	"POST /api/v1/logout":                           "the caller's session",
 	"GET /api/v1/me":                                "the caller's account",
@@ -307,25 +274,9 @@ func (m *matrix) cidr() string {
 // the store (fast); status "locked" is an active user locked after failed logins.
 func (m *matrix) freshUser(sc matrixScope, status admin.UserStatus) *admin.User {
 	m.e.t.Helper()
-	n := m.next()
-	now := m.e.clock.Now()
-	st := status
-	if status == "locked" {
-		st = admin.UserActive
-	}
-	u := &admin.User{Username: fmt.Sprintf("target%d", n), FirstName: "Target", LastName: fmt.Sprintf("T%d", n),
-		Email: fmt.Sprintf("target%d@clinic.test", n), Status: st, LastActiveAt: &now, CreatedAt: now, UpdatedAt: now,
-		Memberships: []admin.Membership{{SiteID: sc.site.ID, Role: admin.RoleTypicalUser, Designations: []admin.Designation{}}}}
-	if st != admin.UserInvited {
-		u.PasswordHash = m.hash
-	}
-	if err := m.st.CreateUser(context.Background(), u); err != nil {
+	u, err := admintest.FreshUser(context.Background(), m.e.db, m.hash, m.next(), sc.site, status, m.e.clock.Now())
+	if err != nil {
 		m.e.t.Fatal(err)
-	}
-	if status == "locked" {
-		if _, err := m.e.db.Pool.Exec(context.Background(), `UPDATE users SET locked_at = $2, failed_logins = 5 WHERE id = $1`, u.ID, now); err != nil {
-			m.e.t.Fatal(err)
-		}
 	}
 	return u
 }
@@ -368,15 +319,15 @@ func newMatrix(t *testing.T) *matrix {
 		t.Fatal(err)
 	}
 	m.elsewhere = matrixScope{"else", siteElse, orgElse, "ELSE"}
-	for _, a := range matrixActors {
-		if a.staff {
-			e.user(a.username, nil, "")
-		} else if a.designation != "" {
-			e.user(a.username, e.siteHS, a.role, a.designation)
+	for _, a := range admintest.Actors {
+		if a.Staff {
+			e.user(a.Username, nil, "")
+		} else if a.Designation != "" {
+			e.user(a.Username, e.siteHS, a.Role, a.Designation)
 		} else {
-			e.user(a.username, e.siteHS, a.role)
+			e.user(a.Username, e.siteHS, a.Role)
 		}
-		m.tokens[a.username] = e.login(a.username)
+		m.tokens[a.Username] = e.login(a.Username)
 	}
 	for _, sc := range m.scopes {
 		m.members[sc.name] = m.freshUser(sc, admin.UserActive)
@@ -425,11 +376,11 @@ func (m *matrix) run(t *testing.T, keep func(matrixEndpoint) bool) (cells int, b
 		if !keep(ep) {
 			continue
 		}
-		for _, a := range matrixActors {
-			gi := indexOf(matrixGroups, a.group)
+		for _, a := range admintest.Actors {
+			gi := admintest.GroupIndex(a.Group)
 			want := strings.Fields(ep.expect[gi])
 			for si, sc := range m.scopes {
-				name := fmt.Sprintf("%s%s/%s/%s", ep.route, ep.label, a.username, sc.name)
+				name := fmt.Sprintf("%s%s/%s/%s", ep.route, ep.label, a.Username, sc.name)
 				t.Run(name, func(t *testing.T) {
 					m.e.t = t
 					cells++
@@ -439,7 +390,7 @@ func (m *matrix) run(t *testing.T, keep func(matrixEndpoint) bool) (cells int, b
 						before = m.userState(target)
 					}
 					audit := m.auditMax()
-					got, b, _ := m.e.do(method, path, m.tokens[a.username], body)
+					got, b, _ := m.e.do(method, path, m.tokens[a.Username], body)
 					var w int
 					fmt.Sscan(want[si], &w)
 					if got != w {
@@ -465,15 +416,6 @@ func (m *matrix) run(t *testing.T, keep func(matrixEndpoint) bool) (cells int, b
 }
 
 func (m *matrix) matrixEndpoints() []matrixEndpoint { return matrixEndpoints }
-
-func indexOf(xs []string, x string) int {
-	for i, v := range xs {
-		if v == x {
-			return i
-		}
-	}
-	panic("unknown group " + x)
-}
 
 // TestPermissionMatrix runs the contract: every admin endpoint × every role and designation ×
 // own site / other site of the health system / other organization. Then it proves the matrix can
@@ -517,11 +459,11 @@ func TestPermissionMatrix(t *testing.T) {
 	for _, ep := range matrixEndpoints {
 		endpoints[ep.route+ep.label] = true
 	}
-	if want := len(endpoints) * len(matrixActors) * len(m.scopes); cells != want {
+	if want := len(endpoints) * len(admintest.Actors) * len(m.scopes); cells != want {
 		t.Errorf("%d cells ran, want %d", cells, want)
 	}
 	t.Logf("permission matrix: %d endpoint rows × %d roles/designations × %d scopes = %d cells, %d mismatches; setup %s, total %s",
-		len(endpoints), len(matrixActors), len(m.scopes), cells, len(bad), setup.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+		len(endpoints), len(admintest.Actors), len(m.scopes), cells, len(bad), setup.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 
 	// The matrix can fail: let the decision point allow resetting the password of a user outside
 	// the actor's scope (the cross-organization takeover), and the matrix must catch every cell

@@ -267,14 +267,26 @@ func TestBrowser(t *testing.T) {
 		tb.open("/dashboard")
 		tb.page("Sign in")
 
-		// Five wrong passwords lock the account; the sixth attempt says so.
+		// Guessing is slowed down: after 4 wrong passwords the next attempt made at once is
+		// throttled (429, Retry-After) and says how long to wait. Five wrong passwords lock this
+		// browser's address out of the account: even the right password is then answered
+		// exactly like a wrong one (the admin module's rule), with the advice to ask the AA.
 		for i := 0; i < 5; i++ {
+			if i == 4 {
+				tb.signIn("tnguyen", "Wrong-Password-now")
+				tb.waitFor(".alert", "Too many failed sign-ins. Wait 1 second, then try again.")
+			}
+			w.skew.Add(int64(time.Minute)) // the wait is over
 			tb.signIn("tnguyen", fmt.Sprintf("Wrong-Password-%d", i))
-			tb.page("Sign in")
+			tb.waitFor(".alert", "Wrong username or password")
 		}
-		tb.waitFor(".alert", "locked")
+		wrong := tb.text(".alert")
+		w.skew.Add(int64(time.Minute))
 		tb.signIn("tnguyen", password)
-		tb.waitFor(".alert", "Ask your Access Administrator (AA) to unlock it")
+		tb.waitFor(".alert", "ask your Access Administrator (AA) to unlock it")
+		if got := tb.text(".alert"); got != wrong {
+			t.Errorf("the right password of a locked account is answered %q, a wrong one %q: they must not differ", got, wrong)
+		}
 
 		// Inactive Expired: ask your AA.
 		_, err := w.db.Pool.Exec(context.Background(), `UPDATE users SET last_active_at = now() - interval '100 days' WHERE username = 'rreader'`)
@@ -385,8 +397,14 @@ func TestBrowser(t *testing.T) {
 		tb.submit(chromedp.CSS(".form-actions button.primary"))
 		tb.page("Invitations sent")
 		tb.wantBody("yquinn", "Access Administrator, Technical Contact")
-		if n := len(w.mail.messages()); n != 2 {
-			t.Errorf("%d invitation emails, want 2", n)
+		invitations := 0
+		for _, m := range w.mail.messages() {
+			if strings.Contains(m, "To: zquinn@acme.test") || strings.Contains(m, "To: yquinn@acme.test") {
+				invitations++
+			}
+		}
+		if invitations != 2 {
+			t.Errorf("%d invitation emails, want 2", invitations)
 		}
 		tb.submit(chromedp.Search(`//a[normalize-space()="Back to the dashboard"]`))
 		tb.page("Access Administrator dashboard")
@@ -402,6 +420,47 @@ func TestBrowser(t *testing.T) {
 		}
 		tb.do(chromedp.Navigate(first))
 		tb.page("Not found")
+	})
+
+	t.Run("ExistingUserInvitedToSite", func(t *testing.T) {
+		// Search first; the person has an account at another organization: the AA invites her to
+		// the site, and she becomes a member only when she accepts after signing in.
+		w := newWorld(t)
+		aa := b.tab(t, w)
+		aa.signIn("aalvarez", password)
+		aa.page("Access Administrator dashboard")
+		aa.do(aa.fill("#first", "Bea"), aa.fill("#last", "Brown"))
+		aa.submit(chromedp.CSS("form.inline-form button"))
+		aa.waitFor("#results h3", "1 user found")
+		aa.wantBody("BETA-01", "joins ACME-01 only when they accept")
+		aa.do(chromedp.SetValue(chromedp.CSS(fmt.Sprintf("#role-%d", w.users["bbrown"].ID)), "read_only"))
+		aa.submit(chromedp.Search(`//button[normalize-space()="Invite to ACME-01"]`))
+		aa.waitFor(".notice", "The invitation was sent")
+		aa.waitFor("#pending-title", "Existing users invited to ACME-01")
+		aa.wantBody("bbrown", "Read Only")
+		u, err := w.svc.User(context.Background(), w.sys, w.users["bbrown"].ID)
+		w.must(err)
+		if u.Membership(w.acme.ID) != nil {
+			t.Fatal("the invitation made Bea a member of ACME-01 before she accepted")
+		}
+
+		bb := b.tab(t, w)
+		bb.signIn("bbrown", password)
+		bb.page("Access Administrator dashboard")
+		bb.submit(chromedp.Search(`//nav//a[normalize-space()="Invitations"]`))
+		bb.page("Your invitations")
+		bb.wantBody("Acme Pediatrics Downtown (PIN ACME-01)", "Read Only", "aalvarez")
+		bb.submit(chromedp.CSS(`button[aria-label="Accept the invitation to ACME-01"]`))
+		bb.waitFor(".notice", "You accepted the invitation")
+		bb.wantBody("You have no pending invitations")
+		u, err = w.svc.User(context.Background(), w.sys, w.users["bbrown"].ID)
+		w.must(err)
+		if m := u.Membership(w.acme.ID); m == nil || m.Role != admin.RoleReadOnly {
+			t.Errorf("after accepting, Bea's membership at ACME-01 = %+v, want Read Only", m)
+		}
+		aa.open(fmt.Sprintf("/dashboard?site=%d", w.acme.ID))
+		aa.waitFor("#pending-title", "Existing users invited")
+		aa.wantBody("No pending invitations", "Brown, Bea")
 	})
 
 	t.Run("Registration", func(t *testing.T) {
@@ -448,7 +507,8 @@ func TestBrowser(t *testing.T) {
 	t.Run("DeactivateUnlock", func(t *testing.T) {
 		w := newWorld(t)
 		for i := 0; i < 5; i++ {
-			_, _ = w.svc.Login(context.Background(), "tnguyen", "Wrong-Password-9")
+			w.skew.Add(int64(time.Minute)) // past the login throttle's wait
+			_, _ = w.svc.LoginFrom(context.Background(), "tnguyen", "Wrong-Password-9", "192.0.2.7")
 		}
 		tb := b.tab(t, w)
 		tb.signIn("aalvarez", password)
@@ -553,7 +613,7 @@ func TestBrowser(t *testing.T) {
 		tb.do(chromedp.SetAttributeValue(chromedp.CSS("#status form"), "action", fmt.Sprintf("/users/%d/status", target)))
 		tb.submit(chromedp.CSS("#status form button"))
 		tb.page("Not allowed")
-		tb.wantBody("You may not manage user")
+		tb.wantBody("belongs to a site you do not administer")
 		u, err := w.svc.User(context.Background(), w.sys, target)
 		w.must(err)
 		if u.Status != admin.UserActive {
@@ -620,8 +680,14 @@ func screenshots(t *testing.T, b *browser, dir string) {
 		LastName: "Patel", Email: "kpatel@acme.test"}, SiteID: w.acme.ID, Role: admin.RoleTypicalUserOrdering, SkipEmail: true})
 	w.must(err)
 	for i := 0; i < 5; i++ {
-		_, _ = w.svc.Login(context.Background(), "rreader", "Wrong-Password-1")
+		w.skew.Add(int64(time.Minute)) // past the login throttle's wait
+		_, _ = w.svc.LoginFrom(context.Background(), "rreader", "Wrong-Password-1", "192.0.2.7")
 	}
+	w.user("clee", "Casey", "Lee", w.beta, admin.RoleTypicalUser) // found by the dashboard's search
+	// Bea Brown (Beta's AA) invited to ACME-01: pending on the dashboard, and on her Invitations page.
+	_, err = w.svc.InviteToSite(context.Background(), actorOf(t, w, "aalvarez"), admin.SiteInvitationInput{UserID: w.users["bbrown"].ID, SiteID: w.acme.ID,
+		Role: admin.RoleReadOnly, Designations: []admin.Designation{admin.DesignationTechnicalContact}})
+	w.must(err)
 	if _, err := w.svc.Deactivate(context.Background(), w.sys, w.user("oold", "Owen", "Oldham", w.acme, admin.RoleReadOnly).ID); err != nil {
 		t.Fatal(err)
 	}
@@ -662,7 +728,7 @@ func screenshots(t *testing.T, b *browser, dir string) {
 	aa := b.tab(t, w)
 	aa.signIn("aalvarez", password)
 	aa.page("Access Administrator dashboard")
-	aa.open(fmt.Sprintf("/dashboard?site=%d&first=Zoe&last=Quinn&search=1", w.acme.ID))
+	aa.open(fmt.Sprintf("/dashboard?site=%d&first=Casey&last=Lee&search=1", w.acme.ID))
 	aa.page("Access Administrator dashboard")
 	shot(aa, "dashboard", 1280)
 	shot(aa, "dashboard-360", 360)
@@ -686,6 +752,12 @@ func screenshots(t *testing.T, b *browser, dir string) {
 	u.open(fmt.Sprintf("/patients/%d", unknown))
 	u.waitFor(".attention", "Unknown")
 	shot(u, "patient-unknown", 1280)
+	bb := b.tab(t, w)
+	bb.signIn("bbrown", password)
+	bb.page("Access Administrator dashboard")
+	bb.open("/invitations")
+	bb.page("Your invitations")
+	shot(bb, "invitations", 1280)
 	r := b.tab(t, w)
 	r.signIn("rstaff", password)
 	r.page("Organizations and sites")

@@ -13,7 +13,8 @@
 // form carries a CSRF token bound to the session.
 //
 // The portal holds no rule of its own: every page and action calls admin.Service with the
-// signed-in actor, and renders what it answers (a refusal as a 403 page, bad input next to the
-// field). Which links and buttons are offered follows the roles (visibility.go), but offering
-// is not allowing: the Service decides.
+// signed-in actor, and renders what it answers (a refusal as a 403 or 404 page, bad input next
+// to the field). Which links, buttons and forms are offered is asked of the same decision point
+// (admin.Decide, Service.Can; visibility.go) that the action then asks again. An existing user
+// is added to a site by a site invitation they accept or decline on their Invitations page.
 package portal

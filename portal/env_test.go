@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,6 +134,9 @@ type world struct {
 	srv  *httptest.Server
 	mail *mailSink
 	sys  admin.Actor
+	web  *portal.Portal
+	// skew moves the Service's clock forward (a login throttle's wait passes at once).
+	skew atomic.Int64
 
 	acme, acme2, beta *admin.Site
 	users             map[string]*admin.User
@@ -146,11 +150,13 @@ func newWorld(t *testing.T) *world {
 	w.srv = httptest.NewUnstartedServer(mux)
 	base := "http://" + w.srv.Listener.Addr().String()
 	w.svc = admin.NewService(store.NewAdminStore(w.db), admin.Options{BaseURL: base,
+		Now:  func() time.Time { return time.Now().Add(time.Duration(w.skew.Load())) },
 		SMTP: admin.SMTPConfig{Addr: w.mail.ln.Addr().String(), From: "registry@vaxgate.test", Timeout: 10 * time.Second}})
 	p, err := portal.New(portal.Options{Service: w.svc, Intake: w.db})
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.web = p
 	mux.Handle("/api/v1/", admin.NewHandler(w.svc, nil))
 	mux.Handle("/", p)
 	mux.Handle("GET /api/v1/register", p)

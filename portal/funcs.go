@@ -3,6 +3,7 @@ package portal
 import (
 	"fmt"
 	"html/template"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,6 +47,7 @@ var funcs = template.FuncMap{
 		}
 		return false
 	},
+	"contains": func(xs []string, x string) bool { return slices.Contains(xs, x) },
 	"sharing": func(s admin.Sharing) string {
 		switch s {
 		case admin.SharingYes:

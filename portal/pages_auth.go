@@ -3,8 +3,11 @@ package portal
 import (
 	"fmt"
 	"io/fs"
+	"math"
+	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,10 +15,11 @@ import (
 )
 
 // signinMessages turn the admin module's refusals into what a person at the sign-in page needs
-// to know and do.
+// to know and do. They say no more than the API's answers: a wrong password, an unknown
+// username, an account not registered yet and an account locked after failed sign-ins are one
+// answer (the admin module's rule), so the one message covers them all.
 var signinMessages = map[string]string{
-	admin.ErrInvalidCredentials.Code: "Wrong username or password. After 5 failed attempts in a row the account is locked.",
-	admin.ErrAccountLocked.Code:      "Your account is locked after too many failed sign-ins. Ask your Access Administrator (AA) to unlock it.",
+	admin.ErrInvalidCredentials.Code: "Wrong username or password. After 5 failed attempts in a row the account is locked: if you are sure of your password, ask your Access Administrator (AA) to unlock it.",
 	admin.ErrAccountExpired.Code:     "Your account is Inactive Expired: it was not used for 90 days. Ask your Access Administrator (AA) to reactivate it.",
 	admin.ErrAccountInactive.Code:    "Your account is Inactive Manual: it was deactivated. Ask your Access Administrator (AA) if you need it again.",
 	admin.ErrUnauthenticated.Code:    "Your session has ended. Sign in again.",
@@ -54,12 +58,17 @@ func (p *Portal) signinPage(w http.ResponseWriter, r *http.Request, s *session) 
 func (p *Portal) signin(w http.ResponseWriter, r *http.Request, s *session) {
 	username := strings.TrimSpace(r.PostForm.Get("username"))
 	next := localPath(r.PostForm.Get("next"))
-	res, err := p.svc.Login(r.Context(), username, r.PostForm.Get("password"))
+	res, err := p.svc.LoginFrom(r.Context(), username, r.PostForm.Get("password"), clientAddr(r))
 	if err != nil {
 		e := admin.AsError(err)
 		status, msg := p.formError(r, err)
 		if m, ok := signinMessages[e.Code]; ok && e.Kind != admin.KindInternal {
 			msg = m
+		}
+		if e.Kind == admin.KindTooManyRequests {
+			secs := max(1, int(math.Ceil(e.RetryAfter.Seconds())))
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			msg = fmt.Sprintf("Too many failed sign-ins. Wait %s, then try again.", plural(secs, "second"))
 		}
 		p.render(w, r, s, status, "signin", "Sign in", view{Error: msg, Data: signinData{Username: username, Next: next}})
 		return
@@ -73,6 +82,24 @@ func (p *Portal) signin(w http.ResponseWriter, r *http.Request, s *session) {
 		next = "/"
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// clientAddr is the address sign-in attempts are throttled by: the connection's peer (a proxy in
+// front of the portal is one source, as it is for the API's POST /api/v1/login).
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// plural is "1 second", "2 seconds".
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return strconv.Itoa(n) + " " + unit + "s"
 }
 
 func (p *Portal) signout(w http.ResponseWriter, r *http.Request, s *session) {

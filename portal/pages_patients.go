@@ -55,13 +55,14 @@ func (p *Portal) patients(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 type patientData struct {
-	ID         int64
-	Patient    *admin.Patient
-	Unresolved bool // the sharing status is Unknown: the record is not shown until resolved
-	Change     bool // the actor's role allows changing data sharing somewhere
-	Status     string
-	FormRef    string
-	Reason     string
+	ID          int64
+	Patient     *admin.Patient
+	Unresolved  bool // the sharing status is Unknown: the record is not shown until resolved
+	Change      bool // the actor's role allows changing data sharing somewhere
+	Status      string
+	FormRef     string
+	Attestation string
+	Reason      string
 }
 
 func (p *Portal) patient(w http.ResponseWriter, r *http.Request, s *session) {
@@ -79,7 +80,7 @@ func (p *Portal) showPatient(w http.ResponseWriter, r *http.Request, s *session,
 	if d == nil {
 		d = &patientData{}
 	}
-	d.ID, d.Change = id, canSomewhere(s.actor, admin.PermChangeSharing)
+	d.ID, d.Change = id, p.mayPatient(r.Context(), s.actor, admin.ActionChangeSharing, id)
 	pt, err := p.svc.LookupPatient(r.Context(), *s.actor, id)
 	switch {
 	case errors.Is(err, admin.ErrSharingUnresolved):
@@ -105,7 +106,7 @@ func (p *Portal) patientSharing(w http.ResponseWriter, r *http.Request, s *sessi
 		return
 	}
 	f := r.PostForm
-	in := admin.SharingInput{Status: admin.Sharing(f.Get("status")), FormRef: f.Get("form_ref"), Reason: f.Get("reason")}
+	in := admin.SharingInput{Status: admin.Sharing(f.Get("status")), FormRef: f.Get("form_ref"), Attestation: f.Get("attestation"), Reason: f.Get("reason")}
 	if _, err := p.svc.SetSharing(r.Context(), *s.actor, id, in); err != nil {
 		st, msg := p.formError(r, err)
 		if st == http.StatusForbidden || st == http.StatusNotFound || st >= 500 {
@@ -113,10 +114,15 @@ func (p *Portal) patientSharing(w http.ResponseWriter, r *http.Request, s *sessi
 			return
 		}
 		field := "status"
-		if strings.Contains(msg, "form_ref") || strings.Contains(strings.ToLower(msg), "form") {
+		switch e := admin.AsError(err); {
+		case e.Code == "form_or_attestation_required":
+			field, msg = "form_ref", "Give the form reference of the signed form, or an attestation of how the decision was given."
+		case strings.HasPrefix(e.Message, "attestation"):
+			field = "attestation"
+		case strings.HasPrefix(e.Message, "form_ref"):
 			field = "form_ref"
 		}
-		d := &patientData{Status: f.Get("status"), FormRef: f.Get("form_ref"), Reason: f.Get("reason")}
+		d := &patientData{Status: f.Get("status"), FormRef: f.Get("form_ref"), Attestation: f.Get("attestation"), Reason: f.Get("reason")}
 		p.showPatient(w, r, s, id, st, view{Data: d, Fields: map[string]string{field: msg}, Error: "The data-sharing status was not changed: see below."})
 		return
 	}

@@ -19,12 +19,11 @@ type orgNode struct {
 	Children []*orgNode
 }
 
-// siteRow is a site in the organization tree; for registry staff, with its number of active
-// Access Administrators (a site without one is flagged).
+// siteRow is a site in the organization tree. Its "needs AA" flag (Site.NeedsAA, since
+// NeedsAASince) is the admin module's: set while a site in testing or production has no active
+// Access Administrator.
 type siteRow struct {
 	admin.Site
-	Counted   bool
-	ActiveAAs int
 }
 
 type registryData struct {
@@ -37,18 +36,14 @@ type registryData struct {
 }
 
 // tree arranges organizations and sites parent → children → sites.
-func tree(orgs []admin.Organization, sites []admin.Site, aas map[int64]int) []*orgNode {
+func tree(orgs []admin.Organization, sites []admin.Site) []*orgNode {
 	nodes := map[int64]*orgNode{}
 	for _, o := range orgs {
 		nodes[o.ID] = &orgNode{Organization: o}
 	}
 	for _, st := range sites {
 		if n := nodes[st.OrganizationID]; n != nil {
-			row := siteRow{Site: st}
-			if aas != nil {
-				row.Counted, row.ActiveAAs = true, aas[st.ID]
-			}
-			n.Sites = append(n.Sites, row)
+			n.Sites = append(n.Sites, siteRow{Site: st})
 		}
 	}
 	var roots []*orgNode
@@ -74,24 +69,7 @@ func (p *Portal) registryData(r *http.Request, s *session) (*registryData, error
 		return nil, err
 	}
 	slices.SortFunc(orgs, func(a, b admin.Organization) int { return strings.Compare(a.Name, b.Name) })
-	var aas map[int64]int
-	if registryStaff(s.actor) {
-		// Registry staff see how many active Access Administrators each site has. (The "needs
-		// AA" flag of issue 12 replaces this count when the admin module exposes it.)
-		users, err := p.svc.ListUsers(r.Context(), *s.actor, 0, admin.UserActive)
-		if err != nil {
-			return nil, err
-		}
-		aas = map[int64]int{}
-		for _, u := range users {
-			for _, m := range u.Memberships {
-				if m.AccessAdministrator() {
-					aas[m.SiteID]++
-				}
-			}
-		}
-	}
-	d := &registryData{Tree: tree(orgs, sites, aas), Orgs: orgs, Staff: registryStaff(s.actor),
+	d := &registryData{Tree: tree(orgs, sites), Orgs: orgs, Staff: registryStaff(s.actor),
 		Statuses: []admin.SiteStatus{admin.SiteRegistered, admin.SiteTesting, admin.SiteProduction}, Form: url.Values{}}
 	for _, o := range orgs {
 		if o.ParentID == nil {
@@ -103,7 +81,12 @@ func (p *Portal) registryData(r *http.Request, s *session) (*registryData, error
 
 // registry is the registry staff's page: organizations and sites, their onboarding status and
 // go-live date, and the forms to register new ones.
+// Others see their organizations and sites at /sites.
 func (p *Portal) registry(w http.ResponseWriter, r *http.Request, s *session) {
+	if err := admin.Decide(*s.actor, admin.ActionCreateOrganization, admin.Target{}).Err(); err != nil {
+		p.fail(w, r, s, err)
+		return
+	}
 	p.showRegistry(w, r, s, http.StatusOK, view{})
 }
 
@@ -179,7 +162,8 @@ type siteData struct {
 	Org          *admin.Organization
 	Credentials  []admin.SenderCredential
 	CredsHidden  bool
-	Staff        bool
+	Staff        bool // the decision point allows changing the onboarding status
+	ManageCreds  bool // … and creating or revoking sender credentials
 	Statuses     []admin.SiteStatus
 	NewCred      *admin.SenderCredential
 	NewPassword  string
@@ -205,7 +189,8 @@ func (p *Portal) showSite(w http.ResponseWriter, r *http.Request, s *session, id
 	if d == nil {
 		d = &siteData{}
 	}
-	d.Site, d.Staff = st, registryStaff(s.actor)
+	d.Site, d.Staff = st, may(s.actor, admin.ActionSetSiteStatus, admin.Target{})
+	d.ManageCreds = may(s.actor, admin.ActionManageCredentials, admin.Target{})
 	d.Statuses = []admin.SiteStatus{admin.SiteRegistered, admin.SiteTesting, admin.SiteProduction}
 	if o, err := p.svc.Organization(r.Context(), *s.actor, st.OrganizationID); err == nil {
 		d.Org = o
@@ -327,7 +312,7 @@ func (p *Portal) auditPage(w http.ResponseWriter, r *http.Request, s *session) {
 	if site != 0 {
 		f.SiteIDs = []int64{site}
 	}
-	opts, _, err := p.siteChoice(r.Context(), s, admin.PermViewUsers, 0)
+	opts, _, err := p.siteChoice(r.Context(), s, admin.ActionViewAudit, 0)
 	if err != nil {
 		p.fail(w, r, s, err)
 		return

@@ -51,9 +51,9 @@ type siteOption struct {
 	Selected bool
 }
 
-// siteChoice lists the sites the actor may see whose role there allows perm, labelled with their
-// organization, and picks the one asked for (or the first).
-func (p *Portal) siteChoice(ctx context.Context, s *session, perm admin.Permission, want int64) ([]siteOption, *admin.Site, error) {
+// siteChoice lists the sites the actor may see where the decision point allows act, labelled
+// with their organization, and picks the one asked for (or the first).
+func (p *Portal) siteChoice(ctx context.Context, s *session, act admin.Action, want int64) ([]siteOption, *admin.Site, error) {
 	sites, err := p.svc.ListSites(ctx, *s.actor, admin.SiteFilter{})
 	if err != nil {
 		return nil, nil, err
@@ -70,7 +70,7 @@ func (p *Portal) siteChoice(ctx context.Context, s *session, perm admin.Permissi
 	var chosen *admin.Site
 	for i := range sites {
 		st := &sites[i]
-		if !canAt(s.actor, perm, st) {
+		if !mayAt(s.actor, act, st) {
 			continue
 		}
 		if (chosen == nil && want == 0) || st.ID == want {
@@ -84,7 +84,7 @@ func (p *Portal) siteChoice(ctx context.Context, s *session, perm admin.Permissi
 		if err != nil {
 			return nil, nil, err
 		}
-		return nil, nil, admin.Forbidden("you may not manage the users of site %s", site.Code)
+		return nil, nil, admin.Decide(*s.actor, act, admin.Target{Site: site}).Err()
 	}
 	for i := range opts {
 		opts[i].Selected = chosen != nil && opts[i].ID == chosen.ID
@@ -97,6 +97,7 @@ type userRow struct {
 	admin.User
 	Member *admin.Membership
 	AA     bool
+	Reset  bool // the decision point lets the actor reset this user's password
 }
 
 func rowsAt(users []admin.User, siteID int64) []userRow {
@@ -142,13 +143,17 @@ type dashboardData struct {
 	NextURL   string
 	InviteURL string
 	Roles     []roleOption
+	// SiteInvitations are the site's pending invitations of existing users; Pending holds their
+	// user ids (the search shows them as pending rather than offering a second invitation).
+	SiteInvitations []admin.SiteInvitation
+	Pending         map[int64]bool
 }
 
 // dashboard is the Access Administrator's page: the site's active users and invitations, and
 // the search that comes before an invitation.
 func (p *Portal) dashboard(w http.ResponseWriter, r *http.Request, s *session) {
 	q := r.URL.Query()
-	opts, site, err := p.siteChoice(r.Context(), s, admin.PermManageUsers, formID(r, "site"))
+	opts, site, err := p.siteChoice(r.Context(), s, admin.ActionInviteUser, formID(r, "site"))
 	if err != nil {
 		p.fail(w, r, s, err)
 		return
@@ -171,6 +176,14 @@ func (p *Portal) dashboard(w http.ResponseWriter, r *http.Request, s *session) {
 		}
 	}
 	d.Users = rowsAt(shown, site.ID)
+	if d.SiteInvitations, err = p.svc.SiteInvitations(r.Context(), *s.actor, site.ID); err != nil {
+		p.fail(w, r, s, err)
+		return
+	}
+	d.Pending = map[int64]bool{}
+	for _, inv := range d.SiteInvitations {
+		d.Pending[inv.UserID] = true
+	}
 	v := view{Data: &d, Fields: map[string]string{}}
 	if q.Has("search") {
 		d.Searched = true
@@ -254,13 +267,21 @@ func (p *Portal) invitePage(w http.ResponseWriter, r *http.Request, s *session) 
 	p.renderInvite(w, r, s, http.StatusOK, site, []inviteRow{row}, nil, "")
 }
 
-// manageableSite is the site of the invitation form, which the Service must let the actor see.
+// manageableSite is the site of the invitation form: one the Service lets the actor see, and
+// where the decision point lets them invite users (else the form is not offered at all).
 func (p *Portal) manageableSite(r *http.Request, s *session) (*admin.Site, error) {
 	id := formID(r, "site")
 	if id == 0 {
 		return nil, admin.Invalid("choose a site first (from the dashboard)")
 	}
-	return p.svc.Site(r.Context(), *s.actor, id)
+	site, err := p.svc.Site(r.Context(), *s.actor, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := admin.Decide(*s.actor, admin.ActionInviteUser, admin.Target{Site: site}).Err(); err != nil {
+		return nil, err
+	}
+	return site, nil
 }
 
 func (p *Portal) renderInvite(w http.ResponseWriter, r *http.Request, s *session, status int, site *admin.Site, rows []inviteRow, sent []*admin.Invitation, msg string) {
@@ -427,7 +448,7 @@ func (p *Portal) manageUsers(w http.ResponseWriter, r *http.Request, s *session)
 		show = "active"
 	}
 	want := formID(r, "site")
-	opts, site, err := p.siteChoice(r.Context(), s, admin.PermViewUsers, want)
+	opts, site, err := p.siteChoice(r.Context(), s, admin.ActionListUsers, want)
 	if err != nil {
 		p.fail(w, r, s, err)
 		return
@@ -457,8 +478,11 @@ func (p *Portal) manageUsers(w http.ResponseWriter, r *http.Request, s *session)
 			shown = append(shown, u)
 		}
 	}
-	d := manageData{Sites: opts, Site: site, Show: show, Users: rowsAt(shown, siteID), Rules: passwordRules,
-		Manage: site != nil && canAt(s.actor, admin.PermManageUsers, site) || registryStaff(s.actor), AllSite: registryStaff(s.actor)}
+	d := manageData{Sites: opts, Site: site, Show: show, Users: rowsAt(shown, siteID), Rules: passwordRules, AllSite: registryStaff(s.actor)}
+	for i := range d.Users {
+		d.Users[i].Reset = may(s.actor, admin.ActionResetPassword, admin.Target{User: &d.Users[i].User})
+		d.Manage = d.Manage || d.Users[i].Reset
+	}
 	p.render(w, r, s, http.StatusOK, "users", "Manage users", view{Data: d})
 }
 
@@ -470,7 +494,8 @@ type userData struct {
 	Roles       []roleOption
 	Questions   []question
 	Rules       []string
-	Manage      bool
+	Can         userControls // what the decision point lets the actor do to this user
+	Invite      bool         // not a member of Site: the actor may invite them to it
 	Self        bool
 	Password    string // a generated temporary password, shown once
 	PasswordSet bool
@@ -493,7 +518,7 @@ func (p *Portal) showUser(w http.ResponseWriter, r *http.Request, s *session, id
 		p.fail(w, r, s, err)
 		return
 	}
-	opts, site, err := p.siteChoice(r.Context(), s, admin.PermManageUsers, 0)
+	opts, site, err := p.siteChoice(r.Context(), s, admin.ActionInviteUser, 0)
 	if err != nil {
 		p.fail(w, r, s, err)
 		return
@@ -520,15 +545,10 @@ func (p *Portal) showUser(w http.ResponseWriter, r *http.Request, s *session, id
 	}
 	d.User, d.Site, d.Sites, d.Roles, d.Questions, d.Rules = u, site, opts, roleOptions(), questions, passwordRules
 	d.Self = s.actor.UserID == u.ID
-	d.Manage = false
-	for _, m := range u.Memberships {
-		if canAt(s.actor, admin.PermManageUsers, &admin.Site{ID: m.SiteID, HealthSystemID: m.HealthSystemID}) {
-			d.Manage = true
-		}
-	}
-	d.Manage = d.Manage || registryStaff(s.actor)
+	d.Can = controlsFor(s.actor, u, site)
 	if site != nil {
 		d.Member = u.Membership(site.ID)
+		d.Invite = d.Member == nil && may(s.actor, admin.ActionInviteToSite, admin.Target{User: u, Site: site})
 	}
 	v.Data = d
 	p.render(w, r, s, status, "user", u.FirstName+" "+u.LastName, v)
@@ -582,6 +602,30 @@ func (p *Portal) userMembership(w http.ResponseWriter, r *http.Request, s *sessi
 		ds = []admin.Designation{}
 	}
 	if _, err := p.svc.SetMembership(r.Context(), *s.actor, id, siteID, admin.Role(f.Get("role")), ds); err != nil {
+		p.userFormFailed(w, r, s, id, err, "role")
+		return
+	}
+	seeOther(w, r, "/users/"+strconv.FormatInt(id, 10), "membership", url.Values{"site": {f.Get("site")}})
+}
+
+// userSiteInvite invites an existing user to a site (the dashboard's "Add" and the user page):
+// a site invitation the user accepts or declines after signing in, never a silent membership.
+func (p *Portal) userSiteInvite(w http.ResponseWriter, r *http.Request, s *session) {
+	id, ok := pathID(r, "id")
+	if !ok {
+		p.notFound(w, r, s)
+		return
+	}
+	f := r.PostForm
+	siteID := formID(r, "site")
+	ds := []admin.Designation{}
+	for _, q := range questions {
+		if f.Get(string(q.Designation)) == "yes" {
+			ds = append(ds, q.Designation)
+		}
+	}
+	_, err := p.svc.InviteToSite(r.Context(), *s.actor, admin.SiteInvitationInput{UserID: id, SiteID: siteID, Role: admin.Role(f.Get("role")), Designations: ds})
+	if err != nil {
 		if f.Get("from") == "dashboard" {
 			p.fail(w, r, s, err)
 			return
@@ -590,10 +634,10 @@ func (p *Portal) userMembership(w http.ResponseWriter, r *http.Request, s *sessi
 		return
 	}
 	if f.Get("from") == "dashboard" {
-		seeOther(w, r, "/dashboard", "added", url.Values{"site": {f.Get("site")}})
+		seeOther(w, r, "/dashboard", "siteinvited", url.Values{"site": {f.Get("site")}})
 		return
 	}
-	seeOther(w, r, "/users/"+strconv.FormatInt(id, 10), "membership", url.Values{"site": {f.Get("site")}})
+	seeOther(w, r, "/users/"+strconv.FormatInt(id, 10), "siteinvited", url.Values{"site": {f.Get("site")}})
 }
 
 func (p *Portal) userStatus(w http.ResponseWriter, r *http.Request, s *session) {

@@ -48,16 +48,21 @@ type Options struct {
 
 // Portal is the web portal's http.Handler.
 type Portal struct {
-	svc     *admin.Service
-	intake  IntakeReader
-	secure  bool
-	log     *zap.Logger
-	now     func() time.Time
-	csrfKey []byte
-	pages   map[string]*template.Template
-	mux     *http.ServeMux
-	static  http.Handler
+	svc      *admin.Service
+	intake   IntakeReader
+	secure   bool
+	log      *zap.Logger
+	now      func() time.Time
+	csrfKey  []byte
+	pages    map[string]*template.Template
+	mux      *http.ServeMux
+	static   http.Handler
+	patterns []string // the routes, "METHOD /path" as registered
 }
+
+// Routes lists the portal's routes ("GET /users/{id}", …; "/" is the not-found page for
+// every other address). The permission matrix checks that each has its row.
+func (p *Portal) Routes() []string { return append([]string(nil), p.patterns...) }
 
 // New returns the portal. Mount it at "/" (it serves /api/v1/register too: the registration link
 // of invitation emails, redirected to the portal's registration page).
@@ -120,8 +125,12 @@ const (
 )
 
 func (p *Portal) routes() {
-	h := func(pattern string, a access, fn handlerFunc) { p.mux.Handle(pattern, p.wrap(a, fn)) }
+	h := func(pattern string, a access, fn handlerFunc) {
+		p.mux.Handle(pattern, p.wrap(a, fn))
+		p.patterns = append(p.patterns, pattern)
+	}
 	p.mux.Handle("GET /static/", p.static)
+	p.patterns = append(p.patterns, "GET /static/")
 	h("GET /{$}", public, p.home)
 	h("GET /signin", public, p.signinPage)
 	h("POST /signin", public, p.signin)
@@ -140,10 +149,15 @@ func (p *Portal) routes() {
 	h("GET /users/{id}", signedIn, p.userPage)
 	h("POST /users/{id}/profile", signedIn, p.userProfile)
 	h("POST /users/{id}/membership", signedIn, p.userMembership)
+	h("POST /users/{id}/site-invitation", signedIn, p.userSiteInvite)
 	h("POST /users/{id}/status", signedIn, p.userStatus)
 	h("POST /users/{id}/unlock", signedIn, p.userUnlock)
 	h("POST /users/{id}/reset", signedIn, p.userReset)
 	h("POST /users/{id}/reinvite", signedIn, p.userReinvite)
+
+	h("GET /invitations", signedIn, p.invitations)
+	h("POST /invitations/{id}/accept", signedIn, p.answerInvitation(true))
+	h("POST /invitations/{id}/decline", signedIn, p.answerInvitation(false))
 
 	h("GET /patients", signedIn, p.patients)
 	h("GET /patients/{id}", signedIn, p.patient)
@@ -326,7 +340,9 @@ var notices = map[string]string{
 	"site":         "The site was created.",
 	"status":       "The site's onboarding status was saved.",
 	"revoked":      "The credential was revoked.",
-	"added":        "The user was added to the site.",
+	"siteinvited":  "The invitation was sent: the user becomes a member of the site when they accept it after signing in.",
+	"accepted":     "You accepted the invitation: you are now a member of the site.",
+	"declined":     "You declined the invitation.",
 	"reinvited":    "A new registration link was emailed; the previous one no longer works.",
 }
 

@@ -1,61 +1,83 @@
 package portal
 
 import (
+	"context"
 	"strings"
 
 	"github.com/vaxgate/vaxgate/admin"
 )
 
-// What the portal shows or hides. These helpers only choose which links and controls to offer:
-// every action and every page still asks the admin Service, which decides and answers 403 when
-// the actor may not. They read the role helpers admin exposes (Role.Can, the memberships, the
-// registry-administrator flag); once the authorization decision point of issue 12 is merged
-// they should ask it instead (admin.Decide / Service.Can):
-//
-//	canSomewhere(a, PermManageUsers)   → Decide(a, ActionInviteUser, Target{Site}) for one of a's sites
-//	canSomewhere(a, PermViewUsers)     → Decide(a, ActionListUsers, …) / ActionViewAudit for one of a's sites
-//	canSomewhere(a, PermReadPatients)  → Decide(a, ActionSearchPatients, Target{})
-//	canSomewhere(a, PermChangeSharing) → Service.Can(ctx, a, ActionChangeSharing, Target{PatientID})
-//	canAt(a, PermManageUsers, site)    → Decide(a, ActionInviteUser, Target{Site: site})
-//	canAt(a, PermViewUsers, site)      → Decide(a, ActionListUsers, Target{Site: site})
-//	registryStaff(a)                   → Decide(a, ActionCreateOrganization, Target{})
+// What the portal shows or hides comes from the admin module's one decision point (admin.Decide,
+// Service.Can): the same decision that the action itself asks for, so that a link, button or form
+// is offered exactly when the Service would allow it. The portal has no rule of its own; every
+// action and every page still asks the Service, which decides again and answers 403 or 404.
 
-// canSomewhere reports whether the actor's role allows perm at one of their sites at least.
-func canSomewhere(a *admin.Actor, perm admin.Permission) bool {
+// may reports whether the decision point allows act on t for the signed-in actor.
+func may(a *admin.Actor, act admin.Action, t admin.Target) bool {
+	return a != nil && admin.Decide(*a, act, t).Allow
+}
+
+// mayAt reports whether the decision point allows act on the site (a site-targeted action).
+func mayAt(a *admin.Actor, act admin.Action, site *admin.Site) bool {
+	return site != nil && may(a, act, admin.Target{Site: site})
+}
+
+// maySomewhere reports whether the decision point allows the site-targeted act at one site at
+// least: one of the actor's own sites, or any site for registry staff.
+func maySomewhere(a *admin.Actor, act admin.Action) bool {
 	if a == nil {
 		return false
 	}
-	if a.RegistryAdmin || a.System {
+	if registryStaff(a) {
 		return true
 	}
 	for _, m := range a.Memberships {
-		if m.Role.Can(perm) {
+		if mayAt(a, act, &admin.Site{ID: m.SiteID, OrganizationID: m.OrganizationID, HealthSystemID: m.HealthSystemID, Code: m.SiteCode}) {
 			return true
 		}
 	}
 	return false
 }
 
-// canAt reports whether the actor's role at the site (or their health system role) allows perm.
-func canAt(a *admin.Actor, perm admin.Permission, site *admin.Site) bool {
-	if a == nil || site == nil {
-		return false
-	}
-	if a.RegistryAdmin || a.System {
-		return true
-	}
-	for _, m := range a.Memberships {
-		if !m.Role.Can(perm) {
-			continue
-		}
-		if m.SiteID == site.ID || (m.Role.HealthSystem() && m.HealthSystemID == site.HealthSystemID) {
-			return true
-		}
-	}
-	return false
+// registryStaff reports whether the decision point gives the actor what only registry staff may
+// do (creating organizations stands for the registry-staff-only actions).
+func registryStaff(a *admin.Actor) bool {
+	return may(a, admin.ActionCreateOrganization, admin.Target{})
 }
 
-func registryStaff(a *admin.Actor) bool { return a != nil && (a.RegistryAdmin || a.System) }
+// mayPatient asks the Service's decision (it loads the patient) for act on patient id.
+func (p *Portal) mayPatient(ctx context.Context, a *admin.Actor, act admin.Action, id int64) bool {
+	return a != nil && p.svc.Can(ctx, *a, act, admin.Target{PatientID: id}).Allow
+}
+
+// userControls says which of a user page's controls the decision point allows the actor.
+type userControls struct {
+	Profile, Deactivate, Reactivate, Unlock, Reset, Reinvite bool
+	Membership                                               bool // edit the role at the page's site
+	Remove                                                   bool
+	Any                                                      bool // one of the account actions at least
+}
+
+func controlsFor(a *admin.Actor, u *admin.User, site *admin.Site) userControls {
+	t := admin.Target{User: u}
+	c := userControls{
+		Profile:    may(a, admin.ActionUpdateUser, t),
+		Deactivate: may(a, admin.ActionDeactivateUser, t),
+		Reactivate: may(a, admin.ActionReactivateUser, t),
+		Unlock:     may(a, admin.ActionUnlockUser, t),
+		Reset:      may(a, admin.ActionResetPassword, t),
+		Reinvite:   may(a, admin.ActionResendInvite, t),
+	}
+	if site != nil {
+		mt := admin.Target{User: u, Site: site}
+		if u.Membership(site.ID) != nil {
+			c.Membership = may(a, admin.ActionSetMembership, mt)
+			c.Remove = may(a, admin.ActionRemoveMembership, mt)
+		}
+	}
+	c.Any = c.Deactivate || c.Reactivate || c.Unlock || c.Reset || c.Reinvite
+	return c
+}
 
 // link is an entry of the navigation bar.
 type link struct {
@@ -78,22 +100,23 @@ func navFor(s *session, path string) nav {
 		cur := path == href || strings.HasPrefix(path, href+"/")
 		ls = append(ls, link{Href: href, Label: label, Current: cur})
 	}
-	if canSomewhere(a, admin.PermManageUsers) {
+	if maySomewhere(a, admin.ActionInviteUser) {
 		add("/dashboard", "Dashboard")
 	}
-	if canSomewhere(a, admin.PermViewUsers) {
+	if maySomewhere(a, admin.ActionListUsers) {
 		add("/users", "Manage users")
 	}
-	if canSomewhere(a, admin.PermReadPatients) {
+	if may(a, admin.ActionSearchPatients, admin.Target{}) {
 		add("/patients", "Patients")
 	}
 	add("/sites", "Sites")
 	if registryStaff(a) {
 		add("/registry", "Registry")
 	}
-	if canSomewhere(a, admin.PermViewUsers) {
+	if maySomewhere(a, admin.ActionViewAudit) {
 		add("/audit", "Audit log")
 	}
+	add("/invitations", "Invitations")
 	return nav{Links: ls}
 }
 
@@ -103,11 +126,11 @@ func (s *session) home() string {
 	switch {
 	case registryStaff(a):
 		return "/registry"
-	case canSomewhere(a, admin.PermManageUsers):
+	case maySomewhere(a, admin.ActionInviteUser):
 		return "/dashboard"
-	case canSomewhere(a, admin.PermViewUsers):
+	case maySomewhere(a, admin.ActionListUsers):
 		return "/users"
-	case canSomewhere(a, admin.PermReadPatients):
+	case may(a, admin.ActionSearchPatients, admin.Target{}):
 		return "/patients"
 	}
 	return "/sites"

@@ -1,0 +1,92 @@
+package portal_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/vaxgate/vaxgate/admin"
+	"github.com/vaxgate/vaxgate/admin/admintest"
+)
+
+// TestControlsFollowDecisions: the links, buttons and forms the portal shows come from the
+// decision point itself, not from a rule of the portal's own: when one decision changes (here
+// through the test seam), the control it governs appears or disappears with it.
+func TestControlsFollowDecisions(t *testing.T) {
+	w := newWorld(t)
+	staff := newClient(t, w)
+	staff.signIn("rstaff")
+	aa := newClient(t, w)
+	aa.signIn("aalvarez")
+	target := w.users["tnguyen"].ID
+	userPath := fmt.Sprintf("/users/%d?site=%d", target, w.acme.ID)
+	resetForm := fmt.Sprintf(`action="/users/%d/reset"`, target)
+	has := func(c *client, path, want string) bool {
+		t.Helper()
+		resp, body := c.get(path)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d", path, resp.StatusCode)
+		}
+		return strings.Contains(body, want)
+	}
+	if !has(aa, userPath, resetForm) || !has(aa, fmt.Sprintf("/users?site=%d", w.acme.ID), `aria-label="Reset the password of Tam Nguyen"`) {
+		t.Fatal("the AA of Tam's only site is not offered the password reset")
+	}
+	if !has(staff, "/sites", `href="/registry"`) {
+		t.Fatal("registry staff have no Registry link")
+	}
+	if has(aa, "/sites", `href="/registry"`) {
+		t.Fatal("an AA has a Registry link")
+	}
+
+	restore := admintest.SetDecisionHook(func(act admin.Action, d admin.Decision) admin.Decision {
+		switch act {
+		case admin.ActionResetPassword: // nobody may reset passwords
+			return admin.Decision{Rule: "mutated", Reason: "mutated"}
+		case admin.ActionCreateOrganization: // everyone has the registry staff's rights
+			return admin.Decision{Allow: true, Rule: "mutated", Reason: "mutated"}
+		}
+		return d
+	})
+	defer restore()
+	if has(aa, userPath, resetForm) || has(aa, userPath, `id="reset"`) {
+		t.Error("the reset form is still offered when the decision point refuses it")
+	}
+	if has(aa, fmt.Sprintf("/users?site=%d", w.acme.ID), `aria-label="Reset the password of Tam Nguyen"`) {
+		t.Error("the R column still offers the reset when the decision point refuses it")
+	}
+	if !has(aa, "/sites", `href="/registry"`) {
+		t.Error("the Registry link does not follow the decision point")
+	}
+	// And the action asks the same decision: refused, nothing changed.
+	_, page := aa.get(userPath)
+	resp, _ := aa.post(fmt.Sprintf("/users/%d/reset", target), url.Values{"csrf": {csrfOf(t, page)}, "site": {fmt.Sprint(w.acme.ID)}})
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("reset refused by the decision point: %d, want 403", resp.StatusCode)
+	}
+}
+
+// TestSharingNeedsFormOrAttestation: the portal sends the form reference or the attestation the
+// admin module requires, and shows its refusal next to the field when neither is given.
+func TestSharingNeedsFormOrAttestation(t *testing.T) {
+	w := newWorld(t)
+	id := w.patient("Doe", "Jane", "2020-02-03", admin.SharingYes, "MRN-5", w.acme)
+	c := newClient(t, w)
+	c.signIn("tnguyen")
+	path := fmt.Sprintf("/patients/%d", id)
+	resp, body := c.formPost(path, path+"/sharing", url.Values{"status": {"N"}})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `id="form_ref-err"`) || !strings.Contains(body, "or an attestation") {
+		t.Fatalf("objection without form or attestation: %d", resp.StatusCode)
+	}
+	resp, body = c.formPost(path, path+"/sharing", url.Values{"status": {"N"}, "attestation": {"told us in person at the visit"}})
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "data-sharing status was changed") {
+		t.Fatalf("objection with an attestation: %d", resp.StatusCode)
+	}
+	var attestation string
+	w.must(w.db.Pool.QueryRow(t.Context(), `SELECT coalesce(attestation, '') FROM sharing_changes WHERE registry_patient_id = $1`, id).Scan(&attestation))
+	if attestation != "told us in person at the visit" {
+		t.Errorf("recorded attestation %q", attestation)
+	}
+}
