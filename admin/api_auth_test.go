@@ -3,6 +3,7 @@ package admin_test
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -119,7 +120,8 @@ func TestInviteRegister(t *testing.T) {
 		t.Fatalf("mail = %+v", msgs)
 	}
 	mail := msgs[0].Data
-	for _, want := range []string{"To: nina@clinic.test", "Subject: Your immunization registry account", "Username: nnurse", e.srv.URL + "/api/v1/register?token="} {
+	for _, want := range []string{"To: nina@clinic.test", "Subject: Your account in the immunization registry", "Username: nnurse",
+		"for site " + e.siteHS.Name + " (PIN " + e.siteHS.Code, e.srv.URL + "/api/v1/register?token="} {
 		if !strings.Contains(mail, want) {
 			t.Errorf("mail lacks %q:\n%s", want, mail)
 		}
@@ -244,7 +246,7 @@ func TestInviteRefusals(t *testing.T) {
 		{"generic username", base(func(m map[string]any) { m["username"] = "frontdesk2" }), 400, "invalid_username"},
 		{"bad email", base(func(m map[string]any) { m["email"] = "Nina <nina@x.test>" }), 400, "invalid"},
 		{"unknown role", base(func(m map[string]any) { m["role"] = "superuser" }), 400, "invalid"},
-		{"AA designation without admin role", base(func(m map[string]any) { m["designations"] = []string{"access_administrator"} }), 400, "invalid"},
+		{"unknown designation", base(func(m map[string]any) { m["designations"] = []string{"chief"} }), 400, "invalid"},
 		{"health system role by site AA", base(func(m map[string]any) { m["role"] = "health_system_user" }), 403, "forbidden"},
 		{"registry admin by site AA", base(func(m map[string]any) { m["registry_admin"] = true }), 403, "forbidden"},
 		{"other site", base(func(m map[string]any) { m["site_id"] = e.siteOther.ID }), 403, "forbidden"},
@@ -263,12 +265,37 @@ func TestInviteRefusals(t *testing.T) {
 		base(func(m map[string]any) {
 			m["first_name"], m["last_name"], m["not_duplicate"] = "Fpat.existing", "lpat.existing", true
 		}), nil)
-	// Instead of inviting a duplicate, the AA adds the existing user to the site.
+	// Instead of inviting a duplicate, the AA invites the existing user to the site: not a silent
+	// membership, an invitation the user accepts.
 	existing := e.userByName("pat.existing")
-	var u admin.User
-	e.must(http.StatusOK, "PUT", fmt.Sprintf("/api/v1/users/%d/memberships/%d", existing.ID, e.siteHS.ID), tok, map[string]any{"role": "read_only"}, &u)
-	if len(u.Memberships) != 2 {
-		t.Fatalf("memberships = %+v", u.Memberships)
+	mpath := fmt.Sprintf("/api/v1/users/%d/memberships/%d", existing.ID, e.siteHS.ID)
+	body, _ := json.Marshal(map[string]any{"role": "read_only"})
+	if _, b, _ := e.do("PUT", mpath, tok, body); !strings.Contains(string(b), `"rule":"consent-required"`) {
+		t.Fatalf("silent add: %s", b)
+	}
+	var inv admin.SiteInvitation
+	e.must(http.StatusCreated, "POST", "/api/v1/site-invitations", tok, map[string]any{"user_id": existing.ID, "site_id": e.siteHS.ID, "role": "read_only"}, &inv)
+	if u := e.userByName("pat.existing"); len(u.Memberships) != 1 {
+		t.Fatalf("invited user became a member before accepting: %+v", u.Memberships)
+	}
+	if msgs := e.smtp.messages(); len(msgs) == 0 || msgs[len(msgs)-1].To != existing.Email || !strings.Contains(msgs[len(msgs)-1].Data, "S-HS") {
+		t.Fatalf("no invitation e-mail to the user: %+v", msgs)
+	}
+	// Nobody but the invitee answers it.
+	e.fail(http.StatusNotFound, "not_found", "POST", fmt.Sprintf("/api/v1/me/site-invitations/%d/accept", inv.ID), tok, nil)
+	pat := e.login("pat.existing")
+	var mine struct{ Items []admin.SiteInvitation }
+	e.must(http.StatusOK, "GET", "/api/v1/me/site-invitations", pat, nil, &mine)
+	if len(mine.Items) != 1 || mine.Items[0].ID != inv.ID || mine.Items[0].SiteCode != "S-HS" || mine.Items[0].InvitedBy != "aa.hs" {
+		t.Fatalf("my invitations = %+v", mine.Items)
+	}
+	e.must(http.StatusOK, "POST", fmt.Sprintf("/api/v1/me/site-invitations/%d/accept", inv.ID), pat, nil, &inv)
+	if u := e.userByName("pat.existing"); len(u.Memberships) != 2 || u.Membership(e.siteHS.ID).Role != admin.RoleReadOnly {
+		t.Fatalf("memberships after accepting = %+v", u.Memberships)
+	}
+	e.fail(http.StatusConflict, "invalid_transition", "POST", fmt.Sprintf("/api/v1/me/site-invitations/%d/accept", inv.ID), pat, nil)
+	if es := e.audit("membership.accept_invitation"); len(es) != 1 || es[0].Actor != "pat.existing" {
+		t.Fatalf("acceptance audit = %+v", es)
 	}
 }
 
@@ -384,6 +411,9 @@ func TestAdminResetForcesChange(t *testing.T) {
 	}
 }
 
+// TestLockoutAndUnlock: failed logins set the Locked flag administrators see, lock the address
+// that failed out of the account for a while (answered exactly like a wrong password), and never
+// lock the owner out from elsewhere; an access administrator unlocks.
 func TestLockoutAndUnlock(t *testing.T) {
 	e := newEnv(t)
 	e.user("aa.hs", e.siteHS, admin.RoleAdministrator, admin.DesignationAccessAdministrator)
@@ -391,19 +421,49 @@ func TestLockoutAndUnlock(t *testing.T) {
 	u := e.user("fumbler", e.siteHS, admin.RoleTypicalUser)
 	live := e.login("fumbler")
 	bad := map[string]string{"username": "fumbler", "password": "Wrong-Guess-99"}
-	for i := 1; i < 5; i++ {
-		e.fail(http.StatusUnauthorized, "invalid_credentials", "POST", "/api/v1/login", "", bad)
+	good := map[string]string{"username": "fumbler", "password": goodPassword}
+	login := func(body map[string]string) (int, string, http.Header) {
+		code, b, h := e.do("POST", "/api/v1/login", "", body)
+		return code, string(b), h
 	}
-	e.fail(http.StatusLocked, "account_locked", "POST", "/api/v1/login", "", bad) // the fifth locks
-	e.fail(http.StatusLocked, "account_locked", "POST", "/api/v1/login", "", map[string]string{"username": "fumbler", "password": goodPassword})
-	e.fail(http.StatusLocked, "account_locked", "GET", "/api/v1/me", live, nil)
+	_, wrongBody, _ := login(bad)
+	for i := 2; i <= 5; i++ {
+		e.clock.Advance(time.Minute) // past the growing delay of the username throttle
+		if code, b, _ := login(bad); code != http.StatusUnauthorized || b != wrongBody {
+			t.Fatalf("failure %d: %d %s", i, code, b)
+		}
+	}
+	// Locked: from this address even the right password is answered exactly like a wrong one.
+	e.clock.Advance(time.Minute)
+	if code, b, _ := login(good); code != http.StatusUnauthorized || b != wrongBody {
+		t.Fatalf("locked account, right password: %d %s, want exactly the wrong-password answer %s", code, b, wrongBody)
+	}
+	// The lock does not end the owner's sessions, and administrators see it.
+	e.must(http.StatusOK, "GET", "/api/v1/me", live, nil, nil)
 	if got := e.userByName("fumbler"); !got.Locked() || got.FailedLogins != 5 {
 		t.Fatalf("user = %+v", got)
 	}
 	if es := e.audit("user.lock"); len(es) != 1 || es[0].TargetID != fmt.Sprint(u.ID) {
 		t.Fatalf("lock audit = %+v", es)
 	}
+	// From another address the owner logs in: an attacker cannot lock them out.
+	ctx := context.Background()
+	if _, err := e.svc.LoginFrom(ctx, "fumbler", goodPassword, "192.0.2.10"); err != nil {
+		t.Fatalf("login from another address: %v", err)
+	}
+	if got := e.userByName("fumbler"); got.Locked() || got.FailedLogins != 0 {
+		t.Fatalf("after a successful login: %+v", got)
+	}
+	// The locked address waits out the lock (15 minutes), not forever.
+	e.clock.Advance(16 * time.Minute)
+	e.must(http.StatusOK, "POST", "/api/v1/login", "", good, nil)
 
+	// Locked again; an access administrator of the user's site unlocks, not one of another
+	// organization.
+	for i := 1; i <= 5; i++ {
+		e.clock.Advance(time.Minute)
+		login(bad)
+	}
 	path := fmt.Sprintf("/api/v1/users/%d/unlock", u.ID)
 	e.fail(http.StatusForbidden, "forbidden", "POST", path, e.login("aa.other"), nil)
 	aa := e.login("aa.hs")
@@ -417,16 +477,75 @@ func TestLockoutAndUnlock(t *testing.T) {
 	if es := e.audit("user.unlock"); len(es) != 1 || es[0].Actor != "aa.hs" {
 		t.Fatalf("unlock audit = %+v", es)
 	}
+	// Logins are audited, success and failure, never the password.
+	ok, failed := e.audit("auth.login"), e.audit("auth.login_failed")
+	if len(ok) < 4 || len(failed) < 11 {
+		t.Fatalf("%d login and %d failed-login audit entries", len(ok), len(failed))
+	}
+	for _, x := range append(ok, failed...) {
+		if strings.Contains(string(x.Before)+string(x.After), "Wrong-Guess") || strings.Contains(string(x.Before)+string(x.After), goodPassword) {
+			t.Fatalf("password in the audit log: %+v", x)
+		}
+	}
+	if failed[0].TargetID != fmt.Sprint(u.ID) || !strings.Contains(string(failed[0].After), "127.0.0.1") {
+		t.Fatalf("failed login audit = %+v %s", failed[0], failed[0].After)
+	}
+}
 
-	// A successful login resets the count: four failures, a success, four failures do not lock.
-	for i := 0; i < 4; i++ {
-		e.fail(http.StatusUnauthorized, "invalid_credentials", "POST", "/api/v1/login", "", bad)
+// TestLoginThrottleRevealsNothing: the throttle answers the same for an account that exists and
+// for one that does not, grows its delays, and limits one address across usernames.
+func TestLoginThrottleRevealsNothing(t *testing.T) {
+	e := newEnv(t)
+	e.user("real.person", e.siteHS, admin.RoleTypicalUser)
+	seq := func(username string) []string {
+		var out []string
+		for range 6 {
+			code, b, h := e.do("POST", "/api/v1/login", "", map[string]string{"username": username, "password": "Wrong-Guess-99"})
+			out = append(out, fmt.Sprintf("%d %s retry=%s", code, b, h.Get("Retry-After")))
+		}
+		return out
 	}
-	e.login("fumbler")
-	for i := 0; i < 4; i++ {
-		e.fail(http.StatusUnauthorized, "invalid_credentials", "POST", "/api/v1/login", "", bad)
+	real, ghost := seq("real.person"), seq("no.such.person")
+	for i := range real {
+		if real[i] != ghost[i] {
+			t.Fatalf("attempt %d: existing account %q, unknown account %q", i+1, real[i], ghost[i])
+		}
 	}
-	e.login("fumbler")
+	// 3 free failures, then 1 s to wait: the 5th attempt, made at once, is throttled.
+	if !strings.HasPrefix(real[3], "401") || !strings.HasPrefix(real[4], "429") || !strings.Contains(real[4], "retry=1") {
+		t.Fatalf("sequence = %q", real)
+	}
+	// Growing delays: 1 s, 2 s, 4 s.
+	ctx := context.Background()
+	var waits []time.Duration
+	for fails := 0; fails < 7; {
+		_, err := e.svc.LoginFrom(ctx, "grow.test", "Wrong-Guess-99", "198.51.100.1")
+		var ae *admin.Error
+		if errors.As(err, &ae) && ae.Code == "too_many_attempts" {
+			waits = append(waits, ae.RetryAfter)
+			e.clock.Advance(ae.RetryAfter)
+			continue
+		}
+		fails++
+	}
+	if fmt.Sprint(waits) != "[1s 2s 4s]" {
+		t.Fatalf("delays = %v, want [1s 2s 4s]", waits)
+	}
+	// One address trying many usernames is slowed down too; another address is not.
+	e.clock.Advance(2 * time.Hour)
+	var throttled bool
+	for i := range 12 {
+		_, err := e.svc.LoginFrom(ctx, fmt.Sprintf("spray%d", i), "Wrong-Guess-99", "203.0.113.5")
+		if errors.Is(err, admin.ErrTooManyAttempts) {
+			throttled = true
+		}
+	}
+	if !throttled {
+		t.Fatal("12 usernames from one address were never throttled")
+	}
+	if _, err := e.svc.LoginFrom(ctx, "real.person", goodPassword, "203.0.113.99"); err != nil {
+		t.Fatalf("another address: %v", err)
+	}
 }
 
 func TestResetPasswordBodyChecked(t *testing.T) {

@@ -104,7 +104,7 @@ func TestSharingChanges(t *testing.T) {
 	e.fail(http.StatusForbidden, "forbidden", "POST", path(p), roa, map[string]string{"status": "N", "form_ref": "OBJ-1"})
 	// Bad input.
 	e.fail(http.StatusBadRequest, "invalid", "POST", path(p), tuTok, map[string]string{"status": "U"})
-	e.fail(http.StatusBadRequest, "invalid", "POST", path(p), tuTok, map[string]string{"status": "N"}) // objection needs the form
+	e.fail(http.StatusBadRequest, "form_or_attestation_required", "POST", path(p), tuTok, map[string]string{"status": "N"}) // every change needs the form or an attestation
 	e.fail(http.StatusNotFound, "not_found", "POST", path(999999), tuTok, map[string]string{"status": "N", "form_ref": "OBJ-1"})
 	e.fail(http.StatusConflict, "sharing_unchanged", "POST", path(p), tuTok, map[string]string{"status": "Y"})
 
@@ -122,17 +122,26 @@ func TestSharingChanges(t *testing.T) {
 	e.fail(http.StatusNotFound, "not_found", "POST", path(p), otherTok, map[string]string{"status": "Y", "form_ref": "W-1"})
 	e.fail(http.StatusConflict, "sharing_unchanged", "POST", path(p), tuTok, map[string]string{"status": "N", "form_ref": "OBJ-2"})
 
-	// Withdrawal needs the form too.
-	e.fail(http.StatusBadRequest, "invalid", "POST", path(p), tuTok, map[string]string{"status": "Y"})
+	// Withdrawal needs the form (or an attestation) too.
+	e.fail(http.StatusBadRequest, "form_or_attestation_required", "POST", path(p), tuTok, map[string]string{"status": "Y"})
 	e.must(http.StatusOK, "POST", path(p), tuTok, map[string]string{"status": "Y", "form_ref": "WD-2025-001"}, &c)
 	if c.OldStatus != "N" || c.NewStatus != "Y" || c.Reason != "withdrawal of objection" {
 		t.Fatalf("withdrawal = %+v", c)
 	}
 	e.must(http.StatusOK, "GET", fmt.Sprintf("/api/v1/patients/%d", p), otherTok, nil, nil)
 
-	// Resolving Unknown (form optional), by a user of another organization too.
-	e.must(http.StatusOK, "POST", path(u), otherTok, map[string]string{"status": "Y"}, &c)
-	if c.OldStatus != "U" || c.Reason != "resolve unknown" {
+	// Resolving Unknown: only an organization that reported the patient (or registry staff), and
+	// with the form or an attestation.
+	msg := e.fail(http.StatusForbidden, "forbidden", "POST", path(u), otherTok, map[string]string{"status": "Y", "attestation": "mother confirmed by phone"})
+	if !containsAll(msg, "reported") {
+		t.Errorf("refusal %q does not say why", msg)
+	}
+	if e.sharingOf(u) != "U" {
+		t.Fatal("a refused change changed the status")
+	}
+	e.fail(http.StatusBadRequest, "form_or_attestation_required", "POST", path(u), tuTok, map[string]string{"status": "Y"})
+	e.must(http.StatusOK, "POST", path(u), tuTok, map[string]string{"status": "Y", "attestation": "mother confirmed by phone"}, &c)
+	if c.OldStatus != "U" || c.Reason != "resolve unknown" || c.Attestation != "mother confirmed by phone" {
 		t.Fatalf("resolution = %+v", c)
 	}
 	var got admin.Patient

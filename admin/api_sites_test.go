@@ -45,6 +45,9 @@ func TestOrganizationsAndSites(t *testing.T) {
 	path := fmt.Sprintf("/api/v1/sites/%d/status", site.ID)
 	e.fail(http.StatusConflict, "invalid_transition", "POST", path, tok, status("production", "null"))
 	e.fail(http.StatusBadRequest, "invalid", "POST", path, tok, status("live", "null"))
+	// No site moves to testing without an active Access Administrator.
+	e.fail(http.StatusConflict, "site_needs_access_administrator", "POST", path, tok, status("testing", "null"))
+	e.user("aa.kid", &site, admin.RoleReadOnly, admin.DesignationAccessAdministrator)
 	e.must(http.StatusOK, "POST", path, tok, status("testing", "null"), &site)
 	e.fail(http.StatusConflict, "invalid_transition", "POST", path, tok, status("testing", "null"))
 	e.must(http.StatusOK, "POST", path, tok, status("testing", `"2025-04-01"`), &site) // planned date only
@@ -59,7 +62,11 @@ func TestOrganizationsAndSites(t *testing.T) {
 
 	// Going to production without a date sets today.
 	var s2 admin.Site
-	e.must(http.StatusCreated, "POST", "/api/v1/sites", tok, map[string]any{"organization_id": org.ID, "code": "HS01", "name": "HS Clinic", "status": "testing"}, &s2)
+	e.fail(http.StatusConflict, "site_needs_access_administrator", "POST", "/api/v1/sites", tok,
+		map[string]any{"organization_id": org.ID, "code": "HS01", "name": "HS Clinic", "status": "testing"}) // no users yet, so no AA
+	e.must(http.StatusCreated, "POST", "/api/v1/sites", tok, map[string]any{"organization_id": org.ID, "code": "HS01", "name": "HS Clinic"}, &s2)
+	e.user("aa.hs01", &s2, admin.RoleAdministrator, admin.DesignationAccessAdministrator)
+	e.must(http.StatusOK, "POST", fmt.Sprintf("/api/v1/sites/%d/status", s2.ID), tok, status("testing", "null"), &s2)
 	e.must(http.StatusOK, "POST", fmt.Sprintf("/api/v1/sites/%d/status", s2.ID), tok, status("production", "null"), &s2)
 	if s2.GoLive.String() != "2025-03-01" {
 		t.Fatalf("go-live = %s, want the clock's today", s2.GoLive)
@@ -74,8 +81,8 @@ func TestOrganizationsAndSites(t *testing.T) {
 	}
 	e.fail(http.StatusNotFound, "not_found", "DELETE", fmt.Sprintf("/api/v1/sites/%d/facilities/HS01-B", s2.ID), tok, nil)
 
-	if es := e.audit("site.set_status"); len(es) != 5 {
-		t.Errorf("site.set_status audit entries = %d, want 5", len(es))
+	if es := e.audit("site.set_status"); len(es) != 6 {
+		t.Errorf("site.set_status audit entries = %d, want 6", len(es))
 	}
 }
 

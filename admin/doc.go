@@ -11,27 +11,22 @@
 //
 // # Authorization
 //
-// A user is a member of one or more sites, with one role per site and any of the MIIS
-// designations there. What a role may do at its site:
+// One decision point, Decide (authz.go), answers every question "may this actor do this action to
+// this target" with a Decision naming the rule; every Service method that acts for an Actor asks
+// it first, and Service.Can is its query form for pages. docs/permissions.md is generated from
+// the code (go generate ./admin) and lists the roles (MIIC), the designations (MIIS), how they
+// combine, the rules, and the action × role/designation × scope table. In short: a role applies
+// at its site (a Health System User's at every site of the health system); user management comes
+// from an administrator role or the Access Administrator designation; a user's account is changed
+// only by registry staff or by an administrator of every site the user belongs to; adding an
+// existing user to a site is an invitation they accept; registry staff (and the command line,
+// audited as cli:<os-user>) may do everything else.
 //
-//	role                                   patients  sharing  view users/audit  manage users
-//	Read Only                              yes       -        -                 -
-//	Typical User (with Ordering)           yes       yes      -                 -
-//	Read Only Administrator                yes       -        yes               -
-//	Administrator (with Ordering)          yes       yes      yes               yes
-//	Health System User (with Ordering)     yes       yes      yes               yes, in the whole health system
-//
-// A Health System User's rights extend to every site of the health system: the parent
-// organization and all its child organizations. Registry administrators (registry staff) may do
-// everything, including managing organizations, sites and sender credentials; the first one is
-// created from the command line (BootstrapRegistryAdmin). The command line acts as the system
-// actor: whoever can run it can reach the database anyway.
-//
-// The Access Administrator (AA) designation marks the accountable administrators of a site; it
-// may only be held with an Administrator or Health System User role. Once a site has an active
-// AA it keeps one: deactivating, demoting or removing the last active AA of a site is refused.
-// The store enforces this in the transaction that makes the change, with the site row locked, so
-// that two concurrent changes cannot both pass the check.
+// Every site in testing or production keeps at least one active Access Administrator: changes
+// that would take the last one away are refused, a site cannot move to testing or production
+// without one, and expiry flags the site "needs AA" and tells registry staff (service_aa.go). The
+// store checks the last-AA rule in the transaction that makes the change, with the site row
+// locked, so that two concurrent changes cannot both pass.
 //
 // # Data sharing
 //

@@ -3,7 +3,9 @@ package admin
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"time"
 )
 
 // Kind classifies an Error; the JSON API maps each kind to one HTTP status.
@@ -20,6 +22,7 @@ const (
 	KindLocked                      // account locked: 423
 	KindUnavailable                 // a dependency (mail) is not available: 503
 	KindTooLarge                    // request body too large: 413
+	KindTooManyRequests             // throttled: 429
 )
 
 // HTTPStatus is the HTTP status of an error of this kind.
@@ -41,6 +44,8 @@ func (k Kind) HTTPStatus() int {
 		return http.StatusServiceUnavailable
 	case KindTooLarge:
 		return http.StatusRequestEntityTooLarge
+	case KindTooManyRequests:
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
 }
@@ -51,7 +56,11 @@ type Error struct {
 	Kind    Kind
 	Code    string
 	Message string
-	Err     error
+	// Rule names the authorization rule that denied the action (Decision.Rule), for 403s.
+	Rule string
+	// RetryAfter, for KindTooManyRequests, is how long the caller must wait.
+	RetryAfter time.Duration
+	Err        error
 }
 
 func (e *Error) Error() string {
@@ -101,24 +110,36 @@ var (
 	ErrInvalid            = &Error{Kind: KindInvalid, Code: "invalid", Message: "invalid input"}
 	ErrUnauthenticated    = &Error{Kind: KindUnauthenticated, Code: "unauthenticated", Message: "authentication required"}
 	ErrInvalidCredentials = &Error{Kind: KindUnauthenticated, Code: "invalid_credentials", Message: "wrong username or password"}
-	ErrAccountLocked      = &Error{Kind: KindLocked, Code: "account_locked", Message: "the account is locked after repeated failed logins; an access administrator must unlock it"}
-	ErrAccountExpired     = &Error{Kind: KindForbidden, Code: "account_expired", Message: "the account is Inactive Expired (unused for too long); an access administrator must reactivate it"}
-	ErrAccountInactive    = &Error{Kind: KindForbidden, Code: "account_inactive", Message: "the account is Inactive Manual; an access administrator must reactivate it"}
-	ErrPasswordChange     = &Error{Kind: KindForbidden, Code: "password_change_required", Message: "the password was set by an administrator and must be changed first (POST /api/v1/me/password)"}
-	ErrWeakPassword       = &Error{Kind: KindInvalid, Code: "weak_password", Message: "the password does not meet the password policy"}
-	ErrInvalidUsername    = &Error{Kind: KindInvalid, Code: "invalid_username", Message: "the username is not allowed"}
-	ErrDuplicateUser      = &Error{Kind: KindConflict, Code: "duplicate_user", Message: "a user with these details already exists"}
-	ErrPossibleDuplicate  = &Error{Kind: KindConflict, Code: "possible_duplicate", Message: "users with this name already exist"}
-	ErrUsernameTaken      = &Error{Kind: KindConflict, Code: "username_taken", Message: "the username is taken"}
-	ErrLastAA             = &Error{Kind: KindConflict, Code: "last_access_administrator", Message: "the site's last active access administrator cannot be deactivated or demoted"}
-	ErrAlreadyExists      = &Error{Kind: KindConflict, Code: "already_exists", Message: "already exists"}
-	ErrInvalidTransition  = &Error{Kind: KindConflict, Code: "invalid_transition", Message: "the change is not allowed from the current state"}
-	ErrSharingUnresolved  = &Error{Kind: KindConflict, Code: "sharing_unresolved", Message: "the patient's data-sharing status is Unknown: set it to Yes or No before viewing the records"}
-	ErrSharingUnchanged   = &Error{Kind: KindConflict, Code: "sharing_unchanged", Message: "the patient already has this data-sharing status"}
-	ErrInviteInvalid      = &Error{Kind: KindNotFound, Code: "invite_invalid", Message: "the registration link is unknown, already used or expired"}
-	ErrMailUnavailable    = &Error{Kind: KindUnavailable, Code: "mail_unavailable", Message: "the invitation email could not be sent"}
-	ErrAlreadyBootstrap   = &Error{Kind: KindConflict, Code: "already_bootstrapped", Message: "a registry administrator already exists"}
+	// ErrAccountLocked is no longer answered to a login (a locked account is answered exactly as a
+	// wrong password, ErrInvalidCredentials); it is kept for clients that match on it.
+	ErrAccountLocked     = &Error{Kind: KindLocked, Code: "account_locked", Message: "the account is locked after repeated failed logins; an access administrator must unlock it"}
+	ErrAccountExpired    = &Error{Kind: KindForbidden, Code: "account_expired", Message: "the account is Inactive Expired (unused for too long); an access administrator must reactivate it"}
+	ErrAccountInactive   = &Error{Kind: KindForbidden, Code: "account_inactive", Message: "the account is Inactive Manual; an access administrator must reactivate it"}
+	ErrPasswordChange    = &Error{Kind: KindForbidden, Code: "password_change_required", Message: "the password was set by an administrator and must be changed first (POST /api/v1/me/password)"}
+	ErrWeakPassword      = &Error{Kind: KindInvalid, Code: "weak_password", Message: "the password does not meet the password policy"}
+	ErrInvalidUsername   = &Error{Kind: KindInvalid, Code: "invalid_username", Message: "the username is not allowed"}
+	ErrDuplicateUser     = &Error{Kind: KindConflict, Code: "duplicate_user", Message: "a user with these details already exists"}
+	ErrPossibleDuplicate = &Error{Kind: KindConflict, Code: "possible_duplicate", Message: "users with this name already exist"}
+	ErrUsernameTaken     = &Error{Kind: KindConflict, Code: "username_taken", Message: "the username is taken"}
+	ErrLastAA            = &Error{Kind: KindConflict, Code: "last_access_administrator", Message: "the site's last active access administrator cannot be deactivated or demoted"}
+	ErrAlreadyExists     = &Error{Kind: KindConflict, Code: "already_exists", Message: "already exists"}
+	ErrInvalidTransition = &Error{Kind: KindConflict, Code: "invalid_transition", Message: "the change is not allowed from the current state"}
+	ErrSharingUnresolved = &Error{Kind: KindConflict, Code: "sharing_unresolved", Message: "the patient's data-sharing status is Unknown: set it to Yes or No before viewing the records"}
+	ErrSharingUnchanged  = &Error{Kind: KindConflict, Code: "sharing_unchanged", Message: "the patient already has this data-sharing status"}
+	ErrInviteInvalid     = &Error{Kind: KindNotFound, Code: "invite_invalid", Message: "the registration link is unknown, already used or expired"}
+	ErrMailUnavailable   = &Error{Kind: KindUnavailable, Code: "mail_unavailable", Message: "the invitation email could not be sent"}
+	ErrAlreadyBootstrap  = &Error{Kind: KindConflict, Code: "already_bootstrapped", Message: "a registry administrator already exists"}
+	ErrTooManyAttempts   = &Error{Kind: KindTooManyRequests, Code: "too_many_attempts", Message: "too many failed logins: wait before trying again"}
+	ErrSiteNeedsAA       = &Error{Kind: KindConflict, Code: "site_needs_access_administrator", Message: "the site has no active access administrator"}
 )
+
+// retryAfter returns a copy of sentinel e that tells the caller to wait d.
+func (e *Error) retryAfter(d time.Duration) *Error {
+	c := *e
+	c.RetryAfter = d
+	c.Message = fmt.Sprintf("%s (%d s)", e.Message, int(math.Ceil(d.Seconds())))
+	return &c
+}
 
 // with returns a copy of sentinel e with a specific message.
 func (e *Error) with(format string, args ...any) *Error {

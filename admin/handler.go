@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
+	"net"
 	"net/http"
 	"runtime"
 	"strconv"
@@ -79,6 +81,13 @@ var routes = []Route{
 	{"POST", "/api/v1/users/{id}/reactivate", session, (*handler).reactivate},
 	{"POST", "/api/v1/users/{id}/unlock", session, (*handler).unlock},
 	{"POST", "/api/v1/users/{id}/reset-password", session, (*handler).resetPassword},
+
+	{"POST", "/api/v1/site-invitations", session, (*handler).inviteToSite},
+	{"GET", "/api/v1/sites/{id}/site-invitations", session, (*handler).siteInvitations},
+	{"GET", "/api/v1/me/site-invitations", session, (*handler).mySiteInvitations},
+	{"POST", "/api/v1/me/site-invitations/{id}/accept", session, (*handler).acceptSiteInvitation},
+	{"POST", "/api/v1/me/site-invitations/{id}/decline", session, (*handler).declineSiteInvitation},
+	{"GET", "/api/v1/me/can", session, (*handler).can},
 
 	{"GET", "/api/v1/patients", session, (*handler).searchPatients},
 	{"GET", "/api/v1/patients/{id}", session, (*handler).getPatient},
@@ -175,6 +184,7 @@ type errorJSON struct {
 	Error struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
+		Rule    string `json:"rule,omitempty"` // the authorization rule that denied the action
 	} `json:"error"`
 }
 
@@ -213,7 +223,12 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if e.Kind == KindUnauthenticated {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="vaxgate"`)
 	}
-	writeJSON(w, e.Kind.HTTPStatus(), errorBody(e.Code, e.Message))
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
+	}
+	body := errorBody(e.Code, e.Message)
+	body.Error.Rule = e.Rule
+	writeJSON(w, e.Kind.HTTPStatus(), body)
 }
 
 func (h *handler) wrap(rt Route) http.HandlerFunc {
@@ -354,7 +369,11 @@ func (h *handler) login(r *http.Request, _ Actor) (int, any, error) {
 	if err := decode(r, &in); err != nil {
 		return 0, nil, err
 	}
-	res, err := h.svc.Login(r.Context(), in.Username, in.Password)
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	res, err := h.svc.LoginFrom(r.Context(), in.Username, in.Password, host)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -439,7 +458,15 @@ func (h *handler) listSites(r *http.Request, a Actor) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	sites, err := h.svc.ListSites(r.Context(), a, SiteFilter{OrganizationID: org, Status: SiteStatus(r.URL.Query().Get("status"))})
+	f := SiteFilter{OrganizationID: org, Status: SiteStatus(r.URL.Query().Get("status"))}
+	switch v := r.URL.Query().Get("needs_access_administrator"); v {
+	case "", "false":
+	case "true":
+		f.NeedsAA = true
+	default:
+		return 0, nil, Invalid("needs_access_administrator=%q must be true or false", v)
+	}
+	sites, err := h.svc.ListSites(r.Context(), a, f)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -734,6 +761,82 @@ func (h *handler) resetPassword(r *http.Request, a Actor) (int, any, error) {
 		User              *User  `json:"user"`
 		TemporaryPassword string `json:"temporary_password,omitempty"`
 	}{u, generated}, nil
+}
+
+// --- invitations of existing users to sites, and the decision point's query form ---
+
+func (h *handler) inviteToSite(r *http.Request, a Actor) (int, any, error) {
+	var in SiteInvitationInput
+	if err := decode(r, &in); err != nil {
+		return 0, nil, err
+	}
+	inv, err := h.svc.InviteToSite(r.Context(), a, in)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, inv, nil
+}
+
+func (h *handler) siteInvitations(r *http.Request, a Actor) (int, any, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return 0, nil, err
+	}
+	invs, err := h.svc.SiteInvitations(r.Context(), a, id)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, list(invs), nil
+}
+
+func (h *handler) mySiteInvitations(r *http.Request, a Actor) (int, any, error) {
+	invs, err := h.svc.MySiteInvitations(r.Context(), a)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, list(invs), nil
+}
+
+func (h *handler) answerSiteInvitation(r *http.Request, a Actor, accept bool) (int, any, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return 0, nil, err
+	}
+	inv, err := h.svc.AnswerSiteInvitation(r.Context(), a, id, accept)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, inv, nil
+}
+
+func (h *handler) acceptSiteInvitation(r *http.Request, a Actor) (int, any, error) {
+	return h.answerSiteInvitation(r, a, true)
+}
+
+func (h *handler) declineSiteInvitation(r *http.Request, a Actor) (int, any, error) {
+	return h.answerSiteInvitation(r, a, false)
+}
+
+// can answers the decision point for the caller: GET /api/v1/me/can?action=user.deactivate&user_id=7.
+func (h *handler) can(r *http.Request, a Actor) (int, any, error) {
+	q := r.URL.Query()
+	act := Action(q.Get("action"))
+	if _, ok := actionPhrase[act]; !ok {
+		return 0, nil, Invalid("action %q is not one of the actions of docs/permissions.md", act)
+	}
+	var t Target
+	var err error
+	if t.SiteID, err = queryInt(r, "site_id"); err != nil {
+		return 0, nil, err
+	}
+	if t.UserID, err = queryInt(r, "user_id"); err != nil {
+		return 0, nil, err
+	}
+	if t.PatientID, err = queryInt(r, "patient_id"); err != nil {
+		return 0, nil, err
+	}
+	t.Role = Role(q.Get("role"))
+	return http.StatusOK, h.svc.Can(r.Context(), a, act, t), nil
 }
 
 // --- patients and audit ---

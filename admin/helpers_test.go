@@ -63,7 +63,7 @@ type smtpServer struct {
 	wg   sync.WaitGroup
 }
 
-func startSMTP(t *testing.T, configure func(*smtpServer)) *smtpServer {
+func startSMTP(t testing.TB, configure func(*smtpServer)) *smtpServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -238,7 +238,7 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	db    *store.DB
 	svc   *admin.Service
 	srv   *httptest.Server
@@ -255,7 +255,7 @@ type env struct {
 
 type envOption func(*admin.Options, *smtpServer)
 
-func newEnv(t *testing.T, opts ...envOption) *env {
+func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	e := &env{t: t, db: storetest.New(t), clock: &clock{t: time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)}, sys: admin.SystemActor("test")}
 	e.smtp = startSMTP(t, nil)
@@ -332,7 +332,7 @@ func (e *env) user(username string, site *admin.Site, role admin.Role, ds ...adm
 
 var tokenRE = regexp.MustCompile(`/api/v1/register\?token=([A-Za-z0-9_%-]+)`)
 
-func tokenOf(t *testing.T, text string) string {
+func tokenOf(t testing.TB, text string) string {
 	t.Helper()
 	m := tokenRE.FindStringSubmatch(text)
 	if m == nil {
@@ -461,30 +461,36 @@ func (e *env) audit(action string) []admin.AuditEntry {
 // vaccination per site), the way the pipeline stores them.
 func (e *env) patient(family, given, birth string, sharing admin.Sharing, sites ...*admin.Site) int64 {
 	e.t.Helper()
+	return e.patientIn("P", family, given, birth, sharing, sites...)
+}
+
+// patientIn is patient in environment env ("P" or "T").
+func (e *env) patientIn(env, family, given, birth string, sharing admin.Sharing, sites ...*admin.Site) int64 {
+	e.t.Helper()
 	ctx := context.Background()
 	var reg int64
 	err := e.db.Pool.QueryRow(ctx, `INSERT INTO registry_patients (env, family_name, given_name, birth_date, sex, sharing)
-		VALUES ('P', $1, $2, $3, 'F', $4) RETURNING id`, family, given, birth, string(sharing)).Scan(&reg)
+		VALUES ($5, $1, $2, $3, 'F', $4) RETURNING id`, family, given, birth, string(sharing), env).Scan(&reg)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	for i, s := range sites {
 		var msg, pat int64
 		if err := e.db.Pool.QueryRow(ctx, `INSERT INTO messages (env, site_id, transport, control_id, received_at, raw, ack, ack_code)
-			VALUES ('P', $1, 'mllp', $2, now(), '\x00', '\x00', 'AA') RETURNING id`, s.ID, fmt.Sprintf("ctl-%d-%d", reg, i)).Scan(&msg); err != nil {
+			VALUES ($3, $1, 'mllp', $2, now(), '\x00', '\x00', 'AA') RETURNING id`, s.ID, fmt.Sprintf("ctl-%d-%d", reg, i), env).Scan(&msg); err != nil {
 			e.t.Fatal(err)
 		}
 		if err := e.db.Pool.QueryRow(ctx, `INSERT INTO patients (env, organization_id, id_value, id_authority, id_type, registry_patient_id,
-			family_name, given_name, birth_date, sex, demographics) VALUES ('P', $1, $2, 'AUTH', 'MR', $3, $4, $5, $6::date, 'F',
+			family_name, given_name, birth_date, sex, demographics) VALUES ($7, $1, $2, 'AUTH', 'MR', $3, $4, $5, $6::date, 'F',
 			jsonb_build_object('names', jsonb_build_array(jsonb_build_object('family', $4::text, 'given', $5::text, 'type', 'L')),
 				'birth_date', to_char($6::date, 'YYYYMMDD'), 'sex', 'F')) RETURNING id`,
-			s.OrganizationID, fmt.Sprintf("MRN-%d-%d", reg, i), reg, family, given, birth).Scan(&pat); err != nil {
+			s.OrganizationID, fmt.Sprintf("MRN-%d-%d", reg, i), reg, family, given, birth, env).Scan(&pat); err != nil {
 			e.t.Fatal(err)
 		}
 		if _, err := e.db.Pool.Exec(ctx, `INSERT INTO vaccinations (env, patient_id, registry_patient_id, organization_id, site_id, cvx,
 			administered_on, historical, lot, mvx, details, first_message_id, last_message_id)
-			VALUES ('P', $1, $2, $3, $4, '08', '2024-05-01', false, $5, 'MSD', '{}', $6, $6)`,
-			pat, reg, s.OrganizationID, s.ID, "LOT-"+s.Code, msg); err != nil {
+			VALUES ($7, $1, $2, $3, $4, '08', '2024-05-01', false, $5, 'MSD', '{}', $6, $6)`,
+			pat, reg, s.OrganizationID, s.ID, "LOT-"+s.Code, msg, env); err != nil {
 			e.t.Fatal(err)
 		}
 	}

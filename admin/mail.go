@@ -10,6 +10,8 @@ import (
 	"mime"
 	"net"
 	"net/smtp"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -26,10 +28,13 @@ type SMTPConfig struct {
 	RequireTLS bool          // refuse to send without STARTTLS
 	TLSConfig  *tls.Config   // for STARTTLS (default: ServerName from Addr, system roots)
 	Timeout    time.Duration // whole conversation (default 30s)
+	// Dir, when Addr is empty, is a mail drop folder: each e-mail is written there as one .eml
+	// file instead of being sent (a local mail catcher for evaluation and development).
+	Dir string
 }
 
-// Configured reports whether email can be sent.
-func (c SMTPConfig) Configured() bool { return c.Addr != "" && c.From != "" }
+// Configured reports whether email can be sent (or dropped in Dir).
+func (c SMTPConfig) Configured() bool { return (c.Addr != "" || c.Dir != "") && c.From != "" }
 
 // mailMessage is one plain-text email.
 type mailMessage struct {
@@ -45,6 +50,9 @@ func sendMail(ctx context.Context, c SMTPConfig, m mailMessage, now time.Time) e
 	}
 	if strings.ContainsAny(m.To+c.From, "\r\n") {
 		return errors.New("smtp: address contains a line break")
+	}
+	if c.Addr == "" {
+		return dropMail(c.Dir, formatMail(c.From, m, now), now)
 	}
 	timeout := c.Timeout
 	if timeout <= 0 {
@@ -114,6 +122,21 @@ func sendMail(ctx context.Context, c SMTPConfig, m mailMessage, now time.Time) e
 	}
 	if err := cl.Quit(); err != nil {
 		return fmt.Errorf("smtp: QUIT: %w", err)
+	}
+	return nil
+}
+
+// dropMail writes one e-mail into the mail drop folder, readable by its owner only (it holds
+// registration links), under a name that sorts by time.
+func dropMail(dir string, msg []byte, now time.Time) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("mail drop: %w", err)
+	}
+	id := make([]byte, 4)
+	_, _ = rand.Read(id)
+	name := filepath.Join(dir, now.UTC().Format("20060102T150405.000000Z")+"-"+hex.EncodeToString(id)+".eml")
+	if err := os.WriteFile(name, msg, 0o600); err != nil {
+		return fmt.Errorf("mail drop: %w", err)
 	}
 	return nil
 }

@@ -123,26 +123,59 @@ func GeneratePassword() (string, error) {
 	return string(b), nil
 }
 
-// genericNames are usernames that name a role, a place or nobody in particular: accounts are
-// personal, so these are refused (after removing digits and separators: "nurse2", "front.desk").
+// GenericUsernames are words that name a role, a place, a device or nobody in particular.
+// Accounts are personal, so a username made only of these words (ignoring case, digits and the
+// separators . _ - @) is refused: "nurse2", "front.desk", "ClinicStaff", "test_user". A username
+// may contain them next to a name ("nurse.jsmith" is personal).
+var GenericUsernames = strings.Fields(`admin user users test tester testing guest demo temp tmp
+	staff nurse nurses doctor doc clinic clinician office front desk frontdesk reception
+	receptionist shared share team group general default root system operator support help
+	helpdesk info registry vaxgate manager supervisor billing pharmacy pharmacist lab school
+	account anonymous everyone public owner login physician provider immunization immunizations
+	vaccine vaccines vaccinator records webmaster postmaster service interface ehr emr
+	superuser null none unknown nobody main primary backup station desk counter nursing
+	ma rn lpn md np pa it`)
+
 var genericNames = map[string]bool{}
 
 func init() {
-	for _, n := range strings.Fields(`user users test tester testing testuser guest demo temp tmp
-		staff nurse nurses doctor doc clinic clinician office frontdesk front desk reception
-		receptionist shared share team group general default root system sysop operator support
-		help helpdesk info registry vaxgate manager supervisor billing pharmacy pharmacist lab
-		school account anonymous anon everyone public owner login ma rn lpn md np pa physician
-		provider immunization immunizations immunize vaccine vaccines vaccinator records
-		webmaster postmaster hostmaster service api interface hl7 soap mllp ehr emr it sys
-		sa superuser super null none unknown nobody main primary backup`) {
+	for _, n := range GenericUsernames {
 		genericNames[n] = true
 	}
 }
 
+// foldUsername is how usernames compare: lower case, without the separators . _ -
+// ("J.Smith", "j_smith" and "jsmith" are one username).
+func foldUsername(u string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '.' || r == '_' || r == '-' {
+			return -1
+		}
+		return unicode.ToLower(r)
+	}, u)
+}
+
+// onlyGeneric reports whether letters (a username's letters) are one generic word or a run of
+// generic words of at least three letters ("clinicstaff" = clinic + staff).
+func onlyGeneric(letters string) bool {
+	if letters == "" || genericNames[letters] {
+		return true
+	}
+	n := len(letters)
+	ok := make([]bool, n+1) // ok[i]: letters[:i] splits into generic words
+	ok[0] = true
+	for i := 1; i <= n; i++ {
+		for j := 0; j <= i-3 && !ok[i]; j++ {
+			ok[i] = ok[j] && genericNames[letters[j:i]]
+		}
+	}
+	return ok[n]
+}
+
 // CheckUsername applies the username rules: 3 to 64 characters, starting with a letter, letters,
-// digits and . _ - @ only; no "admin" anywhere (case-insensitive); not a generic name. Usernames
-// are compared case-insensitively.
+// digits and . _ - @ only; no "admin" anywhere, whatever the case and separators ("Ad.Min"); not
+// made only of generic words (GenericUsernames). Usernames are unique regardless of case and of
+// the separators . _ - (the store enforces it).
 func CheckUsername(u string) error {
 	if len(u) < 3 || len(u) > 64 {
 		return ErrInvalidUsername.with("username must be 3 to 64 characters long")
@@ -156,17 +189,16 @@ func CheckUsername(u string) error {
 			return ErrInvalidUsername.with("username must start with a letter")
 		}
 	}
-	l := strings.ToLower(u)
-	if strings.Contains(l, "admin") {
+	if strings.Contains(strings.ReplaceAll(foldUsername(u), "@", ""), "admin") {
 		return ErrInvalidUsername.with("username may not contain %q", "admin")
 	}
-	core := strings.Map(func(r rune) rune {
+	letters := strings.Map(func(r rune) rune {
 		if unicode.IsLetter(r) {
-			return r
+			return unicode.ToLower(r)
 		}
 		return -1
-	}, l)
-	if genericNames[core] || core == "" {
+	}, u)
+	if onlyGeneric(letters) {
 		return ErrInvalidUsername.with("username %q is generic: accounts are personal (use e.g. first initial and last name)", u)
 	}
 	return nil

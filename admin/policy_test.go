@@ -91,6 +91,22 @@ func TestCheckUsername(t *testing.T) {
 		{"user_01", false},
 		{"guest", false},
 		{"reception", false},
+		// The seeds' own examples and compounds of generic words, whatever the case and separators.
+		{"clinicstaff", false},
+		{"Clinic.Staff", false},
+		{"clinic_staff2", false},
+		{"testuser", false},
+		{"nursestation", false},
+		{"Front-Desk-3", false},
+		{"SharedAccount", false},
+		{"ad.min", false},
+		{"Ad-Min2", false},
+		{"j_ad_min", false},
+		// Personal names beside generic words are fine.
+		{"doc.martin", true},
+		{"jane.nurse", true},
+		{"lab.okafor", true},
+		{"alabama", true},
 	}
 	for _, tc := range tests {
 		err := CheckUsername(tc.u)
@@ -103,13 +119,24 @@ func TestCheckUsername(t *testing.T) {
 	}
 }
 
+func TestFoldUsername(t *testing.T) {
+	for _, u := range []string{"jsmith", "J.Smith", "j_smith", "J-SMITH", "j.s-m_ith"} {
+		if got := foldUsername(u); got != "jsmith" {
+			t.Errorf("foldUsername(%q) = %q", u, got)
+		}
+	}
+	if usernameKey("J.Smith ") != foldUsername("jsmith") {
+		t.Error("the login throttle and the store fold usernames differently")
+	}
+}
+
 func TestRolePermissions(t *testing.T) {
 	type row struct{ read, sharing, view, manage bool }
 	want := map[Role]row{
 		RoleReadOnly:                 {true, false, false, false},
 		RoleTypicalUser:              {true, true, false, false},
 		RoleTypicalUserOrdering:      {true, true, false, false},
-		RoleReadOnlyAdministrator:    {true, false, true, false},
+		RoleReadOnlyAdministrator:    {true, false, true, true}, // manages users, reads patients only
 		RoleAdministrator:            {true, true, true, true},
 		RoleAdministratorOrdering:    {true, true, true, true},
 		RoleHealthSystemUser:         {true, true, true, true},
@@ -138,6 +165,10 @@ func TestActorScope(t *testing.T) {
 	aa := Actor{UserID: 1, Memberships: []Membership{{SiteID: 10, OrganizationID: 1, HealthSystemID: 1, Role: RoleAdministrator}}}
 	hsu := Actor{UserID: 2, Memberships: []Membership{{SiteID: 10, OrganizationID: 1, HealthSystemID: 1, Role: RoleHealthSystemUser}}}
 	ro := Actor{UserID: 3, Memberships: []Membership{{SiteID: 10, OrganizationID: 1, HealthSystemID: 1, Role: RoleReadOnly}}}
+	aaTU := Actor{UserID: 4, Memberships: []Membership{{SiteID: 10, OrganizationID: 1, HealthSystemID: 1, Role: RoleTypicalUser,
+		Designations: []Designation{DesignationAccessAdministrator}}}}
+	aaRO := Actor{UserID: 5, Memberships: []Membership{{SiteID: 10, OrganizationID: 1, HealthSystemID: 1, Role: RoleReadOnly,
+		Designations: []Designation{DesignationAccessAdministrator}}}}
 	tests := []struct {
 		name   string
 		a      Actor
@@ -155,11 +186,14 @@ func TestActorScope(t *testing.T) {
 		{"read-only reads", ro, PermReadPatients, 10, 1, true},
 		{"read-only no sharing", ro, PermChangeSharing, 10, 1, false},
 		{"read-only no users", ro, PermViewUsers, 10, 1, false},
+		{"AA designation manages", aaTU, PermManageUsers, 10, 1, true},
+		{"AA designation not elsewhere", aaTU, PermManageUsers, 11, 1, false},
+		{"AA designation gives no sharing", aaRO, PermChangeSharing, 10, 1, false},
 		{"system", SystemActor("test"), PermManageUsers, 20, 2, true},
 		{"registry admin", Actor{RegistryAdmin: true}, PermManageUsers, 20, 2, true},
 	}
 	for _, tc := range tests {
-		if got := tc.a.can(tc.p, tc.site, tc.family); got != tc.want {
+		if _, got := tc.a.atSite(tc.p, &Site{ID: tc.site, HealthSystemID: tc.family}); got != tc.want {
 			t.Errorf("%s: can = %v, want %v", tc.name, got, tc.want)
 		}
 	}
@@ -185,9 +219,13 @@ func TestSiteStatusTransitions(t *testing.T) {
 	}
 }
 
-func TestDesignationsNeedAdminRole(t *testing.T) {
-	if _, err := checkDesignations(RoleTypicalUser, []Designation{DesignationAccessAdministrator}); !errors.Is(err, ErrInvalid) {
-		t.Errorf("AA with Typical User: %v, want invalid", err)
+func TestDesignations(t *testing.T) {
+	// The AA designation goes with any role: it grants user management, the role patient access.
+	if _, err := checkDesignations(RoleTypicalUser, []Designation{DesignationAccessAdministrator}); err != nil {
+		t.Errorf("AA with Typical User: %v", err)
+	}
+	if _, err := checkDesignations("chief", nil); !errors.Is(err, ErrInvalid) {
+		t.Errorf("unknown role: %v", err)
 	}
 	ds, err := checkDesignations(RoleAdministrator, []Designation{DesignationTechnicalContact, DesignationAccessAdministrator, DesignationTechnicalContact})
 	if err != nil {
@@ -251,16 +289,17 @@ func TestVisibilityRestrict(t *testing.T) {
 		},
 		Vaccinations: []Vaccination{{ID: 1, OrganizationID: 1}, {ID: 2, OrganizationID: 5, HealthSystemID: 5}},
 	}
-	v := visibilityOf(Actor{Memberships: []Membership{{OrganizationID: 1, HealthSystemID: 1, Role: RoleTypicalUser}}})
-	if !v.reportedBy(p) {
+	own := Actor{UserID: 1, Memberships: []Membership{{OrganizationID: 1, HealthSystemID: 1, Role: RoleTypicalUser}}}
+	if !own.reporters(PermReadPatients, p) {
 		t.Fatal("own report not seen")
 	}
+	v := visibilityOf(own)
 	v.restrict(p)
 	if len(p.Reports) != 1 || p.FamilyName != "Own" || len(p.Vaccinations) != 1 || p.Vaccinations[0].ID != 1 {
 		t.Errorf("restricted patient = %+v", p)
 	}
-	other := visibilityOf(Actor{Memberships: []Membership{{OrganizationID: 9, HealthSystemID: 9, Role: RoleAdministrator}}})
-	if other.reportedBy(&Patient{Reports: []PatientReport{{OrganizationID: 1, HealthSystemID: 1}}}) {
+	other := Actor{UserID: 2, Memberships: []Membership{{OrganizationID: 9, HealthSystemID: 9, Role: RoleAdministrator}}}
+	if other.reporters(PermReadPatients, &Patient{Reports: []PatientReport{{OrganizationID: 1, HealthSystemID: 1}}}) {
 		t.Error("another organization sees the report")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"text/template"
 	"time"
 
 	"go.uber.org/zap"
@@ -25,10 +26,17 @@ type Options struct {
 	// BaseURL + "/api/v1/register?token=…" (default "http://localhost:8080").
 	BaseURL          string
 	LockoutThreshold int           // failed logins in a row that lock an account (default 5)
+	LockDuration     time.Duration // how long a source that failed is locked out of the account (default 15m)
+	SiteInviteTTL    time.Duration // lifetime of an invitation of an existing user to a site (default 14 days)
 	SessionTTL       time.Duration // lifetime of an API session (default 8h)
 	InviteTTL        time.Duration // lifetime of a registration link (default 72h)
 	InactiveAfter    time.Duration // unused accounts become Inactive Expired after this (default 90 days)
 	AgreementVersion string        // the user agreement accepted at registration (default "1")
+	// RegistryName and HelpDesk are named in e-mails (default "the immunization registry", none).
+	RegistryName, HelpDesk string
+	// Invitation is the invitation e-mail (ParseInvitationTemplate; default
+	// DefaultInvitationTemplate).
+	Invitation *template.Template
 }
 
 // Service holds the admin rules. It is safe for concurrent use.
@@ -39,6 +47,7 @@ type Service struct {
 
 	dummyOnce sync.Once
 	dummyHash string
+	throttle  *loginThrottle
 }
 
 // NewService returns a Service over st.
@@ -64,10 +73,22 @@ func NewService(st Store, o Options) *Service {
 	if o.InactiveAfter <= 0 {
 		o.InactiveAfter = 90 * 24 * time.Hour
 	}
+	if o.RegistryName == "" {
+		o.RegistryName = "the immunization registry"
+	}
+	if o.Invitation == nil {
+		o.Invitation = defaultInvitation
+	}
 	if o.AgreementVersion == "" {
 		o.AgreementVersion = "1"
 	}
-	return &Service{st: st, o: o, log: o.Logger}
+	if o.LockDuration <= 0 {
+		o.LockDuration = 15 * time.Minute
+	}
+	if o.SiteInviteTTL <= 0 {
+		o.SiteInviteTTL = 14 * 24 * time.Hour
+	}
+	return &Service{st: st, o: o, log: o.Logger, throttle: newLoginThrottle(o.LockoutThreshold, o.LockDuration)}
 }
 
 // Options returns the options in effect (with defaults applied).
@@ -88,9 +109,19 @@ type Actor struct {
 	MustChangePassword bool
 }
 
-// SystemActor is the actor of trusted operator tools, named "system:<tool>" in the audit log.
-// It may do everything: whoever runs the command line can reach the database anyway.
+// SystemActor is the actor of trusted automatic tools (the demo set-up, periodic jobs), named
+// "system:<tool>" in the audit log. It may do everything registry staff may.
 func SystemActor(tool string) Actor { return Actor{System: true, Name: "system:" + tool} }
+
+// OperatorActor is the actor of a person at the command line, named "cli:<os-user>" in the audit
+// log: whoever can run the command line can reach the database anyway, so it may do everything
+// registry staff may, but the audit log says who it was.
+func OperatorActor(osUser string) Actor {
+	if osUser == "" {
+		osUser = "unknown"
+	}
+	return Actor{System: true, Name: "cli:" + osUser}
+}
 
 func (a Actor) privileged() bool { return a.System || a.RegistryAdmin }
 
@@ -102,90 +133,40 @@ func (a Actor) userIDPtr() *int64 {
 	return &id
 }
 
-// can reports whether a has permission p at the site with this id and health system.
-func (a Actor) can(p Permission, siteID, healthSystemID int64) bool {
-	if a.privileged() {
-		return true
-	}
-	for _, m := range a.Memberships {
-		if !m.Role.Can(p) {
-			continue
-		}
-		if m.SiteID == siteID || (m.Role.HealthSystem() && m.HealthSystemID == healthSystemID) {
-			return true
-		}
-	}
-	return false
-}
-
-// canAnywhere reports whether a has permission p at some site.
-func (a Actor) canAnywhere(p Permission) bool {
-	if a.privileged() {
-		return true
-	}
-	for _, m := range a.Memberships {
-		if m.Role.Can(p) {
-			return true
-		}
-	}
-	return false
-}
-
-// coversHealthSystem reports whether a is a Health System User of the health system.
-func (a Actor) coversHealthSystem(healthSystemID int64) bool {
-	for _, m := range a.Memberships {
-		if m.Role.HealthSystem() && m.HealthSystemID == healthSystemID {
-			return true
-		}
-	}
-	return false
-}
-
-// sites returns the ids of the sites where a has permission p; all is true for privileged actors.
-func (s *Service) sites(ctx context.Context, a Actor, p Permission) (all bool, ids []int64, err error) {
+// sitesWhere returns the ids of the sites where the decision point allows a to do act; all is
+// true for registry staff (every site).
+func (s *Service) sitesWhere(ctx context.Context, a Actor, act Action) (all bool, ids []int64, err error) {
 	if a.privileged() {
 		return true, nil, nil
 	}
+	if len(a.Memberships) == 0 {
+		return false, nil, nil
+	}
+	// The candidates: the actor's sites and, for Health System Users, their health systems'.
 	seen := map[int64]bool{}
+	var candidates []Site
 	for _, m := range a.Memberships {
-		if !m.Role.Can(p) {
-			continue
-		}
-		if !seen[m.SiteID] {
-			seen[m.SiteID] = true
-			ids = append(ids, m.SiteID)
-		}
+		f := SiteFilter{IDs: []int64{m.SiteID}}
 		if m.Role.HealthSystem() {
-			family, err := s.st.ListSites(ctx, SiteFilter{HealthSystemID: m.HealthSystemID})
-			if err != nil {
-				return false, nil, fmt.Errorf("admin: health system sites: %w", err)
+			f = SiteFilter{HealthSystemID: m.HealthSystemID}
+		}
+		sites, err := s.st.ListSites(ctx, f)
+		if err != nil {
+			return false, nil, fmt.Errorf("admin: sites of the actor: %w", err)
+		}
+		for _, site := range sites {
+			if !seen[site.ID] {
+				seen[site.ID] = true
+				candidates = append(candidates, site)
 			}
-			for _, f := range family {
-				if !seen[f.ID] {
-					seen[f.ID] = true
-					ids = append(ids, f.ID)
-				}
-			}
+		}
+	}
+	for i := range candidates {
+		if Decide(a, act, Target{Site: &candidates[i]}).Allow {
+			ids = append(ids, candidates[i].ID)
 		}
 	}
 	return false, ids, nil
-}
-
-// canUser reports whether a has permission p over the target user: at one of the target's
-// sites. Registry administrators are managed only by privileged actors.
-func (a Actor) canUser(p Permission, u *User) bool {
-	if a.privileged() {
-		return true
-	}
-	if u.RegistryAdmin {
-		return false
-	}
-	for _, m := range u.Memberships {
-		if a.can(p, m.SiteID, m.HealthSystemID) {
-			return true
-		}
-	}
-	return false
 }
 
 func (a Actor) siteIDs() []int64 {
@@ -196,10 +177,11 @@ func (a Actor) siteIDs() []int64 {
 	return ids
 }
 
-// audit appends an audit entry in the transaction st and logs the action (ids only).
-func (s *Service) audit(ctx context.Context, st Store, a Actor, action, targetType string, targetID int64, siteIDs []int64, before, after any) error {
+// audit appends an audit entry in the transaction st and logs the action (ids only). rule is the
+// authorization rule that allowed it (empty for the system's own actions).
+func (s *Service) audit(ctx context.Context, st Store, a Actor, rule, action, targetType string, targetID int64, siteIDs []int64, before, after any) error {
 	e := &AuditEntry{
-		At: s.now(), ActorUserID: a.userIDPtr(), Actor: a.Name, Action: action,
+		At: s.now(), ActorUserID: a.userIDPtr(), Actor: a.Name, Action: action, Rule: rule,
 		TargetType: targetType, TargetID: strconv.FormatInt(targetID, 10), SiteIDs: siteIDs,
 	}
 	if e.SiteIDs == nil {

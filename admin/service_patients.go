@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"fmt"
 	"strings"
 )
 
@@ -30,19 +31,6 @@ func visibilityOf(a Actor) visibility {
 
 func (v visibility) sees(orgID, healthSystemID int64) bool {
 	return v.all || v.orgs[orgID] || v.families[healthSystemID]
-}
-
-// reportedBy reports whether one of the actor's organizations reported the patient.
-func (v visibility) reportedBy(p *Patient) bool {
-	if v.all {
-		return true
-	}
-	for _, r := range p.Reports {
-		if v.sees(r.OrganizationID, r.HealthSystemID) {
-			return true
-		}
-	}
-	return false
 }
 
 // restrict keeps only the records of the actor's organizations, and shows their own report's
@@ -90,27 +78,35 @@ func (v visibility) restrict(p *Patient) {
 	p.Vaccinations = vax
 }
 
-// LookupPatient returns a registry patient with their vaccinations, honouring data sharing:
-// a patient with status No is visible only to the organizations that reported them, with only
-// their own records (others get ErrNotFound); a patient with status Unknown is not shown to
-// anyone until the status is resolved (ErrSharingUnresolved).
+// LookupPatient returns a registry patient with their vaccinations, honouring data sharing and
+// environments (the decision point, ActionViewPatient): a patient with status No is visible only
+// to the organizations that reported them, with only their own records, and a test-environment
+// patient only to users of a site that reported them (others get ErrNotFound); a patient with
+// status Unknown is not shown to anyone until the status is resolved (ErrSharingUnresolved).
+// Every view is audited ("patient.view").
 func (s *Service) LookupPatient(ctx context.Context, a Actor, id int64) (*Patient, error) {
-	if !a.canAnywhere(PermReadPatients) {
-		return nil, Forbidden("looking up patients requires a site role")
+	if _, err := s.authorize(a, ActionSearchPatients, Target{}); err != nil {
+		return nil, err
 	}
 	p, err := s.st.Patient(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	v := visibilityOf(a)
+	d, err := s.authorize(a, ActionViewPatient, Target{Patient: p})
+	if err != nil {
+		return nil, err
+	}
 	switch p.Sharing {
 	case SharingUnknown:
 		return nil, ErrSharingUnresolved.With("patient %d has data-sharing status Unknown: set it to Yes or No (POST /api/v1/patients/%d/sharing) before viewing the records", id, id)
 	case SharingNo:
-		if !v.reportedBy(p) {
-			return nil, NotFound("patient %d not found", id)
-		}
-		v.restrict(p)
+		visibilityOf(a).restrict(p)
+	}
+	err = s.st.Tx(ctx, func(tx Store) error {
+		return s.audit(ctx, tx, a, d.Rule, "patient.view", "patient", id, a.siteIDs(), nil, map[string]string{"env": p.Env})
+	})
+	if err != nil {
+		return nil, err
 	}
 	return p, nil
 }
@@ -119,8 +115,8 @@ func (s *Service) LookupPatient(ctx context.Context, a Actor, id int64) (*Patien
 // honouring data sharing: patients with status No that none of the actor's organizations
 // reported are left out; patients with status Unknown are listed with their id and status only.
 func (s *Service) SearchPatients(ctx context.Context, a Actor, q PatientQuery) ([]PatientSummary, error) {
-	if !a.canAnywhere(PermReadPatients) {
-		return nil, Forbidden("looking up patients requires a site role")
+	if _, err := s.authorize(a, ActionSearchPatients, Target{}); err != nil {
+		return nil, err
 	}
 	q.FamilyName, q.GivenName = strings.TrimSpace(q.FamilyName), strings.TrimSpace(q.GivenName)
 	if q.FamilyName == "" || q.BirthDate.IsZero() {
@@ -143,6 +139,16 @@ func (s *Service) SearchPatients(ctx context.Context, a Actor, q PatientQuery) (
 	out := []PatientSummary{}
 	for i := range found {
 		p := &found[i]
+		if p.Env == "T" && !a.privileged() {
+			// Test patients belong to the sites that sent them: decide on the whole record.
+			full, err := s.st.Patient(ctx, p.ID)
+			if err != nil {
+				return nil, err
+			}
+			if !Decide(a, ActionViewPatient, Target{Patient: full}).Allow {
+				continue
+			}
+		}
 		sum := PatientSummary{ID: p.ID, Env: p.Env, Sharing: p.Sharing}
 		switch p.Sharing {
 		case SharingUnknown:
@@ -150,7 +156,7 @@ func (s *Service) SearchPatients(ctx context.Context, a Actor, q PatientQuery) (
 			out = append(out, sum)
 			continue
 		case SharingNo:
-			if !v.reportedBy(p) {
+			if !Decide(a, ActionViewPatient, Target{Patient: p}).Allow {
 				continue
 			}
 			v.restrict(p)
@@ -162,26 +168,30 @@ func (s *Service) SearchPatients(ctx context.Context, a Actor, q PatientQuery) (
 }
 
 // SharingInput is a data-sharing change: to No when the patient objects, back to Yes when they
-// withdraw the objection, or Yes/No to resolve Unknown. FormRef names the signed form (required
-// for an objection and its withdrawal).
+// withdraw the objection, or Yes/No to resolve Unknown. Every change carries the reference of the
+// signed form (FormRef) or the user's attestation of how the patient's decision was given
+// (Attestation), or both.
 type SharingInput struct {
-	Status  Sharing `json:"status"`
-	FormRef string  `json:"form_ref"`
-	Reason  string  `json:"reason,omitempty"`
+	Status      Sharing `json:"status"`
+	FormRef     string  `json:"form_ref,omitempty"`
+	Attestation string  `json:"attestation,omitempty"`
+	Reason      string  `json:"reason,omitempty"`
 }
 
-// SetSharing changes a patient's data-sharing status (authorized users: Typical User and above,
-// not the read-only roles; registry administrators). The change is written to sharing_changes
-// (source "admin", the user, the form) and to the audit log, in the transaction that changes the
-// status, with the patient row locked.
+// SetSharing changes a patient's data-sharing status. Only registry staff, or users whose role
+// allows changing data sharing (not the read-only roles) in an organization that reported the
+// patient, may (the decision point, ActionChangeSharing). The change is written to
+// sharing_changes (source "admin", the user, the form or attestation) and to the audit log, in
+// the transaction that changes the status, with the patient row locked.
 func (s *Service) SetSharing(ctx context.Context, a Actor, patientID int64, in SharingInput) (*SharingChange, error) {
-	if !a.canAnywhere(PermChangeSharing) {
-		return nil, Forbidden("changing data sharing requires a role other than Read Only / Read Only Administrator")
-	}
 	if in.Status != SharingYes && in.Status != SharingNo {
 		return nil, Invalid("sharing status must be Y (share) or N (do not share)")
 	}
 	form, err := checkLabel("form_ref", in.FormRef, 100, false)
+	if err != nil {
+		return nil, err
+	}
+	attestation, err := checkLabel("attestation", in.Attestation, 500, false)
 	if err != nil {
 		return nil, err
 	}
@@ -195,19 +205,12 @@ func (s *Service) SetSharing(ctx context.Context, a Actor, patientID int64, in S
 		if err != nil {
 			return err
 		}
-		v := visibilityOf(a)
-		if p.Sharing == SharingNo && !v.reportedBy(p) {
-			return NotFound("patient %d not found", patientID)
+		d, err := s.authorize(a, ActionChangeSharing, Target{Patient: p})
+		if err != nil {
+			return err
 		}
 		if p.Sharing == in.Status {
 			return ErrSharingUnchanged.With("patient %d already has data-sharing status %s", patientID, in.Status)
-		}
-		if form == "" && (in.Status == SharingNo || p.Sharing == SharingNo) {
-			what := "an objection"
-			if p.Sharing == SharingNo {
-				what = "withdrawing an objection"
-			}
-			return Invalid("form_ref (the signed form) is required for %s", what)
 		}
 		if reason == "" {
 			switch {
@@ -219,14 +222,18 @@ func (s *Service) SetSharing(ctx context.Context, a Actor, patientID int64, in S
 				reason = "withdrawal of objection"
 			}
 		}
+		if form == "" && attestation == "" {
+			return &Error{Kind: KindInvalid, Code: "form_or_attestation_required",
+				Message: fmt.Sprintf("a data-sharing change (%s) needs form_ref (the signed form) or attestation (how the patient's decision was given)", reason)}
+		}
 		c = &SharingChange{RegistryPatientID: patientID, OldStatus: p.Sharing, NewStatus: in.Status,
-			Source: "admin", Reason: reason, FormRef: form, UserID: a.userIDPtr(), ChangedAt: s.now()}
+			Source: "admin", Reason: reason, FormRef: form, Attestation: attestation, UserID: a.userIDPtr(), ChangedAt: s.now()}
 		if err := tx.RecordSharingChange(ctx, c); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, a, "patient.set_sharing", "patient", patientID, a.siteIDs(),
+		return s.audit(ctx, tx, a, d.Rule, "patient.set_sharing", "patient", patientID, a.siteIDs(),
 			map[string]Sharing{"sharing": p.Sharing},
-			map[string]any{"sharing": in.Status, "form_ref": form, "reason": reason, "sharing_change_id": c.ID})
+			map[string]any{"sharing": in.Status, "form_ref": form, "attested": attestation != "", "reason": reason, "sharing_change_id": c.ID})
 	})
 	if err != nil {
 		return nil, err
@@ -237,21 +244,21 @@ func (s *Service) SetSharing(ctx context.Context, a Actor, patientID int64, in S
 // ListAudit lists audit entries, newest first: all of them for registry administrators, those
 // touching the sites where the actor may view users otherwise.
 func (s *Service) ListAudit(ctx context.Context, a Actor, f AuditFilter) ([]AuditEntry, error) {
-	all, ids, err := s.sites(ctx, a, PermViewUsers)
+	all, ids, err := s.sitesWhere(ctx, a, ActionViewAudit)
 	if err != nil {
 		return nil, err
 	}
 	if !all && len(ids) == 0 {
-		return nil, Forbidden("viewing the audit log requires an administrator role")
+		return nil, &Error{Kind: KindForbidden, Code: "forbidden", Rule: RuleNoRole, Message: "viewing the audit log requires a role that views users"}
 	}
 	if len(f.SiteIDs) > 0 && !all {
-		allowed := map[int64]bool{}
-		for _, id := range ids {
-			allowed[id] = true
-		}
 		for _, id := range f.SiteIDs {
-			if !allowed[id] {
-				return nil, Forbidden("you may not view the audit log of site %d", id)
+			site, err := s.st.Site(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := s.authorize(a, ActionViewAudit, Target{Site: site}); err != nil {
+				return nil, err
 			}
 		}
 	} else if !all {

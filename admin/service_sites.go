@@ -21,16 +21,15 @@ type OrganizationInput struct {
 	ParentCode string `json:"parent_code,omitempty"`
 }
 
-func (s *Service) requirePrivileged(a Actor, what string) error {
-	if !a.privileged() {
-		return Forbidden("only registry administrators may %s", what)
-	}
-	return nil
+// staffOnly asks the decision point about an action reserved to registry staff.
+func (s *Service) staffOnly(a Actor, act Action) error {
+	_, err := s.authorize(a, act, Target{})
+	return err
 }
 
 // CreateOrganization registers an organization (registry administrators only).
 func (s *Service) CreateOrganization(ctx context.Context, a Actor, in OrganizationInput) (*Organization, error) {
-	if err := s.requirePrivileged(a, "create organizations"); err != nil {
+	if err := s.staffOnly(a, ActionCreateOrganization); err != nil {
 		return nil, err
 	}
 	code, err := checkCode("organization code", in.Code)
@@ -68,7 +67,7 @@ func (s *Service) CreateOrganization(ctx context.Context, a Actor, in Organizati
 			}
 			return err
 		}
-		return s.audit(ctx, tx, a, "organization.create", "organization", o.ID, nil, nil, o)
+		return s.audit(ctx, tx, a, RuleRegistryStaff, "organization.create", "organization", o.ID, nil, nil, o)
 	})
 	if err != nil {
 		return nil, err
@@ -78,7 +77,7 @@ func (s *Service) CreateOrganization(ctx context.Context, a Actor, in Organizati
 
 // EnsureOrganization returns the organization with in.Code, creating it when it does not exist.
 func (s *Service) EnsureOrganization(ctx context.Context, a Actor, in OrganizationInput) (*Organization, error) {
-	if err := s.requirePrivileged(a, "create organizations"); err != nil {
+	if err := s.staffOnly(a, ActionCreateOrganization); err != nil {
 		return nil, err
 	}
 	o, err := s.st.OrganizationByCode(ctx, strings.TrimSpace(in.Code))
@@ -108,23 +107,11 @@ func (s *Service) ListOrganizations(ctx context.Context, a Actor) ([]Organizatio
 	}
 	out := []Organization{}
 	for _, o := range all {
-		if s.actorSeesOrganization(a, &o) {
+		if Decide(a, ActionViewOrganization, Target{Organization: &o}).Allow {
 			out = append(out, o)
 		}
 	}
 	return out, nil
-}
-
-func (s *Service) actorSeesOrganization(a Actor, o *Organization) bool {
-	if a.privileged() {
-		return true
-	}
-	for _, m := range a.Memberships {
-		if m.OrganizationID == o.ID || (m.Role.HealthSystem() && m.HealthSystemID == o.HealthSystemID()) {
-			return true
-		}
-	}
-	return false
 }
 
 // Organization returns one organization the actor may see.
@@ -133,8 +120,8 @@ func (s *Service) Organization(ctx context.Context, a Actor, id int64) (*Organiz
 	if err != nil {
 		return nil, err
 	}
-	if !s.actorSeesOrganization(a, o) {
-		return nil, Forbidden("organization %d is not one of yours", id)
+	if _, err := s.authorize(a, ActionViewOrganization, Target{Organization: o}); err != nil {
+		return nil, err
 	}
 	return o, nil
 }
@@ -200,23 +187,39 @@ func (s *Service) checkSiteInput(ctx context.Context, st Store, in SiteInput) (*
 // CreateSite registers a site of an organization with its MSH-4 facility identifiers (registry
 // administrators only). A facility identifier belongs to one site only.
 func (s *Service) CreateSite(ctx context.Context, a Actor, in SiteInput) (*Site, error) {
-	if err := s.requirePrivileged(a, "create sites"); err != nil {
+	if err := s.staffOnly(a, ActionCreateSite); err != nil {
 		return nil, err
 	}
-	var site *Site
+	var (
+		site    *Site
+		flagged []Site
+	)
 	err := s.st.Tx(ctx, func(tx Store) error {
 		var err error
 		if site, err = s.checkSiteInput(ctx, tx, in); err != nil {
 			return err
 		}
+		if site.Status != SiteRegistered && !a.System {
+			// A new site has no users, so no Access Administrator: it starts registered.
+			return ErrSiteNeedsAA.With("a new site has no access administrator, so it cannot start in %s: create it registered, invite its access administrator, then move it to testing", site.Status)
+		}
 		if err := tx.CreateSite(ctx, site); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, a, "site.create", "site", site.ID, []int64{site.ID}, nil, site)
+		// Operator tools (the demo set-up, scripted onboarding) may create a site directly in
+		// testing or production: it is flagged "needs AA" at once and registry staff are told.
+		if flagged, err = s.refreshAA(ctx, tx, []int64{site.ID}); err != nil {
+			return err
+		}
+		if site, err = tx.Site(ctx, site.ID); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, a, RuleRegistryStaff, "site.create", "site", site.ID, []int64{site.ID}, nil, site)
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.tellNeedsAA(ctx, flagged)
 	return site, nil
 }
 
@@ -224,7 +227,7 @@ func (s *Service) CreateSite(ctx context.Context, a Actor, in SiteInput) (*Site,
 // facility identifiers it lacks. An existing site of another organization is a conflict. Its
 // status and go-live date are left as they are.
 func (s *Service) EnsureSite(ctx context.Context, a Actor, in SiteInput) (*Site, error) {
-	if err := s.requirePrivileged(a, "create sites"); err != nil {
+	if err := s.staffOnly(a, ActionCreateSite); err != nil {
 		return nil, err
 	}
 	site, err := s.st.SiteByCode(ctx, strings.TrimSpace(in.Code))
@@ -259,8 +262,8 @@ func (s *Service) Site(ctx context.Context, a Actor, id int64) (*Site, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !a.can(PermReadPatients, site.ID, site.HealthSystemID) {
-		return nil, Forbidden("site %s is not one of yours", site.Code)
+	if _, err := s.authorize(a, ActionViewSite, Target{Site: site}); err != nil {
+		return nil, err
 	}
 	return site, nil
 }
@@ -279,7 +282,7 @@ func (s *Service) ListSites(ctx context.Context, a Actor, f SiteFilter) ([]Site,
 	if f.Status != "" && !f.Status.Valid() {
 		return nil, Invalid("site status %q is not one of registered, testing, production", f.Status)
 	}
-	all, ids, err := s.sites(ctx, a, PermReadPatients)
+	all, ids, err := s.sitesWhere(ctx, a, ActionViewSite)
 	if err != nil {
 		return nil, err
 	}
@@ -296,7 +299,7 @@ func (s *Service) ListSites(ctx context.Context, a Actor, f SiteFilter) ([]Site,
 // back) and/or sets its go-live date (registry administrators only). Going to production without
 // a go-live date sets it to today.
 func (s *Service) SetSiteStatus(ctx context.Context, a Actor, siteID int64, status SiteStatus, goLive Date) (*Site, error) {
-	if err := s.requirePrivileged(a, "change a site's onboarding status"); err != nil {
+	if err := s.staffOnly(a, ActionSetSiteStatus); err != nil {
 		return nil, err
 	}
 	if !status.Valid() {
@@ -314,6 +317,15 @@ func (s *Service) SetSiteStatus(ctx context.Context, a Actor, siteID int64, stat
 		if status != before.Status && !before.Status.CanMoveTo(status) {
 			return ErrInvalidTransition.With("site %s cannot go from %s to %s (registered → testing → production)", before.Code, before.Status, status)
 		}
+		if status != SiteRegistered && status != before.Status {
+			n, err := tx.ActiveAAs(ctx, siteID)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return ErrSiteNeedsAA.With("site %s has no active access administrator: it cannot move to %s until one of its users is an active access administrator", before.Code, status)
+			}
+		}
 		if goLive.IsZero() {
 			goLive = before.GoLive
 		}
@@ -323,6 +335,9 @@ func (s *Service) SetSiteStatus(ctx context.Context, a Actor, siteID int64, stat
 		if err := tx.UpdateSiteStatus(ctx, siteID, status, goLive, s.now()); err != nil {
 			return err
 		}
+		if _, err := s.refreshAA(ctx, tx, []int64{siteID}); err != nil {
+			return err
+		}
 		if site, err = tx.Site(ctx, siteID); err != nil {
 			return err
 		}
@@ -330,7 +345,7 @@ func (s *Service) SetSiteStatus(ctx context.Context, a Actor, siteID int64, stat
 			Status SiteStatus `json:"status"`
 			GoLive Date       `json:"go_live_date"`
 		}
-		return s.audit(ctx, tx, a, "site.set_status", "site", siteID, []int64{siteID},
+		return s.audit(ctx, tx, a, RuleRegistryStaff, "site.set_status", "site", siteID, []int64{siteID},
 			st{before.Status, before.GoLive}, st{site.Status, site.GoLive})
 	})
 	if err != nil {
@@ -341,7 +356,7 @@ func (s *Service) SetSiteStatus(ctx context.Context, a Actor, siteID int64, stat
 
 // AddSiteFacility adds an MSH-4 identifier to a site (registry administrators only).
 func (s *Service) AddSiteFacility(ctx context.Context, a Actor, siteID int64, facility string) (*Site, error) {
-	if err := s.requirePrivileged(a, "change a site's facilities"); err != nil {
+	if err := s.staffOnly(a, ActionManageFacilities); err != nil {
 		return nil, err
 	}
 	facility, err := CheckFacilityID(facility)
@@ -363,7 +378,7 @@ func (s *Service) AddSiteFacility(ctx context.Context, a Actor, siteID int64, fa
 		if !added {
 			return nil
 		}
-		return s.audit(ctx, tx, a, "site.add_facility", "site", siteID, []int64{siteID}, nil, map[string]string{"facility_id": facility})
+		return s.audit(ctx, tx, a, RuleRegistryStaff, "site.add_facility", "site", siteID, []int64{siteID}, nil, map[string]string{"facility_id": facility})
 	})
 	if err != nil {
 		return nil, err
@@ -373,7 +388,7 @@ func (s *Service) AddSiteFacility(ctx context.Context, a Actor, siteID int64, fa
 
 // RemoveSiteFacility removes an MSH-4 identifier from a site (registry administrators only).
 func (s *Service) RemoveSiteFacility(ctx context.Context, a Actor, siteID int64, facility string) (*Site, error) {
-	if err := s.requirePrivileged(a, "change a site's facilities"); err != nil {
+	if err := s.staffOnly(a, ActionManageFacilities); err != nil {
 		return nil, err
 	}
 	var site *Site
@@ -385,7 +400,7 @@ func (s *Service) RemoveSiteFacility(ctx context.Context, a Actor, siteID int64,
 		if site, err = tx.Site(ctx, siteID); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, a, "site.remove_facility", "site", siteID, []int64{siteID}, map[string]string{"facility_id": facility}, nil)
+		return s.audit(ctx, tx, a, RuleRegistryStaff, "site.remove_facility", "site", siteID, []int64{siteID}, map[string]string{"facility_id": facility}, nil)
 	})
 	if err != nil {
 		return nil, err
@@ -417,11 +432,15 @@ func (s *Service) CreateSOAPCredential(ctx context.Context, a Actor, siteID int6
 // username at this site gets the new password and facility and is made active again (handy for
 // scripts and the demo set-up). A username of another site is a conflict.
 func (s *Service) EnsureSOAPCredential(ctx context.Context, a Actor, siteID int64, username, password, facilityID string) (*SenderCredential, error) {
-	return s.soapCredential(ctx, a, siteID, username, password, facilityID, true)
+	c, err := s.soapCredential(ctx, a, siteID, username, password, facilityID, true)
+	if errors.Is(err, ErrAlreadyExists) { // created concurrently (unique username): update it
+		return s.soapCredential(ctx, a, siteID, username, password, facilityID, true)
+	}
+	return c, err
 }
 
 func (s *Service) soapCredential(ctx context.Context, a Actor, siteID int64, username, password, facilityID string, update bool) (*SenderCredential, error) {
-	if err := s.requirePrivileged(a, "manage sender credentials"); err != nil {
+	if err := s.staffOnly(a, ActionManageCredentials); err != nil {
 		return nil, err
 	}
 	username, err := checkSenderUsername(username)
@@ -457,7 +476,7 @@ func (s *Service) soapCredential(ctx context.Context, a Actor, siteID int64, use
 			if c, err = tx.Credential(ctx, existing.ID); err != nil {
 				return err
 			}
-			return s.audit(ctx, tx, a, "credential.update", "credential", c.ID, []int64{site.ID}, existing, c)
+			return s.audit(ctx, tx, a, RuleRegistryStaff, "credential.update", "credential", c.ID, []int64{site.ID}, existing, c)
 		case err == nil:
 			return ErrAlreadyExists.With("sender username %s is taken", username)
 		case !errors.Is(err, ErrNotFound):
@@ -470,7 +489,7 @@ func (s *Service) soapCredential(ctx context.Context, a Actor, siteID int64, use
 			}
 			return err
 		}
-		return s.audit(ctx, tx, a, "credential.create", "credential", c.ID, []int64{site.ID}, nil, c)
+		return s.audit(ctx, tx, a, RuleRegistryStaff, "credential.create", "credential", c.ID, []int64{site.ID}, nil, c)
 	})
 	if err != nil {
 		return nil, err
@@ -489,11 +508,15 @@ func (s *Service) CreateMLLPCredential(ctx context.Context, a Actor, siteID int6
 // EnsureMLLPCredential is CreateMLLPCredential, except that an identical active credential of
 // the same site is returned as it is (handy for scripts and the demo set-up).
 func (s *Service) EnsureMLLPCredential(ctx context.Context, a Actor, siteID int64, sourceCIDR, certSubject string) (*SenderCredential, error) {
-	return s.mllpCredential(ctx, a, siteID, sourceCIDR, certSubject, true)
+	c, err := s.mllpCredential(ctx, a, siteID, sourceCIDR, certSubject, true)
+	if errors.Is(err, ErrAlreadyExists) { // created concurrently (unique index): return that one
+		return s.mllpCredential(ctx, a, siteID, sourceCIDR, certSubject, true)
+	}
+	return c, err
 }
 
 func (s *Service) mllpCredential(ctx context.Context, a Actor, siteID int64, sourceCIDR, certSubject string, ensure bool) (*SenderCredential, error) {
-	if err := s.requirePrivileged(a, "manage sender credentials"); err != nil {
+	if err := s.staffOnly(a, ActionManageCredentials); err != nil {
 		return nil, err
 	}
 	cidr, err := normalizeCIDR(sourceCIDR)
@@ -536,7 +559,7 @@ func (s *Service) mllpCredential(ctx context.Context, a Actor, siteID int64, sou
 		if err := tx.CreateCredential(ctx, c, ""); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, a, "credential.create", "credential", c.ID, []int64{site.ID}, nil, c)
+		return s.audit(ctx, tx, a, RuleRegistryStaff, "credential.create", "credential", c.ID, []int64{site.ID}, nil, c)
 	})
 	if err != nil {
 		return nil, err
@@ -548,7 +571,7 @@ func (s *Service) mllpCredential(ctx context.Context, a Actor, siteID int64, sou
 // (registry administrators only).
 func (s *Service) ListCredentials(ctx context.Context, a Actor, siteID int64) ([]SenderCredential, error) {
 	if siteID == 0 {
-		if err := s.requirePrivileged(a, "list all sender credentials"); err != nil {
+		if err := s.staffOnly(a, ActionManageCredentials); err != nil {
 			return nil, err
 		}
 		return s.st.ListCredentials(ctx, 0)
@@ -557,15 +580,15 @@ func (s *Service) ListCredentials(ctx context.Context, a Actor, siteID int64) ([
 	if err != nil {
 		return nil, err
 	}
-	if !a.can(PermViewUsers, site.ID, site.HealthSystemID) {
-		return nil, Forbidden("you may not view the sender credentials of site %s", site.Code)
+	if _, err := s.authorize(a, ActionViewCredentials, Target{Site: site}); err != nil {
+		return nil, err
 	}
 	return s.st.ListCredentials(ctx, siteID)
 }
 
 // RevokeCredential deactivates a sender credential (registry administrators only).
 func (s *Service) RevokeCredential(ctx context.Context, a Actor, id int64) (*SenderCredential, error) {
-	if err := s.requirePrivileged(a, "manage sender credentials"); err != nil {
+	if err := s.staffOnly(a, ActionManageCredentials); err != nil {
 		return nil, err
 	}
 	var c *SenderCredential
@@ -583,7 +606,7 @@ func (s *Service) RevokeCredential(ctx context.Context, a Actor, id int64) (*Sen
 		if c, err = tx.Credential(ctx, id); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, a, "credential.revoke", "credential", id, []int64{c.SiteID}, before, c)
+		return s.audit(ctx, tx, a, RuleRegistryStaff, "credential.revoke", "credential", id, []int64{c.SiteID}, before, c)
 	})
 	if err != nil {
 		return nil, err

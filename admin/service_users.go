@@ -70,6 +70,29 @@ func userSites(u *User) []int64 {
 // password (system actor only: the command line). It is refused once a registry administrator
 // exists; later ones are invited by a registry administrator.
 func (s *Service) BootstrapRegistryAdmin(ctx context.Context, a Actor, in NewUserInput, password string) (*User, error) {
+	return s.bootstrap(ctx, a, in, password, false)
+}
+
+// EnsureFirstRegistryAdmin creates the first registry administrator when the registry has none
+// (the first start of a new installation), with a generated password that must be changed at the
+// first sign-in; the password is returned, to be shown once. With a registry administrator
+// already there it creates nothing and returns a nil user.
+func (s *Service) EnsureFirstRegistryAdmin(ctx context.Context, a Actor, in NewUserInput) (*User, string, error) {
+	password, err := GeneratePassword()
+	if err != nil {
+		return nil, "", err
+	}
+	u, err := s.bootstrap(ctx, a, in, password, true)
+	if errors.Is(err, ErrAlreadyBootstrap) {
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	return u, password, nil
+}
+
+func (s *Service) bootstrap(ctx context.Context, a Actor, in NewUserInput, password string, mustChange bool) (*User, error) {
 	if !a.System {
 		return nil, Forbidden("the first registry administrator is created from the command line")
 	}
@@ -86,7 +109,7 @@ func (s *Service) BootstrapRegistryAdmin(ctx context.Context, a Actor, in NewUse
 	}
 	now := s.now()
 	u := &User{Username: in.Username, FirstName: in.FirstName, LastName: in.LastName, Email: in.Email, Phone: in.Phone,
-		Status: UserActive, RegistryAdmin: true, PasswordHash: hash, LastActiveAt: &now}
+		Status: UserActive, RegistryAdmin: true, PasswordHash: hash, LastActiveAt: &now, MustChangePassword: mustChange}
 	err = s.st.Tx(ctx, func(tx Store) error {
 		n, err := tx.CountRegistryAdmins(ctx)
 		if err != nil {
@@ -98,7 +121,7 @@ func (s *Service) BootstrapRegistryAdmin(ctx context.Context, a Actor, in NewUse
 		if err := s.createUser(ctx, tx, u); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, a, "user.bootstrap", "user", u.ID, nil, nil, auditUser(u))
+		return s.audit(ctx, tx, a, RuleRegistryStaff, "user.bootstrap", "user", u.ID, nil, nil, auditUser(u))
 	})
 	if err != nil {
 		return nil, err
@@ -125,8 +148,8 @@ func (s *Service) createUser(ctx context.Context, tx Store, u *User) error {
 // the registry (the person may already have an account at another site). Any actor who may
 // manage users somewhere may search.
 func (s *Service) SearchUsers(ctx context.Context, a Actor, q UserQuery) ([]UserMatch, error) {
-	if !a.canAnywhere(PermManageUsers) {
-		return nil, Forbidden("searching users requires an administrator role")
+	if _, err := s.authorize(a, ActionSearchUsers, Target{}); err != nil {
+		return nil, err
 	}
 	q.FirstName, q.LastName, q.Email = strings.TrimSpace(q.FirstName), strings.TrimSpace(q.LastName), strings.TrimSpace(q.Email)
 	if q.Email == "" && (q.FirstName == "" || q.LastName == "") {
@@ -161,7 +184,12 @@ type Invitation struct {
 	Link      string    `json:"-"` // only with SkipEmail
 }
 
+// checkDesignations validates designations. The Access Administrator designation goes with any
+// role: it grants user management at the site, the role decides access to patients.
 func checkDesignations(role Role, ds []Designation) ([]Designation, error) {
+	if !role.Valid() {
+		return nil, Invalid("role %q is not one of %v", role, Roles)
+	}
 	out := []Designation{}
 	for _, d := range ds {
 		if !d.Valid() {
@@ -171,23 +199,8 @@ func checkDesignations(role Role, ds []Designation) ([]Designation, error) {
 			out = append(out, d)
 		}
 	}
-	if slices.Contains(out, DesignationAccessAdministrator) && !role.Can(PermManageUsers) {
-		return nil, Invalid("the Access Administrator designation requires the Administrator or Health System User role, not %s", role.Label())
-	}
 	slices.Sort(out)
 	return out, nil
-}
-
-// checkGrant refuses roles above the actor's: Health System User roles are granted by registry
-// administrators or a Health System User of the site's health system.
-func checkGrant(a Actor, role Role, site *Site) error {
-	if !role.Valid() {
-		return Invalid("role %q is not one of %v", role, Roles)
-	}
-	if role.HealthSystem() && !a.privileged() && !a.coversHealthSystem(site.HealthSystemID) {
-		return Forbidden("only a Health System User of this health system or a registry administrator may grant %s", role.Label())
-	}
-	return nil
 }
 
 // Invite creates an account in status "invited" and emails a one-time registration link. The
@@ -203,14 +216,12 @@ func (s *Service) Invite(ctx context.Context, a Actor, in InviteInput) (*Invitat
 	if in.SkipEmail && !a.System {
 		return nil, Forbidden("only the command line may skip the invitation email")
 	}
-	if !in.SkipEmail && !s.o.SMTP.Configured() {
-		return nil, ErrMailUnavailable.With("no mail server is configured for invitations")
-	}
 	var site *Site
 	var memberships []Membership
+	var d Decision
 	if in.RegistryAdmin {
-		if !a.privileged() {
-			return nil, Forbidden("only registry administrators may invite registry administrators")
+		if d, err = s.authorize(a, ActionInviteRegistryStaff, Target{}); err != nil {
+			return nil, err
 		}
 	}
 	if in.SiteID != 0 || !in.RegistryAdmin {
@@ -223,10 +234,7 @@ func (s *Service) Invite(ctx context.Context, a Actor, in InviteInput) (*Invitat
 			}
 			return nil, err
 		}
-		if !a.can(PermManageUsers, site.ID, site.HealthSystemID) {
-			return nil, Forbidden("you may not invite users to site %s", site.Code)
-		}
-		if err := checkGrant(a, in.Role, site); err != nil {
+		if d, err = s.authorize(a, ActionInviteUser, Target{Site: site, Role: in.Role}); err != nil {
 			return nil, err
 		}
 		ds, err := checkDesignations(in.Role, in.Designations)
@@ -235,6 +243,9 @@ func (s *Service) Invite(ctx context.Context, a Actor, in InviteInput) (*Invitat
 		}
 		memberships = []Membership{{SiteID: site.ID, SiteCode: site.Code, OrganizationID: site.OrganizationID,
 			HealthSystemID: site.HealthSystemID, Role: in.Role, Designations: ds}}
+	}
+	if !in.SkipEmail && !s.o.SMTP.Configured() {
+		return nil, ErrMailUnavailable.With("no mail server is configured for invitations")
 	}
 
 	// The search before the invitation.
@@ -269,7 +280,7 @@ func (s *Service) Invite(ctx context.Context, a Actor, in InviteInput) (*Invitat
 		if inv, err = s.issueInvite(ctx, tx, u, in.SiteID, !in.SkipEmail); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, a, "user.invite", "user", u.ID, userSites(u), nil, auditUser(u))
+		return s.audit(ctx, tx, a, d.Rule, "user.invite", "user", u.ID, userSites(u), nil, auditUser(u))
 	})
 	if err != nil {
 		return nil, err
@@ -294,20 +305,20 @@ func (s *Service) issueInvite(ctx context.Context, tx Store, u *User, siteID int
 		inv.Link = link
 		return inv, nil
 	}
-	body := fmt.Sprintf(`Hello %s %s,
-
-An account has been created for you in the immunization registry.
-
-Username: %s
-
-To complete your registration, choose a password and accept the user agreement here:
-
-%s
-
-The link can be used once and expires on %s.
-If you did not expect this email, ignore it.
-`, u.FirstName, u.LastName, u.Username, link, i.ExpiresAt.Format("2006-01-02 15:04 MST"))
-	err = sendMail(ctx, s.o.SMTP, mailMessage{To: u.Email, Subject: "Your immunization registry account", Body: body}, now)
+	data := InvitationData{FirstName: u.FirstName, LastName: u.LastName, Username: u.Username,
+		RegistryName: s.o.RegistryName, HelpDesk: s.o.HelpDesk, Link: link, ExpiresAt: i.ExpiresAt}
+	if siteID != 0 {
+		site, err := tx.Site(ctx, siteID)
+		if err != nil {
+			return nil, err
+		}
+		data.SiteCode, data.SiteName, data.OrganizationCode = site.Code, site.Name, site.OrganizationCode
+	}
+	subject, body, err := renderInvitation(s.o.Invitation, data)
+	if err != nil {
+		return nil, err
+	}
+	err = sendMail(ctx, s.o.SMTP, mailMessage{To: u.Email, Subject: subject, Body: body}, now)
 	if err != nil {
 		s.log.Warn("invitation email failed", zap.Int64("user_id", u.ID), zap.Error(err))
 		return nil, ErrMailUnavailable.Wrap(err, "the invitation email could not be sent; nothing was created")
@@ -322,20 +333,21 @@ func (s *Service) ResendInvite(ctx context.Context, a Actor, userID int64, skipE
 	if skipEmail && !a.System {
 		return nil, Forbidden("only the command line may skip the invitation email")
 	}
-	if !skipEmail && !s.o.SMTP.Configured() {
-		return nil, ErrMailUnavailable.With("no mail server is configured for invitations")
-	}
 	var inv *Invitation
 	err := s.st.Tx(ctx, func(tx Store) error {
 		u, err := tx.UserForUpdate(ctx, userID)
 		if err != nil {
 			return err
 		}
-		if !a.canUser(PermManageUsers, u) {
-			return Forbidden("you may not manage user %d", userID)
+		d, err := s.authorize(a, ActionResendInvite, Target{User: u})
+		if err != nil {
+			return err
 		}
 		if u.Status != UserInvited {
 			return ErrInvalidTransition.With("user %s has already registered", u.Username)
+		}
+		if !skipEmail && !s.o.SMTP.Configured() {
+			return ErrMailUnavailable.With("no mail server is configured for invitations")
 		}
 		var siteID int64
 		if len(u.Memberships) > 0 {
@@ -344,7 +356,7 @@ func (s *Service) ResendInvite(ctx context.Context, a Actor, userID int64, skipE
 		if inv, err = s.issueInvite(ctx, tx, u, siteID, !skipEmail); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, a, "user.reinvite", "user", u.ID, userSites(u), nil, nil)
+		return s.audit(ctx, tx, a, d.Rule, "user.reinvite", "user", u.ID, userSites(u), nil, nil)
 	})
 	if err != nil {
 		return nil, err
@@ -394,8 +406,11 @@ func (s *Service) Register(ctx context.Context, token, password string, acceptAg
 		if u, err = tx.User(ctx, u.ID); err != nil {
 			return err
 		}
+		if _, err := s.refreshAA(ctx, tx, userSites(u)); err != nil { // an AA's registration clears the flag
+			return err
+		}
 		actor := Actor{UserID: u.ID, Name: u.Username}
-		return s.audit(ctx, tx, actor, "user.register", "user", u.ID, userSites(u), before,
+		return s.audit(ctx, tx, actor, RuleSelf, "user.register", "user", u.ID, userSites(u), before,
 			map[string]any{"status": u.Status, "agreement_version": u.AgreementVersion})
 	})
 	if err != nil {
@@ -415,17 +430,17 @@ func (s *Service) ListUsers(ctx context.Context, a Actor, siteID int64, status U
 		if err != nil {
 			return nil, err
 		}
-		if !a.can(PermViewUsers, site.ID, site.HealthSystemID) {
-			return nil, Forbidden("you may not view the users of site %s", site.Code)
+		if _, err := s.authorize(a, ActionListUsers, Target{Site: site}); err != nil {
+			return nil, err
 		}
 		f.SiteIDs = []int64{siteID}
 	} else {
-		all, ids, err := s.sites(ctx, a, PermViewUsers)
+		all, ids, err := s.sitesWhere(ctx, a, ActionListUsers)
 		if err != nil {
 			return nil, err
 		}
 		if !all && len(ids) == 0 {
-			return nil, Forbidden("viewing users requires an administrator role")
+			return nil, &Error{Kind: KindForbidden, Code: "forbidden", Rule: RuleNoRole, Message: "viewing users requires a role that views users"}
 		}
 		f.AllSites, f.SiteIDs = all, ids
 	}
@@ -439,8 +454,8 @@ func (s *Service) User(ctx context.Context, a Actor, id int64) (*User, error) {
 	if err != nil {
 		return nil, err
 	}
-	if a.UserID != id && !a.canUser(PermViewUsers, u) {
-		return nil, Forbidden("you may not view user %d", id)
+	if _, err := s.authorize(a, ActionViewUser, Target{User: u}); err != nil {
+		return nil, err
 	}
 	return u, nil
 }
@@ -461,8 +476,9 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, id int64, in ProfileI
 		if err != nil {
 			return err
 		}
-		if a.UserID != id && !a.canUser(PermManageUsers, before) {
-			return Forbidden("you may not manage user %d", id)
+		d, err := s.authorize(a, ActionUpdateUser, Target{User: before})
+		if err != nil {
+			return err
 		}
 		first, last, email, phone := before.FirstName, before.LastName, before.Email, before.Phone
 		if in.FirstName != nil {
@@ -508,7 +524,7 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, id int64, in ProfileI
 		if phone != before.Phone {
 			changed = append(changed, "phone")
 		}
-		return s.audit(ctx, tx, a, "user.update", "user", id, userSites(u), nil, map[string]any{"changed": changed})
+		return s.audit(ctx, tx, a, d.Rule, "user.update", "user", id, userSites(u), nil, map[string]any{"changed": changed})
 	})
 	if err != nil {
 		return nil, err
@@ -516,10 +532,11 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, id int64, in ProfileI
 	return u, nil
 }
 
-// SetMembership gives a user a role (and designations) at a site: it adds an existing user to
-// the site, or edits their role there. With designations nil the current ones are kept, except
-// that Access Administrator is dropped when the new role does not allow it (a demotion). Taking
-// the designation from the site's last active AA is refused (ErrLastAA).
+// SetMembership changes the role (and designations) of a member of a site. With designations
+// nil the current ones are kept. Taking the Access Administrator designation from the site's last
+// active AA is refused (ErrLastAA). A user who is not a member of the site is not added: that is
+// an invitation the user must accept (InviteToSite); the decision point denies it with rule
+// "consent-required".
 func (s *Service) SetMembership(ctx context.Context, a Actor, userID, siteID int64, role Role, designations []Designation) (*User, error) {
 	site, err := s.st.Site(ctx, siteID)
 	if err != nil {
@@ -528,30 +545,27 @@ func (s *Service) SetMembership(ctx context.Context, a Actor, userID, siteID int
 		}
 		return nil, err
 	}
-	if !a.can(PermManageUsers, site.ID, site.HealthSystemID) {
-		return nil, Forbidden("you may not manage the users of site %s", site.Code)
+	if !role.Valid() {
+		return nil, Invalid("role %q is not one of %v", role, Roles)
 	}
-	if err := checkGrant(a, role, site); err != nil {
-		return nil, err
-	}
-	var u *User
+	var (
+		u       *User
+		flagged []Site
+	)
 	err = s.st.Tx(ctx, func(tx Store) error {
 		target, err := tx.UserForUpdate(ctx, userID)
 		if err != nil {
 			return err
 		}
-		if target.RegistryAdmin && !a.privileged() {
-			return Forbidden("registry administrators are managed by registry administrators")
+		d, err := s.authorize(a, ActionSetMembership, Target{User: target, Site: site, Role: role})
+		if err != nil {
+			return err
 		}
 		ds := designations
 		if ds == nil {
 			ds = []Designation{}
 			if cur := target.Membership(siteID); cur != nil {
-				for _, d := range cur.Designations {
-					if d != DesignationAccessAdministrator || role.Can(PermManageUsers) {
-						ds = append(ds, d)
-					}
-				}
+				ds = append(ds, cur.Designations...)
 			}
 		}
 		if ds, err = checkDesignations(role, ds); err != nil {
@@ -566,11 +580,15 @@ func (s *Service) SetMembership(ctx context.Context, a Actor, userID, siteID int
 		if u, err = tx.User(ctx, userID); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, a, "user.set_membership", "user", userID, []int64{siteID}, before, u.Membership(siteID))
+		if flagged, err = s.refreshAA(ctx, tx, []int64{siteID}); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, a, d.Rule, "user.set_membership", "user", userID, []int64{siteID}, before, u.Membership(siteID))
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.tellNeedsAA(ctx, flagged)
 	return u, nil
 }
 
@@ -580,11 +598,16 @@ func (s *Service) RemoveMembership(ctx context.Context, a Actor, userID, siteID 
 	if err != nil {
 		return nil, err
 	}
-	if !a.can(PermManageUsers, site.ID, site.HealthSystemID) {
-		return nil, Forbidden("you may not manage the users of site %s", site.Code)
-	}
 	var u *User
 	err = s.st.Tx(ctx, func(tx Store) error {
+		target, err := tx.UserForUpdate(ctx, userID)
+		if err != nil {
+			return err
+		}
+		d, err := s.authorize(a, ActionRemoveMembership, Target{User: target, Site: site})
+		if err != nil {
+			return err
+		}
 		before, err := tx.DeleteMembership(ctx, userID, siteID)
 		if err != nil {
 			return err
@@ -592,7 +615,7 @@ func (s *Service) RemoveMembership(ctx context.Context, a Actor, userID, siteID 
 		if u, err = tx.User(ctx, userID); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, a, "user.remove_membership", "user", userID, []int64{siteID}, before, nil)
+		return s.audit(ctx, tx, a, d.Rule, "user.remove_membership", "user", userID, []int64{siteID}, before, nil)
 	})
 	if err != nil {
 		return nil, err
@@ -600,17 +623,22 @@ func (s *Service) RemoveMembership(ctx context.Context, a Actor, userID, siteID 
 	return u, nil
 }
 
-// userAction runs a change of one user under the manage permission, with the user's row
-// locked, and audits it with before and after.
-func (s *Service) userAction(ctx context.Context, a Actor, id int64, action string, fn func(tx Store, u *User) error) (*User, error) {
-	var after *User
+// userAction runs a change of one user's account after the decision point allowed act, with
+// the user's row locked, and audits it with before and after. It re-checks the sites the change
+// could leave without an active AA.
+func (s *Service) userAction(ctx context.Context, a Actor, id int64, act Action, action string, fn func(tx Store, u *User) error) (*User, error) {
+	var (
+		after   *User
+		flagged []Site
+	)
 	err := s.st.Tx(ctx, func(tx Store) error {
 		u, err := tx.UserForUpdate(ctx, id)
 		if err != nil {
 			return err
 		}
-		if !a.canUser(PermManageUsers, u) {
-			return Forbidden("you may not manage user %d", id)
+		d, err := s.authorize(a, act, Target{User: u})
+		if err != nil {
+			return err
 		}
 		if err := fn(tx, u); err != nil {
 			return err
@@ -618,18 +646,22 @@ func (s *Service) userAction(ctx context.Context, a Actor, id int64, action stri
 		if after, err = tx.User(ctx, id); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, a, action, "user", id, userSites(u), auditUser(u), auditUser(after))
+		if flagged, err = s.refreshAA(ctx, tx, userSites(u)); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, a, d.Rule, action, "user", id, userSites(u), auditUser(u), auditUser(after))
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.tellNeedsAA(ctx, flagged)
 	return after, nil
 }
 
 // Deactivate sets a user "Inactive Manual" and ends their sessions. The last active Access
 // Administrator of a site cannot be deactivated (ErrLastAA).
 func (s *Service) Deactivate(ctx context.Context, a Actor, id int64) (*User, error) {
-	return s.userAction(ctx, a, id, "user.deactivate", func(tx Store, u *User) error {
+	return s.userAction(ctx, a, id, ActionDeactivateUser, "user.deactivate", func(tx Store, u *User) error {
 		if u.Status == UserInactiveManual {
 			return ErrInvalidTransition.With("user %s is already Inactive Manual", u.Username)
 		}
@@ -644,7 +676,7 @@ func (s *Service) Deactivate(ctx context.Context, a Actor, id int64) (*User, err
 // Reactivate makes an Inactive Manual or Inactive Expired user active again; the inactivity
 // period starts anew.
 func (s *Service) Reactivate(ctx context.Context, a Actor, id int64) (*User, error) {
-	return s.userAction(ctx, a, id, "user.reactivate", func(tx Store, u *User) error {
+	return s.userAction(ctx, a, id, ActionReactivateUser, "user.reactivate", func(tx Store, u *User) error {
 		if u.Status != UserInactiveManual && u.Status != UserInactiveExpired {
 			return ErrInvalidTransition.With("user %s is %s, not inactive", u.Username, u.Status.Label())
 		}
@@ -654,10 +686,11 @@ func (s *Service) Reactivate(ctx context.Context, a Actor, id int64) (*User, err
 
 // Unlock unlocks an account locked after failed logins.
 func (s *Service) Unlock(ctx context.Context, a Actor, id int64) (*User, error) {
-	return s.userAction(ctx, a, id, "user.unlock", func(tx Store, u *User) error {
+	return s.userAction(ctx, a, id, ActionUnlockUser, "user.unlock", func(tx Store, u *User) error {
 		if !u.Locked() {
 			return ErrInvalidTransition.With("user %s is not locked", u.Username)
 		}
+		s.throttle.forgetUser(usernameKey(u.Username))
 		return tx.Unlock(ctx, id, s.now())
 	})
 }
@@ -673,7 +706,7 @@ func (s *Service) ResetPassword(ctx context.Context, a Actor, id int64, password
 		}
 		generated = password
 	}
-	u, err := s.userAction(ctx, a, id, "user.reset_password", func(tx Store, u *User) error {
+	u, err := s.userAction(ctx, a, id, ActionResetPassword, "user.reset_password", func(tx Store, u *User) error {
 		if u.Status == UserInvited {
 			return ErrInvalidTransition.With("user %s has not registered yet: resend the invitation", u.Username)
 		}
@@ -700,7 +733,10 @@ func (s *Service) ResetPassword(ctx context.Context, a Actor, id int64, password
 // (90 days by default) and returns how many. Login applies the same rule to the account at hand.
 func (s *Service) ExpireInactive(ctx context.Context) (int, error) {
 	now := s.now()
-	var n int
+	var (
+		n       int
+		flagged []Site
+	)
 	err := s.st.Tx(ctx, func(tx Store) error {
 		ids, err := tx.ExpireInactiveUsers(ctx, now.Add(-s.o.InactiveAfter), now)
 		if err != nil {
@@ -711,16 +747,20 @@ func (s *Service) ExpireInactive(ctx context.Context) (int, error) {
 			if err := tx.RevokeUserSessions(ctx, id, 0, now); err != nil {
 				return err
 			}
-			if err := s.audit(ctx, tx, SystemActor("expiry"), "user.expire", "user", id, nil,
+			if err := s.audit(ctx, tx, SystemActor("expiry"), "", "user.expire", "user", id, nil,
 				map[string]UserStatus{"status": UserActive}, map[string]UserStatus{"status": UserInactiveExpired}); err != nil {
 				return err
 			}
 		}
-		return nil
+		// Expiry is not a choice: it may leave a site without an active AA. Every site is
+		// re-checked (also those an earlier run or an operator tool left without one).
+		flagged, err = s.refreshAA(ctx, tx, nil)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("admin: expire inactive users: %w", err)
 	}
+	s.tellNeedsAA(ctx, flagged)
 	return n, nil
 }
 

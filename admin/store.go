@@ -20,6 +20,18 @@ type Store interface {
 	AuthStore
 	AuditStore
 	PatientStore
+	SiteInvitationStore
+}
+
+// SiteInvitationStore keeps invitations of existing users to sites.
+type SiteInvitationStore interface {
+	// CreateSiteInvitation stores inv (sets ID), replacing a pending invitation of the same user
+	// to the same site.
+	CreateSiteInvitation(ctx context.Context, inv *SiteInvitation, invitedBy *int64) error
+	// ListSiteInvitations returns the invitations matching f, newest first.
+	ListSiteInvitations(ctx context.Context, f SiteInvitationFilter) ([]SiteInvitation, error)
+	// AnswerSiteInvitation records the answer of a pending invitation.
+	AnswerSiteInvitation(ctx context.Context, id int64, status SiteInvitationStatus, at time.Time) error
 }
 
 // OrgStore keeps organizations.
@@ -43,6 +55,13 @@ type SiteStore interface {
 	// no-op (false), one that belongs to another site is a conflict.
 	AddSiteFacility(ctx context.Context, siteID int64, facility string) (added bool, err error)
 	RemoveSiteFacility(ctx context.Context, siteID int64, facility string) error
+	// ActiveAAs locks the site's row and counts its active Access Administrators (for a status
+	// change that requires one).
+	ActiveAAs(ctx context.Context, siteID int64) (int, error)
+	// RefreshSitesAA re-checks the sites (nil: all): a site in testing or production without an
+	// active AA is flagged "needs AA" (needs_aa_since = at, when not flagged yet), any other site
+	// is cleared. It returns the sites it flagged now and the ids of those it cleared now.
+	RefreshSitesAA(ctx context.Context, siteIDs []int64, at time.Time) (flagged []Site, cleared []int64, err error)
 
 	// CreateCredential inserts c (with the password hash for SOAP); sets ID and CreatedAt. A
 	// SOAP username already taken is ErrAlreadyExists.
@@ -70,6 +89,8 @@ type UserStore interface {
 	SearchUsers(ctx context.Context, q UserQuery) ([]UserMatch, error)
 	UpdateUserProfile(ctx context.Context, id int64, firstName, lastName, email, phone string, at time.Time) error
 	CountRegistryAdmins(ctx context.Context) (int, error)
+	// RegistryStaffEmails returns the e-mail addresses of the active registry staff.
+	RegistryStaffEmails(ctx context.Context) ([]string, error)
 
 	// SetUserStatus changes the account status. Leaving "active" for a user who is the last
 	// active Access Administrator of a site is refused with ErrLastAA; the check is made in the

@@ -129,8 +129,12 @@ type Site struct {
 	Status           SiteStatus `json:"status"`
 	GoLive           Date       `json:"go_live_date"`
 	Facilities       []string   `json:"facilities"`
-	CreatedAt        time.Time  `json:"created_at"`
-	UpdatedAt        time.Time  `json:"updated_at"`
+	// NeedsAA is set while the site is in testing or production without an active Access
+	// Administrator (since NeedsAASince); registry staff were told.
+	NeedsAA      bool       `json:"needs_access_administrator"`
+	NeedsAASince *time.Time `json:"needs_access_administrator_since,omitempty"`
+	CreatedAt    time.Time  `json:"created_at"`
+	UpdatedAt    time.Time  `json:"updated_at"`
 }
 
 // Transport names how a sender credential authenticates.
@@ -213,8 +217,8 @@ type Permission int
 const (
 	PermReadPatients  Permission = iota // look up patients and their vaccinations
 	PermChangeSharing                   // change a patient's data-sharing status
-	PermViewUsers                       // list the site's users, its details and audit log
-	PermManageUsers                     // invite, edit roles, deactivate, reactivate, unlock, reset password
+	PermViewUsers                       // list the site's users, its sender credentials and audit log
+	PermManageUsers                     // invite, edit roles, deactivate, reactivate, unlock, reset password (within the scope rules of authz.go)
 )
 
 // Can reports whether r allows p.
@@ -227,7 +231,7 @@ func (r Role) Can(p Permission) bool {
 	case PermViewUsers:
 		return r == RoleReadOnlyAdministrator || r.Can(PermManageUsers)
 	case PermManageUsers:
-		return r == RoleAdministrator || r == RoleAdministratorOrdering || r.HealthSystem()
+		return r == RoleReadOnlyAdministrator || r == RoleAdministrator || r == RoleAdministratorOrdering || r.HealthSystem()
 	}
 	return false
 }
@@ -343,7 +347,10 @@ type User struct {
 	PasswordHash string `json:"-"`
 }
 
-// Locked reports whether the account is locked after failed logins.
+// Locked reports whether the account is locked after failed logins: LockoutThreshold failures in a
+// row, until a successful login or an administrator's unlock. Administrators see it; a login
+// caller never does (see throttle.go: the addresses that failed may not log in for LockDuration,
+// and are answered as for a wrong password).
 func (u *User) Locked() bool { return u.LockedAt != nil }
 
 // MarshalJSON adds the derived "locked" flag.
@@ -406,6 +413,7 @@ type AuditEntry struct {
 	ActorUserID *int64          `json:"actor_user_id,omitempty"`
 	Actor       string          `json:"actor"` // username, or "system:<tool>"
 	Action      string          `json:"action"`
+	Rule        string          `json:"rule,omitempty"` // the authorization rule that allowed it
 	TargetType  string          `json:"target_type"`
 	TargetID    string          `json:"target_id"`
 	SiteIDs     []int64         `json:"site_ids"`
@@ -550,6 +558,7 @@ type SharingChange struct {
 	Source            string    `json:"source"` // "admin", "hl7", "policy"
 	Reason            string    `json:"reason"`
 	FormRef           string    `json:"form_ref"`
+	Attestation       string    `json:"attestation,omitempty"`
 	UserID            *int64    `json:"user_id,omitempty"`
 	ChangedAt         time.Time `json:"changed_at"`
 }
@@ -560,6 +569,7 @@ type SiteFilter struct {
 	OrganizationID int64
 	HealthSystemID int64
 	Status         SiteStatus
+	NeedsAA        bool // only sites flagged "needs AA"
 }
 
 // UserFilter selects users for listing.

@@ -51,6 +51,8 @@ func TestRegistryBatchEqualsSequential(t *testing.T) {
 	has("rejected message", func(r string) bool { return strings.HasPrefix(r, "message ") && strings.Contains(r, "AR|f|") })
 	has("sharing change", func(r string) bool { return strings.HasPrefix(r, "sharing ") && strings.Contains(r, " U|Y|") })
 	has("update (RXA-21 U)", func(r string) bool { return strings.HasPrefix(r, "vaccination_report ") && strings.Contains(r, "|U|") })
+	has("control ID reused for another message (205)", func(r string) bool { return strings.HasPrefix(r, "message ") && strings.Contains(r, `"code": 205`) })
+	has("deletion of an unknown vaccination (204)", func(r string) bool { return strings.HasPrefix(r, "message ") && strings.Contains(r, `"code": 204`) })
 	a, b := strings.Join(seq, "\n"), strings.Join(one, "\n")
 	if a == b {
 		return
@@ -147,7 +149,8 @@ func batchTraffic() []trafficMsg {
 	hist := child{mrn: "H-1", family: "Nguyen", given: "Luca", dob: "20180505", sex: "M"}
 	mk("A", "S-22", hist, dose{date: "20190101", cvx: "08", text: "Hep B", historical: true})
 	mk("A", "S-23", hist, dose{date: "20240301", cvx: "03", text: "MMR"})
-	// A resend within the batch, and a repeated control ID with other content (also a resend).
+	// A resend within the batch, and a repeated control ID with other content (another message:
+	// stored, and warned 205).
 	out = append(out, out[len(out)-1], out[len(out)-3])
 	mk("A", "S-23", hist, dose{date: "20240302", cvx: "20", text: "DTaP"})
 	// A rejected message (processing ID T from a production site), a message with a rejected order
@@ -157,6 +160,14 @@ func batchTraffic() []trafficMsg {
 	nk := child{mrn: "N-1", family: "Okafor", given: "Ana", dob: "20210707", sex: "F", mother: "Eze", nk1Family: "Okafor", nk1Given: "Ngozi",
 		patientOBX: []string{`1|CE|59784-9^Disease with presumed immunity^LN|1|38907003^Varicella infection^SCT||||||F`}}
 	mk("B", "S-25", nk, dose{date: "20240301", cvx: "08", text: "Hep B"})
+	// Update and deletion of orders the registry does not hold (warned 204, nothing changes), then
+	// the order added, updated and deleted.
+	unknown := dose{order: "ORD-404^CLINIC", date: "20240316", cvx: "20", text: "DTaP"}
+	mk("A", "S-26", kid, with(unknown, func(d *dose) { d.action = "U" }))
+	mk("A", "S-27", kid, with(unknown, func(d *dose) { d.action = "D" }))
+	mk("A", "S-28", kid, unknown)
+	mk("A", "S-29", kid, with(unknown, func(d *dose) { d.action, d.lot = "U", "L404" }))
+	mk("A", "S-30", kid, with(unknown, func(d *dose) { d.action = "D" }))
 	// More of the synthetic traffic after all that, over the same children.
 	for i := 0; i < 60; i++ {
 		add("A", ga.Next())

@@ -58,7 +58,7 @@ type siteSpec struct {
 
 // newEngine starts the engine with one production site "SITE-A" (facility FAC-A and X68) whose
 // MLLP credential is the loopback address.
-func newEngine(t *testing.T, status string, opts ...func(*ingest.Options)) *engine {
+func newEngine(t testing.TB, status string, opts ...func(*ingest.Options)) *engine {
 	t.Helper()
 	ctx := context.Background()
 	db := storetest.New(t)
@@ -112,13 +112,13 @@ func newEngine(t *testing.T, status string, opts ...func(*ingest.Options)) *engi
 }
 
 // send sends one message as SITE-A over a new MLLP connection and returns the parsed ACK.
-func (e *engine) send(t *testing.T, msg []byte) (*hl7.Message, []byte) {
+func (e *engine) send(t testing.TB, msg []byte) (*hl7.Message, []byte) {
 	t.Helper()
 	return e.siteA.send(t, msg)
 }
 
 // send sends one message as this site over a new MLLP connection and returns the parsed ACK.
-func (s *sender) send(t *testing.T, msg []byte) (*hl7.Message, []byte) {
+func (s *sender) send(t testing.TB, msg []byte) (*hl7.Message, []byte) {
 	t.Helper()
 	m, raw, err := s.try(msg)
 	if err != nil {
@@ -209,7 +209,7 @@ func (e *engine) count(t *testing.T, table string) int {
 	return n
 }
 
-func fixture(t *testing.T, name string) []byte {
+func fixture(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {

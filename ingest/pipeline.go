@@ -1,9 +1,11 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,9 +29,18 @@ type Record struct {
 	ACK         []byte
 	ACKCode     string
 	Findings    []ack.Finding
-	// ResendKey says whether this message's ACK is the final answer to its sender + control ID:
-	// a resend of it gets the stored ACK back.
+	// ResendKey says whether this message's ACK is the final answer to its sender + control ID +
+	// content (Digest): a resend of it gets the stored ACK back.
 	ResendKey bool
+	// Digest identifies the message's content for resend detection (ContentDigest); nil when the
+	// message could not be parsed.
+	Digest []byte
+	// Amend, set for accepted messages, returns the ACK and its code rebuilt with findings that
+	// only the store can make, from what the registry holds: a control ID the site already used
+	// for another message (0357 code 205), an update or deletion of a vaccination the registry
+	// does not hold (code 204). The store archives and answers that ACK; Amend may be called
+	// more than once (a batch written again in halves) and keeps nothing between calls.
+	Amend func(extra []ack.Finding) (ackMessage []byte, code string)
 	// VXU is the content to store, without the vaccinations that were rejected; nil when nothing
 	// is to be stored.
 	VXU *VXU
@@ -135,19 +146,38 @@ func NewPipeline(o Options) (*Pipeline, error) {
 	return p, nil
 }
 
+// ErrEmptyMessage is the error Submit and Wait return, with an AR, for a payload that holds
+// nothing but whitespace: the sender's mistake, answered without reaching the store (a SOAP
+// transport answers it with a soap:Sender fault, MLLP with the AR).
+var ErrEmptyMessage = errors.New("ingest: empty message")
+
 // Submit processes one message and returns its ACK once the accepted records are committed.
-// A non-nil error means an internal failure; the ACK returned with it is then an AR saying so,
-// except for ErrUnavailable (the database stayed unavailable), which comes with no ACK at all.
+// A non-nil error means an internal failure; the ACK returned with it is then an AR saying so.
+// The exceptions: ErrUnavailable (the database stayed unavailable) comes with no ACK at all, and
+// ErrEmptyMessage (errors.Is) is the sender's error, answered with its AR.
 func (p *Pipeline) Submit(ctx context.Context, env Envelope) ([]byte, error) {
 	return p.Start(ctx, env).Wait(ctx)
 }
 
 // Start parses, checks, validates and hands the message to the committer in the caller's
 // goroutine, so that messages started in order are committed in order; Wait returns the ACK.
+//
+// A payload that is an HL7 batch (it starts with FHS or BHS) is split: each of its messages is
+// started in order, and Wait returns their ACKs in the envelope that answers the batch
+// (ack.Builder.BatchEnvelope). A payload with nothing but whitespace is answered AR at once
+// (ErrEmptyMessage) and never reaches the committer.
 func (p *Pipeline) Start(ctx context.Context, env Envelope) Pending {
 	start := p.o.Now()
 	if env.ReceivedAt.IsZero() {
 		env.ReceivedAt = start
+	}
+	if env.TooLarge == 0 {
+		switch payloadKind(env.Payload) {
+		case payloadEmpty:
+			return p.empty(env, start)
+		case payloadBatch:
+			return p.startBatch(ctx, env)
+		}
 	}
 	rec, header := p.prepare(env)
 	return &pending{p: p, rec: rec, header: header, start: start, inner: p.o.Committer.Commit(rec)}
@@ -263,6 +293,7 @@ func (p *Pipeline) prepare(env Envelope) (*Record, ack.Header) {
 	}
 	h := ack.HeaderOf(m)
 	rec.ControlID = h.ControlID
+	rec.Digest = ContentDigest(m)
 	rec.MessageType = m.Get("MSH-9-1") + "^" + m.Get("MSH-9-2")
 	msh, _ := m.Find("MSH", 1)
 	rec.Facility = msh.Field(4).Component(1).String()
@@ -310,6 +341,12 @@ func (p *Pipeline) prepare(env Envelope) (*Record, ack.Header) {
 	rec.Findings = findings
 	rec.ACKCode = p.o.ACK.Policy.Code(findings)
 	rec.ACK = p.o.ACK.Build(h, rec.ACKCode, findings)
+	rec.Amend = func(extra []ack.Finding) ([]byte, string) {
+		all := make([]ack.Finding, 0, len(findings)+len(extra))
+		all = append(append(all, findings...), extra...)
+		code := p.o.ACK.Policy.Code(all)
+		return p.o.ACK.Build(h, code, all), code
+	}
 	rec.Sharing = SharingInput{
 		// Go-live is the start of production: test messages of a testing site are not a backload.
 		PreGoLive: rec.Env == "P" && !env.Sender.GoLive.IsZero() && env.ReceivedAt.Before(env.Sender.GoLive),
@@ -350,6 +387,17 @@ func (p *Pipeline) checkHeader(m *hl7.Message, s *Sender, facility string) (ack.
 		return ack.Finding{Rule: "msh-10-control-id", Location: loc(10, 0), Code: ack.CodeRequiredFieldMissing,
 			Severity: ack.Error, App: ack.AppRequiredDataMissing,
 			Text: "MSH-10 (message control ID) is empty: every message needs a unique control ID."}, false
+	}
+	// Checked before the sender, so that `vaxgate validate` (which has none) answers as the server.
+	if pid := m.Get("MSH-11-1"); pid != "P" && pid != "T" {
+		return ack.Finding{Rule: "msh-11-processing-id", Location: loc(11, 1), Code: ack.CodeUnsupportedProcessing,
+			Severity: ack.Error, App: ack.AppInvalidValue,
+			Text: fmt.Sprintf("Processing ID %q (MSH-11) is not supported: send P (production) or T (testing), as your site's onboarding status allows.", pid)}, false
+	}
+	if facility == "" {
+		return ack.Finding{Rule: "msh-4-facility-missing", Location: loc(4, 1), Code: ack.CodeRequiredFieldMissing,
+			Severity: ack.Error, App: ack.AppRequiredDataMissing,
+			Text: "MSH-4 (sending facility) is empty: the registry identifies the site a message comes from by it. Send the facility identifier the registry gave your site."}, false
 	}
 	if s == nil {
 		return ack.Finding{Rule: "sender-unknown", Location: loc(4, 0), Code: ack.CodeUnknownKey,
@@ -408,13 +456,148 @@ func (p *Pipeline) Evaluate(payload []byte) *Record {
 	s := &Sender{SiteCode: "offline", Status: SiteProduction}
 	if m, err := hl7.Parse(payload); err == nil {
 		msh, _ := m.Find("MSH", 1)
-		s.Facilities = []string{msh.Field(4).Component(1).String(), msh.Field(4).Component(2).String()}
+		for _, f := range []string{msh.Field(4).Component(1).String(), msh.Field(4).Component(2).String()} {
+			if f != "" { // an empty MSH-4 belongs to no site: AR, as on the server
+				s.Facilities = append(s.Facilities, f)
+			}
+		}
 		if m.Get("MSH-11-1") == "T" {
 			s.Status = SiteTesting
 		}
 	}
+	if payloadKind(payload) == payloadEmpty {
+		return p.emptyRecord(Envelope{Transport: TransportFile, Payload: payload})
+	}
 	rec, _ := p.prepare(Envelope{Transport: TransportFile, Sender: s, Payload: payload, ReceivedAt: p.o.Now()})
 	return rec
+}
+
+// NotCheckedOffline lists what Evaluate cannot check without the registry's database: the server
+// may answer differently for these reasons. `vaxgate validate` prints it.
+var NotCheckedOffline = []string{
+	"sender authorization: whether the connection or credential belongs to a site that may send for MSH-4",
+	"processing ID against the site's onboarding status: P only from sites in production, T only from sites in testing",
+	"resends: a message already received (same site, MSH-10 and content) gets its original ACK; another message under a used MSH-10 is warned (205)",
+	"unknown keys: RXA-21 U or D naming an order (ORC-3) the registry does not hold is warned (204)",
+	"code sets imported into the database with `vaxgate codes import` (the snapshot in the binary is used)",
+}
+
+type payloadClass int
+
+const (
+	payloadMessage payloadClass = iota
+	payloadEmpty                // nothing but whitespace (and a byte order mark)
+	payloadBatch                // starts with FHS or BHS
+)
+
+// payloadKind classifies a payload by its first bytes.
+func payloadKind(b []byte) payloadClass {
+	b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
+	b = bytes.TrimLeft(b, " \t\r\n\v\f")
+	switch {
+	case len(b) == 0:
+		return payloadEmpty
+	case len(b) >= 3 && (string(b[:3]) == "FHS" || string(b[:3]) == "BHS") && (len(b) == 3 || !isAlnum(b[3])):
+		return payloadBatch
+	}
+	return payloadMessage
+}
+
+func isAlnum(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z'
+}
+
+// emptyRecord is the answer to an empty payload: AR, segment sequence error (no MSH).
+func (p *Pipeline) emptyRecord(env Envelope) *Record {
+	f := ack.Finding{Rule: "message-empty", Location: ack.Location{Segment: "MSH", Sequence: 1},
+		Code: ack.CodeSegmentSequence, Severity: ack.Error, App: ack.AppRequiredDataMissing,
+		Text: "The message is empty: nothing but whitespace was received, no MSH segment. Nothing was stored; send the message itself."}
+	p.countFindings([]ack.Finding{f})
+	return &Record{Transport: env.Transport, Sender: env.Sender, ReceivedAt: env.ReceivedAt, Raw: env.Payload,
+		ACKCode: ack.AR, Findings: []ack.Finding{f}, ACK: p.o.ACK.Reject(ack.Header{}, f)}
+}
+
+// empty answers an empty payload without the committer: there is nothing to archive or store.
+func (p *Pipeline) empty(env Envelope, start time.Time) Pending {
+	rec := p.emptyRecord(env)
+	p.log.Debug("empty message answered AR", zap.String("site", siteCode(env.Sender)),
+		zap.String("transport", string(env.Transport)), zap.String("remote", env.Remote))
+	p.messages.WithLabelValues(string(env.Transport), ack.AR).Inc()
+	p.duration.WithLabelValues(string(env.Transport)).Observe(p.o.Now().Sub(start).Seconds())
+	return answered{ack: rec.ACK, err: ErrEmptyMessage}
+}
+
+// answered is a Pending whose answer is known without a commit.
+type answered struct {
+	ack []byte
+	err error
+}
+
+func (a answered) Wait(context.Context) ([]byte, error) { return a.ack, a.err }
+
+// startBatch starts each message of a batch payload in order; its Pending answers the batch.
+func (p *Pipeline) startBatch(ctx context.Context, env Envelope) Pending {
+	b, countErr := hl7.SplitBatch(env.Payload)
+	bp := &batchPending{p: p, header: ack.BatchHeaderOf(b), items: make([]Pending, len(b.Messages))}
+	bp.header.Comment = countComment(countErr)
+	for i, m := range b.Messages {
+		e := env
+		e.Payload = m
+		bp.items[i] = p.Start(ctx, e)
+	}
+	return bp
+}
+
+// countComment says, for the answer's BTS-2, which counts of the received envelope were wrong.
+func countComment(err error) string {
+	var out []string
+	var walk func(error)
+	walk = func(err error) {
+		var ce *hl7.BatchCountError
+		switch {
+		case err == nil:
+		case errors.As(err, &ce) && ce == err:
+			what := "messages"
+			if ce.Segment == "FTS" {
+				what = "batches"
+			}
+			out = append(out, fmt.Sprintf("%s-1 declared %s %s, %d found", ce.Segment, ce.Declared, what, ce.Found))
+		default:
+			if j, ok := err.(interface{ Unwrap() []error }); ok {
+				for _, e := range j.Unwrap() {
+					walk(e)
+				}
+			}
+		}
+	}
+	walk(err)
+	if len(out) == 0 {
+		return ""
+	}
+	return strings.Join(out, "; ") + "; every message found was processed"
+}
+
+type batchPending struct {
+	p      *Pipeline
+	header ack.BatchHeader
+	items  []Pending
+}
+
+// Wait waits for every message of the batch and returns their ACKs in the batch envelope, with
+// the errors of the messages that failed (their ACKs in the envelope say so).
+func (b *batchPending) Wait(ctx context.Context) ([]byte, error) {
+	acks := make([][]byte, 0, len(b.items))
+	var errs []error
+	for i, it := range b.items {
+		a, err := it.Wait(ctx)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("ingest: batch message %d of %d: %w", i+1, len(b.items), err))
+		}
+		if len(a) > 0 {
+			acks = append(acks, a)
+		}
+	}
+	return b.p.o.ACK.BatchEnvelope(b.header, acks), errors.Join(errs...)
 }
 
 // DryRun is a Committer that stores nothing: every record's own ACK is its answer. It serves

@@ -246,42 +246,78 @@ func orDefault(s, def string) string {
 
 // --- resend ---
 
+// TestRegistryResend (issue 13.1): a resend is the same message — same site, same MSH-10, same
+// content apart from MSH-7 — and gets the original ACK, changing nothing; a different message
+// under a used control ID is processed like any other and warned (0357 code 205).
 func TestRegistryResend(t *testing.T) {
 	e := newEngine(t, "production")
 	a := e.siteA
-	msg := a.vxu("RS-1", ava, hepB)
-	_, first := a.send(t, msg)
-	if m, _ := hl7.Parse(first); m.Get("MSA-1") == ack.AR {
-		t.Fatalf("original rejected: %q", first)
+	msgA := a.vxu("RS-1", ava, hepB)
+	_, first := a.send(t, msgA)
+	if m, _ := hl7.Parse(first); m.Get("MSA-1") == ack.AR || len(errAtCode(m, "205")) > 0 {
+		t.Fatalf("original: %q", first)
 	}
 	before := e.snapshot(t)
 
 	t.Run("same message", func(t *testing.T) {
-		_, again := a.send(t, msg)
+		_, again := a.send(t, msgA)
 		if !bytes.Equal(first, again) {
 			t.Fatalf("resend ACK differs:\n%q\n%q", first, again)
 		}
 		sameCounts(t, "resend", before, e.snapshot(t))
 	})
-	t.Run("same control ID, other content", func(t *testing.T) {
-		other := ava
-		other.given = "Zoe"
-		_, again := a.send(t, a.vxu("RS-1", other, dose{order: "ORD-9^CLINIC", date: "20240302", cvx: "20", text: "DTaP"}))
+	t.Run("same message, new MSH-7 and CRLF", func(t *testing.T) {
+		restamped := bytes.Replace(msgA, []byte("|20240310101500-0500|"), []byte("|20240311090000-0500|"), 1)
+		restamped = bytes.ReplaceAll(restamped, []byte("\r"), []byte("\r\n"))
+		if bytes.Equal(restamped, msgA) {
+			t.Fatal("MSH-7 not replaced")
+		}
+		_, again := a.send(t, restamped)
 		if !bytes.Equal(first, again) {
 			t.Fatalf("resend ACK differs:\n%q\n%q", first, again)
 		}
-		sameCounts(t, "resend with other content", before, e.snapshot(t))
+		sameCounts(t, "resend with a new MSH-7", before, e.snapshot(t))
 	})
-	t.Run("copy that would now be rejected", func(t *testing.T) {
-		// Validation rejects this copy as a whole (no family name); the original was accepted and
-		// stored, so the sender gets the original answer, not an AR for data the registry holds.
+	other := ava
+	other.given = "Zoe"
+	msgB := a.vxu("RS-1", other, dose{order: "ORD-9^CLINIC", date: "20240302", cvx: "20", text: "DTaP"})
+	var answerB []byte
+	t.Run("same control ID, other content", func(t *testing.T) {
+		m, raw := a.send(t, msgB)
+		answerB = raw
+		if m.Get("MSA-1") != ack.AE || m.Get("MSA-2") != "RS-1" {
+			t.Fatalf("MSA %q %q, want AE for RS-1", m.Get("MSA-1"), m.Get("MSA-2"))
+		}
+		if got := errAtCode(m, "205"); len(got) != 1 || got[0] != "MSH^1^10^1 W" {
+			t.Errorf("205 warnings %v, want one at MSH^1^10^1; ERR: %v", got, errTexts(m))
+		}
+		after := e.snapshot(t)
+		if after["vaccinations"] != before["vaccinations"]+1 || after["patient_reports"] != before["patient_reports"]+1 {
+			t.Errorf("message B not stored: %v before, %v after", before, after)
+		}
+		if got := a.record(t, "P", ava.mrn); got.GivenName != "Zoe" || len(got.Doses()) != 2 {
+			t.Errorf("registry after B: given %q, %d doses; want Zoe with 2", got.GivenName, len(got.Doses()))
+		}
+	})
+	t.Run("resends of both are told apart", func(t *testing.T) {
+		mid := e.snapshot(t)
+		if _, again := a.send(t, msgA); !bytes.Equal(first, again) {
+			t.Errorf("resend of A after B:\n%q\n%q", first, again)
+		}
+		if _, again := a.send(t, msgB); !bytes.Equal(answerB, again) {
+			t.Errorf("resend of B:\n%q\n%q", answerB, again)
+		}
+		sameCounts(t, "resends of A and B", mid, e.snapshot(t))
+	})
+	t.Run("other content that is rejected", func(t *testing.T) {
+		mid := e.snapshot(t)
 		broken := ava
 		broken.family = ""
-		_, again := a.send(t, a.vxu("RS-1", broken, hepB))
-		if !bytes.Equal(first, again) {
-			t.Fatalf("resend ACK differs:\n%q\n%q", first, again)
+		m, _ := a.send(t, a.vxu("RS-1", broken, hepB))
+		if m.Get("MSA-1") != ack.AR {
+			t.Fatalf("MSA-1 = %s, want AR for its own content; ERR: %v", m.Get("MSA-1"), errTexts(m))
 		}
-		sameCounts(t, "rejected resend", before, e.snapshot(t))
+		sameCounts(t, "rejected message under a used control ID", mid, e.snapshot(t))
 	})
 	t.Run("rejected original is not a resend key", func(t *testing.T) {
 		broken := ava
@@ -291,16 +327,53 @@ func TestRegistryResend(t *testing.T) {
 			t.Fatalf("MSA-1 = %s, want AR", m.Get("MSA-1"))
 		}
 		fixed := a.accept(t, a.vxu("RS-2", ava, hepB))
-		if fixed.Get("MSA-2") != "RS-2" {
-			t.Errorf("MSA-2 = %q", fixed.Get("MSA-2"))
+		if fixed.Get("MSA-2") != "RS-2" || len(errAtCode(fixed, "205")) != 0 {
+			t.Errorf("MSA-2 = %q, ERR %v", fixed.Get("MSA-2"), errTexts(fixed))
 		}
 	})
-	if n := e.count(t, "messages WHERE resend_key"); n != 2 {
-		t.Errorf("%d resend keys, want 2 (RS-1 and the accepted RS-2)", n)
+	if n := e.count(t, "messages WHERE resend_key"); n != 3 {
+		t.Errorf("%d resend keys, want 3 (RS-1 twice, with two contents, and the accepted RS-2)", n)
 	}
-	if n := e.count(t, "messages WHERE control_id = 'RS-1'"); n != 4 {
-		t.Errorf("%d archived copies of RS-1, want 4 (every copy is archived)", n)
+	if n := e.count(t, "messages WHERE control_id = 'RS-1'"); n != 7 {
+		t.Errorf("%d archived copies of RS-1, want 7 (every copy is archived)", n)
 	}
+	if n := e.count(t, "messages WHERE content_digest IS NULL"); n != 0 {
+		t.Errorf("%d messages archived without a content digest", n)
+	}
+}
+
+// TestRegistryResendOfLegacyOriginal: a message archived before content digests existed (null
+// digest) is still recognised when resent, by the digest of its raw message, and another
+// message under its control ID is still processed.
+func TestRegistryResendOfLegacyOriginal(t *testing.T) {
+	e := newEngine(t, "production")
+	a := e.siteA
+	msg := a.vxu("LEG-1", ava, hepB)
+	_, first := a.send(t, msg)
+	if _, err := e.db.Pool.Exec(context.Background(), `UPDATE messages SET content_digest = NULL`); err != nil {
+		t.Fatal(err)
+	}
+	before := e.snapshot(t)
+	if _, again := a.send(t, msg); !bytes.Equal(first, again) {
+		t.Fatalf("resend of a legacy original:\n%q\n%q", first, again)
+	}
+	sameCounts(t, "resend of a legacy original", before, e.snapshot(t))
+	m, _ := a.send(t, a.vxu("LEG-1", ava, dose{order: "ORD-8^CLINIC", date: "20240302", cvx: "20", text: "DTaP"}))
+	if got := errAtCode(m, "205"); len(got) != 1 || e.count(t, "vaccinations") != before["vaccinations"]+1 {
+		t.Errorf("other message under a legacy control ID: 205 %v, %d vaccinations", got, e.count(t, "vaccinations"))
+	}
+}
+
+// errAtCode lists "location severity" of the ERR segments with ERR-3.1 code.
+func errAtCode(m *hl7.Message, code string) []string {
+	var out []string
+	for i := 1; i <= m.Count("ERR"); i++ {
+		s, _ := m.Find("ERR", i)
+		if s.Field(3).Component(1).String() == code {
+			out = append(out, string(s.Field(2).Raw())+" "+s.Field(4).String())
+		}
+	}
+	return out
 }
 
 func TestRegistryResendConcurrent(t *testing.T) {
@@ -344,8 +417,10 @@ func TestRegistryResendConcurrent(t *testing.T) {
 			}
 		}
 	}
-	// Same control ID, different patients: the messages go to different writer shards, and still
-	// exactly one of them is stored and every copy gets its ACK.
+	// Same control ID, two different messages (different patients): they go to different writer
+	// shards, and still each is stored once, every copy gets its message's ACK, and exactly one
+	// of the two (the later) is warned that the control ID was used (205): batches with the same
+	// control ID are serialised.
 	x, y := ava, ava
 	x.mrn, x.given = "MRN-X", "Xena"
 	y.mrn, y.given = "MRN-Y", "Yara"
@@ -354,14 +429,25 @@ func TestRegistryResendConcurrent(t *testing.T) {
 		msgs = append(msgs, a.vxu("CC-XY", x, hepB), a.vxu("CC-XY", y, hepB))
 	}
 	acks := fire(msgs)
-	for i := 1; i < len(acks); i++ {
-		if !bytes.Equal(acks[0], acks[i]) {
-			t.Fatalf("same control ID: copy %d got another ACK:\n%q\n%q", i, acks[0], acks[i])
+	for i := 2; i < len(acks); i++ {
+		if !bytes.Equal(acks[i%2], acks[i]) {
+			t.Fatalf("same control ID: copy %d got another ACK:\n%q\n%q", i, acks[i%2], acks[i])
 		}
 	}
+	warned := 0
+	for _, raw := range acks[:2] {
+		m, err := hl7.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		warned += len(errAtCode(m, "205"))
+	}
+	if warned != 1 {
+		t.Errorf("%d of the two messages under CC-XY warned 205, want exactly 1:\n%q\n%q", warned, acks[0], acks[1])
+	}
 
-	for tbl, want := range map[string]int{"patients": 5, "registry_patients": 5, "patient_reports": 5, "vaccinations": 5,
-		"vaccination_reports": 5, "messages": 5 * copies, "messages WHERE resend_key": 5} {
+	for tbl, want := range map[string]int{"patients": 6, "registry_patients": 6, "patient_reports": 6, "vaccinations": 6,
+		"vaccination_reports": 6, "messages": 5 * copies, "messages WHERE resend_key": 6} {
 		if n := e.count(t, tbl); n != want {
 			t.Errorf("%s: %d rows, want %d", tbl, n, want)
 		}
@@ -1187,3 +1273,89 @@ func TestRegistryWriterRetriesTransientFailure(t *testing.T) {
 		t.Errorf("%d messages archived, want %d", n, len(msgs))
 	}
 }
+
+// TestRegistryUnknownKey (issue 13.4): RXA-21 U or D naming an order (ORC-3) the registry does
+// not hold changes nothing and is answered with a warning (0357 code 204) that names it; the ACK
+// is decided after the registry look-up and archived as sent, so a resend gets it too.
+func TestRegistryUnknownKey(t *testing.T) {
+	e := newEngine(t, "production")
+	a := e.siteA
+	a.accept(t, a.vxu("UK-0", ava, hepB))
+	ctx := context.Background()
+
+	cases := []struct {
+		name, ctrl string
+		d          dose
+		names      string // what the warning must name
+	}{
+		{"U of an unknown order", "UK-1", dose{order: "ORD-404^CLINIC", date: "20240301", cvx: "08", text: "Hep B", action: "U", lot: "L9"}, "ORD-404^CLINIC"},
+		{"D of an unknown order", "UK-2", dose{order: "ORD-405^CLINIC", date: "20240301", cvx: "08", text: "Hep B", action: "D"}, "ORD-405^CLINIC"},
+		{"D without order number of an unknown event", "UK-3", dose{date: "20240101", cvx: "20", text: "DTaP", action: "D"}, "20 of 20240101"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := e.snapshot(t)
+			var lotBefore string
+			if err := e.db.Pool.QueryRow(ctx, `SELECT lot FROM vaccinations WHERE filler_order_id = 'ORD-1^CLINIC'`).Scan(&lotBefore); err != nil {
+				t.Fatal(err)
+			}
+			msg := a.vxu(c.ctrl, ava, c.d)
+			m, first := a.send(t, msg)
+			if m.Get("MSA-1") != ack.AE {
+				t.Fatalf("MSA-1 = %s, want AE; ERR %v", m.Get("MSA-1"), errTexts(m))
+			}
+			got := errAtCode(m, "204")
+			if len(got) != 1 || got[0] != "RXA^1^21^1 W" {
+				t.Fatalf("204 findings %v, want one warning at RXA^1^21^1; ERR %v", got, errTexts(m))
+			}
+			if text := strings.Join(errTexts(m), "\n"); !strings.Contains(text, c.names) || !strings.Contains(text, "nothing was") {
+				t.Errorf("the warning does not name %q or say nothing changed: %s", c.names, text)
+			}
+			after := e.snapshot(t)
+			after["patient_reports"]-- // the message itself is a report of the patient
+			sameCounts(t, c.name, before, after)
+			var lot string
+			var deleted bool
+			if err := e.db.Pool.QueryRow(ctx, `SELECT lot, deleted FROM vaccinations WHERE filler_order_id = 'ORD-1^CLINIC'`).Scan(&lot, &deleted); err != nil {
+				t.Fatal(err)
+			}
+			if lot != lotBefore || deleted {
+				t.Errorf("the known dose changed: lot %q (was %q), deleted %v", lot, lotBefore, deleted)
+			}
+			// Archived as answered; a resend gets exactly that.
+			var storedACK []byte
+			var code, findings string
+			if err := e.db.Pool.QueryRow(ctx, `SELECT ack, ack_code, findings::text FROM messages WHERE control_id = $1`, c.ctrl).
+				Scan(&storedACK, &code, &findings); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(storedACK, first) || code != ack.AE || !strings.Contains(findings, `"code": 204`) {
+				t.Errorf("archive: ACK equal %v, code %s, findings %s", bytes.Equal(storedACK, first), code, findings)
+			}
+			if _, again := a.send(t, msg); !bytes.Equal(first, again) {
+				t.Errorf("resend answered differently:\n%q\n%q", first, again)
+			}
+		})
+	}
+	t.Run("known and unknown in one message", func(t *testing.T) {
+		before := e.count(t, "vaccinations")
+		m := a.accept(t, a.vxu("UK-4", ava, dose{order: "ORD-406^CLINIC", date: "20240101", cvx: "20", text: "DTaP", action: "D"},
+			dose{order: "ORD-7^CLINIC", date: "20240305", cvx: "20", text: "DTaP"}))
+		if got := errAtCode(m, "204"); len(got) != 1 || got[0] != "RXA^1^21^1 W" {
+			t.Errorf("204 findings %v", got)
+		}
+		if n := e.count(t, "vaccinations"); n != before+1 {
+			t.Errorf("%d vaccinations, want %d: the known part of the message is stored", n, before+1)
+		}
+	})
+	t.Run("U and D of a known order", func(t *testing.T) {
+		for i, act := range []string{"U", "D"} {
+			m := a.accept(t, a.vxu(fmt.Sprintf("UK-%d", 5+i), ava, with(hepB, func(d *dose) { d.action, d.lot = act, "L2" })))
+			if got := errAtCode(m, "204"); len(got) != 0 {
+				t.Errorf("%s of a known order warned 204: %v", act, errTexts(m))
+			}
+		}
+	})
+}
+
+func with(d dose, f func(*dose)) dose { f(&d); return d }

@@ -88,8 +88,8 @@ func admErr(err error, what string) error {
 		switch pg.Code {
 		case "23505": // unique_violation
 			switch pg.ConstraintName {
-			case "users_username":
-				return admin.ErrUsernameTaken.Wrap(err, "%s: the username is taken", what)
+			case "users_username", "users_username_folded":
+				return admin.ErrUsernameTaken.Wrap(err, "%s: the username is taken (usernames compare regardless of case and of . _ -)", what)
 			case "users_email":
 				return admin.ErrDuplicateUser.Wrap(err, "%s: a user with this email exists", what)
 			case "site_facilities_pkey":
@@ -182,7 +182,7 @@ func (s *AdminStore) ListOrganizations(ctx context.Context) ([]admin.Organizatio
 const siteSelect = `
 SELECT s.id, s.organization_id, o.code, coalesce(o.parent_id, o.id), s.code, s.name, s.status,
        s.go_live_date, s.created_at, s.updated_at,
-       array(SELECT f.facility_id FROM site_facilities f WHERE f.site_id = s.id ORDER BY f.facility_id)
+       array(SELECT f.facility_id FROM site_facilities f WHERE f.site_id = s.id ORDER BY f.facility_id), s.needs_aa_since
 FROM sites s JOIN organizations o ON o.id = s.organization_id`
 
 func scanSite(row pgx.Row) (*admin.Site, error) {
@@ -192,9 +192,10 @@ func scanSite(row pgx.Row) (*admin.Site, error) {
 		goLive *time.Time
 	)
 	if err := row.Scan(&st.ID, &st.OrganizationID, &st.OrganizationCode, &st.HealthSystemID, &st.Code, &st.Name,
-		&status, &goLive, &st.CreatedAt, &st.UpdatedAt, &st.Facilities); err != nil {
+		&status, &goLive, &st.CreatedAt, &st.UpdatedAt, &st.Facilities, &st.NeedsAASince); err != nil {
 		return nil, err
 	}
+	st.NeedsAA = st.NeedsAASince != nil
 	st.Status = admin.SiteStatus(status)
 	st.GoLive = dateOf(goLive)
 	if st.Facilities == nil {
@@ -246,7 +247,8 @@ func (s *AdminStore) ListSites(ctx context.Context, f admin.SiteFilter) ([]admin
 		  AND ($2 = 0 OR s.organization_id = $2)
 		  AND ($3 = 0 OR coalesce(o.parent_id, o.id) = $3)
 		  AND ($4 = '' OR s.status = $4)
-		ORDER BY s.code`, f.IDs, f.OrganizationID, f.HealthSystemID, string(f.Status))
+		  AND (NOT $5 OR s.needs_aa_since IS NOT NULL)
+		ORDER BY s.code`, f.IDs, f.OrganizationID, f.HealthSystemID, string(f.Status), f.NeedsAA)
 	if err != nil {
 		return nil, admErr(err, "list sites")
 	}
@@ -273,6 +275,65 @@ func (s *AdminStore) UpdateSiteStatus(ctx context.Context, id int64, status admi
 		return admin.NotFound("site %d not found", id)
 	}
 	return nil
+}
+
+// activeAA is the SQL condition "site s has an active Access Administrator".
+const activeAA = `EXISTS (SELECT 1 FROM user_sites us JOIN users u ON u.id = us.user_id
+	WHERE us.site_id = s.id AND u.status = 'active' AND 'access_administrator' = ANY (us.designations))`
+
+// ActiveAAs locks the site's row and counts its active Access Administrators. The lock
+// serializes it with the last-AA guard of user changes (guardLastAA locks the same row).
+func (s *AdminStore) ActiveAAs(ctx context.Context, siteID int64) (int, error) {
+	var n int
+	err := s.atomic(ctx, func(t *AdminStore) error {
+		var id int64
+		if err := t.q.QueryRow(ctx, `SELECT id FROM sites WHERE id = $1 FOR UPDATE`, siteID).Scan(&id); err != nil {
+			return admErr(err, fmt.Sprintf("site %d", siteID))
+		}
+		err := t.q.QueryRow(ctx, `SELECT count(*) FROM user_sites us JOIN users u ON u.id = us.user_id
+			WHERE us.site_id = $1 AND u.status = 'active' AND 'access_administrator' = ANY (us.designations)`, siteID).Scan(&n)
+		return admErr(err, "count access administrators")
+	}, false)
+	return n, err
+}
+
+// RefreshSitesAA flags sites in testing or production without an active AA and clears the
+// others, in one statement per direction.
+func (s *AdminStore) RefreshSitesAA(ctx context.Context, siteIDs []int64, at time.Time) ([]admin.Site, []int64, error) {
+	var (
+		flagged []admin.Site
+		cleared []int64
+	)
+	err := s.atomic(ctx, func(t *AdminStore) error {
+		rows, err := t.q.Query(ctx, `
+			UPDATE sites s SET needs_aa_since = $2
+			WHERE ($1::bigint[] IS NULL OR s.id = ANY($1)) AND s.needs_aa_since IS NULL
+			  AND s.status IN ('testing', 'production') AND NOT `+activeAA+`
+			RETURNING s.id`, siteIDs, at)
+		if err != nil {
+			return admErr(err, "flag sites without access administrator")
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return admErr(err, "flag sites without access administrator")
+		}
+		if len(ids) > 0 {
+			if flagged, err = t.ListSites(ctx, admin.SiteFilter{IDs: ids}); err != nil {
+				return err
+			}
+		}
+		rows, err = t.q.Query(ctx, `
+			UPDATE sites s SET needs_aa_since = NULL
+			WHERE ($1::bigint[] IS NULL OR s.id = ANY($1)) AND s.needs_aa_since IS NOT NULL
+			  AND (s.status = 'registered' OR `+activeAA+`)
+			RETURNING s.id`, siteIDs)
+		if err != nil {
+			return admErr(err, "clear sites with access administrator")
+		}
+		cleared, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+		return admErr(err, "clear sites with access administrator")
+	}, false)
+	return flagged, cleared, err
 }
 
 // AddSiteFacility adds an MSH-4 identifier to a site.

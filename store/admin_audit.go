@@ -27,9 +27,9 @@ func (s *AdminStore) AppendAudit(ctx context.Context, e *admin.AuditEntry) error
 		sites = []int64{}
 	}
 	err := s.q.QueryRow(ctx, `
-		INSERT INTO audit_log (at, actor_user_id, actor, action, target_type, target_id, site_ids, before, after)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb) RETURNING id`,
-		e.At, e.ActorUserID, e.Actor, e.Action, e.TargetType, e.TargetID, sites, before, after).Scan(&e.ID)
+		INSERT INTO audit_log (at, actor_user_id, actor, action, target_type, target_id, site_ids, before, after, rule)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10) RETURNING id`,
+		e.At, e.ActorUserID, e.Actor, e.Action, e.TargetType, e.TargetID, sites, before, after, e.Rule).Scan(&e.ID)
 	return admErr(err, "append audit entry")
 }
 
@@ -71,7 +71,7 @@ func (s *AdminStore) ListAudit(ctx context.Context, f admin.AuditFilter) ([]admi
 	if f.BeforeID != 0 {
 		where = append(where, "id < "+arg(f.BeforeID))
 	}
-	sql := `SELECT id, at, actor_user_id, actor, action, target_type, target_id, site_ids, before, after FROM audit_log`
+	sql := `SELECT id, at, actor_user_id, actor, action, target_type, target_id, site_ids, before, after, rule FROM audit_log`
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -92,7 +92,7 @@ func (s *AdminStore) ListAudit(ctx context.Context, f admin.AuditFilter) ([]admi
 			before, after []byte
 		)
 		if err := rows.Scan(&e.ID, &e.At, &e.ActorUserID, &e.Actor, &e.Action, &e.TargetType, &e.TargetID,
-			&e.SiteIDs, &before, &after); err != nil {
+			&e.SiteIDs, &before, &after, &e.Rule); err != nil {
 			return nil, admErr(err, "list audit log")
 		}
 		e.Before, e.After = before, after
@@ -160,7 +160,7 @@ func readAdminPatient(ctx context.Context, tx pgx.Tx, id int64) (*admin.Patient,
 	}
 	p := adminPatient(rec)
 	rows, err := tx.Query(ctx, `
-		SELECT id, registry_patient_id, coalesce(old_status, ''), new_status, source, reason, form_ref, user_id, changed_at
+		SELECT id, registry_patient_id, coalesce(old_status, ''), new_status, source, reason, form_ref, attestation, user_id, changed_at
 		FROM sharing_changes WHERE registry_patient_id = $1 ORDER BY changed_at, id`, id)
 	if err != nil {
 		return nil, admErr(err, "sharing history")
@@ -170,7 +170,7 @@ func readAdminPatient(ctx context.Context, tx pgx.Tx, id int64) (*admin.Patient,
 			c          admin.SharingChange
 			oldS, newS string
 		)
-		if err := rows.Scan(&c.ID, &c.RegistryPatientID, &oldS, &newS, &c.Source, &c.Reason, &c.FormRef, &c.UserID, &c.ChangedAt); err != nil {
+		if err := rows.Scan(&c.ID, &c.RegistryPatientID, &oldS, &newS, &c.Source, &c.Reason, &c.FormRef, &c.Attestation, &c.UserID, &c.ChangedAt); err != nil {
 			rows.Close()
 			return nil, admErr(err, "sharing history")
 		}
@@ -271,9 +271,9 @@ func (s *AdminStore) RecordSharingChange(ctx context.Context, c *admin.SharingCh
 			old = string(c.OldStatus)
 		}
 		err := t.q.QueryRow(ctx, `
-			INSERT INTO sharing_changes (registry_patient_id, old_status, new_status, source, reason, form_ref, user_id, changed_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
-			c.RegistryPatientID, old, string(c.NewStatus), c.Source, c.Reason, c.FormRef, c.UserID, c.ChangedAt).Scan(&c.ID)
+			INSERT INTO sharing_changes (registry_patient_id, old_status, new_status, source, reason, form_ref, attestation, user_id, changed_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+			c.RegistryPatientID, old, string(c.NewStatus), c.Source, c.Reason, c.FormRef, c.Attestation, c.UserID, c.ChangedAt).Scan(&c.ID)
 		return admErr(err, "record sharing change")
 	}, false)
 }

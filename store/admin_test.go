@@ -212,10 +212,15 @@ func TestAdminStoreConstraints(t *testing.T) {
 	if err := st.CreateUser(ctx, dup); !errors.Is(err, admin.ErrDuplicateUser) {
 		t.Errorf("duplicate email (other case): %v", err)
 	}
-	// The schema itself refuses the AA designation without an administrator role.
+	// The AA designation goes with any role (it grants user management; the role, patient access).
 	_, err := st.PutMembership(ctx, admin.Membership{UserID: users[0].ID, SiteID: site.ID, Role: admin.RoleReadOnly,
 		Designations: []admin.Designation{admin.DesignationAccessAdministrator}}, now)
-	if !errors.Is(err, admin.ErrInvalid) {
+	if err != nil {
 		t.Errorf("AA with Read Only: %v", err)
+	}
+	// Usernames are unique regardless of case and of the separators . _ -
+	dup = &admin.User{Username: "A_A0", FirstName: "x", LastName: "y", Email: "folded@x.test", Status: admin.UserInvited, CreatedAt: now}
+	if err := st.CreateUser(ctx, dup); !errors.Is(err, admin.ErrUsernameTaken) {
+		t.Errorf("username differing only by case and separator: %v", err)
 	}
 }

@@ -226,6 +226,16 @@ func (s *AdminStore) exec1(ctx context.Context, what, sql string, args ...any) e
 	return nil
 }
 
+// RegistryStaffEmails returns the e-mail addresses of the active registry staff.
+func (s *AdminStore) RegistryStaffEmails(ctx context.Context) ([]string, error) {
+	rows, err := s.q.Query(ctx, `SELECT email FROM users WHERE registry_admin AND status = 'active' ORDER BY id`)
+	if err != nil {
+		return nil, admErr(err, "registry staff e-mails")
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return out, admErr(err, "registry staff e-mails")
+}
+
 // CountRegistryAdmins counts registry administrators that are not Inactive Manual.
 func (s *AdminStore) CountRegistryAdmins(ctx context.Context) (int, error) {
 	var n int
@@ -357,7 +367,7 @@ func (s *AdminStore) RecordLoginFailure(ctx context.Context, id int64, threshold
 // RecordLogin resets the failure count and records the login as activity.
 func (s *AdminStore) RecordLogin(ctx context.Context, id int64, at time.Time) error {
 	return s.exec1(ctx, fmt.Sprintf("login of user %d", id), `
-		UPDATE users SET failed_logins = 0, last_login_at = $2, last_active_at = $2, updated_at = $2 WHERE id = $1`, id, at)
+		UPDATE users SET failed_logins = 0, locked_at = NULL, last_login_at = $2, last_active_at = $2, updated_at = $2 WHERE id = $1`, id, at)
 }
 
 // Unlock clears the lock.

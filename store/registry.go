@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/vaxgate/vaxgate/ack"
 	"github.com/vaxgate/vaxgate/ingest"
 	"github.com/vaxgate/vaxgate/ingest/codes"
 )
@@ -169,27 +171,57 @@ func linkKey(rec *ingest.Record) (key int32, ok bool) {
 	return int32(h.Sum32()), true
 }
 
+// resendLockClass is the first key of the advisory locks that serialise messages with the same
+// site, environment and control ID (precheck).
+const resendLockClass = 0x76617868 // "vaxh"
+
+// resendLockKey is the advisory lock key of a record's control ID: two batches holding records
+// with the same one are serialised, so that the later one sees the earlier one's message (a
+// resend, or a control ID used for another message) rather than race it.
+func resendLockKey(rec *ingest.Record) (key int32, ok bool) {
+	if !prechecks(rec) {
+		return 0, false
+	}
+	h := fnv.New32a()
+	fmt.Fprintf(h, "%d|%s|%s", rec.Sender.SiteID, rec.Env, rec.ControlID)
+	return int32(h.Sum32()), true
+}
+
 // lockLinkKeys takes, at the start of a transaction and in ascending order, the advisory locks of
-// the linking blocks of recs. Taking them all up front and in order means a transaction never
-// waits for one while holding row locks, so these locks cannot take part in a deadlock between
-// concurrent batches; records of the same block in different shards are serialised.
+// the linking blocks of recs and of their control IDs (resendLockKey). Taking them all up front
+// and in order means a transaction never waits for one while holding row locks, so these locks
+// cannot take part in a deadlock between concurrent batches; records of the same block (or with
+// the same control ID) in different shards are serialised.
 func lockLinkKeys(ctx context.Context, tx pgx.Tx, recs []*ingest.Record) error {
-	var keys []int32
+	type lock struct{ class, key int32 }
+	var locks []lock
 	for _, rec := range recs {
 		if k, ok := linkKey(rec); ok {
-			keys = append(keys, k)
+			locks = append(locks, lock{linkLockClass, k})
+		}
+		if k, ok := resendLockKey(rec); ok {
+			locks = append(locks, lock{resendLockClass, k})
 		}
 	}
-	if len(keys) == 0 {
+	if len(locks) == 0 {
 		return nil
 	}
-	slices.Sort(keys)
-	keys = slices.Compact(keys)
-	// WITH ORDINALITY ... ORDER BY keeps the array's (ascending) order of acquisition.
-	if _, err := tx.Exec(ctx, `SELECT count(pg_advisory_xact_lock($1::int4, k))
-		FROM (SELECT k FROM unnest($2::int4[]) WITH ORDINALITY AS u(k, i) ORDER BY i) s`,
-		int32(linkLockClass), keys); err != nil {
-		return fmt.Errorf("store: lock linking blocks: %w", err)
+	slices.SortFunc(locks, func(a, b lock) int {
+		if a.class != b.class {
+			return cmp.Compare(a.class, b.class)
+		}
+		return cmp.Compare(a.key, b.key)
+	})
+	locks = slices.Compact(locks)
+	classes, keys := make([]int32, len(locks)), make([]int32, len(locks))
+	for i, l := range locks {
+		classes[i], keys[i] = l.class, l.key
+	}
+	// WITH ORDINALITY ... ORDER BY keeps the arrays' (ascending) order of acquisition.
+	if _, err := tx.Exec(ctx, `SELECT count(pg_advisory_xact_lock(c, k))
+		FROM (SELECT c, k FROM unnest($1::int4[], $2::int4[]) WITH ORDINALITY AS u(c, k, i) ORDER BY i) s`,
+		classes, keys); err != nil {
+		return fmt.Errorf("store: lock linking blocks and control IDs: %w", err)
 	}
 	return nil
 }
@@ -197,18 +229,21 @@ func lockLinkKeys(ctx context.Context, tx pgx.Tx, recs []*ingest.Record) error {
 // storeVXU stores one accepted message: the patient as known to the sending organization, its
 // link to a registry patient, the data-sharing status, next of kin, observations and the
 // vaccinations with their RXA-21 actions.
-func (r *registry) storeVXU(ctx context.Context, tx pgx.Tx, view *batchView, rec *ingest.Record, msgID int64) error {
+//
+// It returns the warnings the sender must get about what the registry holds: updates and
+// deletions of vaccinations it does not hold (0357 code 204), which change nothing.
+func (r *registry) storeVXU(ctx context.Context, tx pgx.Tx, view *batchView, rec *ingest.Record, msgID int64) ([]ack.Finding, error) {
 	v := rec.VXU
 	pt := &v.Patient
 	id := pt.PrimaryID()
 	key, ok := keyOf(rec)
 	if !ok {
-		return errors.New("store: patient has no identifier")
+		return nil, errors.New("store: patient has no identifier")
 	}
 	d := view.demographics(rec)
 	demo, err := json.Marshal(pt)
 	if err != nil {
-		return fmt.Errorf("store: encode patient: %w", err)
+		return nil, fmt.Errorf("store: encode patient: %w", err)
 	}
 	orgID := rec.Sender.OrganizationID
 
@@ -217,12 +252,12 @@ func (r *registry) storeVXU(ctx context.Context, tx pgx.Tx, view *batchView, rec
 		l := link(view, rec.Env, d)
 		if l.regID == 0 {
 			if regID, err = r.createRegistryPatient(ctx, tx, view, rec, d, msgID); err != nil {
-				return err
+				return nil, err
 			}
 		} else {
 			regID = l.regID
 			if err := r.updateRegistryPatient(ctx, tx, view, rec, d, regID, msgID); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		patientID, err = insertID(ctx, tx, "patients", `INSERT INTO patients (env, organization_id, id_value, id_authority, id_type,
@@ -235,13 +270,13 @@ func (r *registry) storeVXU(ctx context.Context, tx pgx.Tx, view *batchView, rec
 			d.birth, d.sex, d.mother, d.zip, pt.Protection, demo, msgID,
 			d.matchFamily, d.matchGiven, d.matchMother, d.matchStreet)
 		if err != nil {
-			return fmt.Errorf("store: insert patient: %w", err)
+			return nil, fmt.Errorf("store: insert patient: %w", err)
 		}
 		view.putPatient(&viewPatient{id: patientID, regID: regID, key: key, c: *d})
 		if len(l.candidates) > 0 {
 			if err := openReview(ctx, tx, rec.Env, "possible-duplicate", regID, patientID, l.candidateIDs(), nil,
 				map[string]any{"candidates": l.candidates}, msgID); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	} else {
@@ -254,37 +289,42 @@ func (r *registry) storeVXU(ctx context.Context, tx pgx.Tx, view *batchView, rec
 			WHERE id = $1`,
 			patientID, d.name.Family, d.name.Given, d.name.Middle, d.birth, d.sex, d.mother, d.zip,
 			pt.Protection, demo, msgID, d.matchFamily, d.matchGiven, d.matchMother, d.matchStreet); err != nil {
-			return fmt.Errorf("store: update patient: %w", err)
+			return nil, fmt.Errorf("store: update patient: %w", err)
 		}
 		view.setDemographics(known, d)
 		if err := r.updateRegistryPatient(ctx, tx, view, rec, d, regID, msgID); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO patient_reports (patient_id, message_id, demographics)
 		VALUES ($1, $2, $3)`, patientID, msgID, demo); err != nil {
-		return fmt.Errorf("store: insert patient report: %w", err)
+		return nil, fmt.Errorf("store: insert patient report: %w", err)
 	}
 	for _, nk := range v.NextOfKin {
 		details, err := json.Marshal(nk)
 		if err != nil {
-			return fmt.Errorf("store: encode next of kin: %w", err)
+			return nil, fmt.Errorf("store: encode next of kin: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO next_of_kin (patient_id, message_id, set_id, relationship, details)
 			VALUES ($1, $2, $3, $4, $5)`, patientID, msgID, atoi(nk.SetID), nk.Relationship.Code, details); err != nil {
-			return fmt.Errorf("store: insert next of kin: %w", err)
+			return nil, fmt.Errorf("store: insert next of kin: %w", err)
 		}
 	}
 	if err := insertObservations(ctx, tx, patientID, nil, msgID, v.Observations); err != nil {
-		return err
+		return nil, err
 	}
 	p := patientRef{id: patientID, regID: regID}
+	var unknown []ack.Finding
 	for i := range v.Orders {
-		if err := r.storeOrder(ctx, tx, view, rec, &v.Orders[i], p, msgID); err != nil {
-			return err
+		f, err := r.storeOrder(ctx, tx, view, rec, &v.Orders[i], p, msgID)
+		if err != nil {
+			return nil, err
+		}
+		if f != nil {
+			unknown = append(unknown, *f)
 		}
 	}
-	return nil
+	return unknown, nil
 }
 
 // --- linking ---
@@ -622,10 +662,15 @@ func vaccineCode(o *ingest.Order) string {
 // error (never deleted); A on an existing vaccination and U update it, U on an unknown one adds it.
 // Reports of the same dose by other senders, or as administered and as historical, are kept as
 // rows of their own and merged (reconcileDose).
-func (r *registry) storeOrder(ctx context.Context, tx pgx.Tx, view *batchView, rec *ingest.Record, o *ingest.Order, p patientRef, msgID int64) error {
+//
+// U naming an order number (ORC-3) the registry does not hold, and D of a vaccination it does not
+// hold, change nothing: the sender gets the warning returned (0357 code 204, unknown key
+// identifier) rather than believe it updated or deleted a record. (U without an order number of
+// an event the registry does not hold adds it: nothing names another record.)
+func (r *registry) storeOrder(ctx context.Context, tx pgx.Tx, view *batchView, rec *ingest.Record, o *ingest.Order, p patientRef, msgID int64) (*ack.Finding, error) {
 	date := parseDate(o.AdministeredAt)
 	if date == nil {
-		return nil // validation rejects such a group; nothing identifies the event
+		return nil, nil // validation rejects such a group; nothing identifies the event
 	}
 	action := o.ActionCode
 	if action == "" {
@@ -633,19 +678,20 @@ func (r *registry) storeOrder(ctx context.Context, tx pgx.Tx, view *batchView, r
 	}
 	kind, ok := orderKind(o)
 	if !ok && action != "D" {
-		return nil // "no vaccine administered" without evidence of immunity records nothing
+		return nil, nil // "no vaccine administered" without evidence of immunity records nothing
 	}
 	obs := o.Observations
 	oc := *o
 	oc.Observations = nil
 	details, err := json.Marshal(oc)
 	if err != nil {
-		return fmt.Errorf("store: encode vaccination: %w", err)
+		return nil, fmt.Errorf("store: encode vaccination: %w", err)
 	}
 	historical := o.Historical()
 	doseKey := r.doseKey(o)
 	orgID := rec.Sender.OrganizationID
 	filler := orderNumber(o)
+	named := filler // the order number the sender named, kept for the warning
 
 	var cur *viewVacc
 	var conflict int64 // another patient's vaccination with this ORC-3
@@ -672,16 +718,17 @@ func (r *registry) storeOrder(ctx context.Context, tx pgx.Tx, view *batchView, r
 		was = *cur
 	}
 
+	// (U of an order number another patient holds is recorded without it, for review, below.)
+	if cur == nil && (action == "D" || (action == "U" && named != "" && conflict == 0)) {
+		return unknownKey(o, action, named, conflict != 0), nil // the message is archived
+	}
 	var vid int64
 	switch {
 	case action == "D":
-		if cur == nil {
-			return nil // nothing known to delete; the message is archived
-		}
 		vid = cur.id
 		if _, err := tx.Exec(ctx, `UPDATE vaccinations SET deleted = true, deleted_at = now(), merged_into = NULL,
 			action_code = 'D', last_message_id = $2, updated_at = now() WHERE id = $1`, vid, msgID); err != nil {
-			return fmt.Errorf("store: delete vaccination: %w", err)
+			return nil, fmt.Errorf("store: delete vaccination: %w", err)
 		}
 		cur.deleted = true
 	case cur != nil:
@@ -701,7 +748,7 @@ func (r *registry) storeOrder(ctx context.Context, tx pgx.Tx, view *batchView, r
 			historical, o.InfoSource.Code, o.Amount, o.Units.Code, firstLot(o), parseDate(o.LotExpiration),
 			o.Manufacturer.Code, o.Route.Code, o.BodySite.Code, o.CompletionStatus, action,
 			o.RefusalReason.Code, details, msgID, doseKey); err != nil {
-			return fmt.Errorf("store: update vaccination: %w", err)
+			return nil, fmt.Errorf("store: update vaccination: %w", err)
 		}
 		cur.kind, cur.code, cur.date, cur.historical, cur.doseKey, cur.deleted = kind, vaccineCode(o), *date, historical, doseKey, false
 		view.setFiller(cur, filler)
@@ -720,36 +767,63 @@ func (r *registry) storeOrder(ctx context.Context, tx pgx.Tx, view *batchView, r
 			date, historical, o.InfoSource.Code, o.Amount, o.Units.Code, firstLot(o), parseDate(o.LotExpiration),
 			o.Manufacturer.Code, o.Route.Code, o.BodySite.Code, o.CompletionStatus, action,
 			o.RefusalReason.Code, details, msgID, doseKey); err != nil {
-			return fmt.Errorf("store: insert vaccination: %w", err)
+			return nil, fmt.Errorf("store: insert vaccination: %w", err)
 		}
 		view.addVacc(&viewVacc{id: vid, patientID: p.id, env: rec.Env, org: orgID, filler: filler, kind: kind,
 			doseKey: doseKey, code: vaccineCode(o), date: *date, historical: historical})
 		if conflict != 0 {
 			if err := openReview(ctx, tx, rec.Env, "order-number-conflict", p.regID, p.id, nil,
 				[]int64{conflict, vid}, map[string]string{"order_number": "ORC-3 reused for another patient"}, msgID); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO vaccination_reports (vaccination_id, message_id, action_code, details)
 		VALUES ($1, $2, $3, $4)`, vid, msgID, action, details); err != nil {
-		return fmt.Errorf("store: insert vaccination report: %w", err)
+		return nil, fmt.Errorf("store: insert vaccination report: %w", err)
 	}
 	if err := insertObservations(ctx, tx, p.id, &vid, msgID, obs); err != nil {
-		return err
+		return nil, err
 	}
 	// Re-merge the dose groups the row left and joined.
 	if cur != nil && was.kind == kindDose && (action == "D" || kind != kindDose || !was.date.Equal(*date) || was.doseKey != doseKey) {
 		if err := reconcileDose(ctx, tx, p.regID, was.date, was.doseKey); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if action != "D" && kind == kindDose {
 		if err := reconcileDose(ctx, tx, p.regID, *date, doseKey); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return nil, nil
+}
+
+// unknownKey is the warning for an update (U) or deletion (D) of a vaccination the registry does
+// not hold for this patient from the sender's organization: it names the order number (ORC-3)
+// when there is one, else the vaccine and date that identify the event.
+func unknownKey(o *ingest.Order, action, order string, otherPatient bool) *ack.Finding {
+	verb, done := "update", "nothing was changed. To add the vaccination, send it with RXA-21 = A."
+	if action == "D" {
+		verb, done = "delete", "nothing was deleted."
+	}
+	var text string
+	switch {
+	case otherPatient:
+		text = fmt.Sprintf("RXA-21 = %s (%s) names order %s (ORC-3), which the registry holds for another patient of your organization: %s Check the order number and the patient.",
+			action, verb, order, done)
+	case order != "":
+		text = fmt.Sprintf("RXA-21 = %s (%s) names order %s (ORC-3), which the registry does not hold for this patient from your organization: %s",
+			action, verb, order, done)
+	default:
+		text = fmt.Sprintf("RXA-21 = %s (%s): the registry holds no vaccination %s of %s for this patient from your organization: %s",
+			action, verb, vaccineCode(o), o.AdministeredAt, done)
+	}
+	return &ack.Finding{
+		Rule: "rxa-21-unknown-key", Location: ack.Location{Segment: "RXA", Sequence: o.Group, Field: 21},
+		Code: ack.CodeUnknownKey, Severity: ack.Warning, App: ack.AppInvalidValue, Group: o.Group,
+		Text: text,
+	}
 }
 
 // reconcileDose merges the current reports of one dose (registry patient, administration date,

@@ -1,8 +1,8 @@
 package store
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -164,7 +164,7 @@ func (db *DB) NewWriter(o WriterOptions) (*Writer, error) {
 	})
 	w.available.Set(1)
 	w.resends = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "vaxgate_resends_total", Help: "Messages recognised as resends (same sender and control ID) and answered with the original ACK.",
+		Name: "vaxgate_resends_total", Help: "Messages recognised as resends (same sender, control ID and content) and answered with the original ACK.",
 	})
 	if o.Registerer != nil {
 		for _, c := range []prometheus.Collector{w.batchSize, w.commitTime, w.queueDepth, w.failures, w.resends, w.available} {
@@ -719,11 +719,18 @@ func siteCode(s *ingest.Sender) string {
 	return s.SiteCode
 }
 
-// resendKeyOf identifies what a resend repeats: sender site, environment, control ID.
+// resendKeyOf identifies what a resend repeats: sender site, environment, control ID and content
+// (ingest.ContentDigest). Without the digest it names the control ID's use (batchCheck.used).
 type resendKeyOf struct {
 	site    int64
 	env     string
 	control string
+	digest  string
+}
+
+func (k resendKeyOf) controlOnly() resendKeyOf {
+	k.digest = ""
+	return k
 }
 
 type originalACK struct {
@@ -737,6 +744,9 @@ type batchCheck struct {
 	ids       []int64 // by record
 	lookup    []bool  // by record: whether an original may answer it (prechecks)
 	originals map[resendKeyOf]originalACK
+	// used holds the control IDs (controlOnly keys) an accepted message already holds: another
+	// message under one of them is warned (0357 code 205).
+	used map[resendKeyOf]bool
 }
 
 // prechecked is one record's part of a batchCheck.
@@ -752,46 +762,79 @@ func (b *batchCheck) of(i int) prechecked {
 
 // precheck queues, for the records of a batch, the allocation of their archive rows' ids (in
 // order) and, for every one that has a control ID from a known site, the look-up of an accepted
-// message already stored with the same key (site, environment, control ID): one query for the
-// batch instead of a statement per record, each waiting for its answer. The answers are there once
-// the queue has been sent. A concurrent batch may store the same key between this look-up and the
-// insert: the insert then fails (unique violation), and the records are written again in smaller
-// transactions, down to the record alone, which finds the original.
+// message already stored with the same key (site, environment, control ID, content digest) and
+// of whether the control ID is already used by another accepted message: one query for the batch
+// instead of statements per record, each waiting for its answer. The answers are there once the
+// queue has been sent. The batch holds the advisory locks of its records' control IDs
+// (lockLinkKeys) from before this look-up until it commits, so a concurrent batch with the same
+// control ID waits and then sees this one's rows (and a racing insert that still fails, with a
+// unique violation, is written again alone and finds the original).
+//
+// An original archived before content digests existed (content_digest null) is compared by the
+// digest of its raw message, computed here.
 func precheck(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*batchCheck, error) {
-	b := &batchCheck{ids: make([]int64, len(recs)), lookup: make([]bool, len(recs)), originals: map[resendKeyOf]originalACK{}}
+	b := &batchCheck{ids: make([]int64, len(recs)), lookup: make([]bool, len(recs)),
+		originals: map[resendKeyOf]originalACK{}, used: map[resendKeyOf]bool{}}
 	if len(recs) == 0 {
 		return b, nil
 	}
 	sites := make([]*int64, len(recs))
 	envs := make([]string, len(recs))
 	controls := make([]string, len(recs))
+	digests := make([][]byte, len(recs))
 	for i, rec := range recs {
 		if prechecks(rec) {
 			b.lookup[i] = true
-			sites[i], envs[i], controls[i] = &rec.Sender.SiteID, rec.Env, rec.ControlID
+			sites[i], envs[i], controls[i], digests[i] = &rec.Sender.SiteID, rec.Env, rec.ControlID, rec.Digest
 		}
 	}
 	err := tx.QueueQuery(ctx, `
-		SELECT k.i, nextval('messages_id_seq'), m.ack, m.ack_code
-		FROM unnest($1::bigint[], $2::text[], $3::text[]) WITH ORDINALITY AS k(site, env, control, i)
-		LEFT JOIN messages m ON m.site_id = k.site AND m.env = k.env::char(1) AND m.control_id = k.control AND m.resend_key
+		SELECT k.i, nextval('messages_id_seq'), o.ack, o.ack_code, o.content_digest, o.raw, COALESCE(u.used, false)
+		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bytea[]) WITH ORDINALITY AS k(site, env, control, digest, i)
+		LEFT JOIN LATERAL (
+			SELECT m.ack, m.ack_code, m.content_digest, CASE WHEN m.content_digest IS NULL THEN m.raw END AS raw
+			FROM messages m
+			WHERE m.site_id = k.site AND m.env = k.env::char(1) AND m.control_id = k.control AND m.resend_key
+				AND (m.content_digest = k.digest OR m.content_digest IS NULL)
+			ORDER BY m.content_digest IS NULL
+			LIMIT 1) o ON true
+		LEFT JOIN LATERAL (
+			SELECT true AS used FROM messages m
+			WHERE m.site_id = k.site AND m.env = k.env::char(1) AND m.control_id = k.control AND m.resend_key
+				AND m.content_digest IS DISTINCT FROM k.digest
+			LIMIT 1) u ON true
 		ORDER BY k.i`, func(rows pgx.Rows) error {
 		for rows.Next() {
 			var i, id int64
-			var ack []byte
+			var ack, digest, raw []byte
 			var code *string
-			if err := rows.Scan(&i, &id, &ack, &code); err != nil {
+			var used bool
+			if err := rows.Scan(&i, &id, &ack, &code, &digest, &raw, &used); err != nil {
 				return err
 			}
 			r := i - 1
 			b.ids[r] = id
+			rec := recs[r]
+			if !b.lookup[r] {
+				continue
+			}
+			key := resendKeyOf{site: rec.Sender.SiteID, env: rec.Env, control: rec.ControlID, digest: string(rec.Digest)}
 			if code != nil {
-				rec := recs[r]
-				b.originals[resendKeyOf{site: rec.Sender.SiteID, env: rec.Env, control: rec.ControlID}] = originalACK{ack: ack, code: *code}
+				if digest == nil {
+					digest = ingest.RawContentDigest(raw) // archived before digests
+				}
+				if bytes.Equal(digest, rec.Digest) {
+					b.originals[key] = originalACK{ack: ack, code: *code}
+				} else {
+					used = true
+				}
+			}
+			if used {
+				b.used[key.controlOnly()] = true
 			}
 		}
 		return rows.Err()
-	}, sites, envs, controls)
+	}, sites, envs, controls, digests)
 	if err != nil {
 		return nil, fmt.Errorf("store: look up resends: %w", err)
 	}
@@ -807,7 +850,7 @@ func prechecks(rec *ingest.Record) bool {
 
 // apply writes one record: the archive entry, and the registry content when there is some. It
 // returns the ACK to send: the record's own, or for a resend the one stored with the original.
-func (w *Writer) apply(ctx context.Context, tx pgx.Tx, view *batchView, rec *ingest.Record, pre prechecked) (ack []byte, resend bool, err error) {
+func (w *Writer) apply(ctx context.Context, tx pgx.Tx, view *batchView, rec *ingest.Record, pre prechecked) (out []byte, resend bool, err error) {
 	var siteID, credID *int64
 	if rec.Sender != nil {
 		siteID, credID = &rec.Sender.SiteID, &rec.Sender.CredentialID
@@ -819,10 +862,6 @@ func (w *Writer) apply(ctx context.Context, tx pgx.Tx, view *batchView, rec *ing
 	if rec.Env != "" {
 		env = &rec.Env
 	}
-	findings, jerr := json.Marshal(findingsJSON(rec))
-	if jerr != nil {
-		return nil, false, fmt.Errorf("store: encode findings: %w", jerr)
-	}
 	resendKey := rec.ResendKey && siteID != nil && rec.ControlID != "" && env != nil
 	if !pre.lookup && resendKey {
 		return nil, false, errors.New("store: record was not prechecked")
@@ -833,7 +872,7 @@ func (w *Writer) apply(ctx context.Context, tx pgx.Tx, view *batchView, rec *ing
 	var o originalACK
 	var found bool
 	if pre.lookup {
-		key = resendKeyOf{site: *siteID, env: *env, control: rec.ControlID}
+		key = resendKeyOf{site: *siteID, env: *env, control: rec.ControlID, digest: string(rec.Digest)}
 		o, found = pre.batch.originals[key]
 	}
 	if found {
@@ -843,35 +882,80 @@ func (w *Writer) apply(ctx context.Context, tx pgx.Tx, view *batchView, rec *ing
 		// stored, and the sender must not be told otherwise.
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO messages (id, env, site_id, credential_id, transport, control_id, sending_facility,
-				message_type, received_at, raw, ack, ack_code, findings, resend_key)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, '[]', false)`,
+				message_type, received_at, raw, ack, ack_code, findings, resend_key, content_digest)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, '[]', false, $13)`,
 			pre.id, env, siteID, credID, string(rec.Transport), rec.ControlID, rec.Facility, rec.MessageType,
-			rec.ReceivedAt, rec.Raw, o.ack, o.code); err != nil {
+			rec.ReceivedAt, rec.Raw, o.ack, o.code, rec.Digest); err != nil {
 			return nil, false, fmt.Errorf("store: archive resend: %w", err)
 		}
 		return o.ack, true, nil
+	}
+	// What the registry holds may add findings to the ACK (rec.Amend): a control ID already used
+	// by another message, found now, and unknown keys, found as the content is stored (the
+	// archive row is then updated before the commit).
+	answer, code, findings := rec.ACK, rec.ACKCode, rec.Findings
+	var extra []ack.Finding
+	amend := func(more ...ack.Finding) {
+		extra = append(extra, more...)
+		answer, code = rec.Amend(extra)
+		findings = append(rec.Findings[:len(rec.Findings):len(rec.Findings)], extra...)
+	}
+	if resendKey && pre.lookup && rec.Amend != nil && pre.batch.used[key.controlOnly()] {
+		amend(reusedControlID(rec.ControlID))
+	}
+	archived, err := archiveFindings(findings)
+	if err != nil {
+		return nil, false, err
 	}
 	// The archive row's id was drawn by precheck: the insert needs no answer and goes out with
 	// the next statement.
 	if _, err := tx.Exec(ctx, `
 		INSERT INTO messages (id, env, site_id, credential_id, transport, control_id, sending_facility,
-			message_type, received_at, raw, ack, ack_code, findings, resend_key)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+			message_type, received_at, raw, ack, ack_code, findings, resend_key, content_digest,
+			more_findings, more_findings_count)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 		pre.id, env, siteID, credID, string(rec.Transport), rec.ControlID, rec.Facility, rec.MessageType,
-		rec.ReceivedAt, rec.Raw, rec.ACK, rec.ACKCode, findings, resendKey); err != nil {
+		rec.ReceivedAt, rec.Raw, answer, code, archived.listed, resendKey, rec.Digest,
+		archived.more, archived.moreCount); err != nil {
 		return nil, false, fmt.Errorf("store: archive message: %w", err)
 	}
 	if !resendKey {
-		return rec.ACK, false, nil // a rejected message: archived, nothing else
+		return answer, false, nil // a rejected message: archived, nothing else
 	}
-	// A copy later in this batch is a resend of this one.
-	pre.batch.originals[key] = originalACK{ack: rec.ACK, code: rec.ACKCode}
 	if rec.VXU != nil {
-		if err := w.reg.storeVXU(ctx, tx, view, rec, pre.id); err != nil {
+		unknown, err := w.reg.storeVXU(ctx, tx, view, rec, pre.id)
+		if err != nil {
 			return nil, false, err
 		}
+		if len(unknown) > 0 && rec.Amend != nil {
+			amend(unknown...)
+			if archived, err = archiveFindings(findings); err != nil {
+				return nil, false, err
+			}
+			if _, err := tx.Exec(ctx, `UPDATE messages SET ack = $2, ack_code = $3, findings = $4,
+					more_findings = $5, more_findings_count = $6 WHERE id = $1`,
+				pre.id, answer, code, archived.listed, archived.more, archived.moreCount); err != nil {
+				return nil, false, fmt.Errorf("store: archive message findings: %w", err)
+			}
+		}
 	}
-	return rec.ACK, false, nil
+	// A copy later in this batch is a resend of this one, and another message under its control
+	// ID is warned.
+	pre.batch.originals[key] = originalACK{ack: answer, code: code}
+	pre.batch.used[key.controlOnly()] = true
+	return answer, false, nil
+}
+
+// reusedControlID is the warning for a message whose control ID the site already used for another
+// message (SPEC §2.6): it was processed like any other.
+func reusedControlID(control string) ack.Finding {
+	return ack.Finding{
+		Rule: "msh-10-control-id-reused", Location: ack.Location{Segment: "MSH", Sequence: 1, Field: 10},
+		Code: ack.CodeDuplicateKey, Severity: ack.Warning, App: ack.AppInvalidValue,
+		Text: fmt.Sprintf("Control ID %q (MSH-10) was already used by your site for a different message. "+
+			"This message was processed and stored like any other; give every message a control ID of its own "+
+			"(a resend must repeat the original message exactly, except MSH-7).", control),
+	}
 }
 
 // internalFailure reports the archive entry of a message that failed to commit (the pipeline
@@ -895,9 +979,9 @@ type findingJSON struct {
 	Group    int    `json:"group,omitempty"`
 }
 
-func findingsJSON(rec *ingest.Record) []findingJSON {
-	out := make([]findingJSON, 0, len(rec.Findings))
-	for _, f := range rec.Findings {
+func findingsJSON(fs []ack.Finding) []findingJSON {
+	out := make([]findingJSON, 0, len(fs))
+	for _, f := range fs {
 		loc := ""
 		if f.Location.Segment != "" {
 			loc = fmt.Sprintf("%s[%d]-%d.%d.%d", f.Location.Segment, f.Location.Sequence, f.Location.Field, f.Location.Component, f.Location.Sub)

@@ -29,7 +29,7 @@ func records(t *testing.T, s *ingest.Sender, n int) []*ingest.Record {
 		out = append(out, &ingest.Record{
 			Transport: ingest.TransportMLLP, Sender: s, Env: "P", ControlID: h.ControlID, Facility: "X68",
 			MessageType: "VXU^V04", ReceivedAt: time.Now(), Raw: raw, ACK: b.Build(h, ack.AA, nil), ACKCode: ack.AA,
-			ResendKey: true, VXU: ingest.Decode(m),
+			ResendKey: true, Digest: ingest.ContentDigest(m), VXU: ingest.Decode(m),
 		})
 	}
 	return out

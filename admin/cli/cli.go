@@ -1,7 +1,8 @@
 // Package cli is the `vaxgate admin` command tree: organizations, sites and their onboarding
 // status, sender credentials, users, data sharing and the audit log, from the command line. It
-// acts as the system actor (whoever can run it can reach the database anyway) and goes through
-// admin.Service, so the rules and the audit log are the same as through the API.
+// acts as the operator (admin.OperatorActor: whoever can run it can reach the database anyway,
+// so it may do what registry staff may), named "cli:<os-user>" in the audit log, and goes
+// through admin.Service and its decision point, so the rules are the same as through the API.
 package cli
 
 import (
@@ -11,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/user"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -33,12 +36,13 @@ type app struct {
 // Command returns the `admin` command. open is called by each subcommand that needs the
 // database, after its arguments were checked.
 func Command(open func(ctx context.Context) (*admin.Service, func(), error)) *cobra.Command {
-	a := &app{open: open, actor: admin.SystemActor("cli")}
+	a := &app{open: open, actor: admin.OperatorActor(operator())}
 	root := &cobra.Command{
 		Use:   "admin",
 		Short: "Manage organizations, sites, sender credentials, users, data sharing and the audit log",
 		Long: `Admin tasks from the command line. They go through the same rules as the JSON API
-(/api/v1) and are recorded in the audit log as actor "system:cli".
+(/api/v1) and are recorded in the audit log as actor "cli:<your OS user>" (the user who ran
+sudo, when run through sudo).
 
 Typical onboarding of a sending site:
   vaxgate admin org create --code HS1 --name "Health System One"
@@ -56,6 +60,21 @@ First registry administrator:
 		a.sharingCommand(), a.auditCommand(), a.rolesCommand())
 	silence(root)
 	return root
+}
+
+// operator names the person at the command line: the user who ran sudo when run through sudo,
+// else the OS user.
+func operator() string {
+	if su := os.Getenv("SUDO_USER"); su != "" && os.Geteuid() == 0 {
+		return su
+	}
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	if n := os.Getenv("USER"); n != "" {
+		return n
+	}
+	return fmt.Sprintf("uid%d", os.Getuid())
 }
 
 // silence makes errors one line: no usage dump after an error (the caller prints the error).
@@ -228,6 +247,9 @@ func printSite(w io.Writer, s *admin.Site) {
 	fmt.Fprintf(w, "status\t%s\n", s.Status)
 	fmt.Fprintf(w, "go-live date\t%s\n", orDash(s.GoLive.String()))
 	fmt.Fprintf(w, "facilities (MSH-4)\t%s\n", orDash(strings.Join(s.Facilities, ", ")))
+	if s.NeedsAA {
+		fmt.Fprintf(w, "needs access administrator\tyes, since %s (no active access administrator; registry staff were told)\n", fmtTime(s.NeedsAASince))
+	}
 }
 
 func (a *app) siteCommand() *cobra.Command {
@@ -273,14 +295,17 @@ func (a *app) siteCommand() *cobra.Command {
 	create.Flags().BoolVar(&ensure, "ensure", false, "succeed if the site exists (adding missing facilities)")
 	required(create, "org", "code", "name")
 
-	var listOrg, listStatus string
+	var (
+		listOrg, listStatus string
+		listNeedsAA         bool
+	)
 	ls := &cobra.Command{
 		Use:   "list",
 		Short: "List sites",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.with(cmd, func(ctx context.Context, svc *admin.Service) error {
-				f := admin.SiteFilter{Status: admin.SiteStatus(listStatus)}
+				f := admin.SiteFilter{Status: admin.SiteStatus(listStatus), NeedsAA: listNeedsAA}
 				if listOrg != "" {
 					os, err := svc.ListOrganizations(ctx, a.actor)
 					if err != nil {
@@ -300,10 +325,14 @@ func (a *app) siteCommand() *cobra.Command {
 					return err
 				}
 				return a.print(cmd, sites, func(w io.Writer) {
-					fmt.Fprintln(w, "ID\tCODE\tORG\tSTATUS\tGO-LIVE\tFACILITIES\tNAME")
+					fmt.Fprintln(w, "ID\tCODE\tORG\tSTATUS\tGO-LIVE\tNEEDS-AA\tFACILITIES\tNAME")
 					for _, s := range sites {
-						fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Code, s.OrganizationCode, s.Status,
-							orDash(s.GoLive.String()), orDash(strings.Join(s.Facilities, ",")), s.Name)
+						needs := "-"
+						if s.NeedsAA {
+							needs = "yes"
+						}
+						fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Code, s.OrganizationCode, s.Status,
+							orDash(s.GoLive.String()), needs, orDash(strings.Join(s.Facilities, ",")), s.Name)
 					}
 				})
 			})
@@ -311,6 +340,7 @@ func (a *app) siteCommand() *cobra.Command {
 	}
 	ls.Flags().StringVar(&listOrg, "org", "", "only this organization's sites")
 	ls.Flags().StringVar(&listStatus, "status", "", "only sites with this status")
+	ls.Flags().BoolVar(&listNeedsAA, "needs-aa", false, "only sites in testing or production without an active access administrator")
 
 	show := &cobra.Command{
 		Use:   "show SITE",

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/netip"
+	"os"
+	"os/user"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,6 +21,18 @@ import (
 func TestMain(m *testing.M) {
 	passwd.DefaultParams = passwd.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 	storetest.Main(m)
+}
+
+// operatorName is who the command line says ran it (see cli.operator).
+func operatorName(t *testing.T) string {
+	if su := os.Getenv("SUDO_USER"); su != "" && os.Geteuid() == 0 {
+		return su
+	}
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Username
 }
 
 type harness struct {
@@ -127,6 +141,18 @@ func TestOnboardingSiteAndSenders(t *testing.T) {
 	}
 
 	h.fails("cannot go from", "site", "set-status", "KID01", "production")
+	// No site goes to testing without an active access administrator.
+	h.fails("no active access administrator", "site", "set-status", "KID01", "testing")
+	out = h.ok("user", "invite", "--site", "KID01", "--username", "kid.aa", "--first-name", "Kim", "--last-name", "Aa",
+		"--email", "kim@kid01.test", "--role", "read_only_administrator", "--designation", "access_administrator", "--print-link")
+	link := regexp.MustCompile(`register\?token=(\S+)`).FindStringSubmatch(out)
+	if link == nil {
+		t.Fatalf("no link:\n%s", out)
+	}
+	svc, _, _ := h.open(context.Background())
+	if _, err := svc.Register(context.Background(), link[1], "Kim-Password-1", true); err != nil {
+		t.Fatal(err)
+	}
 	h.ok("site", "set-status", "KID01", "testing")
 	out = h.ok("site", "set-status", "KID01", "production", "--go-live", "2025-06-01")
 	if !strings.Contains(out, "production") || !strings.Contains(out, "2025-06-01") {
@@ -145,7 +171,7 @@ func TestOnboardingSiteAndSenders(t *testing.T) {
 	h.fails("already revoked", "sender", "revoke", "1")
 
 	out = h.ok("audit", "list", "--site", "KID01")
-	for _, a := range []string{"site.create", "credential.create", "site.set_status", "system:cli"} {
+	for _, a := range []string{"site.create", "credential.create", "site.set_status", "cli:" + operatorName(t)} {
 		if !strings.Contains(out, a) {
 			t.Errorf("audit list lacks %s:\n%s", a, out)
 		}
@@ -156,6 +182,13 @@ func TestUsersFromTheCommandLine(t *testing.T) {
 	h := newHarness(t)
 	h.ok("org", "create", "--code", "ORG", "--name", "Org")
 	h.ok("site", "create", "--org", "ORG", "--code", "S1", "--name", "Site 1", "--status", "testing")
+	// An operator may create a site directly in testing; without users it needs an AA, and says so.
+	if out := h.ok("site", "list", "--needs-aa"); !strings.Contains(out, "S1") {
+		t.Fatalf("site list --needs-aa:\n%s", out)
+	}
+	if out := h.ok("site", "show", "S1"); !strings.Contains(out, "needs access administrator") {
+		t.Fatalf("site show:\n%s", out)
+	}
 
 	out, err := h.run("Bootstrap-Pass-1\n", "user", "bootstrap", "--username", "rstaff", "--first-name", "Regina", "--last-name", "Staff",
 		"--email", "regina@registry.test", "--password-stdin")
@@ -185,6 +218,9 @@ func TestUsersFromTheCommandLine(t *testing.T) {
 	if !strings.Contains(out, "aa.one") {
 		t.Fatalf("search:\n%s", out)
 	}
+	if out := h.ok("site", "list", "--needs-aa"); strings.Contains(out, "S1") {
+		t.Fatalf("S1 has an active AA now, still listed:\n%s", out)
+	}
 	out = h.ok("--json", "user", "list", "--site", "S1")
 	var us []admin.User
 	if err := json.Unmarshal([]byte(out), &us); err != nil || len(us) != 1 || us[0].Status != admin.UserActive {
@@ -193,7 +229,17 @@ func TestUsersFromTheCommandLine(t *testing.T) {
 
 	// The last AA rule holds at the command line too.
 	h.fails("last active access administrator", "user", "deactivate", "aa.one")
-	h.fails("last active access administrator", "user", "set-role", "aa.one", "--site", "S1", "--role", "typical_user")
+	h.fails("last active access administrator", "user", "set-role", "aa.one", "--site", "S1", "--role", "typical_user", "--clear-designations")
+	// Adding an existing user to another site is an invitation they accept.
+	h.ok("site", "create", "--org", "ORG", "--code", "S2", "--name", "Site 2")
+	h.fails("invitation", "user", "set-role", "aa.one", "--site", "S2", "--role", "read_only")
+	out = h.ok("user", "invite-to-site", "aa.one", "--site", "S2", "--role", "read_only")
+	if !strings.Contains(out, "accepts it after logging in") {
+		t.Fatalf("invite-to-site:\n%s", out)
+	}
+	if u, _ := svc.UserByUsername(context.Background(), admin.SystemActor("test"), "aa.one"); len(u.Memberships) != 1 {
+		t.Fatalf("invited user is a member before accepting: %+v", u.Memberships)
+	}
 	out = h.ok("user", "set-role", "aa.one", "--site", "S1", "--role", "administrator_ordering")
 	if !strings.Contains(out, "Administrator with Ordering; Access Administrator") {
 		t.Fatalf("set-role:\n%s", out)
@@ -230,6 +276,10 @@ func TestSharingFromTheCommandLine(t *testing.T) {
 		t.Fatalf("sharing set:\n%s", out)
 	}
 	h.fails("already has", "sharing", "set", "1", "--status", "N", "--form", "OBJ-9")
+	out = h.ok("sharing", "set", "1", "--status", "Y", "--attestation", "patient withdrew by phone")
+	if !strings.Contains(out, "N → Y") || !strings.Contains(out, "attestation patient withdrew by phone") {
+		t.Fatalf("withdrawal with an attestation:\n%s", out)
+	}
 	h.fails("not a number", "sharing", "set", "one", "--status", "N")
 	out = h.ok("audit", "list", "--action", "patient.")
 	if !strings.Contains(out, "patient.set_sharing") {

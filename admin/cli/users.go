@@ -212,7 +212,7 @@ configured SMTP server; --print-link prints it instead (hand it over securely).`
 	}
 	userFlags(invite)
 	invite.Flags().StringVar(&invSite, "site", "", "site code")
-	invite.Flags().StringVar(&invRole, "role", "", "role at the site (see `vaxgate admin roles`)")
+	invite.Flags().StringVar(&invRole, "role", "", "role at the site (see: vaxgate admin roles)")
 	invite.Flags().StringArrayVar(&invDes, "designation", nil, "MIIS designation (repeatable)")
 	invite.Flags().BoolVar(&inv.NotDuplicate, "not-duplicate", false, "confirm that users with the same name are someone else")
 	invite.Flags().BoolVar(&inv.RegistryAdmin, "registry-admin", false, "make the user a registry administrator")
@@ -356,11 +356,11 @@ configured SMTP server; --print-link prints it instead (hand it over securely).`
 	)
 	setRole := &cobra.Command{
 		Use:   "set-role USERNAME",
-		Short: "Set a user's role and designations at a site (adds the user to the site)",
-		Long: `Set a user's role at a site. Without --designation the current designations are kept
-(Access Administrator is dropped when the role does not allow it); --designation replaces them,
---clear-designations removes them all. The last active access administrator of a site cannot be
-demoted.`,
+		Short: "Change the role and designations of a member of a site",
+		Long: `Change a member's role at a site. Without --designation the current designations are
+kept; --designation replaces them, --clear-designations removes them all. The last active access
+administrator of a site cannot be demoted. A user who is not a member of the site is not added:
+invite them (invite-to-site), they accept after logging in.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := role(srRole)
@@ -386,10 +386,48 @@ demoted.`,
 		},
 	}
 	setRole.Flags().StringVar(&srSite, "site", "", "site code")
-	setRole.Flags().StringVar(&srRole, "role", "", "role (see `vaxgate admin roles`)")
+	setRole.Flags().StringVar(&srRole, "role", "", "role (see: vaxgate admin roles)")
 	setRole.Flags().StringArrayVar(&srDes, "designation", nil, "MIIS designation (repeatable; replaces the current ones)")
 	setRole.Flags().BoolVar(&srClear, "clear-designations", false, "remove all designations")
 	required(setRole, "site", "role")
+
+	var (
+		itSite, itRole string
+		itDes          []string
+	)
+	inviteToSite := &cobra.Command{
+		Use:   "invite-to-site USERNAME",
+		Short: "Invite an existing user to a site; they become a member when they accept",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := role(itRole)
+			if err != nil {
+				return err
+			}
+			ds, err := designations(itDes)
+			if err != nil {
+				return err
+			}
+			return a.userArg(cmd, args[0], func(ctx context.Context, svc *admin.Service, u *admin.User) error {
+				s, err := siteByCode(ctx, svc, a.actor, itSite)
+				if err != nil {
+					return err
+				}
+				inv, err := svc.InviteToSite(ctx, a.actor, admin.SiteInvitationInput{UserID: u.ID, SiteID: s.ID, Role: r, Designations: ds})
+				if err != nil {
+					return err
+				}
+				return a.print(cmd, inv, func(w io.Writer) {
+					fmt.Fprintf(w, "invitation %d: %s to site %s as %s, until %s; %s accepts it after logging in\n",
+						inv.ID, inv.Username, inv.SiteCode, inv.Role.Label(), inv.ExpiresAt.Format("2006-01-02"), inv.Username)
+				})
+			})
+		},
+	}
+	inviteToSite.Flags().StringVar(&itSite, "site", "", "site code")
+	inviteToSite.Flags().StringVar(&itRole, "role", "", "role (see: vaxgate admin roles)")
+	inviteToSite.Flags().StringArrayVar(&itDes, "designation", nil, "MIIS designation (repeatable)")
+	required(inviteToSite, "site", "role")
 
 	var rmSite string
 	remove := &cobra.Command{
@@ -437,7 +475,7 @@ demoted.`,
 		op("unlock", "Unlock an account locked after failed logins", func(s *admin.Service) func(context.Context, admin.Actor, int64) (*admin.User, error) {
 			return s.Unlock
 		}),
-		reset, setRole, remove, expire)
+		reset, setRole, inviteToSite, remove, expire)
 	return c
 }
 
@@ -463,13 +501,14 @@ func (a *app) sharingCommand() *cobra.Command {
 					return err
 				}
 				return a.print(cmd, ch, func(w io.Writer) {
-					fmt.Fprintf(w, "patient %d: data sharing %s → %s (form %s)\n", id, ch.OldStatus, ch.NewStatus, orDash(ch.FormRef))
+					fmt.Fprintf(w, "patient %d: data sharing %s → %s (form %s, attestation %s)\n", id, ch.OldStatus, ch.NewStatus, orDash(ch.FormRef), orDash(ch.Attestation))
 				})
 			})
 		},
 	}
 	set.Flags().StringVar(&status, "status", "", "Y or N")
-	set.Flags().StringVar(&in.FormRef, "form", "", "reference of the signed form (required for an objection and its withdrawal)")
+	set.Flags().StringVar(&in.FormRef, "form", "", "reference of the signed form (this or --attestation is required)")
+	set.Flags().StringVar(&in.Attestation, "attestation", "", "how the patient's decision was given, when there is no form (e.g. \"mother, by phone, 2025-03-01\")")
 	set.Flags().StringVar(&in.Reason, "reason", "", "reason")
 	required(set, "status")
 	c.AddCommand(set)

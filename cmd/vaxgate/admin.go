@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"strings"
+	"text/template"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -19,13 +22,49 @@ func newAdminService(c *config, db *store.DB, log *zap.Logger) (*admin.Service, 
 	if base == "" {
 		base = "http://" + localAddr(c.HTTP.Addr)
 	}
+	var invitation *template.Template
+	if c.Registry.InvitationTemplate != "" {
+		src, err := os.ReadFile(c.Registry.InvitationTemplate)
+		if err != nil {
+			return nil, fmt.Errorf("config: registry.invitation_template: %w", err)
+		}
+		if invitation, err = admin.ParseInvitationTemplate(string(src)); err != nil {
+			return nil, fmt.Errorf("config: registry.invitation_template %s: %w", c.Registry.InvitationTemplate, err)
+		}
+	}
 	return admin.NewService(store.NewAdminStore(db), admin.Options{
 		Logger:  log,
 		BaseURL: base,
 		SMTP: admin.SMTPConfig{
-			Addr: c.SMTP.Addr, From: c.SMTP.From, Username: c.SMTP.Username, Password: c.SMTP.Password,
+			Addr: c.SMTP.Addr, From: c.SMTP.From, Username: c.SMTP.Username, Password: c.SMTP.Password, Dir: c.SMTP.Dir,
 		},
+		RegistryName: c.Registry.Name, HelpDesk: c.Registry.HelpDesk, Invitation: invitation,
 	}), nil
+}
+
+// ensureFirstAdmin creates the first registry administrator at the first start of a registry
+// that has none, and prints its one-time password (to be changed at the first sign-in) once.
+func ensureFirstAdmin(ctx context.Context, svc *admin.Service, w io.Writer, c *config) error {
+	u, password, err := svc.EnsureFirstRegistryAdmin(ctx, admin.SystemActor("serve"), admin.NewUserInput{
+		Username: c.Registry.FirstAdminUsername, FirstName: "Registry", LastName: "Administrator",
+		Email: c.Registry.FirstAdminEmail,
+	})
+	if err != nil {
+		return fmt.Errorf("first registry administrator: %w", err)
+	}
+	if u == nil {
+		return nil
+	}
+	base := c.HTTP.PublicURL
+	if base == "" {
+		base = "http://" + localAddr(c.HTTP.Addr)
+	}
+	fmt.Fprintf(w, `
+First start: registry administrator %q created. Sign in at %s/ with this one-time password
+(shown only now; you choose your own at the first sign-in):
+  username %s  password %s
+`, u.Username, strings.TrimRight(base, "/"), u.Username, password)
+	return nil
 }
 
 // newAdminCmd is `vaxgate admin ...`: the admin module's tasks against the configured database.

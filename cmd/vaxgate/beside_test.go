@@ -3,12 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vaxgate/vaxgate/store/storetest"
 )
 
 // TestAdminBesideServe runs `vaxgate serve` on a private PostgreSQL (no database_url, a fresh data
@@ -85,5 +90,67 @@ func TestAdminBesideServe(t *testing.T) {
 		}
 	case <-time.After(60 * time.Second):
 		t.Fatal("serve did not stop")
+	}
+}
+
+// TestFirstStartAdmin: the first start of an empty registry creates the first registry
+// administrator and prints its one-time password, which signs in and must be changed; the next
+// start prints nothing.
+func TestFirstStartAdmin(t *testing.T) {
+	url := storetest.NewURL(t)
+	t.Setenv("VAXGATE_DATABASE_URL", url)
+	t.Setenv("VAXGATE_MLLP_ADDR", "127.0.0.1:0")
+	t.Setenv("VAXGATE_HTTP_ADDR", "127.0.0.1:0")
+	t.Setenv("VAXGATE_LOG_LEVEL", "warn")
+	start := func() (stdout string, httpAddr string, stop func()) {
+		var out, errb syncBuffer
+		ctx, cancel := context.WithCancel(context.Background())
+		root := newRootCmd()
+		root.SetArgs([]string{"serve"})
+		root.SetOut(&out)
+		root.SetErr(&errb)
+		done := make(chan error, 1)
+		go func() { done <- root.ExecuteContext(ctx) }()
+		re := regexp.MustCompile(`HTTP on (\S+)`)
+		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if m := re.FindStringSubmatch(errb.String()); m != nil {
+				httpAddr = m[1]
+				break
+			}
+		}
+		if httpAddr == "" {
+			cancel()
+			t.Fatalf("serve did not start:\n%s", errb.String())
+		}
+		return out.String(), httpAddr, func() {
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				t.Error("serve did not stop")
+			}
+		}
+	}
+	out, httpAddr, stop := start()
+	m := regexp.MustCompile(`username (\S+)  password (\S+)`).FindStringSubmatch(out)
+	if m == nil || m[1] != "registrar" || !strings.Contains(out, "http://"+httpAddr+"/") {
+		stop()
+		t.Fatalf("first start printed no one-time sign-in for the first administrator:\n%s", out)
+	}
+	body := fmt.Sprintf(`{"username": %q, "password": %q}`, m[1], m[2])
+	resp, err := http.Post("http://"+httpAddr+"/api/v1/login", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"password_change_required":true`) {
+		t.Errorf("login with the one-time password: %d %s", resp.StatusCode, b)
+	}
+	stop()
+	out, _, stop = start()
+	defer stop()
+	if strings.Contains(out, "password") {
+		t.Errorf("second start printed a password again:\n%s", out)
 	}
 }

@@ -33,7 +33,17 @@ type config struct {
 		WriteTimeout   time.Duration `mapstructure:"write_timeout"`
 		MaxConnections int           `mapstructure:"max_connections"`
 		MaxInFlight    int           `mapstructure:"max_in_flight"`
-		TLS            struct {
+		// Hostile senders (issue 14): fair connection slots, handshake, junk, memory, revocation.
+		MaxConnectionsPerSource int           `mapstructure:"max_connections_per_source"`
+		ReservedConnections     int           `mapstructure:"reserved_connections"`
+		HandshakeTimeout        time.Duration `mapstructure:"handshake_timeout"`
+		MaxJunkFrames           int           `mapstructure:"max_junk_frames"`
+		SenderTTL               time.Duration `mapstructure:"sender_ttl"`
+		MaxInFlightBytes        int           `mapstructure:"max_in_flight_bytes"`
+		MaxMemory               int64         `mapstructure:"max_memory"`
+		ProcessingFactor        float64       `mapstructure:"processing_factor"`
+		ACKReserve              int           `mapstructure:"ack_reserve"`
+		TLS                     struct {
 			Cert     string `mapstructure:"cert"`
 			Key      string `mapstructure:"key"`
 			ClientCA string `mapstructure:"client_ca"`
@@ -43,7 +53,18 @@ type config struct {
 		Addr      string `mapstructure:"addr"`
 		PublicURL string `mapstructure:"public_url"`
 		Pprof     bool   `mapstructure:"pprof"`
+		// Slow and idle clients (issue 14.4).
+		ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout"`
+		ReadTimeout       time.Duration `mapstructure:"read_timeout"`
+		WriteTimeout      time.Duration `mapstructure:"write_timeout"`
+		IdleTimeout       time.Duration `mapstructure:"idle_timeout"`
+		MaxConnections    int           `mapstructure:"max_connections"`
 	} `mapstructure:"http"`
+	// Shutdown budgets (issue 14.9): the listeners first, then the writer's flush, each its own.
+	Shutdown struct {
+		Timeout       time.Duration `mapstructure:"timeout"`
+		WriterTimeout time.Duration `mapstructure:"writer_timeout"`
+	} `mapstructure:"shutdown"`
 	SOAP struct {
 		MaxMessageSize int           `mapstructure:"max_message_size"`
 		MultiMessage   bool          `mapstructure:"multi_message"`
@@ -72,7 +93,15 @@ type config struct {
 		From     string `mapstructure:"from"`
 		Username string `mapstructure:"username"`
 		Password string `mapstructure:"password"`
+		Dir      string `mapstructure:"dir"` // mail drop folder, used when addr is empty
 	} `mapstructure:"smtp"`
+	Registry struct {
+		Name               string `mapstructure:"name"`
+		HelpDesk           string `mapstructure:"help_desk"`
+		InvitationTemplate string `mapstructure:"invitation_template"` // file
+		FirstAdminUsername string `mapstructure:"first_admin_username"`
+		FirstAdminEmail    string `mapstructure:"first_admin_email"`
+	} `mapstructure:"registry"`
 }
 
 func setDefaults(v *viper.Viper) {
@@ -87,12 +116,28 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("mllp.write_timeout", 30*time.Second)
 	v.SetDefault("mllp.max_connections", 1024)
 	v.SetDefault("mllp.max_in_flight", 64)
+	v.SetDefault("mllp.max_connections_per_source", 32)
+	v.SetDefault("mllp.reserved_connections", 256)
+	v.SetDefault("mllp.handshake_timeout", 10*time.Second)
+	v.SetDefault("mllp.max_junk_frames", 3)
+	v.SetDefault("mllp.sender_ttl", 5*time.Second)
+	v.SetDefault("mllp.max_in_flight_bytes", 0)
+	v.SetDefault("mllp.max_memory", 1<<30)
+	v.SetDefault("mllp.processing_factor", 8.0)
+	v.SetDefault("mllp.ack_reserve", 32<<10)
 	v.SetDefault("mllp.tls.cert", "")
 	v.SetDefault("mllp.tls.key", "")
 	v.SetDefault("mllp.tls.client_ca", "")
 	v.SetDefault("http.addr", ":8080")
 	v.SetDefault("http.public_url", "")
 	v.SetDefault("http.pprof", false)
+	v.SetDefault("http.read_header_timeout", 10*time.Second)
+	v.SetDefault("http.read_timeout", time.Minute)
+	v.SetDefault("http.write_timeout", 2*time.Minute)
+	v.SetDefault("http.idle_timeout", time.Minute)
+	v.SetDefault("http.max_connections", 512)
+	v.SetDefault("shutdown.timeout", 30*time.Second)
+	v.SetDefault("shutdown.writer_timeout", 30*time.Second)
 	v.SetDefault("soap.max_message_size", 4<<20)
 	v.SetDefault("soap.multi_message", false)
 	v.SetDefault("soap.retry_after", 30*time.Second)
@@ -109,6 +154,12 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("smtp.from", "")
 	v.SetDefault("smtp.username", "")
 	v.SetDefault("smtp.password", "")
+	v.SetDefault("smtp.dir", "")
+	v.SetDefault("registry.name", "the immunization registry")
+	v.SetDefault("registry.help_desk", "")
+	v.SetDefault("registry.invitation_template", "")
+	v.SetDefault("registry.first_admin_username", "registrar")
+	v.SetDefault("registry.first_admin_email", "registrar@registry.invalid")
 }
 
 // flagKeys maps command-line flags to configuration keys.

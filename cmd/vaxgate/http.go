@@ -47,6 +47,23 @@ func newHTTPMux(c *config, db *store.DB, p *ingest.Pipeline, svc *admin.Service,
 	return mux, nil
 }
 
+// newHTTPServer is the HTTP server with the timeouts that keep slow and idle clients from holding
+// connections: http.read_header_timeout for the request line and headers, http.read_timeout for
+// the whole request with its body (a body trickling in is cut off), http.write_timeout for the
+// response, http.idle_timeout between requests on a keep-alive connection. The limiter follows
+// its connections' states, so that idle ones make room when http.max_connections are open.
+func newHTTPServer(c *config, h http.Handler, l *connLimiter, log *zap.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: c.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       c.HTTP.ReadTimeout,
+		WriteTimeout:      c.HTTP.WriteTimeout,
+		IdleTimeout:       c.HTTP.IdleTimeout,
+		ConnState:         l.ConnState,
+		ErrorLog:          zap.NewStdLog(log),
+	}
+}
+
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)

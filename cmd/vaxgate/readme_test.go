@@ -133,7 +133,7 @@ func TestREADMECommands(t *testing.T) {
 		t.Fatalf("serve did not start:\n%s", stderr.String())
 	}
 	password := ""
-	if m := regexp.MustCompile(`(?m)password\s*[:=]?\s*(\S+)\s*$`).FindStringSubmatch(stdout.String()); m != nil {
+	if m := regexp.MustCompile(`SOAP: \S+\s+username \S+\s+password (\S+)`).FindStringSubmatch(stdout.String()); m != nil {
 		password = m[1]
 	}
 	subst := strings.NewReplacer(

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -192,14 +194,17 @@ func serve(ctx context.Context, c *config, demo bool, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
+	if demo && c.SMTP.Addr == "" && c.SMTP.Dir == "" {
+		// A newcomer's demo has no mail server: e-mails (invitations) go to a folder instead.
+		c.SMTP.Dir = filepath.Join(c.DataDir, "mail")
+		if c.SMTP.From == "" {
+			c.SMTP.From = "registry@localhost"
+		}
+		fmt.Fprintf(stdout, "No smtp.addr: e-mails (invitations) are written to %s as .eml files.\n", c.SMTP.Dir)
+	}
 	adminSvc, err := newAdminService(c, db, log)
 	if err != nil {
 		return err
-	}
-	if demo {
-		if err := setUpDemo(ctx, adminSvc, stdout, c); err != nil {
-			return err
-		}
 	}
 	// Accounts unused for 90 days become Inactive Expired; ended sessions and invitations go.
 	go adminSvc.RunMaintenance(ctx, time.Hour)
@@ -208,12 +213,21 @@ func serve(ctx context.Context, c *config, demo bool, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
+	mllpMax, httpMax := sizeConnectionCaps(c, log)
 	mllpSrv, err := mllp.NewServer(mllp.Options{
 		Starter: pipeline, Senders: db, TLSConfig: tlsCfg,
 		MaxMessageSize: c.MLLP.MaxMessageSize, ReadTimeout: c.MLLP.ReadTimeout, IdleTimeout: c.MLLP.IdleTimeout,
-		WriteTimeout: c.MLLP.WriteTimeout, MaxConnections: c.MLLP.MaxConnections, MaxInFlight: c.MLLP.MaxInFlight,
+		WriteTimeout: c.MLLP.WriteTimeout, MaxConnections: mllpMax, MaxInFlight: c.MLLP.MaxInFlight,
+		MaxConnectionsPerSource: c.MLLP.MaxConnectionsPerSource, ReservedConnections: min(c.MLLP.ReservedConnections, mllpMax/2),
+		HandshakeTimeout: c.MLLP.HandshakeTimeout, MaxJunkFrames: c.MLLP.MaxJunkFrames, SenderTTL: c.MLLP.SenderTTL,
+		MaxInFlightBytes: c.MLLP.MaxInFlightBytes, MaxMemory: c.MLLP.MaxMemory,
+		ProcessingFactor: c.MLLP.ProcessingFactor, ACKReserve: c.MLLP.ACKReserve,
 		Logger: log, Registerer: reg, ACK: ackBuilder,
 	})
+	if err != nil {
+		return err
+	}
+	mux, err := newHTTPMux(c, db, pipeline, adminSvc, reg, log)
 	if err != nil {
 		return err
 	}
@@ -226,15 +240,36 @@ func serve(ctx context.Context, c *config, demo bool, stdout, stderr io.Writer) 
 		mllpLn.Close()
 		return fmt.Errorf("http listen %s: %w", c.HTTP.Addr, err)
 	}
-	mux, err := newHTTPMux(c, db, pipeline, adminSvc, reg, log)
+	limited, err := newConnLimiter(httpLn, httpMax, reg)
 	if err != nil {
-		return err
+		mllpLn.Close()
+		httpLn.Close()
+		return fmt.Errorf("http listener: %w", err)
 	}
-	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: zap.NewStdLog(log)}
+	httpSrv := newHTTPServer(c, mux, limited, log)
 
 	errs := make(chan error, 2)
 	go func() { errs <- mllpSrv.Serve(mllpLn) }()
-	go func() { errs <- httpSrv.Serve(httpLn) }()
+	go func() { errs <- httpSrv.Serve(limited) }()
+	{
+		fc := *c
+		fc.HTTP.Addr = httpLn.Addr().String()
+		if err := ensureFirstAdmin(ctx, adminSvc, stdout, &fc); err != nil {
+			stopServing(log, c, mllpSrv, httpSrv, writer)
+			return err
+		}
+	}
+	if demo {
+		// Only now, with both listeners bound and serving, are the credentials worth printing;
+		// they name the addresses actually bound.
+		dc := *c
+		dc.MLLP.Addr, dc.HTTP.Addr = mllpLn.Addr().String(), httpLn.Addr().String()
+		if err := setUpDemo(ctx, adminSvc, stdout, &dc); err != nil {
+			stopServing(log, c, mllpSrv, httpSrv, writer)
+			return err
+		}
+		mllpSrv.RefreshSourceRanges(ctx) // the demo credentials' ranges get reserved slots now
+	}
 	log.Info("vaxgate serving", zap.String("mllp", mllpLn.Addr().String()), zap.String("http", httpLn.Addr().String()))
 	fmt.Fprintf(stderr, "vaxgate: MLLP on %s, HTTP on %s (Ctrl-C stops)\n", mllpLn.Addr(), httpLn.Addr())
 
@@ -246,17 +281,76 @@ func serve(ctx context.Context, c *config, demo bool, stdout, stderr io.Writer) 
 			serveErr = nil
 		}
 	}
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	stopServing(log, c, mllpSrv, httpSrv, writer)
+	return serveErr
+}
+
+// shutdowner and flusher are what stopServing needs of the listeners and of the writer.
+type (
+	shutdowner interface{ Shutdown(context.Context) error }
+	flusher    interface{ Close(context.Context) error }
+)
+
+// stopServing stops the listeners (MLLP and HTTP at the same time, within shutdown.timeout:
+// messages already read are committed and answered), then gives the writer its own budget,
+// shutdown.writer_timeout, to flush what it still holds. A connection stuck until the listeners'
+// budget runs out therefore cannot take the writer's time.
+func stopServing(log *zap.Logger, c *config, mllpSrv, httpSrv shutdowner, writer flusher) {
+	log.Info("shutting down", zap.Duration("timeout", c.Shutdown.Timeout), zap.Duration("writer_timeout", c.Shutdown.WriterTimeout))
+	lctx, cancel := context.WithTimeout(context.Background(), c.Shutdown.Timeout)
 	defer cancel()
-	if err := mllpSrv.Shutdown(sctx); err != nil {
-		log.Error("mllp shutdown", zap.Error(err))
+	var wg sync.WaitGroup
+	for name, s := range map[string]shutdowner{"mllp": mllpSrv, "http": httpSrv} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Shutdown(lctx); err != nil {
+				log.Error(name+" shutdown", zap.Error(err))
+			}
+		}()
 	}
-	if err := httpSrv.Shutdown(sctx); err != nil {
-		log.Error("http shutdown", zap.Error(err))
-	}
-	if err := writer.Close(sctx); err != nil {
+	wg.Wait()
+	wctx, wcancel := context.WithTimeout(context.Background(), c.Shutdown.WriterTimeout)
+	defer wcancel()
+	if err := writer.Close(wctx); err != nil {
 		log.Error("writer close", zap.Error(err))
 	}
-	return serveErr
+}
+
+// fileReserve is the file descriptors kept for everything but client connections: the database
+// pool, log and data files, listeners, the private PostgreSQL's pipes.
+const fileReserve = 128
+
+// sizeConnectionCaps raises the open-file limit as far as it goes and returns the MLLP and HTTP
+// connection caps, shrunk in proportion when together they would not fit under it: a listener
+// that runs out of descriptors fails for the other one too (and for /readyz).
+func sizeConnectionCaps(c *config, log *zap.Logger) (mllpMax, httpMax int) {
+	mllpMax, httpMax = c.MLLP.MaxConnections, c.HTTP.MaxConnections
+	if mllpMax <= 0 {
+		mllpMax = mllp.DefaultMaxConnections
+	}
+	if httpMax <= 0 {
+		httpMax = 512
+	}
+	limit, err := raiseFileLimit()
+	if err != nil {
+		log.Warn("could not raise the open-file limit", zap.Error(err))
+	}
+	m, h := fitConnectionCaps(limit, mllpMax, httpMax)
+	if m != mllpMax || h != httpMax {
+		log.Warn("connection caps lowered to fit the open-file limit (raise it with ulimit -n or LimitNOFILE)",
+			zap.Uint64("nofile", limit), zap.Int("mllp_max_connections", m), zap.Int("http_max_connections", h))
+	}
+	return m, h
+}
+
+// fitConnectionCaps shrinks the two caps in proportion so that they and fileReserve fit under
+// limit (0: unknown, left as they are); each keeps at least 16.
+func fitConnectionCaps(limit uint64, mllpMax, httpMax int) (int, int) {
+	if limit == 0 || uint64(mllpMax+httpMax+fileReserve) <= limit {
+		return mllpMax, httpMax
+	}
+	avail := max(int(limit)-fileReserve, 32)
+	m := max(avail*mllpMax/(mllpMax+httpMax), 16)
+	return m, max(avail-m, 16)
 }

@@ -20,7 +20,10 @@ func newValidateCmd() *cobra.Command {
 		Use:   "validate FILE...",
 		Short: "Validate messages offline: print the findings and the ACK vaxgate would send",
 		Long: `Parse and validate every message of each FILE ("-" reads standard input) with the same rules as
-the engine, without a database, as if sent by a site allowed to send for the message's MSH-4.
+the engine, without a database, as if sent by a site allowed to send for the message's MSH-4 in
+the environment its MSH-11 names, and print the ACK the server would send (for a batch file, also
+the batch envelope the server answers a batch with). What cannot be known offline is listed on
+standard error: the server may answer differently for those reasons.
 Exit status 0 when every message would be answered AA, 1 otherwise.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -32,30 +35,44 @@ Exit status 0 when every message would be answered AA, 1 otherwise.`,
 			if err != nil {
 				return err
 			}
+			builder := newACKBuilder(c)
 			p, err := ingest.NewPipeline(ingest.Options{
-				Committer: ingest.DryRun{}, Validator: validator, ACK: newACKBuilder(c),
+				Committer: ingest.DryRun{}, Validator: validator, ACK: builder,
 				SharingPolicy: ingest.SharingPolicy(c.SharingPolicy), Now: time.Now,
 			})
 			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
+			errOut := cmd.ErrOrStderr()
+			fmt.Fprintln(errOut, "vaxgate validate: offline, without the registry's database; not checked:")
+			for _, what := range ingest.NotCheckedOffline {
+				fmt.Fprintf(errOut, "  - %s\n", what)
+			}
 			allAA := true
 			for _, name := range args {
 				data, err := readInput(cmd.InOrStdin(), name)
 				if err != nil {
 					return err
 				}
-				msgs := hl7.SplitMessages(data)
-				if len(msgs) == 0 {
-					return fmt.Errorf("%s: no HL7 message found (a message starts with an MSH segment)", name)
+				batch, _ := hl7.SplitBatch(data)
+				msgs := batch.Messages
+				if len(msgs) == 0 && batch.BHS == nil && batch.FHS == nil {
+					// Nothing but whitespace: the server answers AR (an empty message).
+					msgs = [][]byte{data}
 				}
+				acks := make([][]byte, 0, len(msgs))
 				for i, msg := range msgs {
 					rec := p.Evaluate(msg)
 					if rec.ACKCode != ack.AA {
 						allAA = false
 					}
 					printEvaluation(out, name, i+1, rec)
+					acks = append(acks, rec.ACK)
+				}
+				if batch.BHS != nil || batch.FHS != nil {
+					fmt.Fprintf(out, "== %s: the batch answer (%d ACKs in the envelope)\n", name, len(acks))
+					printSegments(out, builder.BatchEnvelope(ack.BatchHeaderOf(batch), acks))
 				}
 			}
 			if !allAA {
@@ -93,7 +110,11 @@ func printEvaluation(w io.Writer, file string, n int, rec *ingest.Record) {
 		fmt.Fprintf(w, ": %s\n", f.Text)
 	}
 	fmt.Fprintln(w, "  ACK:")
-	for _, seg := range bytes.Split(bytes.TrimRight(rec.ACK, "\r"), []byte{'\r'}) {
+	printSegments(w, rec.ACK)
+}
+
+func printSegments(w io.Writer, msg []byte) {
+	for _, seg := range bytes.Split(bytes.TrimRight(msg, "\r"), []byte{'\r'}) {
 		fmt.Fprintf(w, "    %s\n", seg)
 	}
 }

@@ -42,6 +42,7 @@ type conn struct {
 	remote string
 	log    *zap.Logger // fixed before the writer starts: shared by both goroutines
 	cr     *connReader
+	class  slotClass // fixed at admission
 
 	// Reader goroutine only.
 	subject    string // verified client certificate subject, "" without one
@@ -49,10 +50,11 @@ type conn struct {
 	sender     *ingest.Sender
 	lookupErr  error // the sender lookup failed (not "unknown"): retried, frames answered AR 207
 	lastLookup time.Time
+	junk       int // frames in a row that were not HL7
 
 	slots     chan struct{} // the pipelining window: one slot per message read and not answered
 	budget    budget        // bytes of messages read and not answered
-	inflight  atomic.Int64  // messages read and not answered (the idle timer does not run meanwhile)
+	waiting   atomic.Int64  // valid (HL7) messages read and not answered: the idle timer does not run meanwhile
 	lastWrite atomic.Int64  // UnixNano of the last ACK written
 }
 
@@ -60,7 +62,8 @@ type conn struct {
 type item struct {
 	pending ingest.Pending
 	payload []byte // kept to build an AR should the pipeline return no ACK
-	size    int    // bytes taken from the connection's budget
+	cost    int    // taken from the connection's budget
+	valid   bool   // an HL7 frame: its ACK counts as activity
 	readAt  time.Time
 }
 
@@ -84,10 +87,12 @@ func newConn(s *Server, raw net.Conn) *conn {
 		dl:          raw,
 		readTimeout: s.o.ReadTimeout,
 		idleTimeout: s.o.IdleTimeout,
-		inflight:    &c.inflight,
+		handshake:   s.o.HandshakeTimeout,
+		inflight:    &c.waiting,
 		lastWrite:   &c.lastWrite,
 	}
-	c.cr.lastActivity = time.Now()
+	c.cr.opened = time.Now()
+	c.cr.lastActivity = c.cr.opened
 	return c
 }
 
@@ -119,8 +124,19 @@ func (c *conn) serve() {
 		} else {
 			c.log.Warn("mllp TLS handshake failed", zap.Error(err))
 		}
+		c.s.m.closed.WithLabelValues(closedTLS).Inc()
 		c.raw.Close()
 		return
+	}
+	if c.class == slotProbation && c.subject == "" {
+		// Only a verified client certificate earns a reserved slot.
+		c.s.m.rejected.WithLabelValues(rejectReserved).Inc()
+		c.log.Warn("mllp connection refused: only reserved slots are left, and it has no verified client certificate")
+		c.raw.Close()
+		return
+	}
+	if c.subject != "" {
+		c.cr.knownSender() // a verified certificate: only the idle timeout applies
 	}
 	c.log.Debug("mllp connection opened", zap.Bool("tls", c.nc != c.raw), zap.String("cert_subject", c.subject))
 
@@ -134,6 +150,7 @@ func (c *conn) serve() {
 	close(queue)
 	<-writerDone
 	c.closeGracefully()
+	c.s.m.closed.WithLabelValues(reason).Inc()
 	c.log.Debug("mllp connection closed", zap.String("reason", reason),
 		zap.Int("frames", frames), zap.Duration("duration", time.Since(opened)))
 }
@@ -143,15 +160,18 @@ func (c *conn) handshake() error {
 	if !ok {
 		return nil
 	}
-	// A handshake is a frame of sorts: it must complete within the read timeout (or, without
-	// one, the idle timeout), or a silent peer would hold a connection slot forever.
-	limit := c.s.o.ReadTimeout
-	if limit <= 0 {
-		limit = c.s.o.IdleTimeout
+	// The TLS handshake must complete within the handshake timeout (or, without one, the read
+	// or the idle timeout), or a silent peer would hold a connection slot forever.
+	var deadline time.Time
+	switch {
+	case c.s.o.HandshakeTimeout > 0:
+		deadline = c.cr.opened.Add(c.s.o.HandshakeTimeout)
+	case c.s.o.ReadTimeout > 0:
+		deadline = time.Now().Add(c.s.o.ReadTimeout)
+	case c.s.o.IdleTimeout > 0:
+		deadline = time.Now().Add(c.s.o.IdleTimeout)
 	}
-	if limit > 0 {
-		_ = c.raw.SetDeadline(time.Now().Add(limit))
-	}
+	_ = c.raw.SetDeadline(deadline)
 	err := tc.HandshakeContext(c.s.ctx)
 	// The reader sets its own deadlines; a shutdown meanwhile is seen through its flag.
 	_ = c.raw.SetDeadline(time.Time{})
@@ -166,21 +186,38 @@ func (c *conn) handshake() error {
 	return nil
 }
 
-// identify looks the sender up by address and certificate subject. An unknown sender is not an
-// error: its messages are still answered, AR, by the pipeline (Envelope.Sender nil).
+// identify looks the sender up by address and certificate subject, through the server's cache,
+// at every message: a credential revoked or a site moved out of production meanwhile is seen
+// within SenderTTL. An unknown sender is not an error: its messages are still answered, AR, by
+// the pipeline (Envelope.Sender nil).
 func (c *conn) identify() {
+	first := !c.identified
+	prev := c.sender
 	c.identified = true
 	c.lastLookup = time.Now()
-	ctx, cancel := context.WithTimeout(c.s.ctx, senderLookupTimeout)
-	defer cancel()
-	s, err := c.s.o.Senders.MLLPSender(ctx, c.addr, c.subject)
+	r, ok := c.s.senders.cached(c.addr, c.subject)
+	s, err := r.sender, r.err
+	if first || !ok {
+		ctx, cancel := context.WithTimeout(c.s.ctx, senderLookupTimeout)
+		s, err = c.s.senders.lookup(ctx, c.addr, c.subject, first)
+		cancel()
+	}
 	switch {
 	case err == nil && s != nil:
 		c.sender, c.lookupErr = s, nil
-		c.log.Debug("mllp sender identified", zap.String("site", s.SiteCode), zap.Int64("credential", s.CredentialID))
+		if prev == nil || prev.CredentialID != s.CredentialID || prev.Status != s.Status {
+			c.log.Debug("mllp sender identified", zap.String("site", s.SiteCode), zap.Int64("credential", s.CredentialID),
+				zap.String("status", string(s.Status)))
+		}
 	case err == nil || errors.Is(err, ingest.ErrUnknownSender):
 		c.sender, c.lookupErr = nil, nil
-		c.log.Warn("mllp sender unknown: its messages are answered AR", zap.String("cert_subject", c.subject))
+		switch {
+		case prev != nil:
+			c.log.Warn("mllp sender no longer authorized (credential revoked or deactivated): its messages are answered AR",
+				zap.String("site", prev.SiteCode), zap.Int64("credential", prev.CredentialID))
+		case first:
+			c.log.Warn("mllp sender unknown: its messages are answered AR", zap.String("cert_subject", c.subject))
+		}
 	default:
 		c.sender, c.lookupErr = nil, fmt.Errorf("mllp: identify sender: %w", err)
 		c.log.Error("mllp sender lookup failed: messages are answered AR until it succeeds", zap.Error(err))
@@ -190,7 +227,8 @@ func (c *conn) identify() {
 // readLoop reads frames until the stream ends and hands each to the pipeline in order. It returns
 // the number of frames read and why the stream ended, for the log.
 func (c *conn) readLoop(queue chan<- item) (frames int, reason string) {
-	fr := hl7.NewFrameReader(c.cr, c.s.o.MaxMessageSize)
+	fr := newFrameReader(c.cr, c.s.o.MaxMessageSize, c.s.chunks)
+	defer fr.Release()
 	var skipped int64
 	for {
 		frame, err := fr.ReadFrame()
@@ -207,13 +245,57 @@ func (c *conn) readLoop(queue chan<- item) (frames int, reason string) {
 			c.s.m.frames.WithLabelValues(outcomeTooLarge).Inc()
 			c.log.Warn("mllp frame too large: answered AR", zap.Int("size", tl.Size), zap.Int("max_message_size", c.s.o.MaxMessageSize))
 			frames++
-			c.dispatch(queue, tl.Head, tl.Size, readAt)
+			if c.handle(queue, tl.Head, tl.Size, readAt) {
+				return frames, closedJunk
+			}
 			continue
 		}
 		c.s.m.frames.WithLabelValues(outcomeOK).Inc()
 		frames++
-		c.dispatch(queue, frame, 0, readAt)
+		if c.handle(queue, frame, 0, readAt) {
+			return frames, closedJunk
+		}
 	}
+}
+
+// handle dispatches one frame and keeps count of the frames that are not HL7. It returns true
+// when there have been MaxJunkFrames of them in a row: the connection then stops reading (the
+// ACKs already due are still written), so that a stream of noise gets a few answers, not one
+// per stray 0x0B.
+func (c *conn) handle(queue chan<- item, payload []byte, tooLarge int, readAt time.Time) (closeNow bool) {
+	valid := looksLikeHL7(payload)
+	c.dispatch(queue, payload, tooLarge, readAt, valid)
+	if valid {
+		c.junk = 0
+		c.cr.markValid()
+		return false
+	}
+	c.junk++
+	c.s.m.junkFrames.Inc()
+	if max := c.s.o.MaxJunkFrames; max > 0 && c.junk >= max {
+		c.log.Debug("mllp frames that are not HL7: closing", zap.Int("frames_in_a_row", c.junk))
+		return true
+	}
+	return false
+}
+
+// looksLikeHL7 reports whether a frame starts like an HL7 message or batch: MSH, FHS or BHS and
+// a field separator (leading CR and LF are tolerated, as the pipeline does).
+func looksLikeHL7(b []byte) bool {
+	b = bytes.TrimLeft(b, "\r\n")
+	if len(b) < 4 || !hl7Head(b[:3]) {
+		return false
+	}
+	sep := b[3]
+	return sep > ' ' && sep < 0x7f && !('0' <= sep && sep <= '9' || 'A' <= sep && sep <= 'Z' || 'a' <= sep && sep <= 'z')
+}
+
+func hl7Head(b []byte) bool {
+	switch string(b) {
+	case "MSH", "FHS", "BHS":
+		return true
+	}
+	return false
 }
 
 // endOfStream logs and counts why reading stopped.
@@ -221,36 +303,46 @@ func (c *conn) endOfStream(err error) string {
 	reason, midFrame := c.cr.end()
 	switch {
 	case errors.Is(reason, errShutdown):
-		return "shutdown"
+		return closedShutdown
 	case errors.Is(reason, errIdle):
 		c.log.Debug("mllp connection idle: closing")
-		return "idle"
+		return closedIdle
+	case errors.Is(reason, errHandshake):
+		if midFrame {
+			c.s.m.frames.WithLabelValues(outcomeTimeout).Inc()
+		}
+		c.log.Debug("mllp connection sent no HL7 frame within the handshake timeout: closing",
+			zap.Duration("handshake_timeout", c.s.o.HandshakeTimeout))
+		return closedHandshake
 	case errors.Is(reason, errReadTimeout):
 		c.s.m.frames.WithLabelValues(outcomeTimeout).Inc()
 		c.log.Warn("mllp frame not completed within the read timeout: closing", zap.Duration("read_timeout", c.s.o.ReadTimeout))
-		return "read timeout"
+		return closedReadTimeout
 	case midFrame || errors.Is(err, hl7.ErrPartialFrame):
 		c.s.m.frames.WithLabelValues(outcomePartial).Inc()
 		c.log.Warn("mllp connection ended in the middle of a frame", zap.Error(err))
-		return "partial frame"
+		return closedPartial
 	case errors.Is(err, io.EOF):
-		return "closed by sender"
+		return closedBySender
 	}
 	c.log.Info("mllp read failed", zap.Error(err))
-	return "read error"
+	return closedReadError
 }
 
 // dispatch hands one frame to the pipeline and queues its Pending for the writer. It blocks while
 // the connection's window or byte budget is full: the reader then stops reading and TCP flow
 // control pushes back on the sender. That time is not charged to the sender's read timeout.
-func (c *conn) dispatch(queue chan<- item, frame []byte, tooLarge int, readAt time.Time) {
+func (c *conn) dispatch(queue chan<- item, payload []byte, tooLarge int, readAt time.Time, valid bool) {
 	c.cr.pause()
 	defer c.cr.resume()
 	c.slots <- struct{}{}
-	c.budget.acquire(len(frame))
-	c.inflight.Add(1)
-	// The frame reader reuses its buffer; the pipeline keeps the payload until it is committed.
-	payload := append([]byte(nil), frame...)
+	cost := messageCost(c.s.o, len(payload))
+	c.budget.acquire(cost)
+	c.s.memory.acquire(cost)
+	if valid {
+		c.waiting.Add(1)
+	}
+	// The payload is the frame reader's fresh slice: the pipeline keeps it until it is committed.
 	env := ingest.Envelope{
 		Transport:  ingest.TransportMLLP,
 		Remote:     c.remote,
@@ -258,14 +350,15 @@ func (c *conn) dispatch(queue chan<- item, frame []byte, tooLarge int, readAt ti
 		ReceivedAt: c.s.clock(),
 		TooLarge:   tooLarge,
 	}
-	queue <- item{pending: c.start(env), payload: payload, size: len(frame), readAt: readAt}
+	queue <- item{pending: c.start(env), payload: payload, cost: cost, valid: valid, readAt: readAt}
 }
 
 // start hands the message to the pipeline, or answers it AR 207 itself when it cannot.
 func (c *conn) start(env ingest.Envelope) (p ingest.Pending) {
 	// The sender is looked up at the first frame rather than at connect time, so that health
-	// checks and port scans cost no query.
-	if !c.identified || (c.lookupErr != nil && time.Since(c.lastLookup) >= senderRetryInterval) {
+	// checks and port scans cost no query, and again at every frame (through the cache): a
+	// revoked credential must not keep working on a connection opened before.
+	if !c.identified || c.lookupErr == nil || time.Since(c.lastLookup) >= senderRetryInterval {
 		c.identify()
 	}
 	env.Sender = c.sender
@@ -306,6 +399,10 @@ func (c *conn) writeLoop(queue <-chan item) {
 			c.raw.Close() // wakes the reader
 		}
 		a = frameSafe(a, c.log)
+		// The ACK is now known: charge what it really costs instead of the reserve (never
+		// waiting here: the writer must go on).
+		c.budget.adjust(len(a) - c.s.o.ACKReserve)
+		c.s.memory.adjust(len(a) - c.s.o.ACKReserve)
 		if !broken {
 			buf = hl7.AppendFrame(buf[:0], a)
 			if err := c.write(buf); err != nil {
@@ -314,14 +411,19 @@ func (c *conn) writeLoop(queue <-chan item) {
 				c.raw.Close() // wakes the reader
 			} else {
 				c.s.m.ackSeconds.Observe(time.Since(it.readAt).Seconds())
-				c.lastWrite.Store(time.Now().UnixNano())
+				if it.valid {
+					c.lastWrite.Store(time.Now().UnixNano())
+				}
 			}
 			if cap(buf) > ackBufferKeep {
 				buf = nil
 			}
 		}
-		c.inflight.Add(-1)
-		c.budget.release(it.size)
+		if it.valid {
+			c.waiting.Add(-1)
+		}
+		c.s.memory.release(it.cost + len(a) - c.s.o.ACKReserve)
+		c.budget.release(it.cost + len(a) - c.s.o.ACKReserve)
 		<-c.slots
 	}
 }
@@ -428,8 +530,9 @@ type ready []byte
 
 func (r ready) Wait(context.Context) ([]byte, error) { return r, nil }
 
-// budget bounds the bytes a connection holds in messages read and not yet answered. A message is
-// always admitted when nothing else is held, so a message up to the limit never waits forever.
+// budget bounds the bytes a connection (or the server) holds in messages read and not yet
+// answered. A message is always admitted when nothing else is held, so a message up to the limit
+// never waits forever.
 type budget struct {
 	mu    sync.Mutex
 	cond  sync.Cond
@@ -455,5 +558,23 @@ func (b *budget) release(n int) {
 	b.mu.Lock()
 	b.used -= n
 	b.mu.Unlock()
-	b.cond.Signal()
+	b.cond.Broadcast()
+}
+
+// adjust corrects what is held by n bytes (an ACK larger or smaller than its reserve) without
+// waiting.
+func (b *budget) adjust(n int) {
+	b.mu.Lock()
+	b.used += n
+	b.mu.Unlock()
+	if n < 0 {
+		b.cond.Broadcast()
+	}
+}
+
+// held returns the bytes held.
+func (b *budget) held() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used
 }

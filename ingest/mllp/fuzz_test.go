@@ -32,9 +32,10 @@ func (s *fuzzStarter) Start(_ context.Context, env ingest.Envelope) ingest.Pendi
 	return ready([]byte("MSH|^~\\&|||||||ACK^V04^ACK|1|P|2.5.1\rMSA|AA|" + strconv.FormatInt(n, 10) + "\r"))
 }
 
-// completeFrames counts the frames of data that must be answered: from each 0x0B to the next 0x1C.
-func completeFrames(data []byte) int {
-	n := 0
+// answeredFrames counts the frames of data that must be answered: from each 0x0B to the next
+// 0x1C, up to the maxJunk-th frame in a row that is not HL7, after which the server closes.
+func answeredFrames(data []byte, maxJunk int) int {
+	n, junk := 0, 0
 	for {
 		i := bytes.IndexByte(data, hl7.FrameStart)
 		if i < 0 {
@@ -45,6 +46,11 @@ func completeFrames(data []byte) int {
 			return n
 		}
 		n++
+		if looksLikeHL7(data[i+1 : i+1+j]) {
+			junk = 0
+		} else if junk++; junk == maxJunk {
+			return n
+		}
 		data = data[i+1+j+1:]
 	}
 }
@@ -131,7 +137,7 @@ func FuzzConn(f *testing.F) {
 			acks++
 		}
 		<-served
-		if want := completeFrames(data); acks != want {
+		if want := answeredFrames(data, DefaultMaxJunkFrames); acks != want {
 			t.Fatalf("%d ACKs for %d complete frames", acks, want)
 		}
 		if started := int(st.n.Load() - first); started != acks {
@@ -170,3 +176,14 @@ type memAddr struct{}
 
 func (memAddr) Network() string { return "mem" }
 func (memAddr) String() string  { return "mem" }
+
+// FuzzFrameReader checks the server's frame reader against hl7.FrameReader on arbitrary streams,
+// limits and read sizes, and that no chunk is left held.
+func FuzzFrameReader(f *testing.F) {
+	f.Add([]byte("junk\x0bMSH|^~\\&|x\x1c\r\x0b\x0bpartial"), uint16(8), uint8(3))
+	f.Add(frame(bigVXU("BIG", 1000)), uint16(100), uint8(1))
+	f.Add([]byte{0x0B, 0x1C, 0x0D, 0x0B, 0x1C}, uint16(0), uint8(255))
+	f.Fuzz(func(t *testing.T, data []byte, max uint16, step uint8) {
+		compareFrameReaders(t, data, int(max)+1, int(step)+1)
+	})
+}

@@ -14,12 +14,28 @@ const (
 	outcomeTimeout  = "timeout"   // a started frame did not complete within ReadTimeout
 )
 
+// Why a connection ended, the values of the reason label of vaxgate_mllp_connections_closed_total.
+const (
+	closedBySender    = "sender"            // the sender closed it
+	closedIdle        = "idle"              // IdleTimeout without a valid frame or ACK
+	closedHandshake   = "handshake_timeout" // no HL7 frame within HandshakeTimeout
+	closedReadTimeout = "read_timeout"      // a frame not completed within ReadTimeout
+	closedPartial     = "partial_frame"     // the stream ended inside a frame
+	closedJunk        = "junk"              // MaxJunkFrames frames in a row that were not HL7
+	closedShutdown    = "shutdown"          // the server is stopping
+	closedReadError   = "read_error"        // the connection failed
+	closedTLS         = "tls_handshake"     // the TLS handshake failed or timed out
+)
+
 type metrics struct {
 	connections      prometheus.Gauge
 	connectionsTotal prometheus.Counter
-	rejected         prometheus.Counter
+	rejected         *prometheus.CounterVec
+	closed           *prometheus.CounterVec
 	frames           *prometheus.CounterVec
 	junk             prometheus.Counter
+	junkFrames       prometheus.Counter
+	frameBytes       prometheus.Gauge
 	internalErrors   prometheus.Counter
 	ackSeconds       prometheus.Histogram
 }
@@ -34,9 +50,21 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "vaxgate_mllp_connections_total",
 			Help: "MLLP connections accepted and served.",
 		}),
-		rejected: prometheus.NewCounter(prometheus.CounterOpts{
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vaxgate_mllp_connections_rejected_total",
-			Help: "MLLP connections closed at once because the maximum number of connections was open.",
+			Help: "MLLP connections closed at once, by reason (max_connections, per_source, reserved).",
+		}, []string{"reason"}),
+		closed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vaxgate_mllp_connections_closed_total",
+			Help: "MLLP connections served and closed, by reason (sender, idle, handshake_timeout, read_timeout, partial_frame, junk, shutdown, read_error, tls_handshake).",
+		}, []string{"reason"}),
+		junkFrames: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vaxgate_mllp_junk_frames_total",
+			Help: "MLLP frames that did not start like HL7 (MSH, FHS or BHS); answered AR.",
+		}),
+		frameBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vaxgate_mllp_frame_buffer_bytes",
+			Help: "Memory held in chunks for MLLP frames larger than 32 KiB being received.",
 		}),
 		frames: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vaxgate_mllp_frames_total",
@@ -60,10 +88,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, o := range []string{outcomeOK, outcomeTooLarge, outcomePartial, outcomeTimeout} {
 		m.frames.WithLabelValues(o)
 	}
+	for _, r := range []string{rejectFull, rejectPerSource, rejectReserved} {
+		m.rejected.WithLabelValues(r)
+	}
+	for _, r := range []string{closedBySender, closedIdle, closedHandshake, closedReadTimeout, closedPartial, closedJunk, closedShutdown, closedReadError, closedTLS} {
+		m.closed.WithLabelValues(r)
+	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.connections, m.connectionsTotal, m.rejected, m.frames, m.junk, m.internalErrors, m.ackSeconds} {
+	for _, c := range []prometheus.Collector{m.connections, m.connectionsTotal, m.rejected, m.closed, m.frames, m.junk, m.junkFrames, m.frameBytes, m.internalErrors, m.ackSeconds} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("mllp: register metrics: %w", err)
 		}

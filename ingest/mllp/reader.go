@@ -24,6 +24,7 @@ var (
 	errShutdown    = errors.New("mllp: server shutting down")
 	errIdle        = errors.New("mllp: connection idle")
 	errReadTimeout = errors.New("mllp: frame not completed within the read timeout")
+	errHandshake   = errors.New("mllp: no HL7 frame within the handshake timeout")
 )
 
 // aLongTimeAgo is a deadline in the past, to wake a blocked Read at once.
@@ -36,18 +37,28 @@ var aLongTimeAgo = time.Unix(1, 0)
 // It follows the framing itself, on the bytes as they arrive, because the frame reader reads
 // ahead and cannot say when the frame it will return next began. Socket timeouts are retried
 // here, not returned, so the frame reader only ever sees the end of the stream.
+//
+// Only valid frames are activity: the idle timer restarts when the reader marks a frame valid
+// (markValid) and when a valid frame's ACK is written, not when junk or a frame that is not HL7
+// arrives. Until the first valid frame, the handshake timeout also runs from the connection's
+// opening; a frame whose first bytes are MSH, FHS or BHS is given its read timeout to complete.
 type connReader struct {
 	r           io.Reader // the connection, TLS or not
 	dl          net.Conn  // the TCP connection, where deadlines are set
 	readTimeout time.Duration
 	idleTimeout time.Duration
-	inflight    *atomic.Int64 // messages read and not yet answered
-	lastWrite   *atomic.Int64 // UnixNano of the last ACK written
+	handshake   time.Duration
+	inflight    *atomic.Int64 // valid messages read and not yet answered
+	lastWrite   *atomic.Int64 // UnixNano of the last ACK to a valid frame written
 
 	mu           sync.Mutex
-	inFrame      bool // a 0x0B has arrived and its 0x1C not yet
+	opened       time.Time // the handshake timeout runs from here (shifted by server time)
+	valid        bool      // a valid frame has been read
+	inFrame      bool      // a 0x0B has arrived and its 0x1C not yet
+	head         [3]byte   // the current frame's first bytes (leading CR and LF skipped)
+	headN        int
 	frameStart   time.Time
-	lastActivity time.Time // the last frame start or end
+	lastActivity time.Time // the last valid frame (or the opening)
 	framesEnded  uint64
 	pausedAt     time.Time
 	shutdown     bool
@@ -99,6 +110,15 @@ func (r *connReader) stoppingLocked() bool {
 }
 
 func (r *connReader) deadlineLocked(now time.Time) time.Time {
+	d := r.streamDeadlineLocked(now)
+	if hd, ok := r.handshakeDeadlineLocked(); ok && (d.IsZero() || hd.Before(d)) {
+		d = hd
+	}
+	return d
+}
+
+// streamDeadlineLocked is the deadline of the read and idle timeouts (zero: none).
+func (r *connReader) streamDeadlineLocked(now time.Time) time.Time {
 	if r.inFrame {
 		if r.readTimeout > 0 {
 			return r.frameStart.Add(r.readTimeout)
@@ -115,6 +135,15 @@ func (r *connReader) deadlineLocked(now time.Time) time.Time {
 	return r.lastActivityLocked().Add(r.idleTimeout)
 }
 
+// handshakeDeadlineLocked is when a connection that has sent no valid frame is closed; ok is
+// false when the handshake timeout does not apply (any more).
+func (r *connReader) handshakeDeadlineLocked() (time.Time, bool) {
+	if r.valid || r.handshake <= 0 || (r.inFrame && r.headN == len(r.head) && hl7Head(r.head[:])) {
+		return time.Time{}, false
+	}
+	return r.opened.Add(r.handshake), true
+}
+
 func (r *connReader) lastActivityLocked() time.Time {
 	last := r.lastActivity
 	if w := r.lastWrite.Load(); w > 0 {
@@ -128,6 +157,9 @@ func (r *connReader) lastActivityLocked() time.Time {
 // timeoutLocked decides what a socket timeout means: the end of the stream (returned) or nothing
 // yet (nil: read on).
 func (r *connReader) timeoutLocked(now time.Time) error {
+	if hd, ok := r.handshakeDeadlineLocked(); ok && !now.Before(hd) {
+		return errHandshake
+	}
 	if r.inFrame {
 		if r.readTimeout > 0 && !now.Before(r.frameStart.Add(r.readTimeout)) {
 			return errReadTimeout
@@ -157,24 +189,59 @@ func (r *connReader) trackLocked(b []byte, now time.Time) {
 				return // junk between frames is not activity
 			}
 			r.inFrame = true
-			r.frameStart, r.lastActivity = now, now
+			r.frameStart = now
+			r.headN = 0
 			b = b[i+1:]
 			continue
 		}
 		i := bytes.IndexByte(b, endBlock)
+		r.trackHeadLocked(b, i)
 		if i < 0 {
 			return
 		}
 		r.inFrame = false
 		r.framesEnded++
-		r.lastActivity = now
 		b = b[i+1:]
 	}
 }
 
+// trackHeadLocked records the first bytes of the frame being received, from b up to end (the end
+// of the frame in b, or -1).
+func (r *connReader) trackHeadLocked(b []byte, end int) {
+	if end >= 0 {
+		b = b[:end]
+	}
+	for _, c := range b {
+		if r.headN == len(r.head) {
+			return
+		}
+		if r.headN == 0 && (c == '\r' || c == '\n') {
+			continue
+		}
+		r.head[r.headN] = c
+		r.headN++
+	}
+}
+
+// knownSender lifts the handshake timeout: the connection belongs to a registered sender.
+func (r *connReader) knownSender() {
+	r.mu.Lock()
+	r.handshake = 0
+	r.mu.Unlock()
+}
+
+// markValid records that the frame just read is HL7: the connection has passed its handshake
+// and is active now.
+func (r *connReader) markValid() {
+	r.mu.Lock()
+	r.valid = true
+	r.lastActivity = time.Now()
+	r.mu.Unlock()
+}
+
 // pause and resume bracket the time the reader spends handing a frame on, blocked on a full
 // window or in the pipeline: that is the server's time, not charged to the next frame's read
-// timeout nor counted as idleness.
+// timeout, to the handshake timeout nor counted as idleness.
 func (r *connReader) pause() {
 	r.mu.Lock()
 	r.pausedAt = time.Now()
@@ -183,11 +250,12 @@ func (r *connReader) pause() {
 
 func (r *connReader) resume() {
 	r.mu.Lock()
-	now := time.Now()
+	paused := time.Since(r.pausedAt)
 	if r.inFrame {
-		r.frameStart = r.frameStart.Add(now.Sub(r.pausedAt))
+		r.frameStart = r.frameStart.Add(paused)
 	}
-	r.lastActivity = now
+	r.lastActivity = r.lastActivity.Add(paused)
+	r.opened = r.opened.Add(paused)
 	r.mu.Unlock()
 }
 

@@ -5,10 +5,20 @@
 // pipeline returns on the same connection. Per connection, one goroutine reads frames and starts
 // them in arrival order, and another waits for their ACKs and writes them in the same order, so a
 // sender may pipeline messages: they share the store's group commits and are still answered in
-// order. Memory is bounded whatever a sender does: a connection holds at most one frame buffer of
-// MaxMessageSize, and at most MaxInFlight messages (MaxInFlightBytes bytes) read but not yet
-// answered; a frame larger than MaxMessageSize is discarded as it streams in and answered with an
-// AR built from its head.
+// order. Memory is bounded whatever a sender does: a connection holds the frame it is receiving
+// (in memory that grows with the bytes that have actually arrived, up to MaxMessageSize, and is
+// returned to the system when the frame or the connection ends), and at most MaxInFlight messages
+// read but not yet answered, whose estimated cost (the message, its processing and its ACK) stays
+// within MaxInFlightBytes, and within MaxMemory over all connections; a frame larger than
+// MaxMessageSize is discarded as it streams in and answered with an AR built from its head.
+//
+// Connection slots are shared fairly: an address that no MLLP credential names may hold at most
+// MaxConnectionsPerSource connections and no more than MaxConnections-ReservedConnections in all,
+// so that registered senders always find a slot; a connection must send a valid HL7 frame within
+// HandshakeTimeout of connecting, frames that are not HL7 do not keep a connection alive, and
+// MaxJunkFrames of them in a row close it. The sender is identified at the first frame and looked
+// up again once its identification is older than SenderTTL, so that a revoked credential or a
+// site taken out of production stops being honoured on connections that are already open.
 //
 // The Client is the other side, used by `vaxgate send` and the load generator: one message at a
 // time (Send) or a pipelined stream with a window (SendPipelined).
@@ -19,7 +29,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -40,11 +52,19 @@ const (
 	DefaultWriteTimeout   = 30 * time.Second
 	DefaultMaxConnections = 1024
 	DefaultMaxInFlight    = 64
+
+	DefaultMaxConnectionsPerSource = 32
+	DefaultHandshakeTimeout        = 10 * time.Second
+	DefaultMaxJunkFrames           = 3
+	DefaultSenderTTL               = 5 * time.Second
+	DefaultProcessingFactor        = 8
+	DefaultMaxMemory               = 1 << 30
+	DefaultACKReserve              = 32 << 10
 )
 
-// senderLookupTimeout bounds the credential lookup made once per connection; senderRetryInterval
-// is how often a connection retries it after an internal failure (every frame meanwhile gets an
-// AR 207 "internal error", never a misleading "unknown sender").
+// senderLookupTimeout bounds a credential lookup; senderRetryInterval is how often a connection
+// retries it after an internal failure (every frame meanwhile gets an AR 207 "internal error",
+// never a misleading "unknown sender").
 const (
 	senderLookupTimeout = 10 * time.Second
 	senderRetryInterval = time.Second
@@ -71,22 +91,60 @@ type Options struct {
 
 	// MaxMessageSize is the largest frame accepted (default 4 MiB). A larger frame is answered AR.
 	MaxMessageSize int
-	// MaxInFlightBytes bounds, per connection, the bytes of messages read and not yet answered;
-	// default MaxMessageSize. One message is always admitted when nothing else is in flight.
+	// MaxInFlightBytes bounds, per connection, what the messages read and not yet answered cost
+	// in memory: each message counts its own size, ProcessingFactor times its size for its
+	// processing, and ACKReserve for its ACK (its actual size once it is known). Default: the
+	// cost of one message of MaxMessageSize. One message is always admitted when nothing else is
+	// in flight.
 	MaxInFlightBytes int
+	// MaxMemory bounds what the messages in flight on all connections cost together (default
+	// 1 GiB, never less than one message of MaxMessageSize). When it is reached, connections stop
+	// reading until answers free it, and TCP pushes back on their senders. Frames being received
+	// are bounded apart: each connection holds at most one, up to MaxMessageSize.
+	MaxMemory int64
+	// ProcessingFactor is the memory a message takes while it is parsed, decoded, validated and
+	// stored, as a multiple of its size (default 8: BenchmarkProcessingMemory measures 9 to 12
+	// bytes allocated per byte of message for ordinary VXU, of which only part is live at once).
+	ProcessingFactor float64
+	// ACKReserve is what a message's ACK is assumed to cost until it is known (default 32 KiB).
+	ACKReserve int
 	// ReadTimeout is the time a started frame (from its 0x0B) has to arrive completely, however
 	// its bytes trickle in, so it must allow the largest message at the slowest sender's
 	// bandwidth (default 30s). It also limits the TLS handshake (IdleTimeout does when it is
 	// disabled). Time the server spends with a full window is not charged to the sender.
 	ReadTimeout time.Duration
-	// IdleTimeout closes a connection that has had no frames and no ACKs for this long (default
-	// 5m). A connection whose messages are still being committed is not idle.
+	// IdleTimeout closes a connection that has had no HL7 frames and no ACKs to them for this
+	// long (default 5m); junk and frames that are not HL7 do not count. A connection whose
+	// messages are still being committed is not idle.
 	IdleTimeout time.Duration
 	// WriteTimeout is the time the sender has to take each ACK off the wire (default 30s).
 	WriteTimeout time.Duration
 	// MaxConnections bounds the open connections (default 1024); beyond it, connections are
 	// accepted and closed at once, and counted.
 	MaxConnections int
+	// MaxConnectionsPerSource bounds the connections one IP address may hold when no MLLP
+	// credential's address range contains it (default 32; negative: no limit).
+	MaxConnectionsPerSource int
+	// ReservedConnections of the MaxConnections are kept for known senders: addresses inside a
+	// credential's range (see SourceRanges) and, when TLS verifies client certificates,
+	// connections that present a verified one (default MaxConnections/4; negative: none).
+	ReservedConnections int
+	// HandshakeTimeout is the time a new connection has to complete its TLS handshake and send
+	// a valid HL7 frame, or to start one (a frame that begins with MSH, FHS or BHS then has
+	// ReadTimeout to complete). Default 10s. Connections of known senders (an address inside a
+	// credential's range, or a verified client certificate) need only complete the TLS
+	// handshake in that time: interface engines keep idle connections open, and IdleTimeout
+	// applies to them.
+	HandshakeTimeout time.Duration
+	// MaxJunkFrames closes a connection after this many frames in a row that are not HL7 (each
+	// answered AR); default 3, negative: never. Frames that are not HL7 never count as activity
+	// for HandshakeTimeout or IdleTimeout.
+	MaxJunkFrames int
+	// SenderTTL is how long a sender lookup is trusted: a connection's sender is looked up again
+	// (through a cache shared by all connections) at its first message after that, so a revoked
+	// credential or a site's status change takes effect within SenderTTL. Default 5s; negative:
+	// every message is looked up.
+	SenderTTL time.Duration
 	// MaxInFlight is the per-connection pipelining window: messages read and not yet answered
 	// (default 64). When it is full the server stops reading, and TCP pushes back on the sender.
 	MaxInFlight int
@@ -113,16 +171,24 @@ type Server struct {
 	ack     *ack.Builder
 	clock   func() time.Time
 	connSeq atomic.Uint64
+	memory  budget // the cost of the messages in flight on all connections
+	chunks  *chunkAlloc
+	senders *senderCache
+	known   knownSources
 
 	// ctx is handed to Start and Wait. It is canceled only when Shutdown gives up (or Close), so
 	// a message already read is processed even if its sender disconnects meanwhile.
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	refusals logEvery // refused connections, logged at most once a second
+
 	mu        sync.Mutex
 	closing   bool
 	listeners map[*net.Listener]struct{}
 	conns     map[*conn]struct{}
+	perSource map[netip.Addr]int // connections by source address, of sources not known
+	general   int                // connections in the unreserved slots
 	connWG    sync.WaitGroup
 	addr      net.Addr
 }
@@ -135,15 +201,29 @@ func NewServer(o Options) (*Server, error) {
 	if o.Senders == nil {
 		return nil, errors.New("mllp: options: Senders is required")
 	}
-	if o.MaxMessageSize < 0 || o.MaxInFlightBytes < 0 || o.MaxConnections < 0 || o.MaxInFlight < 0 {
-		return nil, errors.New("mllp: options: sizes and counts must not be negative")
+	if o.MaxMessageSize < 0 || o.MaxInFlightBytes < 0 || o.MaxConnections < 0 || o.MaxInFlight < 0 ||
+		o.ProcessingFactor < 0 || o.ACKReserve < 0 {
+		return nil, errors.New("mllp: options: sizes, counts and factors must not be negative")
 	}
 	if o.MaxMessageSize == 0 {
 		o.MaxMessageSize = DefaultMaxMessageSize
 	}
-	if o.MaxInFlightBytes == 0 {
-		o.MaxInFlightBytes = o.MaxMessageSize
+	if o.ProcessingFactor == 0 {
+		o.ProcessingFactor = DefaultProcessingFactor
 	}
+	if o.ACKReserve == 0 {
+		o.ACKReserve = DefaultACKReserve
+	}
+	if o.MaxInFlightBytes == 0 {
+		o.MaxInFlightBytes = messageCost(o, o.MaxMessageSize)
+	}
+	if o.MaxMemory < 0 {
+		return nil, errors.New("mllp: options: MaxMemory must not be negative")
+	}
+	if o.MaxMemory == 0 {
+		o.MaxMemory = DefaultMaxMemory
+	}
+	o.MaxMemory = max(o.MaxMemory, int64(messageCost(o, o.MaxMessageSize)))
 	if o.MaxInFlightBytes < o.MaxMessageSize {
 		return nil, fmt.Errorf("mllp: options: MaxInFlightBytes %d is smaller than MaxMessageSize %d", o.MaxInFlightBytes, o.MaxMessageSize)
 	}
@@ -153,6 +233,26 @@ func NewServer(o Options) (*Server, error) {
 	if o.MaxConnections == 0 {
 		o.MaxConnections = DefaultMaxConnections
 	}
+	switch {
+	case o.MaxConnectionsPerSource == 0:
+		o.MaxConnectionsPerSource = DefaultMaxConnectionsPerSource
+	case o.MaxConnectionsPerSource < 0:
+		o.MaxConnectionsPerSource = o.MaxConnections
+	}
+	switch {
+	case o.ReservedConnections == 0:
+		o.ReservedConnections = o.MaxConnections / 4
+	case o.ReservedConnections < 0:
+		o.ReservedConnections = 0
+	}
+	if o.ReservedConnections >= o.MaxConnections {
+		return nil, fmt.Errorf("mllp: options: ReservedConnections %d leaves no slot of MaxConnections %d to other senders", o.ReservedConnections, o.MaxConnections)
+	}
+	o.HandshakeTimeout = durationOr(o.HandshakeTimeout, DefaultHandshakeTimeout)
+	if o.MaxJunkFrames == 0 {
+		o.MaxJunkFrames = DefaultMaxJunkFrames
+	}
+	o.SenderTTL = durationOr(o.SenderTTL, DefaultSenderTTL)
 	if o.MaxInFlight == 0 {
 		o.MaxInFlight = DefaultMaxInFlight
 	}
@@ -175,11 +275,22 @@ func NewServer(o Options) (*Server, error) {
 		m:         m,
 		ack:       o.ACK,
 		clock:     o.Clock,
+		chunks:    newChunkAlloc(m.frameBytes.Set),
+		senders:   newSenderCache(o.Senders, o.SenderTTL),
 		listeners: make(map[*net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
+		perSource: make(map[netip.Addr]int),
 	}
+	s.memory.init(int(min(o.MaxMemory, math.MaxInt)))
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.known.init(o.Senders, o.SenderTTL, o.Logger)
 	return s, nil
+}
+
+// messageCost is what a message of size bytes is charged against its connection's budget while
+// it is in flight: itself, its processing, and its ACK until the ACK is known.
+func messageCost(o Options, size int) int {
+	return size + int(float64(size)*o.ProcessingFactor) + o.ACKReserve
 }
 
 // durationOr maps the Options convention (0 = default, negative = disabled) to a duration where 0
@@ -219,6 +330,7 @@ func (s *Server) Serve(l net.Listener) error {
 		return ErrServerClosed
 	}
 	defer s.untrackListener(&l)
+	s.known.start(s.ctx)
 	var backoff time.Duration
 	for {
 		nc, err := l.Accept()
@@ -251,25 +363,64 @@ func isTransientAcceptError(err error) bool {
 		errors.Is(err, syscall.ECONNABORTED)
 }
 
-// admit registers a new connection, or closes it when the server is full or shutting down.
+// Why a connection was refused, the values of the reason label of
+// vaxgate_mllp_connections_rejected_total.
+const (
+	rejectFull      = "max_connections" // MaxConnections open
+	rejectPerSource = "per_source"      // MaxConnectionsPerSource open from this unknown address
+	rejectReserved  = "reserved"        // only reserved slots left, and the source is not known
+)
+
+// Slot classes: a known source's connection may take any slot; another takes an unreserved
+// one, or, when TLS verifies client certificates, a reserved one on probation until its
+// handshake shows a verified certificate.
+type slotClass uint8
+
+const (
+	slotKnown slotClass = iota
+	slotGeneral
+	slotProbation
+)
+
+// admit registers a new connection, or closes it when there is no slot for it or the server is
+// shutting down.
 func (s *Server) admit(nc net.Conn) (*conn, bool) {
+	addr := remoteAddr(nc.RemoteAddr())
+	known := s.known.contains(addr)
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
 		nc.Close()
 		return nil, false
 	}
-	if len(s.conns) >= s.o.MaxConnections {
+	class, reason := s.slotLocked(addr, known)
+	if reason != "" {
 		s.mu.Unlock()
 		// Closing at once (a FIN, no data) tells a well-behaved sender to retry later; nothing
 		// was read from it, so nothing is left unanswered.
-		s.m.rejected.Inc()
-		s.log.Warn("mllp connection refused: too many connections",
-			zap.String("remote", nc.RemoteAddr().String()), zap.Int("max_connections", s.o.MaxConnections))
+		s.m.rejected.WithLabelValues(reason).Inc()
+		if n, ok := s.refusals.note(time.Now()); ok {
+			// A flood must not flood the log too: at most one line a second.
+			s.log.Warn("mllp connection refused", zap.String("reason", reason),
+				zap.String("remote", nc.RemoteAddr().String()), zap.Int("max_connections", s.o.MaxConnections),
+				zap.Int("refused_since_last_logged", n))
+		}
 		nc.Close()
 		return nil, false
 	}
 	c := newConn(s, nc)
+	c.class = class
+	if class == slotKnown {
+		// A registered sender's interface engine may open its connection long before it has a
+		// message to send: only the idle timeout applies to it.
+		c.cr.handshake = 0
+	}
+	if class != slotKnown {
+		s.perSource[addr]++
+	}
+	if class == slotGeneral {
+		s.general++
+	}
 	s.conns[c] = struct{}{}
 	s.connWG.Add(1)
 	s.mu.Unlock()
@@ -278,9 +429,37 @@ func (s *Server) admit(nc net.Conn) (*conn, bool) {
 	return c, true
 }
 
+// slotLocked decides which slot a new connection from addr takes, or why it gets none.
+func (s *Server) slotLocked(addr netip.Addr, known bool) (slotClass, string) {
+	if len(s.conns) >= s.o.MaxConnections {
+		return 0, rejectFull
+	}
+	if known {
+		return slotKnown, ""
+	}
+	if s.perSource[addr] >= s.o.MaxConnectionsPerSource {
+		return 0, rejectPerSource
+	}
+	if s.general < s.o.MaxConnections-s.o.ReservedConnections {
+		return slotGeneral, ""
+	}
+	if t := s.o.TLSConfig; t != nil && t.ClientAuth >= tls.VerifyClientCertIfGiven {
+		return slotProbation, ""
+	}
+	return 0, rejectReserved
+}
+
 func (s *Server) forget(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	if c.class != slotKnown {
+		if s.perSource[c.addr]--; s.perSource[c.addr] <= 0 {
+			delete(s.perSource, c.addr)
+		}
+	}
+	if c.class == slotGeneral {
+		s.general--
+	}
 	s.mu.Unlock()
 	s.m.connections.Dec()
 	s.connWG.Done()
@@ -363,4 +542,26 @@ func (s *Server) Close() error {
 		c.abort()
 	}
 	return nil
+}
+
+// logEvery lets through one log line a second of an event that may come in floods, and counts
+// the others.
+type logEvery struct {
+	mu   sync.Mutex
+	last time.Time
+	n    int
+}
+
+// note records an event and reports whether to log it now, with the number of events since
+// the last one logged (this one included).
+func (l *logEvery) note(now time.Time) (int, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.n++
+	if now.Sub(l.last) < time.Second {
+		return 0, false
+	}
+	n := l.n
+	l.last, l.n = now, 0
+	return n, true
 }

@@ -222,7 +222,10 @@ func TestWindow(t *testing.T) {
 		inFlight int
 	}{
 		{"count", Options{MaxInFlight: 4}, repeat(vxu("W"), 10), 4},
-		{"bytes", Options{MaxMessageSize: 2048, MaxInFlightBytes: 2100}, repeat(bigVXU("W", 900), 5), 2}, // 1028 bytes each
+		{"bytes", Options{MaxMessageSize: 2048, MaxInFlightBytes: 2100}, repeat(bigVXU("W", 900), 5), 1}, // 1028 bytes each, + processing + ACK reserve
+		// The budget counts what a message costs, not only its bytes: 1028 + 1028 processing +
+		// 100 ACK reserve = 2156 each, so two fit in 4400 and a third does not.
+		{"cost", Options{MaxMessageSize: 2048, ProcessingFactor: 1, ACKReserve: 100, MaxInFlightBytes: 4400}, repeat(bigVXU("W", 900), 5), 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

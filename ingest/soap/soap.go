@@ -410,6 +410,11 @@ func (h *Handler) submit(r *http.Request, req *request, res *outcome) (string, *
 			// and the sender is told when to send the same request again.
 			return "", unavailableFault(h.o.RetryAfter)
 		}
+		if errors.Is(err, ingest.ErrEmptyMessage) {
+			// Blank payloads are refused above; this keeps the pipeline's verdict the sender's
+			// should a message the splitter kept still be empty.
+			return "", malformed("<hl7Message> holds an empty HL7 message: send one HL7 message.")
+		}
 		return "", internalFault(ctx)
 	}
 	var out strings.Builder

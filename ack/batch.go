@@ -1,0 +1,146 @@
+package ack
+
+import (
+	"bytes"
+	"strconv"
+
+	"github.com/vaxgate/vaxgate/hl7"
+)
+
+// BatchHeader is what the answer to a batch echoes of the batch it answers (its FHS and BHS).
+// Every transport that receives batches (MLLP, SOAP, files) answers with the same envelope:
+// Builder.BatchEnvelope.
+type BatchHeader struct {
+	// File is set when the batch came in a file envelope (FHS ... FTS): the answer has one too.
+	File bool
+	// The received BHS-3..BHS-6 (FHS-3..FHS-6 when there is no BHS), as decoded components.
+	SendingApplication   []string
+	SendingFacility      []string
+	ReceivingApplication []string
+	ReceivingFacility    []string
+	// FileControlID and BatchControlID are the received FHS-11 and BHS-11, echoed in the
+	// answer's FHS-12 and BHS-12 (reference file/batch control ID).
+	FileControlID  string
+	BatchControlID string
+	// Comment is written in BTS-2, e.g. when the received BTS-1 did not match the messages found.
+	Comment string
+}
+
+// BatchHeaderOf reads the envelope of a split batch (hl7.SplitBatch).
+func BatchHeaderOf(b *hl7.Batch) BatchHeader {
+	h := BatchHeader{File: b.FHS != nil}
+	fhs, bhs := envelopeFields(b.FHS), envelopeFields(b.BHS)
+	main := bhs
+	if b.BHS == nil {
+		main = fhs
+	}
+	h.SendingApplication = main.hd(3)
+	h.SendingFacility = main.hd(4)
+	h.ReceivingApplication = main.hd(5)
+	h.ReceivingFacility = main.hd(6)
+	h.FileControlID = fhs.text(11)
+	h.BatchControlID = bhs.text(11)
+	return h
+}
+
+// envelope is an FHS or BHS segment split into fields with its own delimiters.
+type envelope struct {
+	fields [][]byte // fields[i] is field i+1 (fields[0] the segment name)
+	d      hl7.Delimiters
+}
+
+func envelopeFields(seg []byte) envelope {
+	e := envelope{d: hl7.DefaultDelimiters}
+	if len(seg) < 4 {
+		return e
+	}
+	fs := seg[3]
+	if len(seg) >= 8 {
+		if c := seg[4:8]; distinct(fs, c[0], c[1], c[2], c[3]) {
+			e.d = hl7.Delimiters{Field: fs, Component: c[0], Repetition: c[1], Escape: c[2], Subcomponent: c[3]}
+		}
+	}
+	e.fields = bytes.Split(seg, []byte{fs})
+	return e
+}
+
+// raw is field n (n >= 3), first repetition: like MSH, field 1 is the separator itself, so
+// field n is fields[n-1].
+func (e envelope) raw(n int) []byte {
+	if n-1 >= len(e.fields) || n < 3 {
+		return nil
+	}
+	f := e.fields[n-1]
+	if i := bytes.IndexByte(f, e.d.Repetition); i >= 0 {
+		f = f[:i]
+	}
+	return f
+}
+
+func (e envelope) hd(n int) []string {
+	f := e.raw(n)
+	if len(f) == 0 {
+		return nil
+	}
+	parts := bytes.Split(f, []byte{e.d.Component})
+	out := make([]string, len(parts))
+	for i, p := range parts {
+		out[i] = text(hl7.Unescape(nil, p, e.d))
+	}
+	return out
+}
+
+func (e envelope) text(n int) string {
+	return text(hl7.Unescape(nil, e.raw(n), e.d))
+}
+
+// BatchEnvelope wraps the ACKs of a batch's messages, in order, in the envelope that answers it:
+// BHS ... BTS (BTS-1 = the number of ACKs), inside FHS ... FTS (FTS-1 = 1) when the batch came in
+// a file envelope. Like the ACKs, the envelope uses |^~\&; sending and receiving application and
+// facility are the received ones swapped (the Builder's Application and Facility when the batch
+// named no receiver), BHS-11/FHS-11 are new control IDs and BHS-12/FHS-12 reference the received
+// ones. Each ACK keeps its own segments; a missing final CR is added.
+func (b *Builder) BatchEnvelope(h BatchHeader, acks [][]byte) []byte {
+	sendApp, sendFac := h.ReceivingApplication, h.ReceivingFacility
+	if len(sendApp) == 0 {
+		sendApp = b.Application
+	}
+	if len(sendFac) == 0 {
+		sendFac = b.Facility
+	}
+	stamp := hl7.Text(b.now().Format("20060102150405-0700"))
+	w := hl7.NewBuilder(hl7.DefaultDelimiters)
+	header := func(name, reference string) {
+		w.Segment(name,
+			hl7.Comps(sendApp...),
+			hl7.Comps(sendFac...),
+			hl7.Comps(h.SendingApplication...),
+			hl7.Comps(h.SendingFacility...),
+			stamp,
+			hl7.Text(""), hl7.Text(""), hl7.Text(""),
+			hl7.Text(b.nextControlID()),
+			hl7.Text(reference),
+		)
+	}
+	if h.File {
+		header("FHS", h.FileControlID)
+	}
+	header("BHS", h.BatchControlID)
+	size := w.Len() + 32
+	for _, a := range acks {
+		size += len(a) + 1
+	}
+	out := append(make([]byte, 0, size), w.Bytes()...) // w's buffer is reused below
+	for _, a := range acks {
+		out = append(out, a...)
+		if len(a) > 0 && a[len(a)-1] != '\r' {
+			out = append(out, '\r')
+		}
+	}
+	w.Reset()
+	w.Segment("BTS", hl7.Text(strconv.Itoa(len(acks))), hl7.Text(h.Comment))
+	if h.File {
+		w.Segment("FTS", hl7.Text("1"))
+	}
+	return append(out, w.Bytes()...)
+}

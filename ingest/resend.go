@@ -1,0 +1,69 @@
+package ingest
+
+import (
+	"bytes"
+	"crypto/sha256"
+
+	"github.com/vaxgate/vaxgate/hl7"
+)
+
+// ContentDigest identifies a message's content for resend detection (SPEC §2.6): a message from
+// the same site, in the same environment, with the same MSH-10 and the same digest as one already
+// accepted is a resend, answered with the original ACK; the same MSH-10 with another digest is
+// another message, processed and warned (0357 code 205).
+//
+// The digest is SHA-256 over the message's segments as received, each followed by CR, with what
+// a resend may legitimately change left out:
+//   - MSH-7 (date/time of message): interface engines stamp it again when they resend;
+//   - segment terminators (CR, LF or CRLF) and blank lines: a message relayed through another
+//     transport or engine may have them rewritten.
+//
+// Everything else counts, MSH-3..MSH-6, MSH-11 and MSH-12 included: a message whose content
+// differs by a byte is another message, and processing it is safe (RXA-21 identity rules decide
+// what it updates), whereas answering it as a resend would drop it.
+func ContentDigest(m *hl7.Message) []byte {
+	h := sha256.New()
+	fs := m.Delimiters().Field
+	for i := 0; i < m.NumSegments(); i++ {
+		seg := m.Segment(i)
+		raw := seg.Raw()
+		if i == 0 && seg.Is("MSH") {
+			before, after := withoutMSH7(raw, fs)
+			h.Write(before)
+			h.Write(after)
+		} else {
+			h.Write(raw)
+		}
+		h.Write([]byte{'\r'})
+	}
+	return h.Sum(nil)
+}
+
+// RawContentDigest is ContentDigest of a raw message; nil when it cannot be parsed.
+func RawContentDigest(raw []byte) []byte {
+	m, err := hl7.Parse(raw)
+	if err != nil {
+		return nil
+	}
+	return ContentDigest(m)
+}
+
+// withoutMSH7 splits an MSH segment around the content of MSH-7: before ends with the separator
+// that opens MSH-7, after starts with the one that closes it (empty when MSH-7 is the last field).
+// MSH-1 is the separator after "MSH", so MSH-7 follows the sixth separator.
+func withoutMSH7(raw []byte, fs byte) (before, after []byte) {
+	pos, n := 0, 0
+	for n < 6 {
+		i := bytes.IndexByte(raw[pos:], fs)
+		if i < 0 {
+			return raw, nil // no MSH-7
+		}
+		pos += i + 1
+		n++
+	}
+	end := bytes.IndexByte(raw[pos:], fs)
+	if end < 0 {
+		return raw[:pos], nil
+	}
+	return raw[:pos], raw[pos+end:]
+}
