@@ -147,8 +147,14 @@ start_serve() { # start_serve NAME: vaxgate serve --demo on $URL; sets SERVE_PID
 	done
 	curl -fsS "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null || die "vaxgate serve not ready"
 	# The pgbench and --verify-db connections use the URL (it holds the password: never echoed).
-	read -r SITE ORG < <("$PSQL" "$URL" -XAtF' ' -c "SELECT id, organization_id FROM sites WHERE code = 'DEMO-SITE'")
-	[[ -n "$SITE" ]] || die "demo site missing"
+	# serve answers /readyz before it has set up the demo site; it says when it serves.
+	for _ in $(seq 240); do
+		grep -q '^vaxgate: MLLP on' "$WORK/$1.log" && break
+		kill -0 "$SERVE_PID" 2>/dev/null || { cat "$WORK/$1.log" >&2; die "vaxgate serve exited"; }
+		sleep 0.5
+	done
+	read -r SITE ORG < <("$PSQL" "$URL" -XAtF' ' -c "SELECT id, organization_id FROM sites WHERE code = 'DEMO-SITE'") || true
+	[[ -n "${SITE:-}" ]] || die "demo site missing"
 }
 stop_servers() {
 	[[ -n "$SERVE_PID" ]] && kill -TERM "$SERVE_PID" 2>/dev/null && wait "$SERVE_PID" 2>/dev/null || true
@@ -160,9 +166,10 @@ start_serve serve
 TCK="$(getconf CLK_TCK)"
 # CPU seconds (user+system) so far of serve, and of the PostgreSQL server (postmaster and its
 # children: backends, WAL writer, checkpointer, autovacuum): where the machine's time goes.
-cpu_of() { awk -v t="$TCK" '{s += $14 + $15} END {printf "%.2f\n", s / t}' "$@" 2>/dev/null || echo 0; }
+# (cat skips a process that exited since it was listed; awk alone would fail the whole sum)
+cpu_of() { { cat "$@" 2>/dev/null || true; } | awk -v t="$TCK" '{s += $14 + $15} END {printf "%.2f\n", s / t}'; }
 # and of its children that have exited (the postmaster's: backends of closed connections, pgbench's)
-cpu_dead() { awk -v t="$TCK" '{s += $16 + $17} END {printf "%.2f\n", s / t}' "$@" 2>/dev/null || echo 0; }
+cpu_dead() { { cat "$@" 2>/dev/null || true; } | awk -v t="$TCK" '{s += $16 + $17} END {printf "%.2f\n", s / t}'; }
 serve_cpu() { cpu_of "/proc/$SERVE_PID/stat"; }
 pg_cpu() {
 	local pm

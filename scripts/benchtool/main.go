@@ -169,7 +169,7 @@ func writeCeiling(args []string) error {
 	w.WriteString("-- Variables: -D site=ID -D org=ID (the demo site and its organization).\n")
 	w.WriteString("\\startpipeline\nBEGIN;\n")
 	for i := 0; i < *batch; i++ {
-		fmt.Fprintf(&w, `INSERT INTO messages (id, env, site_id, transport, control_id, sending_facility, message_type, received_at, raw, ack, ack_code, findings, resend_key) VALUES (nextval('messages_id_seq'), 'P', :site, 'mllp', 'CEIL-' || currval('messages_id_seq'), 'X68', 'VXU^V04', now(), %s, %s, 'AA', '[]', true) ON CONFLICT (site_id, env, control_id) WHERE resend_key AND site_id IS NOT NULL DO NOTHING;
+		fmt.Fprintf(&w, `INSERT INTO messages (id, env, site_id, transport, control_id, sending_facility, message_type, received_at, raw, ack, ack_code, findings, resend_key, content_digest) VALUES (nextval('messages_id_seq'), 'P', :site, 'mllp', 'CEIL-' || currval('messages_id_seq'), 'X68', 'VXU^V04', now(), %s, %s, 'AA', '[]', true, sha256(int8send(currval('messages_id_seq')))) ON CONFLICT (site_id, env, control_id, content_digest) WHERE resend_key AND site_id IS NOT NULL DO NOTHING;
 `, hex(raw), hex(ackMsg))
 		fmt.Fprintf(&w, `INSERT INTO registry_patients (env, family_name, given_name, middle_name, birth_date, sex, mother_maiden, postal_code, sharing) VALUES ('P', %s, %s, %s, %s, %s, %s, '02118', 'Y');
 `, lit(v.Patient.LegalName().Family), lit(v.Patient.LegalName().Given), lit(v.Patient.LegalName().Middle), birth, lit(v.Patient.Sex), lit(v.Patient.MotherMaiden.Family))
