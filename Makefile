@@ -4,7 +4,8 @@
 #   make test   install the PostgreSQL server if missing, lint, run every test against a real PostgreSQL
 #
 # Nothing but Go needs to be installed by hand: `make deps` installs the PostgreSQL server binaries
-# (as root, with apt-get) when they are missing; tests and `vaxgate serve` start their own server.
+# and Chromium (as root, with apt-get) when they are missing; tests and `vaxgate serve` start their
+# own PostgreSQL, the portal's browser tests their own headless Chromium.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -85,7 +86,7 @@ lint:
 fmt:
 	$(GOFMT) -w $$(find . -name '*.go' -not -path './vendor/*' -not -path './.git/*')
 
-# PostgreSQL server binaries (initdb, postgres), found the way store/pgembed finds them.
+# PostgreSQL server binaries (initdb, postgres), found the way store/pgembed finds them; Chromium.
 deps:
 	@if [ -n "$${VAXGATE_TEST_DATABASE_URL:-}" ]; then exit 0; fi; \
 	if [ -n "$${VAXGATE_PG_BINDIR:-}" ] && [ -x "$$VAXGATE_PG_BINDIR/initdb" ]; then exit 0; fi; \
@@ -102,6 +103,33 @@ deps:
 	else \
 		echo 'PostgreSQL server binaries not found: install them with "apt-get install postgresql" (or set VAXGATE_PG_BINDIR)' >&2; \
 		exit 1; \
+	fi
+	@# Headless Chromium for the portal's browser tests (portal/browser_test.go finds it the same way).
+	@if [ -n "$${VAXGATE_CHROMIUM:-}" ] && [ -x "$$VAXGATE_CHROMIUM" ]; then exit 0; fi; \
+	for b in chromium chromium-browser google-chrome google-chrome-stable; do \
+		if command -v $$b >/dev/null 2>&1; then exit 0; fi; \
+	done; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "deps: installing headless Chromium for the portal's browser tests (apt-get install chromium)"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -q && apt-get install -y -q --no-install-recommends chromium </dev/null; \
+	elif [ "$${CI:-}" = true ]; then \
+		echo 'Chromium not found: install it with "apt-get install chromium" (or set VAXGATE_CHROMIUM): CI runs the browser tests' >&2; \
+		exit 1; \
+	else \
+		echo 'deps: Chromium not found ("apt-get install chromium" as root): the portal browser tests will be skipped' >&2; \
+	fi
+	@# promtool, Prometheus' own checker, for deploy/'s alert rules (deploy/deploy_test.go).
+	@if command -v promtool >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "deps: installing promtool (apt-get install prometheus) to check deploy/prometheus"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -q && apt-get install -y -q --no-install-recommends prometheus </dev/null; \
+	elif [ "$${CI:-}" = true ]; then \
+		echo 'promtool not found: install it with "apt-get install prometheus": CI checks the alert rules' >&2; \
+		exit 1; \
+	else \
+		echo 'deps: promtool not found ("apt-get install prometheus" as root): the alert-rule checks will be skipped' >&2; \
 	fi
 
 # The third-party SOAP client used by ingest/soap's tests (npm soap, pinned in package-lock.json).

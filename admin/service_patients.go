@@ -119,8 +119,9 @@ func (s *Service) SearchPatients(ctx context.Context, a Actor, q PatientQuery) (
 		return nil, err
 	}
 	q.FamilyName, q.GivenName = strings.TrimSpace(q.FamilyName), strings.TrimSpace(q.GivenName)
-	if q.FamilyName == "" || q.BirthDate.IsZero() {
-		return nil, Invalid("search by family name and birth date (given name optional)")
+	q.IDValue = strings.TrimSpace(q.IDValue)
+	if (q.FamilyName == "" || q.BirthDate.IsZero()) && q.IDValue == "" {
+		return nil, Invalid("search by family name and birth date (given name optional), or by identifier")
 	}
 	if q.Env == "" {
 		q.Env = "P"

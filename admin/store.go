@@ -136,6 +136,8 @@ type AuthStore interface {
 	// ConsumeInvite marks the invitation with this token hash used and returns it; an unknown,
 	// used or (at time at) expired one is ErrInviteInvalid. Single use holds under concurrency.
 	ConsumeInvite(ctx context.Context, tokenHash []byte, at time.Time) (*Invite, error)
+	// InviteByToken returns the invitation like ConsumeInvite, without using it.
+	InviteByToken(ctx context.Context, tokenHash []byte, at time.Time) (*Invite, error)
 	// PurgeExpired deletes sessions and invitations that ended before cutoff.
 	PurgeExpired(ctx context.Context, cutoff time.Time) (int64, error)
 }

@@ -547,6 +547,9 @@ type PatientQuery struct {
 	GivenName  string // optional, case-insensitive prefix
 	BirthDate  Date   // required
 	Limit      int
+	// IDValue, instead of the name and birth date: a patient identifier (PID-3) reported by any
+	// organization, exact match.
+	IDValue string
 }
 
 // SharingChange is one change of a patient's data-sharing status (table sharing_changes).

@@ -20,6 +20,11 @@ import (
 type Decoder struct {
 	name string
 	cm   *charmap.Charmap // nil for UTF-8
+
+	// For UTF-8: how bytes that are not valid UTF-8 are read (nil: as U+FFFD).
+	fallback *Decoder
+	// For a code page: the UTF-8 decoder that falls back to it (see WithFallback).
+	utf8fb *Decoder
 }
 
 var utf8Decoder = &Decoder{name: "UTF-8"}
@@ -41,8 +46,15 @@ func (d *Decoder) Encoding() encoding.Encoding {
 // the character set become U+FFFD; each replacement stays where the bad byte
 // was, so it cannot affect the text around it.
 func (d *Decoder) Append(dst, src []byte) []byte {
-	if d == nil || d.cm == nil {
-		return appendValidUTF8(dst, src)
+	if d == nil {
+		return appendValidUTF8(dst, src, nil)
+	}
+	if d.cm == nil {
+		var fb *charmap.Charmap
+		if d.fallback != nil {
+			fb = d.fallback.cm
+		}
+		return appendValidUTF8(dst, src, fb)
 	}
 	for len(src) > 0 {
 		// Copy the ASCII run as is: every supported code page is ASCII below 0x80.
@@ -64,21 +76,65 @@ func (d *Decoder) Append(dst, src []byte) []byte {
 func (d *Decoder) String(src []byte) string { return string(d.Append(nil, src)) }
 
 // appendValidUTF8 appends src, replacing every byte that is not part of a
-// valid UTF-8 sequence with U+FFFD.
-func appendValidUTF8(dst, src []byte) []byte {
+// valid UTF-8 sequence with what fb makes of it (U+FFFD when fb is nil or
+// does not define the byte).
+func appendValidUTF8(dst, src []byte, fb *charmap.Charmap) []byte {
 	if utf8.Valid(src) {
 		return append(dst, src...)
 	}
 	for len(src) > 0 {
 		r, size := utf8.DecodeRune(src)
 		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, "\uFFFD"...)
+			if fb != nil {
+				dst = utf8.AppendRune(dst, fb.DecodeByte(src[0]))
+			} else {
+				dst = append(dst, "\uFFFD"...)
+			}
 		} else {
 			dst = append(dst, src[:size]...)
 		}
 		src = src[size:]
 	}
 	return dst
+}
+
+// IsUTF8 reports whether d reads UTF-8 (with or without a fallback).
+func (d *Decoder) IsUTF8() bool { return d == nil || d.cm == nil }
+
+// Fallback returns the character set a UTF-8 decoder reads invalid bytes
+// with, or nil.
+func (d *Decoder) Fallback() *Decoder {
+	if d == nil {
+		return nil
+	}
+	return d.fallback
+}
+
+// Defines reports whether byte c stands for a character in d's character set
+// (for UTF-8 with a fallback, in the fallback's). Every byte of ISO-8859-1 is
+// defined; Windows-1252 leaves 0x81, 0x8D, 0x8F, 0x90 and 0x9D undefined.
+func (d *Decoder) Defines(c byte) bool {
+	if d == nil {
+		return c < utf8.RuneSelf
+	}
+	if d.cm == nil {
+		if d.fallback == nil {
+			return c < utf8.RuneSelf
+		}
+		return d.fallback.Defines(c)
+	}
+	return c < utf8.RuneSelf || d.cm.DecodeByte(c) != utf8.RuneError
+}
+
+// WithFallback returns the UTF-8 decoder that reads bytes that are not valid
+// UTF-8 as fb's character set does: senders that declare UTF-8, or nothing,
+// and send Latin-1 (Jos\xE9) are read as they meant. fb must be a single-byte
+// character set; for UTF-8 (or nil) the plain UTF-8 decoder is returned.
+func WithFallback(fb *Decoder) *Decoder {
+	if fb == nil || fb.utf8fb == nil {
+		return utf8Decoder
+	}
+	return fb.utf8fb
 }
 
 // DecoderFor returns the decoder for an MSH-18 value, such as "8859/1",
@@ -131,7 +187,9 @@ var decoders = func() map[string]*Decoder {
 	// only be UTF-8 in practice, since UTF-16 would break the delimiters.
 	add(utf8Decoder, "UNICODEUTF8", "UTF8", "UNICODE", "ASCII", "USASCII", "ISOIR6")
 	cp := func(name string, cm *charmap.Charmap, names ...string) {
-		add(&Decoder{name: name, cm: cm}, names...)
+		d := &Decoder{name: name, cm: cm}
+		d.utf8fb = &Decoder{name: "UTF-8", fallback: d}
+		add(d, names...)
 	}
 	cp("ISO-8859-1", charmap.ISO8859_1, "88591", "ISO88591", "LATIN1", "ISOIR100", "L1")
 	cp("ISO-8859-2", charmap.ISO8859_2, "88592", "ISO88592", "LATIN2", "ISOIR101")

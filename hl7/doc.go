@@ -17,6 +17,15 @@
 // to UTF-8 at that moment, so a malformed byte can only affect the value that
 // contains it.
 //
+// Loops over the parts of a message use the iterators Segments, Fields, Reps,
+// Components and Subs, which read each value once: calling Rep(i) for every i
+// rescans the field each time, which is quadratic in its length. Locate maps a
+// byte offset back to its position (segment, field, repetition, component).
+//
+// A sender that declares UTF-8, or nothing, and sends Latin-1 can be read as it
+// meant with SetFallback: bytes that are not valid UTF-8 are then read in a
+// single-byte character set instead of as U+FFFD.
+//
 // Positions are numbered as HL7 numbers them: fields, repetitions, components
 // and subcomponents from 1; for MSH (and FHS, BHS) field 1 is the field
 // separator and field 2 the encoding characters. A position that does not exist

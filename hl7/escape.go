@@ -137,7 +137,7 @@ func appendHex(dst, hex []byte, dec *Decoder) ([]byte, bool) {
 		// Rare: hex bytes that are not UTF-8. Replace them like any other
 		// invalid byte (this copy is the only allocation on this path).
 		bad := bytes.Clone(dst[start:])
-		dst = appendValidUTF8(dst[:start], bad)
+		dst = dec.Append(dst[:start], bad)
 	}
 	return dst, true
 }

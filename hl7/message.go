@@ -417,6 +417,19 @@ func (m *Message) Charset() string {
 // replaced by U+FFFD; a receiver will usually reject the message instead.
 func (m *Message) CharsetError() error { return m.charsetErr }
 
+// SetFallback makes the values of m, when its character set is UTF-8 (MSH-18
+// empty, a UTF-8 name, or a name this package does not know), read bytes that
+// are not valid UTF-8 as the single-byte character set fb does, instead of as
+// U+FFFD: a sender that declares nothing, or UTF-8, and sends Latin-1 is read
+// as it meant. A nil fb, or a message in a declared single-byte character
+// set, is left as it is. Parse forgets the fallback. SetFallback must be
+// called before m is read from other goroutines.
+func (m *Message) SetFallback(fb *Decoder) {
+	if m.dec == nil || m.dec.IsUTF8() {
+		m.dec = WithFallback(fb)
+	}
+}
+
 // Decoder returns the decoder used for the values of m (UTF-8 unless MSH-18
 // names another supported character set).
 func (m *Message) Decoder() *Decoder {

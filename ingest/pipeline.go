@@ -96,6 +96,7 @@ type Pipeline struct {
 	o        Options
 	log      *zap.Logger
 	messages *prometheus.CounterVec
+	lastSeen *prometheus.GaugeVec
 	findings *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 }
@@ -125,8 +126,12 @@ func NewPipeline(o Options) (*Pipeline, error) {
 		log: o.Logger,
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vaxgate_messages_total",
-			Help: "Messages processed, by transport and acknowledgement code.",
-		}, []string{"transport", "code"}),
+			Help: "Messages processed, by transport, sending site (\"unknown\" before the sender is known) and acknowledgement code (\"unanswered\": no ACK, the database stayed unavailable).",
+		}, []string{"transport", "site", "code"}),
+		lastSeen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vaxgate_site_last_message_timestamp_seconds",
+			Help: "When a site's last message was answered (Unix time), by environment (P production, T test): alerts on production sites gone silent.",
+		}, []string{"site", "env"}),
 		findings: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vaxgate_findings_total",
 			Help: "Validation findings reported to senders, by severity.",
@@ -138,7 +143,7 @@ func NewPipeline(o Options) (*Pipeline, error) {
 		}, []string{"transport"}),
 	}
 	if o.Registerer != nil {
-		for _, c := range []prometheus.Collector{p.messages, p.findings, p.duration} {
+		for _, c := range []prometheus.Collector{p.messages, p.lastSeen, p.findings, p.duration} {
 			if err := o.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("ingest: register metrics: %w", err)
 			}
@@ -181,6 +186,7 @@ func (p *Pipeline) Start(ctx context.Context, env Envelope) Pending {
 		}
 	}
 	rec, header := p.prepare(env)
+	storableHeader(rec)
 	return &pending{p: p, rec: rec, header: header, start: start, inner: p.o.Committer.Commit(rec)}
 }
 
@@ -201,7 +207,7 @@ func (w *pending) Wait(ctx context.Context) ([]byte, error) {
 		w.p.log.Warn("message not answered: database unavailable",
 			zap.String("control_id", w.rec.ControlID), zap.String("site", siteCode(w.rec.Sender)),
 			zap.String("transport", string(w.rec.Transport)))
-		w.p.messages.WithLabelValues(string(w.rec.Transport), "unanswered").Inc()
+		w.p.count(w.rec.Transport, w.rec.Sender, "", "unanswered")
 		return nil, fmt.Errorf("ingest: commit message: %w", err)
 	}
 	if err != nil {
@@ -225,7 +231,7 @@ func (w *pending) Wait(ctx context.Context) ([]byte, error) {
 	} else if len(out) > 0 {
 		code = ackCode(out, code)
 	}
-	w.p.messages.WithLabelValues(string(w.rec.Transport), code).Inc()
+	w.p.count(w.rec.Transport, w.rec.Sender, w.rec.Env, code)
 	w.p.duration.WithLabelValues(string(w.rec.Transport)).Observe(w.p.o.Now().Sub(w.start).Seconds())
 	return out, err
 }
@@ -245,6 +251,19 @@ func parse(data []byte) (*hl7.Message, error) {
 func release(m *hl7.Message) {
 	_ = m.Parse(nil) // forgets data (ErrEmpty), keeps the tables
 	parsed.Put(m)
+}
+
+// count counts an answered (or unanswered) message, and marks when its site was last heard from
+// in the message's environment.
+func (p *Pipeline) count(t Transport, s *Sender, env, code string) {
+	site := siteCode(s)
+	if site == "" {
+		site = "unknown"
+	}
+	p.messages.WithLabelValues(string(t), site, code).Inc()
+	if s != nil && env != "" && code != "unanswered" {
+		p.lastSeen.WithLabelValues(site, env).Set(float64(p.o.Now().UnixNano()) / 1e9)
+	}
 }
 
 // ackCode reads MSA-1 of a stored ACK (a resend answer may differ from this message's code).
@@ -334,7 +353,7 @@ func (p *Pipeline) prepare(env Envelope) (*Record, ack.Header) {
 	if p.o.Validator != nil {
 		findings = p.o.Validator.Validate(m, env.Sender.SiteCode)
 	}
-	v := Decode(m)
+	v := DecodeWith(m, resolverOf(p.o.Validator))
 	findings = append(findings, p.sharingFindings(m, &v.Patient)...)
 
 	rejected := map[int]bool{}
@@ -542,7 +561,7 @@ func (p *Pipeline) empty(env Envelope, start time.Time) Pending {
 	rec := p.emptyRecord(env)
 	p.log.Debug("empty message answered AR", zap.String("site", siteCode(env.Sender)),
 		zap.String("transport", string(env.Transport)), zap.String("remote", env.Remote))
-	p.messages.WithLabelValues(string(env.Transport), ack.AR).Inc()
+	p.count(env.Transport, env.Sender, "", ack.AR)
 	p.duration.WithLabelValues(string(env.Transport)).Observe(p.o.Now().Sub(start).Seconds())
 	return answered{ack: rec.ACK, err: ErrEmptyMessage}
 }

@@ -1,6 +1,9 @@
 package ingest
 
 import (
+	"strings"
+	"unicode/utf8"
+
 	"github.com/vaxgate/vaxgate/hl7"
 )
 
@@ -181,15 +184,47 @@ type VXU struct {
 	Orders       []Order       `json:"orders,omitempty"`
 }
 
+// VaccineResolver reads RXA-5 as the registry does: the CVX code a vaccine code stands for,
+// whether it was sent as CVX, as NDC (in RXA-5.1 or the alternate RXA-5.4), as CPT, or without its
+// coding system; "" when it names no vaccine the code sets know. ingest/validate implements it
+// with the same code sets it validates with, so that a dose validation accepted is stored with
+// its CVX.
+type VaccineResolver interface {
+	VaccineCVX(code, system, altCode, altSystem string) string
+}
+
+// maxDecodeReps bounds the repetitions Decode reads in one field. Validation rejects messages with
+// more repetitions than its (configurable, lower) limit long before; this bound only keeps the
+// memory of a decoded message in proportion to what a registry can use.
+const maxDecodeReps = 1000
+
 // Decode reads the immunization content of a parsed VXU. It never fails: what is missing is left
-// empty, and validation says what that means.
-func Decode(m *hl7.Message) *VXU {
+// empty, and validation says what that means. Without a resolver, a vaccination's CVX is only the
+// code of a CVX triplet in RXA-5; the pipeline uses DecodeWith.
+func Decode(m *hl7.Message) *VXU { return DecodeWith(m, nil) }
+
+// resolverOf returns the validator's VaccineResolver, or nil when it has none.
+func resolverOf(v Validator) VaccineResolver {
+	r, _ := v.(VaccineResolver)
+	return r
+}
+
+// DecodeWith is Decode with RXA-5 read by res: every vaccination whose code res knows gets its CVX,
+// whatever coding system the sender used. It reads the message once, in time proportional to its
+// size.
+//
+// When res also says how many segments a message may hold (MaxSegments, as the validator does),
+// a message over that limit, which validation rejects as a whole, is not decoded at all: its
+// content would be thrown away, and decoding it would cost memory in proportion to its size.
+func DecodeWith(m *hl7.Message, res VaccineResolver) *VXU {
 	v := &VXU{}
+	if l, ok := res.(interface{ MaxSegments() int }); ok && m.NumSegments() > l.MaxSegments() {
+		return v
+	}
 	var cur *Order
 	pendingORC := hl7.Segment{}
 	havePending := false
-	for i := 0; i < m.NumSegments(); i++ {
-		s := m.Segment(i)
+	for _, s := range m.Segments() {
 		switch {
 		case s.Is("PID"):
 			decodePID(s, &v.Patient)
@@ -207,7 +242,7 @@ func Decode(m *hl7.Message) *VXU {
 				decodeORC(pendingORC, cur)
 				havePending = false
 			}
-			decodeRXA(s, cur)
+			decodeRXA(s, cur, res)
 		case s.Is("RXR"):
 			if cur != nil {
 				cur.Route = coded(s.Field(1))
@@ -233,8 +268,7 @@ func GroupOf(m *hl7.Message) []int {
 	n := 0
 	orcAt := -1
 	inGroup := false
-	for i := 0; i < m.NumSegments(); i++ {
-		s := m.Segment(i)
+	for i, s := range m.Segments() {
 		switch {
 		case s.Is("ORC"):
 			orcAt = i
@@ -271,8 +305,11 @@ func codedRep(r hl7.Rep) Coded {
 
 func codedReps(f hl7.Field) []Coded {
 	var out []Coded
-	for i := 1; i <= f.NumReps(); i++ {
-		if c := codedRep(f.Rep(i)); !c.IsZero() {
+	for k, r := range f.Reps() {
+		if k > maxDecodeReps {
+			break
+		}
+		if c := codedRep(r); !c.IsZero() {
 			out = append(out, c)
 		}
 	}
@@ -292,8 +329,10 @@ func nameRep(r hl7.Rep) Name {
 
 func addresses(f hl7.Field) []Address {
 	var out []Address
-	for i := 1; i <= f.NumReps(); i++ {
-		r := f.Rep(i)
+	for k, r := range f.Reps() {
+		if k > maxDecodeReps {
+			break
+		}
 		if r.IsEmpty() {
 			continue
 		}
@@ -313,8 +352,10 @@ func addresses(f hl7.Field) []Address {
 
 func phones(f hl7.Field) []Phone {
 	var out []Phone
-	for i := 1; i <= f.NumReps(); i++ {
-		r := f.Rep(i)
+	for k, r := range f.Reps() {
+		if k > maxDecodeReps {
+			break
+		}
 		if r.IsEmpty() {
 			continue
 		}
@@ -341,9 +382,10 @@ func provider(f hl7.Field) Provider {
 }
 
 func decodePID(s hl7.Segment, p *Patient) {
-	f := s.Field(3)
-	for i := 1; i <= f.NumReps(); i++ {
-		r := f.Rep(i)
+	for k, r := range s.Field(3).Reps() {
+		if k > maxDecodeReps {
+			break
+		}
 		if r.Component(1).IsEmpty() {
 			continue
 		}
@@ -353,9 +395,11 @@ func decodePID(s hl7.Segment, p *Patient) {
 			Type:      r.Component(5).String(),
 		})
 	}
-	f = s.Field(5)
-	for i := 1; i <= f.NumReps(); i++ {
-		if r := f.Rep(i); !r.IsEmpty() {
+	for k, r := range s.Field(5).Reps() {
+		if k > maxDecodeReps {
+			break
+		}
+		if !r.IsEmpty() {
 			p.Names = append(p.Names, nameRep(r))
 		}
 	}
@@ -412,7 +456,7 @@ func entityID(f hl7.Field) string {
 	return id
 }
 
-func decodeRXA(s hl7.Segment, o *Order) {
+func decodeRXA(s hl7.Segment, o *Order, res VaccineResolver) {
 	o.AdministeredAt = s.Field(3).Component(1).String()
 	o.AdministeredEnd = s.Field(4).Component(1).String()
 	o.Vaccine = coded(s.Field(5))
@@ -428,14 +472,21 @@ func decodeRXA(s hl7.Segment, o *Order) {
 			}
 		}
 	}
+	if res != nil && !o.Vaccine.IsZero() {
+		if cvx := res.VaccineCVX(o.Vaccine.Code, o.Vaccine.System, o.Vaccine.AltCode, o.Vaccine.AltSystem); cvx != "" {
+			o.CVX = cvx
+		}
+	}
 	o.Amount = s.Field(6).String()
 	o.Units = coded(s.Field(7))
 	o.InfoSource = coded(s.Field(9))
 	o.AdministeredBy = provider(s.Field(10))
 	o.AdministeringSite = s.Field(11).Component(4).Sub(1).String()
-	f := s.Field(15)
-	for i := 1; i <= f.NumReps(); i++ {
-		if lot := f.Rep(i).String(); lot != "" {
+	for k, r := range s.Field(15).Reps() {
+		if k > maxDecodeReps {
+			break
+		}
+		if lot := r.String(); lot != "" {
 			o.Lots = append(o.Lots, lot)
 		}
 	}
@@ -464,4 +515,22 @@ func decodeOBX(s hl7.Segment) Observation {
 		o.Value = Coded{Code: s.Field(5).String()}
 	}
 	return o
+}
+
+// storableHeader makes the header values a record is archived under (control ID, facility,
+// message type) storable as PostgreSQL text: a NUL, which text columns refuse, becomes U+FFFD, as
+// invalid UTF-8 already does. A message with such a value is rejected by validation
+// (control-character) and archived without its resend key; without this, its archive row would
+// fail the batch and the sender would be told "internal error, send it again" forever.
+func storableHeader(rec *Record) {
+	rec.ControlID = storableText(rec.ControlID)
+	rec.Facility = storableText(rec.Facility)
+	rec.MessageType = storableText(rec.MessageType)
+}
+
+func storableText(s string) string {
+	if strings.IndexByte(s, 0) < 0 && utf8.ValidString(s) {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }

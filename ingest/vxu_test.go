@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/vaxgate/vaxgate/hl7"
+	"github.com/vaxgate/vaxgate/ingest/validate"
 )
 
 func TestDecode(t *testing.T) {
@@ -94,6 +95,11 @@ func FuzzDecode(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte("MSH|^~\\&|A|B|||2024||VXU^V04|1|P|2.5.1\rRXA|0\rORC\rOBX\r"))
+	f.Add([]byte("MSH|^~\\&|A|B|||2024||VXU^V04|1|P|2.5.1\rPID|1||1||~~a~\rRXA|0|1|2024||00006-4093-01^x^NDC~08\r"))
+	res, err := validate.New(validate.Options{MaxSegments: 20})
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := hl7.Parse(b)
 		if err != nil {
@@ -107,5 +113,56 @@ func FuzzDecode(f *testing.F) {
 		if n := m.Count("RXA"); n != len(v.Orders) {
 			t.Fatalf("%d RXA but %d orders", n, len(v.Orders))
 		}
+		// With the validator as resolver: the same orders, a CVX wherever the plain decoder had
+		// one, at most maxDecodeReps values per field, nothing decoded past the segment limit.
+		r := DecodeWith(m, res)
+		if m.NumSegments() > res.MaxSegments() {
+			if len(r.Orders) != 0 || len(r.Patient.Names) != 0 {
+				t.Fatalf("a message over the segment limit was decoded")
+			}
+			return
+		}
+		if len(r.Orders) != len(v.Orders) {
+			t.Fatalf("%d orders with the resolver, %d without", len(r.Orders), len(v.Orders))
+		}
+		for i := range r.Orders {
+			if v.Orders[i].CVX != "" && r.Orders[i].CVX == "" {
+				t.Fatalf("order %d lost its CVX %q with the resolver", i, v.Orders[i].CVX)
+			}
+		}
+		if len(r.Patient.Names) > maxDecodeReps || len(r.Patient.Identifiers) > maxDecodeReps {
+			t.Fatalf("%d names, %d identifiers decoded", len(r.Patient.Names), len(r.Patient.Identifiers))
+		}
 	})
+}
+
+// TestDecodeResolvesCVX (issue 13.8): with the validator as resolver, every way a sender writes
+// RXA-5 gives the dose its CVX.
+func TestDecodeResolvesCVX(t *testing.T) {
+	v, err := validate.New(validate.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ rxa5, want string }{
+		{"08^Hep B^CVX", "08"},
+		{"8^Hep B^CVX", "08"},
+		{"00006-4093-01^Recombivax HB^NDC", "08"},
+		{"00006409301^Recombivax HB^NDC", "08"},
+		{"Recombivax^Recombivax HB^99LOCAL^00006-4093-01^Recombivax HB^NDC", "08"},
+		{"08^Hep B", "08"},
+		{"00006-4093-01", "08"},
+		{"99999-9999-99^Unknown^NDC", ""},
+	} {
+		m, err := hl7.Parse([]byte("MSH|^~\\&|A|B|||2024||VXU^V04|1|P|2.5.1\rRXA|0|1|20240101||" + c.rxa5 + "\r"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := DecodeWith(m, v)
+		if len(d.Orders) != 1 || d.Orders[0].CVX != c.want {
+			t.Errorf("RXA-5 %q: CVX %q, want %q", c.rxa5, d.Orders[0].CVX, c.want)
+		}
+	}
+	if got := storableText("A\x00B\xff"); got != "A\uFFFDB\uFFFD" {
+		t.Errorf("storableText = %q", got)
+	}
 }

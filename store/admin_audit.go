@@ -232,10 +232,15 @@ func (s *AdminStore) SearchPatients(ctx context.Context, q admin.PatientQuery) (
 	}
 	out := []admin.Patient{}
 	err := s.snapshot(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id FROM registry_patients
+		sql, args := `SELECT id FROM registry_patients
 			WHERE env = $1 AND birth_date = $2 AND lower(family_name) = lower($3)
 			  AND ($4 = '' OR starts_with(lower(given_name), lower($4)))
-			ORDER BY id LIMIT $5`, q.Env, dateArg(q.BirthDate), q.FamilyName, q.GivenName, limit)
+			ORDER BY id LIMIT $5`, []any{q.Env, dateArg(q.BirthDate), q.FamilyName, q.GivenName, limit}
+		if q.IDValue != "" { // by a reported identifier (PID-3), the name and birth date aside
+			sql, args = `SELECT DISTINCT registry_patient_id FROM patients
+				WHERE env = $1 AND id_value = $2 ORDER BY 1 LIMIT $3`, []any{q.Env, q.IDValue, limit}
+		}
+		rows, err := tx.Query(ctx, sql, args...)
 		if err != nil {
 			return admErr(err, "search patients")
 		}

@@ -81,6 +81,17 @@ type config struct {
 		Severity map[string]string            `mapstructure:"severity"`
 		Senders  map[string]map[string]string `mapstructure:"senders"`
 	} `mapstructure:"validation"`
+	// Charset: how bytes that are not UTF-8 are read in messages that declare UTF-8 or nothing.
+	Charset struct {
+		Fallback string            `mapstructure:"fallback"`
+		Senders  map[string]string `mapstructure:"senders"` // site code -> fallback
+	} `mapstructure:"charset"`
+	// Limits on what one message may hold (validate.Options).
+	Limits struct {
+		MaxSegments    int `mapstructure:"max_segments"`
+		MaxRepetitions int `mapstructure:"max_repetitions"`
+		MaxFindings    int `mapstructure:"max_findings"`
+	} `mapstructure:"limits"`
 	Store struct {
 		MaxBatch int           `mapstructure:"max_batch"`
 		MaxDelay time.Duration `mapstructure:"max_delay"`
@@ -146,6 +157,10 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("ack.accepted_err", ack.DefaultPolicy.AcceptedERR)
 	v.SetDefault("ack.warnings_ae", ack.DefaultPolicy.WarningsAE)
 	v.SetDefault("sharing_policy", "ma")
+	v.SetDefault("charset.fallback", validate.DefaultCharset)
+	v.SetDefault("limits.max_segments", validate.DefaultMaxSegments)
+	v.SetDefault("limits.max_repetitions", validate.DefaultMaxRepetitions)
+	v.SetDefault("limits.max_findings", validate.DefaultMaxFindings)
 	v.SetDefault("store.max_batch", 256)
 	v.SetDefault("store.max_delay", 2*time.Millisecond)
 	v.SetDefault("store.shards", 2)
@@ -288,4 +303,14 @@ func severities(m map[string]string) (map[string]ack.Severity, error) {
 		out[rule] = sev
 	}
 	return out, nil
+}
+
+// inputOptions sets the validator's fallback character sets and message limits from the
+// configuration (charset.*, limits.*); validate.New checks them.
+func inputOptions(c *config, o *validate.Options) {
+	o.Charset = c.Charset.Fallback
+	o.SenderCharset = c.Charset.Senders
+	o.MaxSegments = c.Limits.MaxSegments
+	o.MaxRepetitions = c.Limits.MaxRepetitions
+	o.MaxFindings = c.Limits.MaxFindings
 }

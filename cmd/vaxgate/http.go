@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,10 +14,11 @@ import (
 	"github.com/vaxgate/vaxgate/admin"
 	"github.com/vaxgate/vaxgate/ingest"
 	"github.com/vaxgate/vaxgate/ingest/soap"
+	"github.com/vaxgate/vaxgate/portal"
 	"github.com/vaxgate/vaxgate/store"
 )
 
-// newHTTPMux serves SOAP, the admin API, metrics and health on one listener.
+// newHTTPMux serves SOAP, the admin API, the portal, metrics and health on one listener.
 func newHTTPMux(c *config, db *store.DB, p *ingest.Pipeline, svc *admin.Service, reg *prometheus.Registry, log *zap.Logger) (*http.ServeMux, error) {
 	mux := http.NewServeMux()
 	soapHandler, err := soap.NewHandler(soap.Options{
@@ -29,6 +31,15 @@ func newHTTPMux(c *config, db *store.DB, p *ingest.Pipeline, svc *admin.Service,
 	}
 	mux.Handle("/soap", soapHandler)
 	mux.Handle("/api/v1/", admin.NewHandler(svc, log))
+	// The registry portal (web pages) at "/"; it also answers the registration link of invitation
+	// emails (GET /api/v1/register) with its registration page.
+	web, err := portal.New(portal.Options{Service: svc, Intake: db, Logger: log,
+		Secure: strings.HasPrefix(strings.ToLower(c.HTTP.PublicURL), "https://")})
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle("/", web)
+	mux.Handle("GET /api/v1/register", web)
 	registerPprof(mux, c.HTTP.Pprof)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

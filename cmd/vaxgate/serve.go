@@ -118,7 +118,9 @@ func newValidator(c *config, set *codes.Set) (*validate.Validator, error) {
 			return nil, err
 		}
 	}
-	return validate.New(validate.Options{Codes: set, Severity: sev, SenderSeverity: per})
+	o := validate.Options{Codes: set, Severity: sev, SenderSeverity: per}
+	inputOptions(c, &o)
+	return validate.New(o)
 }
 
 func newACKBuilder(c *config) *ack.Builder {

@@ -128,6 +128,7 @@ func TestServeDemo(t *testing.T) {
 		"/readyz":    `"ready"`,
 		"/metrics":   `vaxgate_messages_total{code=`,
 		"/soap?wsdl": `urn:cdc:iisb:2011`,
+		"/":          `<h1>Sign in</h1>`, // the portal, via its redirect
 	} {
 		resp, err := http.Get("http://" + httpAddr + path)
 		if err != nil {
@@ -137,6 +138,19 @@ func TestServeDemo(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
 			t.Errorf("GET %s: %d, want 200 containing %q", path, resp.StatusCode, want)
+		}
+	}
+
+	// Per-site counts and the production site's last message, which the alert rules watch.
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsText, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`site="DEMO-SITE",transport="mllp"}`, `vaxgate_site_last_message_timestamp_seconds{env="P",site="DEMO-SITE"}`} {
+		if !strings.Contains(string(metricsText), want) {
+			t.Errorf("/metrics lacks %s", want)
 		}
 	}
 

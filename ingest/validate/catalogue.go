@@ -111,9 +111,9 @@ var (
 
 	ruleMSH7Missing = def(Rule{ID: "msh-7-missing", Family: FamilyUsage, Scope: ScopeMessage,
 		Description: "MSH-7 (date/time of message) is empty.",
-		Severity:    ack.Error, Code: ack.CodeRequiredFieldMissing, App: ack.AppRequiredDataMissing,
+		Severity:    ack.Warning, Code: ack.CodeRequiredFieldMissing, App: ack.AppRequiredDataMissing,
 		Location: "MSH-7", Reference: refZ22,
-		Message: "MSH-7 (Date/Time of Message) is empty. Send the time the message was created, e.g. 20240131143000-0500."})
+		Message: "MSH-7 (Date/Time of Message) is empty. The message was processed with the time it was received. Send the time the message was created, e.g. 20240131143000-0500."})
 	ruleMSH10Missing = def(Rule{ID: "msh-10-missing", Family: FamilyUsage, Scope: ScopeMessage,
 		Description: "MSH-10 (message control ID) is empty.",
 		Severity:    ack.Error, Code: ack.CodeRequiredFieldMissing, App: ack.AppRequiredDataMissing,
@@ -121,14 +121,14 @@ var (
 		Message: "MSH-10 (Message Control ID) is empty. Send an ID unique to each message; the ACK echoes it and resends are recognised by it."})
 	ruleMSH15Missing = def(Rule{ID: "msh-15-missing", Family: FamilyUsage, Scope: ScopeMessage,
 		Description: "MSH-15 (accept acknowledgment type) is empty.",
-		Severity:    ack.Error, Code: ack.CodeRequiredFieldMissing, App: ack.AppRequiredDataMissing,
+		Severity:    ack.Warning, Code: ack.CodeRequiredFieldMissing, App: ack.AppRequiredDataMissing,
 		Location: "MSH-15", Reference: refZ22,
-		Message: "MSH-15 (Accept Acknowledgment Type) is empty. Send ER."})
+		Message: "MSH-15 (Accept Acknowledgment Type) is empty; the registry answers every message anyway. Send ER."})
 	ruleMSH16Missing = def(Rule{ID: "msh-16-missing", Family: FamilyUsage, Scope: ScopeMessage,
 		Description: "MSH-16 (application acknowledgment type) is empty.",
-		Severity:    ack.Error, Code: ack.CodeRequiredFieldMissing, App: ack.AppRequiredDataMissing,
+		Severity:    ack.Warning, Code: ack.CodeRequiredFieldMissing, App: ack.AppRequiredDataMissing,
 		Location: "MSH-16", Reference: refZ22,
-		Message: "MSH-16 (Application Acknowledgment Type) is empty. Send AL."})
+		Message: "MSH-16 (Application Acknowledgment Type) is empty; the registry answers every message anyway. Send AL."})
 	ruleMSH21Missing = def(Rule{ID: "msh-21-missing", Family: FamilyUsage, Scope: ScopeMessage,
 		Description: "MSH-21 (message profile identifier) is empty.",
 		Severity:    ack.Warning, Code: ack.CodeRequiredFieldMissing, App: ack.AppRequiredDataMissing,
@@ -336,9 +336,9 @@ var (
 		Message: "{at} ({name}) is {value} characters long; Z22 allows {detail}. The registry may truncate it."})
 	ruleMSH7Invalid = def(Rule{ID: "msh-7-invalid", Family: FamilyDatatype, Scope: ScopeMessage,
 		Description: "MSH-7 (date/time of message) is not a valid date/time.",
-		Severity:    ack.Error, Code: ack.CodeDataType, App: ack.AppInvalidDate,
+		Severity:    ack.Warning, Code: ack.CodeDataType, App: ack.AppInvalidDate,
 		Location: "MSH-7", Reference: refZ22,
-		Message: "MSH-7 (Date/Time of Message) is {value}, which is not a valid date/time. Send YYYYMMDDHHMMSS+/-ZZZZ."})
+		Message: "MSH-7 (Date/Time of Message) is {value}, which is not a valid date/time; the message was processed with the time it was received. Send YYYYMMDDHHMMSS+/-ZZZZ."})
 	ruleMSH7Precision = def(Rule{ID: "msh-7-precision", Family: FamilyDatatype, Scope: ScopeMessage,
 		Description: "MSH-7 lacks seconds or the time zone offset.",
 		Severity:    ack.Information, Code: ack.CodeDataType, App: ack.AppInvalidDate,
@@ -457,7 +457,7 @@ var (
 		Severity:    ack.Warning, Code: ack.CodeTableValueNotFound, App: ack.AppTableValueNotFound,
 		Location: "RXA-5.3", Reference: "Z22 binding CVX:NDC",
 		Message: "{at} is {value}; it was read as CVX {detail}. Send the CVX code with coding system CVX, e.g. 08^Hep B, adolescent or pediatric^CVX."})
-	ruleRXA5Unknown = def(Rule{ID: "rxa-5-unknown", Family: FamilyVaccine, Scope: ScopeVaccination,
+	ruleRXA5Unknown = defLimit(Rule{ID: "rxa-5-unknown", Family: FamilyVaccine, Scope: ScopeVaccination,
 		Description: "RXA-5 is neither a CVX, an NDC nor a CPT code the CDC publishes.",
 		Severity:    ack.Error, Code: ack.CodeTableValueNotFound, App: ack.AppTableValueNotFound,
 		Location: "RXA-5", Reference: "Z22 binding CVX:NDC",
@@ -467,7 +467,7 @@ var (
 		Severity:    ack.Error, Code: ack.CodeTableValueNotFound, App: ack.AppTableValueNotFound,
 		Location: "RXA-5", Reference: "CDC CVX",
 		Message: "{at} is CVX {value}, which is not in the CDC CVX table, so the vaccination was not recorded. Send a current CVX code."})
-	ruleNDCUnknown = def(Rule{ID: "rxa-5-ndc-unknown", Family: FamilyVaccine, Scope: ScopeVaccination,
+	ruleNDCUnknown = defLimit(Rule{ID: "rxa-5-ndc-unknown", Family: FamilyVaccine, Scope: ScopeVaccination,
 		Description: "RXA-5 names an NDC the CDC's vaccine NDC tables do not list.",
 		Severity:    ack.Error, Code: ack.CodeTableValueNotFound, App: ack.AppTableValueNotFound,
 		Location: "RXA-5", Reference: "CDC NDC unit of use / unit of sale",

@@ -42,6 +42,9 @@ func WriteCatalogue(w io.Writer) error {
 	p("The message header checks that decide whether a message is processed at all (MSH-9 type and\n")
 	p("event, MSH-11 processing ID, MSH-12 version, MSH-4 sending facility) belong to the pipeline and\n")
 	p("are not listed here.\n\n")
+	p("Header fields that do not prevent processing are warnings: a message is rejected as a whole (AR)\n")
+	p("only when it cannot be processed. MSH-10 (control ID) is the one header field a message cannot do\n")
+	p("without among those validated here: the ACK echoes it and resends are recognised by it.\n\n")
 	p("Every severity can be changed for the whole deployment and for one sender (site) by rule ID\n")
 	p("(`validate.Options.Severity` and `Options.SenderSeverity`, which the configuration fills);\n")
 	p("the severity `X` turns a rule off. Unknown rule IDs in the configuration stop the start-up.\n\n")
@@ -69,6 +72,7 @@ func WriteCatalogue(w io.Writer) error {
 		p("| [%s](#%s) | %d | %d | %d | %d |\n", fam, anchor(familyTitles[fam]), n[0], c[0], c[1], c[2])
 	}
 	p("| **total** | **%d** | %d | %d | %d |\n\n", len(rules), total[0], total[1], total[2])
+	writeChanges(p, len(rules), total)
 	for _, fam := range Families {
 		p("## %s\n\n", familyTitles[fam])
 		p("| Rule | Sev | ERR-3 | ERR-5 | Scope | Where | What it checks | Source |\n")
@@ -94,6 +98,37 @@ func WriteCatalogue(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, strings.TrimRight(b.String(), "\n")+"\n")
 	return err
+}
+
+// writeChanges records how the catalogue changed, newest first: what a registry upgrading must
+// know (a severity that changed changes the ACK senders get).
+func writeChanges(p func(string, ...any), n int, total [3]int) {
+	p("## Changes\n\n")
+	p("**Intake correctness and hostile input (issues 13 and 14)**: from 121 rules (31 E, 65 W, 25 I)\n")
+	p("to %d (%d E, %d W, %d I).\n\n", n, total[0], total[1], total[2])
+	p("- Header rules reviewed against \"AR only when the message cannot be processed\": `msh-15-missing`\n")
+	p("  and `msh-16-missing` (CDC's own test messages leave them empty) and `msh-7-missing`,\n")
+	p("  `msh-7-invalid` (the registry uses the time it received the message) are now W instead of E.\n")
+	p("  Still E: `msh-10-missing` (the ACK and resend detection need it), `pid-segment-missing`,\n")
+	p("  `order-missing` and the limits below. MSH-9, MSH-11, MSH-12 and MSH-4 stay with the pipeline.\n")
+	p("- Limits, so that one message costs bounded work (configurable, always E): `segments-limit`,\n")
+	p("  `field-repetitions-limit`, `findings-limit`.\n")
+	p("- What the registry cannot store, found before the writer so that the sender gets a definitive\n")
+	p("  answer naming the field instead of an internal error on every retry: `control-character`\n")
+	p("  (NUL and other control characters, raw or as `\\X00\\`), `length-storage-limit` (indexed\n")
+	p("  identifiers and names over 199 bytes), `charset-undecodable` (bytes that are characters neither\n")
+	p("  in the declared nor in the fallback character set); and `charset-undeclared` (W): undeclared\n")
+	p("  Latin-1 is read in the fallback character set, never stored as U+FFFD. The limits and\n")
+	p("  `control-character`, `charset-undecodable` and `length-storage-limit` are always E: an\n")
+	p("  override of their severity stops the start-up.\n")
+	p("- NDC: `rxa-5-cvx-ndc-mismatch` and `rxa-5-ndc-alternate-unknown` check an NDC sent beside the\n")
+	p("  CVX; a dose sent as NDC (or CPT, or a CVX without its coding system) is stored with its CVX.\n")
+	p("  `rxa-5-unknown` and `rxa-5-ndc-unknown` are now always E: a dose whose code names no CVX\n")
+	p("  would be stored without a vaccine type.\n")
+	p("- Addresses and telephone numbers, as the CDC validator checks them: `address-zip-state`,\n")
+	p("  `address-county-state`, `address-county-invalid`, `facility-zip-invalid`,\n")
+	p("  `phone-number-misplaced`, `phone-use-equipment`, `phone-extension-invalid`; the address and\n")
+	p("  telephone rules now also read PID-14, NK1-6, ORC-14, ORC-22, ORC-23 and RXA-11.\n\n")
 }
 
 // cell escapes text for a Markdown table cell.

@@ -231,15 +231,15 @@ func TestRPMSMessages(t *testing.T) {
 		want []string
 	}{
 		{"smm_rpms_diff1.hl7", []string{
-			"E msh-15-missing MSH^1^15^1^0 g0",
-			"E msh-16-missing MSH^1^16^1^0 g0",
+			"W msh-15-missing MSH^1^15^1^0 g0",
+			"W msh-16-missing MSH^1^16^1^0 g0",
 			"W msh-21-missing MSH^1^21^1^0 g0",
 			"W required-component-missing PID^1^11^1^7 g0",
 			"W vis-published-after-presented OBX^3^5^1^0 g1",
 		}},
 		{"smm_rpms_diff2.hl7", []string{
-			"E msh-15-missing MSH^1^15^1^0 g0",
-			"E msh-16-missing MSH^1^16^1^0 g0",
+			"W msh-15-missing MSH^1^15^1^0 g0",
+			"W msh-16-missing MSH^1^16^1^0 g0",
 			"W msh-21-missing MSH^1^21^1^0 g0",
 			"W vis-published-after-presented OBX^3^5^1^0 g1",
 		}},
@@ -267,7 +267,7 @@ func TestOtherCorpusMessages(t *testing.T) {
 		// A DTaP-HepB-IPV dose (CVX 110) given to a 14-year-old, with 2.3-style coding.
 		{"mqe_hl7DtapMessage.hl7", []string{
 			"W rxa-5-age-implausible RXA^1^5^1^1 g1",
-			"E msh-16-missing MSH^1^16^1^0 g0",
+			"W msh-16-missing MSH^1^16^1^0 g0",
 			"W required-component-missing RXR^1^1^1^3 g1",
 		}},
 		// VIS presentation date sent under LOINC 59785-6 (special indications).

@@ -184,20 +184,29 @@ func (r *run) elements() {
 		s := r.m.Segment(i)
 		sd := &z22Segments[def]
 		c := elemCtx{seg: i, def: def, loc: ack.Location{Segment: sd.name, Sequence: r.segs[i].seq}}
-		nf := s.NumFields()
-		for n := 1; n <= max(nf, lastRequiredField[def]); n++ {
+		// One pass over the segment's fields (Field(n) for each n would search from the start),
+		// then the required fields past its last one.
+		last := 0
+		for n, f := range s.Fields() {
+			last = n
 			if def == segMSH && (n <= 2 || n == 9 || n == 11 || n == 12) {
 				continue // delimiters, MSH-9, MSH-11, MSH-12: the parser, header() and the pipeline
 			}
 			c.loc.Field, c.loc.Rep, c.loc.Component, c.loc.Sub = n, 0, 0, 0
-			r.field(&c, s, n)
+			r.field(&c, s, n, f)
+		}
+		for n := last + 1; n <= lastRequiredField[def]; n++ {
+			if def == segMSH && (n == 9 || n == 11 || n == 12) {
+				continue
+			}
+			c.loc.Field, c.loc.Rep, c.loc.Component, c.loc.Sub = n, 0, 0, 0
+			r.field(&c, s, n, hl7.Field{})
 		}
 	}
 }
 
-func (r *run) field(c *elemCtx, s hl7.Segment, n int) {
+func (r *run) field(c *elemCtx, s hl7.Segment, n int, f hl7.Field) {
 	fd := fieldDef(c.def, n)
-	f := s.Field(n)
 	if f.IsEmpty() {
 		if fd != nil && fd.usage == uR {
 			r.problem(c, kMissing, fd, nil, "", false)
@@ -228,6 +237,11 @@ func (r *run) field(c *elemCtx, s hl7.Segment, n int) {
 		vs = 0
 	}
 	reps := f.NumReps()
+	if reps > r.v.maxReps {
+		l := c.loc
+		l.Rep = 0
+		r.report(ruleRepetitionsLimit, c.seg, c.loc, args{at: locText(l), value: itoa(reps), detail: itoa(r.v.maxReps)})
+	}
 	if fd.max >= 0 && reps > fd.max {
 		c.loc.Rep = fd.max + 1
 		r.problem(c, kRepeat, fd, []byte(itoa(reps)), itoa(fd.max)+" repetition"+plural(fd.max), false)

@@ -40,6 +40,14 @@ func FuzzValidate(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	f.Add([]byte("MSH|^~\\&|||||||VXU^V04|1|P|2.5.1\rPID|1||1^^^A^MR~\\X00\\||Jos\xe9^A\x00B~~~\rNTE|1||\x81\x7f"))
+	// Small limits and a per-sender fallback, so that the fuzzer reaches the limits and the text
+	// pass with small inputs.
+	small, err := New(Options{Now: func() time.Time { return testNow }, MaxSegments: 10, MaxRepetitions: 2, MaxFindings: 10,
+		SenderCharset: map[string]string{"LATIN": "8859/1"}})
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := hl7.Parse(data)
 		if err != nil {
@@ -50,7 +58,50 @@ func FuzzValidate(f *testing.F) {
 		for _, x := range fs {
 			checkFinding(t, m, x, groups)
 		}
+		checkPoison(t, m, fs)
+
+		for _, site := range []string{"", "LATIN"} {
+			fs = small.Validate(m, site)
+			if len(fs) > 11 {
+				t.Fatalf("%d findings past a limit of 10", len(fs))
+			}
+			if m.NumSegments() > 10 && (len(fs) != 1 || fs[0].Rule != "segments-limit") {
+				t.Fatalf("%d segments: findings %v, want segments-limit alone", m.NumSegments(), fs)
+			}
+			for _, x := range fs {
+				checkFinding(t, m, x, groups)
+			}
+		}
 	})
+}
+
+// checkPoison: a NUL byte inside a field never passes silently. Either a finding names the control
+// character, or a limit rejected the message before the text pass.
+func checkPoison(t *testing.T, m *hl7.Message, fs []ack.Finding) {
+	t.Helper()
+	off := -1
+	data := m.Bytes()
+	for i, tries := 0, 0; i < len(data) && tries < 16; i++ { // Locate costs a segment's length
+		if data[i] == 0 {
+			tries++
+			if p, ok := m.Locate(i); ok && p.Field > 0 {
+				off = i
+				break
+			}
+		}
+	}
+	if off < 0 {
+		return
+	}
+	for _, x := range fs {
+		if x.Rule == "control-character" || x.Rule == "segments-limit" {
+			return
+		}
+		if x.Rule == "findings-limit" {
+			return
+		}
+	}
+	t.Fatalf("a NUL at offset %d has no control-character finding", off)
 }
 
 func checkFinding(t *testing.T, m *hl7.Message, x ack.Finding, groups int) {

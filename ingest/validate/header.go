@@ -29,9 +29,13 @@ func (r *run) header() {
 	}
 	if f := msh.Field(21); !f.IsEmpty() {
 		z22 := false
-		for k := 1; k <= min(f.NumReps(), maxReps); k++ {
-			if bytes.Equal(f.Rep(k).Component(1).Raw(), []byte("Z22")) {
+		for k, rep := range f.Reps() {
+			if k > maxReps {
+				break
+			}
+			if bytes.Equal(rep.Component(1).Raw(), []byte("Z22")) {
 				z22 = true
+				break
 			}
 		}
 		if !z22 {

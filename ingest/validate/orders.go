@@ -68,6 +68,7 @@ func (r *run) order(o *orderGroup) {
 	r.lotAndManufacturer(o)
 	r.route(o)
 	r.orc(o)
+	r.facilityAddress(i)
 	r.observations(o)
 }
 
@@ -188,6 +189,7 @@ func (r *run) vaccineCode(o *orderGroup) {
 		return
 	}
 	o.ndcMVX = ndcMVX
+	r.crossNDC(o, trip[:])
 	v := o.cvx
 	what := args{value: v.cvx, detail: v.name}
 	admin := o.given && o.admin
@@ -229,6 +231,70 @@ func (r *run) vaccineCode(o *orderGroup) {
 				detail: ageText(r.birth, o.rxaDate) + "; it is given " + v.ages})
 		}
 	}
+}
+
+// crossNDC checks an NDC sent beside the CVX that was read (RXA-5 CVX with the alternate NDC,
+// or the reverse): it must be a vaccine NDC the CDC lists, and the CDC must map it to that CVX.
+func (r *run) crossNDC(o *orderGroup, trip []struct{ code, system []byte }) {
+	i := o.rxa
+	for k, t := range trip {
+		if len(t.code) == 0 || string(t.system) != "NDC" {
+			continue
+		}
+		loc := r.loc(i, 5, 0, 1+3*k)
+		entries := r.v.codes.NDCs(string(t.code))
+		if len(entries) == 0 {
+			r.report(ruleNDCAltUnknown, i, loc, args{value: quote(t.code), detail: o.cvx.cvx})
+			return
+		}
+		for _, e := range entries {
+			if codes.NormalizeCVX(e.CVX) == o.cvx.cvx {
+				return
+			}
+		}
+		r.report(ruleCVXNDCMismatch, i, loc, args{value: quote(t.code), detail: "CVX " + entries[0].CVX + ", not CVX " + o.cvx.cvx})
+		return
+	}
+}
+
+// VaccineCVX reads an RXA-5 coded element the way validation reads it (ingest.VaccineResolver):
+// a CVX triplet wherever it is, else an NDC triplet mapped by the CDC NDC tables, else a CPT code
+// mapped by the CDC, else a code without its coding system read as a CVX or an NDC. It returns
+// the canonical CVX code, or "" when the code names no vaccine the code sets know.
+func (v *Validator) VaccineCVX(code, system, altCode, altSystem string) string {
+	trip := [2][2]string{{code, system}, {altCode, altSystem}}
+	for _, t := range trip {
+		if t[0] != "" && t[1] == "CVX" {
+			if x := v.tab.vaccine([]byte(t[0])); x != nil {
+				return x.cvx
+			}
+			return ""
+		}
+	}
+	for _, t := range trip {
+		if t[0] != "" && t[1] == "NDC" {
+			if n, ok := v.codes.NDC(t[0]); ok {
+				return codes.NormalizeCVX(n.CVX)
+			}
+			return ""
+		}
+	}
+	switch {
+	case code == "":
+		return ""
+	case system == "CPT" || system == "C4":
+		if m := v.codes.CPT(code); len(m) > 0 {
+			return codes.NormalizeCVX(m[0].CVX)
+		}
+	default:
+		if x := v.tab.vaccine([]byte(code)); x != nil {
+			return x.cvx
+		}
+		if n, ok := v.codes.NDC(code); ok {
+			return codes.NormalizeCVX(n.CVX)
+		}
+	}
+	return ""
 }
 
 // amount checks RXA-6 against what the report says and RXA-7.
@@ -420,6 +486,10 @@ func (r *run) orc(o *orderGroup) {
 			r.report(ruleORC3NotGiven, i, r.loc(i, 3, 0, 1), args{value: quote(v), detail: "= " + o.status})
 		}
 	}
+	// The ordering facility's address and telephone numbers, and the ordering provider's.
+	r.addresses(i, 22, false)
+	r.phones(i, 14)
+	r.phones(i, 23)
 }
 
 // The observations (OBX-3) the rules know: their value sets and value types.

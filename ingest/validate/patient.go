@@ -3,6 +3,7 @@ package validate
 import (
 	"bytes"
 
+	"github.com/vaxgate/vaxgate/ack"
 	"github.com/vaxgate/vaxgate/hl7"
 )
 
@@ -54,8 +55,9 @@ func (r *run) pidSegment(i int) {
 	}
 	r.names(i, 5, true)
 	r.names(i, 6, false)
-	r.addresses(i, 11)
+	r.addresses(i, 11, true)
 	r.phones(i, 13)
+	r.phones(i, 14)
 }
 
 func (r *run) pd1Segment(i int) {
@@ -80,8 +82,9 @@ func (r *run) nk1Segment(i, n int) {
 		r.report(ruleSetIDSequence, i, r.loc(i, 1, 0, 0), args{value: quote(v), detail: "NK1 segments count 1, 2, ... in order; this one is " + itoa(n)})
 	}
 	r.names(i, 2, true)
-	r.addresses(i, 4)
+	r.addresses(i, 4, true)
 	r.phones(i, 5)
+	r.phones(i, 6)
 }
 
 // placeholderNames are what systems write when they do not know a name. Compared in upper case.
@@ -103,8 +106,10 @@ func (r *run) names(i, n int, placeholders bool) {
 		return
 	}
 	var buf [128]byte
-	for k := 1; k <= min(f.NumReps(), maxReps); k++ {
-		rep := f.Rep(k)
+	for k, rep := range f.Reps() {
+		if k > maxReps {
+			break
+		}
 		for comp := 1; comp <= 2; comp++ {
 			var v []byte
 			if comp == 1 {
@@ -196,25 +201,29 @@ var usStates = valueSet{id: "USPS", name: "USPS state codes", codes: []string{
 	"PW", "RI", "SC", "SD", "TN", "TX", "UM", "UT", "VA", "VI", "VT", "WA", "WI", "WV", "WY",
 }}
 
-// addresses checks the US addresses of an XAD field: complete, a USPS state, a ZIP code. An
-// address of another country is left alone; one without country is taken as US.
-func (r *run) addresses(i, n int) {
+// addresses checks the US addresses of an XAD field: complete, a USPS state, a ZIP code of that
+// state, a county of that state. An address of another country is left alone; one without
+// country is taken as US. complete is false for addresses the profile leaves optional (ORC-22),
+// which are checked only for what they give.
+func (r *run) addresses(i, n int, complete bool) {
 	f := r.m.Segment(i).Field(n)
 	if f.IsEmpty() || f.IsNull() {
 		return
 	}
-	for k := 1; k <= min(f.NumReps(), maxReps); k++ {
-		rep := f.Rep(k)
+	for k, rep := range f.Reps() {
+		if k > maxReps {
+			break
+		}
 		if blank(rep.Raw(), r.d) {
 			continue
 		}
 		country := rep.Component(6).Raw()
-		if len(country) > 0 && string(country) != "USA" && string(country) != "US" && string(country) != "840" {
+		if !usCountry(country) {
 			continue
 		}
 		street := rep.Component(1).Sub(1).Raw()
 		city, state, zip := rep.Component(3).Raw(), rep.Component(4).Raw(), rep.Component(5).Raw()
-		if len(street) == 0 || len(city) == 0 || len(state) == 0 || len(zip) == 0 {
+		if complete && (len(street) == 0 || len(city) == 0 || len(state) == 0 || len(zip) == 0) {
 			missing := ""
 			for _, p := range [...]struct {
 				v    []byte
@@ -229,12 +238,76 @@ func (r *run) addresses(i, n int) {
 			}
 			r.report(ruleAddressIncomplete, i, r.loc(i, n, k, 0), args{detail: missing})
 		}
-		if len(state) > 0 && !usStates.has(state) {
+		validState := len(state) > 0 && usStates.has(state)
+		if len(state) > 0 && !validState {
 			r.report(ruleAddressState, i, r.loc(i, n, k, 4), args{value: quote(state)})
 		}
-		if len(zip) > 0 && !validZip(zip) {
-			r.report(ruleAddressZip, i, r.loc(i, n, k, 5), args{value: quote(zip)})
+		switch {
+		case len(zip) == 0:
+		case !validZip(zip):
+			if complete {
+				r.report(ruleAddressZip, i, r.loc(i, n, k, 5), args{value: quote(zip)})
+			} else {
+				r.report(ruleFacilityZip, i, r.loc(i, n, k, 5), args{value: quote(zip)})
+			}
+		case validState:
+			r.zipState(i, r.loc(i, n, k, 5), zip, state)
 		}
+		if county := rep.Component(9).Raw(); len(county) > 0 && !isNullBytes(county) {
+			r.county(i, r.loc(i, n, k, 9), county, state, validState)
+		}
+	}
+}
+
+// facilityAddress checks the address of the administering facility in RXA-11 (LA2: street in
+// component 9, state 12, ZIP 13, country 14).
+func (r *run) facilityAddress(i int) {
+	rep := r.m.Segment(i).Field(11).Rep(1)
+	zip := rep.Component(13).Raw()
+	if len(zip) == 0 || isNullBytes(zip) || !usCountry(rep.Component(14).Raw()) {
+		return
+	}
+	loc := r.loc(i, 11, 0, 13)
+	if !validZip(zip) {
+		r.report(ruleFacilityZip, i, loc, args{value: quote(zip)})
+		return
+	}
+	if st := rep.Component(12).Raw(); len(st) > 0 && usStates.has(st) {
+		r.zipState(i, loc, zip, st)
+	}
+}
+
+func usCountry(c []byte) bool {
+	return len(c) == 0 || string(c) == "USA" || string(c) == "US" || string(c) == "840"
+}
+
+// zipState reports a valid ZIP code whose prefix belongs to another state than st.
+func (r *run) zipState(i int, loc ack.Location, zip, st []byte) {
+	states := zipStates(zip)
+	if states == "" || hasState(states, st) {
+		return
+	}
+	detail := states
+	if len(states) > 2 {
+		detail = "one of " + states
+	}
+	r.report(ruleZipState, i, loc, args{value: quote(zip), detail: detail + ", not " + string(st)})
+}
+
+// county checks XAD-9: a FIPS 6-4 code, 3 digits (county within the state) or 5 (state + county),
+// whose state part is the address's state.
+func (r *run) county(i int, loc ack.Location, county, st []byte, validState bool) {
+	switch {
+	case len(county) == 3 && isDigits(county):
+	case len(county) == 5 && isDigits(county):
+		fst, ok := fipsStates[string(county[:2])]
+		if !ok {
+			r.report(ruleCountyInvalid, i, loc, args{value: quote(county)})
+		} else if validState && fst != string(st) {
+			r.report(ruleCountyState, i, loc, args{value: quote(county), detail: fst + ", not " + string(st)})
+		}
+	default:
+		r.report(ruleCountyInvalid, i, loc, args{value: quote(county)})
 	}
 }
 
@@ -251,16 +324,24 @@ func validZip(z []byte) bool {
 }
 
 // phones checks the XTN repetitions of a field: e-mail addresses look like one, telephone
-// numbers have a US area code and a 7-digit local number.
+// numbers have a US area code and a 7-digit local number where Z22 puts them, use and equipment
+// agree, extensions are digits.
 func (r *run) phones(i, n int) {
 	f := r.m.Segment(i).Field(n)
 	if f.IsEmpty() || f.IsNull() {
 		return
 	}
-	for k := 1; k <= min(f.NumReps(), maxReps); k++ {
-		rep := f.Rep(k)
+	for k, rep := range f.Reps() {
+		if k > maxReps {
+			break
+		}
 		use, equip := rep.Component(2).Raw(), rep.Component(3).Raw()
-		if string(use) == "NET" || string(equip) == "Internet" || string(equip) == "X.400" {
+		net := string(use) == "NET"
+		internet := string(equip) == "Internet" || string(equip) == "X.400"
+		if net != internet && len(use) > 0 && len(equip) > 0 {
+			r.report(rulePhoneUseEquipment, i, r.loc(i, n, k, 3), args{value: quote(use), detail: quote(equip)})
+		}
+		if net || internet {
 			if mail := rep.Component(4).Raw(); len(mail) > 0 && !validEmail(mail) {
 				r.report(ruleEmailInvalid, i, r.loc(i, n, k, 4), args{value: quote(mail)})
 			}
@@ -268,12 +349,41 @@ func (r *run) phones(i, n int) {
 		}
 		area, local := rep.Component(6).Raw(), rep.Component(7).Raw()
 		if len(area) == 0 && len(local) == 0 {
+			if old := rep.Component(1).Raw(); digitCount(old) >= 7 {
+				r.report(rulePhoneMisplaced, i, r.loc(i, n, k, 1), args{value: quote(old),
+					detail: "the number is only in XTN-1, which Z22 does not use"})
+			}
+			continue
+		}
+		if len(area) == 0 && digitCount(local) == 10 {
+			r.report(rulePhoneMisplaced, i, r.loc(i, n, k, 7), args{value: quote(local),
+				detail: "XTN-7 holds the area code too"})
 			continue
 		}
 		if !validArea(area) || !validLocal(local) {
 			r.report(rulePhoneInvalid, i, r.loc(i, n, k, 7), args{value: quote(rep.Raw())})
+			continue
+		}
+		if cc := rep.Component(5).Raw(); len(cc) > 0 && string(cc) != "1" && string(cc) != "+1" {
+			r.report(rulePhoneExtension, i, r.loc(i, n, k, 5), args{value: quote(cc),
+				detail: "a number with a US area code and a 7-digit local number has country code 1 (or none)"})
+		}
+		if ext := rep.Component(8).Raw(); len(ext) > 0 && (len(ext) > 5 || !isDigits(ext)) {
+			r.report(rulePhoneExtension, i, r.loc(i, n, k, 8), args{value: quote(ext),
+				detail: "an extension (XTN-8) is 1 to 5 digits"})
 		}
 	}
+}
+
+// digitCount counts the digits of b.
+func digitCount(b []byte) int {
+	n := 0
+	for _, c := range b {
+		if c >= '0' && c <= '9' {
+			n++
+		}
+	}
+	return n
 }
 
 // validArea: three digits, the first 2-9 (NANP).

@@ -53,7 +53,8 @@ type Rule struct {
 	// group), or ScopeSegment (whichever the segment it is found in belongs to).
 	Scope string
 
-	idx int // position in catalogue, for the severity tables
+	idx   int  // position in catalogue, for the severity tables
+	fixed bool // always an error: a limit, or a value the registry cannot store (no override)
 }
 
 // catalogue holds every rule, in definition order; Rules returns it sorted by ID.

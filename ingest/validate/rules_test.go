@@ -32,6 +32,9 @@ import (
 // "base file" starts from another file of testdata instead; "codes pending" validates with the
 // CDC code sets plus a CVX 899 in status Pending (the CDC tables have none today).
 //
+// In edits, "{0xHH}" stands for the byte HH (NUL, Latin-1, ...), "{repeat N text}" for text N
+// times, and the edit "many N text" appends N copies of the segment text at the end.
+//
 // go test -run TestRuleFixtures -update rewrites the want lines from what the validator finds.
 
 var update = flag.Bool("update", false, "rewrite the want lines of testdata/rules from the findings")
@@ -120,6 +123,16 @@ func applyEdits(t *testing.T, edits []string) []byte {
 		}
 		verb, rest, _ := strings.Cut(e, " ")
 		switch verb {
+		case "many":
+			ns, text, _ := strings.Cut(rest, " ")
+			n, err := strconv.Atoi(ns)
+			if err != nil {
+				t.Fatalf("edit %q: bad count", e)
+			}
+			for range n {
+				segs = append(segs, text)
+			}
+			continue
 		case "del":
 			i := find(rest)
 			segs = append(segs[:i], segs[i+1:]...)
@@ -173,7 +186,46 @@ func applyEdits(t *testing.T, edits []string) []byte {
 		}
 		segs[i] = strings.Join(parts, "|")
 	}
-	return []byte(strings.Join(segs, "\n") + "\n")
+	return expandEdits(t, strings.Join(segs, "\n")+"\n")
+}
+
+// expandEdits replaces {0xHH} by byte HH and {repeat N text} by text N times.
+func expandEdits(t *testing.T, s string) []byte {
+	t.Helper()
+	var out []byte
+	for {
+		i := strings.Index(s, "{")
+		if i < 0 {
+			return append(out, s...)
+		}
+		j := strings.Index(s[i:], "}")
+		if j < 0 {
+			return append(out, s...)
+		}
+		out = append(out, s[:i]...)
+		tok := s[i+1 : i+j]
+		s = s[i+j+1:]
+		if h, ok := strings.CutPrefix(tok, "0x"); ok {
+			b, err := strconv.ParseUint(h, 16, 8)
+			if err != nil {
+				t.Fatalf("bad byte {%s}", tok)
+			}
+			out = append(out, byte(b))
+			continue
+		}
+		if r, ok := strings.CutPrefix(tok, "repeat "); ok {
+			ns, text, _ := strings.Cut(r, " ")
+			n, err := strconv.Atoi(ns)
+			if err != nil {
+				t.Fatalf("bad {%s}", tok)
+			}
+			out = append(out, strings.Repeat(text, n)...)
+			continue
+		}
+		out = append(out, '{')
+		out = append(out, tok...)
+		out = append(out, '}')
+	}
 }
 
 func TestRuleFixtures(t *testing.T) {

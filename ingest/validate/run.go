@@ -18,6 +18,11 @@ type run struct {
 	orders []orderGroup
 	obx    []int // OBX segment indices of the order groups, each group's a contiguous run
 	items  []item
+	extra  map[string]int // occurrences of non-Z22 segment names; nil until one is met
+
+	dropped   int  // findings past the findings limit, not kept
+	droppedE  bool // one of them was an error
+	truncated bool // validation stopped at the segment limit
 
 	pid     int  // index of the PID segment, -1 when none
 	birth   date // PID-7 when valid
@@ -33,6 +38,11 @@ func (r *run) reset(v *Validator, m *hl7.Message, sev []ack.Severity) {
 	r.orders = r.orders[:0]
 	r.obx = r.obx[:0]
 	r.items = r.items[:0]
+	if len(r.extra) > 64 {
+		r.extra = nil // do not keep a hostile message's names in the pool
+	}
+	clear(r.extra)
+	r.dropped, r.droppedE, r.truncated = 0, false, false
 	r.pid = -1
 	r.birth, r.death, r.msgDate = 0, 0, 0
 }

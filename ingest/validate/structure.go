@@ -47,7 +47,6 @@ type orderGroup struct {
 func (r *run) structure() {
 	n := r.m.NumSegments()
 	var counts [numSegDefs]int
-	var extra []string // names of non-Z22 segments seen, for their occurrence numbers
 	for i := range n {
 		s := r.m.Segment(i)
 		name := s.Name()
@@ -57,12 +56,13 @@ func (r *run) structure() {
 			counts[def]++
 			info.seq = counts[def]
 		} else {
-			extra = append(extra, name)
-			for _, e := range extra {
-				if e == name {
-					info.seq++
-				}
+			// Occurrence numbers of non-Z22 segments, counted by name: a map, so that a message
+			// of many unknown segments costs time in proportion to their number.
+			if r.extra == nil {
+				r.extra = map[string]int{}
 			}
+			r.extra[name]++
+			info.seq = r.extra[name]
 		}
 		r.segs = append(r.segs, info)
 	}

@@ -22,7 +22,34 @@ type Options struct {
 	Severity map[string]ack.Severity
 	// SenderSeverity overrides severities for one sender (site code), on top of Severity.
 	SenderSeverity map[string]map[string]ack.Severity
+
+	// Charset is the character set in which bytes that are not valid UTF-8 are read, in messages
+	// whose MSH-18 is empty or says UTF-8 (senders that send Latin-1 without declaring it): an
+	// MSH-18 value or IANA name of a single-byte set, such as "windows-1252" or "8859/1". Empty:
+	// DefaultCharset. Such messages are warned (charset-undeclared); bytes the fallback does not
+	// define either are an error (charset-undecodable).
+	Charset string
+	// SenderCharset sets the fallback character set of one sender (site code).
+	SenderCharset map[string]string
+
+	// Limits on what one message may hold; 0 takes the default. Past them the message is rejected
+	// with a finding that says which limit (segments-limit, field-repetitions-limit,
+	// findings-limit), and validation costs no more than reading the message once.
+	MaxSegments    int // segments per message (DefaultMaxSegments)
+	MaxRepetitions int // repetitions of one field (DefaultMaxRepetitions)
+	MaxFindings    int // findings per message (DefaultMaxFindings)
 }
+
+// The defaults of Options. A VXU holds one patient: a long immunization history is a few hundred
+// segments, a field a handful of repetitions.
+const (
+	DefaultCharset        = "windows-1252"
+	DefaultMaxSegments    = 5000
+	DefaultMaxRepetitions = 100
+	DefaultMaxFindings    = 500
+	// MaxRepetitionsLimit is the largest MaxRepetitions may be: ingest.Decode reads no more.
+	MaxRepetitionsLimit = 1000
+)
 
 // Validator checks parsed VXU messages against the catalogue. It is immutable after New and safe
 // for concurrent use.
@@ -33,6 +60,12 @@ type Validator struct {
 	senderSev map[string][]ack.Severity // by site code
 	tab       *codeTables
 	pool      sync.Pool
+
+	fallback       *hl7.Decoder            // deployment's fallback character set
+	senderFallback map[string]*hl7.Decoder // by site code
+	maxSegments    int
+	maxReps        int
+	maxFindings    int
 }
 
 // New builds a Validator. Overrides naming a rule the catalogue does not have, or a severity
@@ -57,8 +90,38 @@ func New(o Options) (*Validator, error) {
 		for site, over := range o.SenderSeverity {
 			t := slices.Clone(base)
 			problems = applyOverrides(t, over, site, problems)
-			v.senderSev[site] = t
+			v.senderSev[strings.ToLower(site)] = t
 		}
+	}
+	cs := o.Charset
+	if cs == "" {
+		cs = DefaultCharset
+	}
+	var err error
+	if v.fallback, err = fallbackCharset(cs); err != nil {
+		problems = append(problems, err.Error())
+	}
+	for site, cs := range o.SenderCharset {
+		d, err := fallbackCharset(cs)
+		if err != nil {
+			problems = append(problems, err.Error()+" (sender "+site+")")
+			continue
+		}
+		if v.senderFallback == nil {
+			v.senderFallback = map[string]*hl7.Decoder{}
+		}
+		v.senderFallback[strings.ToLower(site)] = d
+	}
+	v.maxSegments = orDefault(o.MaxSegments, DefaultMaxSegments)
+	v.maxReps = orDefault(o.MaxRepetitions, DefaultMaxRepetitions)
+	v.maxFindings = orDefault(o.MaxFindings, DefaultMaxFindings)
+	switch {
+	case v.maxSegments < 10:
+		problems = append(problems, fmt.Sprintf("MaxSegments %d: a VXU needs at least 10", v.maxSegments))
+	case v.maxReps < 1 || v.maxReps > MaxRepetitionsLimit:
+		problems = append(problems, fmt.Sprintf("MaxRepetitions %d: want 1 to %d", v.maxReps, MaxRepetitionsLimit))
+	case v.maxFindings < 10:
+		problems = append(problems, fmt.Sprintf("MaxFindings %d: want at least 10", v.maxFindings))
 	}
 	if len(problems) > 0 {
 		slices.Sort(problems)
@@ -67,6 +130,57 @@ func New(o Options) (*Validator, error) {
 	v.tab = newCodeTables(v.codes)
 	v.pool.New = func() any { return new(run) }
 	return v, nil
+}
+
+func orDefault(n, def int) int {
+	if n == 0 {
+		return def
+	}
+	return n
+}
+
+// fallbackCharset resolves a configured fallback character set: a single-byte set; "UTF-8" (or
+// another name of it) means no fallback, invalid bytes are then undecodable.
+func fallbackCharset(name string) (*hl7.Decoder, error) {
+	d, err := hl7.DecoderFor(name)
+	if err != nil {
+		return nil, fmt.Errorf("fallback character set %q: not one this engine reads (e.g. windows-1252, 8859/1, 8859/15)", name)
+	}
+	if d.IsUTF8() {
+		return nil, nil
+	}
+	return d, nil
+}
+
+// MaxSegments returns the segment limit: a message with more segments is rejected as a whole
+// (segments-limit), and ingest.DecodeWith does not decode it.
+func (v *Validator) MaxSegments() int { return v.maxSegments }
+
+// Fallback returns the fallback character set of a sender (site code, "" for the deployment),
+// nil when invalid UTF-8 is not read in any other set.
+func (v *Validator) Fallback(site string) *hl7.Decoder {
+	if len(v.senderFallback) == 0 {
+		return v.fallback
+	}
+	var buf [64]byte
+	if d, ok := v.senderFallback[string(lowerKey(&buf, site))]; ok {
+		return d
+	}
+	return v.fallback
+}
+
+// lowerKey returns site in lower case, in buf when it fits: per-sender settings are matched
+// without regard to case (configuration files fold keys to lower case), without allocating.
+func lowerKey(buf *[64]byte, site string) []byte {
+	b := buf[:0]
+	for i := 0; i < len(site); i++ {
+		c := site[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
 }
 
 func applyOverrides(t []ack.Severity, over map[string]ack.Severity, site string, problems []string) []string {
@@ -79,6 +193,8 @@ func applyOverrides(t []ack.Severity, over map[string]ack.Severity, site string,
 		switch {
 		case r == nil:
 			problems = append(problems, fmt.Sprintf("unknown rule %q%s", id, where))
+		case r.fixed && s != ack.Error:
+			problems = append(problems, fmt.Sprintf("rule %q%s: always an error: what it finds cannot be stored or processed (a limit is changed by its option)", id, where))
 		case !validSeverity(s):
 			problems = append(problems, fmt.Sprintf("rule %q%s: severity %q is not E, W, I or X", id, where, s))
 		default:
@@ -99,7 +215,11 @@ func (v *Validator) Severity(id, site string) (ack.Severity, bool) {
 }
 
 func (v *Validator) severities(site string) []ack.Severity {
-	if t, ok := v.senderSev[site]; ok {
+	if len(v.senderSev) == 0 {
+		return v.sev
+	}
+	var buf [64]byte
+	if t, ok := v.senderSev[string(lowerKey(&buf, site))]; ok {
 		return t
 	}
 	return v.sev
@@ -108,17 +228,29 @@ func (v *Validator) severities(site string) []ack.Severity {
 // Validate checks m, a parsed VXU^V04 message from the sender site, and returns its findings in
 // message order (nil when there are none). It assumes the pipeline has checked MSH-9 (VXU^V04),
 // MSH-11 and MSH-12 and checks everything else.
+//
+// Validate also gives m the sender's fallback character set (hl7.Message.SetFallback), so that
+// what is read from m afterwards (ingest.Decode, the ACK) reads undeclared Latin-1 as the
+// findings describe it. It costs time in proportion to the size of m, whatever m holds.
 func (v *Validator) Validate(m *hl7.Message, site string) []ack.Finding {
 	if m == nil || m.NumSegments() == 0 {
 		return nil
 	}
+	m.SetFallback(v.Fallback(site))
 	r := v.pool.Get().(*run)
 	r.reset(v, m, v.severities(site))
-	r.structure()
-	r.elements()
-	r.header()
-	r.patient()
-	r.vaccinations()
+	if m.NumSegments() > v.maxSegments {
+		// Nothing more is read: the message is rejected whatever else it holds.
+		r.report(ruleSegmentsLimit, -1, ack.Location{}, args{value: itoa(m.NumSegments()), detail: itoa(v.maxSegments)})
+		r.truncated = true
+	} else {
+		r.structure()
+		r.text()
+		r.elements()
+		r.header()
+		r.patient()
+		r.vaccinations()
+	}
 	out := r.finish()
 	r.m = nil // do not keep the message alive from the pool
 	v.pool.Put(r)
@@ -143,6 +275,11 @@ func (r *run) report(rule *Rule, seg int, loc ack.Location, a args) {
 	if sev == Ignore {
 		return
 	}
+	if len(r.items) >= r.v.maxFindings {
+		r.dropped++
+		r.droppedE = r.droppedE || sev == ack.Error
+		return
+	}
 	group := 0
 	if rule.Scope != ScopeMessage && seg >= 0 && seg < len(r.segs) {
 		group = r.segs[seg].group
@@ -164,6 +301,13 @@ func (r *run) report(rule *Rule, seg int, loc ack.Location, a args) {
 
 // finish sorts the findings into message order and returns a copy the caller owns.
 func (r *run) finish() []ack.Finding {
+	if r.dropped > 0 {
+		// One finding past the limit says how many more there were; the message is rejected.
+		r.items = append(r.items, item{seg: len(r.segs) + 1, f: ack.Finding{
+			Rule: ruleFindingsLimit.ID, Code: ruleFindingsLimit.Code, Severity: ack.Error, App: ruleFindingsLimit.App,
+			Text: fill(ruleFindingsLimit.Message, args{value: itoa(r.v.maxFindings + r.dropped), detail: itoa(r.v.maxFindings)}),
+		}})
+	}
 	if len(r.items) == 0 {
 		return nil
 	}

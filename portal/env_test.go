@@ -1,0 +1,275 @@
+package portal_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vaxgate/vaxgate/admin"
+	"github.com/vaxgate/vaxgate/admin/passwd"
+	"github.com/vaxgate/vaxgate/portal"
+	"github.com/vaxgate/vaxgate/store"
+	"github.com/vaxgate/vaxgate/store/storetest"
+)
+
+// TestMain gives the tests a real PostgreSQL (storetest) and cheap argon2id parameters (the
+// production parameters are tested in package passwd).
+func TestMain(m *testing.M) {
+	passwd.DefaultParams = passwd.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+	storetest.Main(m)
+}
+
+// password is every fixture user's password.
+const password = "Correct-Horse-42"
+
+// mailSink is a minimal SMTP server that keeps what it receives (the invitation emails).
+type mailSink struct {
+	ln   net.Listener
+	mu   sync.Mutex
+	msgs []string
+	wg   sync.WaitGroup
+}
+
+func startMail(t *testing.T) *mailSink {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &mailSink{ln: ln}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			m.wg.Add(1)
+			go func() { defer m.wg.Done(); m.serve(c) }()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); m.wg.Wait() })
+	return m
+}
+
+func (m *mailSink) serve(c net.Conn) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	r, w := bufio.NewReader(c), bufio.NewWriter(c)
+	reply := func(l string) { w.WriteString(l + "\r\n"); w.Flush() }
+	reply("220 test.invalid ESMTP")
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		switch verb := strings.ToUpper(strings.Fields(line + " x")[0]); verb {
+		case "EHLO", "HELO":
+			reply("250 test.invalid")
+		case "DATA":
+			reply("354 go ahead")
+			var b strings.Builder
+			for {
+				l, err := r.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if l == ".\r\n" {
+					break
+				}
+				b.WriteString(strings.TrimPrefix(l, "."))
+			}
+			m.mu.Lock()
+			m.msgs = append(m.msgs, b.String())
+			m.mu.Unlock()
+			reply("250 queued")
+		case "QUIT":
+			reply("221 bye")
+			return
+		default:
+			reply("250 ok")
+		}
+	}
+}
+
+func (m *mailSink) messages() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.msgs...)
+}
+
+var linkRE = regexp.MustCompile(`https?://[^\s]+/api/v1/register\?token=[A-Za-z0-9_%-]+`)
+
+// linkFor returns the registration link of the last email sent to addr.
+func (m *mailSink) linkFor(t *testing.T, addr string) string {
+	t.Helper()
+	msgs := m.messages()
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if strings.Contains(msgs[i], "To: "+addr) {
+			if l := linkRE.FindString(strings.ReplaceAll(msgs[i], "=\r\n", "")); l != "" {
+				return l
+			}
+		}
+	}
+	t.Fatalf("no registration email to %s among %d", addr, len(msgs))
+	return ""
+}
+
+// world is a running registry: a real server over a fresh database, with organizations,
+// sites and users.
+type world struct {
+	t    *testing.T
+	db   *store.DB
+	svc  *admin.Service
+	srv  *httptest.Server
+	mail *mailSink
+	sys  admin.Actor
+
+	acme, acme2, beta *admin.Site
+	users             map[string]*admin.User
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	w := &world{t: t, db: storetest.New(t), sys: admin.SystemActor("test"), users: map[string]*admin.User{}}
+	w.mail = startMail(t)
+	mux := http.NewServeMux()
+	w.srv = httptest.NewUnstartedServer(mux)
+	base := "http://" + w.srv.Listener.Addr().String()
+	w.svc = admin.NewService(store.NewAdminStore(w.db), admin.Options{BaseURL: base,
+		SMTP: admin.SMTPConfig{Addr: w.mail.ln.Addr().String(), From: "registry@vaxgate.test", Timeout: 10 * time.Second}})
+	p, err := portal.New(portal.Options{Service: w.svc, Intake: w.db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle("/api/v1/", admin.NewHandler(w.svc, nil))
+	mux.Handle("/", p)
+	mux.Handle("GET /api/v1/register", p)
+	w.srv.Start()
+	t.Cleanup(w.srv.Close)
+	w.seed()
+	return w
+}
+
+func (w *world) must(err error) {
+	w.t.Helper()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// seed: registry staff; Acme (a health system with a child clinic) and Beta; an Access
+// Administrator and a Typical User at Acme, an Access Administrator at Beta.
+func (w *world) seed() {
+	ctx := context.Background()
+	_, err := w.svc.BootstrapRegistryAdmin(ctx, w.sys, admin.NewUserInput{Username: "rstaff", FirstName: "Rita", LastName: "Staff",
+		Email: "rita@registry.test"}, password)
+	w.must(err)
+	acme, err := w.svc.CreateOrganization(ctx, w.sys, admin.OrganizationInput{Code: "ACME", Name: "Acme Health"})
+	w.must(err)
+	_, err = w.svc.CreateOrganization(ctx, w.sys, admin.OrganizationInput{Code: "ACME-KIDS", Name: "Acme Kids Clinic", ParentID: acme.ID})
+	w.must(err)
+	_, err = w.svc.CreateOrganization(ctx, w.sys, admin.OrganizationInput{Code: "BETA", Name: "Beta Family Practice"})
+	w.must(err)
+	golive, _ := admin.ParseDate("2026-11-02")
+	w.acme, err = w.svc.CreateSite(ctx, w.sys, admin.SiteInput{OrganizationCode: "ACME", Code: "ACME-01", Name: "Acme Pediatrics Downtown",
+		Status: admin.SiteProduction, GoLive: golive, Facilities: []string{"ACME01"}})
+	w.must(err)
+	w.acme2, err = w.svc.CreateSite(ctx, w.sys, admin.SiteInput{OrganizationCode: "ACME-KIDS", Code: "ACME-02", Name: "Acme Kids Northside",
+		Status: admin.SiteTesting, Facilities: []string{"ACME02"}})
+	w.must(err)
+	w.beta, err = w.svc.CreateSite(ctx, w.sys, admin.SiteInput{OrganizationCode: "BETA", Code: "BETA-01", Name: "Beta Family Practice",
+		Status: admin.SiteProduction, GoLive: golive, Facilities: []string{"BETA01"}})
+	w.must(err)
+	w.user("aalvarez", "Ana", "Alvarez", w.acme, admin.RoleAdministrator, admin.DesignationAccessAdministrator)
+	w.user("tnguyen", "Tam", "Nguyen", w.acme, admin.RoleTypicalUser)
+	w.user("bbrown", "Bea", "Brown", w.beta, admin.RoleAdministrator, admin.DesignationAccessAdministrator)
+	w.user("rreader", "Ray", "Reader", w.acme, admin.RoleReadOnly)
+}
+
+// user creates an active user through the real flow (invitation, registration).
+func (w *world) user(username, first, last string, site *admin.Site, role admin.Role, ds ...admin.Designation) *admin.User {
+	w.t.Helper()
+	ctx := context.Background()
+	inv, err := w.svc.Invite(ctx, w.sys, admin.InviteInput{NewUserInput: admin.NewUserInput{Username: username, FirstName: first,
+		LastName: last, Email: username + "@clinic.test"}, SiteID: site.ID, Role: role, Designations: ds, SkipEmail: true})
+	w.must(err)
+	tok := inv.Link[strings.Index(inv.Link, "token=")+len("token="):]
+	u, err := w.svc.Register(ctx, tok, password, true)
+	w.must(err)
+	w.users[username] = u
+	return u
+}
+
+// patient inserts a registry patient reported by site (one report, one vaccination per site),
+// as the pipeline stores them.
+func (w *world) patient(family, given, birth string, sharing admin.Sharing, mrn string, site *admin.Site) int64 {
+	w.t.Helper()
+	ctx := context.Background()
+	var reg, msg, pat int64
+	w.must(w.db.Pool.QueryRow(ctx, `INSERT INTO registry_patients (env, family_name, given_name, birth_date, sex, sharing)
+		VALUES ('P', $1, $2, $3, 'F', $4) RETURNING id`, family, given, birth, string(sharing)).Scan(&reg))
+	w.must(w.db.Pool.QueryRow(ctx, `INSERT INTO messages (env, site_id, transport, control_id, received_at, raw, ack, ack_code)
+		VALUES ('P', $1, 'mllp', $2, now(), '\x00', '\x00', 'AA') RETURNING id`, site.ID, fmt.Sprintf("PAT-%d", reg)).Scan(&msg))
+	w.must(w.db.Pool.QueryRow(ctx, `INSERT INTO patients (env, organization_id, id_value, id_authority, id_type, registry_patient_id,
+		family_name, given_name, birth_date, sex, demographics) VALUES ('P', $1, $2, 'AUTH', 'MR', $3, $4, $5, $6::date, 'F',
+		jsonb_build_object('names', jsonb_build_array(jsonb_build_object('family', $4::text, 'given', $5::text, 'type', 'L')),
+			'birth_date', to_char($6::date, 'YYYYMMDD'), 'sex', 'F')) RETURNING id`,
+		site.OrganizationID, mrn, reg, family, given, birth).Scan(&pat))
+	for i, cvx := range []string{"08", "20", "10"} {
+		_, err := w.db.Pool.Exec(ctx, `INSERT INTO vaccinations (env, patient_id, registry_patient_id, organization_id, site_id, cvx,
+			administered_on, historical, lot, mvx, details, first_message_id, last_message_id)
+			VALUES ('P', $1, $2, $3, $4, $5, $6::date, false, $7, 'MSD', '{}', $8, $8)`,
+			pat, reg, site.OrganizationID, site.ID, cvx, fmt.Sprintf("2024-0%d-15", i+3), fmt.Sprintf("LOT%d%s", i, site.Code), msg)
+		w.must(err)
+	}
+	return reg
+}
+
+// messages inserts intake traffic for a site over the last days: a mix of ACK codes and
+// environments, with findings.
+func (w *world) messages(site *admin.Site, days int) {
+	w.t.Helper()
+	ctx := context.Background()
+	findings := []string{
+		`[{"rule":"msh-21-missing","code":101,"severity":"W","text":"MSH-21 (Message Profile Identifier) is empty. Send Z22^CDCPHINVS."}]`,
+		`[{"rule":"rxa-3-after-message","code":102,"severity":"W","text":"RXA-3 (administration date) is later than the message date. Check both dates and the time zone."}]`,
+		`[{"rule":"rxa-5-cvx-999","code":103,"severity":"E","text":"RXA-5 is CVX 999 (unknown vaccine): send the CVX code of the vaccine given."}]`,
+		`[]`,
+	}
+	now := time.Now().UTC()
+	n := 0
+	for d := days - 1; d >= 0; d-- {
+		perDay := 3 + (d*7)%11
+		for i := 0; i < perDay; i++ {
+			n++
+			code, f := "AA", findings[3]
+			switch {
+			case i%9 == 4:
+				code, f = "AR", findings[2]
+			case i%4 == 1:
+				code, f = "AE", findings[0]
+			case i%6 == 2:
+				code, f = "AE", findings[1]
+			}
+			env := "P"
+			if i%5 == 3 {
+				env = "T"
+			}
+			at := now.AddDate(0, 0, -d).Add(-time.Duration(i) * time.Minute)
+			_, err := w.db.Pool.Exec(ctx, `INSERT INTO messages (env, site_id, transport, control_id, sending_facility, message_type,
+				received_at, raw, ack, ack_code, findings, resend_key) VALUES ($1, $2, $3, $4, $5, 'VXU^V04^VXU_V04', $6, '\x00', '\x00', $7, $8, false)`,
+				env, site.ID, []string{"mllp", "soap"}[i%2], fmt.Sprintf("MSG%05d", n), site.Facilities[0], at, code, f)
+			w.must(err)
+		}
+	}
+}
