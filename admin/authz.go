@@ -50,6 +50,11 @@ const (
 	ActionViewPatient    Action = "patient.view"           // Target.Patient
 	ActionChangeSharing  Action = "patient.change_sharing" // Target.Patient
 	ActionViewAudit      Action = "audit.view"             // Target.Site
+
+	// The report module's (package report) site reports: certification, data quality and
+	// reconciliation, and the registry's sign-off of a site's readiness for production.
+	ActionViewSiteReports      Action = "site.view_reports"           // Target.Site
+	ActionSignOffCertification Action = "site.sign_off_certification" // Target.Site (registry staff only)
 )
 
 // Actions lists every action, in the order of docs/permissions.md.
@@ -60,6 +65,7 @@ var Actions = []Action{
 	ActionUpdateUser, ActionDeactivateUser, ActionReactivateUser, ActionUnlockUser, ActionResetPassword,
 	ActionResendInvite, ActionSetMembership, ActionRemoveMembership, ActionInviteToSite, ActionAnswerSiteInvite,
 	ActionSearchPatients, ActionViewPatient, ActionChangeSharing, ActionViewAudit,
+	ActionViewSiteReports, ActionSignOffCertification,
 }
 
 // Target is what an action is done to. Fill what the action needs (see the Action constants);
@@ -185,6 +191,17 @@ func (s *Service) authorize(a Actor, act Action, t Target) (Decision, error) {
 	return d, nil
 }
 
+// Authorize is the decision point for other modules' operations (the report API): nil when a may
+// do act to t, else the Forbidden error naming the rule; the target's rows are loaded from their
+// ids as Can does.
+func (s *Service) Authorize(ctx context.Context, a Actor, act Action, t Target) error {
+	if err := s.loadTarget(ctx, &t); err != nil {
+		return err
+	}
+	_, err := s.authorize(a, act, t)
+	return err
+}
+
 // grants reports whether membership m grants p at its site: by its role, or, for user
 // management, by the Access Administrator designation (whatever the role).
 func (m *Membership) grants(p Permission) bool {
@@ -293,7 +310,7 @@ func decide(a Actor, act Action, t Target) Decision {
 	}
 	switch act {
 	case ActionCreateOrganization, ActionCreateSite, ActionSetSiteStatus, ActionManageFacilities,
-		ActionManageCredentials, ActionInviteRegistryStaff:
+		ActionManageCredentials, ActionInviteRegistryStaff, ActionSignOffCertification:
 		if staff {
 			return allow(RuleRegistryStaff, "registry staff may %s", actionPhrase[act])
 		}
@@ -319,12 +336,12 @@ func decide(a Actor, act Action, t Target) Decision {
 		}
 		return deny(RuleNoSiteRole, "organization %s is not one of yours", o.Code)
 
-	case ActionViewSite, ActionListUsers, ActionViewCredentials, ActionViewAudit:
+	case ActionViewSite, ActionListUsers, ActionViewCredentials, ActionViewAudit, ActionViewSiteReports:
 		if d, ok := need(t.Site != nil, "site"); !ok {
 			return d
 		}
 		p := PermViewUsers
-		if act == ActionViewSite {
+		if act == ActionViewSite || act == ActionViewSiteReports {
 			p = PermReadPatients
 		}
 		if rule, ok := a.atSite(p, t.Site); ok {
@@ -521,31 +538,33 @@ func patientDecision(a Actor, act Action, p *Patient) Decision {
 }
 
 var actionPhrase = map[Action]string{
-	ActionViewOrganization:    "view the organization",
-	ActionCreateOrganization:  "create organizations",
-	ActionViewSite:            "view the site",
-	ActionCreateSite:          "create sites",
-	ActionSetSiteStatus:       "change a site's onboarding status",
-	ActionManageFacilities:    "change a site's MSH-4 facility identifiers",
-	ActionViewCredentials:     "view the sender credentials",
-	ActionManageCredentials:   "manage sender credentials",
-	ActionSearchUsers:         "search users",
-	ActionListUsers:           "list the users",
-	ActionViewUser:            "view the user",
-	ActionInviteUser:          "invite a new user to the site",
-	ActionInviteRegistryStaff: "invite registry staff",
-	ActionUpdateUser:          "change the user's name, e-mail or phone",
-	ActionDeactivateUser:      "deactivate the user",
-	ActionReactivateUser:      "reactivate the user",
-	ActionUnlockUser:          "unlock the user",
-	ActionResetPassword:       "reset the user's password",
-	ActionResendInvite:        "resend the user's registration link",
-	ActionSetMembership:       "change a member's role at the site",
-	ActionRemoveMembership:    "remove a member from the site",
-	ActionInviteToSite:        "invite an existing user to the site",
-	ActionAnswerSiteInvite:    "accept or decline an invitation",
-	ActionSearchPatients:      "search patients",
-	ActionViewPatient:         "view the patient's record",
-	ActionChangeSharing:       "change the patient's data sharing",
-	ActionViewAudit:           "view the audit log",
+	ActionViewSiteReports:      "view the certification, data-quality and reconciliation reports",
+	ActionSignOffCertification: "sign off a site's readiness for production",
+	ActionViewOrganization:     "view the organization",
+	ActionCreateOrganization:   "create organizations",
+	ActionViewSite:             "view the site",
+	ActionCreateSite:           "create sites",
+	ActionSetSiteStatus:        "change a site's onboarding status",
+	ActionManageFacilities:     "change a site's MSH-4 facility identifiers",
+	ActionViewCredentials:      "view the sender credentials",
+	ActionManageCredentials:    "manage sender credentials",
+	ActionSearchUsers:          "search users",
+	ActionListUsers:            "list the users",
+	ActionViewUser:             "view the user",
+	ActionInviteUser:           "invite a new user to the site",
+	ActionInviteRegistryStaff:  "invite registry staff",
+	ActionUpdateUser:           "change the user's name, e-mail or phone",
+	ActionDeactivateUser:       "deactivate the user",
+	ActionReactivateUser:       "reactivate the user",
+	ActionUnlockUser:           "unlock the user",
+	ActionResetPassword:        "reset the user's password",
+	ActionResendInvite:         "resend the user's registration link",
+	ActionSetMembership:        "change a member's role at the site",
+	ActionRemoveMembership:     "remove a member from the site",
+	ActionInviteToSite:         "invite an existing user to the site",
+	ActionAnswerSiteInvite:     "accept or decline an invitation",
+	ActionSearchPatients:       "search patients",
+	ActionViewPatient:          "view the patient's record",
+	ActionChangeSharing:        "change the patient's data sharing",
+	ActionViewAudit:            "view the audit log",
 }

@@ -31,6 +31,7 @@ import (
 
 	"github.com/vaxgate/vaxgate/admin"
 	"github.com/vaxgate/vaxgate/admin/passwd"
+	"github.com/vaxgate/vaxgate/report"
 	"github.com/vaxgate/vaxgate/store"
 	"github.com/vaxgate/vaxgate/store/storetest"
 )
@@ -276,6 +277,9 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	e.svc = admin.NewService(store.NewAdminStore(e.db), o)
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", admin.NewHandler(e.svc, zap.New(core)))
+	// The report module's site routes, as serve mounts them: decided by the same decision point.
+	reports := report.NewService(store.NewReportStore(e.db), report.Options{Now: e.clock.Now})
+	report.NewHandler(reports, e.svc, zap.New(core)).Register(mux)
 	h = mux
 	e.seed()
 	return e

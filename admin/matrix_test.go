@@ -11,6 +11,7 @@ import (
 
 	"github.com/vaxgate/vaxgate/admin"
 	"github.com/vaxgate/vaxgate/admin/passwd"
+	"github.com/vaxgate/vaxgate/report"
 	"github.com/vaxgate/vaxgate/store"
 )
 
@@ -110,6 +111,23 @@ var notInMatrix = map[string]string{
 }
 
 var matrixEndpoints = []matrixEndpoint{
+	// The report module's site reports (package report), mounted beside the admin API.
+	{route: "GET /api/v1/sites/{id}/certification", expect: [6]string{sOwn, sOwn, sOwn, sOwn, sHS, sAll},
+		request: func(m *matrix, sc matrixScope) (string, string, any, int64) {
+			return "GET", fmt.Sprintf("/api/v1/sites/%d/certification", sc.site.ID), nil, 0
+		}},
+	{route: "GET /api/v1/sites/{id}/quality", expect: [6]string{sOwn, sOwn, sOwn, sOwn, sHS, sAll},
+		request: func(m *matrix, sc matrixScope) (string, string, any, int64) {
+			return "GET", fmt.Sprintf("/api/v1/sites/%d/quality?from=2025-02-01&to=2025-03-01", sc.site.ID), nil, 0
+		}},
+	{route: "POST /api/v1/sites/{id}/reconcile", expect: [6]string{sOwn, sOwn, sOwn, sOwn, sHS, sAll},
+		request: func(m *matrix, sc matrixScope) (string, string, any, int64) {
+			return "POST", fmt.Sprintf("/api/v1/sites/%d/reconcile?from=2025-02-01&to=2025-03-01", sc.site.ID), map[string]any{"count": 0}, 0
+		}},
+	{route: "POST /api/v1/sites/{id}/certification/sign-off", expect: [6]string{sNone, sNone, sNone, sNone, sNone, cAll},
+		request: func(m *matrix, sc matrixScope) (string, string, any, int64) {
+			return "POST", fmt.Sprintf("/api/v1/sites/%d/certification/sign-off", sc.site.ID), map[string]any{"item": "contacts-on-file", "note": fmt.Sprintf("n%d", m.next())}, 0
+		}},
 	{route: "GET /api/v1/organizations", expect: [6]string{search, search, search, search, search, search},
 		request: func(m *matrix, sc matrixScope) (string, string, any, int64) {
 			return "GET", "/api/v1/organizations", nil, 0
@@ -471,7 +489,11 @@ func TestPermissionMatrix(t *testing.T) {
 	for _, ep := range matrixEndpoints {
 		inMatrix[ep.route] = true
 	}
-	for _, r := range admin.Routes() {
+	routes := admin.Routes()
+	for _, r := range report.Routes() {
+		routes = append(routes, admin.Route{Method: r.Method, Path: r.Path})
+	}
+	for _, r := range routes {
 		k := r.Method + " " + r.Path
 		if !inMatrix[k] && notInMatrix[k] == "" {
 			t.Errorf("route %s has no row in the permission matrix", k)

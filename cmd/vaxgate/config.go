@@ -113,6 +113,10 @@ type config struct {
 		FirstAdminUsername string `mapstructure:"first_admin_username"`
 		FirstAdminEmail    string `mapstructure:"first_admin_email"`
 	} `mapstructure:"registry"`
+	Report struct {
+		Plan              string        `mapstructure:"plan"`               // certification test plan YAML; empty: the built-in one
+		SummarizeInterval time.Duration `mapstructure:"summarize_interval"` // serve summarizes recent messages this often; 0: never
+	} `mapstructure:"report"`
 }
 
 func setDefaults(v *viper.Viper) {
@@ -175,6 +179,8 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("registry.invitation_template", "")
 	v.SetDefault("registry.first_admin_username", "registrar")
 	v.SetDefault("registry.first_admin_email", "registrar@registry.invalid")
+	v.SetDefault("report.plan", "")
+	v.SetDefault("report.summarize_interval", time.Minute)
 }
 
 // flagKeys maps command-line flags to configuration keys.

@@ -40,6 +40,11 @@ func newHTTPMux(c *config, db *store.DB, p *ingest.Pipeline, svc *admin.Service,
 	}
 	mux.Handle("/", web)
 	mux.Handle("GET /api/v1/register", web)
+	reports, err := newReportHandler(c, db, svc, log)
+	if err != nil {
+		return nil, err
+	}
+	reports.Register(mux)
 	registerPprof(mux, c.HTTP.Pprof)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

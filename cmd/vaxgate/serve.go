@@ -210,6 +210,8 @@ func serve(ctx context.Context, c *config, demo bool, stdout, stderr io.Writer) 
 	}
 	// Accounts unused for 90 days become Inactive Expired; ended sessions and invitations go.
 	go adminSvc.RunMaintenance(ctx, time.Hour)
+	// Report summaries of recent messages, so that reports find them ready (package report).
+	startReportSummaries(ctx, c, db, log)
 
 	tlsCfg, err := mllpTLS(c)
 	if err != nil {
