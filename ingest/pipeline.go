@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -235,6 +236,23 @@ func (w *pending) Wait(ctx context.Context) ([]byte, error) {
 	return out, err
 }
 
+// parsed holds reusable hl7.Messages: a Message keeps its index tables across Parse, so parsing
+// into one taken from here allocates nothing once its tables are large enough (a fresh hl7.Parse
+// allocates them every time). Nothing read from a Message keeps a reference to it: what the
+// pipeline keeps (header, decoded VXU, findings) is copied out as strings.
+var parsed = sync.Pool{New: func() any { return new(hl7.Message) }}
+
+// parse parses data into a reused Message; release gives it back, dropping its reference to data.
+func parse(data []byte) (*hl7.Message, error) {
+	m := parsed.Get().(*hl7.Message)
+	return m, m.Parse(data)
+}
+
+func release(m *hl7.Message) {
+	_ = m.Parse(nil) // forgets data (ErrEmpty), keeps the tables
+	parsed.Put(m)
+}
+
 // count counts an answered (or unanswered) message, and marks when its site was last heard from
 // in the message's environment.
 func (p *Pipeline) count(t Transport, s *Sender, env, code string) {
@@ -250,7 +268,8 @@ func (p *Pipeline) count(t Transport, s *Sender, env, code string) {
 
 // ackCode reads MSA-1 of a stored ACK (a resend answer may differ from this message's code).
 func ackCode(a []byte, fallback string) string {
-	m, err := hl7.Parse(a)
+	m, err := parse(a)
+	defer release(m)
 	if err != nil {
 		return fallback
 	}
@@ -296,7 +315,8 @@ func (p *Pipeline) prepare(env Envelope) (*Record, ack.Header) {
 			Text: fmt.Sprintf("The message is %d bytes, larger than this registry accepts; nothing was stored. Split it into smaller messages.", env.TooLarge),
 		})
 	}
-	m, err := hl7.Parse(env.Payload)
+	m, err := parse(env.Payload)
+	defer release(m)
 	if err != nil {
 		h := ack.RecoverHeader(env.Payload)
 		loc := ack.Location{Segment: "MSH", Sequence: 1}

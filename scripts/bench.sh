@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# make bench: throughput of vaxgate end to end against PostgreSQL's own ceiling, on this machine,
+# make bench: throughput of vaxgate end to end against PostgreSQL's own ceilings, on this machine,
 # in one run, with one private PostgreSQL (durable settings: fsync and synchronous_commit on).
 #
-#   (a) ceiling: pgbench writes, per message, the rows vaxgate stores for an accepted VXU (archive
+#   (a) minimal-record ceiling (fixed, independent of vaxgate's schema): pgbench writes, per message,
+#       the minimal durable record of an accepted VXU on tables of its own — the archive row (raw
+#       message, ACK, findings), a patient upsert and two vaccination rows — CEILING_MIN_BATCH (100)
+#       messages per transaction, pipelined, fsync on; the best rate over CEILING_CLIENTS is the ceiling
+#       the ratio column is taken against.
+#   (a') same-rows ceiling: pgbench writes, per message, the rows vaxgate stores for an accepted VXU (archive
 #       row with raw message and ACK, registry patient, patient, patient report, next of kin,
 #       vaccination, vaccination report, 4 observations), CEILING_BATCH messages per transaction,
 #       statements pipelined, with 1..n clients; the best rate is the ceiling.
@@ -10,6 +15,12 @@
 #       (BENCH_WINDOW messages in flight on each), then 64 connections sending one message at a
 #       time (window 1, as EHRs do), then 64 (window 1) at half the saturated rate; every ACK checked, every
 #       acknowledged message counted in the database (--verify-db).
+#   (c) fresh database on a stock server: (a) and (b)'s servers stopped, another PostgreSQL with
+#       PostgreSQL's stock settings (pgembed's tuning undone: jit on, wal_init_zero on, 100
+#       connections) and an empty database that vaxgate serve migrates, then 64 connections sending
+#       new patients only (vaxgate bench --new-patients), BENCH_FRESH_MESSAGES messages; the rate of
+#       the first 20 s against the rest shows whether throughput falls as the tables grow before
+#       autovacuum has analysed them.
 # Then a table with (b)/(a), and the parser and validator Go benchmarks.
 #
 # Environment (all optional):
@@ -17,14 +28,18 @@
 #   BENCH_MESSAGES=40000          messages of the largest phase; smaller phases send less (see below)
 #   BENCH_WINDOW=8                messages in flight per connection
 #   BENCH_TIMEOUT=240             seconds per phase at most
-#   CEILING_BATCH=32 CEILING_CLIENTS="2 4" CEILING_SECONDS=15
+#   CEILING_BATCH=32 CEILING_CLIENTS="2 4" CEILING_SECONDS=15   (a') and (a)'s clients and duration
+#   CEILING_MIN_BATCH=100         messages per transaction of (a)
+#   BENCH_FRESH_MESSAGES=40000    messages of (c) (0 skips it)
 #   BENCH_LONG=1                  long run: one phase (64 connections, BENCH_MESSAGES, default 1,000,000),
 #                                 no ceiling or Go benchmarks; prints serve's RSS at start and end
-#   BENCH_RATED=0.5               then the largest connection count again at this share of its rate
+#   BENCH_RATED=0.8               then the largest connection count again at this share of its rate
 #                                 (latency below saturation; 0 skips it)
 #   BENCH_GOBENCH=0               skip the Go benchmarks
 #   STORE_MAX_BATCH, STORE_MAX_DELAY, STORE_SHARDS   passed to serve (VAXGATE_STORE_*)
 #   BENCH_PG_SETTINGS="k=v ..."   extra postgresql.conf settings for the benchmark's server (both phases)
+#   BENCH_PROFILE=1               serve with http.pprof on; a CPU profile of serve during the first phase at
+#                                 the largest connection count (BENCH_PROFILE_SECONDS, 15), its top printed
 #   BENCH_KEEP=1                  keep the work directory (database, logs) for inspection
 #   BENCH_STATEMENTS=1            load pg_stat_statements and print where PostgreSQL spent its time
 #                                 during the vaxgate phases (statements by total execution time)
@@ -46,6 +61,8 @@ WINDOW="${BENCH_WINDOW:-8}"
 CEILING_BATCH="${CEILING_BATCH:-32}"
 CEILING_CLIENTS="${CEILING_CLIENTS:-2 4}"
 CEILING_SECONDS="${CEILING_SECONDS:-15}"
+CEILING_MIN_BATCH="${CEILING_MIN_BATCH:-100}"
+FRESH_MESSAGES="${BENCH_FRESH_MESSAGES:-40000}"
 
 say() { printf '%s bench: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -93,46 +110,71 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- PostgreSQL --------------------------------------------------------------------------------
-say "starting PostgreSQL in $WORK/pg"
+PGDIR="$WORK/pg"
+start_pg() { # start_pg DIR [benchtool pg flags]: PostgreSQL in DIR; sets PG_PID, PGDIR, URL
+	PGDIR="$1"; shift
+	say "starting PostgreSQL in $PGDIR"
+	bin/benchtool pg --dir "$PGDIR" --url-file "$PGDIR.url" "$@" >"$PGDIR.out" 2>&1 &
+	PG_PID=$!
+	for _ in $(seq 240); do [[ -s "$PGDIR.url" ]] && break; kill -0 "$PG_PID" 2>/dev/null || break; sleep 0.5; done
+	[[ -s "$PGDIR.url" ]] || { cat "$PGDIR.out" >&2; die "PostgreSQL did not start"; }
+	URL="$(cat "$PGDIR.url")"
+}
 PGFLAGS=()
 [[ "${BENCH_STATEMENTS:-0}" == 1 ]] && PGFLAGS+=(--stat-statements)
-bin/benchtool pg --dir "$WORK/pg" --url-file "$WORK/url" "${PGFLAGS[@]}" >"$WORK/pg.out" 2>&1 &
-PG_PID=$!
-for _ in $(seq 240); do [[ -s "$WORK/url" ]] && break; kill -0 "$PG_PID" 2>/dev/null || break; sleep 0.5; done
-[[ -s "$WORK/url" ]] || { cat "$WORK/pg.out" >&2; die "PostgreSQL did not start"; }
-URL="$(cat "$WORK/url")"
+start_pg "$WORK/pg" "${PGFLAGS[@]}"
 
 # --- vaxgate serve (migrates the schema, creates the demo site) ---------------------------------
-MLLP_PORT="$(bin/benchtool freeport)"
-HTTP_PORT="$(bin/benchtool freeport)"
-[[ "$MLLP_PORT" != "$HTTP_PORT" ]] || HTTP_PORT="$(bin/benchtool freeport)"
-export VAXGATE_DATABASE_URL="$URL" VAXGATE_MLLP_ADDR="127.0.0.1:$MLLP_PORT" VAXGATE_HTTP_ADDR="127.0.0.1:$HTTP_PORT"
 export VAXGATE_LOG_LEVEL="${VAXGATE_LOG_LEVEL:-warn}"
+PROFILE="${BENCH_PROFILE:-0}"
+[[ "$PROFILE" == 1 ]] && export VAXGATE_HTTP_PPROF=true
+PROFILED=""
 [[ -n "${STORE_MAX_BATCH:-}" ]] && export VAXGATE_STORE_MAX_BATCH="$STORE_MAX_BATCH"
 [[ -n "${STORE_MAX_DELAY:-}" ]] && export VAXGATE_STORE_MAX_DELAY="$STORE_MAX_DELAY"
 [[ -n "${STORE_SHARDS:-}" ]] && export VAXGATE_STORE_SHARDS="$STORE_SHARDS"
-say "starting vaxgate serve (MLLP 127.0.0.1:$MLLP_PORT, HTTP 127.0.0.1:$HTTP_PORT)"
-bin/vaxgate serve --demo >"$WORK/serve.out" 2>"$WORK/serve.log" &
-SERVE_PID=$!
-for _ in $(seq 240); do
-	curl -fsS "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null 2>&1 && break
-	kill -0 "$SERVE_PID" 2>/dev/null || { cat "$WORK/serve.log" >&2; die "vaxgate serve exited"; }
-	sleep 0.5
-done
-curl -fsS "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null || die "vaxgate serve not ready"
-# The pgbench and --verify-db connections use the URL (it holds the password: never echoed).
-read -r SITE ORG < <("$PSQL" "$URL" -XAtF' ' -c "SELECT id, organization_id FROM sites WHERE code = 'DEMO-SITE'")
-[[ -n "$SITE" ]] || die "demo site missing"
+start_serve() { # start_serve NAME: vaxgate serve --demo on $URL; sets SERVE_PID, MLLP_PORT, HTTP_PORT, SITE, ORG
+	MLLP_PORT="$(bin/benchtool freeport)"
+	HTTP_PORT="$(bin/benchtool freeport)"
+	[[ "$MLLP_PORT" != "$HTTP_PORT" ]] || HTTP_PORT="$(bin/benchtool freeport)"
+	export VAXGATE_DATABASE_URL="$URL" VAXGATE_MLLP_ADDR="127.0.0.1:$MLLP_PORT" VAXGATE_HTTP_ADDR="127.0.0.1:$HTTP_PORT"
+	say "starting vaxgate serve (MLLP 127.0.0.1:$MLLP_PORT, HTTP 127.0.0.1:$HTTP_PORT)"
+	bin/vaxgate serve --demo >"$WORK/$1.out" 2>"$WORK/$1.log" &
+	SERVE_PID=$!
+	for _ in $(seq 240); do
+		curl -fsS "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null 2>&1 && break
+		kill -0 "$SERVE_PID" 2>/dev/null || { cat "$WORK/$1.log" >&2; die "vaxgate serve exited"; }
+		sleep 0.5
+	done
+	curl -fsS "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null || die "vaxgate serve not ready"
+	# The pgbench and --verify-db connections use the URL (it holds the password: never echoed).
+	# serve answers /readyz before it has set up the demo site; it says when it serves.
+	for _ in $(seq 240); do
+		grep -q '^vaxgate: MLLP on' "$WORK/$1.log" && break
+		kill -0 "$SERVE_PID" 2>/dev/null || { cat "$WORK/$1.log" >&2; die "vaxgate serve exited"; }
+		sleep 0.5
+	done
+	read -r SITE ORG < <("$PSQL" "$URL" -XAtF' ' -c "SELECT id, organization_id FROM sites WHERE code = 'DEMO-SITE'") || true
+	[[ -n "${SITE:-}" ]] || die "demo site missing"
+}
+stop_servers() {
+	[[ -n "$SERVE_PID" ]] && kill -TERM "$SERVE_PID" 2>/dev/null && wait "$SERVE_PID" 2>/dev/null || true
+	[[ -n "$PG_PID" ]] && kill -TERM "$PG_PID" 2>/dev/null && wait "$PG_PID" 2>/dev/null || true
+	SERVE_PID="" PG_PID=""
+}
+start_serve serve
 
 TCK="$(getconf CLK_TCK)"
 # CPU seconds (user+system) so far of serve, and of the PostgreSQL server (postmaster and its
 # children: backends, WAL writer, checkpointer, autovacuum): where the machine's time goes.
-cpu_of() { awk -v t="$TCK" '{s += $14 + $15} END {printf "%.2f\n", s / t}' "$@" 2>/dev/null || echo 0; }
+# (cat skips a process that exited since it was listed; awk alone would fail the whole sum)
+cpu_of() { { cat "$@" 2>/dev/null || true; } | awk -v t="$TCK" '{s += $14 + $15} END {printf "%.2f\n", s / t}'; }
+# and of its children that have exited (the postmaster's: backends of closed connections, pgbench's)
+cpu_dead() { { cat "$@" 2>/dev/null || true; } | awk -v t="$TCK" '{s += $16 + $17} END {printf "%.2f\n", s / t}'; }
 serve_cpu() { cpu_of "/proc/$SERVE_PID/stat"; }
 pg_cpu() {
 	local pm
-	pm="$(head -n1 "$WORK/pg/pgdata/postmaster.pid" 2>/dev/null)" || { echo 0; return; }
-	cpu_of "/proc/$pm/stat" $(pgrep -P "$pm" | sed 's|.*|/proc/&/stat|')
+	pm="$(head -n1 "$PGDIR/pgdata/postmaster.pid" 2>/dev/null)" || { echo 0; return; }
+	awk -v a="$(cpu_of "/proc/$pm/stat" $(pgrep -P "$pm" | sed 's|.*|/proc/&/stat|'))" -v b="$(cpu_dead "/proc/$pm/stat")" 'BEGIN {printf "%.2f\n", a + b}'
 }
 rss() { awk '/^VmRSS/ {print $2 " " $3}' "/proc/$SERVE_PID/status" 2>/dev/null || echo "?"; }
 metric() { # metric NAME: its value in serve's /metrics (sums a histogram's _sum or _count line)
@@ -142,16 +184,33 @@ metric() { # metric NAME: its value in serve's /metrics (sums a histogram's _sum
 # --- (a) the PostgreSQL ceiling ----------------------------------------------------------------
 CEILING=0
 CEILING_DESC="not measured"
+SAME=0
+SAME_DESC="not measured"
+pgbench_rate() { # pgbench_rate CLIENTS BATCH SCRIPT: messages/s
+	local out tps
+	out="$(timeout $((CEILING_SECONDS + 120)) "$PGBENCH" -n -M prepared -c "$1" -j "$(( $1 < 2 ? $1 : 2 ))" -T "$CEILING_SECONDS" \
+		-D site="$SITE" -D org="$ORG" -f "$3" "$URL" 2>&1)" || { echo "$out" >&2; die "pgbench failed"; }
+	tps="$(awk '/^tps = / {print $3}' <<<"$out")"
+	awk -v t="$tps" -v b="$2" 'BEGIN {printf "%.0f", t * b}'
+}
 if [[ "$LONG" != 1 ]]; then
+	bin/benchtool ceiling --minimal --batch "$CEILING_MIN_BATCH" --setup "$WORK/minimal-setup.sql" --out "$WORK/minimal.sql"
+	"$PSQL" "$URL" -Xq -v ON_ERROR_STOP=1 -f "$WORK/minimal-setup.sql" >/dev/null
+	for c in $CEILING_CLIENTS; do
+		say "minimal-record ceiling: pgbench, $c clients, $CEILING_MIN_BATCH messages per transaction, ${CEILING_SECONDS}s (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+		g0="$(pg_cpu)"; m0="$("$PSQL" "$URL" -XAt -c "SELECT count(*) FROM min_messages")"
+		rate="$(pgbench_rate "$c" "$CEILING_MIN_BATCH" "$WORK/minimal.sql")"
+		g1="$(pg_cpu)"; m1="$("$PSQL" "$URL" -XAt -c "SELECT count(*) FROM min_messages")"
+		say "minimal-record ceiling: $c clients: $rate messages/s, PostgreSQL $(awk -v g="$g0" -v G="$g1" -v n=$((m1 - m0)) 'BEGIN {printf "%.0f", n ? 1e6 * (G - g) / n : 0}') µs CPU per message"
+		if (( rate > CEILING )); then CEILING=$rate; CEILING_DESC="pgbench, $c clients, $CEILING_MIN_BATCH msg/txn"; fi
+	done
+	"$PSQL" "$URL" -Xq -c "DROP TABLE min_vaccinations, min_patients, min_messages" >/dev/null
 	bin/benchtool ceiling --batch "$CEILING_BATCH" --out "$WORK/ceiling.sql"
 	for c in $CEILING_CLIENTS; do
-		say "ceiling: pgbench, $c clients, $CEILING_BATCH messages per transaction, ${CEILING_SECONDS}s (load: $(cut -d' ' -f1-3 /proc/loadavg))"
-		out="$(timeout $((CEILING_SECONDS + 120)) "$PGBENCH" -n -M prepared -c "$c" -j "$(( c < 2 ? c : 2 ))" -T "$CEILING_SECONDS" \
-			-D site="$SITE" -D org="$ORG" -f "$WORK/ceiling.sql" "$URL" 2>&1)" || { echo "$out" >&2; die "pgbench failed"; }
-		tps="$(awk '/^tps = / {print $3}' <<<"$out")"
-		rate="$(awk -v t="$tps" -v b="$CEILING_BATCH" 'BEGIN {printf "%.0f", t * b}')"
-		say "ceiling: $c clients: $rate messages/s ($tps transactions/s)"
-		if (( rate > CEILING )); then CEILING=$rate; CEILING_DESC="pgbench, $c clients, $CEILING_BATCH msg/txn"; fi
+		say "same-rows ceiling: pgbench, $c clients, $CEILING_BATCH messages per transaction, ${CEILING_SECONDS}s (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+		rate="$(pgbench_rate "$c" "$CEILING_BATCH" "$WORK/ceiling.sql")"
+		say "same-rows ceiling: $c clients: $rate messages/s"
+		if (( rate > SAME )); then SAME=$rate; SAME_DESC="pgbench, $c clients, $CEILING_BATCH msg/txn"; fi
 	done
 fi
 
@@ -167,18 +226,29 @@ RSS_START="$(rss)"
 MAXCONNS=0
 for c in $CONNS; do (( c > MAXCONNS )) && MAXCONNS=$c; done
 LAST_RATE=""
+PHASE_FLAGS=()   # extra flags of vaxgate bench for the next phase
+PHASE_LABEL=""   # label of the next phase's row (default: its connections, rate and window)
+SPLIT=""         # the last phase's "first 20 s, then" rates, when it asked for them
 phase() { # phase CONNS MESSAGES [RATE] [WINDOW]: one run of vaxgate bench, one row of the table
 	local c=$1 n=$2 RATE=${3:-} WIN=${4:-$WINDOW} label=$1
 	[[ -n "$RATE" ]] && label="$c@$RATE/s"
 	[[ "$WIN" != "$WINDOW" ]] && label="$label w$WIN"
+	[[ -n "$PHASE_LABEL" ]] && label="$PHASE_LABEL"
 	b0="$(metric vaxgate_store_batch_size_sum)"; b1="$(metric vaxgate_store_batch_size_count)"
 	t0="$(metric vaxgate_store_batch_seconds_sum)"
 	say "vaxgate: $c connections, $n messages, window $WIN (load: $(cut -d' ' -f1-3 /proc/loadavg))"
 	s0="$(serve_cpu)"; g0="$(pg_cpu)"; w0="$(date +%s.%N)"
+	local prof=""
+	if [[ "$PROFILE" == 1 && -z "$PROFILED" && "$c" == "$MAXCONNS" ]]; then
+		PROFILED=1
+		curl -fsS -o "$WORK/serve.cpu.pprof" "http://127.0.0.1:$HTTP_PORT/debug/pprof/profile?seconds=${BENCH_PROFILE_SECONDS:-15}" &
+		prof=$!
+	fi
 	local TIMEFORMAT="%U %S"
 	out="$( { time bin/vaxgate bench --addr "127.0.0.1:$MLLP_PORT" --conns "$c" --messages "$n" --window "$WIN" \
-		--timeout "${TIMEOUT}s" --run-id "R$c-$RANDOM" --seed "$((c + 11))" --verify-db env ${RATE:+--rate "$RATE"} 2>&1; } 2>&1)" && rc=0 || rc=$?
+		--timeout "${TIMEOUT}s" --run-id "R$c-$RANDOM" --seed "$((c + 11))" --verify-db env ${RATE:+--rate "$RATE"} "${PHASE_FLAGS[@]}" 2>&1; } 2>&1)" && rc=0 || rc=$?
 	s1="$(serve_cpu)"; g1="$(pg_cpu)"; w1="$(date +%s.%N)"
+	[[ -n "$prof" ]] && { wait "$prof" || say "CPU profile failed"; }
 	# The last line of out is bash's time of the client: user and system seconds.
 	client="$(tail -n1 <<<"$out" | awk '{printf "%.2f", $1 + $2}')"
 	out="$(sed '$d' <<<"$out")"
@@ -187,6 +257,7 @@ phase() { # phase CONNS MESSAGES [RATE] [WINDOW]: one run of vaxgate bench, one 
 	u0="$(metric vaxgate_store_batch_seconds_sum)"
 	rate="$(sed -n 's/.*s: \([0-9]*\) msg\/s$/\1/p' <<<"$out")"
 	lat="$(sed -n 's/^ack latency: p50 \(.*\)  p90 \(.*\)  p99 \(.*\)  max \(.*\)$/\1 \2 \3 \4/p' <<<"$out")"
+	SPLIT="$(sed -n 's/^rate: //p' <<<"$out")"
 	nonaa="$(sed -n 's/.*non-AA=\([0-9]*\).*/\1/p' <<<"$out")"
 	verify="$(sed -n 's/^verify: \([0-9]*\) acknowledged (AA\/AE), \([0-9]*\) stored.*/\2\/\1/p' <<<"$out")"
 	batch="$(awk -v s="$a0" -v s0="$b0" -v c="$a1" -v c0="$b1" 'BEGIN {if (c > c0) printf "%.1f", (s - s0) / (c - c0); else print "-"}')"
@@ -224,7 +295,7 @@ fi
 # connection, at BENCH_RATED (default half) of the rate it reached, for about 20 s. At saturation
 # ACK latency is the queue (messages in flight over throughput, Little's law); this row shows the
 # latency of the work itself.
-RATED="${BENCH_RATED:-0.5}"
+RATED="${BENCH_RATED:-0.8}"
 if [[ "$LONG" != 1 && -n "$SAT_RATE" && "$RATED" != 0 ]]; then
 	r="$(awk -v r="$SAT_RATE" -v f="$RATED" 'BEGIN {printf "%d", r * f}')"
 	(( r > 0 )) && phase "$MAXCONNS" "$(( r * 20 ))" "$r" 1
@@ -232,16 +303,50 @@ fi
 RSS_END="$(rss)"
 QUEUE="$(metric vaxgate_store_queue_depth)"
 
+if [[ "${BENCH_STATEMENTS:-0}" == 1 ]]; then
+	"$PSQL" "$URL" -X -c "SELECT round(total_exec_time::numeric) AS total_ms,
+			round((100 * total_exec_time / sum(total_exec_time) OVER ())::numeric, 1) AS pct, calls,
+			round((total_exec_time / calls)::numeric, 3) AS mean_ms,
+			left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS statement
+		FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+		ORDER BY total_exec_time DESC LIMIT 20" >"$WORK/statements.txt"
+fi
+
+# --- (c) a fresh database on a stock server, new patients only ---------------------------------
+FRESH=""
+FRESH_SCANS=""
+if [[ "$LONG" != 1 && "$FRESH_MESSAGES" != 0 ]]; then
+	stop_servers
+	start_pg "$WORK/fresh" --stock
+	start_serve serve-fresh
+	PHASE_FLAGS=(--new-patients --split 20s) PHASE_LABEL="fresh $MAXCONNS"
+	phase "$MAXCONNS" "$FRESH_MESSAGES"
+	PHASE_FLAGS=() PHASE_LABEL=""
+	FRESH="$SPLIT"
+	# Whole-table scans of the tables the writer reads by key (a stale generic plan shows here),
+	# and whether autovacuum had analysed them by the end.
+	FRESH_SCANS="$("$PSQL" "$URL" -XAt -c "SELECT string_agg(relname || ' ' || seq_scan || ' reading ' || seq_tup_read || ' rows'
+			|| CASE WHEN last_autoanalyze IS NULL THEN '' ELSE ' (analysed)' END, ', ' ORDER BY relname)
+		FROM pg_stat_user_tables WHERE relname IN ('patients', 'registry_patients', 'vaccinations')")"
+fi
+
 # --- report ------------------------------------------------------------------------------------
 echo
 echo "vaxgate bench — $(date '+%Y-%m-%d %H:%M:%S'), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), $("$BINDIR/postgres" --version)"
 if [[ "$LONG" != 1 ]]; then
-	echo "PostgreSQL ceiling: $CEILING messages/s ($CEILING_DESC; the rows of one accepted VXU per message)"
+	echo "Ceilings of this run (PostgreSQL alone, pgbench, fsync on, statements pipelined):"
+	echo "  minimal record: $CEILING msg/s ($CEILING_DESC) — per message the archive row (raw message, ACK,"
+	echo "                  findings), a patient upsert and two vaccination rows, on tables of its own; ratio is over this"
+	echo "  same rows:      $SAME msg/s ($SAME_DESC) — per message the rows vaxgate's schema stores for an accepted VXU"
+	echo "                  (archive, registry patient, patient, patient report, next of kin, vaccination, its report, 4 observations)"
 fi
 echo
 printf '%-12s %-9s %-10s %-10s %-10s %-10s %-7s %-15s %-7s %-9s %-6s\n' conns "msg/s" p50 p90 p99 max non-AA "stored/acked" batch commit "ratio"
 for r in "${ROWS[@]}"; do echo "$r"; done
-echo "(batch: mean records per group commit; commit: mean time to write and commit one; ratio: msg/s over the ceiling)"
+echo "(batch: mean records per group commit; commit: mean time to write and commit one; ratio: msg/s over the"
+echo " minimal-record ceiling; fresh: a stock PostgreSQL, an empty database, new patients only)"
+[[ -n "$FRESH" ]] && echo "fresh database, stock settings: $FRESH"
+[[ -n "$FRESH_SCANS" ]] && echo "fresh database, whole-table scans from migration on (while a table is tiny one is the right plan): $FRESH_SCANS"
 echo
 echo "Where the time goes: CPU microseconds per message"
 printf '%-12s %-10s %-10s %-10s %-10s %s\n' conns postgres serve client other "busy"
@@ -253,15 +358,18 @@ if [[ "$LONG" == 1 && -s "$WORK/rss.log" ]]; then
 	echo "serve RSS every 30 s:"; sed 's/^/    /' "$WORK/rss.log"
 fi
 
+if [[ -s "$WORK/serve.cpu.pprof" ]]; then
+	echo
+	echo "vaxgate serve CPU profile, $MAXCONNS connections (go tool pprof -top; the file: $WORK/serve.cpu.pprof with BENCH_KEEP=1):"
+	"$GO" tool pprof -top -nodecount=40 bin/vaxgate "$WORK/serve.cpu.pprof" 2>/dev/null | sed -n '1,48p'
+	echo "by cumulative time:"
+	"$GO" tool pprof -top -cum -nodecount=40 bin/vaxgate "$WORK/serve.cpu.pprof" 2>/dev/null | sed -n '6,48p'
+fi
+
 if [[ "${BENCH_STATEMENTS:-0}" == 1 ]]; then
 	echo
 	echo "PostgreSQL time by statement during the vaxgate phases (pg_stat_statements):"
-	"$PSQL" "$URL" -X -c "SELECT round(total_exec_time::numeric) AS total_ms,
-			round((100 * total_exec_time / sum(total_exec_time) OVER ())::numeric, 1) AS pct, calls,
-			round((total_exec_time / calls)::numeric, 3) AS mean_ms,
-			left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS statement
-		FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-		ORDER BY total_exec_time DESC LIMIT 20"
+	cat "$WORK/statements.txt"
 fi
 
 if [[ "$LONG" != 1 && "${BENCH_GOBENCH:-1}" != 0 ]]; then

@@ -610,7 +610,18 @@ func (w *Writer) countArchived(ids []int64) (int, error) {
 // read: it takes the advisory locks of their linking blocks, looks up the answers already stored
 // for their control IDs (precheck), draws the ids of the rows they insert (drawIDs) and reads, with
 // row locks, the registry rows they may read or update (prefetch).
+//
+// The look-ups are planned for the values they are given, every time (plan_cache_mode
+// force_custom_plan, for them alone): PostgreSQL otherwise switches a prepared statement to a
+// generic plan after five executions and keeps it until the tables' statistics change. On a fresh
+// database — tables never analysed, autovacuum not yet come by — a generic plan made while the
+// tables were nearly empty reads them whole, and kept by the writer's long-lived connections it
+// made every batch slower as the registry grew (TestFreshDatabaseStaysOnIndexes). A custom plan
+// costs a few tens of microseconds per look-up, per batch, not per message.
 func (w *Writer) begin(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*batchCheck, *batchView, error) {
+	if _, err := tx.Exec(ctx, "SET LOCAL plan_cache_mode = force_custom_plan"); err != nil {
+		return nil, nil, fmt.Errorf("store: plan look-ups: %w", err)
+	}
 	if err := lockLinkKeys(ctx, tx, recs); err != nil {
 		return nil, nil, err
 	}
@@ -624,6 +635,10 @@ func (w *Writer) begin(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (
 	view, err := w.reg.prefetch(ctx, tx, recs)
 	if err != nil {
 		return nil, nil, err
+	}
+	// The writes that follow keep their cached plans (cheap to execute, costly to plan each time).
+	if _, err := tx.Exec(ctx, "RESET plan_cache_mode"); err != nil {
+		return nil, nil, fmt.Errorf("store: plan look-ups: %w", err)
 	}
 	if err := tx.Flush(ctx); err != nil {
 		return nil, nil, err

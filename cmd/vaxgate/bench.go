@@ -34,6 +34,8 @@ type benchOptions struct {
 	verifyDB    string
 	runID       string
 	updateShare float64
+	newPatients bool
+	split       time.Duration
 }
 
 func newBenchCmd() *cobra.Command {
@@ -96,6 +98,8 @@ acknowledged messages of this run in the database: every AA or AE must be there.
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the synthetic traffic")
 	f.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
 	f.StringVar(&o.verifyDB, "verify-db", "", "PostgreSQL URL of the engine's database (\"env\": $VAXGATE_DATABASE_URL): check that every acknowledged message is stored")
+	f.BoolVar(&o.newPatients, "new-patients", false, "every message the first report of a new patient, with one new dose (a registry filling up)")
+	f.DurationVar(&o.split, "split", 0, "also print the rate of the first SPLIT of the run and of the rest (a slowdown as tables grow)")
 	f.StringVar(&o.runID, "run-id", "", "prefix of this run's control IDs (default: unique)")
 	return cmd
 }
@@ -107,6 +111,7 @@ type benchResult struct {
 	failed  int // ACKs not AA/AE, or send errors
 	errors  []string
 	rtts    []time.Duration
+	done    []time.Duration // when each ACK arrived, from the start of the run
 }
 
 func runBench(ctx context.Context, o benchOptions) (*benchResult, error) {
@@ -124,7 +129,7 @@ func runBench(ctx context.Context, o benchOptions) (*benchResult, error) {
 	}
 	var (
 		mu   sync.Mutex
-		res  = &benchResult{codes: map[string]int{}, rtts: make([]time.Duration, 0, o.messages)}
+		res  = &benchResult{codes: map[string]int{}, rtts: make([]time.Duration, 0, o.messages), done: make([]time.Duration, 0, o.messages)}
 		sent atomic.Int64
 		wg   sync.WaitGroup
 	)
@@ -144,6 +149,7 @@ func runBench(ctx context.Context, o benchOptions) (*benchResult, error) {
 			gen := vxugen.New(vxugen.Options{
 				Seed: o.seed*1000003 + uint64(c), Facility: o.facility, ProcessingID: o.processing,
 				ControlIDs: fmt.Sprintf("%s-%d", o.runID, c), Patients: patients, UpdateShare: o.updateShare, Now: now,
+				NewPatients: o.newPatients,
 			})
 			msgs := func(yield func([]byte) bool) {
 				for i := 0; i < n; i++ {
@@ -160,11 +166,13 @@ func runBench(ctx context.Context, o benchOptions) (*benchResult, error) {
 				}
 			}
 			local := make([]time.Duration, 0, n)
+			doneAt := make([]time.Duration, 0, n)
 			codes := map[string]int{}
 			failed := 0
 			err := sendConn(ctx, o, msgs, func(ack []byte, rtt time.Duration) {
 				sent.Add(1)
 				local = append(local, rtt)
+				doneAt = append(doneAt, time.Since(start))
 				code := "??"
 				var m hl7.Message
 				if m.Parse(ack) == nil {
@@ -178,6 +186,7 @@ func runBench(ctx context.Context, o benchOptions) (*benchResult, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			res.rtts = append(res.rtts, local...)
+			res.done = append(res.done, doneAt...)
 			for k, v := range codes {
 				res.codes[k] += v
 			}
@@ -218,6 +227,16 @@ func (r *benchResult) print(w io.Writer, o benchOptions) {
 	fmt.Fprintf(w, "ack latency: p50 %s  p90 %s  p99 %s  max %s\n",
 		pct(0.50).Round(10*time.Microsecond), pct(0.90).Round(10*time.Microsecond),
 		pct(0.99).Round(10*time.Microsecond), pct(1).Round(10*time.Microsecond))
+	if o.split > 0 && r.elapsed > o.split {
+		early := 0
+		for _, d := range r.done {
+			if d <= o.split {
+				early++
+			}
+		}
+		fmt.Fprintf(w, "rate: first %s %.0f msg/s, then %.0f msg/s\n", o.split,
+			float64(early)/o.split.Seconds(), float64(len(r.done)-early)/(r.elapsed-o.split).Seconds())
+	}
 	keys := make([]string, 0, len(r.codes))
 	for k := range r.codes {
 		keys = append(keys, k)

@@ -24,8 +24,12 @@ type Options struct {
 	Patients     int     // size of the patient population (default 100,000)
 	UpdateShare  float64 // share of messages that update a dose reported before (RXA-21 U), default 0.05
 	Historical   float64 // share of doses reported as historical (RXA-9 01), default 0.2
-	Now          time.Time
-	Codes        *codes.Set
+	// NewPatients makes every message the first report of a patient never sent before (by this
+	// generator: its MRN is derived from ControlIDs and the message's sequence number), with one
+	// dose and no updates: the traffic of a registry filling up. Patients is then ignored.
+	NewPatients bool
+	Now         time.Time
+	Codes       *codes.Set
 }
 
 // Generator makes messages; one Generator is not safe for concurrent use: give each goroutine its
@@ -168,12 +172,15 @@ func (g *Generator) person(n int) person {
 // Next returns the next message. The slice is the caller's.
 func (g *Generator) Next() []byte {
 	g.seq++
-	update := len(g.recent) > 0 && g.rng.Float64() < g.o.UpdateShare
+	update := !g.o.NewPatients && len(g.recent) > 0 && g.rng.Float64() < g.o.UpdateShare
 	var d dose
 	if update {
 		d = g.recent[g.rng.IntN(len(g.recent))]
 	} else {
 		d = dose{patient: g.rng.IntN(g.o.Patients)}
+		if g.o.NewPatients {
+			d.patient = g.seq
+		}
 		d.order = fmt.Sprintf("%s-O%d", g.o.ControlIDs, g.seq)
 		d.lot = fmt.Sprintf("L%c%04d", 'A'+rune(g.rng.IntN(26)), g.rng.IntN(10000))
 		d.date = g.o.Now.Add(-time.Duration(g.rng.IntN(20)) * 24 * time.Hour)
@@ -186,6 +193,9 @@ func (g *Generator) Next() []byte {
 		}
 	}
 	p := g.person(d.patient)
+	if g.o.NewPatients {
+		p.mrn = g.o.ControlIDs + "-P" + strconv.Itoa(g.seq)
+	}
 	historical := !update && g.rng.Float64() < g.o.Historical
 	b := g.b
 	b.Reset()

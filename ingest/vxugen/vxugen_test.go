@@ -45,3 +45,32 @@ func TestDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// TestNewPatients: with NewPatients every message is the first report of a patient of its own
+// (a distinct PID-3), with one dose that is new (RXA-21 A), and is accepted.
+func TestNewPatients(t *testing.T) {
+	v, err := validate.New(validate.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ingest.NewPipeline(ingest.Options{Committer: ingest.DryRun{}, Validator: v})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := vxugen.New(vxugen.Options{Seed: 5, ControlIDs: "N", Patients: 10, UpdateShare: 0.9, NewPatients: true, Now: time.Now()})
+	seen := map[string]bool{}
+	for i := 0; i < 2000; i++ {
+		rec := p.Evaluate(g.Next())
+		if rec.ACKCode != ack.AA {
+			t.Fatalf("message %d answered %s", i, rec.ACKCode)
+		}
+		mrn := rec.VXU.Patient.PrimaryID().Value
+		if seen[mrn] {
+			t.Fatalf("message %d: patient %q sent before", i, mrn)
+		}
+		seen[mrn] = true
+		if len(rec.VXU.Orders) != 1 || rec.VXU.Orders[0].ActionCode != "A" {
+			t.Fatalf("message %d: want one new dose, got %d orders %+v", i, len(rec.VXU.Orders), rec.VXU.Orders)
+		}
+	}
+}

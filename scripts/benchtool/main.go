@@ -5,6 +5,8 @@
 //	benchtool pg --dir DIR --url-file FILE     start PostgreSQL (durable defaults, plus $BENCH_PG_SETTINGS
 //	                                           "k=v ..."), write its URL, wait for SIGTERM
 //	benchtool ceiling --batch B --out FILE     write the pgbench script (B messages per transaction)
+//	benchtool ceiling --minimal --batch B --setup FILE --out FILE
+//	                                           the minimal durable record's tables (setup) and script
 //	benchtool freeport                         print a free TCP port on 127.0.0.1
 package main
 
@@ -58,6 +60,7 @@ func runPG(args []string) error {
 	dir := fs.String("dir", "", "data directory (created)")
 	urlFile := fs.String("url-file", "", "where to write the connection URL")
 	maxConns := fs.String("max-connections", "200", "max_connections")
+	stock := fs.Bool("stock", false, "PostgreSQL's stock settings (what a registry's own server starts with), not pgembed's tuned defaults")
 	statements := fs.Bool("stat-statements", false, "load pg_stat_statements (the per-statement profile; costs a little)")
 	_ = fs.Parse(args)
 	if *dir == "" || *urlFile == "" {
@@ -65,6 +68,11 @@ func runPG(args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	settings := map[string]string{"max_connections": *maxConns}
+	if *stock {
+		// pgembed's defaults that differ from PostgreSQL's own, set back (shared_buffers is the
+		// stock 128MB already; logging settings do not change the work).
+		settings = map[string]string{"max_connections": "100", "jit": "on", "wal_init_zero": "on"}
+	}
 	for _, kv := range strings.Fields(os.Getenv("BENCH_PG_SETTINGS")) {
 		if k, v, ok := strings.Cut(kv, "="); ok {
 			settings[k] = v
@@ -109,9 +117,17 @@ func writeCeiling(args []string) error {
 	fs := flag.NewFlagSet("ceiling", flag.ExitOnError)
 	batch := fs.Int("batch", 64, "messages per transaction")
 	out := fs.String("out", "", "script file")
+	minimal := fs.Bool("minimal", false, "the minimal durable record of a VXU, on tables of its own (see writeMinimal)")
+	setup := fs.String("setup", "", "with --minimal: where to write the SQL that creates its tables")
 	_ = fs.Parse(args)
 	if *out == "" || *batch < 1 {
 		return fmt.Errorf("ceiling: --out and a positive --batch are required")
+	}
+	if *minimal {
+		if *setup == "" {
+			return fmt.Errorf("ceiling: --minimal needs --setup")
+		}
+		return writeMinimal(*batch, *setup, *out)
 	}
 	gen := vxugen.New(vxugen.Options{Seed: 7, ControlIDs: "CEIL", Historical: 0.0001, UpdateShare: 0.0001})
 	var raw []byte
@@ -153,7 +169,7 @@ func writeCeiling(args []string) error {
 	w.WriteString("-- Variables: -D site=ID -D org=ID (the demo site and its organization).\n")
 	w.WriteString("\\startpipeline\nBEGIN;\n")
 	for i := 0; i < *batch; i++ {
-		fmt.Fprintf(&w, `INSERT INTO messages (id, env, site_id, transport, control_id, sending_facility, message_type, received_at, raw, ack, ack_code, findings, resend_key) VALUES (nextval('messages_id_seq'), 'P', :site, 'mllp', 'CEIL-' || currval('messages_id_seq'), 'X68', 'VXU^V04', now(), %s, %s, 'AA', '[]', true) ON CONFLICT (site_id, env, control_id) WHERE resend_key AND site_id IS NOT NULL DO NOTHING;
+		fmt.Fprintf(&w, `INSERT INTO messages (id, env, site_id, transport, control_id, sending_facility, message_type, received_at, raw, ack, ack_code, findings, resend_key, content_digest) VALUES (nextval('messages_id_seq'), 'P', :site, 'mllp', 'CEIL-' || currval('messages_id_seq'), 'X68', 'VXU^V04', now(), %s, %s, 'AA', '[]', true, sha256(int8send(currval('messages_id_seq')))) ON CONFLICT (site_id, env, control_id, content_digest) WHERE resend_key AND site_id IS NOT NULL DO NOTHING;
 `, hex(raw), hex(ackMsg))
 		fmt.Fprintf(&w, `INSERT INTO registry_patients (env, family_name, given_name, middle_name, birth_date, sex, mother_maiden, postal_code, sharing) VALUES ('P', %s, %s, %s, %s, %s, %s, '02118', 'Y');
 `, lit(v.Patient.LegalName().Family), lit(v.Patient.LegalName().Given), lit(v.Patient.LegalName().Middle), birth, lit(v.Patient.Sex), lit(v.Patient.MotherMaiden.Family))
@@ -175,6 +191,72 @@ func writeCeiling(args []string) error {
 	}
 	w.WriteString("COMMIT;\n\\endpipeline\n")
 	return os.WriteFile(*out, []byte(w.String()), 0o644)
+}
+
+// minimalSetup creates the minimal durable record's tables, independent of vaxgate's schema: the
+// archive (raw message, ACK, findings; unique per site and control ID, as resends are found), the
+// patients (unique per organization and identifier, upserted) and the vaccinations (two per
+// message, found by patient).
+const minimalSetup = `SET client_min_messages = warning;
+DROP TABLE IF EXISTS min_vaccinations, min_patients, min_messages;
+CREATE TABLE min_messages (
+	id bigserial PRIMARY KEY, site_id bigint NOT NULL, control_id text NOT NULL,
+	received_at timestamptz NOT NULL, raw bytea NOT NULL, ack bytea NOT NULL, findings jsonb NOT NULL,
+	UNIQUE (site_id, control_id));
+CREATE TABLE min_patients (
+	id bigserial PRIMARY KEY, organization_id bigint NOT NULL, id_value text NOT NULL,
+	family_name text NOT NULL, given_name text NOT NULL, birth_date date, sex text NOT NULL,
+	postal_code text NOT NULL, last_message_id bigint NOT NULL REFERENCES min_messages,
+	UNIQUE (organization_id, id_value));
+CREATE TABLE min_vaccinations (
+	id bigserial PRIMARY KEY, patient_id bigint NOT NULL REFERENCES min_patients,
+	message_id bigint NOT NULL REFERENCES min_messages, cvx text NOT NULL, administered_on date NOT NULL,
+	lot text NOT NULL, segment int NOT NULL);
+CREATE INDEX ON min_vaccinations (patient_id);
+`
+
+// writeMinimal writes the fixed ceiling of make bench: per message, the minimal durable record of
+// an accepted VXU — the archive row with the raw message, its ACK and findings, a patient upsert
+// and two vaccination rows — batch messages per transaction, pipelined, on tables of its own
+// (minimalSetup), so that it does not move when vaxgate's schema does. Values come from a real
+// generated message.
+func writeMinimal(batch int, setup, out string) error {
+	gen := vxugen.New(vxugen.Options{Seed: 7, ControlIDs: "CEIL", Historical: 0.0001, UpdateShare: 0.0001})
+	raw := gen.Next()
+	m, err := hl7.Parse(raw)
+	if err != nil {
+		return err
+	}
+	v := ingest.Decode(m)
+	b := ack.NewBuilder([]string{"vaxgate"}, nil, ack.DefaultPolicy)
+	ackMsg := b.Build(ack.HeaderOf(m), ack.AA, nil)
+	findings, _ := json.Marshal([]ack.Finding{{Rule: "pd1-12-recorded", Location: ack.Location{Segment: "PD1", Sequence: 1, Field: 12},
+		Code: ack.CodeAccepted, Severity: ack.Information, App: ack.AppDataWasIgnored, Text: "PD1-12 was recorded; data sharing is managed in the registry."}})
+	lit := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+	hex := func(b []byte) string { return fmt.Sprintf("'\\x%x'::bytea", b) }
+	n := v.Patient.LegalName()
+	cvx, lot := "08", "LOT1"
+	if len(v.Orders) > 0 {
+		cvx, lot = v.Orders[0].CVX, firstOr(v.Orders[0].Lots)
+	}
+	var w strings.Builder
+	fmt.Fprintf(&w, "-- vaxgate minimal-record ceiling: %d messages per transaction; raw %d bytes, ACK %d bytes.\n", batch, len(raw), len(ackMsg))
+	w.WriteString("\\startpipeline\nBEGIN;\n")
+	for i := 0; i < batch; i++ {
+		fmt.Fprintf(&w, `INSERT INTO min_messages (id, site_id, control_id, received_at, raw, ack, findings) VALUES (nextval('min_messages_id_seq'), 1, 'CEIL-' || currval('min_messages_id_seq'), now(), %s, %s, convert_from(%s, 'UTF8')::jsonb);
+`, hex(raw), hex(ackMsg), hex(findings))
+		fmt.Fprintf(&w, `INSERT INTO min_patients (id, organization_id, id_value, family_name, given_name, birth_date, sex, postal_code, last_message_id) VALUES (nextval('min_patients_id_seq'), 1, 'P' || currval('min_messages_id_seq'), %s, %s, '2008-01-01'::date + (currval('min_messages_id_seq') %% 6570)::int, %s, '02118', currval('min_messages_id_seq')) ON CONFLICT (organization_id, id_value) DO UPDATE SET family_name = EXCLUDED.family_name, given_name = EXCLUDED.given_name, last_message_id = EXCLUDED.last_message_id;
+`, lit(n.Family), lit(n.Given), lit(v.Patient.Sex))
+		for seg := 0; seg < 2; seg++ {
+			fmt.Fprintf(&w, `INSERT INTO min_vaccinations (patient_id, message_id, cvx, administered_on, lot, segment) VALUES (currval('min_patients_id_seq'), currval('min_messages_id_seq'), %s, '2026-11-01', %s, %d);
+`, lit(cvx), lit(lot), 6+seg)
+		}
+	}
+	w.WriteString("COMMIT;\n\\endpipeline\n")
+	if err := os.WriteFile(setup, []byte(minimalSetup), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(out, []byte(w.String()), 0o644)
 }
 
 func firstOr(s []string) string {

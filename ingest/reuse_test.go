@@ -1,0 +1,92 @@
+package ingest_test
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vaxgate/vaxgate/ingest"
+	"github.com/vaxgate/vaxgate/ingest/validate"
+	"github.com/vaxgate/vaxgate/ingest/vxugen"
+)
+
+// TestParsedMessagesReused: the pipeline parses into reused hl7.Messages; nothing a record keeps
+// may point into one, or a later message would change an earlier record. Messages are evaluated
+// from several goroutines at once (run with -race), and every record must still hold its own
+// message's control ID, patient and dose, read after all the others were parsed.
+func TestParsedMessagesReused(t *testing.T) {
+	v, err := validate.New(validate.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ingest.NewPipeline(ingest.Options{Committer: ingest.DryRun{}, Validator: v})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers, each = 4, 150
+	type result struct {
+		raw []byte
+		rec *ingest.Record
+	}
+	out := make([][]result, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			g := vxugen.New(vxugen.Options{Seed: uint64(w + 1), ControlIDs: "R" + string(rune('A'+w)), NewPatients: true, Now: time.Now()})
+			for i := 0; i < each; i++ {
+				raw := g.Next()
+				out[w] = append(out[w], result{raw: raw, rec: p.Evaluate(raw)})
+			}
+		}(w)
+	}
+	wg.Wait()
+	// Each record against its own message decoded again, alone, now.
+	for w := range out {
+		for i, r := range out[w] {
+			again := p.Evaluate(r.raw)
+			if r.rec.ControlID != again.ControlID || r.rec.Facility != again.Facility || r.rec.MessageType != again.MessageType {
+				t.Fatalf("worker %d message %d: header %q %q %q, want %q %q %q", w, i,
+					r.rec.ControlID, r.rec.Facility, r.rec.MessageType, again.ControlID, again.Facility, again.MessageType)
+			}
+			if r.rec.VXU == nil || again.VXU == nil {
+				t.Fatalf("worker %d message %d: not accepted", w, i)
+			}
+			a, b := r.rec.VXU.Patient, again.VXU.Patient
+			if a.PrimaryID() != b.PrimaryID() || a.LegalName() != b.LegalName() || a.BirthDate != b.BirthDate {
+				t.Fatalf("worker %d message %d: patient %+v, want %+v", w, i, a.PrimaryID(), b.PrimaryID())
+			}
+			if len(r.rec.VXU.Orders) != len(again.VXU.Orders) || r.rec.VXU.Orders[0].CVX != again.VXU.Orders[0].CVX ||
+				r.rec.VXU.Orders[0].AdministeredAt != again.VXU.Orders[0].AdministeredAt {
+				t.Fatalf("worker %d message %d: orders differ", w, i)
+			}
+			if string(r.rec.ACK) == "" || r.rec.ACKCode != again.ACKCode {
+				t.Fatalf("worker %d message %d: ACK %q", w, i, r.rec.ACKCode)
+			}
+		}
+	}
+}
+
+// BenchmarkEvaluate: one message through every check of the pipeline (parse, header checks,
+// validation, decoding, ACK), without a database.
+func BenchmarkEvaluate(b *testing.B) {
+	v, err := validate.New(validate.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := ingest.NewPipeline(ingest.Options{Committer: ingest.DryRun{}, Validator: v})
+	if err != nil {
+		b.Fatal(err)
+	}
+	g := vxugen.New(vxugen.Options{Seed: 3, ControlIDs: "B", Now: time.Now()})
+	msgs := make([][]byte, 256)
+	for i := range msgs {
+		msgs[i] = g.Next()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p.Evaluate(msgs[i%len(msgs)])
+	}
+}

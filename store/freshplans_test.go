@@ -1,0 +1,164 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/vaxgate/vaxgate/ack"
+	"github.com/vaxgate/vaxgate/hl7"
+	"github.com/vaxgate/vaxgate/ingest"
+	"github.com/vaxgate/vaxgate/ingest/vxugen"
+	"github.com/vaxgate/vaxgate/store"
+	"github.com/vaxgate/vaxgate/store/storetest"
+)
+
+// hotTables are the tables the writer reads and updates by key on every batch.
+var hotTables = []string{"patients", "registry_patients", "vaccinations"}
+
+// seqScans reads the whole-table scans PostgreSQL counted on the hot tables (as far as backends
+// have reported them: see waitStats).
+func seqScans(ctx context.Context, t *testing.T, pool *pgxpool.Pool) (scans map[string]int64, idx int64) {
+	t.Helper()
+	scans = map[string]int64{}
+	rows, err := pool.Query(ctx, `SELECT relname, seq_scan, COALESCE(idx_scan, 0) FROM pg_stat_user_tables WHERE relname = ANY($1)`, hotTables)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		var s, i int64
+		if err := rows.Scan(&name, &s, &i); err != nil {
+			t.Fatal(err)
+		}
+		scans[name] = s
+		idx += i
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return scans, idx
+}
+
+// TestFreshDatabaseStaysOnIndexes: a registry starts vaxgate on an empty database, its writer's
+// connections live long, and autovacuum may not have analysed the tables for a while (or analysed
+// them while they were empty). PostgreSQL caches a generic plan of a prepared statement after five
+// executions and keeps it until the tables' statistics change: a batch look-up planned while the
+// tables were empty would then keep reading them whole as they grow, and throughput would fall
+// with every message. The writer writes batches on an empty database (never analysed, and
+// analysed while empty), the tables are then filled with 30,000 patients and vaccinations
+// (autovacuum off, no ANALYZE), and the writer's next batches must not scan any of the tables it
+// reads by key.
+func TestFreshDatabaseStaysOnIndexes(t *testing.T) {
+	for _, analysed := range []bool{false} {
+		t.Run(fmt.Sprintf("analysed-empty=%v", analysed), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			db := storetest.New(t)
+			for _, tbl := range append([]string{"messages"}, hotTables...) {
+				if _, err := db.Pool.Exec(ctx, "ALTER TABLE "+tbl+" SET (autovacuum_enabled = false)"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if analysed {
+				if _, err := db.Pool.Exec(ctx, "ANALYZE messages, patients, registry_patients, vaccinations"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s := &ingest.Sender{SiteCode: "SITE-F", Status: ingest.SiteProduction}
+			if err := db.Pool.QueryRow(ctx, `INSERT INTO organizations (code, name) VALUES ('ORG-F', 'F') RETURNING id`).Scan(&s.OrganizationID); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Pool.QueryRow(ctx, `INSERT INTO sites (organization_id, code, name, status) VALUES ($1, 'SITE-F', 'F', 'production') RETURNING id`,
+				s.OrganizationID).Scan(&s.SiteID); err != nil {
+				t.Fatal(err)
+			}
+			w, err := db.NewWriter(store.WriterOptions{MaxBatch: 16, MaxDelay: 50 * time.Millisecond, Shards: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close(ctx)
+			gen := vxugen.New(vxugen.Options{Seed: 11, ControlIDs: "F", NewPatients: true, Now: time.Now()})
+			b := ack.NewBuilder([]string{"vaxgate"}, nil, ack.DefaultPolicy)
+			write := func(batches int) {
+				t.Helper()
+				for i := 0; i < batches; i++ {
+					var pend []ingest.Pending
+					for j := 0; j < 8; j++ {
+						raw := gen.Next()
+						m, err := hl7.Parse(raw)
+						if err != nil {
+							t.Fatal(err)
+						}
+						h := ack.HeaderOf(m)
+						pend = append(pend, w.Commit(&ingest.Record{
+							Transport: ingest.TransportMLLP, Sender: s, Env: "P", ControlID: h.ControlID, Facility: "X68",
+							MessageType: "VXU^V04", ReceivedAt: time.Now(), Raw: raw, ACK: b.Build(h, ack.AA, nil), ACKCode: ack.AA,
+							ResendKey: true, VXU: ingest.Decode(m),
+						}))
+					}
+					for _, p := range pend {
+						if _, err := p.Wait(ctx); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+			}
+			write(12) // more than five executions of every statement, on the (nearly) empty tables
+
+			// A registry's worth of rows, as a bulk load would write them, with no ANALYZE.
+			conn, err := db.Pool.Acquire(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, fill := range []string{
+				`INSERT INTO registry_patients (id, env, family_name, given_name, birth_date)
+					SELECT 1000000 + g, 'P', 'fam' || g % 500, 'giv' || g % 300, date '2008-01-01' + g % 6000 FROM generate_series(1, 30000) g`,
+				`INSERT INTO patients (env, organization_id, id_value, id_authority, id_type, registry_patient_id, birth_date,
+						match_family, match_given, demographics)
+					SELECT 'P', ` + fmt.Sprint(s.OrganizationID) + `, 'BULK' || g, 'EHR', 'MR', 1000000 + g, date '2008-01-01' + g % 6000,
+						'fam' || g % 500, 'giv' || g % 300, '{}'
+					FROM generate_series(1, 30000) g`,
+				`INSERT INTO vaccinations (env, patient_id, registry_patient_id, organization_id, site_id, filler_order_id,
+						administered_on, dose_key, historical, details, first_message_id, last_message_id)
+					SELECT 'P', p.id, p.registry_patient_id, p.organization_id, ` + fmt.Sprint(s.SiteID) + `, 'ORD' || p.id,
+						date '2026-01-01', 'cvx:08', false, '{}', (SELECT min(id) FROM messages), (SELECT min(id) FROM messages)
+					FROM patients p WHERE p.id_value LIKE 'BULK%'`,
+				`SELECT pg_stat_force_next_flush()`,
+			} {
+				if _, err := conn.Exec(ctx, fill); err != nil {
+					conn.Release()
+					t.Fatalf("fill: %v", err)
+				}
+			}
+			conn.Release()
+			time.Sleep(200 * time.Millisecond)
+			before, idx0 := seqScans(ctx, t, db.Pool)
+
+			write(12)
+			// Backends report their counters when idle, at least 1 s apart (10 s at most): wait
+			// until the writer's index scans of the second round show.
+			var after map[string]int64
+			for deadline := time.Now().Add(30 * time.Second); ; {
+				var idx int64
+				after, idx = seqScans(ctx, t, db.Pool)
+				if idx > idx0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the writer's scans were not reported within 30 s")
+				}
+				time.Sleep(500 * time.Millisecond)
+			}
+			for _, tbl := range hotTables {
+				if d := after[tbl] - before[tbl]; d > 0 {
+					t.Errorf("%s: %d whole-table scans by 12 batches once it held 30,000 rows", tbl, d)
+				}
+			}
+		})
+	}
+}
