@@ -44,7 +44,7 @@ build:
 
 # The lead wires `serve --demo` (private database, demo site, printed credentials).
 run: deps build
-	./bin/vaxgate serve --demo
+	./bin/vaxgate serve --demo --log-format console
 
 test: deps node-deps lint
 	@[ -n "$(RACE)" ] || echo "test: no C compiler (CGO_ENABLED=0): running without the race detector"

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/template"
 
@@ -17,7 +18,22 @@ import (
 	"github.com/vaxgate/vaxgate/store"
 )
 
+// localMailDrop gives a private installation (no database_url: the newcomer's `make run`) without
+// a mail server a mail drop folder, <data_dir>/mail, so that invitations work out of the box, for
+// serve and for `vaxgate admin` beside it alike. It reports whether it did.
+func localMailDrop(c *config) bool {
+	if c.SMTP.Addr != "" || c.SMTP.Dir != "" || c.DatabaseURL != "" {
+		return false
+	}
+	c.SMTP.Dir = filepath.Join(c.DataDir, "mail")
+	if c.SMTP.From == "" {
+		c.SMTP.From = "registry@localhost"
+	}
+	return true
+}
+
 func newAdminService(c *config, db *store.DB, log *zap.Logger) (*admin.Service, error) {
+	localMailDrop(c)
 	base := c.HTTP.PublicURL
 	if base == "" {
 		base = "http://" + localAddr(c.HTTP.Addr)

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -196,12 +195,7 @@ func serve(ctx context.Context, c *config, demo bool, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	if demo && c.SMTP.Addr == "" && c.SMTP.Dir == "" {
-		// A newcomer's demo has no mail server: e-mails (invitations) go to a folder instead.
-		c.SMTP.Dir = filepath.Join(c.DataDir, "mail")
-		if c.SMTP.From == "" {
-			c.SMTP.From = "registry@localhost"
-		}
+	if localMailDrop(c) {
 		fmt.Fprintf(stdout, "No smtp.addr: e-mails (invitations) are written to %s as .eml files.\n", c.SMTP.Dir)
 	}
 	adminSvc, err := newAdminService(c, db, log)
