@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/vaxgate/vaxgate/store/storetest"
 )
@@ -39,28 +38,7 @@ func TestAdminBesideServe(t *testing.T) {
 	t.Setenv("VAXGATE_HTTP_ADDR", "127.0.0.1:0")
 	t.Setenv("VAXGATE_LOG_LEVEL", "warn")
 
-	var stdout, stderr syncBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	root := newRootCmd()
-	root.SetArgs([]string{"serve"})
-	root.SetOut(&stdout)
-	root.SetErr(&stderr)
-	done := make(chan error, 1)
-	go func() { done <- root.ExecuteContext(ctx) }()
-	re := regexp.MustCompile(`MLLP on (\S+), HTTP on (\S+)`)
-	started := false
-	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline) && !started; time.Sleep(50 * time.Millisecond) {
-		started = re.MatchString(stderr.String())
-		select {
-		case err := <-done:
-			t.Fatalf("serve ended early: %v\n%s", err, stderr.String())
-		default:
-		}
-	}
-	if !started {
-		t.Fatalf("serve did not start:\n%s", stderr.String())
-	}
+	runServe(t, "serve")
 
 	run := func(args ...string) string {
 		t.Helper()
@@ -82,15 +60,6 @@ func TestAdminBesideServe(t *testing.T) {
 		t.Errorf("migrate beside the server:\n%s", out)
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("serve returned %v", err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("serve did not stop")
-	}
 }
 
 // TestFirstStartAdmin: the first start of an empty registry creates the first registry
@@ -102,39 +71,10 @@ func TestFirstStartAdmin(t *testing.T) {
 	t.Setenv("VAXGATE_MLLP_ADDR", "127.0.0.1:0")
 	t.Setenv("VAXGATE_HTTP_ADDR", "127.0.0.1:0")
 	t.Setenv("VAXGATE_LOG_LEVEL", "warn")
-	start := func() (stdout string, httpAddr string, stop func()) {
-		var out, errb syncBuffer
-		ctx, cancel := context.WithCancel(context.Background())
-		root := newRootCmd()
-		root.SetArgs([]string{"serve"})
-		root.SetOut(&out)
-		root.SetErr(&errb)
-		done := make(chan error, 1)
-		go func() { done <- root.ExecuteContext(ctx) }()
-		re := regexp.MustCompile(`HTTP on (\S+)`)
-		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			if m := re.FindStringSubmatch(errb.String()); m != nil {
-				httpAddr = m[1]
-				break
-			}
-		}
-		if httpAddr == "" {
-			cancel()
-			t.Fatalf("serve did not start:\n%s", errb.String())
-		}
-		return out.String(), httpAddr, func() {
-			cancel()
-			select {
-			case <-done:
-			case <-time.After(30 * time.Second):
-				t.Error("serve did not stop")
-			}
-		}
-	}
-	out, httpAddr, stop := start()
+	first := runServe(t, "serve")
+	out, httpAddr := first.stdout.String(), first.http
 	m := regexp.MustCompile(`username (\S+)  password (\S+)`).FindStringSubmatch(out)
 	if m == nil || m[1] != "registrar" || !strings.Contains(out, "http://"+httpAddr+"/") {
-		stop()
 		t.Fatalf("first start printed no one-time sign-in for the first administrator:\n%s", out)
 	}
 	body := fmt.Sprintf(`{"username": %q, "password": %q}`, m[1], m[2])
@@ -147,10 +87,10 @@ func TestFirstStartAdmin(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"password_change_required":true`) {
 		t.Errorf("login with the one-time password: %d %s", resp.StatusCode, b)
 	}
-	stop()
-	out, _, stop = start()
-	defer stop()
-	if strings.Contains(out, "password") {
+	if err := first.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if out := runServe(t, "serve").stdout.String(); strings.Contains(out, "password") {
 		t.Errorf("second start printed a password again:\n%s", out)
 	}
 }

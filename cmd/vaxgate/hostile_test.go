@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -60,35 +59,13 @@ func startServe(t *testing.T, c *config) *running {
 	done := make(chan error, 1)
 	cc := *c
 	go func() { done <- serve(ctx, &cc, true, r.stdout, r.stderr) }()
-	var once sync.Once
-	var stopErr error
-	r.stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case stopErr = <-done:
-			case <-time.After(60 * time.Second):
-				stopErr = errors.New("serve did not stop")
-			}
-		})
-		return stopErr
-	}
+	r.stop = stopper(cancel, done)
 	t.Cleanup(func() { _ = r.stop() })
-	re := regexp.MustCompile(`MLLP on (\S+), HTTP on (\S+)`)
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if m := re.FindStringSubmatch(r.stderr.String()); m != nil {
-			r.mllp, r.http = m[1], m[2]
-			return r
-		}
-		select {
-		case err := <-done:
-			t.Errorf("serve ended early: %v\n%s", err, r.stderr.String())
-			return nil
-		default:
-		}
+	if !r.waitServing(done) {
+		t.Errorf("serve did not start:\n%s", r.stderr.String())
+		return nil
 	}
-	t.Errorf("serve did not start:\n%s", r.stderr.String())
-	return nil
+	return r
 }
 
 // msaOf returns MSA-1 of an ACK and the text of its first ERR.

@@ -100,38 +100,9 @@ func TestREADMECommands(t *testing.T) {
 	t.Setenv("VAXGATE_MLLP_ADDR", "127.0.0.1:0")
 	t.Setenv("VAXGATE_HTTP_ADDR", "127.0.0.1:0")
 	t.Setenv("VAXGATE_LOG_LEVEL", "warn")
-	var stdout, stderr syncBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	root := newRootCmd()
-	root.SetArgs([]string{"serve", "--demo"})
-	root.SetOut(&stdout)
-	root.SetErr(&stderr)
-	done := make(chan error, 1)
-	go func() { done <- root.ExecuteContext(ctx) }()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("serve did not stop")
-		}
-	}()
-	re := regexp.MustCompile(`MLLP on (\S+), HTTP on (\S+)`)
-	var mllpAddr, httpAddr string
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline) && mllpAddr == ""; time.Sleep(50 * time.Millisecond) {
-		if m := re.FindStringSubmatch(stderr.String()); m != nil {
-			mllpAddr, httpAddr = m[1], m[2]
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("serve ended early: %v\n%s", err, stderr.String())
-		default:
-		}
-	}
-	if mllpAddr == "" {
-		t.Fatalf("serve did not start:\n%s", stderr.String())
-	}
+	srv := runServe(t, "serve", "--demo")
+	mllpAddr, httpAddr, stdout := srv.mllp, srv.http, srv.stdout
+	ctx := context.Background()
 	password := ""
 	if m := regexp.MustCompile(`SOAP: \S+\s+username \S+\s+password (\S+)`).FindStringSubmatch(stdout.String()); m != nil {
 		password = m[1]

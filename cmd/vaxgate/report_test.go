@@ -54,38 +54,8 @@ func TestCertificationRun(t *testing.T) {
 		"--status", "testing", "--facility", "CERT01")
 	mustRun(t, "admin", "sender", "add-mllp", "--site", "CERT-SITE", "--cidr", "127.0.0.0/8")
 
-	var stderr syncBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	serve := newRootCmd()
-	serve.SetArgs([]string{"serve"})
-	serve.SetOut(io.Discard)
-	serve.SetErr(&stderr)
-	done := make(chan error, 1)
-	go func() { done <- serve.ExecuteContext(ctx) }()
-	re := regexp.MustCompile(`MLLP on (\S+), HTTP on (\S+)`)
-	var mllpAddr, httpAddr string
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline) && mllpAddr == ""; time.Sleep(50 * time.Millisecond) {
-		if m := re.FindStringSubmatch(stderr.String()); m != nil {
-			mllpAddr, httpAddr = m[1], m[2]
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("serve ended early: %v\n%s", err, stderr.String())
-		default:
-		}
-	}
-	if mllpAddr == "" {
-		t.Fatalf("serve did not start:\n%s", stderr.String())
-	}
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("serve did not stop")
-		}
-	}()
+	srv := runServe(t, "serve")
+	mllpAddr, httpAddr := srv.mllp, srv.http
 
 	// Nothing sent yet: every case is not yet attempted.
 	out := mustRun(t, "report", "certification", "--site", "CERT-SITE")

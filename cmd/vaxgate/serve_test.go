@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -65,32 +64,9 @@ func TestServeDemo(t *testing.T) {
 	t.Setenv("VAXGATE_HTTP_ADDR", "127.0.0.1:0")
 	t.Setenv("VAXGATE_LOG_LEVEL", "warn")
 
-	var stdout, stderr syncBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	root := newRootCmd()
-	root.SetArgs([]string{"serve", "--demo"})
-	root.SetOut(&stdout)
-	root.SetErr(&stderr)
-	done := make(chan error, 1)
-	go func() { done <- root.ExecuteContext(ctx) }()
-
-	re := regexp.MustCompile(`MLLP on (\S+), HTTP on (\S+)`)
-	var mllpAddr, httpAddr string
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if m := re.FindStringSubmatch(stderr.String()); m != nil {
-			mllpAddr, httpAddr = m[1], m[2]
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("serve ended early: %v\n%s", err, stderr.String())
-		default:
-		}
-	}
-	if mllpAddr == "" {
-		t.Fatalf("serve did not start:\n%s", stderr.String())
-	}
+	srv := runServe(t, "serve", "--demo")
+	mllpAddr, httpAddr, stdout := srv.mllp, srv.http, srv.stdout
+	ctx := context.Background()
 	if !strings.Contains(stdout.String(), "demo-ehr") {
 		t.Errorf("the demo set-up did not print the SOAP credentials:\n%s", stdout.String())
 	}
@@ -165,13 +141,7 @@ func TestServeDemo(t *testing.T) {
 		}
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("serve returned %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not stop")
+	if err := srv.stop(); err != nil {
+		t.Errorf("serve returned %v", err)
 	}
 }
