@@ -13,8 +13,10 @@ import (
 // chart is a stacked bar chart of messages per day by ACK code for one environment, drawn as
 // server-side SVG (no script); the same numbers are in a table under it.
 type chart struct {
+	ID      string // the caption's id
 	Env     string // "P" or "T"
 	Title   string
+	Caption string
 	Width   int
 	Height  int
 	Bars    []bar
@@ -61,7 +63,6 @@ func niceMax(n int) int {
 
 // buildChart lays out the chart of env over the days from since to today (UTC).
 func buildChart(env, title string, days []store.IntakeDay, since, today time.Time) chart {
-	c := chart{Env: env, Title: title, Width: 720, Height: 240, Left: 48, Bottom: 210, Right: 710}
 	counts := map[string]map[string]int{} // day → code → count
 	for _, d := range days {
 		if d.Env != env {
@@ -79,6 +80,15 @@ func buildChart(env, title string, days []store.IntakeDay, since, today time.Tim
 		m := counts[k]
 		list = append(list, chartDay{Day: k, AA: m["AA"], AE: m["AE"], AR: m["AR"]})
 	}
+	c := layoutChart(list)
+	c.ID, c.Env, c.Title = "chart-"+env, env, title
+	return c
+}
+
+// layoutChart lays out a stacked bar per entry of list (a day, or a week labelled by its first
+// day), labelled by month and day.
+func layoutChart(list []chartDay) chart {
+	c := chart{Width: 720, Height: 240, Left: 48, Bottom: 210, Right: 710}
 	maxTotal := 0
 	for _, d := range list {
 		maxTotal = max(maxTotal, d.AA+d.AE+d.AR)
@@ -128,6 +138,7 @@ type intakeData struct {
 	Findings []store.IntakeFinding
 	Latest   []store.IntakeMessage
 	Periods  []int
+	Tabs     siteTabs
 }
 
 // intakePage shows what a site sent: messages per day by environment and ACK code, the most
@@ -155,10 +166,14 @@ func (p *Portal) intakePage(w http.ResponseWriter, r *http.Request, s *session) 
 		p.fail(w, r, s, err)
 		return
 	}
-	d := intakeData{Site: site, Days: days, Findings: in.Findings, Latest: in.Latest, Periods: []int{7, 30, 90},
+	d := intakeData{Site: site, Days: days, Tabs: tabsFor(s.actor, site, "intake"), Findings: in.Findings, Latest: in.Latest, Periods: []int{7, 30, 90},
 		Charts: []chart{
 			buildChart("P", "Production", in.Days, since, today),
 			buildChart("T", "Test", in.Days, since, today),
 		}}
+	for i := range d.Charts {
+		c := &d.Charts[i]
+		c.Caption = fmt.Sprintf("%s: %s in the last %d days, per day and ACK code", c.Title, plural(c.Total, "message"), days)
+	}
 	p.render(w, r, s, http.StatusOK, "intake", "Intake: "+site.Name, view{Data: d})
 }
