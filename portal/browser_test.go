@@ -840,7 +840,7 @@ func screenshots(t *testing.T, b *browser, dir string) {
 	// The report pages: ACME-02's certification run (the adult dose failed, one item signed
 	// off), ACME-01's data quality over real messages, a reconciliation.
 	w.certificationRun(w.acme2, time.Now().Add(-48*time.Hour))
-	w.traffic(w.acme, "P", 30)
+	w.traffic(w.beta, "P", 30)
 	cert := fmt.Sprintf("/sites/%d/certification", w.acme2.ID)
 	r.open(cert)
 	r.page("Certification")
@@ -853,18 +853,29 @@ func screenshots(t *testing.T, b *browser, dir string) {
 	shot(r, "certification-360", 360)
 	r.do(chromedp.Navigate(r.base + cert + "#readiness"))
 	shot(r, "certification-readiness-360", 360)
-	r.open(fmt.Sprintf("/sites/%d/quality", w.acme.ID))
+	r.open(fmt.Sprintf("/sites/%d/quality", w.beta.ID))
 	r.page("Data quality")
 	shot(r, "quality", 1280)
 	shot(r, "quality-360", 360)
-	r.open(fmt.Sprintf("/sites/%d/reconcile", w.acme.ID))
+	r.open(fmt.Sprintf("/sites/%d/reconcile", w.beta.ID))
 	r.page("Reconciliation")
-	r.do(r.fill("#from", time.Now().UTC().AddDate(0, 0, -6).Format(time.DateOnly)), r.fill("#to", time.Now().UTC().Format(time.DateOnly)),
-		r.fill("#ids", "ACME-01-00001\nACME-01-00002\nACME-01-99999\nnot an id\n"))
+	// The site's list: most of the last two days' messages, one never received, a junk line.
+	var ids []string
+	w.must(w.db.Pool.QueryRow(context.Background(), `SELECT array_agg(control_id ORDER BY control_id) FROM messages WHERE site_id = $1
+		AND received_at >= $2 AND control_id <> 'BETA-01-00172'`, w.beta.ID, utcToday().AddDate(0, 0, -1)).Scan(&ids))
+	r.do(r.fill("#from", utcToday().AddDate(0, 0, -1).Format(time.DateOnly)), r.fill("#to", utcToday().Format(time.DateOnly)),
+		r.fill("#ids", "MSH-10\n"+strings.Join(ids, "\n")+"\nBETA-01-99001\nBETA-01 99002\n"))
 	r.submit(chromedp.CSS("main button.primary"))
 	r.waitFor("#result", "Result")
 	shot(r, "reconcile", 1280)
+	shot(r, "reconcile-360", 360)
 	if t.Failed() {
 		t.Fatal(errors.New("screenshots incomplete"))
 	}
+}
+
+// utcToday is the start of today (UTC), as the report pages count days.
+func utcToday() time.Time {
+	y, m, d := time.Now().UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }

@@ -337,7 +337,7 @@ func (w *world) certificationRun(site *admin.Site, at time.Time) {
 	}
 }
 
-var rxaDate = regexp.MustCompile(`(?m)^RXA\|0\|1\|\d{8}`)
+var rxaDate = regexp.MustCompile(`\rRXA\|0\|1\|\d{8}`)
 
 // traffic archives real messages (the checklist's, cycled, the administration date moved to
 // 0 to 9 days before receipt) in env over the last days: mostly AA, the adult dose AE with its
@@ -353,7 +353,7 @@ func (w *world) traffic(site *admin.Site, env string, days int) {
 			id := order[n%len(order)]
 			at := now.AddDate(0, 0, -d).Add(-time.Duration(i) * 17 * time.Minute)
 			given := at.AddDate(0, 0, -((n * 7) % 10)).Format("20060102")
-			raw := rxaDate.ReplaceAll(msgs[id], []byte("RXA|0|1|"+given))
+			raw := rxaDate.ReplaceAll(msgs[id], []byte("\rRXA|0|1|"+given))
 			code, findings := "AA", ""
 			switch {
 			case id == "CERT-02-ADULT":

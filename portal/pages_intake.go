@@ -98,11 +98,16 @@ func layoutChart(list []chartDay) chart {
 	plotH := float64(c.Bottom - 12)
 	slot := float64(c.Right-c.Left) / float64(max(1, len(list)))
 	scale := plotH / float64(top)
-	for i := 0; i <= 4; i++ {
-		v := top * i / 4
-		if i > 0 && top*i%4 != 0 && top < 4 {
-			continue
+	// Gridlines at whole, round steps: top (1, 2 or 5 times a power of ten) in 5, 4, 2 or 1 parts.
+	parts := 1
+	for _, n := range []int{5, 4, 2} {
+		if top%n == 0 {
+			parts = n
+			break
 		}
+	}
+	for i := 0; i <= parts; i++ {
+		v := top * i / parts
 		c.YTicks = append(c.YTicks, tick{Pos: float64(c.Bottom) - float64(v)*scale, Label: strconv.Itoa(v)})
 	}
 	every := max(1, len(list)/6)
