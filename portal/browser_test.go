@@ -621,6 +621,66 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("Certification", func(t *testing.T) {
+		// A testing site's certification run, the adult dose wrong: the page says it failed, with
+		// its control ID and findings; registry staff sign off an item in the page (audited).
+		w := newWorld(t)
+		site := w.acme2
+		w.certificationRun(site, time.Now().Add(-48*time.Hour))
+		tb := b.tab(t, w)
+		tb.signIn("rstaff", password)
+		tb.page("Organizations and sites")
+		tb.open(fmt.Sprintf("/sites/%d/intake", site.ID))
+		tb.page("Intake")
+		tb.submit(chromedp.CSS(`nav.tabs a[href$="/certification"]`))
+		tb.page("Certification: Acme Kids Northside")
+		row := tb.text("#case-adult-administered")
+		for _, want := range []string{"Failed", "CERT-02-ADULT", "rxa-15-missing", "RXA-15 (lot number) is empty"} {
+			if !strings.Contains(row, want) {
+				t.Errorf("the adult case's row does not say %q: %s", want, row)
+			}
+		}
+		if got := tb.text("#case-child-administered"); !strings.Contains(got, "Passed") {
+			t.Errorf("child case: %s", got)
+		}
+		tb.wantBody("Not ready for production", "1 case failed")
+		if got := strings.Join(strings.Fields(tb.text(".summary .tiles")), " "); got != "8 passed 1 failed 0 not attempted 9 cases in the plan" {
+			t.Errorf("summary: %q", got)
+		}
+		tb.do(tb.typeIn("#item-data-quality-reviewed input[name=note]", "Quality report reviewed with the site"))
+		tb.submit(chromedp.CSS(`#item-data-quality-reviewed button`))
+		tb.waitFor(".notice", "signed off")
+		item := tb.waitFor("#item-data-quality-reviewed", "Signed off")
+		if !strings.Contains(item, "rstaff") || !strings.Contains(item, "Quality report reviewed with the site") {
+			t.Errorf("signed item: %s", item)
+		}
+		var n int
+		w.must(w.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM audit_log WHERE action = 'certification.sign_off'
+			AND target_id = $1 AND after->>'item' = 'data-quality-reviewed' AND actor = 'rstaff'`, fmt.Sprint(site.ID)).Scan(&n))
+		if n != 1 {
+			t.Errorf("%d audit entries of the sign-off, want 1", n)
+		}
+		tb.open("/audit?action=certification.")
+		tb.page("Audit log")
+		tb.wantBody("certification.sign_off")
+
+		// The quality page of the test environment (the default for a testing site) with its chart.
+		tb.submit(chromedp.Search(`//nav[@aria-label="Main"]//a[text()="Sites"]`))
+		tb.open(fmt.Sprintf("/sites/%d/certification", site.ID))
+		tb.submit(chromedp.CSS(`nav.tabs a[href$="/quality"]`))
+		tb.page("Data quality: Acme Kids Northside")
+		if got := evalIn[string](tb, `document.querySelector("#env").value`); got != "T" {
+			t.Errorf("environment %q, want T for a testing site", got)
+		}
+		if got := evalIn[int](tb, `document.querySelectorAll("figure.chart svg.bars rect").length`); got < 1 {
+			t.Errorf("the weekly chart has %d bars", got)
+		}
+		if got := evalIn[float64](tb, `document.querySelector("figure.chart svg.bars").getBoundingClientRect().height`); got < 100 {
+			t.Errorf("the chart is %.0f px high", got)
+		}
+		tb.wantBody("9 messages", "rxa-15-missing", "lot number", "Within 1 day")
+	})
+
 	t.Run("Narrow", func(t *testing.T) {
 		// At 360 px wide no page scrolls sideways: tables become stacked cards, forms one column.
 		w := newWorld(t)
@@ -638,6 +698,9 @@ func TestBrowser(t *testing.T) {
 			fmt.Sprintf("/patients/%d", jane),
 			fmt.Sprintf("/sites/%d/intake", w.acme.ID),
 			fmt.Sprintf("/sites/%d", w.acme.ID),
+			fmt.Sprintf("/sites/%d/certification", w.acme.ID),
+			fmt.Sprintf("/sites/%d/quality", w.acme.ID),
+			fmt.Sprintf("/sites/%d/reconcile", w.acme.ID),
 			"/audit",
 		} {
 			tb.open(path)
@@ -774,7 +837,45 @@ func screenshots(t *testing.T, b *browser, dir string) {
 	shot(r, "intake-360", 360)
 	r.do(chromedp.Navigate(r.base + fmt.Sprintf("/sites/%d/intake#findings-title", w.acme.ID)))
 	shot(r, "intake-findings-360", 360)
+	// The report pages: ACME-02's certification run (the adult dose failed, one item signed
+	// off), ACME-01's data quality over real messages, a reconciliation.
+	w.certificationRun(w.acme2, time.Now().Add(-48*time.Hour))
+	w.traffic(w.beta, "P", 30)
+	cert := fmt.Sprintf("/sites/%d/certification", w.acme2.ID)
+	r.open(cert)
+	r.page("Certification")
+	r.do(r.fill("#item-test-cases-reviewed input[name=note]", "Walked through the failed adult case with the site"))
+	r.submit(chromedp.CSS(`#item-test-cases-reviewed button`))
+	r.waitFor(".notice", "signed off")
+	r.open(cert)
+	r.page("Certification")
+	shot(r, "certification", 1280)
+	shot(r, "certification-360", 360)
+	r.do(chromedp.Navigate(r.base + cert + "#readiness"))
+	shot(r, "certification-readiness-360", 360)
+	r.open(fmt.Sprintf("/sites/%d/quality", w.beta.ID))
+	r.page("Data quality")
+	shot(r, "quality", 1280)
+	shot(r, "quality-360", 360)
+	r.open(fmt.Sprintf("/sites/%d/reconcile", w.beta.ID))
+	r.page("Reconciliation")
+	// The site's list: most of the last two days' messages, one never received, a junk line.
+	var ids []string
+	w.must(w.db.Pool.QueryRow(context.Background(), `SELECT array_agg(control_id ORDER BY control_id) FROM messages WHERE site_id = $1
+		AND received_at >= $2 AND control_id <> 'BETA-01-00172'`, w.beta.ID, utcToday().AddDate(0, 0, -1)).Scan(&ids))
+	r.do(r.fill("#from", utcToday().AddDate(0, 0, -1).Format(time.DateOnly)), r.fill("#to", utcToday().Format(time.DateOnly)),
+		r.fill("#ids", "MSH-10\n"+strings.Join(ids, "\n")+"\nBETA-01-99001\nBETA-01 99002\n"))
+	r.submit(chromedp.CSS("main button.primary"))
+	r.waitFor("#result", "Result")
+	shot(r, "reconcile", 1280)
+	shot(r, "reconcile-360", 360)
 	if t.Failed() {
 		t.Fatal(errors.New("screenshots incomplete"))
 	}
+}
+
+// utcToday is the start of today (UTC), as the report pages count days.
+func utcToday() time.Time {
+	y, m, d := time.Now().UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/net/html"
 
@@ -200,8 +201,11 @@ func TestCrawl(t *testing.T) {
 	w.messages(w.acme, 10)
 	w.patient("Doe", "Jane", "2020-02-03", admin.SharingYes, "MRN-1", w.acme)
 	w.patient("Okafor", "Ada", "2019-07-21", admin.SharingUnknown, "MRN-2", w.acme)
+	w.certificationRun(w.acme2, time.Now().Add(-24*time.Hour))
+	w.traffic(w.acme, "P", 10)
 	extra := map[string][]string{ // pages reached by forms (GET searches), not links
 		"aalvarez": {fmt.Sprintf("/dashboard?site=%d&search=1&first=Tam&last=Nguyen", w.acme.ID),
+			fmt.Sprintf("/sites/%d/quality?from=2026-01-01&to=2026-01-31&env=T", w.acme.ID),
 			fmt.Sprintf("/dashboard?site=%d&search=1&first=No&last=Body", w.acme.ID), fmt.Sprintf("/invite?site=%d", w.acme.ID),
 			fmt.Sprintf("/users?site=%d&show=all", w.acme.ID)},
 		"tnguyen": {"/patients?search=1&family=Doe&birth=2020-02-03", "/patients?search=1&identifier=MRN-2"},
@@ -266,6 +270,20 @@ func TestCrawl(t *testing.T) {
 			}
 			if who != "" && pages < 5 {
 				t.Errorf("only %d pages reached", pages)
+			}
+			// The site report pages are reached by the tabs of the site pages.
+			if who == "rstaff" || who == "aalvarez" {
+				sites := []*admin.Site{w.acme}
+				if who == "rstaff" {
+					sites = append(sites, w.acme2)
+				}
+				for _, site := range sites {
+					for _, pg := range []string{"certification", "quality", "reconcile"} {
+						if p := fmt.Sprintf("/sites/%d/%s", site.ID, pg); !seen[p] {
+							t.Errorf("%s not reached", p)
+						}
+					}
+				}
 			}
 			t.Logf("%d pages", pages)
 		})

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -16,7 +17,9 @@ import (
 
 	"github.com/vaxgate/vaxgate/admin"
 	"github.com/vaxgate/vaxgate/admin/passwd"
+	"github.com/vaxgate/vaxgate/hl7"
 	"github.com/vaxgate/vaxgate/portal"
+	"github.com/vaxgate/vaxgate/report"
 	"github.com/vaxgate/vaxgate/store"
 	"github.com/vaxgate/vaxgate/store/storetest"
 )
@@ -135,6 +138,8 @@ type world struct {
 	mail *mailSink
 	sys  admin.Actor
 	web  *portal.Portal
+	// reports is the report service of the site's report pages.
+	reports *report.Service
 	// skew moves the Service's clock forward (a login throttle's wait passes at once).
 	skew atomic.Int64
 
@@ -152,7 +157,8 @@ func newWorld(t *testing.T) *world {
 	w.svc = admin.NewService(store.NewAdminStore(w.db), admin.Options{BaseURL: base,
 		Now:  func() time.Time { return time.Now().Add(time.Duration(w.skew.Load())) },
 		SMTP: admin.SMTPConfig{Addr: w.mail.ln.Addr().String(), From: "registry@vaxgate.test", Timeout: 10 * time.Second}})
-	p, err := portal.New(portal.Options{Service: w.svc, Intake: w.db})
+	w.reports = report.NewService(store.NewReportStore(w.db), report.Options{Workers: 2})
+	p, err := portal.New(portal.Options{Service: w.svc, Intake: w.db, Reports: w.reports})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,6 +282,86 @@ func (w *world) messages(site *admin.Site, days int) {
 				received_at, raw, ack, ack_code, findings, resend_key) VALUES ($1, $2, $3, $4, $5, 'VXU^V04^VXU_V04', $6, '\x00', '\x00', $7, $8, false)`,
 				env, site.ID, []string{"mllp", "soap"}[i%2], fmt.Sprintf("MSG%05d", n), site.Facilities[0], at, code, f)
 			w.must(err)
+		}
+	}
+}
+
+// checklistPath is the report module's copy of the default test plan's messages, one per case.
+const checklistPath = "../report/testdata/certification/checklist.hl7"
+
+// adultFindings are what the pipeline answers the checklist's adult dose when its lot and
+// manufacturer are left out: AE, with these warnings.
+const adultFindings = `[{"rule":"rxa-15-missing","location":"RXA[1]-15.0.0","code":101,"severity":"W","text":"RXA-15 (lot number) is empty for a dose you administered."},
+	{"rule":"rxa-17-missing","location":"RXA[1]-17.0.0","code":101,"severity":"W","text":"RXA-17 (manufacturer) is empty."}]`
+
+// checklist reads the checklist's messages: control ID → raw message, and the IDs in order.
+func (w *world) checklist() (map[string][]byte, []string) {
+	w.t.Helper()
+	data, err := os.ReadFile(checklistPath)
+	w.must(err)
+	msgs, order := map[string][]byte{}, []string(nil)
+	for _, m := range hl7.SplitMessages(data) {
+		pm, err := hl7.Parse(m)
+		w.must(err)
+		id := pm.Get("MSH-10")
+		msgs[id] = m
+		order = append(order, id)
+	}
+	return msgs, order
+}
+
+// archive inserts an archived message as the pipeline's writer stores it.
+func (w *world) archive(site *admin.Site, env, ctl string, at time.Time, code, findings string, raw []byte) {
+	w.t.Helper()
+	if findings == "" {
+		findings = "[]"
+	}
+	_, err := w.db.Pool.Exec(context.Background(), `INSERT INTO messages (env, site_id, transport, control_id, sending_facility,
+		message_type, received_at, raw, ack, ack_code, findings, resend_key) VALUES ($1, $2, 'mllp', $3, $4, 'VXU^V04^VXU_V04', $5, $6,
+		'ack'::bytea, $7, $8::jsonb, true)`, env, site.ID, ctl, site.Facilities[0], at, raw, code, findings)
+	w.must(err)
+}
+
+// certificationRun archives the checklist's messages as a testing site's run in the test
+// environment, sent at (one a minute) and answered as the pipeline does: every case passes but
+// the adult dose, sent without lot and manufacturer (AE with warnings: the case expects AA).
+func (w *world) certificationRun(site *admin.Site, at time.Time) {
+	w.t.Helper()
+	msgs, order := w.checklist()
+	for i, id := range order {
+		code, findings := "AA", ""
+		if id == "CERT-02-ADULT" {
+			code, findings = "AE", adultFindings
+		}
+		w.archive(site, "T", id, at.Add(time.Duration(i)*time.Minute), code, findings, msgs[id])
+	}
+}
+
+var rxaDate = regexp.MustCompile(`\rRXA\|0\|1\|\d{8}`)
+
+// traffic archives real messages (the checklist's, cycled, the administration date moved to
+// 0 to 9 days before receipt) in env over the last days: mostly AA, the adult dose AE with its
+// warnings, now and then an AR with an error.
+func (w *world) traffic(site *admin.Site, env string, days int) {
+	w.t.Helper()
+	msgs, order := w.checklist()
+	now := time.Now().UTC()
+	n := 0
+	for d := days - 1; d >= 0; d-- {
+		for i := 0; i < 2+(d*5)%7; i++ {
+			n++
+			id := order[n%len(order)]
+			at := now.AddDate(0, 0, -d).Add(-time.Duration(i) * 17 * time.Minute)
+			given := at.AddDate(0, 0, -((n * 7) % 10)).Format("20060102")
+			raw := rxaDate.ReplaceAll(msgs[id], []byte("\rRXA|0|1|"+given))
+			code, findings := "AA", ""
+			switch {
+			case id == "CERT-02-ADULT":
+				code, findings = "AE", adultFindings
+			case n%13 == 0:
+				code, findings = "AR", `[{"rule":"rxa-5-cvx-999","location":"RXA[1]-5.0.0","code":103,"severity":"E","text":"RXA-5 is CVX 999 (unknown vaccine)."}]`
+			}
+			w.archive(site, env, fmt.Sprintf("%s-%05d", site.Code, n), at, code, findings, raw)
 		}
 	}
 }

@@ -68,10 +68,13 @@ var funcs = template.FuncMap{
 		}
 		return "—"
 	},
-	"f":    func(v float64) string { return fmt.Sprintf("%.1f", v) },
-	"inc":  func(i int) int { return i + 1 },
-	"join": strings.Join,
-	"list": func(v ...string) []string { return v },
+	"f": func(v float64) string { return fmt.Sprintf("%.1f", v) },
+	// pct is a rate (0..1) as a percentage; width the same as an SVG bar's width out of 100.
+	"pct":   func(v float64) string { return fmt.Sprintf("%.1f%%", v*100) },
+	"width": func(v float64) string { return fmt.Sprintf("%.1f", min(max(v, 0), 1)*100) },
+	"inc":   func(i int) int { return i + 1 },
+	"join":  strings.Join,
+	"list":  func(v ...string) []string { return v },
 	"title": func(s admin.SiteStatus) string {
 		if s == "" {
 			return ""

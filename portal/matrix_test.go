@@ -214,6 +214,36 @@ var pmRows = []pmRow{
 		request: func(m *pmatrix, a admintest.Actor, sc pmScope) (string, string, url.Values, int64) {
 			return "GET", fmt.Sprintf("/sites/%d/intake", sc.site.ID), nil, 0
 		}},
+	{route: "GET /sites/{id}/certification", expect: [6]string{pOwn, pOwn, pOwn, pOwn, pHS, pAll},
+		request: func(m *pmatrix, a admintest.Actor, sc pmScope) (string, string, url.Values, int64) {
+			return "GET", fmt.Sprintf("/sites/%d/certification", sc.site.ID), nil, 0
+		}},
+	{route: "GET /sites/{id}/certification", label: " (CSV)", expect: [6]string{pOwn, pOwn, pOwn, pOwn, pHS, pAll},
+		request: func(m *pmatrix, a admintest.Actor, sc pmScope) (string, string, url.Values, int64) {
+			return "GET", fmt.Sprintf("/sites/%d/certification?format=csv", sc.site.ID), nil, 0
+		}},
+	{route: "POST /sites/{id}/certification/sign-off", expect: [6]string{pNone, pNone, pNone, pNone, pNone, dAll},
+		request: func(m *pmatrix, a admintest.Actor, sc pmScope) (string, string, url.Values, int64) {
+			return "POST", fmt.Sprintf("/sites/%d/certification/sign-off", sc.site.ID), url.Values{"item": {"test-cases-reviewed"},
+				"note": {fmt.Sprintf("matrix %d", m.next())}}, 0
+		}},
+	{route: "GET /sites/{id}/quality", expect: [6]string{pOwn, pOwn, pOwn, pOwn, pHS, pAll},
+		request: func(m *pmatrix, a admintest.Actor, sc pmScope) (string, string, url.Values, int64) {
+			return "GET", fmt.Sprintf("/sites/%d/quality?from=2026-01-01&to=2026-01-31&env=P", sc.site.ID), nil, 0
+		}},
+	{route: "GET /sites/{id}/quality", label: " (CSV)", expect: [6]string{pOwn, pOwn, pOwn, pOwn, pHS, pAll},
+		request: func(m *pmatrix, a admintest.Actor, sc pmScope) (string, string, url.Values, int64) {
+			return "GET", fmt.Sprintf("/sites/%d/quality?format=csv", sc.site.ID), nil, 0
+		}},
+	{route: "GET /sites/{id}/reconcile", expect: [6]string{pOwn, pOwn, pOwn, pOwn, pHS, pAll},
+		request: func(m *pmatrix, a admintest.Actor, sc pmScope) (string, string, url.Values, int64) {
+			return "GET", fmt.Sprintf("/sites/%d/reconcile", sc.site.ID), nil, 0
+		}},
+	{route: "POST /sites/{id}/reconcile", expect: [6]string{pOwn, pOwn, pOwn, pOwn, pHS, pAll},
+		request: func(m *pmatrix, a admintest.Actor, sc pmScope) (string, string, url.Values, int64) {
+			return "POST", fmt.Sprintf("/sites/%d/reconcile", sc.site.ID), url.Values{"from": {"2026-01-01"}, "to": {"2026-01-31"},
+				"env": {"P"}, "ids": {"MSG00001\nMSG00002\nnot an id"}}, 0
+		}},
 	{route: "GET /audit", expect: [6]string{pNone, pNone, pOwn, pOwn, pHS, pAll},
 		request: func(m *pmatrix, a admintest.Actor, sc pmScope) (string, string, url.Values, int64) {
 			return "GET", "/audit?site=" + m.id(sc.site.ID), nil, 0

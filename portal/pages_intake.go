@@ -13,8 +13,10 @@ import (
 // chart is a stacked bar chart of messages per day by ACK code for one environment, drawn as
 // server-side SVG (no script); the same numbers are in a table under it.
 type chart struct {
+	ID      string // the caption's id
 	Env     string // "P" or "T"
 	Title   string
+	Caption string
 	Width   int
 	Height  int
 	Bars    []bar
@@ -61,7 +63,6 @@ func niceMax(n int) int {
 
 // buildChart lays out the chart of env over the days from since to today (UTC).
 func buildChart(env, title string, days []store.IntakeDay, since, today time.Time) chart {
-	c := chart{Env: env, Title: title, Width: 720, Height: 240, Left: 48, Bottom: 210, Right: 710}
 	counts := map[string]map[string]int{} // day → code → count
 	for _, d := range days {
 		if d.Env != env {
@@ -79,6 +80,15 @@ func buildChart(env, title string, days []store.IntakeDay, since, today time.Tim
 		m := counts[k]
 		list = append(list, chartDay{Day: k, AA: m["AA"], AE: m["AE"], AR: m["AR"]})
 	}
+	c := layoutChart(list)
+	c.ID, c.Env, c.Title = "chart-"+env, env, title
+	return c
+}
+
+// layoutChart lays out a stacked bar per entry of list (a day, or a week labelled by its first
+// day), labelled by month and day.
+func layoutChart(list []chartDay) chart {
+	c := chart{Width: 720, Height: 240, Left: 48, Bottom: 210, Right: 710}
 	maxTotal := 0
 	for _, d := range list {
 		maxTotal = max(maxTotal, d.AA+d.AE+d.AR)
@@ -88,11 +98,16 @@ func buildChart(env, title string, days []store.IntakeDay, since, today time.Tim
 	plotH := float64(c.Bottom - 12)
 	slot := float64(c.Right-c.Left) / float64(max(1, len(list)))
 	scale := plotH / float64(top)
-	for i := 0; i <= 4; i++ {
-		v := top * i / 4
-		if i > 0 && top*i%4 != 0 && top < 4 {
-			continue
+	// Gridlines at whole, round steps: top (1, 2 or 5 times a power of ten) in 5, 4, 2 or 1 parts.
+	parts := 1
+	for _, n := range []int{5, 4, 2} {
+		if top%n == 0 {
+			parts = n
+			break
 		}
+	}
+	for i := 0; i <= parts; i++ {
+		v := top * i / parts
 		c.YTicks = append(c.YTicks, tick{Pos: float64(c.Bottom) - float64(v)*scale, Label: strconv.Itoa(v)})
 	}
 	every := max(1, len(list)/6)
@@ -128,6 +143,7 @@ type intakeData struct {
 	Findings []store.IntakeFinding
 	Latest   []store.IntakeMessage
 	Periods  []int
+	Tabs     siteTabs
 }
 
 // intakePage shows what a site sent: messages per day by environment and ACK code, the most
@@ -155,10 +171,14 @@ func (p *Portal) intakePage(w http.ResponseWriter, r *http.Request, s *session) 
 		p.fail(w, r, s, err)
 		return
 	}
-	d := intakeData{Site: site, Days: days, Findings: in.Findings, Latest: in.Latest, Periods: []int{7, 30, 90},
+	d := intakeData{Site: site, Days: days, Tabs: tabsFor(s.actor, site, "intake"), Findings: in.Findings, Latest: in.Latest, Periods: []int{7, 30, 90},
 		Charts: []chart{
 			buildChart("P", "Production", in.Days, since, today),
 			buildChart("T", "Test", in.Days, since, today),
 		}}
+	for i := range d.Charts {
+		c := &d.Charts[i]
+		c.Caption = fmt.Sprintf("%s: %s in the last %d days, per day and ACK code", c.Title, plural(c.Total, "message"), days)
+	}
 	p.render(w, r, s, http.StatusOK, "intake", "Intake: "+site.Name, view{Data: d})
 }

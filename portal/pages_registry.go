@@ -168,6 +168,7 @@ type siteData struct {
 	NewCred      *admin.SenderCredential
 	NewPassword  string
 	CredUsername string
+	Tabs         siteTabs
 }
 
 func (p *Portal) site(w http.ResponseWriter, r *http.Request, s *session) {
@@ -190,6 +191,7 @@ func (p *Portal) showSite(w http.ResponseWriter, r *http.Request, s *session, id
 		d = &siteData{}
 	}
 	d.Site, d.Staff = st, may(s.actor, admin.ActionSetSiteStatus, admin.Target{})
+	d.Tabs = tabsFor(s.actor, st, "site")
 	d.ManageCreds = may(s.actor, admin.ActionManageCredentials, admin.Target{})
 	d.Statuses = []admin.SiteStatus{admin.SiteRegistered, admin.SiteTesting, admin.SiteProduction}
 	if o, err := p.svc.Organization(r.Context(), *s.actor, st.OrganizationID); err == nil {

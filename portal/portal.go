@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vaxgate/vaxgate/admin"
+	"github.com/vaxgate/vaxgate/report"
 	"github.com/vaxgate/vaxgate/store"
 )
 
@@ -36,8 +38,9 @@ type IntakeReader interface {
 
 // Options configure the portal.
 type Options struct {
-	Service *admin.Service // every rule and every decision
-	Intake  IntakeReader   // the per-site intake page's statistics
+	Service *admin.Service  // every rule and every decision
+	Intake  IntakeReader    // the per-site intake page's statistics
+	Reports *report.Service // the site's certification, data-quality and reconciliation pages
 	// Secure marks the cookies Secure: set it when the portal is reached over HTTPS (TLS here or
 	// at a proxy: http.public_url https://…). Requests that arrive over TLS get Secure cookies
 	// anyway.
@@ -50,6 +53,7 @@ type Options struct {
 type Portal struct {
 	svc      *admin.Service
 	intake   IntakeReader
+	reports  *report.Service
 	secure   bool
 	log      *zap.Logger
 	now      func() time.Time
@@ -67,8 +71,8 @@ func (p *Portal) Routes() []string { return append([]string(nil), p.patterns...)
 // New returns the portal. Mount it at "/" (it serves /api/v1/register too: the registration link
 // of invitation emails, redirected to the portal's registration page).
 func New(o Options) (*Portal, error) {
-	if o.Service == nil || o.Intake == nil {
-		return nil, errors.New("portal: Service and Intake are required")
+	if o.Service == nil || o.Intake == nil || o.Reports == nil {
+		return nil, errors.New("portal: Service, Intake and Reports are required")
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
@@ -76,7 +80,7 @@ func New(o Options) (*Portal, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	p := &Portal{svc: o.Service, intake: o.Intake, secure: o.Secure, log: o.Logger, now: o.Now,
+	p := &Portal{svc: o.Service, intake: o.Intake, reports: o.Reports, secure: o.Secure, log: o.Logger, now: o.Now,
 		csrfKey: make([]byte, 32), pages: map[string]*template.Template{}, mux: http.NewServeMux()}
 	if _, err := rand.Read(p.csrfKey); err != nil {
 		return nil, fmt.Errorf("portal: csrf key: %w", err)
@@ -129,6 +133,11 @@ func (p *Portal) routes() {
 		p.mux.Handle(pattern, p.wrap(a, fn))
 		p.patterns = append(p.patterns, pattern)
 	}
+	// upload is a route whose form may carry a file (multipart, up to maxUpload).
+	upload := func(pattern string, a access, fn handlerFunc) {
+		p.mux.Handle(pattern, p.wrapBody(a, maxUpload, fn))
+		p.patterns = append(p.patterns, pattern)
+	}
 	p.mux.Handle("GET /static/", p.static)
 	p.patterns = append(p.patterns, "GET /static/")
 	h("GET /{$}", public, p.home)
@@ -172,6 +181,11 @@ func (p *Portal) routes() {
 	h("POST /sites/{id}/credentials", signedIn, p.siteCredential)
 	h("POST /credentials/{id}/revoke", signedIn, p.revokeCredential)
 	h("GET /sites/{id}/intake", signedIn, p.intakePage)
+	h("GET /sites/{id}/certification", signedIn, p.certificationPage)
+	h("POST /sites/{id}/certification/sign-off", signedIn, p.signOff)
+	h("GET /sites/{id}/quality", signedIn, p.qualityPage)
+	h("GET /sites/{id}/reconcile", signedIn, p.reconcilePage)
+	upload("POST /sites/{id}/reconcile", signedIn, p.reconcile)
 	h("GET /audit", signedIn, p.auditPage)
 	h("/", public, p.notFound)
 }
@@ -204,14 +218,39 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.mux.ServeHTTP(w, r)
 }
 
+// maxForm bounds a form's body; maxUpload that of a form with a file (the reconciliation's
+// control-ID file).
+const (
+	maxForm   = 1 << 20
+	maxUpload = 32 << 20
+)
+
 // wrap authenticates the request, enforces the forced password change, checks the CSRF token of
 // every POST, and limits form bodies.
-func (p *Portal) wrap(a access, fn handlerFunc) http.Handler {
+func (p *Portal) wrap(a access, fn handlerFunc) http.Handler { return p.wrapBody(a, maxForm, fn) }
+
+// wrapBody is wrap for a route whose POST body may be up to limit bytes; a multipart form (a file
+// upload) is read too, its files beyond 1 MiB kept in temporary files removed after the handler.
+func (p *Portal) wrapBody(a access, limit int64, fn handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := p.session(w, r)
 		if r.Method == http.MethodPost {
-			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-			if err := r.ParseForm(); err != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
+			var err error
+			if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" && limit > maxForm {
+				err = r.ParseMultipartForm(maxForm)
+				if r.MultipartForm != nil {
+					defer func() { _ = r.MultipartForm.RemoveAll() }()
+				}
+			} else {
+				err = r.ParseForm()
+			}
+			if err != nil {
+				var tooLarge *http.MaxBytesError
+				if errors.As(err, &tooLarge) {
+					p.errorPage(w, r, s, http.StatusRequestEntityTooLarge, fmt.Sprintf("The form is larger than %d MiB.", limit>>20))
+					return
+				}
 				p.errorPage(w, r, s, http.StatusBadRequest, "The form could not be read.")
 				return
 			}
@@ -344,6 +383,8 @@ var notices = map[string]string{
 	"accepted":     "You accepted the invitation: you are now a member of the site.",
 	"declined":     "You declined the invitation.",
 	"reinvited":    "A new registration link was emailed; the previous one no longer works.",
+	"signedoff":    "The readiness item is signed off; the sign-off is in the audit log.",
+	"unsigned":     "The sign-off was revoked; the revocation is in the audit log.",
 }
 
 func (p *Portal) home(w http.ResponseWriter, r *http.Request, s *session) {

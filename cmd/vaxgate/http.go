@@ -15,6 +15,7 @@ import (
 	"github.com/vaxgate/vaxgate/ingest"
 	"github.com/vaxgate/vaxgate/ingest/soap"
 	"github.com/vaxgate/vaxgate/portal"
+	"github.com/vaxgate/vaxgate/report"
 	"github.com/vaxgate/vaxgate/store"
 )
 
@@ -31,20 +32,21 @@ func newHTTPMux(c *config, db *store.DB, p *ingest.Pipeline, svc *admin.Service,
 	}
 	mux.Handle("/soap", soapHandler)
 	mux.Handle("/api/v1/", admin.NewHandler(svc, log))
-	// The registry portal (web pages) at "/"; it also answers the registration link of invitation
+	// The registry portal (web pages) at "/", its site report pages over the report service the
+	// report API uses too; it also answers the registration link of invitation
 	// emails (GET /api/v1/register) with its registration page.
-	web, err := portal.New(portal.Options{Service: svc, Intake: db, Logger: log,
+	rs, err := newReportService(db, c.Report.Plan)
+	if err != nil {
+		return nil, err
+	}
+	web, err := portal.New(portal.Options{Service: svc, Intake: db, Reports: rs, Logger: log,
 		Secure: strings.HasPrefix(strings.ToLower(c.HTTP.PublicURL), "https://")})
 	if err != nil {
 		return nil, err
 	}
 	mux.Handle("/", web)
 	mux.Handle("GET /api/v1/register", web)
-	reports, err := newReportHandler(c, db, svc, log)
-	if err != nil {
-		return nil, err
-	}
-	reports.Register(mux)
+	report.NewHandler(rs, svc, log).Register(mux)
 	registerPprof(mux, c.HTTP.Pprof)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -352,15 +352,6 @@ func cliAdminError(err error) error {
 	return err
 }
 
-// newReportHandler is the report API for serve (routes beside the admin API's).
-func newReportHandler(c *config, db *store.DB, svc *admin.Service, log *zap.Logger) (*report.Handler, error) {
-	rs, err := newReportService(db, c.Report.Plan)
-	if err != nil {
-		return nil, err
-	}
-	return report.NewHandler(rs, svc, log), nil
-}
-
 // summaryLookback is how far back serve's periodic summaries look for messages without one.
 const summaryLookback = 48 * time.Hour
 
