@@ -301,8 +301,9 @@ func (p *Pipeline) prepare(env Envelope) (*Record, ack.Header) {
 	rec.ACKCode = p.o.ACK.Policy.Code(findings)
 	rec.ACK = p.o.ACK.Build(h, rec.ACKCode, findings)
 	rec.Sharing = SharingInput{
-		// Go-live is the start of production: test messages of a testing site are not a backload.
-		PreGoLive: rec.Env == "P" && !env.Sender.GoLive.IsZero() && env.ReceivedAt.Before(env.Sender.GoLive),
+		// Go-live is the start of production: test messages of a testing site are not a backload;
+		// a backload (vaxgate preload) is pre-go-live data whenever it is loaded.
+		PreGoLive: env.Backload || rec.Env == "P" && !env.Sender.GoLive.IsZero() && env.ReceivedAt.Before(env.Sender.GoLive),
 		HonorPD1:  p.o.SharingPolicy == SharingPolicyPD1,
 	}
 	p.countFindings(findings)
