@@ -19,6 +19,8 @@ const (
 	TransportMLLP Transport = "mllp"
 	TransportSOAP Transport = "soap"
 	TransportFile Transport = "file"
+	// TransportPreload is a historical backload (vaxgate preload) read from files.
+	TransportPreload Transport = "preload"
 )
 
 // SiteStatus is a site's onboarding status.

@@ -62,6 +62,7 @@ type config struct {
 		MaxDelay time.Duration `mapstructure:"max_delay"`
 		Shards   int           `mapstructure:"shards"`
 	} `mapstructure:"store"`
+	File fileConfig `mapstructure:"file"` // drop folders (ingest/file); see filedrop.go
 	SMTP struct {
 		Addr     string `mapstructure:"addr"`
 		From     string `mapstructure:"from"`
@@ -97,6 +98,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("store.max_batch", 256)
 	v.SetDefault("store.max_delay", 2*time.Millisecond)
 	v.SetDefault("store.shards", 2)
+	setFileDefaults(v)
 	v.SetDefault("smtp.addr", "")
 	v.SetDefault("smtp.from", "")
 	v.SetDefault("smtp.username", "")

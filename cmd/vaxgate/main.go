@@ -40,5 +40,6 @@ func newRootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().String("config", "", "YAML configuration file (env VAXGATE_CONFIG)")
 	root.AddCommand(newServeCmd(), newMigrateCmd(), newSendCmd(), newValidateCmd(), newCodesCmd(), newAdminCmd(), newBenchCmd())
+	root.AddCommand(newPreloadCmd())
 	return root
 }

@@ -232,6 +232,12 @@ func serve(ctx context.Context, c *config, demo bool, stdout, stderr io.Writer) 
 	}
 	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: zap.NewStdLog(log)}
 
+	stopFiles, err := startFileDrop(ctx, c, db, pipeline, log, reg) // drop folders (file.*)
+	if err != nil {
+		mllpLn.Close()
+		httpLn.Close()
+		return err
+	}
 	errs := make(chan error, 2)
 	go func() { errs <- mllpSrv.Serve(mllpLn) }()
 	go func() { errs <- httpSrv.Serve(httpLn) }()
@@ -255,6 +261,7 @@ func serve(ctx context.Context, c *config, demo bool, stdout, stderr io.Writer) 
 	if err := httpSrv.Shutdown(sctx); err != nil {
 		log.Error("http shutdown", zap.Error(err))
 	}
+	stopFiles() // files being processed stop at a checkpoint, every message started answered
 	if err := writer.Close(sctx); err != nil {
 		log.Error("writer close", zap.Error(err))
 	}

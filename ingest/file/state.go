@@ -14,8 +14,10 @@ import (
 // after the last checkpoint; the messages between it and the kill are processed again, and the
 // store recognises them as resends.
 type State struct {
-	Offset   int64    `json:"offset"`
-	Out      int64    `json:"out"`
+	Offset int64 `json:"offset"`
+	Out    int64 `json:"out"`
+	// Aux is the size of a second output a sink keeps (the preload's rejects report).
+	Aux      int64    `json:"aux,omitempty"`
 	Begun    bool     `json:"begun"` // the sink's Begin was called (the ACK file's header is written)
 	Done     bool     `json:"done"`
 	Envelope Envelope `json:"envelope"`
