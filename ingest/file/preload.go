@@ -69,8 +69,8 @@ type PreloadResult struct {
 	AlreadyDone bool // a previous run finished the file: nothing was done
 	// StartMessages is how many messages an earlier run had answered.
 	StartMessages int
-	Rejects     string
-	Report      string
+	Rejects       string
+	Report        string
 }
 
 // ErrInputChanged is returned when a file to resume differs from the one the checkpoint was made for.
