@@ -63,6 +63,11 @@ bench:
 bench-long:
 	GO="$(GO)" BENCH_LONG=1 scripts/bench.sh
 
+# vaxgate preload of a 1,000,000-message file on a private durable PostgreSQL (scripts/bench-preload.sh;
+# PRELOAD_MESSAGES=200000 for a shorter run).
+bench-preload:
+	GO="$(GO)" scripts/bench-preload.sh
+
 # Every Go benchmark of the module.
 bench-go:
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) $(PKGS)
