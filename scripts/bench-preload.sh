@@ -63,7 +63,7 @@ say "file: $(du -h "$WORK/history.hl7" | cut -f1)"
 say "preload (load: $(cut -d' ' -f1-3 /proc/loadavg))"
 start=$(date +%s.%N)
 set +e
-bin/vaxgate preload --site PRELOAD-SITE "$WORK/history.hl7" | tee "$WORK/summary.txt"
+/usr/bin/time -f "preload process: %U s user, %S s system, %M kB max RSS" bin/vaxgate preload --site PRELOAD-SITE "$WORK/history.hl7" | tee "$WORK/summary.txt"
 rc=${PIPESTATUS[0]}
 set -e
 end=$(date +%s.%N)

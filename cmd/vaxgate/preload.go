@@ -149,9 +149,9 @@ func preload(ctx context.Context, c *config, a preloadArgs, stdout, stderr io.Wr
 				fmt.Fprintf(stderr, "preload: %s was preloaded already (%s); --restart to load it again\n", name, filepath.Base(name)+file.PreloadStateSuffix)
 			}
 		}
-		if err == nil && res != nil {
+		if err == nil && res != nil && !res.AlreadyDone {
 			p.done(res.State)
-		} else {
+		} else if !(err == nil && res != nil) {
 			p.stop()
 		}
 		if res != nil {

@@ -147,6 +147,11 @@ func NewService(o ServiceOptions) (*Service, error) {
 // Run watches the folders until ctx is cancelled, then waits for the files being processed to stop
 // at a checkpoint (every message started is answered); they are resumed by the next Run.
 func (s *Service) Run(ctx context.Context) error {
+	if s.o.Root != "" {
+		if err := os.MkdirAll(s.o.Root, 0o755); err != nil {
+			return fmt.Errorf("file: create drop-folder root: %w", err)
+		}
+	}
 	sem := make(chan struct{}, s.o.Workers)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -190,7 +195,13 @@ func (s *Service) sites() []Site {
 	}
 	entries, err := os.ReadDir(s.o.Root)
 	if err != nil {
-		s.log.Error("list drop-folder root", zap.String("root", s.o.Root), zap.Error(err))
+		s.mu.Lock()
+		first := !s.warn[""]
+		s.warn[""] = true
+		s.mu.Unlock()
+		if first { // once, not at every poll
+			s.log.Error("list drop-folder root", zap.String("root", s.o.Root), zap.Error(err))
+		}
 		return out
 	}
 	for _, e := range entries {
