@@ -218,12 +218,6 @@ func (s *Service) sites() []Site {
 // scanSite resumes the files left in the site's work folder, then takes the inbox's ready files, one
 // at a time, oldest first.
 func (s *Service) scanSite(ctx context.Context, site Site) {
-	for _, dir := range []string{site.Inbox, site.Work, site.Outbox, site.Archive, site.Errors} {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			s.log.Error("create drop folder", zap.String("site", site.Code), zap.String("dir", dir), zap.Error(err))
-			return
-		}
-	}
 	sender, err := s.o.Senders.SiteSender(ctx, site.Code)
 	if errors.Is(err, ingest.ErrUnknownSender) {
 		sender = nil
@@ -234,9 +228,18 @@ func (s *Service) scanSite(ctx context.Context, site Site) {
 		if first {
 			s.log.Warn("drop folder of an unknown site: its files are refused", zap.String("site", site.Code))
 		}
+		if _, err := os.Stat(site.Inbox); err != nil {
+			return // nothing dropped there: leave the folder as it is
+		}
 	} else if err != nil {
 		s.log.Error("look up drop-folder site", zap.String("site", site.Code), zap.Error(err))
 		return
+	}
+	for _, dir := range []string{site.Inbox, site.Work, site.Outbox, site.Archive, site.Errors} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			s.log.Error("create drop folder", zap.String("site", site.Code), zap.String("dir", dir), zap.Error(err))
+			return
+		}
 	}
 	// Files interrupted by a stop or a crash first, in the order they were taken.
 	for _, name := range s.workFiles(site) {

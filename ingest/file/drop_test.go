@@ -301,6 +301,10 @@ func TestDropRefusedFiles(t *testing.T) {
 	drop("SITE-A", "empty.hl7", []byte("\r\n\r\n"))
 	drop("NO-SUCH-SITE", "x.hl7", join(traffic(1, "NOSITE"), "\r"))
 	drop("SITE-A", "good.hl7", join(traffic(2, "GOOD"), "\r"))
+	// A sub-folder of the root that is no site's and has no inbox is left as it is.
+	if err := os.Mkdir(filepath.Join(root, "lost+found"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	s, reg := service(t, e, root, func(o *file.ServiceOptions) { o.MaxFileSize = 20000 })
 	runUntil(t, s, func() bool {
 		return exists(filepath.Join(root, "SITE-A", "outbox", "good.hl7.ack")) &&
@@ -324,6 +328,9 @@ func TestDropRefusedFiles(t *testing.T) {
 		if exists(filepath.Join(root, c.site, "outbox", c.name+".ack")) {
 			t.Errorf("%s: an ACK file for a refused file", c.name)
 		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(root, "lost+found")); len(ents) != 0 {
+		t.Errorf("folders created in a folder that is no site's: %v", ents)
 	}
 	for reason, want := range map[string]float64{"not_hl7": 3, "too_large": 1, "unknown_site": 1} {
 		if got := metric(t, reg, "vaxgate_file_files_error_total", reason); got != want {
