@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -142,5 +143,69 @@ func TestProcessInterruptAndResume(t *testing.T) {
 	}
 	if st.Messages != 300 || !st.Done {
 		t.Errorf("final state %+v", st)
+	}
+}
+
+// The ACK file's envelope answers the input's: with the input's own delimiters read, sender and
+// receiver swapped, the input's control IDs as references, written with the standard delimiters
+// and the input's line ending; resumed, the file is cut back to the checkpoint.
+func TestACKFileEnvelope(t *testing.T) {
+	path := t.TempDir() + "/in.hl7.ack"
+	st := &State{EOL: "\n"}
+	a, err := OpenACKFile(path, st, ACKFileOptions{Application: []string{"vaxgate"}, Facility: []string{"IIS"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := Envelope{
+		FHS: []byte(`FHS#^~\&#EHR#Clinic^X9^L#REG APP##20240101####F\F\1`), Files: 1,
+		BHS: []byte(`BHS#^~\&#EHR#Clinic###20240101####B-1`), Batches: 1,
+	}
+	if err := a.Begin(env, []byte("\n")); err != nil {
+		t.Fatal(err)
+	}
+	b := ack.NewBuilder([]string{"vaxgate"}, nil, ack.DefaultPolicy)
+	for _, id := range []string{"M1", "M2"} {
+		ackMsg := b.Build(ack.Header{ControlID: id}, ack.AA, nil)
+		if err := a.Answer(&Answer{ACK: ackMsg, Outcome: ReadOutcome(ackMsg)}); err != nil {
+			t.Fatal(err)
+		}
+		st.count(ReadOutcome(ackMsg))
+	}
+	size, err := a.Sync()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Out, st.Envelope, st.Begun = size, env, true
+	// Written after the checkpoint, then lost in a crash: cut on reopening.
+	_ = a.Answer(&Answer{ACK: b.Build(ack.Header{ControlID: "LOST"}, ack.AA, nil)})
+	_, _ = a.Sync()
+	a.Close()
+	a, err = OpenACKFile(path, st, ACKFileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Finish(st); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	data, _ := os.ReadFile(path)
+	segs := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	if !strings.HasPrefix(segs[0], `FHS|^~\&|REG APP|IIS|EHR|Clinic^X9^L|`) || !strings.Contains(segs[0], "|ACK|VGF") || !strings.HasSuffix(segs[0], "|F#1") {
+		t.Errorf("FHS = %q", segs[0])
+	}
+	if !strings.HasPrefix(segs[1], `BHS|^~\&|vaxgate|IIS|EHR|Clinic|`) || !strings.HasSuffix(segs[1], "|B-1") {
+		t.Errorf("BHS = %q", segs[1])
+	}
+	if strings.Contains(string(data), "LOST") {
+		t.Error("an answer written after the checkpoint survived the reopening")
+	}
+	if got := segs[len(segs)-2:]; got[0] != "BTS|2|AA 2, AE 0, AR 0" || got[1] != "FTS|1" {
+		t.Errorf("trailer = %q", got)
+	}
+	if n := len(hl7.SplitMessages(data)); n != 2 {
+		t.Errorf("%d ACKs, want 2", n)
 	}
 }
