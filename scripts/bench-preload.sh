@@ -7,7 +7,7 @@
 # Environment (all optional):
 #   PRELOAD_MESSAGES=1000000    messages in the file
 #   STORE_MAX_BATCH, STORE_MAX_DELAY, STORE_SHARDS   passed to preload (VAXGATE_STORE_*)
-#   FILE_WINDOW                 messages in the pipeline at once (VAXGATE_FILE_WINDOW, default 512)
+#   FILE_WINDOW                 messages in the pipeline at once (VAXGATE_FILE_WINDOW, default 2048)
 #   BENCH_PG_SETTINGS="k=v ..." extra postgresql.conf settings
 #   BENCH_KEEP=1                keep the work directory
 set -euo pipefail
@@ -60,7 +60,9 @@ say "writing $N messages"
 bin/vxufile -n "$N" -facility X68 -o "$WORK/history.hl7"
 say "file: $(du -h "$WORK/history.hl7" | cut -f1)"
 
+commits() { "$PSQL" "$URL" -XAt -c "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"; }
 say "preload (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+c0="$(commits)"
 start=$(date +%s.%N)
 set +e
 /usr/bin/time -f "preload process: %U s user, %S s system, %M kB max RSS" bin/vaxgate preload --site PRELOAD-SITE "$WORK/history.hl7" | tee "$WORK/summary.txt"
@@ -68,8 +70,10 @@ rc=${PIPESTATUS[0]}
 set -e
 end=$(date +%s.%N)
 [[ $rc -le 1 ]] || die "preload failed (exit $rc)"
+sleep 1 # the statistics collector reports with a delay
+c1="$(commits)"
 stored="$("$PSQL" "$URL" -XAt -c "SELECT count(*) FROM messages WHERE transport = 'preload' AND resend_key")"
 unknown="$("$PSQL" "$URL" -XAt -c "SELECT count(*) FILTER (WHERE sharing = 'U') || ' of ' || count(*) FROM registry_patients")"
-awk -v n="$N" -v s="$start" -v e="$end" -v st="$stored" -v u="$unknown" 'BEGIN {
-	printf "\npreload of %d messages: %.0f s wall clock (with start-up), %.0f msg/s; %d accepted messages stored; registry patients with sharing Unknown: %s\n", n, e - s, n / (e - s), st, u
+awk -v n="$N" -v s="$start" -v e="$end" -v st="$stored" -v u="$unknown" -v c="$((c1 - c0))" 'BEGIN {
+	printf "\npreload of %d messages: %.0f s wall clock (with start-up), %.0f msg/s; %d accepted messages stored; about %.0f messages per transaction (%d commits); registry patients with sharing Unknown: %s\n", n, e - s, n / (e - s), st, n / (c > 0 ? c : 1), c, u
 }'

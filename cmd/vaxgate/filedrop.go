@@ -50,7 +50,7 @@ func setFileDefaults(v *viper.Viper) {
 	v.SetDefault("file.max_file_size", int64(1<<30))
 	v.SetDefault("file.max_message_size", 4<<20)
 	v.SetDefault("file.workers", 2)
-	v.SetDefault("file.window", 512)
+	v.SetDefault("file.window", 2048)
 }
 
 // fileProcessOptions are the per-file options of the drop folders and of preload.

@@ -49,8 +49,9 @@ type Sink interface {
 type Options struct {
 	// MaxMessageSize: larger messages are answered AR without being buffered (default 4 MiB).
 	MaxMessageSize int
-	// Window is the number of messages in the pipeline at once (default 512): enough to fill the
-	// writer's group commits (store.max_batch × store.shards).
+	// Window is the number of messages in the pipeline at once (default 2048). Answers are taken
+	// in input order, so messages done wait for the slowest before them: the window must be several
+	// times store.max_batch × store.shards for the group commits to stay full.
 	Window int
 	// WindowBytes caps the bytes of the messages in the pipeline at once (default 64 MiB).
 	WindowBytes int
@@ -71,7 +72,7 @@ func (o *Options) defaults() {
 		o.MaxMessageSize = 4 << 20
 	}
 	if o.Window <= 0 {
-		o.Window = 512
+		o.Window = 2048
 	}
 	if o.WindowBytes <= 0 {
 		o.WindowBytes = 64 << 20
