@@ -77,7 +77,7 @@ func TestKill9MidFile(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kill -9 test: not in -short")
 	}
-	const n = 20000
+	const n = 12000
 	url := storetest.NewURL(t)
 	ctx := context.Background()
 	db, err := store.Open(ctx, url)
