@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/vaxgate/vaxgate/hl7"
 	"github.com/vaxgate/vaxgate/ingest/vxugen"
 	"github.com/vaxgate/vaxgate/store"
@@ -185,5 +187,49 @@ func TestServeFileDrop(t *testing.T) {
 	}
 	if !fileExists(filepath.Join(root, demoSite, "archive", "drop.hl7")) {
 		t.Error("input not archived")
+	}
+}
+
+// TestFileConfig: the drop folders' keys from a YAML file (a list of sites with their own folders)
+// and the environment, with their defaults.
+func TestFileConfig(t *testing.T) {
+	yaml := `file:
+  root: /srv/drop
+  settle: 30s
+  sites:
+    - code: ACME-02
+      dir: /mnt/land/acme02
+    - code: ACME-03
+      inbox: /mnt/in/acme03
+      work: /srv/work/acme03
+      outbox: /mnt/out/acme03
+      archive: /srv/archive/acme03
+      error: /srv/error/acme03
+`
+	path := filepath.Join(t.TempDir(), "vaxgate.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("VAXGATE_FILE_WINDOW", "4096")
+	var got *config
+	root := newRootCmd()
+	probe := &cobra.Command{Use: "probe", RunE: func(cmd *cobra.Command, _ []string) error {
+		var err error
+		got, err = loadConfig(cmd)
+		return err
+	}}
+	root.AddCommand(probe)
+	root.SetArgs([]string{"probe", "--config", path})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	f := got.File
+	if f.Root != "/srv/drop" || f.Settle != 30*time.Second || f.Poll != 2*time.Second || f.Window != 4096 ||
+		f.MaxFileSize != 1<<30 || f.MaxMessageSize != 4<<20 || f.Workers != 2 {
+		t.Errorf("file config %+v", f)
+	}
+	if len(f.Sites) != 2 || f.Sites[0].Code != "ACME-02" || f.Sites[0].Dir != "/mnt/land/acme02" ||
+		f.Sites[1].Code != "ACME-03" || f.Sites[1].Outbox != "/mnt/out/acme03" || f.Sites[1].Error != "/srv/error/acme03" {
+		t.Errorf("sites %+v", f.Sites)
 	}
 }

@@ -359,3 +359,24 @@ func metric(t *testing.T, reg *prometheus.Registry, name, label string) float64 
 	}
 	return v
 }
+
+// A site listed with folders of its own (no root): its inbox is watched, its answers written to its
+// outbox, its input archived where configured.
+func TestDropExplicitSiteFolders(t *testing.T) {
+	db := storetest.New(t)
+	e := newEngine(t, db, "production", nil)
+	base := t.TempDir()
+	site := file.Site{Code: "SITE-A", Inbox: filepath.Join(base, "land", "in"), Work: filepath.Join(base, "vg", "work"),
+		Outbox: filepath.Join(base, "land", "out"), Archive: filepath.Join(base, "vg", "archive"), Errors: filepath.Join(base, "vg", "error")}
+	write(t, filepath.Join(site.Inbox, "a.hl7"), join(traffic(2, "EXPL"), "\r"))
+	write(t, filepath.Join(site.Inbox, "a.hl7.done"), nil)
+	s, _ := service(t, e, "", func(o *file.ServiceOptions) { o.Sites = []file.Site{site} })
+	runUntil(t, s, func() bool { return exists(filepath.Join(site.Outbox, "a.hl7.ack")) })
+	if !exists(filepath.Join(site.Archive, "a.hl7")) {
+		t.Error("input not archived in the configured archive folder")
+	}
+	if _, err := file.NewService(file.ServiceOptions{Starter: e.pipeline, Senders: e.db,
+		Sites: []file.Site{{Code: "X", Inbox: "/in"}}}); err == nil {
+		t.Error("a site with an inbox but no other folder was accepted")
+	}
+}
