@@ -120,6 +120,21 @@ func TestPreloadCommand(t *testing.T) {
 	if !strings.Contains(out, "accepted") || strings.Contains(out, "rejected messages:") || fileExists(clean+".rejects.hl7") {
 		t.Errorf("clean preload:\n%s", out)
 	}
+	// Confirmed on a live site, the backload still marks data sharing Unknown: no patient of either
+	// preload (nor one they share) is Yes.
+	db, err := store.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var notUnknown, patients int
+	if err := db.Pool.QueryRow(context.Background(),
+		`SELECT count(*) FILTER (WHERE sharing <> 'U'), count(*) FROM registry_patients`).Scan(&notUnknown, &patients); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if notUnknown != 0 || patients == 0 {
+		t.Errorf("%d of %d registry patients of backloads are not data sharing Unknown", notUnknown, patients)
+	}
 	if _, _, err := runCLI("preload", "--site", "NO-SUCH", clean); err == nil || !strings.Contains(err.Error(), "not registered") {
 		t.Errorf("unknown site: %v", err)
 	}
