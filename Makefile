@@ -65,6 +65,11 @@ bench:
 bench-long:
 	GO="$(GO)" BENCH_LONG=1 scripts/bench.sh
 
+# vaxgate preload of a 1,000,000-message file on a private durable PostgreSQL (scripts/bench-preload.sh;
+# PRELOAD_MESSAGES=200000 for a shorter run).
+bench-preload:
+	GO="$(GO)" scripts/bench-preload.sh
+
 # Every Go benchmark of the module, then the parser against github.com/lenaten/hl7 (SPEC §5), a
 # module of its own (bench/parser) that reaches the baseline in ../shared/baselines by replace.
 bench-go:

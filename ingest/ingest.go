@@ -19,6 +19,8 @@ const (
 	TransportMLLP Transport = "mllp"
 	TransportSOAP Transport = "soap"
 	TransportFile Transport = "file"
+	// TransportPreload is a historical backload (vaxgate preload) read from files.
+	TransportPreload Transport = "preload"
 )
 
 // SiteStatus is a site's onboarding status.
@@ -63,6 +65,9 @@ type Envelope struct {
 	// TooLarge is the size of a message that exceeded the transport's limit; Payload then holds
 	// only its head, from which the pipeline builds an AR.
 	TooLarge int
+	// Backload marks a historical backload (vaxgate preload): the message is treated as received
+	// before the site's go-live date, so a patient first known from it gets data sharing Unknown.
+	Backload bool
 }
 
 // SOAPCredential is a site's SOAP credential as stored: the password is only a hash.

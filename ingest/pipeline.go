@@ -387,8 +387,9 @@ func (p *Pipeline) prepare(env Envelope) (*Record, ack.Header) {
 		return p.o.ACK.Build(h, code, all), code
 	}
 	rec.Sharing = SharingInput{
-		// Go-live is the start of production: test messages of a testing site are not a backload.
-		PreGoLive: rec.Env == "P" && !env.Sender.GoLive.IsZero() && env.ReceivedAt.Before(env.Sender.GoLive),
+		// Go-live is the start of production: test messages of a testing site are not a backload;
+		// a backload (vaxgate preload) is pre-go-live data whenever it is loaded.
+		PreGoLive: env.Backload || rec.Env == "P" && !env.Sender.GoLive.IsZero() && env.ReceivedAt.Before(env.Sender.GoLive),
 		HonorPD1:  p.o.SharingPolicy == SharingPolicyPD1,
 	}
 	p.countFindings(findings)

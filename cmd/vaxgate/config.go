@@ -99,6 +99,7 @@ type config struct {
 		// OutageWait: how long a message is held unanswered while the database is unavailable.
 		OutageWait time.Duration `mapstructure:"outage_wait"`
 	} `mapstructure:"store"`
+	File fileConfig `mapstructure:"file"` // drop folders (ingest/file); see filedrop.go
 	SMTP struct {
 		Addr     string `mapstructure:"addr"`
 		From     string `mapstructure:"from"`
@@ -169,6 +170,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("store.max_delay", 2*time.Millisecond)
 	v.SetDefault("store.shards", 2)
 	v.SetDefault("store.outage_wait", 30*time.Second)
+	setFileDefaults(v)
 	v.SetDefault("smtp.addr", "")
 	v.SetDefault("smtp.from", "")
 	v.SetDefault("smtp.username", "")
@@ -290,6 +292,8 @@ func newLogger(c *config) (*zap.Logger, error) {
 		zc = zap.NewProductionConfig()
 	case "console":
 		zc = zap.NewDevelopmentConfig()
+		zc.Development = false
+		zc.DisableStacktrace = true // people read it: a warning is a line, not a stack
 	default:
 		return nil, fmt.Errorf("config: log.format must be json or console, not %q", c.Log.Format)
 	}

@@ -48,7 +48,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().String("config", "", "YAML configuration file (env VAXGATE_CONFIG)")
-	root.AddCommand(newServeCmd(), newMigrateCmd(), newSendCmd(), newValidateCmd(), newCodesCmd(), newAdminCmd(), newBenchCmd(), newReportCmd())
+	root.AddCommand(newServeCmd(), newMigrateCmd(), newSendCmd(), newValidateCmd(), newCodesCmd(), newAdminCmd(), newBenchCmd(), newReportCmd(), newPreloadCmd())
 	rejectUnknownSubcommands(root)
 	return root
 }

@@ -268,6 +268,12 @@ func serve(ctx context.Context, c *config, demo bool, stdout, stderr io.Writer) 
 		}
 		mllpSrv.RefreshSourceRanges(ctx) // the demo credentials' ranges get reserved slots now
 	}
+	// The drop folders start last, once the sites they name (the demo's too) exist.
+	stopFiles, err := startFileDrop(ctx, c, db, pipeline, log, reg) // drop folders (file.*)
+	if err != nil {
+		stopServing(log, c, mllpSrv, httpSrv, writer)
+		return err
+	}
 	log.Info("vaxgate serving", zap.String("mllp", mllpLn.Addr().String()), zap.String("http", httpLn.Addr().String()))
 	fmt.Fprintf(stderr, "vaxgate: MLLP on %s, HTTP on %s (Ctrl-C stops)\n", mllpLn.Addr(), httpLn.Addr())
 
@@ -279,7 +285,7 @@ func serve(ctx context.Context, c *config, demo bool, stdout, stderr io.Writer) 
 			serveErr = nil
 		}
 	}
-	stopServing(log, c, mllpSrv, httpSrv, writer)
+	stopServing(log, c, mllpSrv, httpSrv, writer, stopFiles)
 	return serveErr
 }
 
@@ -292,8 +298,9 @@ type (
 // stopServing stops the listeners (MLLP and HTTP at the same time, within shutdown.timeout:
 // messages already read are committed and answered), then gives the writer its own budget,
 // shutdown.writer_timeout, to flush what it still holds. A connection stuck until the listeners'
-// budget runs out therefore cannot take the writer's time.
-func stopServing(log *zap.Logger, c *config, mllpSrv, httpSrv shutdowner, writer flusher) {
+// budget runs out therefore cannot take the writer's time. drains run between the two: other
+// sources of messages (the drop folders) that must stop before the writer closes.
+func stopServing(log *zap.Logger, c *config, mllpSrv, httpSrv shutdowner, writer flusher, drains ...func()) {
 	log.Info("shutting down", zap.Duration("timeout", c.Shutdown.Timeout), zap.Duration("writer_timeout", c.Shutdown.WriterTimeout))
 	lctx, cancel := context.WithTimeout(context.Background(), c.Shutdown.Timeout)
 	defer cancel()
@@ -308,6 +315,9 @@ func stopServing(log *zap.Logger, c *config, mllpSrv, httpSrv shutdowner, writer
 		}()
 	}
 	wg.Wait()
+	for _, drain := range drains {
+		drain() // e.g. the drop folders: files being processed stop at a checkpoint, every message started answered
+	}
 	wctx, wcancel := context.WithTimeout(context.Background(), c.Shutdown.WriterTimeout)
 	defer wcancel()
 	if err := writer.Close(wctx); err != nil {
