@@ -49,7 +49,7 @@ run: deps build
 test: deps node-deps lint
 	@[ -n "$(RACE)" ] || echo "test: no C compiler (CGO_ENABLED=0): running without the race detector"
 	$(GO) test $(RACE) -count=1 $(TESTFLAGS) $(PKGS)
-	cd bench/parser && $(GO) test -count=1 ./...
+	cd bench/parser && $(GO) test -mod=mod -count=1 ./...
 
 # Quick inner loop: no deps/lint, no race detector, cached results allowed.
 test-short:
@@ -74,7 +74,7 @@ bench-preload:
 # module of its own (bench/parser) that reaches the baseline in ../shared/baselines by replace.
 bench-go:
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) $(PKGS)
-	cd bench/parser && $(GO) test -run='^$$' -bench=Parse -benchmem -benchtime=$(BENCHTIME) ./...
+	cd bench/parser && $(GO) test -mod=mod -run='^$$' -bench=Parse -benchmem -benchtime=$(BENCHTIME) ./...
 
 # Every Fuzz target under ./... (or FUZZDIRS), FUZZTIME each: go test -fuzz takes one target of
 # one package at a time.
@@ -86,7 +86,7 @@ lint:
 	@out="$$($(GOFMT) -l $$(find . -name '*.go' -not -path './vendor/*' -not -path './.git/*'))"; \
 	if [ -n "$$out" ]; then echo "lint: gofmt needed on (run make fmt):"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
-	cd bench/parser && $(GO) vet ./...
+	cd bench/parser && $(GO) vet -mod=mod ./...
 
 fmt:
 	$(GOFMT) -w $$(find . -name '*.go' -not -path './vendor/*' -not -path './.git/*')
