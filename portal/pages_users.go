@@ -592,16 +592,7 @@ func (p *Portal) userMembership(w http.ResponseWriter, r *http.Request, s *sessi
 	}
 	f := r.PostForm
 	siteID := formID(r, "site")
-	var ds []admin.Designation
-	for _, q := range questions {
-		if f.Get(string(q.Designation)) == "yes" {
-			ds = append(ds, q.Designation)
-		}
-	}
-	if ds == nil {
-		ds = []admin.Designation{}
-	}
-	if _, err := p.svc.SetMembership(r.Context(), *s.actor, id, siteID, admin.Role(f.Get("role")), ds); err != nil {
+	if _, err := p.svc.SetMembership(r.Context(), *s.actor, id, siteID, admin.Role(f.Get("role")), designationsAnswered(f)); err != nil {
 		p.userFormFailed(w, r, s, id, err, "role")
 		return
 	}
@@ -618,13 +609,7 @@ func (p *Portal) userSiteInvite(w http.ResponseWriter, r *http.Request, s *sessi
 	}
 	f := r.PostForm
 	siteID := formID(r, "site")
-	ds := []admin.Designation{}
-	for _, q := range questions {
-		if f.Get(string(q.Designation)) == "yes" {
-			ds = append(ds, q.Designation)
-		}
-	}
-	_, err := p.svc.InviteToSite(r.Context(), *s.actor, admin.SiteInvitationInput{UserID: id, SiteID: siteID, Role: admin.Role(f.Get("role")), Designations: ds})
+	_, err := p.svc.InviteToSite(r.Context(), *s.actor, admin.SiteInvitationInput{UserID: id, SiteID: siteID, Role: admin.Role(f.Get("role")), Designations: designationsAnswered(f)})
 	if err != nil {
 		if f.Get("from") == "dashboard" {
 			p.fail(w, r, s, err)
@@ -709,4 +694,16 @@ func (p *Portal) userReinvite(w http.ResponseWriter, r *http.Request, s *session
 		return
 	}
 	seeOther(w, r, "/users/"+strconv.FormatInt(id, 10), "reinvited", url.Values{"site": {r.PostForm.Get("site")}})
+}
+
+// designationsAnswered reads the designation questions of a membership form: the ones answered
+// "yes". Never nil: an empty list says "no designations" (nil would keep the current ones).
+func designationsAnswered(f url.Values) []admin.Designation {
+	ds := []admin.Designation{}
+	for _, q := range questions {
+		if f.Get(string(q.Designation)) == "yes" {
+			ds = append(ds, q.Designation)
+		}
+	}
+	return ds
 }
