@@ -1,7 +1,6 @@
 package ack
 
 import (
-	"bytes"
 	"strconv"
 
 	"github.com/vaxgate/vaxgate/hl7"
@@ -29,69 +28,18 @@ type BatchHeader struct {
 // BatchHeaderOf reads the envelope of a split batch (hl7.SplitBatch).
 func BatchHeaderOf(b *hl7.Batch) BatchHeader {
 	h := BatchHeader{File: b.FHS != nil}
-	fhs, bhs := envelopeFields(b.FHS), envelopeFields(b.BHS)
+	fhs, bhs := hl7.ReadEnvelopeSegment(b.FHS), hl7.ReadEnvelopeSegment(b.BHS)
 	main := bhs
 	if b.BHS == nil {
 		main = fhs
 	}
-	h.SendingApplication = main.hd(3)
-	h.SendingFacility = main.hd(4)
-	h.ReceivingApplication = main.hd(5)
-	h.ReceivingFacility = main.hd(6)
-	h.FileControlID = fhs.text(11)
-	h.BatchControlID = bhs.text(11)
+	h.SendingApplication = main.Components(3)
+	h.SendingFacility = main.Components(4)
+	h.ReceivingApplication = main.Components(5)
+	h.ReceivingFacility = main.Components(6)
+	h.FileControlID = fhs.Text(11)
+	h.BatchControlID = bhs.Text(11)
 	return h
-}
-
-// envelope is an FHS or BHS segment split into fields with its own delimiters.
-type envelope struct {
-	fields [][]byte // fields[i] is field i+1 (fields[0] the segment name)
-	d      hl7.Delimiters
-}
-
-func envelopeFields(seg []byte) envelope {
-	e := envelope{d: hl7.DefaultDelimiters}
-	if len(seg) < 4 {
-		return e
-	}
-	fs := seg[3]
-	if len(seg) >= 8 {
-		if c := seg[4:8]; distinct(fs, c[0], c[1], c[2], c[3]) {
-			e.d = hl7.Delimiters{Field: fs, Component: c[0], Repetition: c[1], Escape: c[2], Subcomponent: c[3]}
-		}
-	}
-	e.fields = bytes.Split(seg, []byte{fs})
-	return e
-}
-
-// raw is field n (n >= 3), first repetition: like MSH, field 1 is the separator itself, so
-// field n is fields[n-1].
-func (e envelope) raw(n int) []byte {
-	if n-1 >= len(e.fields) || n < 3 {
-		return nil
-	}
-	f := e.fields[n-1]
-	if i := bytes.IndexByte(f, e.d.Repetition); i >= 0 {
-		f = f[:i]
-	}
-	return f
-}
-
-func (e envelope) hd(n int) []string {
-	f := e.raw(n)
-	if len(f) == 0 {
-		return nil
-	}
-	parts := bytes.Split(f, []byte{e.d.Component})
-	out := make([]string, len(parts))
-	for i, p := range parts {
-		out[i] = text(hl7.Unescape(nil, p, e.d))
-	}
-	return out
-}
-
-func (e envelope) text(n int) string {
-	return text(hl7.Unescape(nil, e.raw(n), e.d))
 }
 
 // BatchEnvelope wraps the ACKs of a batch's messages, in order, in the envelope that answers it:

@@ -86,8 +86,8 @@ func (a *ACKFile) Begin(env Envelope, eol []byte) error {
 // header builds FHS or BHS answering the input's envelope segment in: sender and receiver swapped,
 // this answer's control ID in field 11 and the input's in field 12 (reference control ID).
 func (a *ACKFile) header(name string, in []byte, stamp, controlID string) []byte {
-	f := envelopeFields(in)
-	sendApp, sendFac := f.comps(5), f.comps(6)
+	f := hl7.ReadEnvelopeSegment(in)
+	sendApp, sendFac := f.Components(5), f.Components(6)
 	if len(sendApp) == 0 {
 		sendApp = a.application
 	}
@@ -97,10 +97,10 @@ func (a *ACKFile) header(name string, in []byte, stamp, controlID string) []byte
 	b := hl7.NewBuilder(hl7.DefaultDelimiters)
 	b.Segment(name,
 		hl7.Comps(sendApp...), hl7.Comps(sendFac...),
-		hl7.Comps(f.comps(3)...), hl7.Comps(f.comps(4)...),
+		hl7.Comps(f.Components(3)...), hl7.Comps(f.Components(4)...),
 		hl7.Text(stamp), hl7.Text(""),
 		hl7.Text(""), hl7.Text("ACK"),
-		hl7.Text(controlID), hl7.Text(f.text(11)),
+		hl7.Text(controlID), hl7.Text(f.Text(11)),
 	)
 	return b.Bytes()
 }
@@ -163,56 +163,3 @@ func (a *ACKFile) Sync() (int64, error) {
 
 // Close closes the file (call Sync first to keep what was written).
 func (a *ACKFile) Close() error { return a.f.Close() }
-
-// fields of a batch envelope segment (FHS, BHS), read with its own delimiters.
-type fields struct {
-	f [][]byte
-	d hl7.Delimiters
-}
-
-func envelopeFields(seg []byte) fields {
-	d := hl7.DefaultDelimiters
-	if len(seg) >= 8 {
-		c := hl7.Delimiters{Field: seg[3], Component: seg[4], Repetition: seg[5], Escape: seg[6], Subcomponent: seg[7]}
-		if c.Validate() == nil {
-			d = c
-		}
-	}
-	if len(seg) < 4 {
-		return fields{d: d}
-	}
-	// f[0] is the name, f[1] the encoding characters: f[i] is field i+1, as for MSH.
-	return fields{f: bytes.Split(seg, []byte{seg[3]}), d: d}
-}
-
-func (f fields) raw(n int) []byte {
-	if n-1 < 1 || n-1 >= len(f.f) {
-		return nil
-	}
-	v := f.f[n-1]
-	if i := bytes.IndexByte(v, f.d.Repetition); i >= 0 {
-		v = v[:i]
-	}
-	return v
-}
-
-func (f fields) text(n int) string {
-	v := f.raw(n)
-	if i := bytes.IndexByte(v, f.d.Component); i >= 0 {
-		v = v[:i]
-	}
-	return string(bytes.ToValidUTF8(hl7.Unescape(nil, v, f.d), []byte("\uFFFD")))
-}
-
-func (f fields) comps(n int) []string {
-	v := f.raw(n)
-	if len(v) == 0 {
-		return nil
-	}
-	parts := bytes.Split(v, []byte{f.d.Component})
-	out := make([]string, len(parts))
-	for i, p := range parts {
-		out[i] = string(bytes.ToValidUTF8(hl7.Unescape(nil, p, f.d), []byte("\uFFFD")))
-	}
-	return out
-}
