@@ -41,9 +41,9 @@ func (e *env) doseHistory(family string, sharing admin.Sharing) (reg, administer
 		e.t.Fatal(err)
 	}
 	if err := e.db.Pool.QueryRow(ctx, `INSERT INTO vaccinations (env, patient_id, registry_patient_id, organization_id, site_id, cvx,
-			administered_on, historical, lot, mvx, details, first_message_id, last_message_id, deleted, deleted_at)
-		SELECT env, patient_id, registry_patient_id, organization_id, site_id, '20', '2024-06-01', false, 'ERR-LOT', 'SKB', '{}',
-			first_message_id, last_message_id, true, now() FROM vaccinations WHERE id = $1 RETURNING id`, administered).Scan(&deleted); err != nil {
+			administered_on, historical, lot, mvx, report_messages, report_groups, deleted, deleted_at)
+		SELECT env, patient_id, registry_patient_id, organization_id, site_id, '20', '2024-06-01', false, 'ERR-LOT', 'SKB',
+			report_messages, report_groups, true, now() FROM vaccinations WHERE id = $1 RETURNING id`, administered).Scan(&deleted); err != nil {
 		e.t.Fatal(err)
 	}
 	return reg, administered, historical, deleted

@@ -276,16 +276,32 @@ func TestVXUOverMLLPIsStored(t *testing.T) {
 		exp.Format("20060102") != "20251231" || historical || deleted {
 		t.Errorf("vaccination stored as %q %q %q %q %q %q %q %q %q %v %v %v %v", cvx, lot, mvx, route, site, filler, action, completion, kind, given1, exp, historical, deleted)
 	}
-	if n := e.count(t, "observations WHERE vaccination_id IS NOT NULL"); n != 4 {
-		t.Errorf("%d observations stored, want 4", n)
+	// Observations and next of kin are read back from the archived message the rows reference.
+	var regID int64
+	if err := e.db.Pool.QueryRow(ctx, `SELECT registry_patient_id FROM patients`).Scan(&regID); err != nil {
+		t.Fatal(err)
 	}
-	var fundingValue string
-	if err := e.db.Pool.QueryRow(ctx, `SELECT value FROM observations WHERE code = '64994-7'`).Scan(&fundingValue); err != nil || fundingValue != "V02" {
-		t.Errorf("funding eligibility observation = %q (%v), want V02", fundingValue, err)
+	rec, err := e.db.PatientRecord(ctx, regID)
+	if err != nil {
+		t.Fatal(err)
 	}
-	var rel string
-	if err := e.db.Pool.QueryRow(ctx, `SELECT relationship FROM next_of_kin`).Scan(&rel); err != nil || rel != "MTH" {
-		t.Errorf("next of kin relationship = %q (%v)", rel, err)
+	if len(rec.Vaccinations) != 1 || len(rec.Vaccinations[0].Observations) != 4 {
+		t.Fatalf("record: %d vaccinations, want 1 with 4 observations: %+v", len(rec.Vaccinations), rec.Vaccinations)
+	}
+	fundingValue := ""
+	for _, o := range rec.Vaccinations[0].Observations {
+		if o.Identifier.Code == "64994-7" {
+			fundingValue = o.Value.Code
+		}
+	}
+	if fundingValue != "V02" {
+		t.Errorf("funding eligibility observation = %q, want V02", fundingValue)
+	}
+	if d := rec.Vaccinations[0].Details; d.FillerOrder != "ORD-5001^CLINIC-A" || d.CVX != "08" || len(d.Lots) == 0 || d.Lots[0] != "LOT123A" {
+		t.Errorf("vaccination details read back %+v", d)
+	}
+	if len(rec.Senders) != 1 || len(rec.Senders[0].NextOfKin) != 1 || rec.Senders[0].NextOfKin[0].Relationship.Code != "MTH" {
+		t.Errorf("next of kin read back %+v", rec.Senders)
 	}
 	var raw, storedACK []byte
 	var code, ctrl, transport string
@@ -359,7 +375,7 @@ func TestResendReturnsOriginalACK(t *testing.T) {
 	msg := fixture(t, "vxu_basic.hl7")
 	_, first := e.send(t, msg)
 	counts := map[string]int{}
-	for _, tbl := range []string{"patients", "vaccinations", "observations", "patient_reports", "vaccination_reports"} {
+	for _, tbl := range []string{"patients", "vaccinations", "patients, unnest(report_messages)", "vaccinations, unnest(report_messages)"} {
 		counts[tbl] = e.count(t, tbl)
 	}
 	_, second := e.send(t, msg)
@@ -393,7 +409,7 @@ func TestFailedCommitGetsNoAA(t *testing.T) {
 	if got := errCodes(a); len(got) != 1 || got[0] != "207" {
 		t.Errorf("ERR-3 %v, want [207]", got)
 	}
-	for _, tbl := range []string{"patients", "vaccinations", "observations"} {
+	for _, tbl := range []string{"patients", "vaccinations", "registry_patients", "sharing_changes"} {
 		if n := e.count(t, tbl); n != 0 {
 			t.Errorf("%s has %d rows: the failed message was half written", tbl, n)
 		}

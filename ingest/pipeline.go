@@ -47,6 +47,9 @@ type Record struct {
 	VXU *VXU
 	// Sharing carries the data-sharing policy inputs the store applies.
 	Sharing SharingInput
+	// Charset names the fallback character set that decoded part of Raw (FallbackUsed); "" when
+	// none did. The archive keeps it, so that DecodeArchived reads Raw as it was read here.
+	Charset string
 }
 
 // SharingInput is what the store needs to decide a registry patient's data-sharing status.
@@ -377,6 +380,7 @@ func (p *Pipeline) prepare(env Envelope) (*Record, ack.Header) {
 		v.Orders = kept
 	}
 	rec.VXU = v
+	rec.Charset = FallbackUsed(m, env.Payload)
 	rec.Findings = findings
 	rec.ACKCode = p.o.ACK.Policy.Code(findings)
 	rec.ACK = p.o.ACK.Build(h, rec.ACKCode, findings)

@@ -116,10 +116,13 @@ func (s *sender) registryID(t *testing.T, mrn string) int64 {
 func (e *engine) snapshot(t *testing.T) map[string]int {
 	t.Helper()
 	out := map[string]int{}
-	for _, tbl := range []string{"registry_patients", "patients", "patient_reports", "next_of_kin", "vaccinations",
-		"vaccination_reports", "observations", "sharing_changes", "registry_reviews", "audit_log"} {
+	for _, tbl := range []string{"registry_patients", "patients", "vaccinations", "sharing_changes", "registry_reviews", "audit_log"} {
 		out[tbl] = e.count(t, tbl)
 	}
+	// Reports are references to archived messages, kept on the rows they report (next of kin and
+	// observations are read back from those messages).
+	out["patient_reports"] = e.count(t, "patients, unnest(report_messages)")
+	out["vaccination_reports"] = e.count(t, "vaccinations, unnest(report_messages)")
 	return out
 }
 
@@ -446,8 +449,8 @@ func TestRegistryResendConcurrent(t *testing.T) {
 		t.Errorf("%d of the two messages under CC-XY warned 205, want exactly 1:\n%q\n%q", warned, acks[0], acks[1])
 	}
 
-	for tbl, want := range map[string]int{"patients": 6, "registry_patients": 6, "patient_reports": 6, "vaccinations": 6,
-		"vaccination_reports": 6, "messages": 5 * copies, "messages WHERE resend_key": 6} {
+	for tbl, want := range map[string]int{"patients": 6, "registry_patients": 6, "patients, unnest(report_messages)": 6, "vaccinations": 6,
+		"vaccinations, unnest(report_messages)": 6, "messages": 5 * copies, "messages WHERE resend_key": 6} {
 		if n := e.count(t, tbl); n != want {
 			t.Errorf("%s: %d rows, want %d", tbl, n, want)
 		}
@@ -516,18 +519,25 @@ func TestRegistryPatientIdentity(t *testing.T) {
 	if sp == nil || sp.Reports != 2 || sp.Demographics.LegalName().Family != "Smith-Jones" {
 		t.Fatalf("sender patient: %+v", sp)
 	}
+	// Every reported version is kept: the archived messages the sender patient references, in order.
 	var versions []string
-	rows, err := e.db.Pool.Query(context.Background(), `SELECT demographics->'names'->0->>'family' FROM patient_reports
-		WHERE patient_id = $1 ORDER BY id`, sp.ID)
+	rows, err := e.db.Pool.Query(context.Background(), `SELECT m.raw, coalesce(m.charset, '')
+		FROM patients p, unnest(p.report_messages) WITH ORDINALITY AS r(id, i) JOIN messages m ON m.id = r.id
+		WHERE p.id = $1 ORDER BY r.i`, sp.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for rows.Next() {
-		var f string
-		if err := rows.Scan(&f); err != nil {
+		var raw []byte
+		var charset string
+		if err := rows.Scan(&raw, &charset); err != nil {
 			t.Fatal(err)
 		}
-		versions = append(versions, f)
+		v, err := ingest.DecodeArchived(raw, charset, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		versions = append(versions, v.Patient.LegalName().Family)
 	}
 	if strings.Join(versions, ",") != "Smith,Smith-Jones" {
 		t.Errorf("reported versions %v, want Smith then Smith-Jones", versions)
@@ -760,7 +770,7 @@ func TestRegistryVaccinationActions(t *testing.T) {
 		}
 		var deleted bool
 		var reports int
-		if err := e.db.Pool.QueryRow(context.Background(), `SELECT deleted, (SELECT count(*) FROM vaccination_reports r WHERE r.vaccination_id = v.id)
+		if err := e.db.Pool.QueryRow(context.Background(), `SELECT deleted, cardinality(report_messages)
 			FROM vaccinations v WHERE filler_order_id = 'ORD-1^CLINIC'`).Scan(&deleted, &reports); err != nil {
 			t.Fatal(err)
 		}
@@ -990,8 +1000,9 @@ func TestRegistryNextOfKinAndObservations(t *testing.T) {
 	if nk := rec.Senders[0].NextOfKin; len(nk) != 1 || nk[0].Name.Given != "Maria Elena" {
 		t.Errorf("next of kin after update %+v", nk)
 	}
-	if n := e.count(t, "next_of_kin"); n != 2 {
-		t.Errorf("%d next-of-kin rows, want both reports", n)
+	// Both reports are kept: the sender patient references both messages, each with its NK1.
+	if n := e.count(t, "patients, unnest(report_messages) AS r(id) JOIN messages m ON m.id = r.id WHERE position('NK1|' in encode(m.raw, 'escape')) > 0"); n != 2 {
+		t.Errorf("%d reports with next of kin, want both", n)
 	}
 	if len(rec.Doses()[0].Observations) != 4 {
 		t.Errorf("%d observations shown for the dose, want the latest report's 4", len(rec.Doses()[0].Observations))

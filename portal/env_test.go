@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/vaxgate/vaxgate/admin"
+	"github.com/vaxgate/vaxgate/admin/admintest"
 	"github.com/vaxgate/vaxgate/admin/passwd"
 	"github.com/vaxgate/vaxgate/hl7"
 	"github.com/vaxgate/vaxgate/portal"
@@ -231,17 +232,17 @@ func (w *world) patient(family, given, birth string, sharing admin.Sharing, mrn 
 	w.must(w.db.Pool.QueryRow(ctx, `INSERT INTO registry_patients (env, family_name, given_name, birth_date, sex, sharing)
 		VALUES ('P', $1, $2, $3, 'F', $4) RETURNING id`, family, given, birth, string(sharing)).Scan(&reg))
 	w.must(w.db.Pool.QueryRow(ctx, `INSERT INTO messages (env, site_id, transport, control_id, received_at, raw, ack, ack_code)
-		VALUES ('P', $1, 'mllp', $2, now(), '\x00', '\x00', 'AA') RETURNING id`, site.ID, fmt.Sprintf("PAT-%d", reg)).Scan(&msg))
+		VALUES ('P', $1, 'mllp', $2, now(), $3, '\x00', 'AA') RETURNING id`, site.ID, fmt.Sprintf("PAT-%d", reg),
+		admintest.SeedVXU(mrn, family, given, birth, "08", "20", "10")).Scan(&msg))
 	w.must(w.db.Pool.QueryRow(ctx, `INSERT INTO patients (env, organization_id, id_value, id_authority, id_type, registry_patient_id,
-		family_name, given_name, birth_date, sex, demographics) VALUES ('P', $1, $2, 'AUTH', 'MR', $3, $4, $5, $6::date, 'F',
-		jsonb_build_object('names', jsonb_build_array(jsonb_build_object('family', $4::text, 'given', $5::text, 'type', 'L')),
-			'birth_date', to_char($6::date, 'YYYYMMDD'), 'sex', 'F')) RETURNING id`,
-		site.OrganizationID, mrn, reg, family, given, birth).Scan(&pat))
+		family_name, given_name, birth_date, sex, report_messages) VALUES ('P', $1, $2, 'AUTH', 'MR', $3, $4, $5, $6::date, 'F',
+		ARRAY[$7::bigint]) RETURNING id`,
+		site.OrganizationID, mrn, reg, family, given, birth, msg).Scan(&pat))
 	for i, cvx := range []string{"08", "20", "10"} {
 		_, err := w.db.Pool.Exec(ctx, `INSERT INTO vaccinations (env, patient_id, registry_patient_id, organization_id, site_id, cvx,
-			administered_on, historical, lot, mvx, details, first_message_id, last_message_id)
-			VALUES ('P', $1, $2, $3, $4, $5, $6::date, false, $7, 'MSD', '{}', $8, $8)`,
-			pat, reg, site.OrganizationID, site.ID, cvx, fmt.Sprintf("2024-0%d-15", i+3), fmt.Sprintf("LOT%d%s", i, site.Code), msg)
+			administered_on, historical, lot, mvx, report_messages, report_groups)
+			VALUES ('P', $1, $2, $3, $4, $5, $6::date, false, $7, 'MSD', ARRAY[$8::bigint], ARRAY[$9::int2])`,
+			pat, reg, site.OrganizationID, site.ID, cvx, fmt.Sprintf("2024-0%d-15", i+3), fmt.Sprintf("LOT%d%s", i, site.Code), msg, i+1)
 		w.must(err)
 	}
 	return reg

@@ -119,14 +119,14 @@ func TestFreshDatabaseStaysOnIndexes(t *testing.T) {
 				`INSERT INTO registry_patients (id, env, family_name, given_name, birth_date)
 					SELECT 1000000 + g, 'P', 'fam' || g % 500, 'giv' || g % 300, date '2008-01-01' + g % 6000 FROM generate_series(1, 30000) g`,
 				`INSERT INTO patients (env, organization_id, id_value, id_authority, id_type, registry_patient_id, birth_date,
-						match_family, match_given, demographics)
+						match_family, match_given)
 					SELECT 'P', ` + fmt.Sprint(s.OrganizationID) + `, 'BULK' || g, 'EHR', 'MR', 1000000 + g, date '2008-01-01' + g % 6000,
-						'fam' || g % 500, 'giv' || g % 300, '{}'
+						'fam' || g % 500, 'giv' || g % 300
 					FROM generate_series(1, 30000) g`,
 				`INSERT INTO vaccinations (env, patient_id, registry_patient_id, organization_id, site_id, filler_order_id,
-						administered_on, dose_key, historical, details, first_message_id, last_message_id)
+						administered_on, dose_key, historical, report_messages, report_groups)
 					SELECT 'P', p.id, p.registry_patient_id, p.organization_id, ` + fmt.Sprint(s.SiteID) + `, 'ORD' || p.id,
-						date '2026-01-01', 'cvx:08', false, '{}', (SELECT min(id) FROM messages), (SELECT min(id) FROM messages)
+						date '2026-01-01', 'cvx:08', false, ARRAY[(SELECT min(id) FROM messages)], '{1}'
 					FROM patients p WHERE p.id_value LIKE 'BULK%'`,
 				`SELECT pg_stat_force_next_flush()`,
 			} {

@@ -67,7 +67,8 @@ type SenderPatient struct {
 	OrganizationCode string            `json:"organization_code"`
 	HealthSystemID   int64             `json:"health_system_id"` // the parent organization, else the organization
 	Identifier       ingest.Identifier `json:"identifier"`
-	// Demographics is the PID/PD1 of the latest report (every report is kept in patient_reports).
+	// Demographics is the PID/PD1 of the latest report, read back from the archived message
+	// (every report stays archived; Reports counts them).
 	Demographics ingest.Patient `json:"demographics"`
 	// Protection is PD1-12 as last reported: recorded whatever the policy makes of it.
 	Protection   string               `json:"protection,omitempty"`
@@ -235,10 +236,14 @@ func readPatientRecord(ctx context.Context, tx pgx.Tx, id int64) (*PatientRecord
 	if err := readSharingHistory(ctx, tx, p); err != nil {
 		return nil, err
 	}
-	if err := readSenders(ctx, tx, p); err != nil {
+	var ar archiveReader
+	if err := readSenders(ctx, tx, p, &ar); err != nil {
 		return nil, err
 	}
-	if err := readVaccinations(ctx, tx, p); err != nil {
+	if err := readVaccinations(ctx, tx, p, &ar); err != nil {
+		return nil, err
+	}
+	if err := ar.read(ctx, tx); err != nil {
 		return nil, err
 	}
 	rows, err := tx.Query(ctx, `SELECT `+reviewColumns+` FROM registry_reviews
@@ -278,99 +283,51 @@ func readSharingHistory(ctx context.Context, tx pgx.Tx, p *PatientRecord) error 
 	return nil
 }
 
-func readSenders(ctx context.Context, tx pgx.Tx, p *PatientRecord) error {
+func readSenders(ctx context.Context, tx pgx.Tx, p *PatientRecord, ar *archiveReader) error {
 	rows, err := tx.Query(ctx, `
 		SELECT pt.id, pt.organization_id, o.code, coalesce(o.parent_id, o.id), pt.id_value, pt.id_authority,
-		       pt.id_type, pt.demographics, pt.protection, pt.updated_at,
-		       (SELECT count(*) FROM patient_reports r WHERE r.patient_id = pt.id)
+		       pt.id_type, pt.protection, pt.updated_at, cardinality(pt.report_messages),
+		       pt.report_messages[cardinality(pt.report_messages)]
 		FROM patients pt JOIN organizations o ON o.id = pt.organization_id
 		WHERE pt.registry_patient_id = $1 ORDER BY pt.id`, p.ID)
 	if err != nil {
 		return fmt.Errorf("store: read sender patients: %w", err)
 	}
-	byID := map[int64]int{}
 	for rows.Next() {
 		s := SenderPatient{NextOfKin: []ingest.NextOfKin{}, Observations: []ingest.Observation{}}
-		var demo []byte
+		var last *int64
 		if err := rows.Scan(&s.ID, &s.OrganizationID, &s.OrganizationCode, &s.HealthSystemID, &s.Identifier.Value,
-			&s.Identifier.Authority, &s.Identifier.Type, &demo, &s.Protection, &s.UpdatedAt, &s.Reports); err != nil {
+			&s.Identifier.Authority, &s.Identifier.Type, &s.Protection, &s.UpdatedAt, &s.Reports, &last); err != nil {
 			rows.Close()
 			return fmt.Errorf("store: read sender patients: %w", err)
 		}
-		if err := json.Unmarshal(demo, &s.Demographics); err != nil {
-			rows.Close()
-			return fmt.Errorf("store: decode sender patient %d: %w", s.ID, err)
-		}
-		byID[s.ID] = len(p.Senders)
 		p.Senders = append(p.Senders, s)
+		i := len(p.Senders) - 1
+		if last != nil {
+			// The PID/PD1, next of kin and patient-level observations of the latest report.
+			ar.want(*last, func(v *ingest.VXU) {
+				s := &p.Senders[i]
+				s.Demographics = v.Patient
+				s.NextOfKin = append(s.NextOfKin, v.NextOfKin...)
+				s.Observations = append(s.Observations, v.Observations...)
+			})
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("store: read sender patients: %w", err)
 	}
-
-	// Next of kin and patient-level observations of each sender's latest report.
-	rows, err = tx.Query(ctx, `
-		SELECT n.patient_id, n.details FROM next_of_kin n
-		JOIN patients pt ON pt.id = n.patient_id AND n.message_id = pt.last_message_id
-		WHERE pt.registry_patient_id = $1 ORDER BY n.id`, p.ID)
-	if err != nil {
-		return fmt.Errorf("store: read next of kin: %w", err)
-	}
-	for rows.Next() {
-		var pid int64
-		var details []byte
-		var nk ingest.NextOfKin
-		if err := rows.Scan(&pid, &details); err != nil {
-			rows.Close()
-			return fmt.Errorf("store: read next of kin: %w", err)
-		}
-		if err := json.Unmarshal(details, &nk); err != nil {
-			rows.Close()
-			return fmt.Errorf("store: decode next of kin: %w", err)
-		}
-		s := &p.Senders[byID[pid]]
-		s.NextOfKin = append(s.NextOfKin, nk)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("store: read next of kin: %w", err)
-	}
-	rows, err = tx.Query(ctx, `
-		SELECT ob.patient_id, ob.details FROM observations ob
-		JOIN patients pt ON pt.id = ob.patient_id AND ob.message_id = pt.last_message_id
-		WHERE pt.registry_patient_id = $1 AND ob.vaccination_id IS NULL ORDER BY ob.id`, p.ID)
-	if err != nil {
-		return fmt.Errorf("store: read patient observations: %w", err)
-	}
-	for rows.Next() {
-		var pid int64
-		var details []byte
-		var ob ingest.Observation
-		if err := rows.Scan(&pid, &details); err != nil {
-			rows.Close()
-			return fmt.Errorf("store: read patient observations: %w", err)
-		}
-		if err := json.Unmarshal(details, &ob); err != nil {
-			rows.Close()
-			return fmt.Errorf("store: decode patient observation: %w", err)
-		}
-		s := &p.Senders[byID[pid]]
-		s.Observations = append(s.Observations, ob)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("store: read patient observations: %w", err)
-	}
 	return nil
 }
 
-func readVaccinations(ctx context.Context, tx pgx.Tx, p *PatientRecord) error {
+func readVaccinations(ctx context.Context, tx pgx.Tx, p *PatientRecord, ar *archiveReader) error {
 	// Current and merged rows in one pass: the merged ones are attached to the one they merged into.
 	rows, err := tx.Query(ctx, `
 		SELECT v.id, v.merged_into, v.kind, v.cvx, v.ndc, v.administered_on, v.historical, v.info_source,
 		       v.amount, v.amount_units, v.lot, v.lot_expiration, v.mvx, v.route, v.body_site,
-		       v.completion_status, v.action_code, v.refusal_reason, coalesce(v.filler_order_id, ''), v.details,
+		       v.completion_status, v.action_code, v.refusal_reason, coalesce(v.filler_order_id, ''),
 		       v.organization_id, o.code, coalesce(o.parent_id, o.id), v.site_id, s.code, v.patient_id,
-		       v.last_message_id, v.updated_at,
-		       (SELECT count(*) FROM vaccination_reports r WHERE r.vaccination_id = v.id)
+		       v.report_messages[cardinality(v.report_messages)], v.report_groups[cardinality(v.report_groups)],
+		       v.updated_at, cardinality(v.report_messages)
 		FROM vaccinations v
 		JOIN organizations o ON o.id = v.organization_id
 		JOIN sites s ON s.id = v.site_id
@@ -383,21 +340,24 @@ func readVaccinations(ctx context.Context, tx pgx.Tx, p *PatientRecord) error {
 		into int64
 		r    MergedReport
 	}
+	type latest struct {
+		msg   *int64
+		group *int16
+	}
 	var pending []merged
+	var reports []latest
 	byID := map[int64]int{}
-	lastMsg := map[int64]int64{} // vaccination → message of its latest report
 	for rows.Next() {
 		var (
-			v       Vaccination
-			into    *int64
-			details []byte
-			msgID   int64
+			v    Vaccination
+			into *int64
+			l    latest
 		)
 		if err := rows.Scan(&v.ID, &into, &v.Kind, &v.CVX, &v.NDC, &v.AdministeredOn, &v.Historical, &v.InfoSource,
 			&v.Amount, &v.AmountUnits, &v.Lot, &v.LotExpiration, &v.MVX, &v.Route, &v.BodySite,
-			&v.CompletionStatus, &v.ActionCode, &v.RefusalReason, &v.OrderNumber, &details,
+			&v.CompletionStatus, &v.ActionCode, &v.RefusalReason, &v.OrderNumber,
 			&v.Source.OrganizationID, &v.Source.OrganizationCode, &v.Source.HealthSystemID, &v.Source.SiteID,
-			&v.Source.SiteCode, &v.Source.PatientID, &msgID, &v.UpdatedAt, &v.Reports); err != nil {
+			&v.Source.SiteCode, &v.Source.PatientID, &l.msg, &l.group, &v.UpdatedAt, &v.Reports); err != nil {
 			rows.Close()
 			return fmt.Errorf("store: read vaccinations: %w", err)
 		}
@@ -406,14 +366,10 @@ func readVaccinations(ctx context.Context, tx pgx.Tx, p *PatientRecord) error {
 				Historical: v.Historical, InfoSource: v.InfoSource, Source: v.Source}})
 			continue
 		}
-		if err := json.Unmarshal(details, &v.Details); err != nil {
-			rows.Close()
-			return fmt.Errorf("store: decode vaccination %d: %w", v.ID, err)
-		}
 		v.Observations = []ingest.Observation{}
 		byID[v.ID] = len(p.Vaccinations)
-		lastMsg[v.ID] = msgID
 		p.Vaccinations = append(p.Vaccinations, v)
+		reports = append(reports, l)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("store: read vaccinations: %w", err)
@@ -423,40 +379,82 @@ func readVaccinations(ctx context.Context, tx pgx.Tx, p *PatientRecord) error {
 			p.Vaccinations[i].Merged = append(p.Vaccinations[i].Merged, m.r)
 		}
 	}
-	if len(p.Vaccinations) == 0 {
+	for i, l := range reports {
+		if l.msg == nil || l.group == nil {
+			continue
+		}
+		group := int(*l.group)
+		ar.want(*l.msg, func(m *ingest.VXU) {
+			// The ORC/RXA/RXR and observations of the vaccination's order group in its latest report.
+			for k := range m.Orders {
+				o := &m.Orders[k]
+				if o.Group != group {
+					continue
+				}
+				v := &p.Vaccinations[i]
+				v.Details = *o
+				v.Details.Observations = nil
+				// The CVX as the pipeline resolved it (RXA-5 in any coding system the code sets
+				// know), which the row keeps.
+				v.Details.CVX = v.CVX
+				v.Observations = append(v.Observations, o.Observations...)
+				return
+			}
+		})
+	}
+	return nil
+}
+
+// archiveReader reads, for one patient record, the archived messages its rows reference (the
+// copy of record of what was reported), each once, with one query, and decodes them again.
+type archiveReader struct {
+	ids  []int64
+	uses map[int64][]func(*ingest.VXU)
+}
+
+// want asks for message id's decoded content, given to use.
+func (a *archiveReader) want(id int64, use func(*ingest.VXU)) {
+	if a.uses == nil {
+		a.uses = map[int64][]func(*ingest.VXU){}
+	}
+	if _, ok := a.uses[id]; !ok {
+		a.ids = append(a.ids, id)
+	}
+	a.uses[id] = append(a.uses[id], use)
+}
+
+// read fetches and decodes the wanted messages, in tx, and gives each to its uses.
+func (a *archiveReader) read(ctx context.Context, tx pgx.Tx) error {
+	if len(a.ids) == 0 {
 		return nil
 	}
-	ids := make([]int64, 0, len(byID))
-	msgs := make([]int64, 0, len(byID))
-	for id, msg := range lastMsg {
-		ids = append(ids, id)
-		msgs = append(msgs, msg)
-	}
-	rows, err = tx.Query(ctx, `
-		SELECT ob.vaccination_id, ob.details FROM observations ob
-		JOIN unnest($1::bigint[], $2::bigint[]) AS l(vaccination_id, message_id)
-		  ON l.vaccination_id = ob.vaccination_id AND l.message_id = ob.message_id
-		ORDER BY ob.id`, ids, msgs)
+	rows, err := tx.Query(ctx, `SELECT id, raw, coalesce(charset, '') FROM messages WHERE id = ANY($1::bigint[])`, a.ids)
 	if err != nil {
-		return fmt.Errorf("store: read vaccination observations: %w", err)
+		return fmt.Errorf("store: read archived reports: %w", err)
 	}
+	defer rows.Close()
+	found := 0
 	for rows.Next() {
-		var vid int64
-		var details []byte
-		var ob ingest.Observation
-		if err := rows.Scan(&vid, &details); err != nil {
-			rows.Close()
-			return fmt.Errorf("store: read vaccination observations: %w", err)
+		var id int64
+		var raw []byte
+		var charset string
+		if err := rows.Scan(&id, &raw, &charset); err != nil {
+			return fmt.Errorf("store: read archived reports: %w", err)
 		}
-		if err := json.Unmarshal(details, &ob); err != nil {
-			rows.Close()
-			return fmt.Errorf("store: decode vaccination observation: %w", err)
+		v, err := ingest.DecodeArchived(raw, charset, nil)
+		if err != nil {
+			return fmt.Errorf("store: archived message %d: %w", id, err)
 		}
-		v := &p.Vaccinations[byID[vid]]
-		v.Observations = append(v.Observations, ob)
+		for _, use := range a.uses[id] {
+			use(v)
+		}
+		found++
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("store: read vaccination observations: %w", err)
+		return fmt.Errorf("store: read archived reports: %w", err)
+	}
+	if found != len(a.ids) {
+		return fmt.Errorf("store: read archived reports: %d of %d referenced messages are missing", len(a.ids)-found, len(a.ids))
 	}
 	return nil
 }

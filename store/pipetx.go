@@ -3,10 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"regexp"
-	"strconv"
-	"strings"
-	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -29,76 +25,13 @@ import (
 // ahead, ids.go). A batch of any size costs a few round trips, not ~19 per message (savepoint,
 // ~16 statements, release) as one statement at a time would.
 //
-// Rows for the append-only tables (appendOnly: reports, next of kin, observations — nothing in the
-// write path reads them back or references them) go further: a plain INSERT ... VALUES ($1, ...)
-// into one of them is not sent at all but kept, and all of a transaction's rows of each such table
-// are written with a few multi-row inserts (rowChunks rows each) queued when the transaction is
-// flushed (or before any statement that names the table). Their parents (messages, patients,
-// vaccinations) are inserted by earlier statements, so the foreign keys hold. (COPY would cost two
-// round trips per table: it cannot be pipelined.)
-//
 // On a connection of its own (beginOn), the transaction's BEGIN goes out with its first statements
 // and its COMMIT with its last: a whole batch of records then costs two round trips, one for its
 // reads and one for its writes and commit.
 type pipeTx struct {
 	pgx.Tx
 	queued []queuedStmt
-	kept   []*keptRows
 	ids    map[string][]int64 // drawn ahead, by table (see drawIDs)
-}
-
-// appendOnly are the tables whose plain inserts are kept and written together.
-var appendOnly = map[string]bool{"patient_reports": true, "next_of_kin": true, "observations": true, "vaccination_reports": true}
-
-// keptRows holds the kept rows of one table.
-type keptRows struct {
-	table string
-	cols  []string
-	rows  [][]any
-}
-
-// plainInsert matches INSERT INTO table (cols) VALUES ($1, ..., $n), nothing else.
-var plainInsert = regexp.MustCompile(`(?s)^\s*INSERT INTO ([a-z_]+) \(([a-z_, \n\t]+)\)\s+VALUES \(([$0-9, \n\t]+)\)\s*$`)
-
-// keepable caches asKept's analysis per statement text (the write path has a handful).
-var keepable sync.Map // string → keepPlan
-
-type keepPlan struct {
-	table string
-	cols  []string
-	ok    bool
-}
-
-// asKept returns the table and columns of sql if its rows can be kept instead: a plain insert into
-// an append-only table whose values are exactly its parameters, in order.
-func asKept(sql string, nargs int) (table string, cols []string, ok bool) {
-	if p, hit := keepable.Load(sql); hit {
-		p := p.(keepPlan)
-		return p.table, p.cols, p.ok && len(p.cols) == nargs
-	}
-	table, cols, ok = parseKept(sql)
-	keepable.Store(sql, keepPlan{table: table, cols: cols, ok: ok})
-	return table, cols, ok && len(cols) == nargs
-}
-
-func parseKept(sql string) (table string, cols []string, ok bool) {
-	m := plainInsert.FindStringSubmatch(sql)
-	if m == nil || !appendOnly[m[1]] {
-		return "", nil, false
-	}
-	for _, c := range strings.Split(m[2], ",") {
-		cols = append(cols, strings.TrimSpace(c))
-	}
-	vals := strings.Split(m[3], ",")
-	if len(vals) != len(cols) {
-		return "", nil, false
-	}
-	for i, v := range vals {
-		if strings.TrimSpace(v) != "$"+strconv.Itoa(i+1) {
-			return "", nil, false
-		}
-	}
-	return m[1], cols, true
 }
 
 type queuedStmt struct {
@@ -108,15 +41,8 @@ type queuedStmt struct {
 	read func(pgx.Rows) error
 }
 
-// Exec queues sql, or keeps its row (appendOnly tables); its error, if any, comes with a later round trip.
+// Exec queues sql; its error, if any, comes with a later round trip.
 func (t *pipeTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	if table, cols, ok := asKept(sql, len(args)); ok {
-		t.keep(table, cols, args)
-		return pgconn.CommandTag{}, nil
-	}
-	if err := t.flushKeptBefore(ctx, sql); err != nil {
-		return pgconn.CommandTag{}, err
-	}
 	t.queued = append(t.queued, queuedStmt{sql: sql, args: args})
 	return pgconn.CommandTag{}, nil
 }
@@ -124,43 +50,7 @@ func (t *pipeTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 // QueueQuery queues a query whose rows are read, by read, when the queue is sent: several reads
 // that do not depend on each other (a batch's look-ups) then cost one round trip together.
 func (t *pipeTx) QueueQuery(ctx context.Context, sql string, read func(pgx.Rows) error, args ...any) error {
-	if err := t.flushKeptBefore(ctx, sql); err != nil {
-		return err
-	}
 	t.queued = append(t.queued, queuedStmt{sql: sql, args: args, read: read})
-	return nil
-}
-
-func (t *pipeTx) keep(table string, cols []string, args []any) {
-	for _, c := range t.kept {
-		if c.table == table && slicesEqual(c.cols, cols) {
-			c.rows = append(c.rows, args)
-			return
-		}
-	}
-	t.kept = append(t.kept, &keptRows{table: table, cols: cols, rows: [][]any{args}})
-}
-
-func slicesEqual(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// flushKeptBefore writes the kept rows before a statement that names their table (which might read
-// them): the write path has none, but order must hold whatever the SQL.
-func (t *pipeTx) flushKeptBefore(ctx context.Context, sql string) error {
-	for _, c := range t.kept {
-		if strings.Contains(sql, c.table) {
-			return t.Flush(ctx)
-		}
-	}
 	return nil
 }
 
@@ -205,9 +95,8 @@ func (q *queuedStmt) result(br pgx.BatchResults) error {
 	return rows.Err()
 }
 
-// Flush sends the queued statements, and the kept rows after them, and waits for the results.
+// Flush sends the queued statements and waits for the results.
 func (t *pipeTx) Flush(ctx context.Context) error {
-	t.queueKept()
 	if len(t.queued) == 0 {
 		return nil
 	}
@@ -218,68 +107,7 @@ func (t *pipeTx) Flush(ctx context.Context) error {
 	return br.Close()
 }
 
-// rowChunks are the sizes of the multi-row inserts of kept rows, largest first: a few statement
-// texts per table (each prepared once per connection), a few statements per batch.
-var rowChunks = []int{256, 64, 16, 4, 1}
-
-// multiInserts caches the multi-row insert texts, by table, columns and rows.
-var multiInserts sync.Map // string → string
-
-func multiInsert(table string, cols []string, rows int) string {
-	key := table + "(" + strings.Join(cols, ",") + ")" + strconv.Itoa(rows)
-	if q, ok := multiInserts.Load(key); ok {
-		return q.(string)
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "INSERT INTO %s (%s) VALUES ", table, strings.Join(cols, ", "))
-	n := 0
-	for r := 0; r < rows; r++ {
-		if r > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('(')
-		for c := range cols {
-			if c > 0 {
-				b.WriteString(", ")
-			}
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-		}
-		b.WriteByte(')')
-	}
-	q := b.String()
-	multiInserts.Store(key, q)
-	return q
-}
-
-// queueKept queues the kept rows as multi-row inserts, after the statements already queued.
-func (t *pipeTx) queueKept() {
-	kept := t.kept
-	t.kept = nil
-	for _, c := range kept {
-		rows := c.rows
-		for len(rows) > 0 {
-			n := rowChunks[len(rowChunks)-1]
-			for _, size := range rowChunks {
-				if size <= len(rows) {
-					n = size
-					break
-				}
-			}
-			args := make([]any, 0, n*len(c.cols))
-			for _, r := range rows[:n] {
-				args = append(args, r...)
-			}
-			t.queued = append(t.queued, queuedStmt{sql: multiInsert(c.table, c.cols, n), args: args})
-			rows = rows[n:]
-		}
-	}
-}
-
 func (t *pipeTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	if err := t.flushKeptBefore(ctx, sql); err != nil {
-		return nil, err
-	}
 	if len(t.queued) == 0 {
 		return t.Tx.Query(ctx, sql, args...)
 	}
@@ -296,9 +124,6 @@ func (t *pipeTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 }
 
 func (t *pipeTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	if err := t.flushKeptBefore(ctx, sql); err != nil {
-		return errRow{err}
-	}
 	if len(t.queued) == 0 {
 		return t.Tx.QueryRow(ctx, sql, args...)
 	}
@@ -311,9 +136,8 @@ func (t *pipeTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 
 // The remaining ways to reach the server flush the queue first, so that order is kept.
 
-// Commit sends what is queued and kept, with the COMMIT (the transaction began with beginOn).
+// Commit sends what is queued, with the COMMIT (the transaction began with beginOn).
 func (t *pipeTx) Commit(ctx context.Context) error {
-	t.queueKept()
 	br, err := t.send(ctx, &queuedStmt{sql: "COMMIT"})
 	if err != nil {
 		return err

@@ -227,8 +227,9 @@ func lockLinkKeys(ctx context.Context, tx pgx.Tx, recs []*ingest.Record) error {
 }
 
 // storeVXU stores one accepted message: the patient as known to the sending organization, its
-// link to a registry patient, the data-sharing status, next of kin, observations and the
-// vaccinations with their RXA-21 actions.
+// link to a registry patient, the data-sharing status and the vaccinations with their RXA-21
+// actions. Rows reference the message (report_messages); what they do not keep as columns (the
+// full PID/PD1, next of kin, observations, ORC/RXA/RXR) is read back from it.
 //
 // It returns the warnings the sender must get about what the registry holds: updates and
 // deletions of vaccinations it does not hold (0357 code 204), which change nothing.
@@ -241,10 +242,7 @@ func (r *registry) storeVXU(ctx context.Context, tx pgx.Tx, view *batchView, rec
 		return nil, errors.New("store: patient has no identifier")
 	}
 	d := view.demographics(rec)
-	demo, err := json.Marshal(pt)
-	if err != nil {
-		return nil, fmt.Errorf("store: encode patient: %w", err)
-	}
+	var err error
 	orgID := rec.Sender.OrganizationID
 
 	var patientID, regID int64
@@ -262,12 +260,12 @@ func (r *registry) storeVXU(ctx context.Context, tx pgx.Tx, view *batchView, rec
 		}
 		patientID, err = insertID(ctx, tx, "patients", `INSERT INTO patients (env, organization_id, id_value, id_authority, id_type,
 				registry_patient_id, family_name, given_name, middle_name, birth_date, sex, mother_maiden,
-				postal_code, protection, demographics, last_message_id,
+				postal_code, protection, report_messages,
 				match_family, match_given, match_mother, match_street)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, ARRAY[$15::bigint], $16, $17, $18, $19)
 			RETURNING id`,
 			rec.Env, orgID, id.Value, id.Authority, id.Type, regID, d.name.Family, d.name.Given, d.name.Middle,
-			d.birth, d.sex, d.mother, d.zip, pt.Protection, demo, msgID,
+			d.birth, d.sex, d.mother, d.zip, pt.Protection, msgID,
 			d.matchFamily, d.matchGiven, d.matchMother, d.matchStreet)
 		if err != nil {
 			return nil, fmt.Errorf("store: insert patient: %w", err)
@@ -281,37 +279,21 @@ func (r *registry) storeVXU(ctx context.Context, tx pgx.Tx, view *batchView, rec
 		}
 	} else {
 		patientID, regID = known.id, known.regID
-		// The latest report is the sender's current view; every report stays in patient_reports.
+		// The latest report is the sender's current view; every report stays archived, referenced
+		// by report_messages.
 		if _, err := tx.Exec(ctx, `UPDATE patients SET family_name = $2, given_name = $3, middle_name = $4,
 				birth_date = $5, sex = $6, mother_maiden = $7, postal_code = $8, protection = $9,
-				demographics = $10, last_message_id = $11, match_family = $12, match_given = $13,
-				match_mother = $14, match_street = $15, updated_at = now()
+				report_messages = report_messages || $10::bigint, match_family = $11, match_given = $12,
+				match_mother = $13, match_street = $14, updated_at = now()
 			WHERE id = $1`,
 			patientID, d.name.Family, d.name.Given, d.name.Middle, d.birth, d.sex, d.mother, d.zip,
-			pt.Protection, demo, msgID, d.matchFamily, d.matchGiven, d.matchMother, d.matchStreet); err != nil {
+			pt.Protection, msgID, d.matchFamily, d.matchGiven, d.matchMother, d.matchStreet); err != nil {
 			return nil, fmt.Errorf("store: update patient: %w", err)
 		}
 		view.setDemographics(known, d)
 		if err := r.updateRegistryPatient(ctx, tx, view, rec, d, regID, msgID); err != nil {
 			return nil, err
 		}
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO patient_reports (patient_id, message_id, demographics)
-		VALUES ($1, $2, $3)`, patientID, msgID, demo); err != nil {
-		return nil, fmt.Errorf("store: insert patient report: %w", err)
-	}
-	for _, nk := range v.NextOfKin {
-		details, err := json.Marshal(nk)
-		if err != nil {
-			return nil, fmt.Errorf("store: encode next of kin: %w", err)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO next_of_kin (patient_id, message_id, set_id, relationship, details)
-			VALUES ($1, $2, $3, $4, $5)`, patientID, msgID, atoi(nk.SetID), nk.Relationship.Code, details); err != nil {
-			return nil, fmt.Errorf("store: insert next of kin: %w", err)
-		}
-	}
-	if err := insertObservations(ctx, tx, patientID, nil, msgID, v.Observations); err != nil {
-		return nil, err
 	}
 	p := patientRef{id: patientID, regID: regID}
 	var unknown []ack.Finding
@@ -680,13 +662,8 @@ func (r *registry) storeOrder(ctx context.Context, tx pgx.Tx, view *batchView, r
 	if !ok && action != "D" {
 		return nil, nil // "no vaccine administered" without evidence of immunity records nothing
 	}
-	obs := o.Observations
-	oc := *o
-	oc.Observations = nil
-	details, err := json.Marshal(oc)
-	if err != nil {
-		return nil, fmt.Errorf("store: encode vaccination: %w", err)
-	}
+	var err error
+	group := int16(o.Group)
 	historical := o.Historical()
 	doseKey := r.doseKey(o)
 	orgID := rec.Sender.OrganizationID
@@ -727,7 +704,8 @@ func (r *registry) storeOrder(ctx context.Context, tx pgx.Tx, view *batchView, r
 	case action == "D":
 		vid = cur.id
 		if _, err := tx.Exec(ctx, `UPDATE vaccinations SET deleted = true, deleted_at = now(), merged_into = NULL,
-			action_code = 'D', last_message_id = $2, updated_at = now() WHERE id = $1`, vid, msgID); err != nil {
+			action_code = 'D', report_messages = report_messages || $2::bigint, report_groups = report_groups || $3::int2,
+			updated_at = now() WHERE id = $1`, vid, msgID, group); err != nil {
 			return nil, fmt.Errorf("store: delete vaccination: %w", err)
 		}
 		cur.deleted = true
@@ -741,13 +719,14 @@ func (r *registry) storeOrder(ctx context.Context, tx pgx.Tx, view *batchView, r
 				filler_order_id = COALESCE(filler_order_id, $3), kind = $4, cvx = $5, ndc = $6, administered_on = $7,
 				historical = $8, info_source = $9, amount = $10, amount_units = $11, lot = $12,
 				lot_expiration = $13, mvx = $14, route = $15, body_site = $16, completion_status = $17,
-				action_code = $18, refusal_reason = $19, details = $20, last_message_id = $21, dose_key = $22,
+				action_code = $18, refusal_reason = $19, report_messages = report_messages || $20::bigint,
+				report_groups = report_groups || $21::int2, dose_key = $22,
 				deleted = false, deleted_at = NULL, merged_into = NULL, updated_at = now()
 			WHERE id = $1`,
 			vid, rec.Sender.SiteID, fillerArg, kind, o.CVX, o.NDC, date,
 			historical, o.InfoSource.Code, o.Amount, o.Units.Code, firstLot(o), parseDate(o.LotExpiration),
 			o.Manufacturer.Code, o.Route.Code, o.BodySite.Code, o.CompletionStatus, action,
-			o.RefusalReason.Code, details, msgID, doseKey); err != nil {
+			o.RefusalReason.Code, msgID, group, doseKey); err != nil {
 			return nil, fmt.Errorf("store: update vaccination: %w", err)
 		}
 		cur.kind, cur.code, cur.date, cur.historical, cur.doseKey, cur.deleted = kind, vaccineCode(o), *date, historical, doseKey, false
@@ -760,13 +739,13 @@ func (r *registry) storeOrder(ctx context.Context, tx pgx.Tx, view *batchView, r
 		if vid, err = insertID(ctx, tx, "vaccinations", `INSERT INTO vaccinations (env, patient_id, registry_patient_id, organization_id,
 				site_id, filler_order_id, kind, cvx, ndc, administered_on, historical, info_source, amount,
 				amount_units, lot, lot_expiration, mvx, route, body_site, completion_status, action_code,
-				refusal_reason, details, first_message_id, last_message_id, dose_key)
+				refusal_reason, report_messages, report_groups, dose_key)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-				$21, $22, $23, $24, $24, $25) RETURNING id`,
+				$21, $22, ARRAY[$23::bigint], ARRAY[$24::int2], $25) RETURNING id`,
 			rec.Env, p.id, p.regID, orgID, rec.Sender.SiteID, fillerArg, kind, o.CVX, o.NDC,
 			date, historical, o.InfoSource.Code, o.Amount, o.Units.Code, firstLot(o), parseDate(o.LotExpiration),
 			o.Manufacturer.Code, o.Route.Code, o.BodySite.Code, o.CompletionStatus, action,
-			o.RefusalReason.Code, details, msgID, doseKey); err != nil {
+			o.RefusalReason.Code, msgID, group, doseKey); err != nil {
 			return nil, fmt.Errorf("store: insert vaccination: %w", err)
 		}
 		view.addVacc(&viewVacc{id: vid, patientID: p.id, env: rec.Env, org: orgID, filler: filler, kind: kind,
@@ -777,13 +756,6 @@ func (r *registry) storeOrder(ctx context.Context, tx pgx.Tx, view *batchView, r
 				return nil, err
 			}
 		}
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO vaccination_reports (vaccination_id, message_id, action_code, details)
-		VALUES ($1, $2, $3, $4)`, vid, msgID, action, details); err != nil {
-		return nil, fmt.Errorf("store: insert vaccination report: %w", err)
-	}
-	if err := insertObservations(ctx, tx, p.id, &vid, msgID, obs); err != nil {
-		return nil, err
 	}
 	// Re-merge the dose groups the row left and joined.
 	if cur != nil && was.kind == kindDose && (action == "D" || kind != kindDose || !was.date.Equal(*date) || was.doseKey != doseKey) {
@@ -845,23 +817,6 @@ func reconcileDose(ctx context.Context, tx pgx.Tx, regID int64, date time.Time, 
 		FROM g WHERE v.id = g.id AND v.merged_into IS DISTINCT FROM g.into_id`,
 		regID, date, doseKey); err != nil {
 		return fmt.Errorf("store: merge reports of a dose: %w", err)
-	}
-	return nil
-}
-
-func insertObservations(ctx context.Context, tx pgx.Tx, patientID int64, vid *int64, msgID int64, obs []ingest.Observation) error {
-	for _, ob := range obs {
-		details, err := json.Marshal(ob)
-		if err != nil {
-			return fmt.Errorf("store: encode observation: %w", err)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO observations (patient_id, vaccination_id, message_id, set_id,
-				value_type, code, code_system, value, value_system, sub_id, observed_on, details)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-			patientID, vid, msgID, atoi(ob.SetID), ob.ValueType, ob.Identifier.Code, ob.Identifier.System,
-			ob.Value.Code, ob.Value.System, ob.SubID, parseDate(ob.ObservedAt), details); err != nil {
-			return fmt.Errorf("store: insert observation: %w", err)
-		}
 	}
 	return nil
 }

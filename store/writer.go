@@ -882,10 +882,10 @@ func (w *Writer) apply(ctx context.Context, tx pgx.Tx, view *batchView, rec *ing
 		// stored, and the sender must not be told otherwise.
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO messages (id, env, site_id, credential_id, transport, control_id, sending_facility,
-				message_type, received_at, raw, ack, ack_code, findings, resend_key, content_digest)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, '[]', false, $13)`,
+				message_type, received_at, raw, ack, ack_code, findings, resend_key, content_digest, charset)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, '[]', false, $13, $14)`,
 			pre.id, env, siteID, credID, string(rec.Transport), rec.ControlID, rec.Facility, rec.MessageType,
-			rec.ReceivedAt, rec.Raw, o.ack, o.code, rec.Digest); err != nil {
+			rec.ReceivedAt, rec.Raw, o.ack, o.code, rec.Digest, charsetArg(rec)); err != nil {
 			return nil, false, fmt.Errorf("store: archive resend: %w", err)
 		}
 		return o.ack, true, nil
@@ -912,11 +912,11 @@ func (w *Writer) apply(ctx context.Context, tx pgx.Tx, view *batchView, rec *ing
 	if _, err := tx.Exec(ctx, `
 		INSERT INTO messages (id, env, site_id, credential_id, transport, control_id, sending_facility,
 			message_type, received_at, raw, ack, ack_code, findings, resend_key, content_digest,
-			more_findings, more_findings_count)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+			more_findings, more_findings_count, charset)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
 		pre.id, env, siteID, credID, string(rec.Transport), rec.ControlID, rec.Facility, rec.MessageType,
 		rec.ReceivedAt, rec.Raw, answer, code, archived.listed, resendKey, rec.Digest,
-		archived.more, archived.moreCount); err != nil {
+		archived.more, archived.moreCount, charsetArg(rec)); err != nil {
 		return nil, false, fmt.Errorf("store: archive message: %w", err)
 	}
 	if !resendKey {
@@ -944,6 +944,15 @@ func (w *Writer) apply(ctx context.Context, tx pgx.Tx, view *batchView, rec *ing
 	pre.batch.originals[key] = originalACK{ack: answer, code: code}
 	pre.batch.used[key.controlOnly()] = true
 	return answer, false, nil
+}
+
+// charsetArg is messages.charset for rec: the fallback character set that decoded part of its
+// raw message, NULL when none did (ingest.DecodeArchived reads it back the same way).
+func charsetArg(rec *ingest.Record) *string {
+	if rec.Charset == "" {
+		return nil
+	}
+	return &rec.Charset
 }
 
 // reusedControlID is the warning for a message whose control ID the site already used for another

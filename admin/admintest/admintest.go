@@ -140,7 +140,8 @@ func FreshUser(ctx context.Context, db *store.DB, hash string, n int64, site *ad
 }
 
 // InsertPatient inserts a registry patient of environment env ("P" or "T") reported by the given
-// sites (one report and one vaccination per site), the way the pipeline stores them.
+// sites (one report and one vaccination per site), the way the pipeline stores them: the archived
+// message (SeedVXU) is the copy of record, referenced by the patient and vaccination rows.
 func InsertPatient(ctx context.Context, db *store.DB, env, family, given, birth string, sharing admin.Sharing, sites ...*admin.Site) (int64, error) {
 	var reg int64
 	err := db.Pool.QueryRow(ctx, `INSERT INTO registry_patients (env, family_name, given_name, birth_date, sex, sharing)
@@ -150,23 +151,37 @@ func InsertPatient(ctx context.Context, db *store.DB, env, family, given, birth 
 	}
 	for i, s := range sites {
 		var msg, pat int64
+		mrn := fmt.Sprintf("MRN-%d-%d", reg, i)
+		raw := SeedVXU(mrn, family, given, birth, "08")
 		if err := db.Pool.QueryRow(ctx, `INSERT INTO messages (env, site_id, transport, control_id, received_at, raw, ack, ack_code)
-			VALUES ($3, $1, 'mllp', $2, now(), '\x00', '\x00', 'AA') RETURNING id`, s.ID, fmt.Sprintf("ctl-%d-%d", reg, i), env).Scan(&msg); err != nil {
+			VALUES ($3, $1, 'mllp', $2, now(), $4, '\x00', 'AA') RETURNING id`, s.ID, fmt.Sprintf("ctl-%d-%d", reg, i), env, raw).Scan(&msg); err != nil {
 			return 0, fmt.Errorf("insert message: %w", err)
 		}
 		if err := db.Pool.QueryRow(ctx, `INSERT INTO patients (env, organization_id, id_value, id_authority, id_type, registry_patient_id,
-			family_name, given_name, birth_date, sex, demographics) VALUES ($7, $1, $2, 'AUTH', 'MR', $3, $4, $5, $6::date, 'F',
-			jsonb_build_object('names', jsonb_build_array(jsonb_build_object('family', $4::text, 'given', $5::text, 'type', 'L')),
-				'birth_date', to_char($6::date, 'YYYYMMDD'), 'sex', 'F')) RETURNING id`,
-			s.OrganizationID, fmt.Sprintf("MRN-%d-%d", reg, i), reg, family, given, birth, env).Scan(&pat); err != nil {
+			family_name, given_name, birth_date, sex, report_messages) VALUES ($7, $1, $2, 'AUTH', 'MR', $3, $4, $5, $6::date, 'F',
+			ARRAY[$8::bigint]) RETURNING id`,
+			s.OrganizationID, mrn, reg, family, given, birth, env, msg).Scan(&pat); err != nil {
 			return 0, fmt.Errorf("insert patient: %w", err)
 		}
 		if _, err := db.Pool.Exec(ctx, `INSERT INTO vaccinations (env, patient_id, registry_patient_id, organization_id, site_id, cvx,
-			administered_on, historical, lot, mvx, details, first_message_id, last_message_id)
-			VALUES ($7, $1, $2, $3, $4, '08', '2024-05-01', false, $5, 'MSD', '{}', $6, $6)`,
+			administered_on, historical, lot, mvx, report_messages, report_groups)
+			VALUES ($7, $1, $2, $3, $4, '08', '2024-05-01', false, $5, 'MSD', ARRAY[$6::bigint], '{1}')`,
 			pat, reg, s.OrganizationID, s.ID, "LOT-"+s.Code, msg, env); err != nil {
 			return 0, fmt.Errorf("insert vaccination: %w", err)
 		}
 	}
 	return reg, nil
+}
+
+// SeedVXU is a minimal VXU of a patient (PID-3 mrn with authority AUTH, type MR; birth as
+// YYYY-MM-DD; sex F) with one order group per CVX code, administered 2024-05-01: the archived
+// message a seeded patient's rows reference.
+func SeedVXU(mrn, family, given, birth string, cvx ...string) []byte {
+	var b strings.Builder
+	b.WriteString("MSH|^~\\&|SEED|SEED|VAXGATE|VAXGATE|20240501120000||VXU^V04^VXU_V04|SEED-" + mrn + "|P|2.5.1\r")
+	fmt.Fprintf(&b, "PID|1||%s^^^AUTH^MR||%s^%s^^^^^L||%s|F\r", mrn, family, given, strings.ReplaceAll(birth, "-", ""))
+	for _, c := range cvx {
+		fmt.Fprintf(&b, "ORC|RE||%s-%s^SEED\rRXA|0|1|20240501|20240501|%s^vaccine^CVX|0.5|mL^mL^UCUM||00^New^NIP001\r", mrn, c, c)
+	}
+	return []byte(b.String())
 }

@@ -185,7 +185,7 @@ func TestKill9MidFile(t *testing.T) {
 	if err := db.Pool.QueryRow(ctx, `
 		SELECT count(*) FILTER (WHERE resend_key),
 		       count(DISTINCT control_id) FILTER (WHERE resend_key),
-		       (SELECT count(*) FROM patient_reports),
+		       (SELECT count(*) FROM patients, unnest(report_messages)),
 		       count(*) FILTER (WHERE NOT resend_key AND ack_code <> 'AR')
 		FROM messages WHERE transport = 'file'`).Scan(&keys, &distinct, &reports, &copies); err != nil {
 		t.Fatal(err)

@@ -113,7 +113,7 @@ func TestPreloadResume(t *testing.T) {
 	var accepted, reports, notUnknown, transport int
 	if err := db.Pool.QueryRow(context.Background(), `
 		SELECT (SELECT count(*) FROM messages WHERE resend_key),
-		       (SELECT count(*) FROM patient_reports),
+		       (SELECT count(*) FROM patients, unnest(report_messages)),
 		       (SELECT count(*) FROM registry_patients WHERE sharing <> 'U'),
 		       (SELECT count(*) FROM messages WHERE transport <> 'preload')`).Scan(&accepted, &reports, &notUnknown, &transport); err != nil {
 		t.Fatal(err)

@@ -106,10 +106,11 @@ func runPG(args []string) error {
 }
 
 // writeCeiling writes a pgbench script that, per transaction, inserts the rows vaxgate stores for
-// batch accepted VXU messages: the archive row (raw message, ACK, findings), a registry patient, a
-// sender patient, a patient report, a next of kin, a vaccination, its report and 4 observations.
-// The values are those of a real generated message (the same JSON encodings the store writes), so
-// row sizes and TOAST behaviour match. Statements are pipelined (\startpipeline), which is as fast
+// batch accepted VXU messages of new patients, as the lean schema (migration 010) stores them: the
+// archive row (raw message, ACK, findings), a registry patient, its initial data-sharing status, a
+// sender patient and a vaccination, each referencing its report in the archive (the archive is the
+// one copy of what was reported). The values are those of a real generated message, so row sizes
+// and TOAST behaviour match. Statements are pipelined (\startpipeline), which is as fast
 // as a client can send them; identifiers chain through currval(), so no statement waits for
 // another's answer. Unique keys (control ID, patient identifier, order number) are made distinct
 // from the sequences.
@@ -146,17 +147,10 @@ func writeCeiling(args []string) error {
 	m, _ := hl7.Parse(raw)
 	b := ack.NewBuilder([]string{"vaxgate"}, nil, ack.DefaultPolicy)
 	ackMsg := b.Build(ack.HeaderOf(m), ack.AA, nil)
-	demo, _ := json.Marshal(v.Patient)
-	nk, _ := json.Marshal(v.NextOfKin[0])
 	o := v.Orders[0]
-	obs := o.Observations
-	o.Observations = nil
-	vacc, _ := json.Marshal(o)
 
 	lit := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 	hex := func(b []byte) string { return fmt.Sprintf("'\\x%x'::bytea", b) }
-	// JSON goes in hex too: pgbench takes every ":name" in a prepared statement for a variable.
-	js := func(b []byte) string { return "convert_from(" + hex(b) + ", 'UTF8')::jsonb" }
 	// Patients spread over birth dates and names as a registry's are (and as vaxgate bench's are),
 	// so that the linking indexes and the planner's statistics see realistic data.
 	const (
@@ -173,21 +167,12 @@ func writeCeiling(args []string) error {
 `, hex(raw), hex(ackMsg))
 		fmt.Fprintf(&w, `INSERT INTO registry_patients (env, family_name, given_name, middle_name, birth_date, sex, mother_maiden, postal_code, sharing) VALUES ('P', %s, %s, %s, %s, %s, %s, '02118', 'Y');
 `, lit(v.Patient.LegalName().Family), lit(v.Patient.LegalName().Given), lit(v.Patient.LegalName().Middle), birth, lit(v.Patient.Sex), lit(v.Patient.MotherMaiden.Family))
-		fmt.Fprintf(&w, `INSERT INTO patients (env, organization_id, id_value, id_authority, id_type, registry_patient_id, family_name, given_name, middle_name, birth_date, sex, mother_maiden, postal_code, protection, demographics, last_message_id, match_family, match_given, match_mother, match_street) VALUES ('P', :org, 'CEIL' || currval('registry_patients_id_seq'), 'BENCH-EHR', 'MR', currval('registry_patients_id_seq'), %s, %s, %s, %s, %s, %s, '02118', 'N', %s, currval('messages_id_seq'), %s, %s, 'jones', '12 elm st');
-`, lit(v.Patient.LegalName().Family), lit(v.Patient.LegalName().Given), lit(v.Patient.LegalName().Middle), birth, lit(v.Patient.Sex), lit(v.Patient.MotherMaiden.Family), js(demo), family, given)
-		fmt.Fprintf(&w, `INSERT INTO patient_reports (patient_id, message_id, demographics) VALUES (currval('patients_id_seq'), currval('messages_id_seq'), %s);
-`, js(demo))
-		fmt.Fprintf(&w, `INSERT INTO next_of_kin (patient_id, message_id, set_id, relationship, details) VALUES (currval('patients_id_seq'), currval('messages_id_seq'), 1, 'MTH', %s);
-`, js(nk))
-		fmt.Fprintf(&w, `INSERT INTO vaccinations (env, patient_id, registry_patient_id, organization_id, site_id, filler_order_id, kind, cvx, ndc, administered_on, historical, info_source, amount, amount_units, lot, lot_expiration, mvx, route, body_site, completion_status, action_code, refusal_reason, details, first_message_id, last_message_id, dose_key) VALUES ('P', currval('patients_id_seq'), currval('registry_patients_id_seq'), :org, :site, 'CEIL-O' || currval('patients_id_seq'), 'dose', %s, '', '2026-11-01', false, '00', '0.5', 'mL', %s, '2027-11-01', %s, 'C28161', 'LA', 'CP', 'A', '', %s, currval('messages_id_seq'), currval('messages_id_seq'), 'cvx' || chr(58) || '08');
-`, lit(o.CVX), lit(firstOr(o.Lots)), lit(o.Manufacturer.Code), js(vacc))
-		fmt.Fprintf(&w, `INSERT INTO vaccination_reports (vaccination_id, message_id, action_code, details) VALUES (currval('vaccinations_id_seq'), currval('messages_id_seq'), 'A', %s);
-`, js(vacc))
-		for _, ob := range obs {
-			d, _ := json.Marshal(ob)
-			fmt.Fprintf(&w, `INSERT INTO observations (patient_id, vaccination_id, message_id, set_id, value_type, code, code_system, value, value_system, sub_id, observed_on, details) VALUES (currval('patients_id_seq'), currval('vaccinations_id_seq'), currval('messages_id_seq'), 1, %s, %s, %s, %s, %s, %s, NULL, %s);
-`, lit(ob.ValueType), lit(ob.Identifier.Code), lit(ob.Identifier.System), lit(ob.Value.Code), lit(ob.Value.System), lit(ob.SubID), js(d))
-		}
+		fmt.Fprintf(&w, `INSERT INTO sharing_changes (registry_patient_id, new_status, source, reason, message_id) VALUES (currval('registry_patients_id_seq'), 'Y', 'policy', 'default', currval('messages_id_seq'));
+`)
+		fmt.Fprintf(&w, `INSERT INTO patients (env, organization_id, id_value, id_authority, id_type, registry_patient_id, family_name, given_name, middle_name, birth_date, sex, mother_maiden, postal_code, protection, report_messages, match_family, match_given, match_mother, match_street) VALUES ('P', :org, 'CEIL' || currval('registry_patients_id_seq'), 'BENCH-EHR', 'MR', currval('registry_patients_id_seq'), %s, %s, %s, %s, %s, %s, '02118', 'N', ARRAY[currval('messages_id_seq')], %s, %s, 'jones', '12 elm st');
+`, lit(v.Patient.LegalName().Family), lit(v.Patient.LegalName().Given), lit(v.Patient.LegalName().Middle), birth, lit(v.Patient.Sex), lit(v.Patient.MotherMaiden.Family), family, given)
+		fmt.Fprintf(&w, `INSERT INTO vaccinations (env, patient_id, registry_patient_id, organization_id, site_id, filler_order_id, kind, cvx, ndc, administered_on, historical, info_source, amount, amount_units, lot, lot_expiration, mvx, route, body_site, completion_status, action_code, refusal_reason, report_messages, report_groups, dose_key) VALUES ('P', currval('patients_id_seq'), currval('registry_patients_id_seq'), :org, :site, 'CEIL-O' || currval('patients_id_seq'), 'dose', %s, '', '2026-11-01', false, '00', '0.5', 'mL', %s, '2027-11-01', %s, 'C28161', 'LA', 'CP', 'A', '', ARRAY[currval('messages_id_seq')], '{1}', 'cvx' || chr(58) || '08');
+`, lit(o.CVX), lit(firstOr(o.Lots)), lit(o.Manufacturer.Code))
 	}
 	w.WriteString("COMMIT;\n\\endpipeline\n")
 	return os.WriteFile(*out, []byte(w.String()), 0o644)
