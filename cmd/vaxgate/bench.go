@@ -92,7 +92,10 @@ sample of N patients the run reported once and compares them field by field with
 				}
 			}
 			if o.verifyRecords > 0 {
-				rr, err := verifyRecords(cmd.Context(), o, res, o.verifyDB)
+				// Bounded like the run: --timeout again.
+				vctx, vcancel := context.WithTimeout(cmd.Context(), o.timeout)
+				rr, err := verifyRecords(vctx, o, res, o.verifyDB)
+				vcancel()
 				rr.print(cmd.OutOrStdout())
 				if err != nil {
 					return err
@@ -126,6 +129,7 @@ sample of N patients the run reported once and compares them field by field with
 
 type benchResult struct {
 	elapsed time.Duration
+	cpu     time.Duration // this process's CPU time until the last ACK (0: not known)
 	sent    int
 	codes   map[string]int
 	failed  int // ACKs not AA/AE, or send errors
@@ -251,6 +255,9 @@ func runBench(ctx context.Context, o benchOptions) (*benchResult, error) {
 	}
 	wg.Wait()
 	res.elapsed = time.Since(start)
+	if cpu, ok := processCPU(); ok {
+		res.cpu = cpu
+	}
 	res.sent = int(sent.Load())
 	if a := addr.Load(); a != nil {
 		res.localAddr = *a
@@ -304,6 +311,10 @@ func (r *benchResult) print(w io.Writer, o benchOptions) {
 		fmt.Fprintf(w, " %s=%d", k, r.codes[k])
 	}
 	fmt.Fprintf(w, "  non-AA=%d  failed=%d\n", r.sent-r.codes["AA"], r.failed)
+	if r.cpu > 0 {
+		// The load generator's own cost, before any verification: what scripts bill to the client.
+		fmt.Fprintf(w, "client cpu: %.2fs\n", r.cpu.Seconds())
+	}
 	for _, e := range r.errors {
 		fmt.Fprintf(os.Stderr, "bench: %s\n", e)
 	}
