@@ -5,7 +5,7 @@
 #   (a) minimal-record ceiling (fixed, independent of vaxgate's schema): pgbench writes, per message,
 #       the minimal durable record of an accepted VXU on tables of its own — the archive row (raw
 #       message, ACK, findings), a patient upsert and two vaccination rows — CEILING_MIN_BATCH (100)
-#       messages per transaction, pipelined, fsync on; the best rate over CEILING_CLIENTS is the ceiling
+#       messages per transaction, pipelined, fsync on; the best rate over CEILING_MIN_CLIENTS is the ceiling
 #       the ratio column is taken against.
 #   (a') same-rows ceiling: pgbench writes, per message, the rows vaxgate stores for an accepted VXU (archive
 #       row with raw message and ACK, registry patient, patient, patient report, next of kin,
@@ -28,7 +28,9 @@
 #   BENCH_MESSAGES=40000          messages of the largest phase; smaller phases send less (see below)
 #   BENCH_WINDOW=8                messages in flight per connection
 #   BENCH_TIMEOUT=240             seconds per phase at most
-#   CEILING_BATCH=32 CEILING_CLIENTS="2 4" CEILING_SECONDS=15   (a') and (a)'s clients and duration
+#   CEILING_BATCH=32 CEILING_CLIENTS="2 4" CEILING_SECONDS=15   (a')'s batch and clients, (a) and (a')'s duration
+#   CEILING_MIN_CLIENTS="2 4 8"   (a)'s pgbench clients (default: CEILING_CLIENTS when set); on 2 CPUs under other
+#                                 load no count was reliably best (7 December: 2, 4, 8 and 16 each best in some run)
 #   CEILING_MIN_BATCH=100         messages per transaction of (a)
 #   CEILING_THREADS               pgbench -j (default: min(clients, 2)); pgbench's own CPU per message is
 #                                 printed beside each ceiling rate (it runs on the same CPUs)
@@ -69,6 +71,7 @@ else
 fi
 WINDOW="${BENCH_WINDOW:-8}"
 CEILING_BATCH="${CEILING_BATCH:-32}"
+CEILING_MIN_CLIENTS="${CEILING_MIN_CLIENTS:-${CEILING_CLIENTS:-2 4 8}}"
 CEILING_CLIENTS="${CEILING_CLIENTS:-2 4}"
 CEILING_SECONDS="${CEILING_SECONDS:-15}"
 CEILING_MIN_BATCH="${CEILING_MIN_BATCH:-100}"
@@ -204,6 +207,9 @@ CEILING_CPU="-"
 SAME_CPU="-"
 SAME=0
 SAME_DESC="not measured"
+# cpu_bound US...: the rate all of this machine's CPUs would sustain at these CPU µs per message
+# (what an otherwise idle machine allows; load from other work distorts it less than a rate).
+cpu_bound() { awk -v c="$(nproc)" -v s="$*" 'BEGIN {n = split(s, a, " "); for (i = 1; i <= n; i++) t += a[i]; printf "%.0f", t ? c * 1e6 / t : 0}'; }
 pgbench_rate() { # pgbench_rate CLIENTS BATCH SCRIPT: "messages/s pgbench's-own-CPU-µs-per-message"
 	local out tps cpu rc=0 TIMEFORMAT="%U %S"
 	out="$( { time timeout $((CEILING_SECONDS + 120)) "$PGBENCH" -n -M prepared -c "$1" -j "${CEILING_THREADS:-$(( $1 < 2 ? $1 : 2 ))}" \
@@ -217,7 +223,7 @@ pgbench_rate() { # pgbench_rate CLIENTS BATCH SCRIPT: "messages/s pgbench's-own-
 if [[ "$LONG" != 1 ]]; then
 	bin/benchtool ceiling --minimal --batch "$CEILING_MIN_BATCH" --setup "$WORK/minimal-setup.sql" --out "$WORK/minimal.sql"
 	"$PSQL" "$URL" -Xq -v ON_ERROR_STOP=1 -f "$WORK/minimal-setup.sql" >/dev/null
-	for c in $CEILING_CLIENTS; do
+	for c in $CEILING_MIN_CLIENTS; do
 		say "minimal-record ceiling: pgbench, $c clients, $CEILING_MIN_BATCH messages per transaction, ${CEILING_SECONDS}s (load: $(cut -d' ' -f1-3 /proc/loadavg))"
 		g0="$(pg_cpu)"; m0="$("$PSQL" "$URL" -XAt -c "SELECT count(*) FROM min_messages")"
 		res="$(pgbench_rate "$c" "$CEILING_MIN_BATCH" "$WORK/minimal.sql")"; read -r rate pbcpu <<<"$res"
@@ -227,7 +233,7 @@ if [[ "$LONG" != 1 ]]; then
 		if (( rate > CEILING )); then
 			CEILING=$rate
 			CEILING_DESC="pgbench, $c clients, $CEILING_MIN_BATCH msg/txn"
-			CEILING_CPU="PostgreSQL $gcpu µs, pgbench $pbcpu µs"
+			CEILING_CPU="PostgreSQL $gcpu µs, pgbench $pbcpu µs ($(cpu_bound "$gcpu" "$pbcpu") msg/s CPU-bound)"
 		fi
 	done
 	"$PSQL" "$URL" -Xq -c "DROP TABLE min_vaccinations, min_patients, min_messages" >/dev/null
@@ -242,7 +248,7 @@ if [[ "$LONG" != 1 ]]; then
 		if (( rate > SAME )); then
 			SAME=$rate
 			SAME_DESC="pgbench, $c clients, $CEILING_BATCH msg/txn"
-			SAME_CPU="PostgreSQL $gcpu µs, pgbench $pbcpu µs"
+			SAME_CPU="PostgreSQL $gcpu µs, pgbench $pbcpu µs ($(cpu_bound "$gcpu" "$pbcpu") msg/s CPU-bound)"
 		fi
 	done
 fi
@@ -312,8 +318,9 @@ phase() { # phase CONNS MESSAGES [RATE] [WINDOW]: one run of vaxgate bench, one 
 	PHASE_MSGS=$(( PHASE_MSGS + n ))
 	[[ -n "$prof" ]] && PROFILE_SERVE_US="$(awk -v n="$n" -v s="$s0" -v S="$s1" 'BEGIN {printf "%.0f", 1e6 * (S - s) / n}')"
 	CPUROWS+=("$(awk -v l="$label" -v n="$n" -v s="$s0" -v S="$s1" -v g="$g0" -v G="$g1" -v c="$client" -v w="$w0" -v W="$w1" -v cpus="$(nproc)" 'BEGIN {
-		printf "%-12s %-10.0f %-10.0f %-10.0f %-10.0f %.0f%%", l, 1e6 * (G - g) / n, 1e6 * (S - s) / n, 1e6 * c / n,
-			1e6 * ((W - w) * cpus - (G - g) - (S - s) - c) / n, 100 * ((G - g) + (S - s) + c) / ((W - w) * cpus)}')")
+		printf "%-12s %-10.0f %-10.0f %-10.0f %-10.0f %-6.0f %.0f", l, 1e6 * (G - g) / n, 1e6 * (S - s) / n, 1e6 * c / n,
+			1e6 * ((W - w) * cpus - (G - g) - (S - s) - c) / n, 100 * ((G - g) + (S - s) + c) / ((W - w) * cpus),
+			cpus * n / ((G - g) + (S - s) + c)}')")
 }
 if [[ "$LONG" == 1 ]]; then
 	# serve's RSS every RSS_INTERVAL seconds, with the records written so far, so that a run cut
@@ -418,10 +425,12 @@ echo " ceiling; fresh: a stock PostgreSQL, an empty database, new patients only)
 [[ -n "$FRESH_SCANS" ]] && echo "fresh database, whole-table scans from migration on (while a table is tiny one is the right plan): $FRESH_SCANS"
 echo
 echo "Where the time goes: CPU microseconds per message"
-printf '%-12s %-10s %-10s %-10s %-10s %s\n' conns postgres serve client other "busy"
+printf '%-12s %-10s %-10s %-10s %-10s %-6s %s\n' conns postgres serve client other "busy%" "CPU-bound msg/s"
 for r in "${CPUROWS[@]}"; do echo "$r"; done
 echo "(postgres: the server and its backends; serve: vaxgate serve; client: vaxgate bench; other: CPU time"
-echo " of the machine not used by those three — other processes, or idle; busy: the three's share of all CPUs)"
+echo " of the machine not used by those three — other processes, or idle; busy: the three's share of all CPUs;"
+echo " CPU-bound: the rate all CPUs would sustain at postgres + serve + client µs per message — the ceilings'"
+echo " CPU-bound rates above count PostgreSQL + pgbench the same way)"
 echo "serve RSS: start $RSS_START, end $RSS_END; queue depth at end: $QUEUE"
 if [[ "$LONG" == 1 && -s "$WORK/rss.log" ]]; then
 	echo "serve RSS every $RSS_INTERVAL s (time, seconds from the start, RSS kB, records written):"
