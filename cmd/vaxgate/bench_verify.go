@@ -36,7 +36,10 @@ import (
 // observations are its ORC/RXA/RXR/OBX. The registry-level demographics (the latest non-empty
 // values of any sender) are compared when the patient has no other sender patient. Earlier runs on
 // the same database may have reported the same patient identifier: their vaccinations carry other
-// order numbers, and this run's message is the latest report.
+// order numbers, and this run's message is the latest report. When an earlier run reported the same
+// dose, the registry merges this run's historical report into it (reconcileDose): the record then
+// shows it among that dose's merged reports, where its vaccine, kind and source are compared, and
+// it is counted apart.
 //
 // What the run sent is not kept: each connection's generator is deterministic, so the sampled
 // messages are generated again after the run. During the run the bench keeps 9 bytes per message
@@ -108,7 +111,8 @@ type recordsResult struct {
 	identical  int
 	merged     int      // doses shown merged into another report of the same dose
 	diffs      []string // the first differences: sample number and field path, never values
-	differing  int
+	ndiffs     int      // differences found in all
+	differing  int      // records with a difference
 }
 
 func (r *recordsResult) print(w io.Writer) {
@@ -120,8 +124,8 @@ func (r *recordsResult) print(w io.Writer) {
 	for _, d := range r.diffs {
 		fmt.Fprintf(w, "records: %s\n", d)
 	}
-	if r.differing > 0 && len(r.diffs) >= maxDiffPrint {
-		fmt.Fprintf(w, "records: (first %d differences shown)\n", maxDiffPrint)
+	if r.ndiffs > len(r.diffs) {
+		fmt.Fprintf(w, "records: (first %d of %d differences shown, in %d records)\n", len(r.diffs), r.ndiffs, r.differing)
 	}
 }
 
@@ -235,6 +239,7 @@ func verifyRecords(ctx context.Context, o benchOptions, res *benchResult, url st
 			continue
 		}
 		out.differing++
+		out.ndiffs += len(diffs)
 		ctl := m.Get("MSH-10") // a control ID, never patient data
 		for _, d := range diffs {
 			if len(out.diffs) < maxDiffPrint {
