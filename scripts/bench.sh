@@ -460,9 +460,9 @@ if [[ -s "$WORK/serve.cpu.pprof" ]]; then
 	echo "the stack; µs/msg = self share × serve's CPU per message in that phase (${PROFILE_SERVE_US:-?} µs):"
 	"$GO" tool pprof -traces bin/vaxgate "$WORK/serve.cpu.pprof" 2>/dev/null | awk -v us="${PROFILE_SERVE_US:-0}" -f scripts/profile-areas.awk
 	echo "top functions by own time (go tool pprof -top):"
-	"$GO" tool pprof -top -nodecount=25 bin/vaxgate "$WORK/serve.cpu.pprof" 2>/dev/null | sed -n '5,31p'
+	"$GO" tool pprof -top -nodecount=25 bin/vaxgate "$WORK/serve.cpu.pprof" 2>/dev/null | awk '/ flat%/ {p = 1} p'
 	echo "by cumulative time:"
-	"$GO" tool pprof -top -cum -nodecount=30 bin/vaxgate "$WORK/serve.cpu.pprof" 2>/dev/null | sed -n '6,36p'
+	"$GO" tool pprof -top -cum -nodecount=30 bin/vaxgate "$WORK/serve.cpu.pprof" 2>/dev/null | awk '/ flat%/ {p = 1} p'
 fi
 
 if [[ "${BENCH_STATEMENTS:-0}" == 1 ]]; then

@@ -67,13 +67,13 @@ END {
 	for (a in names) order[++n] = a
 	# sort by self, descending (insertion sort: a few dozen areas)
 	for (i = 2; i <= n; i++) { k = order[i]; for (j = i - 1; j >= 1 && own[order[j]] < own[k]; j--) order[j + 1] = order[j]; order[j + 1] = k }
-	printf "%-34s %8s %7s %10s %8s\n", "area", "self s", "self %", "self µs/msg", "cum %"
+	printf "%-44s %8s %7s %10s %8s\n", "area", "self s", "self %", "self µs/msg", "cum %"
 	for (i = 1; i <= n; i++) {
 		a = order[i]
 		if (own[a] / total < 0.002 && cum[a] / total < 0.01) { other += own[a]; continue }
-		printf "%-34s %8.2f %6.1f%% %10s %7.1f%%\n", a, own[a], 100 * own[a] / total,
+		printf "%-44s %8.2f %6.1f%% %10s %7.1f%%\n", a, own[a], 100 * own[a] / total,
 			(us > 0 ? sprintf("%.1f", us * own[a] / total) : "-"), (a in cum ? 100 * cum[a] / total : 0)
 	}
-	if (other > 0) printf "%-34s %8.2f %6.1f%%\n", "(smaller areas)", other, 100 * other / total
-	printf "%-34s %8.2f %6.1f%% %10s\n", "total", total, 100, (us > 0 ? sprintf("%.1f", us) : "-")
+	if (other > 0) printf "%-44s %8.2f %6.1f%%\n", "(smaller areas)", other, 100 * other / total
+	printf "%-44s %8.2f %6.1f%% %10s\n", "total", total, 100, (us > 0 ? sprintf("%.1f", us) : "-")
 }
