@@ -92,8 +92,41 @@ func TestBenchVerifyRecords(t *testing.T) {
 	if !strings.Contains(text, "sample 1 (message VR-") || !strings.Contains(text, "Vaccinations[order 1].AdministeredOn differs") {
 		t.Errorf("the differences do not name the sample and the field:\n%s", text)
 	}
-	// No patient value in the output: the identifiers, names, birth dates and lots of every
-	// message of the run.
+	noPatientValues(t, o, res, text)
+
+	// Where records are read back from the archived message (the lean storage: no decoded copy of
+	// the order), a changed archived byte is a changed record too.
+	var lean bool
+	if err := conn.QueryRow(ctx, `SELECT NOT EXISTS (SELECT 1 FROM information_schema.columns
+		WHERE table_name = 'vaccinations' AND column_name = 'details')`).Scan(&lean); err != nil {
+		t.Fatal(err)
+	}
+	if !lean {
+		t.Log("vaccinations.details holds a decoded copy: the archived message is not read back, its damage not checked")
+		return
+	}
+	if _, err := conn.Exec(ctx, `UPDATE vaccinations SET administered_on = administered_on + 1`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `UPDATE messages SET raw = convert_to(replace(convert_from(raw, 'UTF8'),
+		'|MTH^Mother^HL70063|', '|FTH^Mother^HL70063|'), 'UTF8') WHERE control_id LIKE 'VR-%'`); err != nil {
+		t.Fatal(err)
+	}
+	rr, err = verifyRecords(ctx, o, res, url)
+	printed.Reset()
+	rr.print(&printed)
+	text = printed.String()
+	t.Logf("after damage to the archive:\n%s", text)
+	if err == nil || rr.identical != 0 || !strings.Contains(text, "Senders[sender].NextOfKin[0].Relationship.Code differs") {
+		t.Fatalf("verify after damage to the archive: err %v, %+v", err, rr)
+	}
+	noPatientValues(t, o, res, text)
+}
+
+// noPatientValues fails when text shows a patient value: the identifiers, names, birth dates and
+// lots of every message of the run.
+func noPatientValues(t *testing.T, o benchOptions, res *benchResult, text string) {
+	t.Helper()
 	for c := 0; c < o.conns; c++ {
 		gen := benchGenerator(o, c, res.patients, res.now)
 		for i := 0; i < o.messages/o.conns; i++ {
