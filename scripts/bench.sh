@@ -8,8 +8,8 @@
 #       messages per transaction, pipelined, fsync on; the best rate over CEILING_MIN_CLIENTS is the ceiling
 #       the ratio column is taken against.
 #   (a') same-rows ceiling: pgbench writes, per message, the rows vaxgate stores for an accepted VXU (archive
-#       row with raw message and ACK, registry patient, patient, patient report, next of kin,
-#       vaccination, vaccination report, 4 observations), CEILING_BATCH messages per transaction,
+#       row with raw message and ACK, and the registry's rows of a new patient with one dose, as
+#       benchtool's writeCeiling lists them for the current schema), CEILING_BATCH messages per transaction,
 #       statements pipelined, with 1..n clients; the best rate is the ceiling.
 #   (b) vaxgate serve, fed by `vaxgate bench` over MLLP (loopback) with 1, 16 and 64 connections
 #       (BENCH_WINDOW messages in flight on each), then 64 connections sending one message at a
@@ -413,7 +413,7 @@ if [[ "$LONG" != 1 ]]; then
 	echo "  minimal record: $CEILING msg/s ($CEILING_DESC) — per message the archive row (raw message, ACK,"
 	echo "                  findings), a patient upsert and two vaccination rows, on tables of its own; ratio is over this"
 	echo "  same rows:      $SAME msg/s ($SAME_DESC) — per message the rows vaxgate's schema stores for an accepted VXU"
-	echo "                  (archive, registry patient, patient, patient report, next of kin, vaccination, its report, 4 observations)"
+	echo "                  of a new patient with one dose (scripts/benchtool: writeCeiling lists them)"
 	echo "  CPU per message at the best rate (pgbench runs on the same CPUs): minimal record $CEILING_CPU; same rows $SAME_CPU"
 fi
 echo
