@@ -5,11 +5,11 @@
 #   (a) minimal-record ceiling (fixed, independent of vaxgate's schema): pgbench writes, per message,
 #       the minimal durable record of an accepted VXU on tables of its own — the archive row (raw
 #       message, ACK, findings), a patient upsert and two vaccination rows — CEILING_MIN_BATCH (100)
-#       messages per transaction, pipelined, fsync on; the best rate over CEILING_CLIENTS is the ceiling
+#       messages per transaction, pipelined, fsync on; the best rate over CEILING_MIN_CLIENTS is the ceiling
 #       the ratio column is taken against.
 #   (a') same-rows ceiling: pgbench writes, per message, the rows vaxgate stores for an accepted VXU (archive
-#       row with raw message and ACK, registry patient, patient, patient report, next of kin,
-#       vaccination, vaccination report, 4 observations), CEILING_BATCH messages per transaction,
+#       row with raw message and ACK, and the registry's rows of a new patient with one dose, as
+#       benchtool's writeCeiling lists them for the current schema), CEILING_BATCH messages per transaction,
 #       statements pipelined, with 1..n clients; the best rate is the ceiling.
 #   (b) vaxgate serve, fed by `vaxgate bench` over MLLP (loopback) with 1, 16 and 64 connections
 #       (BENCH_WINDOW messages in flight on each), then 64 connections sending one message at a
@@ -28,21 +28,33 @@
 #   BENCH_MESSAGES=40000          messages of the largest phase; smaller phases send less (see below)
 #   BENCH_WINDOW=8                messages in flight per connection
 #   BENCH_TIMEOUT=240             seconds per phase at most
-#   CEILING_BATCH=32 CEILING_CLIENTS="2 4" CEILING_SECONDS=15   (a') and (a)'s clients and duration
+#   CEILING_BATCH=32 CEILING_CLIENTS="2 4" CEILING_SECONDS=15   (a')'s batch and clients, (a) and (a')'s duration
+#   CEILING_MIN_CLIENTS="2 4 8"   (a)'s pgbench clients (default: CEILING_CLIENTS when set); on 2 CPUs under other
+#                                 load no count was reliably best (7 December: 2, 4, 8 and 16 each best in some run)
 #   CEILING_MIN_BATCH=100         messages per transaction of (a)
+#   CEILING_THREADS               pgbench -j (default: min(clients, 2)); pgbench's own CPU per message is
+#                                 printed beside each ceiling rate (it runs on the same CPUs)
 #   BENCH_FRESH_MESSAGES=40000    messages of (c) (0 skips it)
 #   BENCH_LONG=1                  long run: one phase (64 connections, BENCH_MESSAGES, default 1,000,000),
-#                                 no ceiling or Go benchmarks; prints serve's RSS at start and end
+#                                 no ceiling or Go benchmarks; serve's RSS every BENCH_RSS_INTERVAL seconds
+#                                 (default 30; 10 under 500,000 messages) with its minimum, maximum and slope
+#                                 after the first minute; acknowledged = stored; BENCH_VERIFY_RECORDS read back
+#   BENCH_VERIFY_RECORDS=200      per phase, the records of this many patients the phase reported once read
+#                                 back and compared field by field with what was sent (vaxgate bench
+#                                 --verify-records; 1000 in the long run; 0 skips it)
 #   BENCH_RATED=0.8               then the largest connection count again at this share of its rate
 #                                 (latency below saturation; 0 skips it)
 #   BENCH_GOBENCH=0               skip the Go benchmarks
 #   STORE_MAX_BATCH, STORE_MAX_DELAY, STORE_SHARDS   passed to serve (VAXGATE_STORE_*)
 #   BENCH_PG_SETTINGS="k=v ..."   extra postgresql.conf settings for the benchmark's server (both phases)
 #   BENCH_PROFILE=1               serve with http.pprof on; a CPU profile of serve during the first phase at
-#                                 the largest connection count (BENCH_PROFILE_SECONDS, 15), its top printed
+#                                 the largest connection count (BENCH_PROFILE_SECONDS, 15): serve's CPU by area
+#                                 (each sample billed to the innermost vaxgate package or module on its stack)
+#                                 and its top functions
 #   BENCH_KEEP=1                  keep the work directory (database, logs) for inspection
 #   BENCH_STATEMENTS=1            load pg_stat_statements and print where PostgreSQL spent its time
-#                                 during the vaxgate phases (statements by total execution time)
+#                                 during the vaxgate phases of (b): per statement, microseconds of execution
+#                                 per message sent, share, calls per message
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 GO="${GO:-go}"
@@ -59,10 +71,17 @@ else
 fi
 WINDOW="${BENCH_WINDOW:-8}"
 CEILING_BATCH="${CEILING_BATCH:-32}"
+CEILING_MIN_CLIENTS="${CEILING_MIN_CLIENTS:-${CEILING_CLIENTS:-2 4 8}}"
 CEILING_CLIENTS="${CEILING_CLIENTS:-2 4}"
 CEILING_SECONDS="${CEILING_SECONDS:-15}"
 CEILING_MIN_BATCH="${CEILING_MIN_BATCH:-100}"
 FRESH_MESSAGES="${BENCH_FRESH_MESSAGES:-40000}"
+if [[ "$LONG" == 1 ]]; then
+	VERIFY="${BENCH_VERIFY_RECORDS:-1000}"
+	RSS_INTERVAL="${BENCH_RSS_INTERVAL:-$(( MESSAGES < 500000 ? 10 : 30 ))}"
+else
+	VERIFY="${BENCH_VERIFY_RECORDS:-200}"
+fi
 
 say() { printf '%s bench: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -184,33 +203,53 @@ metric() { # metric NAME: its value in serve's /metrics (sums a histogram's _sum
 # --- (a) the PostgreSQL ceiling ----------------------------------------------------------------
 CEILING=0
 CEILING_DESC="not measured"
+CEILING_CPU="-"
+SAME_CPU="-"
 SAME=0
 SAME_DESC="not measured"
-pgbench_rate() { # pgbench_rate CLIENTS BATCH SCRIPT: messages/s
-	local out tps
-	out="$(timeout $((CEILING_SECONDS + 120)) "$PGBENCH" -n -M prepared -c "$1" -j "$(( $1 < 2 ? $1 : 2 ))" -T "$CEILING_SECONDS" \
-		-D site="$SITE" -D org="$ORG" -f "$3" "$URL" 2>&1)" || { echo "$out" >&2; die "pgbench failed"; }
+# cpu_bound US...: the rate all of this machine's CPUs would sustain at these CPU µs per message
+# (what an otherwise idle machine allows; load from other work distorts it less than a rate).
+cpu_bound() { awk -v c="$(nproc)" -v s="$*" 'BEGIN {n = split(s, a, " "); for (i = 1; i <= n; i++) t += a[i]; printf "%.0f", t ? c * 1e6 / t : 0}'; }
+pgbench_rate() { # pgbench_rate CLIENTS BATCH SCRIPT: "messages/s pgbench's-own-CPU-µs-per-message"
+	local out tps cpu rc=0 TIMEFORMAT="%U %S"
+	out="$( { time timeout $((CEILING_SECONDS + 120)) "$PGBENCH" -n -M prepared -c "$1" -j "${CEILING_THREADS:-$(( $1 < 2 ? $1 : 2 ))}" \
+		-T "$CEILING_SECONDS" -D site="$SITE" -D org="$ORG" -f "$3" "$URL" 2>&1; } 2>&1)" || rc=$?
+	cpu="$(tail -n1 <<<"$out" | awk '{printf "%.2f", $1 + $2}')"
+	out="$(sed '$d' <<<"$out")"
+	(( rc == 0 )) || { echo "$out" >&2; die "pgbench failed"; }
 	tps="$(awk '/^tps = / {print $3}' <<<"$out")"
-	awk -v t="$tps" -v b="$2" 'BEGIN {printf "%.0f", t * b}'
+	awk -v t="$tps" -v b="$2" -v c="$cpu" -v s="$CEILING_SECONDS" 'BEGIN {n = t * b * s; printf "%.0f %.0f", t * b, n ? 1e6 * c / n : 0}'
 }
 if [[ "$LONG" != 1 ]]; then
 	bin/benchtool ceiling --minimal --batch "$CEILING_MIN_BATCH" --setup "$WORK/minimal-setup.sql" --out "$WORK/minimal.sql"
 	"$PSQL" "$URL" -Xq -v ON_ERROR_STOP=1 -f "$WORK/minimal-setup.sql" >/dev/null
-	for c in $CEILING_CLIENTS; do
+	for c in $CEILING_MIN_CLIENTS; do
 		say "minimal-record ceiling: pgbench, $c clients, $CEILING_MIN_BATCH messages per transaction, ${CEILING_SECONDS}s (load: $(cut -d' ' -f1-3 /proc/loadavg))"
 		g0="$(pg_cpu)"; m0="$("$PSQL" "$URL" -XAt -c "SELECT count(*) FROM min_messages")"
-		rate="$(pgbench_rate "$c" "$CEILING_MIN_BATCH" "$WORK/minimal.sql")"
+		res="$(pgbench_rate "$c" "$CEILING_MIN_BATCH" "$WORK/minimal.sql")"; read -r rate pbcpu <<<"$res"
 		g1="$(pg_cpu)"; m1="$("$PSQL" "$URL" -XAt -c "SELECT count(*) FROM min_messages")"
-		say "minimal-record ceiling: $c clients: $rate messages/s, PostgreSQL $(awk -v g="$g0" -v G="$g1" -v n=$((m1 - m0)) 'BEGIN {printf "%.0f", n ? 1e6 * (G - g) / n : 0}') µs CPU per message"
-		if (( rate > CEILING )); then CEILING=$rate; CEILING_DESC="pgbench, $c clients, $CEILING_MIN_BATCH msg/txn"; fi
+		gcpu="$(awk -v g="$g0" -v G="$g1" -v n=$((m1 - m0)) 'BEGIN {printf "%.0f", n ? 1e6 * (G - g) / n : 0}')"
+		say "minimal-record ceiling: $c clients: $rate messages/s, CPU per message: PostgreSQL $gcpu µs, pgbench $pbcpu µs"
+		if (( rate > CEILING )); then
+			CEILING=$rate
+			CEILING_DESC="pgbench, $c clients, $CEILING_MIN_BATCH msg/txn"
+			CEILING_CPU="PostgreSQL $gcpu µs, pgbench $pbcpu µs ($(cpu_bound "$gcpu" "$pbcpu") msg/s CPU-bound)"
+		fi
 	done
 	"$PSQL" "$URL" -Xq -c "DROP TABLE min_vaccinations, min_patients, min_messages" >/dev/null
 	bin/benchtool ceiling --batch "$CEILING_BATCH" --out "$WORK/ceiling.sql"
 	for c in $CEILING_CLIENTS; do
 		say "same-rows ceiling: pgbench, $c clients, $CEILING_BATCH messages per transaction, ${CEILING_SECONDS}s (load: $(cut -d' ' -f1-3 /proc/loadavg))"
-		rate="$(pgbench_rate "$c" "$CEILING_BATCH" "$WORK/ceiling.sql")"
-		say "same-rows ceiling: $c clients: $rate messages/s"
-		if (( rate > SAME )); then SAME=$rate; SAME_DESC="pgbench, $c clients, $CEILING_BATCH msg/txn"; fi
+		g0="$(pg_cpu)"
+		res="$(pgbench_rate "$c" "$CEILING_BATCH" "$WORK/ceiling.sql")"; read -r rate pbcpu <<<"$res"
+		g1="$(pg_cpu)"
+		gcpu="$(awk -v g="$g0" -v G="$g1" -v r="$rate" -v s="$CEILING_SECONDS" 'BEGIN {printf "%.0f", r ? 1e6 * (G - g) / (r * s) : 0}')"
+		say "same-rows ceiling: $c clients: $rate messages/s, CPU per message: PostgreSQL $gcpu µs, pgbench $pbcpu µs"
+		if (( rate > SAME )); then
+			SAME=$rate
+			SAME_DESC="pgbench, $c clients, $CEILING_BATCH msg/txn"
+			SAME_CPU="PostgreSQL $gcpu µs, pgbench $pbcpu µs ($(cpu_bound "$gcpu" "$pbcpu") msg/s CPU-bound)"
+		fi
 	done
 fi
 
@@ -226,6 +265,8 @@ RSS_START="$(rss)"
 MAXCONNS=0
 for c in $CONNS; do (( c > MAXCONNS )) && MAXCONNS=$c; done
 LAST_RATE=""
+PHASE_MSGS=0         # messages sent by the phases so far (the statements' per-message denominator)
+PROFILE_SERVE_US=""  # serve's CPU µs per message in the profiled phase
 PHASE_FLAGS=()   # extra flags of vaxgate bench for the next phase
 PHASE_LABEL=""   # label of the next phase's row (default: its connections, rate and window)
 SPLIT=""         # the last phase's "first 20 s, then" rates, when it asked for them
@@ -244,14 +285,21 @@ phase() { # phase CONNS MESSAGES [RATE] [WINDOW]: one run of vaxgate bench, one 
 		curl -fsS -o "$WORK/serve.cpu.pprof" "http://127.0.0.1:$HTTP_PORT/debug/pprof/profile?seconds=${BENCH_PROFILE_SECONDS:-15}" &
 		prof=$!
 	fi
-	local TIMEFORMAT="%U %S"
-	out="$( { time bin/vaxgate bench --addr "127.0.0.1:$MLLP_PORT" --conns "$c" --messages "$n" --window "$WIN" \
-		--timeout "${TIMEOUT}s" --run-id "R$c-$RANDOM" --seed "$((c + 11))" --verify-db env ${RATE:+--rate "$RATE"} "${PHASE_FLAGS[@]}" 2>&1; } 2>&1)" && rc=0 || rc=$?
-	s1="$(serve_cpu)"; g1="$(pg_cpu)"; w1="$(date +%s.%N)"
+	# The CPU and wall time of the phase end when the bench prints its ACK counts ("acks:", right
+	# after the last ACK): what it does next (the stored count, the read-back) is not billed.
+	local outf="$WORK/phase.out" bpid cc
+	bin/vaxgate bench --addr "127.0.0.1:$MLLP_PORT" --conns "$c" --messages "$n" --window "$WIN" \
+		--timeout "${TIMEOUT}s" --run-id "R$c-$RANDOM" --seed "$((c + 11))" --verify-db env --verify-records "$VERIFY" \
+		${RATE:+--rate "$RATE"} "${PHASE_FLAGS[@]}" >"$outf" 2>&1 &
+	bpid=$!
+	while kill -0 "$bpid" 2>/dev/null && ! grep -q '^acks:' "$outf"; do sleep 0.2; done
+	s1="$(serve_cpu)"; g1="$(pg_cpu)"; w1="$(date +%s.%N)"; client="$(cpu_of "/proc/$bpid/stat")"
+	wait "$bpid" && rc=0 || rc=$?
+	out="$(cat "$outf")"
 	[[ -n "$prof" ]] && { wait "$prof" || say "CPU profile failed"; }
-	# The last line of out is bash's time of the client: user and system seconds.
-	client="$(tail -n1 <<<"$out" | awk '{printf "%.2f", $1 + $2}')"
-	out="$(sed '$d' <<<"$out")"
+	# The bench's own CPU at its last ACK, when it says (exact; /proc above is read a moment later).
+	cc="$(sed -n 's/^client cpu: \([0-9.]*\)s$/\1/p' <<<"$out")"
+	[[ -n "$cc" ]] && client="$cc"
 	echo "$out" | sed 's/^/    /' >&2
 	a0="$(metric vaxgate_store_batch_size_sum)"; a1="$(metric vaxgate_store_batch_size_count)"
 	u0="$(metric vaxgate_store_batch_seconds_sum)"
@@ -260,21 +308,30 @@ phase() { # phase CONNS MESSAGES [RATE] [WINDOW]: one run of vaxgate bench, one 
 	SPLIT="$(sed -n 's/^rate: //p' <<<"$out")"
 	nonaa="$(sed -n 's/.*non-AA=\([0-9]*\).*/\1/p' <<<"$out")"
 	verify="$(sed -n 's/^verify: \([0-9]*\) acknowledged (AA\/AE), \([0-9]*\) stored.*/\2\/\1/p' <<<"$out")"
+	readback="$(sed -n 's/^records: \([0-9]*\) sampled, \([0-9]*\) identical.*/\2\/\1/p' <<<"$out")"
 	batch="$(awk -v s="$a0" -v s0="$b0" -v c="$a1" -v c0="$b1" 'BEGIN {if (c > c0) printf "%.1f", (s - s0) / (c - c0); else print "-"}')"
 	commit="$(awk -v s="$u0" -v s0="$t0" -v c="$a1" -v c0="$b1" 'BEGIN {if (c > c0) printf "%.1fms", 1000 * (s - s0) / (c - c0); else print "-"}')"
 	ratio="-"
 	[[ -n "$rate" && "$CEILING" -gt 0 ]] && ratio="$(awk -v r="$rate" -v c="$CEILING" 'BEGIN {printf "%.2f", r / c}')"
 	[[ $rc -eq 0 ]] || say "vaxgate bench exited $rc"
 	read -r p50 p90 p99 pmax <<<"${lat:-- - - -}"
-	ROWS+=("$(printf '%-12s %-9s %-10s %-10s %-10s %-10s %-7s %-15s %-7s %-9s %-6s' "$label" "${rate:--}" "$p50" "$p90" "$p99" "$pmax" "${nonaa:--}" "${verify:--}" "$batch" "$commit" "$ratio")")
+	ROWS+=("$(printf '%-12s %-9s %-10s %-10s %-10s %-10s %-7s %-15s %-10s %-7s %-9s %-6s' "$label" "${rate:--}" "$p50" "$p90" "$p99" "$pmax" "${nonaa:--}" "${verify:--}" "${readback:--}" "$batch" "$commit" "$ratio")")
 	LAST_RATE="${rate:-}"
+	PHASE_MSGS=$(( PHASE_MSGS + n ))
+	[[ -n "$prof" ]] && PROFILE_SERVE_US="$(awk -v n="$n" -v s="$s0" -v S="$s1" 'BEGIN {printf "%.0f", 1e6 * (S - s) / n}')"
 	CPUROWS+=("$(awk -v l="$label" -v n="$n" -v s="$s0" -v S="$s1" -v g="$g0" -v G="$g1" -v c="$client" -v w="$w0" -v W="$w1" -v cpus="$(nproc)" 'BEGIN {
-		printf "%-12s %-10.0f %-10.0f %-10.0f %-10.0f %.0f%%", l, 1e6 * (G - g) / n, 1e6 * (S - s) / n, 1e6 * c / n,
-			1e6 * ((W - w) * cpus - (G - g) - (S - s) - c) / n, 100 * ((G - g) + (S - s) + c) / ((W - w) * cpus)}')")
+		printf "%-12s %-10.0f %-10.0f %-10.0f %-10.0f %-6.0f %.0f", l, 1e6 * (G - g) / n, 1e6 * (S - s) / n, 1e6 * c / n,
+			1e6 * ((W - w) * cpus - (G - g) - (S - s) - c) / n, 100 * ((G - g) + (S - s) + c) / ((W - w) * cpus),
+			cpus * n / ((G - g) + (S - s) + c)}')")
 }
 if [[ "$LONG" == 1 ]]; then
-	# RSS every 30 s, so that a run cut short still shows the trend.
-	( while kill -0 "$SERVE_PID" 2>/dev/null; do echo "$(date +%H:%M:%S) $(rss)"; sleep 30; done ) >"$WORK/rss.log" 2>/dev/null &
+	# serve's RSS every RSS_INTERVAL seconds, with the records written so far, so that a run cut
+	# short still shows the trend: time, seconds since the start, RSS in kB, records written.
+	( T0="$(date +%s)"
+	  while kill -0 "$SERVE_PID" 2>/dev/null; do
+		echo "$(date +%H:%M:%S) $(( $(date +%s) - T0 )) $(rss | cut -d' ' -f1) $(metric vaxgate_store_batch_size_sum | cut -d. -f1)"
+		sleep "$RSS_INTERVAL"
+	  done ) >"$WORK/rss.log" 2>/dev/null &
 	RSS_LOOP=$!
 fi
 for c in $CONNS; do
@@ -286,6 +343,11 @@ for c in $CONNS; do
 	phase "$c" "$n"
 done
 SAT_RATE="$LAST_RATE"
+if [[ -n "$RSS_LOOP" ]]; then
+	echo "$(date +%H:%M:%S) end $(rss | cut -d' ' -f1) $(metric vaxgate_store_batch_size_sum | cut -d. -f1)" >>"$WORK/rss.log"
+	kill "$RSS_LOOP" 2>/dev/null || true
+	RSS_LOOP=""
+fi
 # The same connections as EHRs use them: one message, then wait for its ACK (window 1). Fewer
 # messages in flight than with pipelining: lower latency, smaller group commits.
 if [[ "$LONG" != 1 && "$WINDOW" != 1 ]]; then
@@ -304,12 +366,25 @@ RSS_END="$(rss)"
 QUEUE="$(metric vaxgate_store_queue_depth)"
 
 if [[ "${BENCH_STATEMENTS:-0}" == 1 ]]; then
-	"$PSQL" "$URL" -X -c "SELECT round(total_exec_time::numeric) AS total_ms,
-			round((100 * total_exec_time / sum(total_exec_time) OVER ())::numeric, 1) AS pct, calls,
-			round((total_exec_time / calls)::numeric, 3) AS mean_ms,
-			left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS statement
-		FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-		ORDER BY total_exec_time DESC LIMIT 20" >"$WORK/statements.txt"
+	# Per message sent in (b): execution time (wall time inside the executor: CPU, and waits for
+	# locks and I/O; planning not included), share of the top-level statements' total, calls.
+	# Nested statements (foreign-key checks, functions) are inside their caller's time as well.
+	N=$(( PHASE_MSGS > 0 ? PHASE_MSGS : 1 ))
+	# The multi-row forms of one INSERT (VALUES lists of different lengths) are one line.
+	"$PSQL" "$URL" -X -c "WITH s AS (
+			SELECT toplevel, calls, rows, total_exec_time,
+				left(regexp_replace(regexp_replace(query, '\s+', ' ', 'g'), ' VALUES \(.*$', ' VALUES (…)'), 100) AS statement
+			FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())),
+		g AS (SELECT statement, toplevel, sum(calls) AS calls, sum(rows) AS rows, sum(total_exec_time) AS t FROM s GROUP BY 1, 2)
+		SELECT round((1000 * t / $N)::numeric, 1) AS us_per_msg,
+			round((100 * t / (SELECT sum(t) FROM g WHERE toplevel))::numeric, 1) AS pct,
+			round(calls::numeric / $N, 2) AS calls_per_msg, round((1000 * t / calls)::numeric, 1) AS mean_us,
+			round(rows::numeric / $N, 2) AS rows_per_msg, CASE WHEN toplevel THEN '' ELSE 'nested' END AS nested, statement
+		FROM g ORDER BY t DESC LIMIT 25" \
+		-c "SELECT round((1000 * sum(total_exec_time) / $N)::numeric, 1) AS us_per_msg_all_top_level,
+			round((sum(calls)::numeric / $N), 1) AS statements_per_msg
+		FROM pg_stat_statements WHERE toplevel AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())" \
+		>"$WORK/statements.txt"
 fi
 
 # --- (c) a fresh database on a stock server, new patients only ---------------------------------
@@ -338,37 +413,62 @@ if [[ "$LONG" != 1 ]]; then
 	echo "  minimal record: $CEILING msg/s ($CEILING_DESC) — per message the archive row (raw message, ACK,"
 	echo "                  findings), a patient upsert and two vaccination rows, on tables of its own; ratio is over this"
 	echo "  same rows:      $SAME msg/s ($SAME_DESC) — per message the rows vaxgate's schema stores for an accepted VXU"
-	echo "                  (archive, registry patient, patient, patient report, next of kin, vaccination, its report, 4 observations)"
+	echo "                  of a new patient with one dose (scripts/benchtool: writeCeiling lists them)"
+	echo "  CPU per message at the best rate (pgbench runs on the same CPUs): minimal record $CEILING_CPU; same rows $SAME_CPU"
 fi
 echo
-printf '%-12s %-9s %-10s %-10s %-10s %-10s %-7s %-15s %-7s %-9s %-6s\n' conns "msg/s" p50 p90 p99 max non-AA "stored/acked" batch commit "ratio"
+printf '%-12s %-9s %-10s %-10s %-10s %-10s %-7s %-15s %-10s %-7s %-9s %-6s\n' conns "msg/s" p50 p90 p99 max non-AA "stored/acked" "read-back" batch commit "ratio"
 for r in "${ROWS[@]}"; do echo "$r"; done
-echo "(batch: mean records per group commit; commit: mean time to write and commit one; ratio: msg/s over the"
-echo " minimal-record ceiling; fresh: a stock PostgreSQL, an empty database, new patients only)"
+echo "(stored/acked: this phase's messages in the archive / answered AA or AE; read-back: patient records read"
+echo " back identical, field by field, to what was sent / sampled (patients the phase reported once); batch: mean"
+echo " records per group commit; commit: mean time to write and commit one; ratio: msg/s over the minimal-record"
+echo " ceiling; fresh: a stock PostgreSQL, an empty database, new patients only)"
 [[ -n "$FRESH" ]] && echo "fresh database, stock settings: $FRESH"
 [[ -n "$FRESH_SCANS" ]] && echo "fresh database, whole-table scans from migration on (while a table is tiny one is the right plan): $FRESH_SCANS"
 echo
 echo "Where the time goes: CPU microseconds per message"
-printf '%-12s %-10s %-10s %-10s %-10s %s\n' conns postgres serve client other "busy"
+printf '%-12s %-10s %-10s %-10s %-10s %-6s %s\n' conns postgres serve client other "busy%" "CPU-bound msg/s"
 for r in "${CPUROWS[@]}"; do echo "$r"; done
 echo "(postgres: the server and its backends; serve: vaxgate serve; client: vaxgate bench; other: CPU time"
-echo " of the machine not used by those three — other processes, or idle; busy: the three's share of all CPUs)"
+echo " of the machine not used by those three — other processes, or idle; busy: the three's share of all CPUs;"
+echo " CPU-bound: the rate all CPUs would sustain at postgres + serve + client µs per message — the ceilings'"
+echo " CPU-bound rates above count PostgreSQL + pgbench the same way)"
 echo "serve RSS: start $RSS_START, end $RSS_END; queue depth at end: $QUEUE"
 if [[ "$LONG" == 1 && -s "$WORK/rss.log" ]]; then
-	echo "serve RSS every 30 s:"; sed 's/^/    /' "$WORK/rss.log"
+	echo "serve RSS every $RSS_INTERVAL s (time, seconds from the start, RSS kB, records written):"
+	sed 's/^/    /' "$WORK/rss.log"
+	# Flat or not: the samples after the first minute, their extremes and the least-squares slope
+	# of RSS over the records written (growth in proportion to traffic is what a leak looks like).
+	awk '$2 != "end" && $2 >= 60 && $3 > 0 {
+			n++; x = $4; y = $3 / 1024; sx += x; sy += y; sxx += x * x; sxy += x * y
+			if (n == 1 || y < lo) lo = y; if (n == 1 || y > hi) hi = y
+			if (n == 1) x0 = x; x1 = x
+		}
+		END {
+			if (n < 3 || x1 == x0) { print "serve RSS: fewer than 3 samples after the first minute: no trend (a longer run, or BENCH_RSS_INTERVAL)"; exit }
+			slope = (n * sxy - sx * sy) / (n * sxx - sx * sx); rise = slope * (x1 - x0)
+			printf "serve RSS after the first minute: min %.0f MB, max %.0f MB over %d samples; slope %+.2f MB per 100,000 messages (fitted %+.1f MB over %d messages): %s\n",
+				lo, hi, n, slope * 1e5, rise, x1 - x0, (rise < 0.1 * lo ? "flat" : "GROWING")
+		}' "$WORK/rss.log"
 fi
 
 if [[ -s "$WORK/serve.cpu.pprof" ]]; then
 	echo
-	echo "vaxgate serve CPU profile, $MAXCONNS connections (go tool pprof -top; the file: $WORK/serve.cpu.pprof with BENCH_KEEP=1):"
-	"$GO" tool pprof -top -nodecount=40 bin/vaxgate "$WORK/serve.cpu.pprof" 2>/dev/null | sed -n '1,48p'
+	echo "vaxgate serve CPU profile, $MAXCONNS connections, ${BENCH_PROFILE_SECONDS:-15} s (the file: $WORK/serve.cpu.pprof with BENCH_KEEP=1)."
+	echo "By area: self = samples whose innermost vaxgate or third-party package is the area (the standard library"
+	echo "and runtime it calls — allocation, GC assists, syscalls — included); cum = samples with the area anywhere on"
+	echo "the stack; µs/msg = self share × serve's CPU per message in that phase (${PROFILE_SERVE_US:-?} µs):"
+	"$GO" tool pprof -traces bin/vaxgate "$WORK/serve.cpu.pprof" 2>/dev/null | awk -v us="${PROFILE_SERVE_US:-0}" -f scripts/profile-areas.awk
+	echo "top functions by own time (go tool pprof -top):"
+	"$GO" tool pprof -top -nodecount=25 bin/vaxgate "$WORK/serve.cpu.pprof" 2>/dev/null | awk '/ flat%/ {p = 1} p'
 	echo "by cumulative time:"
-	"$GO" tool pprof -top -cum -nodecount=40 bin/vaxgate "$WORK/serve.cpu.pprof" 2>/dev/null | sed -n '6,48p'
+	"$GO" tool pprof -top -cum -nodecount=30 bin/vaxgate "$WORK/serve.cpu.pprof" 2>/dev/null | awk '/ flat%/ {p = 1} p'
 fi
 
 if [[ "${BENCH_STATEMENTS:-0}" == 1 ]]; then
 	echo
-	echo "PostgreSQL time by statement during the vaxgate phases (pg_stat_statements):"
+	echo "PostgreSQL time by statement during the vaxgate phases of (b), $PHASE_MSGS messages (pg_stat_statements;"
+	echo "us_per_msg: execution time per message sent — CPU and waits, planning excluded; compare with postgres CPU above):"
 	cat "$WORK/statements.txt"
 fi
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -36,6 +37,8 @@ type benchOptions struct {
 	updateShare float64
 	newPatients bool
 	split       time.Duration
+	// verifyRecords is the size of the read-back sample (bench_verify.go); 0 reads nothing back.
+	verifyRecords int
 }
 
 func newBenchCmd() *cobra.Command {
@@ -46,7 +49,10 @@ func newBenchCmd() *cobra.Command {
 		Long: `Generate realistic, varied, valid VXU messages (distinct patients and doses, some repeats and
 updates), send them over N MLLP connections with pipelining, check every ACK, and print throughput,
 ACK latency percentiles and the count of ACKs that are not AA. With --verify-db it then counts the
-acknowledged messages of this run in the database: every AA or AE must be there.`,
+acknowledged messages of this run in the database: every AA or AE must be there. With
+--verify-records N it then reads back, through the registry's read API, the records of a random
+sample of N patients the run reported once and compares them field by field with what was sent
+(differences name the sample and the field, never a value).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.addr == "" {
@@ -54,6 +60,12 @@ acknowledged messages of this run in the database: every AA or AE must be there.
 			}
 			if o.conns < 1 || o.messages < 1 || o.window < 1 {
 				return fmt.Errorf("bench: --conns, --messages and --window must be at least 1")
+			}
+			if o.verifyRecords < 0 {
+				return fmt.Errorf("bench: --verify-records must be 0 or more")
+			}
+			if o.verifyRecords > 0 && o.verifyDB == "" {
+				return fmt.Errorf("bench: --verify-records needs --verify-db (the engine's database)")
 			}
 			if o.runID == "" {
 				o.runID = "B" + strconv.FormatInt(time.Now().UnixNano(), 36)
@@ -79,6 +91,16 @@ acknowledged messages of this run in the database: every AA or AE must be there.
 					return fmt.Errorf("bench: %d acknowledged messages are missing from the database", acked-stored)
 				}
 			}
+			if o.verifyRecords > 0 {
+				// Bounded like the run: --timeout again.
+				vctx, vcancel := context.WithTimeout(cmd.Context(), o.timeout)
+				rr, err := verifyRecords(vctx, o, res, o.verifyDB)
+				vcancel()
+				rr.print(cmd.OutOrStdout())
+				if err != nil {
+					return err
+				}
+			}
 			if res.failed > 0 {
 				return exitError{1}
 			}
@@ -100,18 +122,37 @@ acknowledged messages of this run in the database: every AA or AE must be there.
 	f.StringVar(&o.verifyDB, "verify-db", "", "PostgreSQL URL of the engine's database (\"env\": $VAXGATE_DATABASE_URL): check that every acknowledged message is stored")
 	f.BoolVar(&o.newPatients, "new-patients", false, "every message the first report of a new patient, with one new dose (a registry filling up)")
 	f.DurationVar(&o.split, "split", 0, "also print the rate of the first SPLIT of the run and of the rest (a slowdown as tables grow)")
+	f.IntVar(&o.verifyRecords, "verify-records", 0, "after the run, read back the records of a random sample of this many patients (with --verify-db) and compare them field by field with what was sent")
 	f.StringVar(&o.runID, "run-id", "", "prefix of this run's control IDs (default: unique)")
 	return cmd
 }
 
 type benchResult struct {
 	elapsed time.Duration
+	cpu     time.Duration // this process's CPU time until the last ACK (0: not known)
 	sent    int
 	codes   map[string]int
 	failed  int // ACKs not AA/AE, or send errors
 	errors  []string
 	rtts    []time.Duration
 	done    []time.Duration // when each ACK arrived, from the start of the run
+
+	// For --verify-records: the generators' inputs, what each connection sent, and the source
+	// address the engine saw.
+	now       time.Time
+	patients  int
+	logs      []*sentLog
+	localAddr netip.Addr
+}
+
+// benchGenerator is connection c's generator: the same options give the same messages, which
+// --verify-records relies on to generate its sample again after the run.
+func benchGenerator(o benchOptions, c, patients int, now time.Time) *vxugen.Generator {
+	return vxugen.New(vxugen.Options{
+		Seed: o.seed*1000003 + uint64(c), Facility: o.facility, ProcessingID: o.processing,
+		ControlIDs: fmt.Sprintf("%s-%d", o.runID, c), Patients: patients, UpdateShare: o.updateShare, Now: now,
+		NewPatients: o.newPatients,
+	})
 }
 
 func runBench(ctx context.Context, o benchOptions) (*benchResult, error) {
@@ -130,11 +171,19 @@ func runBench(ctx context.Context, o benchOptions) (*benchResult, error) {
 	var (
 		mu   sync.Mutex
 		res  = &benchResult{codes: map[string]int{}, rtts: make([]time.Duration, 0, o.messages), done: make([]time.Duration, 0, o.messages)}
+		addr atomic.Pointer[netip.Addr]
 		sent atomic.Int64
 		wg   sync.WaitGroup
 	)
 	now := time.Now()
 	start := time.Now()
+	res.now, res.patients = now, patients
+	if o.verifyRecords > 0 {
+		res.logs = make([]*sentLog, o.conns)
+		for c := range res.logs {
+			res.logs[c] = &sentLog{}
+		}
+	}
 	for c := 0; c < o.conns; c++ {
 		n := o.messages / o.conns
 		if c < o.messages%o.conns {
@@ -146,11 +195,11 @@ func runBench(ctx context.Context, o benchOptions) (*benchResult, error) {
 		wg.Add(1)
 		go func(c, n int) {
 			defer wg.Done()
-			gen := vxugen.New(vxugen.Options{
-				Seed: o.seed*1000003 + uint64(c), Facility: o.facility, ProcessingID: o.processing,
-				ControlIDs: fmt.Sprintf("%s-%d", o.runID, c), Patients: patients, UpdateShare: o.updateShare, Now: now,
-				NewPatients: o.newPatients,
-			})
+			gen := benchGenerator(o, c, patients, now)
+			var log *sentLog
+			if res.logs != nil {
+				log = res.logs[c]
+			}
 			msgs := func(yield func([]byte) bool) {
 				for i := 0; i < n; i++ {
 					if limiter != nil {
@@ -160,7 +209,11 @@ func runBench(ctx context.Context, o benchOptions) (*benchResult, error) {
 							return
 						}
 					}
-					if !yield(gen.Next()) {
+					msg := gen.Next()
+					if log != nil {
+						log.sent(gen.PatientID())
+					}
+					if !yield(msg) {
 						return
 					}
 				}
@@ -169,7 +222,7 @@ func runBench(ctx context.Context, o benchOptions) (*benchResult, error) {
 			doneAt := make([]time.Duration, 0, n)
 			codes := map[string]int{}
 			failed := 0
-			err := sendConn(ctx, o, msgs, func(ack []byte, rtt time.Duration) {
+			err := sendConn(ctx, o, msgs, &addr, func(i int, ack []byte, rtt time.Duration) {
 				sent.Add(1)
 				local = append(local, rtt)
 				doneAt = append(doneAt, time.Since(start))
@@ -177,6 +230,9 @@ func runBench(ctx context.Context, o benchOptions) (*benchResult, error) {
 				var m hl7.Message
 				if m.Parse(ack) == nil {
 					code = m.Get("MSA-1")
+				}
+				if log != nil {
+					log.acked(i, &m, code)
 				}
 				codes[code]++
 				if code != "AA" && code != "AE" {
@@ -199,17 +255,25 @@ func runBench(ctx context.Context, o benchOptions) (*benchResult, error) {
 	}
 	wg.Wait()
 	res.elapsed = time.Since(start)
+	if cpu, ok := processCPU(); ok {
+		res.cpu = cpu
+	}
 	res.sent = int(sent.Load())
+	if a := addr.Load(); a != nil {
+		res.localAddr = *a
+	}
 	return res, nil
 }
 
-func sendConn(ctx context.Context, o benchOptions, msgs iter.Seq[[]byte], onAck func([]byte, time.Duration)) error {
+func sendConn(ctx context.Context, o benchOptions, msgs iter.Seq[[]byte], local *atomic.Pointer[netip.Addr], onAck func(int, []byte, time.Duration)) error {
 	c, err := mllp.Dial(ctx, o.addr, nil)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	return c.SendPipelined(ctx, msgs, o.window, func(_ int, ack []byte, rtt time.Duration) { onAck(ack, rtt) })
+	a := localAddrOf(c.LocalAddr())
+	local.CompareAndSwap(nil, &a)
+	return c.SendPipelined(ctx, msgs, o.window, onAck)
 }
 
 func (r *benchResult) print(w io.Writer, o benchOptions) {
@@ -247,6 +311,10 @@ func (r *benchResult) print(w io.Writer, o benchOptions) {
 		fmt.Fprintf(w, " %s=%d", k, r.codes[k])
 	}
 	fmt.Fprintf(w, "  non-AA=%d  failed=%d\n", r.sent-r.codes["AA"], r.failed)
+	if r.cpu > 0 {
+		// The load generator's own cost, before any verification: what scripts bill to the client.
+		fmt.Fprintf(w, "client cpu: %.2fs\n", r.cpu.Seconds())
+	}
 	for _, e := range r.errors {
 		fmt.Fprintf(os.Stderr, "bench: %s\n", e)
 	}

@@ -41,6 +41,7 @@ type Generator struct {
 	products []codes.Product
 	b        *hl7.Builder
 	recent   []dose // doses sent, for updates
+	lastMRN  string // PID-3.1 of the message Next returned last
 }
 
 type dose struct {
@@ -169,6 +170,11 @@ func (g *Generator) person(n int) person {
 	return p
 }
 
+// PatientID returns the patient identifier (PID-3.1, assigning authority BENCH-EHR, type MR) of
+// the message Next returned last: two messages with the same one report the same patient. A load
+// generator uses it to tell which patients a run reported once, without parsing what it sent.
+func (g *Generator) PatientID() string { return g.lastMRN }
+
 // Next returns the next message. The slice is the caller's.
 func (g *Generator) Next() []byte {
 	g.seq++
@@ -196,6 +202,7 @@ func (g *Generator) Next() []byte {
 	if g.o.NewPatients {
 		p.mrn = g.o.ControlIDs + "-P" + strconv.Itoa(g.seq)
 	}
+	g.lastMRN = p.mrn
 	historical := !update && g.rng.Float64() < g.o.Historical
 	b := g.b
 	b.Reset()

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vaxgate/vaxgate/ack"
+	"github.com/vaxgate/vaxgate/hl7"
 	"github.com/vaxgate/vaxgate/ingest"
 	"github.com/vaxgate/vaxgate/ingest/validate"
 	"github.com/vaxgate/vaxgate/ingest/vxugen"
@@ -71,6 +72,34 @@ func TestNewPatients(t *testing.T) {
 		seen[mrn] = true
 		if len(rec.VXU.Orders) != 1 || rec.VXU.Orders[0].ActionCode != "A" {
 			t.Fatalf("message %d: want one new dose, got %d orders %+v", i, len(rec.VXU.Orders), rec.VXU.Orders)
+		}
+	}
+}
+
+// TestPatientID: PatientID names the patient of the message Next returned last (its PID-3.1), so
+// that a load generator can count the reports of each patient; with NewPatients every message
+// names a patient of its own.
+func TestPatientID(t *testing.T) {
+	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	for _, newPatients := range []bool{false, true} {
+		g := vxugen.New(vxugen.Options{Seed: 5, ControlIDs: "P", Patients: 50, Now: now, NewPatients: newPatients})
+		seen := map[string]int{}
+		for i := 0; i < 200; i++ {
+			msg := g.Next()
+			m, err := hl7.Parse(msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := g.PatientID(), m.Get("PID-3-1"); got != want || got == "" {
+				t.Fatalf("new patients %v, message %d: PatientID %q, PID-3.1 %q", newPatients, i, got, want)
+			}
+			seen[g.PatientID()]++
+		}
+		if newPatients && len(seen) != 200 {
+			t.Errorf("new patients: %d distinct patients in 200 messages, want 200", len(seen))
+		}
+		if !newPatients && len(seen) > 50 {
+			t.Errorf("%d distinct patients from a population of 50", len(seen))
 		}
 	}
 }
