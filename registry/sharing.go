@@ -2,8 +2,6 @@ package registry
 
 import "github.com/vaxgate/vaxgate/ingest"
 
-// --- data sharing ---
-
 // Sources of a data-sharing status (sharing_changes.source).
 const (
 	SourcePolicy = "policy" // the registry's rules (default, go-live, historical only)

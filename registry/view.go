@@ -69,7 +69,7 @@ type RegistryPatient struct {
 	Birth                 *time.Time
 	Sex, Mother, Zip      string
 	Sharing               string // Y, N or U
-	// Sharing as first created in this batch: the initial status, written with the row.
+	// New: created by this batch (inserted; else updated).
 	New     bool
 	written bool
 }

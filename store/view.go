@@ -23,8 +23,12 @@ import (
 // prefetch, so a miss means the row does not exist.
 
 // The prefetch queries. Rows are locked in id order, as a batch's records would lock them one by
-// one (FOR UPDATE of the sender patient, of the registry patient it is linked or linking to, of
-// the vaccinations of that registry patient it may update or merge with).
+// one: FOR UPDATE of the sender patient and of the registry patient it is linked or linking to.
+// The vaccinations are read without row locks: every writer of a vaccination (this writer, for the
+// sender patient's own rows and for the merge of a dose's reports) holds the lock of its registry
+// patient first, taken by the queries before (a batch that changed them has committed before this
+// one's patients query returns, and the vaccinations query, a later statement, sees what it wrote).
+// Locking each vaccination row as well would write every one of them (its lock) for nothing.
 const (
 	viewPatientColumns = `p.id, p.env, p.organization_id, p.id_value, p.id_authority, p.id_type, p.registry_patient_id,
 		p.birth_date, p.match_family, p.match_given, p.sex, p.match_mother, p.match_street, p.postal_code,
@@ -43,11 +47,11 @@ const (
 		JOIN registry_patients r ON r.id = p.registry_patient_id
 		ORDER BY p.id FOR UPDATE OF p, r`
 	// Vaccinations by the order numbers the records name (another patient's, when a sender reused
-	// one).
+	// one: only read, for the review).
 	prefetchFillerVaccs = `SELECT ` + viewVaccColumns + `
 		FROM unnest($1::text[], $2::bigint[], $3::text[]) AS k(env, org, filler)
 		JOIN vaccinations v ON v.env = k.env::char(1) AND v.organization_id = k.org AND v.filler_order_id = k.filler
-		ORDER BY v.id FOR UPDATE OF v`
+		ORDER BY v.id`
 )
 
 var (
@@ -62,7 +66,7 @@ var (
 			SELECT p.registry_patient_id FROM ` + identityJoin + `
 			UNION
 			SELECT p.registry_patient_id FROM ` + fmt.Sprintf(blockJoin, 6, 7, 8, 9) + `)
-		ORDER BY v.id FOR UPDATE OF v`
+		ORDER BY v.id`
 )
 
 // prefetch queues the look-ups of recs' registry content into tx; the view is filled when the

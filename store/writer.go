@@ -49,8 +49,10 @@ const DefaultOutageWait = 30 * time.Second
 // Writer persists ingest records with group commit: records that arrive within MaxDelay of each
 // other (up to MaxBatch) are written in one transaction, and each record's Pending is released
 // only when that transaction has committed. Statements are pipelined (pipeTx) and the batch's
-// reads are done up front, together (begin, batchView): a batch costs a few round trips, however
-// many records it has, and none per statement. One bad record does not fail its
+// reads are done up front, together (begin, prefetch): a batch costs a few round trips, however
+// many records it has, and none per statement. Its records are applied in Go (package registry),
+// and each table is then written with one statement for the whole batch (persist.go), whatever
+// number of rows and records it has. One bad record does not fail its
 // batch-mates: when the batch fails (a bad record, a transient conflict with a concurrent batch:
 // deadlock, serialization failure, racing insert), it is written again in halves, down to the bad
 // record alone (see flush), in order.
