@@ -375,3 +375,29 @@ func TestParseDate(t *testing.T) {
 		}
 	}
 }
+
+// TestUpdateMovesDoseBetweenGroups: a U that changes the administration date takes the report out
+// of its dose group (the group left is merged again: the historical report there survives alone)
+// and into another.
+func TestUpdateMovesDoseBetweenGroups(t *testing.T) {
+	w := newWorld(t)
+	p := w.known(1, 10, 1, ava, "Y")
+	administered := w.vaccination(50, p, "A1", "08", "20240301", false)
+	hist := w.vaccination(51, p, "H1", "45", "20240301", true)
+	hist.MergedInto = 50
+	w.apply(testRecord(1, ava, testOrder{filler: "A1", cvx: "08", date: "20240315", action: "U"}))
+	w.v.Merge()
+	if hist.MergedInto != 0 || administered.MergedInto != 0 || !administered.Date.Equal(*ParseDate("20240315")) {
+		t.Errorf("after the U: historical merged into %d, administered into %d on %v; want both shown",
+			hist.MergedInto, administered.MergedInto, administered.Date)
+	}
+	if _, _, vs, _, _ := w.v.Written(); len(vs) != 2 {
+		t.Errorf("%d vaccinations written, want both (the moved one, and the one whose merge changed)", len(vs))
+	}
+	// Back to the first date: merged again.
+	w.apply(testRecord(1, ava, testOrder{filler: "A1", cvx: "08", date: "20240301", action: "U"}))
+	w.v.Merge()
+	if hist.MergedInto != 50 {
+		t.Errorf("after the second U: historical merged into %d, want 50", hist.MergedInto)
+	}
+}
