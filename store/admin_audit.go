@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/vaxgate/vaxgate/admin"
+	"github.com/vaxgate/vaxgate/registry"
 )
 
 // --- audit log ---
@@ -197,7 +198,7 @@ func adminPatient(r *PatientRecord) *admin.Patient {
 			ID: sp.ID, OrganizationID: sp.OrganizationID, OrganizationCode: sp.OrganizationCode,
 			HealthSystemID: sp.HealthSystemID, IDValue: sp.Identifier.Value, IDAuthority: sp.Identifier.Authority,
 			IDType: sp.Identifier.Type, FamilyName: name.Family, GivenName: name.Given, MiddleName: name.Middle,
-			BirthDate: dateOf(parseDate(sp.Demographics.BirthDate)), Sex: sp.Demographics.Sex, UpdatedAt: sp.UpdatedAt,
+			BirthDate: dateOf(registry.ParseDate(sp.Demographics.BirthDate)), Sex: sp.Demographics.Sex, UpdatedAt: sp.UpdatedAt,
 		})
 	}
 	for _, v := range r.Vaccinations {

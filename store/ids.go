@@ -4,19 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/vaxgate/vaxgate/ingest"
 )
 
-// Ids drawn ahead. Inserting a row whose id the next statements need (a patient, its registry
-// patient, a vaccination, a sharing change) would cost a round trip each (INSERT ... RETURNING id).
-// The writer draws ids for a whole batch from the tables' sequences in one query (drawIDs), and
-// insertID then inserts with an explicit id, queued like any other statement of a pipeTx. Unused
+// Ids drawn ahead. The registry gives new rows (a patient, its registry patient, a vaccination, a
+// sharing change) their ids as it applies a batch's records, before anything is written; the
+// writer draws ids for a whole batch from the tables' sequences in one query (drawIDs), and hands
+// them out (pipeTx.Next, registry.IDs); the rows are then inserted with their ids, set-based. Unused
 // ids leave gaps, as rolled-back inserts always did. Within a batch ids follow the order records
 // are applied in, as before; across concurrent batches, as before, they do not follow commit order.
 
@@ -90,57 +88,5 @@ func (t *pipeTx) takeID(table string) (int64, bool) {
 	return ids[0], true
 }
 
-// insertID runs sql, an INSERT ... VALUES (...) RETURNING id into table, and returns the id. In a
-// pipeTx holding ids drawn ahead for table it inserts with one of those instead, without waiting.
-func insertID(ctx context.Context, tx pgx.Tx, table, sql string, args ...any) (int64, error) {
-	if p, ok := tx.(*pipeTx); ok {
-		if q, ok := explicitID(sql, len(args)+1); ok {
-			if id, ok := p.takeID(table); ok {
-				_, err := tx.Exec(ctx, q, append(args[:len(args):len(args)], id)...)
-				return id, err
-			}
-		}
-	}
-	var id int64
-	err := tx.QueryRow(ctx, sql, args...).Scan(&id)
-	return id, err
-}
-
-// explicitIDs caches explicitID's rewrites.
-var explicitIDs sync.Map // string → string ("" when sql has not the expected form)
-
-// explicitID rewrites "INSERT INTO t (cols) VALUES (vals) RETURNING id" into
-// "INSERT INTO t (cols, id) VALUES (vals, $param)".
-func explicitID(sql string, param int) (string, bool) {
-	key := sql + "\x00" + strconv.Itoa(param)
-	if q, ok := explicitIDs.Load(key); ok {
-		return q.(string), q.(string) != ""
-	}
-	q, err := rewriteExplicitID(sql, param)
-	if err != nil {
-		q = ""
-	}
-	explicitIDs.Store(key, q)
-	return q, q != ""
-}
-
-func rewriteExplicitID(sql string, param int) (string, error) {
-	s := strings.TrimSpace(sql)
-	body, ok := strings.CutSuffix(s, "RETURNING id")
-	if !ok {
-		return "", errors.New("no RETURNING id")
-	}
-	body = strings.TrimSpace(body)
-	vi := strings.Index(body, "VALUES (")
-	if vi < 0 || strings.Count(body, "VALUES (") != 1 {
-		return "", errors.New("no VALUES list")
-	}
-	v := strings.LastIndex(body[:vi], ")")
-	if v < 0 {
-		return "", errors.New("no column list")
-	}
-	if !strings.HasSuffix(body, ")") || strings.Contains(body, "ON CONFLICT") || strings.Contains(body, "SELECT") {
-		return "", errors.New("not a plain VALUES list")
-	}
-	return body[:v] + ", id" + body[v:len(body)-1] + ", $" + strconv.Itoa(param) + ")", nil
-}
+// Next hands out an id drawn ahead for a new row of table (registry.IDs).
+func (t *pipeTx) Next(table string) (int64, bool) { return t.takeID(table) }

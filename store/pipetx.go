@@ -20,7 +20,7 @@ import (
 // (Writer.flush). Exec returns an empty CommandTag: the write path reads only its error.
 //
 // Queries whose answers do not depend on each other can be queued too (QueueQuery): the writer
-// queues all of a batch's look-ups and sends them together (Writer.begin, batchView), then writes
+// queues all of a batch's look-ups and sends them together (Writer.begin, prefetch), then writes
 // every record's statements without waiting for any (inserts whose id is needed use ids drawn
 // ahead, ids.go). A batch of any size costs a few round trips, not ~19 per message (savepoint,
 // ~16 statements, release) as one statement at a time would.

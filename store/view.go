@@ -1,144 +1,78 @@
 package store
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/vaxgate/vaxgate/ingest"
+	"github.com/vaxgate/vaxgate/registry"
 )
 
-// batchView is what the records of one batch read of the registry: the sender patients they name,
-// the patients of the linking blocks they fall in, the data-sharing status of those patients'
-// registry patients, and the vaccinations their orders may be about. It is fetched for the whole
-// batch with a few queries sent together, in one round trip, before any record is applied
-// (prefetch), with the rows locked as the per-record look-ups locked them; then, as each record is
-// applied, the view takes in what the record wrote, so that the next record reads its batch-mates'
-// writes exactly as it would have read them from the database. Applying a batch thus costs no round
-// trip per record, only the statements that write.
+// The batch's view of the registry (registry.View) is fetched for the whole batch with a few
+// queries sent together, in one round trip, before any record is applied (prefetch), with the rows
+// locked as the per-record look-ups locked them; the registry then applies every record to it in
+// Go, and the store writes what it made of each row, once (writeRegistry). Applying a batch costs
+// no round trip per record, and a statement per table, not per row.
 //
 // The view is complete for what the batch asks: every look-up a record makes (its patient by
-// identifier, the candidates of its linking block, its vaccinations by order number or by
-// vaccine and date) was part of the prefetch, so a miss means the row does not exist.
-type batchView struct {
-	patients map[patientKey]*viewPatient
-	blocks   map[blockKey]map[int64]*viewPatient // patients by linking block and given name
-	sharing  map[int64]string                    // registry patient → data-sharing status
-	fillers  map[fillerKey]*viewVacc
-	vaccs    map[int64][]*viewVacc // by sender patient
-	seen     map[int64]bool        // vaccination ids already in the view
-	demo     map[*ingest.Record]*demographics
-}
-
-type patientKey struct {
-	env                     string
-	org                     int64
-	value, authority, idTyp string
-}
-
-// blockKey is a linking block (environment, birth date, normalised family name) narrowed by the
-// normalised given name: the candidates link compares.
-type blockKey struct {
-	env           string
-	birth         string // YYYY-MM-DD
-	family, given string
-}
-
-type fillerKey struct {
-	env    string
-	org    int64
-	filler string
-}
-
-// viewPatient is a sender patient as linking and identity see it.
-type viewPatient struct {
-	id, regID int64
-	key       patientKey
-	block     blockKey
-	hasBlock  bool
-	c         demographics // sex, matchMother, matchStreet, zip: compareDemographics' inputs
-}
-
-// viewVacc is a vaccination as storeOrder's identity rules see it.
-type viewVacc struct {
-	id, patientID int64
-	env           string
-	org           int64
-	filler        string // "" when it has none
-	kind, doseKey string
-	code          string // CVX, else "ndc:" + NDC (vaccineCode)
-	date          time.Time
-	deleted       bool
-	historical    bool
-}
-
-func newBatchView() *batchView {
-	return &batchView{
-		patients: map[patientKey]*viewPatient{},
-		blocks:   map[blockKey]map[int64]*viewPatient{},
-		sharing:  map[int64]string{},
-		fillers:  map[fillerKey]*viewVacc{},
-		vaccs:    map[int64][]*viewVacc{},
-		seen:     map[int64]bool{},
-		demo:     map[*ingest.Record]*demographics{},
-	}
-}
-
-func keyOf(rec *ingest.Record) (patientKey, bool) {
-	if rec.VXU == nil || rec.Sender == nil || !rec.ResendKey {
-		return patientKey{}, false
-	}
-	id := rec.VXU.Patient.PrimaryID()
-	if id.Value == "" {
-		return patientKey{}, false
-	}
-	return patientKey{env: rec.Env, org: rec.Sender.OrganizationID, value: id.Value, authority: id.Authority, idTyp: id.Type}, true
-}
-
-func blockOf(env string, d *demographics) (blockKey, bool) {
-	if d.birth == nil || d.matchFamily == "" || d.matchGiven == "" {
-		return blockKey{}, false
-	}
-	return blockKey{env: env, birth: d.birth.Format(time.DateOnly), family: d.matchFamily, given: d.matchGiven}, true
-}
+// identifier, the candidates of its linking block, its vaccinations by order number or by vaccine
+// and date, the current doses of its registry patient that a report may merge with) is part of the
+// prefetch, so a miss means the row does not exist.
 
 // The prefetch queries. Rows are locked in id order, as a batch's records would lock them one by
-// one (FOR UPDATE of the sender patient, of the registry patient it is linked or linking to, of
-// the vaccinations it may update).
+// one: FOR UPDATE of the sender patient and of the registry patient it is linked or linking to.
+// The vaccinations are read without row locks: every writer of a vaccination (this writer, for the
+// sender patient's own rows and for the merge of a dose's reports) holds the lock of its registry
+// patient first, taken by the queries before (a batch that changed them has committed before this
+// one's patients query returns, and the vaccinations query, a later statement, sees what it wrote).
+// Locking each vaccination row as well would write every one of them (its lock) for nothing.
 const (
 	viewPatientColumns = `p.id, p.env, p.organization_id, p.id_value, p.id_authority, p.id_type, p.registry_patient_id,
-		p.birth_date, p.match_family, p.match_given, p.sex, p.match_mother, p.match_street, p.postal_code, r.sharing`
-	viewVaccColumns = `v.id, v.patient_id, v.env, v.organization_id, COALESCE(v.filler_order_id, ''), v.kind, v.dose_key,
-		v.administered_on, CASE WHEN v.cvx <> '' THEN v.cvx ELSE 'ndc:' || v.ndc END, v.deleted, v.historical`
+		p.birth_date, p.match_family, p.match_given, p.sex, p.match_mother, p.match_street, p.postal_code,
+		r.env, r.family_name, r.given_name, r.middle_name, r.birth_date, r.sex, r.mother_maiden, r.postal_code, r.sharing`
+	viewVaccColumns = `v.id, v.patient_id, v.registry_patient_id, v.env, v.organization_id, v.site_id,
+		COALESCE(v.filler_order_id, ''), v.kind, v.dose_key, v.cvx, v.ndc, v.administered_on, v.historical,
+		v.info_source, v.amount, v.amount_units, v.lot, v.lot_expiration, v.mvx, v.route, v.body_site,
+		v.completion_status, v.action_code, v.refusal_reason, v.deleted, COALESCE(v.merged_into, 0)`
 	identityJoin = `unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[]) AS k(env, org, value, authority, typ)
 		JOIN patients p ON p.env = k.env::char(1) AND p.organization_id = k.org AND p.id_value = k.value
 			AND p.id_authority = k.authority AND p.id_type = k.typ`
+	blockJoin = `unnest($%d::text[], $%d::date[], $%d::text[], $%d::text[]) AS b(env, birth, family, given)
+		JOIN patients p ON p.env = b.env::char(1) AND p.birth_date = b.birth AND p.match_family = b.family
+			AND p.match_given = b.given`
 	prefetchPatients = `SELECT ` + viewPatientColumns + ` FROM ` + identityJoin + `
 		JOIN registry_patients r ON r.id = p.registry_patient_id
 		ORDER BY p.id FOR UPDATE OF p, r`
-	prefetchCandidates = `SELECT ` + viewPatientColumns + `
-		FROM unnest($1::text[], $2::date[], $3::text[], $4::text[]) AS k(env, birth, family, given)
-		JOIN patients p ON p.env = k.env::char(1) AND p.birth_date = k.birth AND p.match_family = k.family
-			AND p.match_given = k.given
-		JOIN registry_patients r ON r.id = p.registry_patient_id
-		ORDER BY r.id, p.id FOR UPDATE OF r`
-	prefetchPatientVaccs = `SELECT ` + viewVaccColumns + ` FROM ` + identityJoin + `
-		JOIN vaccinations v ON v.patient_id = p.id
-		ORDER BY v.id FOR UPDATE OF v`
+	// Vaccinations by the order numbers the records name (another patient's, when a sender reused
+	// one: only read, for the review).
 	prefetchFillerVaccs = `SELECT ` + viewVaccColumns + `
 		FROM unnest($1::text[], $2::bigint[], $3::text[]) AS k(env, org, filler)
 		JOIN vaccinations v ON v.env = k.env::char(1) AND v.organization_id = k.org AND v.filler_order_id = k.filler
-		ORDER BY v.id FOR UPDATE OF v`
+		ORDER BY v.id`
+)
+
+var (
+	prefetchCandidates = `SELECT ` + viewPatientColumns + ` FROM ` + fmt.Sprintf(blockJoin, 1, 2, 3, 4) + `
+		JOIN registry_patients r ON r.id = p.registry_patient_id
+		ORDER BY r.id, p.id FOR UPDATE OF r`
+	// Every vaccination of the registry patients the batch's sender patients are (or may be linked
+	// to): the sender's own, which a report may update, and the other reports of its doses, which
+	// it may merge with.
+	prefetchRegistryVaccs = `SELECT ` + viewVaccColumns + ` FROM vaccinations v
+		WHERE v.registry_patient_id IN (
+			SELECT p.registry_patient_id FROM ` + identityJoin + `
+			UNION
+			SELECT p.registry_patient_id FROM ` + fmt.Sprintf(blockJoin, 6, 7, 8, 9) + `)
+		ORDER BY v.id`
 )
 
 // prefetch queues the look-ups of recs' registry content into tx; the view is filled when the
 // queue is sent (the caller flushes it).
-func (r *registry) prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*batchView, error) {
-	v := newBatchView()
+func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry.View, error) {
+	v := registry.NewView()
 	var ids struct {
 		env, value, authority, typ []string
 		org                        []int64
@@ -151,194 +85,92 @@ func (r *registry) prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Reco
 		env, filler []string
 		org         []int64
 	}
-	seenKey := map[patientKey]bool{}
-	seenBlock := map[blockKey]bool{}
-	seenFiller := map[fillerKey]bool{}
+	seenKey := map[registry.PatientKey]bool{}
+	seenBlock := map[registry.BlockKey]bool{}
+	seenFiller := map[registry.FillerKey]bool{}
 	for _, rec := range recs {
-		k, ok := keyOf(rec)
+		k, ok := registry.KeyOf(rec)
 		if !ok {
 			continue
 		}
 		if !seenKey[k] {
 			seenKey[k] = true
-			ids.env, ids.org, ids.value = append(ids.env, k.env), append(ids.org, k.org), append(ids.value, k.value)
-			ids.authority, ids.typ = append(ids.authority, k.authority), append(ids.typ, k.idTyp)
+			ids.env, ids.org, ids.value = append(ids.env, k.Env), append(ids.org, k.Org), append(ids.value, k.Value)
+			ids.authority, ids.typ = append(ids.authority, k.Authority), append(ids.typ, k.IDTyp)
 		}
-		d := demographicsOf(&rec.VXU.Patient)
-		v.demo[rec] = &d
-		if b, ok := blockOf(rec.Env, &d); ok && !seenBlock[b] {
+		d := v.Demographics(rec)
+		if b, ok := registry.BlockOf(rec.Env, d); ok && !seenBlock[b] {
 			seenBlock[b] = true
-			blocks.env, blocks.birth = append(blocks.env, b.env), append(blocks.birth, *d.birth)
-			blocks.family, blocks.given = append(blocks.family, b.family), append(blocks.given, b.given)
+			blocks.env, blocks.birth = append(blocks.env, b.Env), append(blocks.birth, *d.Birth)
+			blocks.family, blocks.given = append(blocks.family, b.Family), append(blocks.given, b.Given)
 		}
 		for i := range rec.VXU.Orders {
-			f := orderNumber(&rec.VXU.Orders[i])
-			fk := fillerKey{env: rec.Env, org: k.org, filler: f}
+			f := registry.OrderNumber(&rec.VXU.Orders[i])
+			fk := registry.FillerKey{Env: rec.Env, Org: k.Org, Filler: f}
 			if f == "" || seenFiller[fk] {
 				continue
 			}
 			seenFiller[fk] = true
-			fillers.env, fillers.org, fillers.filler = append(fillers.env, fk.env), append(fillers.org, fk.org), append(fillers.filler, f)
+			fillers.env, fillers.org, fillers.filler = append(fillers.env, fk.Env), append(fillers.org, fk.Org), append(fillers.filler, f)
 		}
 	}
 	if len(ids.env) == 0 {
 		return v, nil
 	}
 	idArgs := []any{ids.env, ids.org, ids.value, ids.authority, ids.typ}
-	if err := tx.QueueQuery(ctx, prefetchPatients, v.readPatients, idArgs...); err != nil {
+	readPatients := func(rows pgx.Rows) error { return readViewPatients(v, rows) }
+	readVaccs := func(rows pgx.Rows) error { return readViewVaccs(v, rows) }
+	if err := tx.QueueQuery(ctx, prefetchPatients, readPatients, idArgs...); err != nil {
 		return nil, fmt.Errorf("store: look up patients: %w", err)
 	}
 	if len(blocks.env) > 0 {
-		if err := tx.QueueQuery(ctx, prefetchCandidates, v.readPatients,
+		if err := tx.QueueQuery(ctx, prefetchCandidates, readPatients,
 			blocks.env, blocks.birth, blocks.family, blocks.given); err != nil {
 			return nil, fmt.Errorf("store: look up link candidates: %w", err)
 		}
 	}
-	if err := tx.QueueQuery(ctx, prefetchPatientVaccs, v.readVaccs, idArgs...); err != nil {
+	if err := tx.QueueQuery(ctx, prefetchRegistryVaccs, readVaccs, append(idArgs,
+		blocks.env, blocks.birth, blocks.family, blocks.given)...); err != nil {
 		return nil, fmt.Errorf("store: look up vaccinations: %w", err)
 	}
 	if len(fillers.env) > 0 {
-		if err := tx.QueueQuery(ctx, prefetchFillerVaccs, v.readVaccs, fillers.env, fillers.org, fillers.filler); err != nil {
+		if err := tx.QueueQuery(ctx, prefetchFillerVaccs, readVaccs, fillers.env, fillers.org, fillers.filler); err != nil {
 			return nil, fmt.Errorf("store: look up vaccinations by order number: %w", err)
 		}
 	}
 	return v, nil
 }
 
-func (v *batchView) readPatients(rows pgx.Rows) error {
+func readViewPatients(v *registry.View, rows pgx.Rows) error {
 	for rows.Next() {
-		var p viewPatient
-		var birth *time.Time
-		var family, given, sharing string
-		if err := rows.Scan(&p.id, &p.key.env, &p.key.org, &p.key.value, &p.key.authority, &p.key.idTyp, &p.regID,
-			&birth, &family, &given, &p.c.sex, &p.c.matchMother, &p.c.matchStreet, &p.c.zip, &sharing); err != nil {
+		var p registry.Patient
+		var r registry.RegistryPatient
+		var family, given string
+		if err := rows.Scan(&p.ID, &p.Key.Env, &p.Key.Org, &p.Key.Value, &p.Key.Authority, &p.Key.IDTyp, &p.RegID,
+			&p.D.Birth, &family, &given, &p.D.Sex, &p.D.MatchMother, &p.D.MatchStreet, &p.D.Zip,
+			&r.Env, &r.Family, &r.Given, &r.Middle, &r.Birth, &r.Sex, &r.Mother, &r.Zip, &r.Sharing); err != nil {
 			return fmt.Errorf("store: read patients: %w", err)
 		}
-		v.sharing[p.regID] = sharing
-		if _, ok := v.patients[p.key]; ok {
-			continue // in both look-ups
-		}
-		p.c.birth, p.c.matchFamily, p.c.matchGiven = birth, family, given
-		v.putPatient(&p)
+		p.D.MatchFamily, p.D.MatchGiven = family, given
+		r.ID = p.RegID
+		v.AddPatient(&p, &r)
 	}
 	return rows.Err()
 }
 
-func (v *batchView) readVaccs(rows pgx.Rows) error {
+func readViewVaccs(v *registry.View, rows pgx.Rows) error {
 	for rows.Next() {
-		var x viewVacc
-		if err := rows.Scan(&x.id, &x.patientID, &x.env, &x.org, &x.filler, &x.kind, &x.doseKey, &x.date, &x.code,
-			&x.deleted, &x.historical); err != nil {
+		var x registry.Vaccination
+		if err := rows.Scan(&x.ID, &x.PatientID, &x.RegID, &x.Env, &x.Org, &x.SiteID, &x.Filler, &x.Kind, &x.DoseKey,
+			&x.CVX, &x.NDC, &x.Date, &x.Historical, &x.InfoSource, &x.Amount, &x.Units, &x.Lot, &x.LotExpiration,
+			&x.MVX, &x.Route, &x.BodySite, &x.Completion, &x.Action, &x.RefusalReason, &x.Deleted, &x.MergedInto); err != nil {
 			return fmt.Errorf("store: read vaccinations: %w", err)
 		}
-		if v.seen[x.id] {
-			continue // in both look-ups
+		x.Code = x.CVX
+		if x.CVX == "" {
+			x.Code = "ndc:" + x.NDC
 		}
-		v.addVacc(&x)
+		v.AddVaccination(&x)
 	}
 	return rows.Err()
-}
-
-// --- patients ---
-
-// demographics are rec's identifying fields, normalised once for the batch.
-func (v *batchView) demographics(rec *ingest.Record) *demographics {
-	if d, ok := v.demo[rec]; ok {
-		return d
-	}
-	d := demographicsOf(&rec.VXU.Patient)
-	return &d
-}
-
-// patient returns the sender patient with this identifier, nil when there is none.
-func (v *batchView) patient(k patientKey) *viewPatient { return v.patients[k] }
-
-// putPatient adds p (a new patient, or one read) or files it again under its current block.
-func (v *batchView) putPatient(p *viewPatient) {
-	if p.hasBlock {
-		delete(v.blocks[p.block], p.id)
-	}
-	p.block, p.hasBlock = blockOf(p.key.env, &p.c)
-	v.patients[p.key] = p
-	if p.hasBlock {
-		m := v.blocks[p.block]
-		if m == nil {
-			m = map[int64]*viewPatient{}
-			v.blocks[p.block] = m
-		}
-		m[p.id] = p
-	}
-}
-
-// setDemographics records what an update wrote of a patient's identifying fields.
-func (v *batchView) setDemographics(p *viewPatient, d *demographics) {
-	p.c = *d
-	v.putPatient(p)
-}
-
-// candidates are the patients of d's block with d's given name, by registry patient and id: what
-// link's query returned.
-func (v *batchView) candidates(env string, d *demographics) []*viewPatient {
-	b, ok := blockOf(env, d)
-	if !ok {
-		return nil
-	}
-	out := make([]*viewPatient, 0, len(v.blocks[b]))
-	for _, p := range v.blocks[b] {
-		out = append(out, p)
-	}
-	slices.SortFunc(out, func(a, b *viewPatient) int {
-		return cmp.Or(cmp.Compare(a.regID, b.regID), cmp.Compare(a.id, b.id))
-	})
-	return out
-}
-
-// --- vaccinations ---
-
-func (v *batchView) addVacc(x *viewVacc) {
-	v.seen[x.id] = true
-	v.vaccs[x.patientID] = append(v.vaccs[x.patientID], x)
-	if x.filler != "" {
-		v.fillers[fillerKey{env: x.env, org: x.org, filler: x.filler}] = x
-	}
-}
-
-// byOrderNumber is the vaccination the sender numbered filler, nil when there is none.
-func (v *batchView) byOrderNumber(env string, org int64, filler string) *viewVacc {
-	return v.fillers[fillerKey{env: env, org: org, filler: filler}]
-}
-
-// byEvent is the sender's earlier report of the event (patient, kind, date, vaccine) that is not
-// deleted and, when the report has an order number, has none itself; of the same source
-// (administered or historical) unless sameSource is false, then preferring it; the earliest.
-func (v *batchView) byEvent(patientID int64, kind string, date time.Time, code string, hasFiller, historical, sameSource bool) *viewVacc {
-	var best *viewVacc
-	for _, x := range v.vaccs[patientID] {
-		if x.kind != kind || !x.date.Equal(date) || x.code != code || x.deleted || (hasFiller && x.filler != "") {
-			continue
-		}
-		if sameSource && x.historical != historical {
-			continue
-		}
-		switch {
-		case best == nil:
-			best = x
-		case (x.historical == historical) != (best.historical == historical):
-			if x.historical == historical {
-				best = x
-			}
-		case x.id < best.id:
-			best = x
-		}
-	}
-	return best
-}
-
-// setFiller records an order number a vaccination took (it keeps its first).
-func (v *batchView) setFiller(x *viewVacc, filler string) {
-	if x.filler != "" || filler == "" {
-		return
-	}
-	x.filler = filler
-	v.fillers[fillerKey{env: x.env, org: x.org, filler: filler}] = x
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/vaxgate/vaxgate/ack"
 	"github.com/vaxgate/vaxgate/ingest"
 	"github.com/vaxgate/vaxgate/ingest/codes"
+	"github.com/vaxgate/vaxgate/registry"
 )
 
 // WriterOptions bound the group commit.
@@ -48,8 +49,10 @@ const DefaultOutageWait = 30 * time.Second
 // Writer persists ingest records with group commit: records that arrive within MaxDelay of each
 // other (up to MaxBatch) are written in one transaction, and each record's Pending is released
 // only when that transaction has committed. Statements are pipelined (pipeTx) and the batch's
-// reads are done up front, together (begin, batchView): a batch costs a few round trips, however
-// many records it has, and none per statement. One bad record does not fail its
+// reads are done up front, together (begin, prefetch): a batch costs a few round trips, however
+// many records it has, and none per statement. Its records are applied in Go (package registry),
+// and each table is then written with one statement for the whole batch (persist.go), whatever
+// number of rows and records it has. One bad record does not fail its
 // batch-mates: when the batch fails (a bad record, a transient conflict with a concurrent batch:
 // deadlock, serialization failure, racing insert), it is written again in halves, down to the bad
 // record alone (see flush), in order.
@@ -61,7 +64,7 @@ const DefaultOutageWait = 30 * time.Second
 // once the database answers again (resolve) — never answered "nothing was stored" by guess.
 type Writer struct {
 	db     *DB
-	reg    *registry
+	reg    *registry.Registry
 	o      WriterOptions
 	log    *zap.Logger
 	shards []chan *job
@@ -134,7 +137,7 @@ func (db *DB) NewWriter(o WriterOptions) (*Writer, error) {
 	if o.OutageWait == 0 {
 		o.OutageWait = DefaultOutageWait
 	}
-	w := &Writer{db: db, o: o, log: o.Logger, reg: &registry{codes: o.Codes}, stop: make(chan struct{})}
+	w := &Writer{db: db, o: o, log: o.Logger, reg: registry.New(o.Codes), stop: make(chan struct{})}
 	for i := 0; i < o.Shards; i++ {
 		w.shards = append(w.shards, make(chan *job, o.MaxBatch*4))
 	}
@@ -463,8 +466,9 @@ func (w *Writer) writeBatch(batch []*job) error {
 			return err
 		}
 		ids = pre.ids
+		var st stagedBatch
 		for i, j := range batch {
-			out, resend, err := w.apply(ctx, ptx, view, j.rec, pre.of(i))
+			out, resend, err := w.apply(view, ptx, &st, j.rec, pre.of(i))
 			if err != nil {
 				return err
 			}
@@ -473,7 +477,12 @@ func (w *Writer) writeBatch(batch []*job) error {
 				resends++
 			}
 		}
-		return nil
+		// The batch's rows, in their final state, one statement per table (persist.go).
+		view.Merge()
+		if err := writeMessages(ctx, ptx, st.messages); err != nil {
+			return err
+		}
+		return writeRegistry(ctx, ptx, view)
 	})
 	var unknown *commitUnknownError
 	if errors.As(err, &unknown) {
@@ -618,7 +627,7 @@ func (w *Writer) countArchived(ids []int64) (int, error) {
 // tables were nearly empty reads them whole, and kept by the writer's long-lived connections it
 // made every batch slower as the registry grew (TestFreshDatabaseStaysOnIndexes). A custom plan
 // costs a few tens of microseconds per look-up, per batch, not per message.
-func (w *Writer) begin(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*batchCheck, *batchView, error) {
+func (w *Writer) begin(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*batchCheck, *registry.View, error) {
 	if _, err := tx.Exec(ctx, "SET LOCAL plan_cache_mode = force_custom_plan"); err != nil {
 		return nil, nil, fmt.Errorf("store: plan look-ups: %w", err)
 	}
@@ -632,7 +641,7 @@ func (w *Writer) begin(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (
 	if err := drawIDs(ctx, tx, recs); err != nil {
 		return nil, nil, err
 	}
-	view, err := w.reg.prefetch(ctx, tx, recs)
+	view, err := prefetch(ctx, tx, recs)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -848,9 +857,10 @@ func prechecks(rec *ingest.Record) bool {
 	return rec.Sender != nil && rec.ControlID != "" && rec.Env != "" && (rec.ResendKey || !internalFailure(rec))
 }
 
-// apply writes one record: the archive entry, and the registry content when there is some. It
-// returns the ACK to send: the record's own, or for a resend the one stored with the original.
-func (w *Writer) apply(ctx context.Context, tx pgx.Tx, view *batchView, rec *ingest.Record, pre prechecked) (out []byte, resend bool, err error) {
+// apply applies one record to the batch: its archive row (staged in st), and the registry
+// content when there is some (applied to view, written with the batch). It returns the ACK to
+// send: the record's own, or for a resend the one stored with the original.
+func (w *Writer) apply(view *registry.View, ids registry.IDs, st *stagedBatch, rec *ingest.Record, pre prechecked) (out []byte, resend bool, err error) {
 	var siteID, credID *int64
 	if rec.Sender != nil {
 		siteID, credID = &rec.Sender.SiteID, &rec.Sender.CredentialID
@@ -866,6 +876,9 @@ func (w *Writer) apply(ctx context.Context, tx pgx.Tx, view *batchView, rec *ing
 	if !pre.lookup && resendKey {
 		return nil, false, errors.New("store: record was not prechecked")
 	}
+	row := archiveRow{id: pre.id, env: env, site: siteID, cred: credID, transport: string(rec.Transport),
+		control: rec.ControlID, facility: rec.Facility, mtype: rec.MessageType, received: rec.ReceivedAt,
+		raw: rec.Raw, digest: rec.Digest, charset: charsetArg(rec)}
 	// Records without a sender or control ID to answer by, and archive entries of messages that
 	// failed to commit, are archived as they are.
 	var key resendKeyOf
@@ -880,19 +893,13 @@ func (w *Writer) apply(ctx context.Context, tx pgx.Tx, view *batchView, rec *ing
 		// goes for a copy of an accepted message that would now be rejected (its site passed the
 		// header checks, but validation or code sets changed since): the data of the original is
 		// stored, and the sender must not be told otherwise.
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO messages (id, env, site_id, credential_id, transport, control_id, sending_facility,
-				message_type, received_at, raw, ack, ack_code, findings, resend_key, content_digest, charset)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, '[]', false, $13, $14)`,
-			pre.id, env, siteID, credID, string(rec.Transport), rec.ControlID, rec.Facility, rec.MessageType,
-			rec.ReceivedAt, rec.Raw, o.ack, o.code, rec.Digest, charsetArg(rec)); err != nil {
-			return nil, false, fmt.Errorf("store: archive resend: %w", err)
-		}
+		row.ack, row.code, row.findings, row.resendKey = o.ack, o.code, "[]", false
+		st.messages = append(st.messages, row)
 		return o.ack, true, nil
 	}
 	// What the registry holds may add findings to the ACK (rec.Amend): a control ID already used
-	// by another message, found now, and unknown keys, found as the content is stored (the
-	// archive row is then updated before the commit).
+	// by another message, found now, and unknown keys, found as the content is applied (the
+	// archive row is written with the batch, after).
 	answer, code, findings := rec.ACK, rec.ACKCode, rec.Findings
 	var extra []ack.Finding
 	amend := func(more ...ack.Finding) {
@@ -903,41 +910,24 @@ func (w *Writer) apply(ctx context.Context, tx pgx.Tx, view *batchView, rec *ing
 	if resendKey && pre.lookup && rec.Amend != nil && pre.batch.used[key.controlOnly()] {
 		amend(reusedControlID(rec.ControlID))
 	}
+	if resendKey && rec.VXU != nil {
+		unknown, err := w.reg.Apply(view, ids, rec, pre.id)
+		if err != nil {
+			return nil, false, fmt.Errorf("store: %w", err)
+		}
+		if len(unknown) > 0 && rec.Amend != nil {
+			amend(unknown...)
+		}
+	}
 	archived, err := archiveFindings(findings)
 	if err != nil {
 		return nil, false, err
 	}
-	// The archive row's id was drawn by precheck: the insert needs no answer and goes out with
-	// the next statement.
-	if _, err := tx.Exec(ctx, `
-		INSERT INTO messages (id, env, site_id, credential_id, transport, control_id, sending_facility,
-			message_type, received_at, raw, ack, ack_code, findings, resend_key, content_digest,
-			more_findings, more_findings_count, charset)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
-		pre.id, env, siteID, credID, string(rec.Transport), rec.ControlID, rec.Facility, rec.MessageType,
-		rec.ReceivedAt, rec.Raw, answer, code, archived.listed, resendKey, rec.Digest,
-		archived.more, archived.moreCount, charsetArg(rec)); err != nil {
-		return nil, false, fmt.Errorf("store: archive message: %w", err)
-	}
+	row.ack, row.code, row.findings, row.resendKey = answer, code, string(archived.listed), resendKey
+	row.more, row.moreCount = archived.more, int32(archived.moreCount)
+	st.messages = append(st.messages, row)
 	if !resendKey {
 		return answer, false, nil // a rejected message: archived, nothing else
-	}
-	if rec.VXU != nil {
-		unknown, err := w.reg.storeVXU(ctx, tx, view, rec, pre.id)
-		if err != nil {
-			return nil, false, err
-		}
-		if len(unknown) > 0 && rec.Amend != nil {
-			amend(unknown...)
-			if archived, err = archiveFindings(findings); err != nil {
-				return nil, false, err
-			}
-			if _, err := tx.Exec(ctx, `UPDATE messages SET ack = $2, ack_code = $3, findings = $4,
-					more_findings = $5, more_findings_count = $6 WHERE id = $1`,
-				pre.id, answer, code, archived.listed, archived.more, archived.moreCount); err != nil {
-				return nil, false, fmt.Errorf("store: archive message findings: %w", err)
-			}
-		}
 	}
 	// A copy later in this batch is a resend of this one, and another message under its control
 	// ID is warned.

@@ -14,7 +14,7 @@ import (
 )
 
 // records makes n accepted records of distinct synthetic messages from one sender.
-func records(t *testing.T, s *ingest.Sender, n int) []*ingest.Record {
+func records(t testing.TB, s *ingest.Sender, n int) []*ingest.Record {
 	t.Helper()
 	gen := vxugen.New(vxugen.Options{Seed: 5, ControlIDs: "W", Patients: n, Now: time.Now()})
 	b := ack.NewBuilder([]string{"vaxgate"}, nil, ack.DefaultPolicy)

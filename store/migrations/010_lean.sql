@@ -107,8 +107,9 @@ END $$;
 -- messages (received_at): every query of the archive by time names the site (messages_site_received
 -- for a site's intake page, messages_site_env_received for the reports).
 DROP INDEX messages_received;
--- vaccinations (patient_id, cvx, administered_on): the writer's prefetch reads a sender patient's
--- vaccinations by patient_id alone, and compares vaccine and date in Go; the narrower key is
--- cheaper to maintain.
+-- vaccinations (patient_id, cvx, administered_on) and the dose index of 004: the writer's prefetch
+-- reads every vaccination of the batch's registry patients (vaccinations_registry_patient) and
+-- finds the sender's earlier reports and the reports of a dose among them in Go (package
+-- registry), where the merge of reports of a dose is now computed.
 DROP INDEX vaccinations_patient;
-CREATE INDEX vaccinations_patient ON vaccinations (patient_id);
+DROP INDEX vaccinations_dose;

@@ -1,4 +1,4 @@
-package store
+package registry
 
 import (
 	"strings"
@@ -8,7 +8,7 @@ import (
 	"github.com/vaxgate/vaxgate/ingest/codes"
 )
 
-// Unit tests of the deterministic registry rules; their effect end to end is tested through MLLP
+// Unit tests of the deterministic identity rules; their effect end to end is tested through MLLP
 // in ingest/registry_test.go.
 
 func TestMatchName(t *testing.T) {
@@ -26,8 +26,8 @@ func TestMatchName(t *testing.T) {
 		"":              "",
 		"Ørsted Ågård ": "ørstedagard", // ø is a letter of its own, not a with a mark
 	} {
-		if got := matchName(in); got != want {
-			t.Errorf("matchName(%q) = %q, want %q", in, got, want)
+		if got := MatchName(in); got != want {
+			t.Errorf("MatchName(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
@@ -40,32 +40,32 @@ func TestMatchStreet(t *testing.T) {
 	}
 	for _, group := range same {
 		for _, s := range group[1:] {
-			if matchStreet(s) != matchStreet(group[0]) {
-				t.Errorf("matchStreet(%q) = %q, matchStreet(%q) = %q: want equal", s, matchStreet(s), group[0], matchStreet(group[0]))
+			if MatchStreet(s) != MatchStreet(group[0]) {
+				t.Errorf("MatchStreet(%q) = %q, MatchStreet(%q) = %q: want equal", s, MatchStreet(s), group[0], MatchStreet(group[0]))
 			}
 		}
 	}
-	if matchStreet("12 Elm Street") == matchStreet("14 Elm Street") {
+	if MatchStreet("12 Elm Street") == MatchStreet("14 Elm Street") {
 		t.Error("different house numbers compare equal")
 	}
 }
 
 func TestCompareDemographics(t *testing.T) {
-	base := demographics{sex: "M", matchMother: "obrien", matchStreet: "12 elm st", zip: "01101-2345"}
+	base := Demographics{Sex: "M", MatchMother: "obrien", MatchStreet: "12 elm st", Zip: "01101-2345"}
 	cases := []struct {
 		name     string
-		c        demographics
+		c        Demographics
 		match    string
 		agree    string
 		conflict string
 	}{
-		{"all agree", demographics{sex: "M", matchMother: "obrien", matchStreet: "12 elm st", zip: "01101"}, "strong", "mother_maiden_name,address", ""},
-		{"mother only", demographics{sex: "M", matchMother: "obrien"}, "strong", "mother_maiden_name", ""},
-		{"address only, unknown sex", demographics{sex: "U", matchStreet: "12 elm st"}, "strong", "address", ""},
-		{"address, other ZIP", demographics{matchStreet: "12 elm st", zip: "02139"}, "weak", "", ""},
-		{"nothing to compare", demographics{sex: "M"}, "weak", "", ""},
-		{"sex conflicts", demographics{sex: "F", matchMother: "obrien"}, "weak", "mother_maiden_name", "sex"},
-		{"mother conflicts", demographics{sex: "M", matchMother: "kowalski", matchStreet: "12 elm st"}, "weak", "address", "mother_maiden_name"},
+		{"all agree", Demographics{Sex: "M", MatchMother: "obrien", MatchStreet: "12 elm st", Zip: "01101"}, "strong", "mother_maiden_name,address", ""},
+		{"mother only", Demographics{Sex: "M", MatchMother: "obrien"}, "strong", "mother_maiden_name", ""},
+		{"address only, unknown sex", Demographics{Sex: "U", MatchStreet: "12 elm st"}, "strong", "address", ""},
+		{"address, other ZIP", Demographics{MatchStreet: "12 elm st", Zip: "02139"}, "weak", "", ""},
+		{"nothing to compare", Demographics{Sex: "M"}, "weak", "", ""},
+		{"sex conflicts", Demographics{Sex: "F", MatchMother: "obrien"}, "weak", "mother_maiden_name", "sex"},
+		{"mother conflicts", Demographics{Sex: "M", MatchMother: "kowalski", MatchStreet: "12 elm st"}, "weak", "address", "mother_maiden_name"},
 	}
 	for _, c := range cases {
 		e := compareDemographics(&base, &c.c)
@@ -76,7 +76,7 @@ func TestCompareDemographics(t *testing.T) {
 }
 
 func TestOrderIdentity(t *testing.T) {
-	r := &registry{codes: codes.Default()}
+	r := New(codes.Default())
 	for _, c := range []struct {
 		o       ingest.Order
 		number  string
@@ -92,8 +92,8 @@ func TestOrderIdentity(t *testing.T) {
 		{ingest.Order{CVX: "45"}, "", "dose", true, "group:HepB"},
 		{ingest.Order{CVX: "110"}, "", "dose", true, "group:DTAP+HepB+POLIO"},
 	} {
-		if got := orderNumber(&c.o); got != c.number {
-			t.Errorf("orderNumber(%q) = %q, want %q", c.o.FillerOrder, got, c.number)
+		if got := OrderNumber(&c.o); got != c.number {
+			t.Errorf("OrderNumber(%q) = %q, want %q", c.o.FillerOrder, got, c.number)
 		}
 		kind, ok := orderKind(&c.o)
 		if kind != c.kind || ok != c.store {
@@ -110,15 +110,15 @@ func TestLinkKeyBlocks(t *testing.T) {
 		return &ingest.Record{Env: env, Sender: &ingest.Sender{},
 			VXU: &ingest.VXU{Patient: ingest.Patient{Names: []ingest.Name{{Family: family, Type: "L"}}, BirthDate: dob}}}
 	}
-	k1, ok1 := linkKey(rec("P", "Müller", "20190402"))
-	k2, ok2 := linkKey(rec("P", "MULLER", "20190402120000"))
+	k1, ok1 := LinkKey(rec("P", "Müller", "20190402"))
+	k2, ok2 := LinkKey(rec("P", "MULLER", "20190402120000"))
 	if !ok1 || !ok2 || k1 != k2 {
 		t.Errorf("one linking block, two keys: %d %v, %d %v", k1, ok1, k2, ok2)
 	}
-	if k3, _ := linkKey(rec("T", "Müller", "20190402")); k3 == k1 {
+	if k3, _ := LinkKey(rec("T", "Müller", "20190402")); k3 == k1 {
 		t.Error("test and production share a linking block")
 	}
-	if _, ok := linkKey(rec("P", "Müller", "")); ok {
+	if _, ok := LinkKey(rec("P", "Müller", "")); ok {
 		t.Error("a patient without birth date has a linking block")
 	}
 }
