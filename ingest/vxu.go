@@ -217,13 +217,22 @@ func resolverOf(v Validator) VaccineResolver {
 // a message over that limit, which validation rejects as a whole, is not decoded at all: its
 // content would be thrown away, and decoding it would cost memory in proportion to its size.
 func DecodeWith(m *hl7.Message, res VaccineResolver) *VXU {
+	if l, ok := res.(interface{ MaxSegments() int }); ok && m.NumSegments() > l.MaxSegments() {
+		return &VXU{}
+	}
+	return decodeWith(m, res, hl7.NewStrings(m))
+}
+
+// decodeWith is DecodeWith reading the values through st (hl7.NewStrings of m): the strings of
+// the VXU share one copy of the message, the one the pipeline's record shares too.
+func decodeWith(m *hl7.Message, res VaccineResolver, st hl7.Strings) *VXU {
 	v := &VXU{}
 	if l, ok := res.(interface{ MaxSegments() int }); ok && m.NumSegments() > l.MaxSegments() {
 		return v
 	}
-	// Every value is read through one decoder state: the strings share one copy of the message
-	// (hl7.Strings), and each segment's fields are located in one pass.
-	d := decoder{t: hl7.NewStrings(m), res: res}
+	// Every value is read through one decoder state: the strings share one copy of the message,
+	// and each segment's fields are located in one pass.
+	d := decoder{t: st, res: res}
 	d.allocate(m, v)
 	var cur *Order
 	obsStart := 0 // where cur's observations start in d.obs
