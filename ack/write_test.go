@@ -179,4 +179,3 @@ func bytesSplit(s string) []string {
 	}
 	return out
 }
-
