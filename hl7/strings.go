@@ -2,6 +2,7 @@ package hl7
 
 import (
 	"bytes"
+	"encoding/binary"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -25,10 +26,11 @@ import (
 // from other bytes is noticed, and its values read one string each). The
 // zero Strings reads every value one string each.
 type Strings struct {
-	m    *Message
-	base *byte // the first byte of m.data when the copy was made
-	n    int   // len(m.data) then
-	s    string
+	m     *Message
+	base  *byte // the first byte of m.data when the copy was made
+	n     int   // len(m.data) then
+	s     string
+	plain bool // every byte of the message is ASCII and none is the escape character
 }
 
 // MaxSharedCopy is the largest message whose values a Strings reads from one
@@ -41,7 +43,44 @@ func NewStrings(m *Message) Strings {
 	if m == nil || len(m.data) == 0 || len(m.data) > MaxSharedCopy {
 		return Strings{}
 	}
-	return Strings{m: m, base: unsafe.SliceData(m.data), n: len(m.data), s: string(m.data)}
+	return Strings{m: m, base: unsafe.SliceData(m.data), n: len(m.data), s: string(m.data),
+		plain: plainMessage(m)}
+}
+
+// plainMessage reports whether every value of m decodes to its own bytes, whatever its character
+// set: m is all ASCII without the escape character, apart from MSH-2 (the encoding characters,
+// which hold the escape character and are read literally).
+func plainMessage(m *Message) bool {
+	esc := m.delims.Escape
+	if len(m.segs) == 0 {
+		return plainText(m.data, esc)
+	}
+	x := &m.segs[0]
+	head := min(int(x.start)+4, int(x.end)) // up to and including the separator after "MSH"
+	from := int(x.end)                      // after MSH-2: its closing separator, or the segment's end
+	if i := bytes.IndexByte(m.data[head:x.end], m.delims.Field); i >= 0 {
+		from = head + i
+	}
+	return plainText(m.data[:head], esc) && plainText(m.data[from:], esc)
+}
+
+// plainText reports whether b is all ASCII without the escape character esc: then every value of
+// the message decodes to its own bytes, whatever its character set.
+func plainText(b []byte, esc byte) bool {
+	pat := uint64(esc) * swarOnes
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		if x&(swarOnes<<7)|matchMask(x, pat) != 0 {
+			return false
+		}
+	}
+	for ; i < len(b); i++ {
+		if b[i] >= utf8.RuneSelf || b[i] == esc {
+			return false
+		}
+	}
+	return true
 }
 
 // Field returns f decoded, as Field.String does.
@@ -61,7 +100,7 @@ func (t *Strings) of(v value) string {
 		return ""
 	}
 	m := v.m
-	if t.s == "" || m != t.m || len(m.data) != t.n || unsafe.SliceData(m.data) != t.base || !v.verbatim() {
+	if t.s == "" || m != t.m || len(m.data) != t.n || unsafe.SliceData(m.data) != t.base || !t.plain && !v.verbatim() {
 		return v.String()
 	}
 	return t.s[v.start:v.end]

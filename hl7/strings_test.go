@@ -89,6 +89,9 @@ func TestStringsMatchString(t *testing.T) {
 		[]byte("MSH|^~\\&|A|B\rPID|1||O\\T\\Brien^M\xfcller\xff|\"\"|\\X4|Jos\xc3\xa9^\xe9|a&b&\\S\\c"),
 		[]byte("MSH|^~\\&|||||||||||||||||8859/1\rPID|\xe9\\XE9\\|plain|\xc3\xa9"),
 		[]byte("MSH|^~\\&|||||||||||||||||UNICODE UTF-8\rPID|Stra\xc3\x9fe|\xff"),
+		[]byte("MSH|^~\\&|A\\T\\B|F\rPID|1"),     // an escape in MSH-3: not a plain message
+		[]byte("MSH|^~\\&#|APP|F\rPID|1||X^Y\r"), // a fifth encoding character
+		[]byte("MSH|^~\\&"),
 	}
 	var msgs [][]byte
 	for _, file := range files {
@@ -150,6 +153,21 @@ func TestStringsShareOneCopy(t *testing.T) {
 	}
 	if got := st.Component(bm.Segment(1).Field(1).Component(1)); got != "1" {
 		t.Errorf("PID-1 of a large message reads %q", got)
+	}
+	// A message of plain ASCII (apart from MSH-2) is known to be plain once, for every value; one
+	// with an escape sequence after MSH-2 is not.
+	for raw, want := range map[string]bool{
+		"MSH|^~\\&|APP|FAC\rPID|1||MRN^^^A^MR||DOE^JANE": true,
+		"MSH|^~\\&|APP|F\\T\\C\rPID|1":                   false,
+		"MSH|^~\\&|APP|FAC\rPID|1||M\xc3\xbcller":        false,
+	} {
+		pm, err := Parse([]byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := NewStrings(pm).plain; got != want {
+			t.Errorf("%q: plain %v, want %v", raw, got, want)
+		}
 	}
 	// Parsed again (from other bytes), the Message is not read from the old copy.
 	st = NewStrings(m)

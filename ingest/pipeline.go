@@ -18,6 +18,11 @@ import (
 
 // Record is what the pipeline hands to the store for one message: the archive entry (always) and
 // the registry content to store (when the message was accepted, in whole or in part).
+//
+// The strings read from the message (ControlID, Facility, MessageType, the VXU's values) share one
+// copy of it (hl7.Strings): they cost one allocation, not one each, and keep that copy alive as
+// long as any of them is referenced, as Raw keeps the message. Whoever keeps one beyond the
+// record's life (a cache) should keep a clone (strings.Clone).
 type Record struct {
 	Transport   Transport
 	Sender      *Sender // nil when the sender was not authenticated
@@ -369,7 +374,9 @@ func (p *Pipeline) prepare(env Envelope) (*Record, ack.Header) {
 		findings = p.o.Validator.Validate(m, env.Sender.SiteCode)
 	}
 	v := decodeWith(m, resolverOf(p.o.Validator), st)
-	findings = append(findings, p.sharingFindings(m, &v.Patient)...)
+	if f, ok := p.sharingFinding(&v.Patient); ok {
+		findings = append(findings, f)
+	}
 
 	rejected := map[int]bool{}
 	for _, f := range findings {
@@ -494,24 +501,25 @@ func (p *Pipeline) checkHeader(m mshReader, s *Sender, facility string) (ack.Fin
 	return ack.Finding{}, true
 }
 
-// sharingFindings tells the sender what became of PD1-12 under the policy (SPEC §2.6).
-func (p *Pipeline) sharingFindings(m *hl7.Message, pt *Patient) []ack.Finding {
+// sharingFinding tells the sender what became of PD1-12 under the policy (SPEC §2.6), when there
+// is something to tell.
+func (p *Pipeline) sharingFinding(pt *Patient) (ack.Finding, bool) {
 	if p.o.SharingPolicy != SharingPolicyMA {
-		return nil
+		return ack.Finding{}, false
 	}
 	seq := 1
 	loc := ack.Location{Segment: "PD1", Sequence: seq, Field: 12}
 	switch pt.Protection {
 	case "Y":
-		return []ack.Finding{{Rule: "pd1-12-objection-not-via-hl7", Location: loc, Code: ack.CodeAccepted,
+		return ack.Finding{Rule: "pd1-12-objection-not-via-hl7", Location: loc, Code: ack.CodeAccepted,
 			Severity: ack.Warning, App: ack.AppDataWasIgnored,
-			Text: "PD1-12 = Y was recorded but does not change data sharing: a patient's objection must be recorded in the registry with the objection form by an authorized user."}}
+			Text: "PD1-12 = Y was recorded but does not change data sharing: a patient's objection must be recorded in the registry with the objection form by an authorized user."}, true
 	case "N":
-		return []ack.Finding{{Rule: "pd1-12-recorded", Location: loc, Code: ack.CodeAccepted,
+		return ack.Finding{Rule: "pd1-12-recorded", Location: loc, Code: ack.CodeAccepted,
 			Severity: ack.Information, App: ack.AppDataWasIgnored,
-			Text: "PD1-12 was recorded; data sharing is managed in the registry."}}
+			Text: "PD1-12 was recorded; data sharing is managed in the registry."}, true
 	}
-	return nil
+	return ack.Finding{}, false
 }
 
 // Evaluate runs every check of the pipeline on one message without a database and without a

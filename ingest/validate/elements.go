@@ -187,13 +187,31 @@ func (r *run) elements() {
 		// One pass over the segment's fields (Field(n) for each n would search from the start),
 		// then the required fields past its last one.
 		last := 0
+		var key [maxClean + cleanHead]byte
 		for n, f := range s.Fields() {
 			last = n
 			if def == segMSH && (n <= 2 || n == 9 || n == 11 || n == 12) {
 				continue // delimiters, MSH-9, MSH-11, MSH-12: the parser, header() and the pipeline
 			}
 			c.loc.Field, c.loc.Rep, c.loc.Component, c.loc.Sub = n, 0, 0, 0
+			raw := f.Raw()
+			if len(raw) < minClean || len(raw) > maxClean || n > 255 {
+				r.field(&c, s, n, f)
+				continue
+			}
+			dt := dtRef(0)
+			if def == segOBX && n == 5 {
+				dt = obxValueType(s.Field(2).Raw())
+			}
+			k := cleanKey(&key, def, n, dt, r.d, raw)
+			if r.v.clean.has(k) {
+				continue // checked before, found clean
+			}
+			before := r.reports
 			r.field(&c, s, n, f)
+			if r.reports == before {
+				r.v.clean.add(k)
+			}
 		}
 		for n := last + 1; n <= lastRequiredField[def]; n++ {
 			if def == segMSH && (n == 9 || n == 11 || n == 12) {
@@ -288,15 +306,14 @@ func (r *run) value(c *elemCtx, el *elemDef, dt dtRef, vs vsRef, v []byte, depth
 		r.timestamp(c, el, dt, first)
 		return
 	}
-	// Split once: the components' checks, the predicates and the coded check all read these.
-	var parts valueParts
-	n := parts.split(v, sep, max(len(d.comps), minParts))
+	rest := v
 	last := lastRequired[dt]
 	for k := 1; k <= len(d.comps); k++ {
-		if k > n && k > last {
+		if rest == nil && k > last {
 			break // nothing left to read and nothing left that is required
 		}
-		part := parts[k]
+		var part []byte
+		part, rest = cut(rest, sep)
 		cd := &d.comps[k-1]
 		save := c.loc
 		if depth == 1 {
@@ -329,33 +346,10 @@ func (r *run) value(c *elemCtx, el *elemDef, dt dtRef, vs vsRef, v []byte, depth
 		}
 		c.loc = save
 	}
-	r.predicates(c, dt, &parts)
+	r.predicates(c, dt, v, sep)
 	if vs > 0 && (d.base == "CE" || d.base == "CWE" || d.base == "CNE") {
-		r.coded(c, el, vs, &parts)
+		r.coded(c, el, vs, v, sep)
 	}
-}
-
-// maxParts is the most components (or subcomponents) of a value the checks read: the longest
-// data type of the profile (XCN) has 23.
-const maxParts = 24
-
-// minParts is how many parts the predicates and the coded check read, whatever the data type.
-const minParts = 13
-
-// valueParts holds the parts of one value: [k] is part k (1-based), nil past the last one.
-type valueParts [maxParts + 1][]byte
-
-// split cuts v at sep into parts 1..want (at most maxParts) and returns how many parts v has,
-// up to want.
-func (p *valueParts) split(v []byte, sep byte, want int) int {
-	want = min(want, maxParts)
-	rest := v
-	n := 0
-	for n < want && rest != nil {
-		n++
-		p[n], rest = cut(rest, sep)
-	}
-	return n
 }
 
 // primitive checks a value of a primitive data type: dates, numbers, coded IDs.
@@ -425,8 +419,13 @@ func (r *run) timestamp(c *elemCtx, el *elemDef, dt dtRef, v []byte) {
 // coded checks the identifier of a CE/CWE/CNE against its value set, or the alternate identifier
 // when the first is not in it. Local codes (coding system 99zzz or L) are not checked: the profile
 // leaves them to the sender's agreement with the registry.
-func (r *run) coded(c *elemCtx, el *elemDef, vs vsRef, p *valueParts) {
-	code, system, alt, altSystem := p[1], p[3], p[4], p[6]
+func (r *run) coded(c *elemCtx, el *elemDef, vs vsRef, v []byte, sep byte) {
+	code, rest := cut(v, sep)
+	_, rest = cut(rest, sep)
+	system, rest := cut(rest, sep)
+	alt, rest := cut(rest, sep)
+	_, rest = cut(rest, sep)
+	altSystem, _ := cut(rest, sep)
 	set := &z22ValueSets[vs]
 	if len(code) == 0 || localSystem(system) || set.has(code) {
 		return

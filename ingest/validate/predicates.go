@@ -4,11 +4,16 @@ package validate
 // VXU-Z22_Constraints.xml for XCN_IZ, CWE_IZ, CE_IZ, EI_IZ, HD_IZ, XTN_IZ and XON_IZ): a component
 // that becomes required because another one is, or is not, valued. v is the value, sep the
 // separator of its parts (component or subcomponent).
-func (r *run) predicates(c *elemCtx, dt dtRef, p *valueParts) {
+func (r *run) predicates(c *elemCtx, dt dtRef, v []byte, sep byte) {
 	switch dt {
 	case dtXCNIZ, dtCWEIZ, dtCEIZ, dtEIIZ, dtHDIZ, dtXTNIZ, dtXONIZ:
 	default:
 		return
+	}
+	var p [14][]byte // p[k] is part k (1-based)
+	rest := v
+	for k := 1; k < len(p) && rest != nil; k++ {
+		p[k], rest = cut(rest, sep)
 	}
 	has := func(k int) bool { return len(p[k]) > 0 }
 	// need reports part k missing; the reason is built only then: before + prefix + after.
