@@ -47,36 +47,43 @@ func NewStrings(m *Message) Strings {
 		plain: plainMessage(m)}
 }
 
-// plainMessage reports whether every value of m decodes to its own bytes, whatever its character
-// set: m is all ASCII without the escape character, apart from MSH-2 (the encoding characters,
-// which hold the escape character and are read literally).
+// plainMessage reports whether every value of m decodes to its own bytes: no escape character
+// apart from MSH-2 (the encoding characters, which hold it and are read literally), and bytes that
+// mean themselves in the message's character set: valid UTF-8 for UTF-8 (a value, cut out of
+// valid UTF-8 at ASCII delimiters, is valid UTF-8 too, so a fallback never applies), ASCII for a
+// code page. The fallback SetFallback may give the message later reads UTF-8 too.
 func plainMessage(m *Message) bool {
 	esc := m.delims.Escape
-	if len(m.segs) == 0 {
-		return plainText(m.data, esc)
+	data := m.data
+	head, from := len(data), len(data)
+	if len(m.segs) > 0 {
+		x := &m.segs[0]
+		head = min(int(x.start)+4, int(x.end)) // up to and including the separator after "MSH"
+		from = int(x.end)                      // after MSH-2: its closing separator, or the segment's end
+		if i := bytes.IndexByte(data[head:x.end], m.delims.Field); i >= 0 {
+			from = head + i
+		}
 	}
-	x := &m.segs[0]
-	head := min(int(x.start)+4, int(x.end)) // up to and including the separator after "MSH"
-	from := int(x.end)                      // after MSH-2: its closing separator, or the segment's end
-	if i := bytes.IndexByte(m.data[head:x.end], m.delims.Field); i >= 0 {
-		from = head + i
+	a, b := data[:head], data[from:]
+	if bytes.IndexByte(a, esc) >= 0 || bytes.IndexByte(b, esc) >= 0 {
+		return false
 	}
-	return plainText(m.data[:head], esc) && plainText(m.data[from:], esc)
+	if m.Decoder().IsUTF8() {
+		return utf8.Valid(a) && utf8.Valid(b)
+	}
+	return ascii(a) && ascii(b)
 }
 
-// plainText reports whether b is all ASCII without the escape character esc: then every value of
-// the message decodes to its own bytes, whatever its character set.
-func plainText(b []byte, esc byte) bool {
-	pat := uint64(esc) * swarOnes
+// ascii reports whether b is all ASCII.
+func ascii(b []byte) bool {
 	i := 0
 	for ; i+8 <= len(b); i += 8 {
-		x := binary.LittleEndian.Uint64(b[i:])
-		if x&(swarOnes<<7)|matchMask(x, pat) != 0 {
+		if binary.LittleEndian.Uint64(b[i:])&(swarOnes<<7) != 0 {
 			return false
 		}
 	}
 	for ; i < len(b); i++ {
-		if b[i] >= utf8.RuneSelf || b[i] == esc {
+		if b[i] >= utf8.RuneSelf {
 			return false
 		}
 	}

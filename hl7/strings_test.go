@@ -12,7 +12,17 @@ import (
 // returns how many values were read.
 func checkStrings(t *testing.T, m *Message) int {
 	t.Helper()
+	return checkStringsLate(t, m, nil)
+}
+
+// checkStringsLate is checkStrings with the Strings made before m gets the fallback late (nil:
+// none), as the pipeline does (it reads the header before validation sets the sender's fallback).
+func checkStringsLate(t *testing.T, m *Message, late *Decoder) int {
+	t.Helper()
 	st := NewStrings(m)
+	if late != nil {
+		m.SetFallback(late)
+	}
 	n := 0
 	same := func(what string, got, want string) {
 		t.Helper()
@@ -157,9 +167,11 @@ func TestStringsShareOneCopy(t *testing.T) {
 	// A message of plain ASCII (apart from MSH-2) is known to be plain once, for every value; one
 	// with an escape sequence after MSH-2 is not.
 	for raw, want := range map[string]bool{
-		"MSH|^~\\&|APP|FAC\rPID|1||MRN^^^A^MR||DOE^JANE": true,
-		"MSH|^~\\&|APP|F\\T\\C\rPID|1":                   false,
-		"MSH|^~\\&|APP|FAC\rPID|1||M\xc3\xbcller":        false,
+		"MSH|^~\\&|APP|FAC\rPID|1||MRN^^^A^MR||DOE^JANE":           true,
+		"MSH|^~\\&|APP|F\\T\\C\rPID|1":                             false,
+		"MSH|^~\\&|APP|FAC\rPID|1||M\xc3\xbcller":                  true, // valid UTF-8
+		"MSH|^~\\&|APP|FAC\rPID|1||M\xfcller":                      false,
+		"MSH|^~\\&|APP|FAC|||||||||||||||8859/1\rPID|1||M\xfcller": false,
 	} {
 		pm, err := Parse([]byte(raw))
 		if err != nil {
@@ -184,8 +196,14 @@ func FuzzStrings(f *testing.F) {
 	for _, s := range fuzzSeeds(f) {
 		f.Add(s)
 	}
+	latin1, err := DecoderFor("8859/1")
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, _ := Parse(data)
 		checkStrings(t, m)
+		m, _ = Parse(data)
+		checkStringsLate(t, m, latin1)
 	})
 }
