@@ -44,35 +44,51 @@ type Header struct {
 }
 
 // HeaderOf reads the header of a parsed message.
-func HeaderOf(m *hl7.Message) Header {
+func HeaderOf(m *hl7.Message) Header { return HeaderFrom(m, &hl7.Strings{}) }
+
+// HeaderFrom is HeaderOf with the values read through st (hl7.NewStrings of m), so that they
+// share its copy of the message instead of costing a string each.
+func HeaderFrom(m *hl7.Message, st *hl7.Strings) Header {
 	h := Header{Delimiters: m.Delimiters()}
 	msh, ok := m.Find("MSH", 1)
 	if !ok {
 		h.Delimiters = hl7.DefaultDelimiters
 		return h
 	}
-	h.SendingApplication = components(msh.Field(3))
-	h.SendingFacility = components(msh.Field(4))
-	h.ReceivingApplication = components(msh.Field(5))
-	h.ReceivingFacility = components(msh.Field(6))
-	h.ControlID = msh.Field(10).String()
-	h.ProcessingID = msh.Field(11).Component(1).String()
-	h.MessageType = msh.Field(9).Component(1).String()
-	h.TriggerEvent = msh.Field(9).Component(2).String()
+	var f [11]hl7.Field // MSH-1..MSH-11, located in one pass
+	msh.FieldsInto(f[:])
+	// The four HDs share one array, each capped at its own components.
+	var hd [4][8]hl7.Component
+	var n [4]int
+	total := 0
+	for i := range hd {
+		n[i] = min(f[2+i].Rep(1).NumComponents(), len(hd[i]))
+		total += n[i]
+	}
+	all := make([]string, 0, total)
+	for i, dst := range []*[]string{&h.SendingApplication, &h.SendingFacility, &h.ReceivingApplication, &h.ReceivingFacility} {
+		if n[i] == 0 {
+			continue
+		}
+		start := len(all)
+		if n[i] == len(hd[i]) {
+			// More components than an HD usually has: read them all.
+			for _, c := range f[2+i].Rep(1).Components() {
+				all = append(all, st.Component(c))
+			}
+		} else {
+			f[2+i].Rep(1).ComponentsInto(hd[i][:n[i]])
+			for _, c := range hd[i][:n[i]] {
+				all = append(all, st.Component(c))
+			}
+		}
+		*dst = all[start:len(all):len(all)]
+	}
+	h.ControlID = st.Field(f[9])
+	h.ProcessingID = st.Component(f[10].Component(1))
+	h.MessageType = st.Component(f[8].Component(1))
+	h.TriggerEvent = st.Component(f[8].Component(2))
 	return h
-}
-
-func components(f hl7.Field) []string {
-	r := f.Rep(1)
-	n := r.NumComponents()
-	if n == 0 {
-		return nil
-	}
-	out := make([]string, n)
-	for i := range out {
-		out[i] = r.Component(i + 1).String()
-	}
-	return out
 }
 
 // RecoverHeader reads what it can of the MSH of a message that could not be parsed, so that even
@@ -300,12 +316,13 @@ func (b *Builder) Build(h Header, code string, findings []Finding) []byte {
 		s := summary(Omitted(findings, b.maxERR()))
 		more = &s
 	}
-	controlID := b.nextControlID()
-	stamp := b.now().Format("20060102150405-0700")
-	out := b.build(h, code, listed, more, controlID, stamp, "")
+	seq := b.seq.Add(1)
+	var stampBuf [32]byte
+	stamp := b.now().AppendFormat(stampBuf[:0], "20060102150405-0700")
+	out := b.write(h, code, listed, more, seq, stamp, "")
 	if !isASCII(out) {
 		// Say what we wrote: ACK text is UTF-8 whatever the message declared.
-		out = b.build(h, code, listed, more, controlID, stamp, "UNICODE UTF-8")
+		out = b.write(h, code, listed, more, seq, stamp, "UNICODE UTF-8")
 	}
 	return out
 }
@@ -316,7 +333,10 @@ func (h Header) Generic() bool {
 	return (h.MessageType != "" && h.MessageType != "VXU") || (h.TriggerEvent != "" && h.TriggerEvent != "V04")
 }
 
-func (b *Builder) build(h Header, code string, findings []Finding, more *Finding, controlID, stamp, charset string) []byte {
+// write writes the ACK straight into one buffer sized for it, escaping as hl7.Builder does
+// (escape sequences, trailing empty fields and components left out): an ACK costs one
+// allocation. ack_test's reference builds the same bytes with hl7.Builder.
+func (b *Builder) write(h Header, code string, findings []Finding, more *Finding, seq uint64, stamp []byte, charset string) []byte {
 	sendApp, sendFac := h.ReceivingApplication, h.ReceivingFacility
 	if len(sendApp) == 0 {
 		sendApp = b.Application
@@ -328,43 +348,190 @@ func (b *Builder) build(h Header, code string, findings []Finding, more *Finding
 	if processing == "" {
 		processing = "P"
 	}
-	// The Z23 profile for VXU^V04; the generic ACK of its own trigger, without a profile, for a
-	// message the registry does not support (it is not a VXU acknowledgement).
-	msgType, profile := hl7.Comps("ACK", "V04", "ACK"), hl7.Comps("Z23", "CDCPHINVS")
-	if h.Generic() {
-		msgType, profile = hl7.Comps("ACK", h.TriggerEvent, "ACK"), hl7.Value{}
+	size := 160 + len(h.ControlID) + len(b.prefix) + len(charset)
+	for _, hd := range [...][]string{sendApp, sendFac, h.SendingApplication, h.SendingFacility} {
+		for _, p := range hd {
+			size += len(p) + 1
+		}
 	}
-	w := hl7.NewBuilder(hl7.DefaultDelimiters)
-	w.Segment("MSH",
-		hl7.Comps(sendApp...),
-		hl7.Comps(sendFac...),
-		hl7.Comps(h.SendingApplication...),
-		hl7.Comps(h.SendingFacility...),
-		hl7.Text(stamp),
-		hl7.Text(""),
-		msgType,
-		hl7.Text(controlID),
-		hl7.Text(processing),
-		hl7.Text("2.5.1"),
-		hl7.Text(""), hl7.Text(""),
-		hl7.Text("NE"), hl7.Text("NE"),
-		hl7.Text(""),
-		hl7.Text(charset),
-		hl7.Text(""), hl7.Text(""),
-		profile,
-	)
-	w.Segment("MSA", hl7.Text(code), hl7.Text(h.ControlID))
-	if code == AA && len(findings) == 0 && b.Policy.AcceptedERR {
-		w.Segment("ERR", hl7.Text(""), hl7.Text(""),
-			hl7.Comps("0", "Message Accepted", "HL70357"), hl7.Text(string(Information)))
-	}
-	for _, f := range findings {
-		w.Segment("ERR", errSegment(f)...)
+	for i := range findings {
+		size += errSize(&findings[i])
 	}
 	if more != nil {
-		w.Segment("ERR", errSegment(*more)...)
+		size += errSize(more)
 	}
-	return w.Bytes()
+	w := segWriter{buf: make([]byte, 0, size+size/8)}
+
+	w.begin("MSH")
+	w.buf = append(w.buf, "|^~\\&"...)
+	w.mark = len(w.buf)
+	w.comps(sendApp...)
+	w.comps(sendFac...)
+	w.comps(h.SendingApplication...)
+	w.comps(h.SendingFacility...)
+	w.rawText(stamp)
+	w.text("")
+	// The Z23 profile for VXU^V04; the generic ACK of its own trigger, without a profile, for a
+	// message the registry does not support (it is not a VXU acknowledgement).
+	generic := h.Generic()
+	if generic {
+		w.comps("ACK", h.TriggerEvent, "ACK")
+	} else {
+		w.comps("ACK", "V04", "ACK")
+	}
+	w.field()
+	w.buf = append(w.buf, b.prefix...)
+	w.buf = strconv.AppendUint(w.buf, seq, 10)
+	w.mark = len(w.buf)
+	w.text(processing)
+	w.text("2.5.1")
+	w.text("")
+	w.text("")
+	w.text("NE")
+	w.text("NE")
+	w.text("")
+	w.text(charset)
+	w.text("")
+	w.text("")
+	if !generic {
+		w.comps("Z23", "CDCPHINVS")
+	}
+	w.end()
+
+	w.begin("MSA")
+	w.text(code)
+	w.text(h.ControlID)
+	w.end()
+	if code == AA && len(findings) == 0 && b.Policy.AcceptedERR {
+		w.begin("ERR")
+		w.text("")
+		w.text("")
+		w.comps("0", "Message Accepted", "HL70357")
+		w.text(string(Information))
+		w.end()
+	}
+	for i := range findings {
+		w.err(&findings[i])
+	}
+	if more != nil {
+		w.err(more)
+	}
+	return w.buf
+}
+
+// errSize is about what one finding's ERR segment takes.
+func errSize(f *Finding) int { return 120 + len(f.Text) + len(f.Location.Segment) }
+
+// segWriter writes segments with the standard delimiters the way hl7.Builder does: each value
+// escaped, trailing empty components of a value and trailing empty fields of a segment left out.
+type segWriter struct {
+	buf  []byte
+	mark int // the end of the last non-empty field of the segment being written
+}
+
+func (w *segWriter) begin(name string) {
+	w.buf = append(w.buf, name...)
+	w.mark = len(w.buf)
+}
+
+// end drops the trailing empty fields and ends the segment.
+func (w *segWriter) end() {
+	w.buf = append(w.buf[:w.mark], '\r')
+}
+
+func (w *segWriter) field() { w.buf = append(w.buf, '|') }
+
+// text writes one field of escaped text.
+func (w *segWriter) text(s string) {
+	w.field()
+	if s != "" {
+		w.buf = hl7.Escape(w.buf, s, hl7.DefaultDelimiters)
+		w.mark = len(w.buf)
+	}
+}
+
+// rawText writes one field of text that needs no escaping (digits, a time stamp).
+func (w *segWriter) rawText(s []byte) {
+	w.field()
+	if len(s) > 0 {
+		w.buf = append(w.buf, s...)
+		w.mark = len(w.buf)
+	}
+}
+
+// comps writes one field of components, each escaped, without the trailing empty ones.
+func (w *segWriter) comps(parts ...string) {
+	w.field()
+	for len(parts) > 0 && parts[len(parts)-1] == "" {
+		parts = parts[:len(parts)-1]
+	}
+	for i, p := range parts {
+		if i > 0 {
+			w.buf = append(w.buf, '^')
+		}
+		w.buf = hl7.Escape(w.buf, p, hl7.DefaultDelimiters)
+	}
+	if len(parts) > 0 {
+		w.mark = len(w.buf)
+	}
+}
+
+// err writes one finding as an ERR segment, as errSegment describes it.
+func (w *segWriter) err(f *Finding) {
+	w.begin("ERR")
+	w.text("") // ERR-1 is not used in 2.5.1
+	if l := f.Location; validSegmentName(l.Segment) {
+		seq, rep := l.Sequence, l.Rep
+		if seq <= 0 {
+			seq = 1
+		}
+		if l.Field > 0 && rep <= 0 {
+			rep = 1
+		}
+		// segment^sequence^field^repetition^component^subcomponent, trailing empty parts left out.
+		var nums [5]int
+		n := 1
+		nums[0] = seq
+		if l.Field > 0 {
+			nums[1], nums[2], nums[3], nums[4] = l.Field, rep, l.Component, l.Sub
+			n = 5
+		}
+		for n > 0 && nums[n-1] <= 0 {
+			n--
+		}
+		w.field()
+		w.buf = append(w.buf, l.Segment...)
+		for _, x := range nums[:n] {
+			w.buf = append(w.buf, '^')
+			if x > 0 {
+				w.buf = strconv.AppendInt(w.buf, int64(x), 10)
+			}
+		}
+		w.mark = len(w.buf)
+	} else {
+		w.text("")
+	}
+	w.field()
+	w.buf = strconv.AppendInt(w.buf, int64(f.Code), 10)
+	w.buf = append(w.buf, '^')
+	w.buf = hl7.Escape(w.buf, f.Code.Text(), hl7.DefaultDelimiters)
+	w.buf = append(w.buf, "^HL70357"...)
+	w.mark = len(w.buf)
+	w.text(string(f.Severity))
+	if f.App != AppNone {
+		w.field()
+		w.buf = strconv.AppendInt(w.buf, int64(f.App), 10)
+		w.buf = append(w.buf, '^')
+		w.buf = hl7.Escape(w.buf, f.App.Text(), hl7.DefaultDelimiters)
+		w.buf = append(w.buf, "^HL70533"...)
+		w.mark = len(w.buf)
+	} else {
+		w.text("")
+	}
+	w.text("")
+	w.text("")
+	w.text(f.Text)
+	w.end()
 }
 
 // summary is the ERR that stands for the findings an ACK leaves out: the code and severity of the

@@ -18,6 +18,11 @@ import (
 
 // Record is what the pipeline hands to the store for one message: the archive entry (always) and
 // the registry content to store (when the message was accepted, in whole or in part).
+//
+// The strings read from the message (ControlID, Facility, MessageType, the VXU's values) share one
+// copy of it (hl7.Strings): they cost one allocation, not one each, and keep that copy alive as
+// long as any of them is referenced, as Raw keeps the message. Whoever keeps one beyond the
+// record's life (a cache) should keep a clone (strings.Clone).
 type Record struct {
 	Transport   Transport
 	Sender      *Sender // nil when the sender was not authenticated
@@ -190,7 +195,7 @@ func (p *Pipeline) Start(ctx context.Context, env Envelope) Pending {
 	}
 	rec, header := p.prepare(env)
 	storableHeader(rec)
-	return &pending{p: p, rec: rec, header: header, start: start, inner: p.o.Committer.Commit(rec)}
+	return &pending{p: p, rec: rec, header: header, start: start, ack: rec.ACK, code: rec.ACKCode, inner: p.o.Committer.Commit(rec)}
 }
 
 type pending struct {
@@ -198,7 +203,11 @@ type pending struct {
 	rec    *Record
 	header ack.Header
 	start  time.Time
-	inner  Pending
+	// The ACK prepare built and its code: when the committer answers with these very bytes, the
+	// code is known without reading the answer again.
+	ack   []byte
+	code  string
+	inner Pending
 }
 
 func (w *pending) Wait(ctx context.Context) ([]byte, error) {
@@ -231,7 +240,10 @@ func (w *pending) Wait(ctx context.Context) ([]byte, error) {
 		archived.Findings = append(archived.Findings[:len(archived.Findings):len(archived.Findings)], ack.Finding{
 			Rule: "internal-error", Code: ack.CodeInternalError, Severity: ack.Error, Text: err.Error()})
 		w.p.o.Committer.Commit(&archived)
+	} else if sameBytes(out, w.ack) {
+		code = w.code
 	} else if len(out) > 0 {
+		// Another answer than the record's own ACK (a resend's original, an amended ACK): its code.
 		code = ackCode(out, code)
 	}
 	w.p.count(w.rec.Transport, w.rec.Sender, w.rec.Env, code)
@@ -267,6 +279,11 @@ func (p *Pipeline) count(t Transport, s *Sender, env, code string) {
 	if s != nil && env != "" && code != "unanswered" {
 		p.lastSeen.WithLabelValues(site, env).Set(float64(p.o.Now().UnixNano()) / 1e9)
 	}
+}
+
+// sameBytes reports whether a and b are the same slice (not merely equal bytes).
+func sameBytes(a, b []byte) bool {
+	return len(a) == len(b) && len(a) > 0 && &a[0] == &b[0]
 }
 
 // ackCode reads MSA-1 of a stored ACK (a resend answer may differ from this message's code).
@@ -333,17 +350,20 @@ func (p *Pipeline) prepare(env Envelope) (*Record, ack.Header) {
 			Text: "The message could not be read as HL7 v2: " + err.Error() + ". Nothing was stored.",
 		})
 	}
-	h := ack.HeaderOf(m)
+	// The strings of the record (header, decoded VXU) share one copy of the message.
+	st := hl7.NewStrings(m)
+	h := ack.HeaderFrom(m, &st)
+	hd := mshReader{st: &st}
+	hd.msh, _ = m.Find("MSH", 1)
 	rec.ControlID = h.ControlID
 	rec.Digest = ContentDigest(m)
-	rec.MessageType = m.Get("MSH-9-1") + "^" + m.Get("MSH-9-2")
-	msh, _ := m.Find("MSH", 1)
-	rec.Facility = msh.Field(4).Component(1).String()
+	rec.MessageType = hd.get(9, 1) + "^" + hd.get(9, 2)
+	rec.Facility = st.Component(hd.msh.Field(4).Component(1))
 	if rec.Facility == "" {
-		rec.Facility = msh.Field(4).Component(2).String()
+		rec.Facility = st.Component(hd.msh.Field(4).Component(2))
 	}
 
-	if f, ok := p.checkHeader(m, env.Sender, rec.Facility); !ok {
+	if f, ok := p.checkHeader(hd, env.Sender, rec.Facility); !ok {
 		return reject(h, f)
 	}
 	if env.Sender.Status == SiteTesting {
@@ -356,8 +376,10 @@ func (p *Pipeline) prepare(env Envelope) (*Record, ack.Header) {
 	if p.o.Validator != nil {
 		findings = p.o.Validator.Validate(m, env.Sender.SiteCode)
 	}
-	v := DecodeWith(m, resolverOf(p.o.Validator))
-	findings = append(findings, p.sharingFindings(m, &v.Patient)...)
+	v := decodeWith(m, resolverOf(p.o.Validator), st)
+	if f, ok := p.sharingFinding(&v.Patient); ok {
+		findings = append(findings, f)
+	}
 
 	rejected := map[int]bool{}
 	for _, f := range findings {
@@ -406,12 +428,23 @@ func (p *Pipeline) countFindings(fs []ack.Finding) {
 	}
 }
 
+// mshReader reads MSH values as Message.Get("MSH-f-c") does (the first subcomponent of the first
+// repetition), through the message's shared strings.
+type mshReader struct {
+	st  *hl7.Strings
+	msh hl7.Segment
+}
+
+func (r mshReader) get(field, comp int) string {
+	return r.st.Sub(r.msh.Field(field).Rep(1).Component(comp).Sub(1))
+}
+
 // checkHeader applies SPEC §2.3: message type, version, sender authorization, processing ID.
-func (p *Pipeline) checkHeader(m *hl7.Message, s *Sender, facility string) (ack.Finding, bool) {
+func (p *Pipeline) checkHeader(m mshReader, s *Sender, facility string) (ack.Finding, bool) {
 	loc := func(field, comp int) ack.Location {
 		return ack.Location{Segment: "MSH", Sequence: 1, Field: field, Component: comp}
 	}
-	typ, event := m.Get("MSH-9-1"), m.Get("MSH-9-2")
+	typ, event := m.get(9, 1), m.get(9, 2)
 	switch {
 	case typ != "VXU":
 		return ack.Finding{Rule: "msh-9-message-type", Location: loc(9, 1), Code: ack.CodeUnsupportedMessage,
@@ -422,18 +455,18 @@ func (p *Pipeline) checkHeader(m *hl7.Message, s *Sender, facility string) (ack.
 			Severity: ack.Error, App: ack.AppTableValueNotFound,
 			Text: fmt.Sprintf("Trigger event %q is not supported: this interface accepts VXU^V04.", event)}, false
 	}
-	if v := m.Get("MSH-12-1"); v != "2.5.1" {
+	if v := m.get(12, 1); v != "2.5.1" {
 		return ack.Finding{Rule: "msh-12-version", Location: loc(12, 1), Code: ack.CodeUnsupportedVersion,
 			Severity: ack.Error, App: ack.AppTableValueNotFound,
 			Text: fmt.Sprintf("HL7 version %q is not supported: send version 2.5.1.", v)}, false
 	}
-	if m.Get("MSH-10") == "" {
+	if m.get(10, 1) == "" {
 		return ack.Finding{Rule: "msh-10-control-id", Location: loc(10, 0), Code: ack.CodeRequiredFieldMissing,
 			Severity: ack.Error, App: ack.AppRequiredDataMissing,
 			Text: "MSH-10 (message control ID) is empty: every message needs a unique control ID."}, false
 	}
 	// Checked before the sender, so that `vaxgate validate` (which has none) answers as the server.
-	if pid := m.Get("MSH-11-1"); pid != "P" && pid != "T" {
+	if pid := m.get(11, 1); pid != "P" && pid != "T" {
 		return ack.Finding{Rule: "msh-11-processing-id", Location: loc(11, 1), Code: ack.CodeUnsupportedProcessing,
 			Severity: ack.Error, App: ack.AppInvalidValue,
 			Text: fmt.Sprintf("Processing ID %q (MSH-11) is not supported: send P (production) or T (testing), as your site's onboarding status allows.", pid)}, false
@@ -453,7 +486,7 @@ func (p *Pipeline) checkHeader(m *hl7.Message, s *Sender, facility string) (ack.
 			Severity: ack.Error, App: ack.AppInvalidValue,
 			Text: fmt.Sprintf("Sending facility %q (MSH-4) does not belong to this sender's site: a site cannot submit for another.", facility)}, false
 	}
-	pid := m.Get("MSH-11-1")
+	pid := m.get(11, 1)
 	want := ""
 	switch s.Status {
 	case SiteTesting:
@@ -472,24 +505,25 @@ func (p *Pipeline) checkHeader(m *hl7.Message, s *Sender, facility string) (ack.
 	return ack.Finding{}, true
 }
 
-// sharingFindings tells the sender what became of PD1-12 under the policy (SPEC §2.6).
-func (p *Pipeline) sharingFindings(m *hl7.Message, pt *Patient) []ack.Finding {
+// sharingFinding tells the sender what became of PD1-12 under the policy (SPEC §2.6), when there
+// is something to tell.
+func (p *Pipeline) sharingFinding(pt *Patient) (ack.Finding, bool) {
 	if p.o.SharingPolicy != SharingPolicyMA {
-		return nil
+		return ack.Finding{}, false
 	}
 	seq := 1
 	loc := ack.Location{Segment: "PD1", Sequence: seq, Field: 12}
 	switch pt.Protection {
 	case "Y":
-		return []ack.Finding{{Rule: "pd1-12-objection-not-via-hl7", Location: loc, Code: ack.CodeAccepted,
+		return ack.Finding{Rule: "pd1-12-objection-not-via-hl7", Location: loc, Code: ack.CodeAccepted,
 			Severity: ack.Warning, App: ack.AppDataWasIgnored,
-			Text: "PD1-12 = Y was recorded but does not change data sharing: a patient's objection must be recorded in the registry with the objection form by an authorized user."}}
+			Text: "PD1-12 = Y was recorded but does not change data sharing: a patient's objection must be recorded in the registry with the objection form by an authorized user."}, true
 	case "N":
-		return []ack.Finding{{Rule: "pd1-12-recorded", Location: loc, Code: ack.CodeAccepted,
+		return ack.Finding{Rule: "pd1-12-recorded", Location: loc, Code: ack.CodeAccepted,
 			Severity: ack.Information, App: ack.AppDataWasIgnored,
-			Text: "PD1-12 was recorded; data sharing is managed in the registry."}}
+			Text: "PD1-12 was recorded; data sharing is managed in the registry."}, true
 	}
-	return nil
+	return ack.Finding{}, false
 }
 
 // Evaluate runs every check of the pipeline on one message without a database and without a

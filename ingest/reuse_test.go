@@ -90,3 +90,31 @@ func BenchmarkEvaluate(b *testing.B) {
 		p.Evaluate(msgs[i%len(msgs)])
 	}
 }
+
+// TestRecordOwnsItsStrings: a record's header strings and decoded values share one copy of the
+// message, never the payload itself: a transport that reuses its read buffer once the message is
+// answered cannot change a record still waiting for its commit.
+func TestRecordOwnsItsStrings(t *testing.T) {
+	v, err := validate.New(validate.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ingest.NewPipeline(ingest.Options{Committer: ingest.DryRun{}, Validator: v})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := vxugen.New(vxugen.Options{Seed: 9, ControlIDs: "OWN", NewPatients: true, Now: time.Now()})
+	for range 20 {
+		raw := g.Next()
+		rec := p.Evaluate(raw)
+		again := p.Evaluate(append([]byte(nil), raw...))
+		for i := range raw {
+			raw[i] = 'x' // the buffer reused for the next message
+		}
+		if rec.VXU == nil || rec.ControlID != again.ControlID || rec.Facility != again.Facility || rec.MessageType != again.MessageType ||
+			rec.VXU.Patient.PrimaryID() != again.VXU.Patient.PrimaryID() || rec.VXU.Patient.LegalName() != again.VXU.Patient.LegalName() ||
+			rec.VXU.Orders[0].CVX != again.VXU.Orders[0].CVX || rec.ACKCode != again.ACKCode {
+			t.Fatalf("record changed with its payload's buffer: %q %q %q", rec.ControlID, rec.Facility, rec.MessageType)
+		}
+	}
+}

@@ -217,47 +217,91 @@ func resolverOf(v Validator) VaccineResolver {
 // a message over that limit, which validation rejects as a whole, is not decoded at all: its
 // content would be thrown away, and decoding it would cost memory in proportion to its size.
 func DecodeWith(m *hl7.Message, res VaccineResolver) *VXU {
+	if l, ok := res.(interface{ MaxSegments() int }); ok && m.NumSegments() > l.MaxSegments() {
+		return &VXU{}
+	}
+	return decodeWith(m, res, hl7.NewStrings(m))
+}
+
+// decodeWith is DecodeWith reading the values through st (hl7.NewStrings of m): the strings of
+// the VXU share one copy of the message, the one the pipeline's record shares too.
+func decodeWith(m *hl7.Message, res VaccineResolver, st hl7.Strings) *VXU {
 	v := &VXU{}
 	if l, ok := res.(interface{ MaxSegments() int }); ok && m.NumSegments() > l.MaxSegments() {
 		return v
 	}
+	// Every value is read through one decoder state: the strings share one copy of the message,
+	// and each segment's fields are located in one pass.
+	d := decoder{t: st, res: res}
+	d.allocate(m, v)
 	var cur *Order
+	obsStart := 0 // where cur's observations start in d.obs
 	pendingORC := hl7.Segment{}
 	havePending := false
 	for _, s := range m.Segments() {
 		switch {
 		case s.Is("PID"):
-			decodePID(s, &v.Patient)
+			d.pid(s, &v.Patient)
 		case s.Is("PD1"):
-			decodePD1(s, &v.Patient)
+			d.pd1(s, &v.Patient)
 		case s.Is("NK1"):
-			v.NextOfKin = append(v.NextOfKin, decodeNK1(s))
+			v.NextOfKin = append(v.NextOfKin, d.nk1(s))
 		case s.Is("ORC"):
 			pendingORC, havePending = s, true
 			cur = nil
 		case s.Is("RXA"):
 			v.Orders = append(v.Orders, Order{Group: len(v.Orders) + 1})
 			cur = &v.Orders[len(v.Orders)-1]
+			obsStart = len(d.obs)
 			if havePending {
-				decodeORC(pendingORC, cur)
+				d.orc(pendingORC, cur)
 				havePending = false
 			}
-			decodeRXA(s, cur, res)
+			d.rxa(s, cur)
 		case s.Is("RXR"):
 			if cur != nil {
-				cur.Route = coded(s.Field(1))
-				cur.BodySite = coded(s.Field(2))
+				d.fields(s, 2)
+				cur.Route = d.coded(d.f[1])
+				cur.BodySite = d.coded(d.f[2])
 			}
 		case s.Is("OBX"):
-			o := decodeOBX(s)
+			o := d.obx(s)
 			if cur != nil {
-				cur.Observations = append(cur.Observations, o)
+				// The observations of an order follow its RXA: they are contiguous in d.obs.
+				d.obs = append(d.obs, o)
+				cur.Observations = d.obs[obsStart:len(d.obs):len(d.obs)]
 			} else {
 				v.Observations = append(v.Observations, o)
 			}
 		}
 	}
 	return v
+}
+
+// allocate gives v's slices, and d.obs, the capacity m's segments call for: orders, next of kin
+// and observations are appended without growing (an Order is large, and growing copies it). The
+// observations of all orders share d.obs, each order's slice capped at its own.
+func (d *decoder) allocate(m *hl7.Message, v *VXU) {
+	var nk1, rxa, obx int
+	for _, s := range m.Segments() {
+		switch {
+		case s.Is("NK1"):
+			nk1++
+		case s.Is("RXA"):
+			rxa++
+		case s.Is("OBX"):
+			obx++
+		}
+	}
+	if nk1 > 0 {
+		v.NextOfKin = make([]NextOfKin, 0, nk1)
+	}
+	if rxa > 0 {
+		v.Orders = make([]Order, 0, rxa)
+		if obx > 0 {
+			d.obs = make([]Observation, 0, obx)
+		}
+	}
 }
 
 // GroupOf returns the 1-based order group each segment of m belongs to (0 for segments outside any
@@ -290,44 +334,75 @@ func GroupOf(m *hl7.Message) []int {
 	return groups
 }
 
-func coded(f hl7.Field) Coded { return codedRep(f.Rep(1)) }
+// maxDecodeField is the last field number the decoder reads (PID-30).
+const maxDecodeField = 30
 
-func codedRep(r hl7.Rep) Coded {
+// decoder reads the values of one message: strings from one shared copy of it, and the fields of
+// the segment being read located in one pass (Field(n) for each n would count separators from the
+// segment's start every time), the components of a value likewise.
+type decoder struct {
+	t   hl7.Strings
+	res VaccineResolver
+	f   [maxDecodeField + 1]hl7.Field // f[n] is field n of the current segment
+	c   [10]hl7.Component             // c[k-1] is component k of the current value
+	obs []Observation                 // the observations of the orders, in message order
+}
+
+// fields locates fields 1..last of s in d.f.
+func (d *decoder) fields(s hl7.Segment, last int) { s.FieldsInto(d.f[1 : last+1]) }
+
+// comps locates components 1..n of r in d.c and returns them.
+func (d *decoder) comps(r hl7.Rep, n int) []hl7.Component {
+	c := d.c[:n]
+	r.ComponentsInto(c)
+	return c
+}
+
+func (d *decoder) str(c hl7.Component) string { return d.t.Component(c) }
+
+// first is the first subcomponent of c.
+func (d *decoder) first(c hl7.Component) string { return d.t.Sub(c.Sub(1)) }
+
+func (d *decoder) coded(f hl7.Field) Coded { return d.codedRep(f.Rep(1)) }
+
+func (d *decoder) codedRep(r hl7.Rep) Coded {
+	c := d.comps(r, 6)
 	return Coded{
-		Code:      r.Component(1).String(),
-		Text:      r.Component(2).String(),
-		System:    r.Component(3).String(),
-		AltCode:   r.Component(4).String(),
-		AltText:   r.Component(5).String(),
-		AltSystem: r.Component(6).String(),
+		Code:      d.str(c[0]),
+		Text:      d.str(c[1]),
+		System:    d.str(c[2]),
+		AltCode:   d.str(c[3]),
+		AltText:   d.str(c[4]),
+		AltSystem: d.str(c[5]),
 	}
 }
 
-func codedReps(f hl7.Field) []Coded {
+func (d *decoder) codedReps(f hl7.Field) []Coded {
 	var out []Coded
 	for k, r := range f.Reps() {
 		if k > maxDecodeReps {
 			break
 		}
-		if c := codedRep(r); !c.IsZero() {
+		if c := d.codedRep(r); !c.IsZero() {
 			out = append(out, c)
 		}
 	}
 	return out
 }
 
-func nameRep(r hl7.Rep) Name {
+func (d *decoder) nameRep(r hl7.Rep) Name {
+	c := d.comps(r, 7)
 	return Name{
-		Family: r.Component(1).Sub(1).String(),
-		Given:  r.Component(2).String(),
-		Middle: r.Component(3).String(),
-		Suffix: r.Component(4).String(),
-		Prefix: r.Component(5).String(),
-		Type:   r.Component(7).String(),
+		Family: d.first(c[0]),
+		Given:  d.str(c[1]),
+		Middle: d.str(c[2]),
+		Suffix: d.str(c[3]),
+		Prefix: d.str(c[4]),
+		Type:   d.str(c[6]),
 	}
 }
 
-func addresses(f hl7.Field) []Address {
+func (d *decoder) addresses(f hl7.Field) []Address {
 	var out []Address
 	for k, r := range f.Reps() {
 		if k > maxDecodeReps {
@@ -336,21 +411,22 @@ func addresses(f hl7.Field) []Address {
 		if r.IsEmpty() {
 			continue
 		}
+		c := d.comps(r, 9)
 		out = append(out, Address{
-			Street:  r.Component(1).Sub(1).String(),
-			Other:   r.Component(2).String(),
-			City:    r.Component(3).String(),
-			State:   r.Component(4).String(),
-			Zip:     r.Component(5).String(),
-			Country: r.Component(6).String(),
-			Type:    r.Component(7).String(),
-			County:  r.Component(9).String(),
+			Street:  d.first(c[0]),
+			Other:   d.str(c[1]),
+			City:    d.str(c[2]),
+			State:   d.str(c[3]),
+			Zip:     d.str(c[4]),
+			Country: d.str(c[5]),
+			Type:    d.str(c[6]),
+			County:  d.str(c[8]),
 		})
 	}
 	return out
 }
 
-func phones(f hl7.Field) []Phone {
+func (d *decoder) phones(f hl7.Field) []Phone {
 	var out []Phone
 	for k, r := range f.Reps() {
 		if k > maxDecodeReps {
@@ -359,108 +435,121 @@ func phones(f hl7.Field) []Phone {
 		if r.IsEmpty() {
 			continue
 		}
+		c := d.comps(r, 8)
 		out = append(out, Phone{
-			Use:       r.Component(2).String(),
-			Equipment: r.Component(3).String(),
-			Email:     r.Component(4).String(),
-			Area:      r.Component(6).String(),
-			Local:     r.Component(7).String(),
-			Extension: r.Component(8).String(),
+			Use:       d.str(c[1]),
+			Equipment: d.str(c[2]),
+			Email:     d.str(c[3]),
+			Area:      d.str(c[5]),
+			Local:     d.str(c[6]),
+			Extension: d.str(c[7]),
 		})
 	}
 	return out
 }
 
-func provider(f hl7.Field) Provider {
-	r := f.Rep(1)
+func (d *decoder) provider(f hl7.Field) Provider {
+	c := d.comps(f.Rep(1), 9)
 	return Provider{
-		ID:        r.Component(1).String(),
-		Family:    r.Component(2).Sub(1).String(),
-		Given:     r.Component(3).String(),
-		Authority: r.Component(9).Sub(1).String(),
+		ID:        d.str(c[0]),
+		Family:    d.first(c[1]),
+		Given:     d.str(c[2]),
+		Authority: d.first(c[8]),
 	}
 }
 
-func decodePID(s hl7.Segment, p *Patient) {
-	for k, r := range s.Field(3).Reps() {
+// comp1 is component 1 of the first repetition of f.
+func (d *decoder) comp1(f hl7.Field) string { return d.t.Component(f.Component(1)) }
+
+func (d *decoder) pid(s hl7.Segment, p *Patient) {
+	d.fields(s, 30)
+	f := &d.f
+	for k, r := range f[3].Reps() {
 		if k > maxDecodeReps {
 			break
 		}
-		if r.Component(1).IsEmpty() {
+		c := d.comps(r, 5)
+		if c[0].IsEmpty() {
 			continue
 		}
 		p.Identifiers = append(p.Identifiers, Identifier{
-			Value:     r.Component(1).String(),
-			Authority: r.Component(4).Sub(1).String(),
-			Type:      r.Component(5).String(),
+			Value:     d.str(c[0]),
+			Authority: d.first(c[3]),
+			Type:      d.str(c[4]),
 		})
 	}
-	for k, r := range s.Field(5).Reps() {
+	for k, r := range f[5].Reps() {
 		if k > maxDecodeReps {
 			break
 		}
 		if !r.IsEmpty() {
-			p.Names = append(p.Names, nameRep(r))
+			p.Names = append(p.Names, d.nameRep(r))
 		}
 	}
-	p.MotherMaiden = nameRep(s.Field(6).Rep(1))
-	p.BirthDate = s.Field(7).Component(1).String()
-	p.Sex = s.Field(8).String()
-	p.Races = codedReps(s.Field(10))
-	p.Addresses = addresses(s.Field(11))
-	p.Phones = phones(s.Field(13))
-	p.Ethnicities = codedReps(s.Field(22))
-	p.MultipleBirth = s.Field(24).String()
-	p.BirthOrder = s.Field(25).String()
-	p.DeathDate = s.Field(29).Component(1).String()
-	p.DeathIndicator = s.Field(30).String()
+	p.MotherMaiden = d.nameRep(f[6].Rep(1))
+	p.BirthDate = d.comp1(f[7])
+	p.Sex = d.t.Field(f[8])
+	p.Races = d.codedReps(f[10])
+	p.Addresses = d.addresses(f[11])
+	p.Phones = d.phones(f[13])
+	p.Ethnicities = d.codedReps(f[22])
+	p.MultipleBirth = d.t.Field(f[24])
+	p.BirthOrder = d.t.Field(f[25])
+	p.DeathDate = d.comp1(f[29])
+	p.DeathIndicator = d.t.Field(f[30])
 }
 
-func decodePD1(s hl7.Segment, p *Patient) {
-	p.Publicity = coded(s.Field(11))
-	p.Protection = s.Field(12).String()
-	p.ProtectionDate = s.Field(13).String()
-	p.RegistryStatus = s.Field(16).String()
-	p.RegistryStatusDate = s.Field(17).String()
-	p.PublicityDate = s.Field(18).String()
+func (d *decoder) pd1(s hl7.Segment, p *Patient) {
+	d.fields(s, 18)
+	p.Publicity = d.coded(d.f[11])
+	p.Protection = d.t.Field(d.f[12])
+	p.ProtectionDate = d.t.Field(d.f[13])
+	p.RegistryStatus = d.t.Field(d.f[16])
+	p.RegistryStatusDate = d.t.Field(d.f[17])
+	p.PublicityDate = d.t.Field(d.f[18])
 }
 
-func decodeNK1(s hl7.Segment) NextOfKin {
+func (d *decoder) nk1(s hl7.Segment) NextOfKin {
+	d.fields(s, 5)
 	return NextOfKin{
-		SetID:        s.Field(1).String(),
-		Name:         nameRep(s.Field(2).Rep(1)),
-		Relationship: coded(s.Field(3)),
-		Addresses:    addresses(s.Field(4)),
-		Phones:       phones(s.Field(5)),
+		SetID:        d.t.Field(d.f[1]),
+		Name:         d.nameRep(d.f[2].Rep(1)),
+		Relationship: d.coded(d.f[3]),
+		Addresses:    d.addresses(d.f[4]),
+		Phones:       d.phones(d.f[5]),
 	}
 }
 
-func decodeORC(s hl7.Segment, o *Order) {
-	o.OrderControl = s.Field(1).String()
-	o.PlacerOrder = entityID(s.Field(2))
-	o.FillerOrder = entityID(s.Field(3))
-	o.EnteredBy = provider(s.Field(10))
-	o.OrderingProvider = provider(s.Field(12))
+func (d *decoder) orc(s hl7.Segment, o *Order) {
+	d.fields(s, 12)
+	o.OrderControl = d.t.Field(d.f[1])
+	o.PlacerOrder = d.entityID(d.f[2])
+	o.FillerOrder = d.entityID(d.f[3])
+	o.EnteredBy = d.provider(d.f[10])
+	o.OrderingProvider = d.provider(d.f[12])
 }
 
 // entityID renders an EI as "id^namespace" (decoded, with ^ as the separator regardless of the
 // message's delimiters) so that the same order number from one sender always compares equal.
-func entityID(f hl7.Field) string {
-	id := f.Component(1).String()
+func (d *decoder) entityID(f hl7.Field) string {
+	c := d.comps(f.Rep(1), 2)
+	id := d.str(c[0])
 	if id == "" {
 		return ""
 	}
-	if ns := f.Component(2).String(); ns != "" {
+	if ns := d.str(c[1]); ns != "" {
 		return id + "^" + ns
 	}
 	return id
 }
 
-func decodeRXA(s hl7.Segment, o *Order, res VaccineResolver) {
-	o.AdministeredAt = s.Field(3).Component(1).String()
-	o.AdministeredEnd = s.Field(4).Component(1).String()
-	o.Vaccine = coded(s.Field(5))
-	for _, c := range [][2]string{{o.Vaccine.System, o.Vaccine.Code}, {o.Vaccine.AltSystem, o.Vaccine.AltCode}} {
+func (d *decoder) rxa(s hl7.Segment, o *Order) {
+	d.fields(s, 21)
+	f := &d.f
+	o.AdministeredAt = d.comp1(f[3])
+	o.AdministeredEnd = d.comp1(f[4])
+	o.Vaccine = d.coded(f[5])
+	for _, c := range [...][2]string{{o.Vaccine.System, o.Vaccine.Code}, {o.Vaccine.AltSystem, o.Vaccine.AltCode}} {
 		switch c[0] {
 		case "CVX":
 			if o.CVX == "" {
@@ -472,47 +561,49 @@ func decodeRXA(s hl7.Segment, o *Order, res VaccineResolver) {
 			}
 		}
 	}
-	if res != nil && !o.Vaccine.IsZero() {
-		if cvx := res.VaccineCVX(o.Vaccine.Code, o.Vaccine.System, o.Vaccine.AltCode, o.Vaccine.AltSystem); cvx != "" {
+	if d.res != nil && !o.Vaccine.IsZero() {
+		if cvx := d.res.VaccineCVX(o.Vaccine.Code, o.Vaccine.System, o.Vaccine.AltCode, o.Vaccine.AltSystem); cvx != "" {
 			o.CVX = cvx
 		}
 	}
-	o.Amount = s.Field(6).String()
-	o.Units = coded(s.Field(7))
-	o.InfoSource = coded(s.Field(9))
-	o.AdministeredBy = provider(s.Field(10))
-	o.AdministeringSite = s.Field(11).Component(4).Sub(1).String()
-	for k, r := range s.Field(15).Reps() {
+	o.Amount = d.t.Field(f[6])
+	o.Units = d.coded(f[7])
+	o.InfoSource = d.coded(f[9])
+	o.AdministeredBy = d.provider(f[10])
+	o.AdministeringSite = d.t.Sub(f[11].Component(4).Sub(1))
+	for k, r := range f[15].Reps() {
 		if k > maxDecodeReps {
 			break
 		}
-		if lot := r.String(); lot != "" {
+		if lot := d.t.Rep(r); lot != "" {
 			o.Lots = append(o.Lots, lot)
 		}
 	}
-	o.LotExpiration = s.Field(16).Component(1).String()
-	o.Manufacturer = coded(s.Field(17))
-	o.RefusalReason = coded(s.Field(18))
-	o.CompletionStatus = s.Field(20).String()
-	o.ActionCode = s.Field(21).String()
+	o.LotExpiration = d.comp1(f[16])
+	o.Manufacturer = d.coded(f[17])
+	o.RefusalReason = d.coded(f[18])
+	o.CompletionStatus = d.t.Field(f[20])
+	o.ActionCode = d.t.Field(f[21])
 }
 
-func decodeOBX(s hl7.Segment) Observation {
+func (d *decoder) obx(s hl7.Segment) Observation {
+	d.fields(s, 17)
+	f := &d.f
 	o := Observation{
-		SetID:      s.Field(1).String(),
-		ValueType:  s.Field(2).String(),
-		Identifier: coded(s.Field(3)),
-		SubID:      s.Field(4).String(),
-		Units:      coded(s.Field(6)),
-		Status:     s.Field(11).String(),
-		ObservedAt: s.Field(14).Component(1).String(),
-		Method:     coded(s.Field(17)),
+		SetID:      d.t.Field(f[1]),
+		ValueType:  d.t.Field(f[2]),
+		Identifier: d.coded(f[3]),
+		SubID:      d.t.Field(f[4]),
+		Units:      d.coded(f[6]),
+		Status:     d.t.Field(f[11]),
+		ObservedAt: d.comp1(f[14]),
+		Method:     d.coded(f[17]),
 	}
 	switch o.ValueType {
 	case "CE", "CWE", "CNE":
-		o.Value = coded(s.Field(5))
+		o.Value = d.coded(f[5])
 	default:
-		o.Value = Coded{Code: s.Field(5).String()}
+		o.Value = Coded{Code: d.t.Field(f[5])}
 	}
 	return o
 }

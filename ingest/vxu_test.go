@@ -166,3 +166,39 @@ func TestDecodeResolvesCVX(t *testing.T) {
 		t.Errorf("storableText = %q", got)
 	}
 }
+
+// TestDecodeOwnsItsValues: what Decode returns shares nothing with the message's bytes (a
+// transport may reuse its read buffer once the message is answered) nor between orders (the
+// observations of all orders share one array, each order's slice capped at its own).
+func TestDecodeOwnsItsValues(t *testing.T) {
+	raw := []byte("MSH|^~\\&|EHR|FAC-A|IIS|IIS|20240310||VXU^V04^VXU_V04|C1|P|2.5.1\r" +
+		"PID|1||MRN-1^^^FAC-A^MR||Doe^Jane^^^^^L||20200101|F\r" +
+		"ORC|RE||O1^FAC-A\rOBX|1|ST|X^patient-level^LN||between ORC and RXA\r" +
+		"RXA|0|1|20240310||08^HepB^CVX|0.5\rOBX|1|CE|64994-7^elig^LN|1|V02^VFC^HL70064\rOBX|2|TS|29768-9^pub^LN|2|20230512\r" +
+		"RXA|0|1|20240310||10^IPV^CVX|0.5\rOBX|1|CE|64994-7^elig^LN|1|V01^Not VFC^HL70064\r")
+	m, err := hl7.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := Decode(m)
+	if len(v.Orders) != 2 || len(v.Orders[0].Observations) != 2 || len(v.Orders[1].Observations) != 1 || len(v.Observations) != 1 {
+		t.Fatalf("orders %d, observations %d/%d, patient-level %d", len(v.Orders),
+			len(v.Orders[0].Observations), len(v.Orders[1].Observations), len(v.Observations))
+	}
+	if v.Observations[0].Value.Code != "between ORC and RXA" || v.Orders[0].FillerOrder != "O1^FAC-A" {
+		t.Errorf("patient-level observation %+v, order %q", v.Observations[0], v.Orders[0].FillerOrder)
+	}
+	// Growing one order's observations leaves the next order's alone.
+	v.Orders[0].Observations = append(v.Orders[0].Observations, Observation{SetID: "added"})
+	if got := v.Orders[1].Observations[0].Value.Code; got != "V01" {
+		t.Errorf("second order's observation reads %q after the first order's grew, want V01", got)
+	}
+	// The message's bytes overwritten (a reused buffer): the decoded values stay.
+	for i := range raw {
+		raw[i] = 'x'
+	}
+	if p := v.Patient.PrimaryID(); p.Value != "MRN-1" || v.Patient.LegalName().Family != "Doe" || v.Orders[1].CVX != "10" ||
+		v.Orders[0].Observations[1].Value.Code != "20230512" {
+		t.Errorf("decoded values changed with the message's bytes: %+v %+v", p, v.Orders[1])
+	}
+}

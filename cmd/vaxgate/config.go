@@ -25,7 +25,8 @@ type config struct {
 		Level  string `mapstructure:"level"`
 		Format string `mapstructure:"format"` // json or console
 	} `mapstructure:"log"`
-	MLLP struct {
+	Runtime runtimeConfig `mapstructure:"runtime"` // the garbage collector: see gcsettings.go
+	MLLP    struct {
 		Addr           string        `mapstructure:"addr"`
 		MaxMessageSize int           `mapstructure:"max_message_size"`
 		ReadTimeout    time.Duration `mapstructure:"read_timeout"`
@@ -125,6 +126,8 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("data_dir", "./data")
 	v.SetDefault("log.level", "info")
 	v.SetDefault("log.format", "json")
+	v.SetDefault("runtime.gc_percent", defaultGCPercent)
+	v.SetDefault("runtime.memory_limit", defaultMemoryLimit)
 	v.SetDefault("mllp.addr", ":2575")
 	v.SetDefault("mllp.max_message_size", 4<<20)
 	v.SetDefault("mllp.read_timeout", 30*time.Second)

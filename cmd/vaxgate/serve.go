@@ -162,6 +162,11 @@ func serve(ctx context.Context, c *config, demo bool, stdout, stderr io.Writer) 
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	gc, err := applyRuntime(c.Runtime, osGetenv)
+	if err != nil {
+		return err
+	}
+	logRuntime(log, gc)
 
 	db, closeDB, err := database(ctx, c, log)
 	if err != nil {

@@ -250,7 +250,7 @@ func (c *conn) readLoop(queue chan<- item) (frames int, reason string) {
 			}
 			continue
 		}
-		c.s.m.frames.WithLabelValues(outcomeOK).Inc()
+		c.s.m.framesOK.Inc()
 		frames++
 		if c.handle(queue, frame, 0, readAt) {
 			return frames, closedJunk

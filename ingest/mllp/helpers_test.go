@@ -341,3 +341,19 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	c.n += int64(n)
 	return n, err
 }
+
+// receivingFrame reports whether a connection of the server has read the start of a frame and
+// not yet its end.
+func (s *testServer) receivingFrame() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.cr.mu.Lock()
+		in := c.cr.inFrame
+		c.cr.mu.Unlock()
+		if in {
+			return true
+		}
+	}
+	return false
+}

@@ -33,6 +33,7 @@ type metrics struct {
 	rejected         *prometheus.CounterVec
 	closed           *prometheus.CounterVec
 	frames           *prometheus.CounterVec
+	framesOK         prometheus.Counter // frames with outcome ok, resolved once: counted per message
 	junk             prometheus.Counter
 	junkFrames       prometheus.Counter
 	frameBytes       prometheus.Gauge
@@ -88,6 +89,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, o := range []string{outcomeOK, outcomeTooLarge, outcomePartial, outcomeTimeout} {
 		m.frames.WithLabelValues(o)
 	}
+	m.framesOK = m.frames.WithLabelValues(outcomeOK)
 	for _, r := range []string{rejectFull, rejectPerSource, rejectReserved} {
 		m.rejected.WithLabelValues(r)
 	}

@@ -493,11 +493,20 @@ func (s *Server) isClosing() bool {
 	return s.closing
 }
 
-// beginClose stops accepting and returns the open connections.
-func (s *Server) beginClose() []*conn {
+// beginClose stops accepting and returns the open connections. With stopReading (Shutdown), each
+// connection is told to read no new frame before the listeners close, under the same lock: once a
+// sender can see that the server stopped accepting, every connection has stopped reading, so a
+// frame sent after that is never read (with the listeners closed first, a connection not yet told
+// could still read and process such a frame).
+func (s *Server) beginClose(stopReading bool) []*conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closing = true
+	if stopReading {
+		for c := range s.conns {
+			c.stopReading()
+		}
+	}
 	for l := range s.listeners {
 		(*l).Close()
 		delete(s.listeners, l)
@@ -514,9 +523,7 @@ func (s *Server) beginClose() []*conn {
 // written, then closes the connections. It returns nil when all that is done, or ctx.Err() when
 // ctx expires first, after closing the remaining connections at once.
 func (s *Server) Shutdown(ctx context.Context) error {
-	for _, c := range s.beginClose() {
-		c.stopReading()
-	}
+	s.beginClose(true)
 	done := make(chan struct{})
 	go func() {
 		s.connWG.Wait()
@@ -536,7 +543,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // pipeline may still be committed, but their ACKs are not sent (the senders will resend them, and
 // the registry recognises the resends). Prefer Shutdown.
 func (s *Server) Close() error {
-	conns := s.beginClose()
+	conns := s.beginClose(false)
 	s.cancel()
 	for _, c := range conns {
 		c.abort()

@@ -570,7 +570,9 @@ func TestShutdown(t *testing.T) {
 		}
 		<-st.started
 		<-st.started
-		time.Sleep(50 * time.Millisecond) // let the server read the start of the third frame
+		// The server has read the start of the third frame (not a guess at how long that takes
+		// on a loaded machine: Shutdown must find that frame being received).
+		eventually(t, "the start of the third frame to be read", func() bool { return srv.receivingFrame() })
 
 		done := make(chan error, 1)
 		go func() { done <- srv.Shutdown(context.Background()) }()

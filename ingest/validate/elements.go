@@ -187,13 +187,31 @@ func (r *run) elements() {
 		// One pass over the segment's fields (Field(n) for each n would search from the start),
 		// then the required fields past its last one.
 		last := 0
+		var key [maxClean + cleanHead]byte
 		for n, f := range s.Fields() {
 			last = n
 			if def == segMSH && (n <= 2 || n == 9 || n == 11 || n == 12) {
 				continue // delimiters, MSH-9, MSH-11, MSH-12: the parser, header() and the pipeline
 			}
 			c.loc.Field, c.loc.Rep, c.loc.Component, c.loc.Sub = n, 0, 0, 0
+			raw := f.Raw()
+			if len(raw) < minClean || len(raw) > maxClean || n > 255 {
+				r.field(&c, s, n, f)
+				continue
+			}
+			dt := dtRef(0)
+			if def == segOBX && n == 5 {
+				dt = obxValueType(s.Field(2).Raw())
+			}
+			k := cleanKey(&key, def, n, dt, r.d, raw)
+			if r.v.clean.has(k) {
+				continue // checked before, found clean
+			}
+			before := r.reports
 			r.field(&c, s, n, f)
+			if r.reports == before {
+				r.v.clean.add(k)
+			}
 		}
 		for n := last + 1; n <= lastRequiredField[def]; n++ {
 			if def == segMSH && (n == 9 || n == 11 || n == 12) {

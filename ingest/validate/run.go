@@ -20,6 +20,7 @@ type run struct {
 	items  []item
 	extra  map[string]int // occurrences of non-Z22 segment names; nil until one is met
 
+	reports   int  // problems met, findings or not (see report)
 	dropped   int  // findings past the findings limit, not kept
 	droppedE  bool // one of them was an error
 	truncated bool // validation stopped at the segment limit
@@ -42,7 +43,7 @@ func (r *run) reset(v *Validator, m *hl7.Message, sev []ack.Severity) {
 		r.extra = nil // do not keep a hostile message's names in the pool
 	}
 	clear(r.extra)
-	r.dropped, r.droppedE, r.truncated = 0, false, false
+	r.dropped, r.droppedE, r.truncated, r.reports = 0, false, false, 0
 	r.pid = -1
 	r.birth, r.death, r.msgDate = 0, 0, 0
 }

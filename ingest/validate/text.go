@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"encoding/binary"
 	"strconv"
 	"unicode/utf8"
 
@@ -97,7 +98,13 @@ func (r *run) text() {
 	if r.m.CharsetError() != nil {
 		unknown = quote(r.m.Segment(0).Field(18).Rep(1).Raw()) + " (MSH-18), a character set the registry does not read"
 	}
+	escs := uint64(esc) * swarOnes
 	for i := 0; i < len(data); {
+		// Eight bytes at a time while they are plain printable ASCII (nearly all of a message).
+		if i+8 <= len(data) && plainWord(binary.LittleEndian.Uint64(data[i:]), escs) {
+			i += 8
+			continue
+		}
 		b := data[i]
 		if b >= 0x20 && b < 0x7f && b != esc {
 			i++
@@ -283,4 +290,16 @@ func unhex(c byte) byte {
 		return c - 'a' + 10
 	}
 	return c - 'A' + 10
+}
+
+const swarOnes = 0x0101010101010101
+
+// plainWord reports whether the eight bytes of x are all printable ASCII (0x20..0x7e) other than
+// the escape character (escs: it in every byte). It may say no for a plain word, never yes for
+// another: the caller then looks at the bytes one by one.
+func plainWord(x, escs uint64) bool {
+	const high = 0x8080808080808080
+	hasZero := func(v uint64) uint64 { return (v - swarOnes) & ^v & high }
+	below := (x - 0x20*swarOnes) & ^x & high // a byte under 0x20 (exact when none is >= 0x80)
+	return x&high|below|hasZero(x^(0x7f*swarOnes))|hasZero(x^escs) == 0
 }

@@ -60,6 +60,7 @@ type Validator struct {
 	senderSev map[string][]ack.Severity // by site code
 	tab       *codeTables
 	pool      sync.Pool
+	clean     cleanFields // field values the elements pass found nothing in (clean.go)
 
 	fallback       *hl7.Decoder            // deployment's fallback character set
 	senderFallback map[string]*hl7.Decoder // by site code
@@ -271,6 +272,7 @@ type args struct {
 // report records a finding of rule at loc in segment seg (its index, or -1 for the message as a
 // whole). It is the only place findings are made: severities, groups and texts are uniform.
 func (r *run) report(rule *Rule, seg int, loc ack.Location, a args) {
+	r.reports++ // before any filtering: the elements pass remembers only fields without problems
 	sev := r.sev[rule.idx]
 	if sev == Ignore {
 		return

@@ -1,0 +1,209 @@
+package hl7
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// checkStrings compares every value of m read through a Strings with String, at every level, and
+// returns how many values were read.
+func checkStrings(t *testing.T, m *Message) int {
+	t.Helper()
+	return checkStringsLate(t, m, nil)
+}
+
+// checkStringsLate is checkStrings with the Strings made before m gets the fallback late (nil:
+// none), as the pipeline does (it reads the header before validation sets the sender's fallback).
+func checkStringsLate(t *testing.T, m *Message, late *Decoder) int {
+	t.Helper()
+	st := NewStrings(m)
+	if late != nil {
+		m.SetFallback(late)
+	}
+	n := 0
+	same := func(what string, got, want string) {
+		t.Helper()
+		n++
+		if got != want {
+			t.Fatalf("%s: Strings reads %q, String %q", what, got, want)
+		}
+	}
+	for i, s := range m.Segments() {
+		for fn, f := range s.Fields() {
+			same(s.Name()+" field", st.Field(f), f.String())
+			for _, r := range f.Reps() {
+				same(s.Name()+" rep", st.Rep(r), r.String())
+				for _, c := range r.Components() {
+					same(s.Name()+" component", st.Component(c), c.String())
+					for _, sc := range c.Subs() {
+						same(s.Name()+" sub", st.Sub(sc), sc.String())
+					}
+				}
+			}
+			// The positional readers too (Field(n) and the iterator agree on MSH-1/2).
+			g := m.Segment(i).Field(fn)
+			same(s.Name()+" Field(n)", st.Field(g), g.String())
+			same(s.Name()+" Component(1)", st.Component(g.Component(1)), g.Component(1).String())
+		}
+	}
+	return n + checkSplit(t, m)
+}
+
+// checkSplit compares FieldsInto with Field(n) and ComponentsInto with Component(k), for every
+// segment and repetition of m.
+func checkSplit(t *testing.T, m *Message) int {
+	t.Helper()
+	n := 0
+	var fs [40]Field
+	var cs [12]Component
+	for _, s := range m.Segments() {
+		for _, k := range []int{0, 1, 3, len(fs)} {
+			s.FieldsInto(fs[:k])
+			for i := range fs[:k] {
+				n++
+				if want := s.Field(i + 1); fs[i] != want {
+					t.Fatalf("%s: FieldsInto(%d)[%d] = %q, Field(%d) = %q", s.Name(), k, i, fs[i].Raw(), i+1, want.Raw())
+				}
+			}
+		}
+		for fn, f := range s.Fields() {
+			for _, r := range f.Reps() {
+				r.ComponentsInto(cs[:])
+				for i := range cs {
+					n++
+					if want := r.Component(i + 1); cs[i] != want {
+						t.Fatalf("%s-%d: ComponentsInto[%d] = %q, Component(%d) = %q", s.Name(), fn, i, cs[i].Raw(), i+1, want.Raw())
+					}
+				}
+			}
+		}
+	}
+	return n
+}
+
+// TestStringsMatchString: a value read through Strings is the value String decodes, for the
+// fixtures (escape sequences, Latin-1, other delimiters), with a UTF-8 fallback, and for the
+// shared corpus.
+func TestStringsMatchString(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.hl7"))
+	more, _ := filepath.Glob(filepath.Join(sharedDir, "corpus", "vxu", "*.hl7"))
+	files = append(files, more...)
+	latin1, err := DecoderFor("8859/1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := [][]byte{
+		[]byte("MSH|^~\\&|A|B\rPID|1||O\\T\\Brien^M\xfcller\xff|\"\"|\\X4|Jos\xc3\xa9^\xe9|a&b&\\S\\c"),
+		[]byte("MSH|^~\\&|||||||||||||||||8859/1\rPID|\xe9\\XE9\\|plain|\xc3\xa9"),
+		[]byte("MSH|^~\\&|||||||||||||||||UNICODE UTF-8\rPID|Stra\xc3\x9fe|\xff"),
+		[]byte("MSH|^~\\&|A\\T\\B|F\rPID|1"),     // an escape in MSH-3: not a plain message
+		[]byte("MSH|^~\\&#|APP|F\rPID|1||X^Y\r"), // a fifth encoding character
+		[]byte("MSH|^~\\&"),
+	}
+	var msgs [][]byte
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, b)
+	}
+	msgs = append(msgs, extra...)
+	total := 0
+	for _, b := range msgs {
+		for _, fb := range []*Decoder{nil, latin1} {
+			m, err := Parse(b)
+			if err != nil && m.NumSegments() == 0 {
+				continue
+			}
+			m.SetFallback(fb)
+			total += checkStrings(t, m)
+		}
+	}
+	if total < 1000 {
+		t.Fatalf("only %d values compared", total)
+	}
+}
+
+// TestStringsShareOneCopy: reading the values of a message through Strings allocates once (the
+// copy), whatever the number of values; a message larger than MaxSharedCopy is not copied.
+func TestStringsShareOneCopy(t *testing.T) {
+	m, err := Parse(readFixture(t, "vxu_full.hl7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := m.Find("PID", 1)
+	var sink int
+	allocs := testing.AllocsPerRun(100, func() {
+		st := NewStrings(m)
+		for _, f := range pid.Fields() {
+			for _, r := range f.Reps() {
+				for _, c := range r.Components() {
+					if bytes.IndexByte(c.Raw(), '\\') < 0 { // escaped values decode apart
+						sink += len(st.Component(c))
+					}
+				}
+			}
+		}
+	})
+	if allocs != 1 {
+		t.Errorf("reading PID's components through Strings allocates %v times, want 1", allocs)
+	}
+	big := []byte("MSH|^~\\&|A\rPID|1||" + strings.Repeat("x", MaxSharedCopy) + "\r")
+	bm, err := Parse(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := NewStrings(bm)
+	if st.s != "" {
+		t.Errorf("a message of %d bytes was copied", len(big))
+	}
+	if got := st.Component(bm.Segment(1).Field(1).Component(1)); got != "1" {
+		t.Errorf("PID-1 of a large message reads %q", got)
+	}
+	// A message of plain ASCII (apart from MSH-2) is known to be plain once, for every value; one
+	// with an escape sequence after MSH-2 is not.
+	for raw, want := range map[string]bool{
+		"MSH|^~\\&|APP|FAC\rPID|1||MRN^^^A^MR||DOE^JANE":           true,
+		"MSH|^~\\&|APP|F\\T\\C\rPID|1":                             false,
+		"MSH|^~\\&|APP|FAC\rPID|1||M\xc3\xbcller":                  true, // valid UTF-8
+		"MSH|^~\\&|APP|FAC\rPID|1||M\xfcller":                      false,
+		"MSH|^~\\&|APP|FAC|||||||||||||||8859/1\rPID|1||M\xfcller": false,
+	} {
+		pm, err := Parse([]byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := NewStrings(pm).plain; got != want {
+			t.Errorf("%q: plain %v, want %v", raw, got, want)
+		}
+	}
+	// Parsed again (from other bytes), the Message is not read from the old copy.
+	st = NewStrings(m)
+	if err := m.Parse([]byte("MSH|^~\\&|OTHER\r")); err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Field(m.Segment(0).Field(3)); got != "OTHER" {
+		t.Errorf("after Parse, Strings reads %q, want OTHER", got)
+	}
+	_ = sink
+}
+
+func FuzzStrings(f *testing.F) {
+	for _, s := range fuzzSeeds(f) {
+		f.Add(s)
+	}
+	latin1, err := DecoderFor("8859/1")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, _ := Parse(data)
+		checkStrings(t, m)
+		m, _ = Parse(data)
+		checkStringsLate(t, m, latin1)
+	})
+}

@@ -1,0 +1,76 @@
+package validate
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vaxgate/vaxgate/hl7"
+	"github.com/vaxgate/vaxgate/ingest/vxugen"
+)
+
+// BenchmarkValidateTraffic validates the traffic of `make bench` (vxugen messages, parsed once
+// outside the timing): ns/op and allocs/op are per message.
+func BenchmarkValidateTraffic(b *testing.B) {
+	v, err := New(Options{}) // the clock of the generated traffic: now
+	if err != nil {
+		b.Fatal(err)
+	}
+	g := vxugen.New(vxugen.Options{Seed: 11, ControlIDs: "CPU", Now: time.Now()})
+	var ms []*hl7.Message
+	for range 256 {
+		ms = append(ms, mustParse(b, g.Next()))
+	}
+	b.ReportAllocs()
+	var ru0, ru1 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	defer func() {
+		// CPU time per message: on a shared machine, wall time includes waiting for a core.
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+		cpu := ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano()
+		b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
+	}()
+	for i := 0; b.Loop(); i++ {
+		v.Validate(ms[i%len(ms)], "SITE1")
+	}
+}
+
+// TestPlainWord: the eight-byte test of the text pass says "plain" exactly when every byte is
+// printable ASCII other than the escape character.
+func TestPlainWord(t *testing.T) {
+	ref := func(b []byte, esc byte) bool {
+		for _, c := range b {
+			if c < 0x20 || c >= 0x7f || c == esc {
+				return false
+			}
+		}
+		return true
+	}
+	check := func(b []byte, esc byte) {
+		t.Helper()
+		x := binary.LittleEndian.Uint64(b)
+		if got, want := plainWord(x, uint64(esc)*swarOnes), ref(b, esc); got != want {
+			t.Fatalf("plainWord(%q, esc %q) = %v, want %v", b, esc, got, want)
+		}
+	}
+	for _, esc := range []byte{'\\', '#', 0x7e} {
+		for pos := range 8 {
+			for c := range 256 {
+				b := []byte("AzAz09~ ")
+				b[pos] = byte(c)
+				check(b, esc)
+			}
+		}
+		rng := rand.New(rand.NewPCG(1, uint64(esc)))
+		for range 200000 {
+			var b [8]byte
+			for i := range b {
+				// Mostly bytes near the boundaries.
+				b[i] = []byte{0x1f, 0x20, 0x7e, 0x7f, 0x80, 0xff, esc, 'a', byte(rng.IntN(256))}[rng.IntN(9)]
+			}
+			check(b[:], esc)
+		}
+	}
+}

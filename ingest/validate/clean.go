@@ -1,0 +1,54 @@
+package validate
+
+import (
+	"sync"
+
+	"github.com/vaxgate/vaxgate/hl7"
+)
+
+// The elements pass checks each field against the profile from its bytes alone: its segment's
+// definition, its number, its data type (for OBX-5, the one OBX-2 names), the delimiters and the
+// validator's limits decide what it finds, nothing else of the message. Traffic repeats most
+// fields exactly (the sending application and facility, a site's providers and products, code
+// triplets, value types), so a Validator remembers the field values in which the pass found
+// nothing at all and does not walk them again. Only values without a single problem are kept
+// (whatever severity a sender gives it, even off): a value with one is checked every time, so
+// every finding is made as before.
+
+// Bounds of what is remembered: values shorter than minClean cost less to check than to look up;
+// longer than maxClean are not worth a key.
+const (
+	minClean       = 6
+	maxClean       = 160
+	maxCleanFields = 16384 // then the set starts over: memory stays bounded whatever is sent
+	cleanHead      = 9     // the key's bytes before the field's
+)
+
+// cleanFields is the set of field values found clean, keyed by cleanKey.
+type cleanFields struct {
+	mu sync.RWMutex
+	m  map[string]struct{}
+}
+
+// cleanKey is the key of field n of a segment of definition def, of data type dt (0 unless the
+// message chose it), written with delimiters d: those, then the field's bytes.
+func cleanKey(buf *[maxClean + cleanHead]byte, def segRef, n int, dt dtRef, d hl7.Delimiters, raw []byte) []byte {
+	k := append(buf[:0], byte(def), byte(n), byte(dt), byte(dt>>8), d.Field, d.Component, d.Repetition, d.Escape, d.Subcomponent)
+	return append(k, raw...)
+}
+
+func (c *cleanFields) has(key []byte) bool {
+	c.mu.RLock()
+	_, ok := c.m[string(key)]
+	c.mu.RUnlock()
+	return ok
+}
+
+func (c *cleanFields) add(key []byte) {
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxCleanFields {
+		c.m = make(map[string]struct{}, 1024)
+	}
+	c.m[string(key)] = struct{}{}
+	c.mu.Unlock()
+}
