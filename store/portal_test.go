@@ -42,13 +42,17 @@ func TestSiteIntake(t *testing.T) {
 	add(site, day.Add(25*time.Hour), "P", "AR", w2)  // C4
 	add(site, day.Add(-48*time.Hour), "P", "AE", w2) // C5: before the period
 	add(other, day.Add(time.Hour), "P", "AE", w2)    // C6: another site
+	// C7: rejected before its environment was known (env null).
+	_, err := db.Pool.Exec(ctx, `INSERT INTO messages (site_id, transport, control_id, received_at, raw, ack, ack_code, resend_key)
+		VALUES ($1, 'mllp', 'C7', $2, '\x00', '\x00', 'AR', false)`, site, day.Add(26*time.Hour))
+	must(err)
 	in, err := db.SiteIntake(ctx, site, day, 10, 3)
 	must(err)
 	var got []string
 	for _, d := range in.Days {
 		got = append(got, fmt.Sprintf("%s %s %s %d", d.Day.Format(time.DateOnly), d.Env, d.Code, d.Count))
 	}
-	want := []string{"2026-11-20 P AA 1", "2026-11-20 P AE 1", "2026-11-20 T AE 1", "2026-11-21 P AR 1"}
+	want := []string{"2026-11-20 P AA 1", "2026-11-20 P AE 1", "2026-11-20 T AE 1", "2026-11-21  AR 1", "2026-11-21 P AR 1"}
 	if !slices.Equal(got, want) {
 		t.Errorf("days = %v, want %v", got, want)
 	}
@@ -61,7 +65,7 @@ func TestSiteIntake(t *testing.T) {
 	for _, m := range in.Latest {
 		latest = append(latest, m.ControlID+" "+m.Code)
 	}
-	if !slices.Equal(latest, []string{"C4 AR", "C3 AE", "C2 AE"}) {
+	if !slices.Equal(latest, []string{"C7 AR", "C4 AR", "C3 AE"}) {
 		t.Errorf("latest = %v", latest)
 	}
 }

@@ -104,9 +104,12 @@ BEGIN
 END $$;
 
 -- Indexes nothing reads any more.
--- messages (received_at): every query of the archive by time names the site (messages_site_received
--- for a site's intake page, messages_site_env_received for the reports).
+-- messages (received_at): every query of the archive by time names the site. And one index by site
+-- and time is enough: the portal's intake page (store.SiteIntake) reads a site's messages of each
+-- environment (P, T, and null: rejected before it was known) through the reports' index,
+-- messages_site_env_received (site_id, env, received_at, id), instead of messages_site_received.
 DROP INDEX messages_received;
+DROP INDEX messages_site_received;
 -- vaccinations (patient_id, cvx, administered_on) and the dose index of 004: the writer's prefetch
 -- reads every vaccination of the batch's registry patients (vaccinations_registry_patient) and
 -- finds the sender's earlier reports and the reports of a dose among them in Go (package
