@@ -60,7 +60,7 @@ func BenchmarkPipelineSubmit(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	msgs := benchTraffic(b, 512)
+	msgs := benchTraffic(b, 4096) // mostly distinct patients, as in make bench
 	ctx := context.Background()
 	b.ReportAllocs()
 	defer cpuPerOp(b)()

@@ -77,8 +77,8 @@ func logRuntime(log *zap.Logger, s gcSettings) {
 var osGetenv = os.Getenv
 
 // The defaults. Measured with make bench at 64 connections, the collector's background work took
-// ~15% of serve's CPU at Go's default GOGC of 100 and ~2% at 400, for a larger but still small
-// heap (serve's RSS at the end ~100 MB instead of ~55 MB). The memory limit keeps the worst case
+// 12-15% of serve's CPU at Go's default GOGC of 100 and about 5% at 400, for a larger but still
+// small heap (serve's RSS at the end ~90 MB instead of ~55 MB). The memory limit keeps the worst case
 // where it was: at the MLLP admission limit (mllp.max_memory, 1 GiB of messages in flight) GOGC
 // 100 lets the heap reach about twice that, and the limit makes the collector run as often as
 // needed there, whatever GOGC says.

@@ -20,7 +20,7 @@ func BenchmarkValidateTraffic(b *testing.B) {
 	}
 	g := vxugen.New(vxugen.Options{Seed: 11, ControlIDs: "CPU", Now: time.Now()})
 	var ms []*hl7.Message
-	for range 256 {
+	for range 4096 { // mostly distinct patients, as in make bench
 		ms = append(ms, mustParse(b, g.Next()))
 	}
 	b.ReportAllocs()

@@ -11,7 +11,8 @@ import (
 // validator's limits decide what it finds, nothing else of the message. Traffic repeats most
 // fields exactly (the sending application and facility, a site's providers and products, code
 // triplets, value types), so a Validator remembers the field values in which the pass found
-// nothing at all and does not walk them again. Only values without a single problem are kept
+// nothing at all and does not walk them again (values of the data types that repeat: see repeats).
+// Only values without a single problem are kept
 // (whatever severity a sender gives it, even off): a value with one is checked every time, so
 // every finding is made as before.
 
@@ -23,6 +24,20 @@ const (
 	maxCleanFields = 16384 // then the set starts over: memory stays bounded whatever is sent
 	cleanHead      = 9     // the key's bytes before the field's
 )
+
+// repeats reports, by data type, whether values of the type repeat across messages: codes, coded
+// elements, providers, organizations. Names, addresses, telephone numbers, identifiers, dates and
+// free text are mostly a patient's or a message's own: remembering them would only fill the set.
+var repeats = func() (t [numDatatypes]bool) {
+	for i := range z22Datatypes {
+		switch z22Datatypes[i].base {
+		case "XPN", "XAD", "SAD", "XTN", "CX", "EI", "TS", "DTM", "DT", "ST", "TX", "FT", "NM", "SI":
+		default:
+			t[i] = true
+		}
+	}
+	return t
+}()
 
 // cleanFields is the set of field values found clean, keyed by cleanKey.
 type cleanFields struct {

@@ -195,13 +195,19 @@ func (r *run) elements() {
 			}
 			c.loc.Field, c.loc.Rep, c.loc.Component, c.loc.Sub = n, 0, 0, 0
 			raw := f.Raw()
-			if len(raw) < minClean || len(raw) > maxClean || n > 255 {
+			fd := fieldDef(def, n)
+			if len(raw) < minClean || len(raw) > maxClean || fd == nil || fd.dt < 0 {
 				r.field(&c, s, n, f)
 				continue
 			}
-			dt := dtRef(0)
+			dt, typ := dtRef(0), fd.dt
 			if def == segOBX && n == 5 {
 				dt = obxValueType(s.Field(2).Raw())
+				typ = dt
+			}
+			if !repeats[typ] {
+				r.field(&c, s, n, f)
+				continue
 			}
 			k := cleanKey(&key, def, n, dt, r.d, raw)
 			if r.v.clean.has(k) {
