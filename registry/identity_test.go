@@ -95,9 +95,9 @@ func TestOrderIdentity(t *testing.T) {
 		if got := OrderNumber(&c.o); got != c.number {
 			t.Errorf("OrderNumber(%q) = %q, want %q", c.o.FillerOrder, got, c.number)
 		}
-		kind, ok := orderKind(&c.o)
+		kind, ok := OrderKind(&c.o)
 		if kind != c.kind || ok != c.store {
-			t.Errorf("orderKind(%+v) = %s %v, want %s %v", c.o, kind, ok, c.kind, c.store)
+			t.Errorf("OrderKind(%+v) = %s %v, want %s %v", c.o, kind, ok, c.kind, c.store)
 		}
 		if got := r.doseKey(&c.o); got != c.doseKey {
 			t.Errorf("doseKey(CVX %s) = %q, want %q", c.o.CVX, got, c.doseKey)

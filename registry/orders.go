@@ -19,9 +19,9 @@ const (
 	KindNotAdministered = "not_administered"
 )
 
-// orderKind is what an order group records. ok is false for CVX 998 ("no vaccine administered")
+// OrderKind is what an order group records. ok is false for CVX 998 ("no vaccine administered")
 // without evidence of immunity: there is nothing to record.
-func orderKind(o *ingest.Order) (kind string, ok bool) {
+func OrderKind(o *ingest.Order) (kind string, ok bool) {
 	switch {
 	case o.CompletionStatus == "RE":
 		return KindRefusal, true

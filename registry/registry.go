@@ -203,7 +203,7 @@ func (r *Registry) applyOrder(v *View, ids IDs, rec *ingest.Record, o *ingest.Or
 	if action == "" {
 		action = "A"
 	}
-	kind, ok := orderKind(o)
+	kind, ok := OrderKind(o)
 	if !ok && action != "D" {
 		return nil, nil // "no vaccine administered" without evidence of immunity records nothing
 	}

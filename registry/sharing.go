@@ -58,7 +58,7 @@ func hasEncounter(v *ingest.VXU) bool {
 		if o.ActionCode == "D" || o.Historical() {
 			continue
 		}
-		if _, ok := orderKind(o); ok {
+		if _, ok := OrderKind(o); ok {
 			return true
 		}
 	}

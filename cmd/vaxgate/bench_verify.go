@@ -11,7 +11,6 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/vaxgate/vaxgate/ingest"
 	"github.com/vaxgate/vaxgate/ingest/codes"
 	"github.com/vaxgate/vaxgate/ingest/validate"
+	"github.com/vaxgate/vaxgate/registry"
 	"github.com/vaxgate/vaxgate/store"
 )
 
@@ -280,20 +280,20 @@ func compareRecord(sent *ingest.VXU, rec *store.PatientRecord, sender *ingest.Se
 		d.check("FamilyName", name.Family, rec.FamilyName)
 		d.check("GivenName", name.Given, rec.GivenName)
 		d.check("MiddleName", name.Middle, rec.MiddleName)
-		d.check("BirthDate", dateOf(sent.Patient.BirthDate), rec.BirthDate)
+		d.check("BirthDate", registry.ParseDate(sent.Patient.BirthDate), rec.BirthDate)
 		d.check("Sex", sent.Patient.Sex, rec.Sex)
 		d.check("MotherMaiden", sent.Patient.MotherMaiden.Family, rec.MotherMaiden)
-		d.check("PostalCode", homeAddress(sent.Patient.Addresses).Zip, rec.PostalCode)
+		d.check("PostalCode", registry.DemographicsOf(&sent.Patient).Zip, rec.PostalCode)
 	}
 	for i := range sent.Orders {
 		o := &sent.Orders[i]
 		path := "Vaccinations[order " + strconv.Itoa(o.Group) + "]"
-		kind, recorded := expectedKind(o)
-		date := dateOf(o.AdministeredAt)
+		kind, recorded := registry.OrderKind(o)
+		date := registry.ParseDate(o.AdministeredAt)
 		if !recorded || date == nil || o.ActionCode == "D" {
 			continue // such a group records nothing (or removes what it names)
 		}
-		number := orderNumberOf(o)
+		number := registry.OrderNumber(o)
 		var v *store.Vaccination
 		for j := range rec.Vaccinations {
 			c := &rec.Vaccinations[j]
@@ -326,7 +326,7 @@ func compareRecord(sent *ingest.VXU, rec *store.PatientRecord, sender *ingest.Se
 			lot = o.Lots[0]
 		}
 		d.check(path+".Lot", lot, v.Lot)
-		d.check(path+".LotExpiration", dateOf(o.LotExpiration), v.LotExpiration)
+		d.check(path+".LotExpiration", registry.ParseDate(o.LotExpiration), v.LotExpiration)
 		d.check(path+".MVX", o.Manufacturer.Code, v.MVX)
 		d.check(path+".Route", o.Route.Code, v.Route)
 		d.check(path+".BodySite", o.BodySite.Code, v.BodySite)
@@ -364,61 +364,6 @@ func mergedDose(rec *store.PatientRecord, o *ingest.Order, senderPatient int64, 
 		}
 	}
 	return false
-}
-
-// expectedKind is the kind of vaccination event an order group records, and whether it records
-// one: a refusal (RXA-20 RE), evidence of immunity (CVX 998 with an OBX 59784-9; without it,
-// nothing), not administered (NA), else a dose.
-func expectedKind(o *ingest.Order) (string, bool) {
-	switch {
-	case o.CompletionStatus == "RE":
-		return "refusal", true
-	case codes.NormalizeCVX(o.CVX) == "998":
-		for _, ob := range o.Observations {
-			if ob.Identifier.Code == "59784-9" {
-				return "immunity", true
-			}
-		}
-		return "immunity", false
-	case o.CompletionStatus == "NA":
-		return "not_administered", true
-	}
-	return "dose", true
-}
-
-// orderNumberOf is the order number a vaccination is known by: ORC-3 as sent, unless it is the
-// placeholder 9999.
-func orderNumberOf(o *ingest.Order) string {
-	if id, _, _ := strings.Cut(o.FillerOrder, "^"); id == "9999" {
-		return ""
-	}
-	return o.FillerOrder
-}
-
-// homeAddress is the first legal (L) or home (H) address, else the first one.
-func homeAddress(as []ingest.Address) ingest.Address {
-	for _, a := range as {
-		if a.Type == "L" || a.Type == "H" {
-			return a
-		}
-	}
-	if len(as) > 0 {
-		return as[0]
-	}
-	return ingest.Address{}
-}
-
-// dateOf reads the date part of an HL7 DTM (YYYYMMDD...), nil when there is none.
-func dateOf(s string) *time.Time {
-	s = strings.TrimSpace(s)
-	if len(s) < 8 {
-		return nil
-	}
-	t, err := time.Parse("20060102", s[:8])
-	if err != nil {
-		return nil
-	}
-	return &t
 }
 
 // differ collects the paths of the fields where what was read back differs from what was sent.

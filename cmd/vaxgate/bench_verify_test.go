@@ -15,6 +15,7 @@ import (
 	"github.com/vaxgate/vaxgate/ingest/codes"
 	"github.com/vaxgate/vaxgate/ingest/validate"
 	"github.com/vaxgate/vaxgate/ingest/vxugen"
+	"github.com/vaxgate/vaxgate/registry"
 	"github.com/vaxgate/vaxgate/store"
 	"github.com/vaxgate/vaxgate/store/storetest"
 )
@@ -170,14 +171,14 @@ func TestCompareRecordFieldByField(t *testing.T) {
 		name := sent.Patient.LegalName()
 		return &store.PatientRecord{
 			ID: 1, Env: "P", FamilyName: name.Family, GivenName: name.Given, MiddleName: name.Middle,
-			BirthDate: dateOf(sent.Patient.BirthDate), Sex: sent.Patient.Sex, MotherMaiden: sent.Patient.MotherMaiden.Family,
-			PostalCode: homeAddress(sent.Patient.Addresses).Zip,
+			BirthDate: registry.ParseDate(sent.Patient.BirthDate), Sex: sent.Patient.Sex, MotherMaiden: sent.Patient.MotherMaiden.Family,
+			PostalCode: registry.DemographicsOf(&sent.Patient).Zip,
 			Senders: []store.SenderPatient{{ID: 9, OrganizationID: 2, Identifier: sent.Patient.PrimaryID(),
 				Demographics: roundTrip(t, sent.Patient), Protection: sent.Patient.Protection,
 				NextOfKin: roundTrip(t, sent.NextOfKin), Observations: []ingest.Observation{}}},
-			Vaccinations: []store.Vaccination{{ID: 5, Kind: "dose", CVX: o.CVX, NDC: o.NDC, AdministeredOn: *dateOf(o.AdministeredAt),
+			Vaccinations: []store.Vaccination{{ID: 5, Kind: "dose", CVX: o.CVX, NDC: o.NDC, AdministeredOn: *registry.ParseDate(o.AdministeredAt),
 				Historical: o.Historical(), InfoSource: o.InfoSource.Code, Amount: o.Amount, AmountUnits: o.Units.Code,
-				Lot: o.Lots[0], LotExpiration: dateOf(o.LotExpiration), MVX: o.Manufacturer.Code, Route: o.Route.Code,
+				Lot: o.Lots[0], LotExpiration: registry.ParseDate(o.LotExpiration), MVX: o.Manufacturer.Code, Route: o.Route.Code,
 				BodySite: o.BodySite.Code, CompletionStatus: o.CompletionStatus, ActionCode: "A", OrderNumber: o.FillerOrder,
 				Source:  store.Source{OrganizationID: 2, SiteID: 3, SiteCode: "S", PatientID: 9},
 				Details: roundTrip(t, details), Observations: roundTrip(t, o.Observations), Reports: 1}},
