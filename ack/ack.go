@@ -476,7 +476,10 @@ func (w *segWriter) comps(parts ...string) {
 	}
 }
 
-// err writes one finding as an ERR segment, as errSegment describes it.
+// err writes one finding as an ERR segment. ERR-2 always has the form
+// segment^sequence^field^repetition^component^subcomponent, the parts not known empty (a field
+// named without a repetition is its first); a segment name that is not one (three characters
+// A-Z, 0-9, as a damaged message may give) leaves the location out rather than echo garbage.
 func (w *segWriter) err(f *Finding) {
 	w.begin("ERR")
 	w.text("") // ERR-1 is not used in 2.5.1
@@ -560,41 +563,6 @@ func summary(rest iter.Seq[Finding]) Finding {
 		Text: fmt.Sprintf("%d more findings (%d errors, %d warnings, %d information) are not listed in this acknowledgement; "+
 			"the registry keeps them all. Correct the problems listed above wherever they occur in the message.",
 			e+w+i, e, w, i),
-	}
-}
-
-// errSegment writes one finding as an ERR segment. ERR-2 always has the form
-// segment^sequence^field^repetition^component^subcomponent, the parts not known empty (a field
-// named without a repetition is its first); a segment name that is not one (three characters
-// A-Z, 0-9, as a damaged message may give) leaves the location out rather than echo garbage.
-func errSegment(f Finding) []hl7.Value {
-	loc := hl7.Text("")
-	if l := f.Location; validSegmentName(l.Segment) {
-		seq, rep := l.Sequence, l.Rep
-		if seq <= 0 {
-			seq = 1
-		}
-		if l.Field > 0 && rep <= 0 {
-			rep = 1
-		}
-		if l.Field <= 0 {
-			loc = hl7.Comps(l.Segment, itoa(seq))
-		} else {
-			loc = hl7.Comps(l.Segment, itoa(seq), itoa(l.Field), itoa(rep), itoa(l.Component), itoa(l.Sub))
-		}
-	}
-	app := hl7.Text("")
-	if f.App != AppNone {
-		app = hl7.Comps(strconv.Itoa(int(f.App)), f.App.Text(), "HL70533")
-	}
-	return []hl7.Value{
-		hl7.Text(""), // ERR-1 is not used in 2.5.1
-		loc,
-		hl7.Comps(strconv.Itoa(int(f.Code)), f.Code.Text(), "HL70357"),
-		hl7.Text(string(f.Severity)),
-		app,
-		hl7.Text(""), hl7.Text(""),
-		hl7.Text(f.Text),
 	}
 }
 
