@@ -52,24 +52,3 @@ func (r *run) reset(v *Validator, m *hl7.Message, sev []ack.Severity) {
 func (r *run) loc(i, n, rep, comp int) ack.Location {
 	return ack.Location{Segment: r.segName(i), Sequence: r.segs[i].seq, Field: n, Rep: rep, Component: comp}
 }
-
-// fieldRaw returns component comp (0: the whole first repetition) of field n of segment i, raw.
-func (r *run) fieldRaw(i, n, comp int) []byte {
-	f := r.m.Segment(i).Field(n)
-	if comp == 0 {
-		return f.Rep(1).Raw()
-	}
-	return f.Rep(1).Component(comp).Raw()
-}
-
-// dateOfField reads the date of a TS/DT field (its first component), 0 when empty or invalid.
-func (r *run) dateOfField(i, n int) date {
-	if i < 0 {
-		return 0
-	}
-	t, ok := parseDTM(r.fieldRaw(i, n, 1))
-	if !ok || t.digits < 8 {
-		return 0
-	}
-	return t.date
-}
