@@ -71,3 +71,46 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// TestReportedAgainUpdatesAreHOT: updating full pages of patients and registry patients the way
+// the writer does when a sender reports them again (same identity, name and birth date; the
+// report list grows) is mostly HOT — heap-only, no index entries — because migration 011 leaves
+// room on their pages. At fillfactor 100 the same updates find their pages full and insert into
+// every index instead (counted in the transaction itself: pg_stat_xact_user_tables).
+func TestReportedAgainUpdatesAreHOT(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.New(t)
+	tx, err := db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	const n = 600 // about 20 pages of each table
+	for _, sql := range []string{
+		`INSERT INTO registry_patients (id, env, family_name, given_name, birth_date)
+			SELECT g, 'P', 'Family' || g, 'Given', date '2020-01-01' + g FROM generate_series(1, 600) g`,
+		`INSERT INTO patients (id, env, organization_id, id_value, registry_patient_id, family_name, given_name,
+			birth_date, match_family, match_given, report_messages)
+			SELECT g, 'P', 1, 'MRN' || g, g, 'Family' || g, 'Given', date '2020-01-01' + g, 'FAMILY' || g, 'GIVEN', '{1}'
+			FROM generate_series(1, 600) g`,
+		`UPDATE patients SET family_name = family_name, birth_date = birth_date, match_family = match_family,
+			report_messages = report_messages || 2::bigint, updated_at = now()`,
+		`UPDATE registry_patients SET family_name = family_name, birth_date = birth_date, sharing = 'Y', updated_at = now()`,
+	} {
+		if _, err := tx.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	for _, table := range []string{"patients", "registry_patients"} {
+		var upd, hot int64
+		if err := tx.QueryRow(ctx, `SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = $1`,
+			table).Scan(&upd, &hot); err != nil {
+			t.Fatalf("%s: stats: %v", table, err)
+		}
+		// With 20% of each page free, at least a fifth of the rows' new versions fit beside them
+		// (more for the narrower registry rows); at fillfactor 100, only those of the last page.
+		if upd != n || hot < n/5 {
+			t.Errorf("%s: %d updates, %d HOT; want %d, at least %d HOT", table, upd, hot, n, n/5)
+		}
+	}
+}
