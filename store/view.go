@@ -12,7 +12,7 @@ import (
 )
 
 // The batch's view of the registry (registry.View) is fetched for the whole batch with a few
-// queries sent together, in one round trip, before any record is applied (prefetch), with the rows
+// queries sent together, in two round trips, before any record is applied (prefetch), with the rows
 // locked as the per-record look-ups locked them; the registry then applies every record to it in
 // Go, and the store writes what it made of each row, once (writeRegistry). Applying a batch costs
 // no round trip per record, and a statement per table, not per row.
@@ -60,17 +60,20 @@ var (
 		ORDER BY r.id, p.id FOR UPDATE OF r`
 	// Every vaccination of the registry patients the batch's sender patients are (or may be linked
 	// to): the sender's own, which a report may update, and the other reports of its doses, which
-	// it may merge with.
+	// it may merge with. The registry patients are those the patient queries returned (read in a
+	// second round trip, prefetchVaccs): finding them again here, by identifier and by linking
+	// block in a subquery, cost PostgreSQL the index look-ups of both patient queries a second time,
+	// and the planning of a five-way query, on every batch.
 	prefetchRegistryVaccs = `SELECT ` + viewVaccColumns + ` FROM vaccinations v
-		WHERE v.registry_patient_id IN (
-			SELECT p.registry_patient_id FROM ` + identityJoin + `
-			UNION
-			SELECT p.registry_patient_id FROM ` + fmt.Sprintf(blockJoin, 6, 7, 8, 9) + `)
+		WHERE v.registry_patient_id = ANY($1::bigint[])
 		ORDER BY v.id`
 )
 
-// prefetch queues the look-ups of recs' registry content into tx; the view is filled when the
-// queue is sent (the caller flushes it).
+// prefetch reads recs' registry content into a view, in two round trips on tx: the first sends
+// what is queued on tx already with the patient look-ups (by identifier and by linking block,
+// with their row locks), the second the vaccinations of the registry patients those returned and
+// those the records name by order number. Statements queued after it go out with the next round
+// trip.
 func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry.View, error) {
 	v := registry.NewView()
 	var ids struct {
@@ -117,10 +120,18 @@ func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry
 	if len(ids.env) == 0 {
 		return v, nil
 	}
-	idArgs := []any{ids.env, ids.org, ids.value, ids.authority, ids.typ}
-	readPatients := func(rows pgx.Rows) error { return readViewPatients(v, rows) }
+	// The registry patients the patient queries return, each once, in the order read.
+	var regs []int64
+	seenReg := map[int64]bool{}
+	addReg := func(id int64) {
+		if !seenReg[id] {
+			seenReg[id] = true
+			regs = append(regs, id)
+		}
+	}
+	readPatients := func(rows pgx.Rows) error { return readViewPatients(v, rows, addReg) }
 	readVaccs := func(rows pgx.Rows) error { return readViewVaccs(v, rows) }
-	if err := tx.QueueQuery(ctx, prefetchPatients, readPatients, idArgs...); err != nil {
+	if err := tx.QueueQuery(ctx, prefetchPatients, readPatients, ids.env, ids.org, ids.value, ids.authority, ids.typ); err != nil {
 		return nil, fmt.Errorf("store: look up patients: %w", err)
 	}
 	if len(blocks.env) > 0 {
@@ -129,9 +140,13 @@ func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry
 			return nil, fmt.Errorf("store: look up link candidates: %w", err)
 		}
 	}
-	if err := tx.QueueQuery(ctx, prefetchRegistryVaccs, readVaccs, append(idArgs,
-		blocks.env, blocks.birth, blocks.family, blocks.given)...); err != nil {
-		return nil, fmt.Errorf("store: look up vaccinations: %w", err)
+	if err := tx.Flush(ctx); err != nil {
+		return nil, err
+	}
+	if len(regs) > 0 {
+		if err := tx.QueueQuery(ctx, prefetchRegistryVaccs, readVaccs, regs); err != nil {
+			return nil, fmt.Errorf("store: look up vaccinations: %w", err)
+		}
 	}
 	if len(fillers.env) > 0 {
 		if err := tx.QueueQuery(ctx, prefetchFillerVaccs, readVaccs, fillers.env, fillers.org, fillers.filler); err != nil {
@@ -141,7 +156,7 @@ func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry
 	return v, nil
 }
 
-func readViewPatients(v *registry.View, rows pgx.Rows) error {
+func readViewPatients(v *registry.View, rows pgx.Rows, addReg func(int64)) error {
 	for rows.Next() {
 		var p registry.Patient
 		var r registry.RegistryPatient
@@ -153,6 +168,7 @@ func readViewPatients(v *registry.View, rows pgx.Rows) error {
 		}
 		p.D.MatchFamily, p.D.MatchGiven = family, given
 		r.ID = p.RegID
+		addReg(r.ID)
 		v.AddPatient(&p, &r)
 	}
 	return rows.Err()

@@ -615,10 +615,11 @@ func (w *Writer) countArchived(ids []int64) (int, error) {
 	return n, nil
 }
 
-// begin does, at the start of a batch's transaction and in one round trip, everything its records
+// begin does, at the start of a batch's transaction and in two round trips, everything its records
 // read: it takes the advisory locks of their linking blocks, looks up the answers already stored
 // for their control IDs (precheck), draws the ids of the rows they insert (drawIDs) and reads, with
-// row locks, the registry rows they may read or update (prefetch).
+// row locks, the registry rows they may read or update (prefetch: the patients in the first round
+// trip, the vaccinations of their registry patients in the second).
 //
 // The look-ups are planned for the values they are given, every time (plan_cache_mode
 // force_custom_plan, for them alone): PostgreSQL otherwise switches a prepared statement to a

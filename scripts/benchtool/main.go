@@ -69,9 +69,9 @@ func runPG(args []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	settings := map[string]string{"max_connections": *maxConns}
 	if *stock {
-		// pgembed's defaults that differ from PostgreSQL's own, set back (shared_buffers is the
-		// stock 128MB already; logging settings do not change the work).
-		settings = map[string]string{"max_connections": "100", "jit": "on", "wal_init_zero": "on"}
+		// pgembed's defaults that differ from PostgreSQL's own, set back (logging settings do not
+		// change the work).
+		settings = map[string]string{"max_connections": "100", "jit": "on", "wal_init_zero": "on", "shared_buffers": "128MB"}
 	}
 	for _, kv := range strings.Fields(os.Getenv("BENCH_PG_SETTINGS")) {
 		if k, v, ok := strings.Cut(kv, "="); ok {

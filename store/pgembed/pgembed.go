@@ -67,7 +67,14 @@ type Options struct {
 // synchronous_commit, full_page_writes) keep PostgreSQL's safe defaults: an ACK promises the data is
 // on disk.
 var defaultSettings = map[string]string{
-	"shared_buffers":  "128MB",
+	// 512MB, not PostgreSQL's stock 128MB: under a steady intake load a 128MB pool is too small for
+	// the pages each batch dirties (the archive's newest pages, the registry tables' and their
+	// indexes'), and the backends, not the background writer, write most evicted dirty pages
+	// themselves (pg_stat_bgwriter.buffers_backend) and read pages back from the OS cache. Measured
+	// with make bench (64 connections, 40,000 messages): PostgreSQL CPU per message from
+	// 251 to 181 and 227 µs (two runs; 64 connections sending one message at a time: 525 to 463 and
+	// 414 µs). The memory is touched only as the database grows (tests set their own).
+	"shared_buffers":  "512MB",
 	"max_connections": "100",
 	// JIT compilation costs more than it saves on the short queries of an intake engine.
 	"jit": "off",
@@ -77,6 +84,11 @@ var defaultSettings = map[string]string{
 	// it; durability is unchanged (commits still flush and fsync the WAL they wrote). Measured
 	// with make bench: p99 ACK latency at 850 msg/s from 78 ms to 28 ms.
 	"wal_init_zero": "off",
+	// max_wal_size, checkpoint_timeout and wal_buffers keep PostgreSQL's defaults (1GB, 5min, 4MB
+	// here): a checkpoint comes after ~530 MB of WAL, about 80,000 VXU at ~6.5 kB of WAL each;
+	// full-page images were under 0.1% of the WAL records of a make bench run, no WAL buffer ever
+	// filled (pg_stat_wal), and 8GB/15min/16MB measured no lower CPU per message. Larger values
+	// would only lengthen crash recovery (up to max_wal_size of WAL replayed at start).
 	// terse: leave DETAIL/CONTEXT (which can quote row values, i.e. patient data) out of the log.
 	"log_error_verbosity": "terse",
 	"log_line_prefix":     "%m [%p] ",
