@@ -142,13 +142,21 @@ var (
 		{"V03", "VFC eligible - Uninsured"}, {"V04", "VFC eligible - American Indian/Alaskan Native"}}
 )
 
-// person is derived from a patient number, so every report of patient n has the same identity.
+// person is derived from a patient number, so every report of patient n has the same identity,
+// whichever generator sends it: generators with different seeds (a load generator's connections)
+// report one population, as a registry's senders do. (New patients are each reported once, under
+// an MRN of their own generator: their identity is drawn from the generator's seed too, so that
+// the connections' new patients are different people.)
 type person struct {
 	mrn, family, given, middle, mother, sex, birth, street, city, state, zip, phone, race, raceText, eth, ethText string
 }
 
 func (g *Generator) person(n int) person {
-	r := rand.New(rand.NewPCG(g.o.Seed+uint64(n)*7919, uint64(n)))
+	var seed uint64
+	if g.o.NewPatients {
+		seed = g.o.Seed
+	}
+	r := rand.New(rand.NewPCG(seed+uint64(n)*7919, uint64(n)))
 	p := person{mrn: "MRN" + strconv.Itoa(100000+n)}
 	p.family = families[r.IntN(len(families))]
 	if r.IntN(2) == 0 {

@@ -103,3 +103,49 @@ func TestPatientID(t *testing.T) {
 		}
 	}
 }
+
+// TestOnePopulation: generators with different seeds (a load generator's connections) report one
+// population: a patient identifier always names the same person, so a report of it from another
+// connection is an update of that patient, not a different child under the same MRN. New
+// patients, reported once each, stay different people across generators.
+func TestOnePopulation(t *testing.T) {
+	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	pid := func(raw []byte) (id string, demo string) {
+		m, err := hl7.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := ingest.Decode(m)
+		n := v.Patient.LegalName()
+		return v.Patient.PrimaryID().Value, n.Family + "|" + n.Given + "|" + v.Patient.BirthDate + "|" + v.Patient.MotherMaiden.Family
+	}
+	seen := map[string]string{}
+	shared := 0
+	for seed := uint64(1); seed <= 4; seed++ {
+		g := vxugen.New(vxugen.Options{Seed: seed, ControlIDs: "P", Patients: 50, Now: now})
+		for i := 0; i < 100; i++ {
+			id, demo := pid(g.Next())
+			if prev, ok := seen[id]; ok {
+				shared++
+				if prev != demo {
+					t.Fatalf("patient %s reported as two different people by generators of different seeds", id)
+				}
+			}
+			seen[id] = demo
+		}
+	}
+	if shared == 0 {
+		t.Fatal("no patient was reported by two generators: the test proves nothing")
+	}
+	people := map[string]bool{}
+	for seed := uint64(1); seed <= 4; seed++ {
+		g := vxugen.New(vxugen.Options{Seed: seed, ControlIDs: "N" + string(rune('0'+seed)), NewPatients: true, Now: now})
+		for i := 0; i < 20; i++ {
+			_, demo := pid(g.Next())
+			people[demo] = true
+		}
+	}
+	if len(people) < 70 {
+		t.Errorf("new patients of 4 generators: %d different people of 80", len(people))
+	}
+}
