@@ -94,6 +94,49 @@ func TestBootstrapRegistryAdmin(t *testing.T) {
 	}
 }
 
+// TestFirstRegistryAdminRace: engines starting together on a new database each try to create the
+// first registry administrator; one does (and shows its password), the others find it there —
+// none fails to start.
+func TestFirstRegistryAdminRace(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	in := admin.NewUserInput{Username: "registrar", FirstName: "Registry", LastName: "Administrator", Email: "registrar@registry.test"}
+	const engines = 6
+	type result struct {
+		created  bool
+		password string
+		err      error
+	}
+	results := make(chan result, engines)
+	start := make(chan struct{})
+	for i := 0; i < engines; i++ {
+		go func() {
+			<-start
+			u, pw, err := e.svc.EnsureFirstRegistryAdmin(ctx, e.sys, in)
+			results <- result{u != nil, pw, err}
+		}()
+	}
+	close(start)
+	created := 0
+	for i := 0; i < engines; i++ {
+		r := <-results
+		if r.err != nil {
+			t.Errorf("engine %d: %v", i, r.err)
+		}
+		if r.created {
+			created++
+			if r.password == "" {
+				t.Error("the engine that created the administrator has no password to show")
+			}
+		} else if r.password != "" {
+			t.Error("an engine that created nothing shows a password")
+		}
+	}
+	if created != 1 {
+		t.Errorf("%d engines created the first registry administrator, want 1", created)
+	}
+}
+
 func TestInviteRegister(t *testing.T) {
 	e := newEnv(t)
 	e.user("aa.hs", e.siteHS, admin.RoleAdministrator, admin.DesignationAccessAdministrator)

@@ -86,6 +86,13 @@ func (s *Service) EnsureFirstRegistryAdmin(ctx context.Context, a Actor, in NewU
 	if errors.Is(err, ErrAlreadyBootstrap) {
 		return nil, "", nil
 	}
+	if errors.Is(err, ErrUsernameTaken) {
+		// Two engines starting together on a new database both found no registry administrator;
+		// the other one created it first. Created once, its password was shown once, there.
+		if n, cerr := s.st.CountRegistryAdmins(ctx); cerr == nil && n > 0 {
+			return nil, "", nil
+		}
+	}
 	if err != nil {
 		return nil, "", err
 	}
