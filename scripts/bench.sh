@@ -42,7 +42,8 @@
 #   BENCH_VERIFY_RECORDS=200      per phase, the records of this many patients the phase reported once read
 #                                 back and compared field by field with what was sent (vaxgate bench
 #                                 --verify-records; 1000 in the long run; 0 skips it)
-#   BENCH_RATED=0.8               then the largest connection count again at this share of its rate
+#   BENCH_RATED=0.8               then the largest connection count again, one message at a time, at this
+#                                 share of its pipelined rate, and at this share of its window-1 rate
 #                                 (latency below saturation; 0 skips it)
 #   BENCH_GOBENCH=0               skip the Go benchmarks
 #   STORE_MAX_BATCH, STORE_MAX_DELAY, STORE_SHARDS   passed to serve (VAXGATE_STORE_*)
@@ -350,17 +351,26 @@ if [[ -n "$RSS_LOOP" ]]; then
 fi
 # The same connections as EHRs use them: one message, then wait for its ACK (window 1). Fewer
 # messages in flight than with pipelining: lower latency, smaller group commits.
+W1_RATE=""
 if [[ "$LONG" != 1 && "$WINDOW" != 1 ]]; then
 	phase "$MAXCONNS" "$MESSAGES" "" 1
+	W1_RATE="$LAST_RATE"
 fi
 # Latency below saturation: the largest connection count again, one message at a time per
-# connection, at BENCH_RATED (default half) of the rate it reached, for about 20 s. At saturation
-# ACK latency is the queue (messages in flight over throughput, Little's law); this row shows the
-# latency of the work itself.
+# connection, each on a schedule (vaxgate bench --rate), for about 20 s: at BENCH_RATED (default
+# 0.8) of the rate the pipelined phase reached (the issue's latency target; one message at a time,
+# the connections may not carry it: the row shows the rate they did), then, when that is more than
+# they carried at window 1, at BENCH_RATED of the window-1 rate (below window-1 saturation). At
+# saturation ACK latency is the queue (messages in flight over throughput, Little's law); these
+# rows show the latency of the work itself.
 RATED="${BENCH_RATED:-0.8}"
 if [[ "$LONG" != 1 && -n "$SAT_RATE" && "$RATED" != 0 ]]; then
 	r="$(awk -v r="$SAT_RATE" -v f="$RATED" 'BEGIN {printf "%d", r * f}')"
 	(( r > 0 )) && phase "$MAXCONNS" "$(( r * 20 ))" "$r" 1
+	if [[ -n "$W1_RATE" ]]; then
+		r1="$(awk -v r="$W1_RATE" -v f="$RATED" 'BEGIN {printf "%d", r * f}')"
+		(( r1 > 0 && r1 < r )) && phase "$MAXCONNS" "$(( r1 * 20 ))" "$r1" 1
+	fi
 fi
 RSS_END="$(rss)"
 QUEUE="$(metric vaxgate_store_queue_depth)"

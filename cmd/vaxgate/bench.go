@@ -162,11 +162,15 @@ func runBench(ctx context.Context, o benchOptions) (*benchResult, error) {
 	if patients <= 0 {
 		patients = max(o.messages/2, 1)
 	}
-	var limiter <-chan time.Time
+	// With --rate, connection c sends its i-th message at start + (i*conns + c)/rate: a schedule
+	// of its own, kept whatever the ACKs do. A connection whose ACK comes back after its next
+	// send time sends at once (and keeps sending at once until it is on schedule again), so the
+	// rate asked for is the rate sent whenever the connections can carry it, and a slow answer
+	// shows as latency, not as fewer messages. (A shared ticker drops the ticks no connection is
+	// free to take: at window 1 it sent far less than asked.)
+	var interval time.Duration
 	if o.rate > 0 {
-		t := time.NewTicker(time.Duration(float64(time.Second) / o.rate))
-		defer t.Stop()
-		limiter = t.C
+		interval = time.Duration(float64(time.Second) * float64(o.conns) / o.rate)
 	}
 	var (
 		mu   sync.Mutex
@@ -200,14 +204,32 @@ func runBench(ctx context.Context, o benchOptions) (*benchResult, error) {
 			if res.logs != nil {
 				log = res.logs[c]
 			}
+			next := start
+			if interval > 0 {
+				next = start.Add(time.Duration(float64(time.Second) * float64(c) / o.rate))
+			}
 			msgs := func(yield func([]byte) bool) {
+				var wait *time.Timer
+				defer func() {
+					if wait != nil {
+						wait.Stop()
+					}
+				}()
 				for i := 0; i < n; i++ {
-					if limiter != nil {
-						select {
-						case <-limiter:
-						case <-ctx.Done():
-							return
+					if interval > 0 {
+						if d := time.Until(next); d > 0 {
+							if wait == nil {
+								wait = time.NewTimer(d)
+							} else {
+								wait.Reset(d)
+							}
+							select {
+							case <-wait.C:
+							case <-ctx.Done():
+								return
+							}
 						}
+						next = next.Add(interval)
 					}
 					msg := gen.Next()
 					if log != nil {
