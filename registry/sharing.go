@@ -8,18 +8,28 @@ const (
 	SourceHL7    = "hl7"    // PD1-12, where the policy honours it
 )
 
+// fromPD1 is the status PD1-12 asks for (Y = protect → No, N → Yes) where the policy honours it;
+// ok is false when it does not, or PD1-12 asks nothing.
+func fromPD1(rec *ingest.Record) (status, reason string, ok bool) {
+	if !rec.Sharing.HonorPD1 {
+		return "", "", false
+	}
+	switch rec.VXU.Patient.Protection {
+	case "Y":
+		return "N", "PD1-12 = Y (protection requested)", true
+	case "N":
+		return "Y", "PD1-12 = N", true
+	}
+	return "", "", false
+}
+
 // initialSharing is the data-sharing status of a registry patient first known from rec: PD1-12
 // where the policy honours it; Unknown for a report received before the site's go-live date
 // (backload) or for a patient reported with no immunization encounter (historical only); Yes
 // otherwise.
 func initialSharing(rec *ingest.Record) (status, source, reason string) {
-	if rec.Sharing.HonorPD1 {
-		switch rec.VXU.Patient.Protection {
-		case "Y":
-			return "N", SourceHL7, "PD1-12 = Y (protection requested)"
-		case "N":
-			return "Y", SourceHL7, "PD1-12 = N"
-		}
+	if status, reason, ok := fromPD1(rec); ok {
+		return status, SourceHL7, reason
 	}
 	switch {
 	case rec.Sharing.PreGoLive:
@@ -35,13 +45,8 @@ func initialSharing(rec *ingest.Record) (status, source, reason string) {
 // an authorized user), and Unknown resolved to Yes by an immunization encounter reported after
 // go-live. Yes and No are never changed by the registry's own rules.
 func sharingUpdate(rec *ingest.Record, current string) (next, source, reason string) {
-	if rec.Sharing.HonorPD1 {
-		switch rec.VXU.Patient.Protection {
-		case "Y":
-			return "N", SourceHL7, "PD1-12 = Y (protection requested)"
-		case "N":
-			return "Y", SourceHL7, "PD1-12 = N"
-		}
+	if status, reason, ok := fromPD1(rec); ok {
+		return status, SourceHL7, reason
 	}
 	if current == "U" && !rec.Sharing.PreGoLive && hasEncounter(rec.VXU) {
 		return "Y", SourcePolicy, "immunization encounter reported"
