@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -50,14 +51,24 @@ func exchange(t testing.TB, c net.Conn, id string) string {
 	return code
 }
 
-// rangedSenders is testSenders that also lists the address ranges of its credentials.
+// rangedSenders is testSenders that also lists the address ranges of its credentials. The server
+// reads them from its own goroutine (the periodic refresh) while a test registers new ones.
 type rangedSenders struct {
 	testSenders
+	mu     sync.Mutex
 	ranges []netip.Prefix
 }
 
 func (s *rangedSenders) MLLPSourceRanges(context.Context) ([]netip.Prefix, error) {
-	return s.ranges, nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.ranges), nil
+}
+
+func (s *rangedSenders) setRanges(r ...netip.Prefix) {
+	s.mu.Lock()
+	s.ranges = r
+	s.mu.Unlock()
 }
 
 // One address cannot take every slot: past MaxConnectionsPerSource its connections are refused,
@@ -440,7 +451,7 @@ func TestRefreshSourceRanges(t *testing.T) {
 	if srv.known.contains(netip.MustParseAddr("127.0.0.9")) {
 		t.Fatal("known before any range was registered")
 	}
-	senders.ranges = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	senders.setRanges(netip.MustParsePrefix("127.0.0.0/8"))
 	srv.RefreshSourceRanges(context.Background())
 	if !srv.known.contains(netip.MustParseAddr("127.0.0.9")) {
 		t.Error("not known after the refresh")
