@@ -382,16 +382,18 @@ if [[ "${BENCH_STATEMENTS:-0}" == 1 ]]; then
 	N=$(( PHASE_MSGS > 0 ? PHASE_MSGS : 1 ))
 	# The multi-row forms of one INSERT (VALUES lists of different lengths) are one line.
 	"$PSQL" "$URL" -X -c "WITH s AS (
-			SELECT toplevel, calls, rows, total_exec_time,
+			SELECT toplevel, calls, rows, total_exec_time, total_plan_time,
 				left(regexp_replace(regexp_replace(query, '\s+', ' ', 'g'), ' VALUES \(.*$', ' VALUES (…)'), 100) AS statement
 			FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())),
-		g AS (SELECT statement, toplevel, sum(calls) AS calls, sum(rows) AS rows, sum(total_exec_time) AS t FROM s GROUP BY 1, 2)
-		SELECT round((1000 * t / $N)::numeric, 1) AS us_per_msg,
+		g AS (SELECT statement, toplevel, sum(calls) AS calls, sum(rows) AS rows, sum(total_exec_time) AS t,
+			sum(total_plan_time) AS plan FROM s GROUP BY 1, 2)
+		SELECT round((1000 * t / $N)::numeric, 1) AS us_per_msg, round((1000 * plan / $N)::numeric, 1) AS plan_us_per_msg,
 			round((100 * t / (SELECT sum(t) FROM g WHERE toplevel))::numeric, 1) AS pct,
-			round(calls::numeric / $N, 2) AS calls_per_msg, round((1000 * t / calls)::numeric, 1) AS mean_us,
+			round(calls::numeric / $N, 2) AS calls_per_msg, round((1000 * t / nullif(calls, 0))::numeric, 1) AS mean_us,
 			round(rows::numeric / $N, 2) AS rows_per_msg, CASE WHEN toplevel THEN '' ELSE 'nested' END AS nested, statement
 		FROM g ORDER BY t DESC LIMIT 25" \
 		-c "SELECT round((1000 * sum(total_exec_time) / $N)::numeric, 1) AS us_per_msg_all_top_level,
+			round((1000 * sum(total_plan_time) / $N)::numeric, 1) AS plan_us_per_msg_all_top_level,
 			round((sum(calls)::numeric / $N), 1) AS statements_per_msg
 		FROM pg_stat_statements WHERE toplevel AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())" \
 		>"$WORK/statements.txt"
@@ -478,7 +480,7 @@ fi
 if [[ "${BENCH_STATEMENTS:-0}" == 1 ]]; then
 	echo
 	echo "PostgreSQL time by statement during the vaxgate phases of (b), $PHASE_MSGS messages (pg_stat_statements;"
-	echo "us_per_msg: execution time per message sent — CPU and waits, planning excluded; compare with postgres CPU above):"
+	echo "us_per_msg: execution time per message sent — CPU and waits; plan_us_per_msg: planning time; compare with postgres CPU above):"
 	cat "$WORK/statements.txt"
 fi
 

@@ -81,6 +81,7 @@ func runPG(args []string) error {
 	if *statements {
 		settings["shared_preload_libraries"] = "pg_stat_statements"
 		settings["pg_stat_statements.track"] = "all"
+		settings["pg_stat_statements.track_planning"] = "on"
 	}
 	s, err := pgembed.Start(ctx, pgembed.Options{DataDir: *dir, Settings: settings})
 	cancel()
