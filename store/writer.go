@@ -41,6 +41,10 @@ type WriterOptions struct {
 	// comes back; a record still not written when its wait ends is answered ingest.ErrUnavailable,
 	// which transports turn into no ACK at all (see there).
 	OutageWait time.Duration
+	// StatsInterval is how often the writer checks the statistics of the tables it reads by key,
+	// analyses those that have doubled, and decides whether its plans are kept (planstats.go;
+	// default 2 s; negative: never, the look-ups are planned for every batch).
+	StatsInterval time.Duration
 }
 
 // DefaultOutageWait is WriterOptions.OutageWait's default.
@@ -73,8 +77,9 @@ type Writer struct {
 	closed bool
 	stop   chan struct{} // closed by Close: held records stop waiting for the database
 
-	down   atomic.Bool  // the last attempt found the database unavailable
-	downAt atomic.Int64 // when it was found so (UnixNano)
+	down    atomic.Bool  // the last attempt found the database unavailable
+	generic atomic.Bool  // the writer's statements run on kept plans (planstats.go)
+	downAt  atomic.Int64 // when it was found so (UnixNano)
 
 	batchSize  prometheus.Histogram
 	commitTime prometheus.Histogram
@@ -82,6 +87,8 @@ type Writer struct {
 	failures   *prometheus.CounterVec
 	resends    prometheus.Counter
 	available  prometheus.Gauge
+	plansKept  prometheus.Gauge
+	analyses   prometheus.Counter
 }
 
 type job struct {
@@ -137,6 +144,9 @@ func (db *DB) NewWriter(o WriterOptions) (*Writer, error) {
 	if o.OutageWait == 0 {
 		o.OutageWait = DefaultOutageWait
 	}
+	if o.StatsInterval == 0 {
+		o.StatsInterval = DefaultStatsInterval
+	}
 	w := &Writer{db: db, o: o, log: o.Logger, reg: registry.New(o.Codes), stop: make(chan struct{})}
 	for i := 0; i < o.Shards; i++ {
 		w.shards = append(w.shards, make(chan *job, o.MaxBatch*4))
@@ -169,8 +179,14 @@ func (db *DB) NewWriter(o WriterOptions) (*Writer, error) {
 	w.resends = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "vaxgate_resends_total", Help: "Messages recognised as resends (same sender, control ID and content) and answered with the original ACK.",
 	})
+	w.plansKept = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "vaxgate_store_plans_kept", Help: "1 when the writer's statements run on plans kept per connection, 0 while its look-ups are planned for every batch (the tables' statistics describe too few rows yet).",
+	})
+	w.analyses = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vaxgate_store_analyze_total", Help: "ANALYZE runs the writer made on the tables it reads by key (each time one had doubled).",
+	})
 	if o.Registerer != nil {
-		for _, c := range []prometheus.Collector{w.batchSize, w.commitTime, w.queueDepth, w.failures, w.resends, w.available} {
+		for _, c := range []prometheus.Collector{w.batchSize, w.commitTime, w.queueDepth, w.failures, w.resends, w.available, w.plansKept, w.analyses} {
 			if err := o.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("store: register writer metrics: %w", err)
 			}
@@ -179,6 +195,10 @@ func (db *DB) NewWriter(o WriterOptions) (*Writer, error) {
 	for _, s := range w.shards {
 		w.wg.Add(1)
 		go w.run(s)
+	}
+	if o.StatsInterval > 0 {
+		w.wg.Add(1)
+		go w.keepStatistics()
 	}
 	return w, nil
 }
@@ -621,16 +641,16 @@ func (w *Writer) countArchived(ids []int64) (int, error) {
 // row locks, the registry rows they may read or update (prefetch: the patients in the first round
 // trip, the vaccinations of their registry patients in the second).
 //
-// The look-ups are planned for the values they are given, every time (plan_cache_mode
-// force_custom_plan, for them alone): PostgreSQL otherwise switches a prepared statement to a
-// generic plan after five executions and keeps it until the tables' statistics change. On a fresh
-// database — tables never analysed, autovacuum not yet come by — a generic plan made while the
-// tables were nearly empty reads them whole, and kept by the writer's long-lived connections it
-// made every batch slower as the registry grew (TestFreshDatabaseStaysOnIndexes). A custom plan
-// costs a few tens of microseconds per look-up, per batch, not per message.
+// The statements of a batch run on plans kept per connection once the tables' statistics can be
+// trusted, and the look-ups are planned for every batch until then (see planstats.go).
 func (w *Writer) begin(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*batchCheck, *registry.View, error) {
-	if _, err := tx.Exec(ctx, "SET LOCAL plan_cache_mode = force_custom_plan"); err != nil {
-		return nil, nil, fmt.Errorf("store: plan look-ups: %w", err)
+	generic := w.generic.Load()
+	settings := writerPlanSettings
+	if !generic {
+		settings = writerCustomPlanSettings
+	}
+	if _, err := tx.Exec(ctx, settings); err != nil {
+		return nil, nil, fmt.Errorf("store: plan settings: %w", err)
 	}
 	if err := lockLinkKeys(ctx, tx, recs); err != nil {
 		return nil, nil, err
@@ -646,9 +666,11 @@ func (w *Writer) begin(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (
 	if err != nil {
 		return nil, nil, err
 	}
-	// The writes that follow keep their cached plans (cheap to execute, costly to plan each time).
-	if _, err := tx.Exec(ctx, "RESET plan_cache_mode"); err != nil {
-		return nil, nil, fmt.Errorf("store: plan look-ups: %w", err)
+	if !generic {
+		// The writes that follow keep their plans (cheap to execute, costly to plan each time).
+		if _, err := tx.Exec(ctx, writerPlanWrites); err != nil {
+			return nil, nil, fmt.Errorf("store: plan settings: %w", err)
+		}
 	}
 	if err := tx.Flush(ctx); err != nil {
 		return nil, nil, err

@@ -1,0 +1,153 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.uber.org/zap"
+)
+
+// How the writer's statements are planned.
+//
+// Every batch runs the same few statements, prepared once per connection. Planning one costs
+// PostgreSQL tens to hundreds of microseconds; planned again for every batch (custom plans), the
+// look-ups alone took about a third of PostgreSQL's time per message when batches were small (one
+// message in flight per connection). A plan made once and kept (a generic plan) costs nothing per
+// batch, but it is only as good as the statistics it was made from: on a fresh database — tables
+// never analysed, or analysed while empty — every index looks as cheap as every other, and a
+// kept plan may walk a whole index (all patients of an environment) for each key, making every
+// batch slower as the registry grows.
+//
+// So the writer keeps the statistics of the tables it reads by key itself, rather than waiting for
+// autovacuum (which may be slow, tuned down or off on a registry's own server): every
+// StatsInterval it compares each table's live rows with the rows its statistics were made from and
+// ANALYZEs it when it has doubled (from analyzeMinRows on). ANALYZE also makes PostgreSQL drop the
+// plans made from the old statistics. While any of those tables has statistics of fewer than
+// genericMinRows rows the writer's look-ups are planned for every batch, as before; from then on
+// every statement of the writer runs on its kept plan. In both modes whole-table scans and hash
+// and merge joins are ruled out for the writer's transactions (writerPlanSettings): it reads and
+// writes only by key, a few hundred keys per batch at most, and for that a nested loop over an
+// index is the right plan at any table size.
+
+// keyedTables are the tables the writer reads by key.
+var keyedTables = []string{"messages", "patients", "registry_patients", "vaccinations"}
+
+const (
+	// DefaultStatsInterval is WriterOptions.StatsInterval's default.
+	DefaultStatsInterval = 2 * time.Second
+	// analyzeMinRows: smaller tables are not analysed by the writer (any plan reads them quickly).
+	analyzeMinRows = 500
+	// genericMinRows: the statistics of every keyed table must describe at least this many rows
+	// before the writer keeps its plans.
+	genericMinRows = 1000
+)
+
+const (
+	// writerPlanSettings are the plan settings of a writer's transaction once its statistics are
+	// trustworthy: kept plans, index look-ups only. SET LOCAL: they end with the transaction, and
+	// the connection's other users plan as PostgreSQL's settings say.
+	writerPlanSettings = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true),
+		set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),
+		set_config('enable_mergejoin', 'off', true)`
+	// writerCustomPlanSettings plan the look-ups for the values they are given (until
+	// writerPlanWrites, after them); index look-ups only.
+	writerCustomPlanSettings = `SELECT set_config('plan_cache_mode', 'force_custom_plan', true),
+		set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),
+		set_config('enable_mergejoin', 'off', true)`
+	writerPlanWrites = `SELECT set_config('plan_cache_mode', 'auto', true)`
+)
+
+// tableStats is what PostgreSQL knows of a keyed table: the rows its statistics were made from
+// (reltuples, -1 when never analysed) and the rows it counts live now.
+type tableStats struct {
+	name     string
+	analysed float64
+	live     int64
+}
+
+// readTableStats reads the keyed tables' statistics.
+func readTableStats(ctx context.Context, q querier) ([]tableStats, error) {
+	rows, err := q.Query(ctx, `SELECT c.relname::text, c.reltuples::float8, COALESCE(s.n_live_tup, 0)
+		FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
+		WHERE c.oid = ANY($1::regclass[]) ORDER BY 1`, keyedTables)
+	if err != nil {
+		return nil, fmt.Errorf("store: read table statistics: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (tableStats, error) {
+		var t tableStats
+		err := r.Scan(&t.name, &t.analysed, &t.live)
+		return t, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: read table statistics: %w", err)
+	}
+	return out, nil
+}
+
+// stale: the table has grown to twice the rows its statistics describe (or has never been
+// analysed) and is big enough for a plan to matter.
+func (t tableStats) stale() bool {
+	return t.live >= analyzeMinRows && float64(t.live) >= 2*max(t.analysed, 0)
+}
+
+// keepStatistics runs checkStatistics every StatsInterval until the writer is closed.
+func (w *Writer) keepStatistics() {
+	defer w.wg.Done()
+	t := time.NewTicker(w.o.StatsInterval)
+	defer t.Stop()
+	base, stop := context.WithCancel(context.Background())
+	defer stop()
+	go func() {
+		select {
+		case <-w.stop: // Close does not wait for an ANALYZE to finish
+			stop()
+		case <-base.Done():
+		}
+	}()
+	for {
+		ctx, cancel := context.WithTimeout(base, time.Minute)
+		if err := w.checkStatistics(ctx); err != nil && base.Err() == nil && !w.down.Load() {
+			w.log.Warn("store: keeping the writer's table statistics", zap.Error(err))
+		}
+		cancel()
+		select {
+		case <-w.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// checkStatistics analyses the keyed tables whose statistics are stale and decides whether the
+// writer keeps its plans.
+func (w *Writer) checkStatistics(ctx context.Context) error {
+	stats, err := readTableStats(ctx, w.db.Pool)
+	if err != nil {
+		return err
+	}
+	generic := len(stats) == len(keyedTables)
+	for _, t := range stats {
+		if t.stale() {
+			if _, err := w.db.Pool.Exec(ctx, "ANALYZE "+pgx.Identifier{t.name}.Sanitize()); err != nil {
+				// Not the owner (a registry's own grants), say: the look-ups stay planned per batch.
+				w.generic.Store(false)
+				w.plansKept.Set(0)
+				return fmt.Errorf("store: analyze %s: %w", t.name, err)
+			}
+			w.analyses.Inc()
+			t.analysed = float64(t.live)
+		}
+		if t.analysed < genericMinRows {
+			generic = false
+		}
+	}
+	w.generic.Store(generic)
+	if generic {
+		w.plansKept.Set(1)
+	} else {
+		w.plansKept.Set(0)
+	}
+	return nil
+}
