@@ -34,6 +34,15 @@ import (
 // keyedTables are the tables the writer reads by key.
 var keyedTables = []string{"messages", "patients", "registry_patients", "vaccinations"}
 
+// keyColumns are, per keyed table, the columns the writer's look-ups match on: ANALYZE computes
+// statistics for them alone (the archive's raw messages, say, would cost it seconds for nothing).
+var keyColumns = map[string]string{
+	"messages":          "site_id, env, control_id, content_digest, resend_key",
+	"patients":          "env, organization_id, id_value, id_authority, id_type, registry_patient_id, birth_date, match_family, match_given",
+	"registry_patients": "env, birth_date, family_name",
+	"vaccinations":      "env, organization_id, filler_order_id, registry_patient_id",
+}
+
 const (
 	// DefaultStatsInterval is WriterOptions.StatsInterval's default.
 	DefaultStatsInterval = 2 * time.Second
@@ -130,7 +139,7 @@ func (w *Writer) checkStatistics(ctx context.Context) error {
 	generic := len(stats) == len(keyedTables)
 	for _, t := range stats {
 		if t.stale() {
-			if _, err := w.db.Pool.Exec(ctx, "ANALYZE "+pgx.Identifier{t.name}.Sanitize()); err != nil {
+			if _, err := w.db.Pool.Exec(ctx, "ANALYZE "+pgx.Identifier{t.name}.Sanitize()+" ("+keyColumns[t.name]+")"); err != nil {
 				// Not the owner (a registry's own grants), say: the look-ups stay planned per batch.
 				w.generic.Store(false)
 				w.plansKept.Set(0)
