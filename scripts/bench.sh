@@ -51,7 +51,8 @@
 #   BENCH_PROFILE=1               serve with http.pprof on; a CPU profile of serve during the first phase at
 #                                 the largest connection count (BENCH_PROFILE_SECONDS, 15): serve's CPU by area
 #                                 (each sample billed to the innermost vaxgate package or module on its stack)
-#                                 and its top functions
+#                                 and its top functions; BENCH_PROFILE_PHASE="64 w1" profiles the phase of that
+#                                 row label instead
 #   BENCH_KEEP=1                  keep the work directory (database, logs) for inspection
 #   BENCH_STATEMENTS=1            load pg_stat_statements and print where PostgreSQL spent its time
 #                                 during the vaxgate phases of (b): per statement, microseconds of execution
@@ -281,7 +282,7 @@ phase() { # phase CONNS MESSAGES [RATE] [WINDOW]: one run of vaxgate bench, one 
 	say "vaxgate: $c connections, $n messages, window $WIN (load: $(cut -d' ' -f1-3 /proc/loadavg))"
 	s0="$(serve_cpu)"; g0="$(pg_cpu)"; w0="$(date +%s.%N)"
 	local prof=""
-	if [[ "$PROFILE" == 1 && -z "$PROFILED" && "$c" == "$MAXCONNS" ]]; then
+	if [[ "$PROFILE" == 1 && -z "$PROFILED" && ( ( -z "${BENCH_PROFILE_PHASE:-}" && "$c" == "$MAXCONNS" ) || "$label" == "${BENCH_PROFILE_PHASE:-}" ) ]]; then
 		PROFILED=1
 		curl -fsS -o "$WORK/serve.cpu.pprof" "http://127.0.0.1:$HTTP_PORT/debug/pprof/profile?seconds=${BENCH_PROFILE_SECONDS:-15}" &
 		prof=$!
@@ -466,7 +467,7 @@ fi
 
 if [[ -s "$WORK/serve.cpu.pprof" ]]; then
 	echo
-	echo "vaxgate serve CPU profile, $MAXCONNS connections, ${BENCH_PROFILE_SECONDS:-15} s (the file: $WORK/serve.cpu.pprof with BENCH_KEEP=1)."
+	echo "vaxgate serve CPU profile, ${BENCH_PROFILE_PHASE:-$MAXCONNS connections}, ${BENCH_PROFILE_SECONDS:-15} s (the file: $WORK/serve.cpu.pprof with BENCH_KEEP=1)."
 	echo "By area: self = samples whose innermost vaxgate or third-party package is the area (the standard library"
 	echo "and runtime it calls — allocation, GC assists, syscalls — included); cum = samples with the area anywhere on"
 	echo "the stack; µs/msg = self share × serve's CPU per message in that phase (${PROFILE_SERVE_US:-?} µs):"
