@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -77,16 +76,16 @@ var (
 func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry.View, error) {
 	v := registry.NewView()
 	var ids struct {
-		env, value, authority, typ []string
-		org                        []int64
+		env, value, authority, typ textArray
+		org                        int8Array
 	}
 	var blocks struct {
-		env, family, given []string
-		birth              []time.Time
+		env, family, given textArray
+		birth              dateArray
 	}
 	var fillers struct {
-		env, filler []string
-		org         []int64
+		env, filler textArray
+		org         int8Array
 	}
 	seenKey := map[registry.PatientKey]bool{}
 	seenBlock := map[registry.BlockKey]bool{}
@@ -121,7 +120,7 @@ func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry
 		return v, nil
 	}
 	// The registry patients the patient queries return, each once, in the order read.
-	var regs []int64
+	var regs int8Array
 	seenReg := map[int64]bool{}
 	addReg := func(id int64) {
 		if !seenReg[id] {

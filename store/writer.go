@@ -788,10 +788,10 @@ func precheck(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*batchChe
 	if len(recs) == 0 {
 		return b, nil
 	}
-	sites := make([]*int64, len(recs))
-	envs := make([]string, len(recs))
-	controls := make([]string, len(recs))
-	digests := make([][]byte, len(recs))
+	sites := make(nullInt8Array, len(recs))
+	envs := make(textArray, len(recs))
+	controls := make(textArray, len(recs))
+	digests := make(byteaArray, len(recs))
 	for i, rec := range recs {
 		if prechecks(rec) {
 			b.lookup[i] = true
