@@ -90,6 +90,17 @@ func appendArrayHeader(buf []byte, elem uint32, n int) []byte {
 	return binary.BigEndian.AppendUint32(buf, 1) // lower bound
 }
 
+// grow makes room for n more bytes in buf. When it must reallocate, it at least doubles the
+// buffer: pgx encodes a statement's parameters one after another into one buffer that starts at
+// 256 bytes for every statement, and growing each array parameter to just its own size would copy
+// everything before it again for every parameter after a large one (the batch's raw messages).
+func grow(buf []byte, n int) []byte {
+	if cap(buf)-len(buf) >= n {
+		return buf
+	}
+	return slices.Grow(buf, len(buf)+n)
+}
+
 // setHasNull sets the NULL flag of the array header that starts at buf[start].
 func setHasNull(buf []byte, start int) {
 	binary.BigEndian.PutUint32(buf[start+4:], 1)
@@ -108,7 +119,7 @@ func (a textArray) appendBinary(buf []byte) []byte {
 	for _, s := range a {
 		size += len(s)
 	}
-	buf = appendArrayHeader(slices.Grow(buf, size), pgtype.TextOID, len(a))
+	buf = appendArrayHeader(grow(buf, size), pgtype.TextOID, len(a))
 	for _, s := range a {
 		buf = append(appendLen(buf, len(s)), s...)
 	}
@@ -126,7 +137,7 @@ func (a nullTextArray) appendBinary(buf []byte) []byte {
 		}
 	}
 	start := len(buf)
-	buf = appendArrayHeader(slices.Grow(buf, size), pgtype.TextOID, len(a))
+	buf = appendArrayHeader(grow(buf, size), pgtype.TextOID, len(a))
 	for _, s := range a {
 		if s == nil {
 			buf = binary.BigEndian.AppendUint32(buf, nullElement)
@@ -142,7 +153,7 @@ func (a int8Array) appendBinary(buf []byte) []byte {
 	if a == nil {
 		return nil
 	}
-	buf = appendArrayHeader(slices.Grow(buf, arrayHeaderSize+12*len(a)), pgtype.Int8OID, len(a))
+	buf = appendArrayHeader(grow(buf, arrayHeaderSize+12*len(a)), pgtype.Int8OID, len(a))
 	for _, x := range a {
 		buf = binary.BigEndian.AppendUint64(appendLen(buf, 8), uint64(x))
 	}
@@ -154,7 +165,7 @@ func (a nullInt8Array) appendBinary(buf []byte) []byte {
 		return nil
 	}
 	start := len(buf)
-	buf = appendArrayHeader(slices.Grow(buf, arrayHeaderSize+12*len(a)), pgtype.Int8OID, len(a))
+	buf = appendArrayHeader(grow(buf, arrayHeaderSize+12*len(a)), pgtype.Int8OID, len(a))
 	for _, x := range a {
 		if x == nil {
 			buf = binary.BigEndian.AppendUint32(buf, nullElement)
@@ -170,7 +181,7 @@ func (a int4Array) appendBinary(buf []byte) []byte {
 	if a == nil {
 		return nil
 	}
-	buf = appendArrayHeader(slices.Grow(buf, arrayHeaderSize+8*len(a)), pgtype.Int4OID, len(a))
+	buf = appendArrayHeader(grow(buf, arrayHeaderSize+8*len(a)), pgtype.Int4OID, len(a))
 	for _, x := range a {
 		buf = binary.BigEndian.AppendUint32(appendLen(buf, 4), uint32(x))
 	}
@@ -181,7 +192,7 @@ func (a boolArray) appendBinary(buf []byte) []byte {
 	if a == nil {
 		return nil
 	}
-	buf = appendArrayHeader(slices.Grow(buf, arrayHeaderSize+5*len(a)), pgtype.BoolOID, len(a))
+	buf = appendArrayHeader(grow(buf, arrayHeaderSize+5*len(a)), pgtype.BoolOID, len(a))
 	for _, x := range a {
 		var b byte
 		if x {
@@ -207,7 +218,7 @@ func (a dateArray) appendBinary(buf []byte) []byte {
 	if a == nil {
 		return nil
 	}
-	buf = appendArrayHeader(slices.Grow(buf, arrayHeaderSize+8*len(a)), pgtype.DateOID, len(a))
+	buf = appendArrayHeader(grow(buf, arrayHeaderSize+8*len(a)), pgtype.DateOID, len(a))
 	for i := range a {
 		buf = binary.BigEndian.AppendUint32(appendLen(buf, 4), pgDate(a[i]))
 	}
@@ -219,7 +230,7 @@ func (a nullDateArray) appendBinary(buf []byte) []byte {
 		return nil
 	}
 	start := len(buf)
-	buf = appendArrayHeader(slices.Grow(buf, arrayHeaderSize+8*len(a)), pgtype.DateOID, len(a))
+	buf = appendArrayHeader(grow(buf, arrayHeaderSize+8*len(a)), pgtype.DateOID, len(a))
 	for _, t := range a {
 		if t == nil {
 			buf = binary.BigEndian.AppendUint32(buf, nullElement)
@@ -235,7 +246,7 @@ func (a timestamptzArray) appendBinary(buf []byte) []byte {
 	if a == nil {
 		return nil
 	}
-	buf = appendArrayHeader(slices.Grow(buf, arrayHeaderSize+12*len(a)), pgtype.TimestamptzOID, len(a))
+	buf = appendArrayHeader(grow(buf, arrayHeaderSize+12*len(a)), pgtype.TimestamptzOID, len(a))
 	for i := range a {
 		t := &a[i]
 		us := t.Unix()*1000000 + int64(t.Nanosecond())/1000 - y2kUnix*1000000
@@ -253,7 +264,7 @@ func (a byteaArray) appendBinary(buf []byte) []byte {
 		size += len(b)
 	}
 	start := len(buf)
-	buf = appendArrayHeader(slices.Grow(buf, size), pgtype.ByteaOID, len(a))
+	buf = appendArrayHeader(grow(buf, size), pgtype.ByteaOID, len(a))
 	for _, b := range a {
 		if b == nil {
 			buf = binary.BigEndian.AppendUint32(buf, nullElement)
