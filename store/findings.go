@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,9 +29,7 @@ func archiveFindings(fs []ack.Finding) (archivedFindings, error) {
 	listed, omitted := ack.Listed(fs, ack.DefaultMaxERR)
 	var a archivedFindings
 	var err error
-	if a.listed, err = json.Marshal(findingsJSON(listed)); err != nil {
-		return a, fmt.Errorf("store: encode findings: %w", err)
-	}
+	a.listed = appendFindingsJSON(nil, listed)
 	if omitted > 0 {
 		if a.more, err = encodeFindings(ack.Omitted(fs, ack.DefaultMaxERR)); err != nil {
 			return a, err

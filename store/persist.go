@@ -56,24 +56,24 @@ func writeMessages(ctx context.Context, tx *pipeTx, rows []archiveRow) error {
 	}
 	n := len(rows)
 	var (
-		ids       = make([]int64, n)
-		envs      = make([]*string, n)
-		sites     = make([]*int64, n)
-		creds     = make([]*int64, n)
-		transport = make([]string, n)
-		control   = make([]string, n)
-		facility  = make([]string, n)
-		mtype     = make([]string, n)
-		received  = make([]time.Time, n)
-		raw       = make([][]byte, n)
-		acks      = make([][]byte, n)
-		codes     = make([]string, n)
-		findings  = make([]string, n)
-		resend    = make([]bool, n)
-		digests   = make([][]byte, n)
-		more      = make([][]byte, n)
-		moreCount = make([]int32, n)
-		charsets  = make([]*string, n)
+		ids       = make(int8Array, n)
+		envs      = make(nullTextArray, n)
+		sites     = make(nullInt8Array, n)
+		creds     = make(nullInt8Array, n)
+		transport = make(textArray, n)
+		control   = make(textArray, n)
+		facility  = make(textArray, n)
+		mtype     = make(textArray, n)
+		received  = make(timestamptzArray, n)
+		raw       = make(byteaArray, n)
+		acks      = make(byteaArray, n)
+		codes     = make(textArray, n)
+		findings  = make(textArray, n)
+		resend    = make(boolArray, n)
+		digests   = make(byteaArray, n)
+		more      = make(byteaArray, n)
+		moreCount = make(int4Array, n)
+		charsets  = make(nullTextArray, n)
 	)
 	for i, r := range rows {
 		ids[i], envs[i], sites[i], creds[i] = r.id, r.env, r.site, r.cred
@@ -175,10 +175,10 @@ func writeRegistry(ctx context.Context, tx *pipeTx, view *registry.View) error {
 
 func writeRegistryPatients(ctx context.Context, tx *pipeTx, regs []*registry.RegistryPatient) error {
 	var ins, upd struct {
-		id                         []int64
-		env, family, given, middle []string
-		birth                      []*time.Time
-		sex, mother, zip, sharing  []string
+		id                         int8Array
+		env, family, given, middle textArray
+		birth                      nullDateArray
+		sex, mother, zip, sharing  textArray
 	}
 	for _, r := range regs {
 		a := &upd
@@ -207,12 +207,12 @@ func writeRegistryPatients(ctx context.Context, tx *pipeTx, regs []*registry.Reg
 
 func writePatients(ctx context.Context, tx *pipeTx, patients []*registry.Patient) error {
 	var ins, upd struct {
-		id, org, reg                          []int64
-		env, value, authority, typ            []string
-		family, given, middle                 []string
-		birth                                 []*time.Time
-		sex, mother, zip, protection, reports []string
-		mfamily, mgiven, mmother, mstreet     []string
+		id, org, reg                          int8Array
+		env, value, authority, typ            textArray
+		family, given, middle                 textArray
+		birth                                 nullDateArray
+		sex, mother, zip, protection, reports textArray
+		mfamily, mgiven, mmother, mstreet     textArray
 	}
 	for _, p := range patients {
 		a := &upd
@@ -246,14 +246,14 @@ func writePatients(ctx context.Context, tx *pipeTx, patients []*registry.Patient
 
 // vaccArrays are the columns of vaccinationArrays.
 type vaccArrays struct {
-	id, patient, reg, org, site, merged                        []int64
-	env, filler, kind, cvx, ndc                                []string
-	date                                                       []time.Time
-	historical, deleted, deletedNow                            []bool
-	info, amount, units, lot                                   []string
-	lotExp                                                     []*time.Time
-	mvx, route, bodySite, completion, action, refusal, doseKey []string
-	reports, groups                                            []string
+	id, patient, reg, org, site, merged                        int8Array
+	env, filler, kind, cvx, ndc                                textArray
+	date                                                       dateArray
+	historical, deleted, deletedNow                            boolArray
+	info, amount, units, lot                                   textArray
+	lotExp                                                     nullDateArray
+	mvx, route, bodySite, completion, action, refusal, doseKey textArray
+	reports, groups                                            textArray
 }
 
 func (a *vaccArrays) add(x *registry.Vaccination) {
@@ -308,8 +308,8 @@ func writeSharing(ctx context.Context, tx *pipeTx, changes []registry.SharingCha
 		return nil
 	}
 	n := len(changes)
-	ids, regs, msgs := make([]int64, n), make([]int64, n), make([]int64, n)
-	olds, news, sources, reasons := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	ids, regs, msgs := make(int8Array, n), make(int8Array, n), make(int8Array, n)
+	olds, news, sources, reasons := make(textArray, n), make(textArray, n), make(textArray, n), make(textArray, n)
 	for i, c := range changes {
 		ids[i], regs[i], msgs[i] = c.ID, c.RegID, c.MessageID
 		olds[i], news[i], sources[i], reasons[i] = c.Old, c.New, c.Source, c.Reason

@@ -60,7 +60,7 @@ func lockLinkKeys(ctx context.Context, tx pgx.Tx, recs []*ingest.Record) error {
 		return cmp.Compare(a.key, b.key)
 	})
 	locks = slices.Compact(locks)
-	classes, keys := make([]int32, len(locks)), make([]int32, len(locks))
+	classes, keys := make(int4Array, len(locks)), make(int4Array, len(locks))
 	for i, l := range locks {
 		classes[i], keys[i] = l.class, l.key
 	}

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -77,16 +76,16 @@ var (
 func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry.View, error) {
 	v := registry.NewView()
 	var ids struct {
-		env, value, authority, typ []string
-		org                        []int64
+		env, value, authority, typ textArray
+		org                        int8Array
 	}
 	var blocks struct {
-		env, family, given []string
-		birth              []time.Time
+		env, family, given textArray
+		birth              dateArray
 	}
 	var fillers struct {
-		env, filler []string
-		org         []int64
+		env, filler textArray
+		org         int8Array
 	}
 	seenKey := map[registry.PatientKey]bool{}
 	seenBlock := map[registry.BlockKey]bool{}
@@ -121,7 +120,7 @@ func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry
 		return v, nil
 	}
 	// The registry patients the patient queries return, each once, in the order read.
-	var regs []int64
+	var regs int8Array
 	seenReg := map[int64]bool{}
 	addReg := func(id int64) {
 		if !seenReg[id] {
@@ -156,37 +155,43 @@ func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry
 	return v, nil
 }
 
+// readViewPatients and readViewVaccs scan every row into the same variables (their scan targets
+// built once per query, not per row: each would otherwise escape to the heap with every row) and
+// hand the view a copy of each. Scan sets every field scanned, and pgx gives each string, date
+// pointer and slice of a row memory of its own, so the copies share nothing.
 func readViewPatients(v *registry.View, rows pgx.Rows, addReg func(int64)) error {
+	var p registry.Patient
+	var r registry.RegistryPatient
+	dest := []any{&p.ID, &p.Key.Env, &p.Key.Org, &p.Key.Value, &p.Key.Authority, &p.Key.IDTyp, &p.RegID,
+		&p.D.Birth, &p.D.MatchFamily, &p.D.MatchGiven, &p.D.Sex, &p.D.MatchMother, &p.D.MatchStreet, &p.D.Zip,
+		&r.Env, &r.Family, &r.Given, &r.Middle, &r.Birth, &r.Sex, &r.Mother, &r.Zip, &r.Sharing}
 	for rows.Next() {
-		var p registry.Patient
-		var r registry.RegistryPatient
-		var family, given string
-		if err := rows.Scan(&p.ID, &p.Key.Env, &p.Key.Org, &p.Key.Value, &p.Key.Authority, &p.Key.IDTyp, &p.RegID,
-			&p.D.Birth, &family, &given, &p.D.Sex, &p.D.MatchMother, &p.D.MatchStreet, &p.D.Zip,
-			&r.Env, &r.Family, &r.Given, &r.Middle, &r.Birth, &r.Sex, &r.Mother, &r.Zip, &r.Sharing); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return fmt.Errorf("store: read patients: %w", err)
 		}
-		p.D.MatchFamily, p.D.MatchGiven = family, given
 		r.ID = p.RegID
 		addReg(r.ID)
-		v.AddPatient(&p, &r)
+		pc, rc := p, r
+		v.AddPatient(&pc, &rc)
 	}
 	return rows.Err()
 }
 
 func readViewVaccs(v *registry.View, rows pgx.Rows) error {
+	var x registry.Vaccination
+	dest := []any{&x.ID, &x.PatientID, &x.RegID, &x.Env, &x.Org, &x.SiteID, &x.Filler, &x.Kind, &x.DoseKey,
+		&x.CVX, &x.NDC, &x.Date, &x.Historical, &x.InfoSource, &x.Amount, &x.Units, &x.Lot, &x.LotExpiration,
+		&x.MVX, &x.Route, &x.BodySite, &x.Completion, &x.Action, &x.RefusalReason, &x.Deleted, &x.MergedInto}
 	for rows.Next() {
-		var x registry.Vaccination
-		if err := rows.Scan(&x.ID, &x.PatientID, &x.RegID, &x.Env, &x.Org, &x.SiteID, &x.Filler, &x.Kind, &x.DoseKey,
-			&x.CVX, &x.NDC, &x.Date, &x.Historical, &x.InfoSource, &x.Amount, &x.Units, &x.Lot, &x.LotExpiration,
-			&x.MVX, &x.Route, &x.BodySite, &x.Completion, &x.Action, &x.RefusalReason, &x.Deleted, &x.MergedInto); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return fmt.Errorf("store: read vaccinations: %w", err)
 		}
 		x.Code = x.CVX
 		if x.CVX == "" {
 			x.Code = "ndc:" + x.NDC
 		}
-		v.AddVaccination(&x)
+		xc := x
+		v.AddVaccination(&xc)
 	}
 	return rows.Err()
 }

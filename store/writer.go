@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
@@ -311,7 +312,9 @@ func (w *Writer) flush(batch []*job) {
 	for _, j := range batch {
 		// Every path above answers its records; should one not have been, nobody can say whether
 		// it was stored, and it is not answered at all.
-		j.answer(nil, fmt.Errorf("store: record left unanswered: %w", ingest.ErrUnavailable))
+		if !j.answered {
+			j.answer(nil, fmt.Errorf("store: record left unanswered: %w", ingest.ErrUnavailable))
+		}
 	}
 }
 
@@ -810,10 +813,10 @@ func precheck(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*batchChe
 	if len(recs) == 0 {
 		return b, nil
 	}
-	sites := make([]*int64, len(recs))
-	envs := make([]string, len(recs))
-	controls := make([]string, len(recs))
-	digests := make([][]byte, len(recs))
+	sites := make(nullInt8Array, len(recs))
+	envs := make(textArray, len(recs))
+	controls := make(textArray, len(recs))
+	digests := make(byteaArray, len(recs))
 	for i, rec := range recs {
 		if prechecks(rec) {
 			b.lookup[i] = true
@@ -836,12 +839,15 @@ func precheck(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*batchChe
 				AND m.content_digest IS DISTINCT FROM k.digest
 			LIMIT 1) u ON true
 		ORDER BY k.i`, func(rows pgx.Rows) error {
+		// Scanned into the same variables row after row: one allocation of each per batch, not per
+		// row (pgx gives each row's bytes a slice of their own).
+		var i, id int64
+		var ack, digest, raw []byte
+		var code pgtype.Text
+		var used bool
+		dest := []any{&i, &id, &ack, &code, &digest, &raw, &used}
 		for rows.Next() {
-			var i, id int64
-			var ack, digest, raw []byte
-			var code *string
-			var used bool
-			if err := rows.Scan(&i, &id, &ack, &code, &digest, &raw, &used); err != nil {
+			if err := rows.Scan(dest...); err != nil {
 				return err
 			}
 			r := i - 1
@@ -851,12 +857,12 @@ func precheck(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*batchChe
 				continue
 			}
 			key := resendKeyOf{site: rec.Sender.SiteID, env: rec.Env, control: rec.ControlID, digest: string(rec.Digest)}
-			if code != nil {
+			if code.Valid {
 				if digest == nil {
 					digest = ingest.RawContentDigest(raw) // archived before digests
 				}
 				if bytes.Equal(digest, rec.Digest) {
-					b.originals[key] = originalACK{ack: ack, code: *code}
+					b.originals[key] = originalACK{ack: ack, code: code.String}
 				} else {
 					used = true
 				}

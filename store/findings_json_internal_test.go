@@ -1,0 +1,66 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/vaxgate/vaxgate/ack"
+)
+
+// TestFindingsJSONMatchesMarshal: messages.findings is written with the bytes encoding/json wrote
+// before (json.Marshal(findingsJSON(fs))), for edge-case and random findings: no location, no
+// application code or group, escapes and HTML characters, non-ASCII and invalid UTF-8, U+2028,
+// extreme numbers.
+func TestFindingsJSONMatchesMarshal(t *testing.T) {
+	texts := []string{"", "plain text", `quote " and \ backslash`, "<b>&amp;</b>", "tab\there\nnew\rline\x00\x1f\x7f",
+		"Müller — 日本 😀", "line\u2028sep\u2029", "bad \xff\xfe utf-8", "'single' /slash/"}
+	cases := [][]ack.Finding{nil, {}, {{}}}
+	for _, s := range texts {
+		cases = append(cases, []ack.Finding{{Rule: s, Text: s, Severity: ack.Severity(s),
+			Location: ack.Location{Segment: s, Sequence: -1, Field: math.MaxInt32, Component: math.MinInt64, Sub: math.MaxInt64}}})
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 200 {
+		fs := make([]ack.Finding, r.IntN(5))
+		for i := range fs {
+			seg := ""
+			if r.IntN(4) > 0 {
+				seg = []string{"PID", "RXA", "OBX", "MSH", "X<"}[r.IntN(5)]
+			}
+			fs[i] = ack.Finding{Rule: texts[r.IntN(len(texts))], Text: texts[r.IntN(len(texts))],
+				Severity: []ack.Severity{ack.Error, ack.Warning, ack.Information}[r.IntN(3)],
+				Code:     ack.Code(r.IntN(300) - 10), App: ack.AppCode(r.IntN(3) * r.IntN(10)), Group: r.IntN(3) * r.IntN(40),
+				Location: ack.Location{Segment: seg, Sequence: r.IntN(9), Field: r.IntN(30), Rep: r.IntN(3), Component: r.IntN(5), Sub: r.IntN(3)}}
+		}
+		cases = append(cases, fs)
+	}
+	for _, fs := range cases {
+		want, err := json.Marshal(findingsJSON(fs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendFindingsJSON([]byte("x"), fs); !bytes.Equal(got[1:], want) || got[0] != 'x' {
+			t.Fatalf("%+v:\n%s\nencoding/json:\n%s", fs, got, want)
+		}
+	}
+}
+
+// FuzzFindingsJSON: any rule, text and segment encode as encoding/json encodes them.
+func FuzzFindingsJSON(f *testing.F) {
+	f.Add("rule", "text <&>", "PID", 5)
+	f.Add("", "\xff\u2028\"\\", "", 0)
+	f.Fuzz(func(t *testing.T, rule, text, seg string, n int) {
+		fs := []ack.Finding{{Rule: rule, Text: text, Severity: ack.Severity(text), Code: ack.Code(n), App: ack.AppCode(n),
+			Group: n, Location: ack.Location{Segment: seg, Sequence: n, Field: -n}}}
+		want, err := json.Marshal(findingsJSON(fs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendFindingsJSON(nil, fs); !bytes.Equal(got, want) {
+			t.Fatalf("%s\nencoding/json:\n%s", got, want)
+		}
+	})
+}
