@@ -355,3 +355,39 @@ func (f *failOnce) Commit(rec *ingest.Record) ingest.Pending {
 type failed struct{}
 
 func (failed) Wait(context.Context) ([]byte, error) { return nil, errors.New("the store broke") }
+
+// TestFactsConflictIsRetriedAlone: a record whose facts row cannot be inserted (here a stray row
+// already holds the message id its batch draws: a unique violation, a transient failure) fails
+// its batch, and is written again alone (writeAlone), with new ids, until it is stored with its
+// facts row: facts never cost a message.
+func TestFactsConflictIsRetriedAlone(t *testing.T) {
+	ctx := context.Background()
+	e := newFactsEngine(t, store.WriterOptions{Shards: 1})
+	// The next two ids the archive draws already have facts rows.
+	if _, err := e.db.Pool.Exec(ctx, `INSERT INTO report_facts (message_id, site_id, env, received_at, control_id, ack_code,
+			resend, readable, has_errors, has_warnings, findings, administered, historical, refusals, immunity, with_lot,
+			with_mvx, with_funding, with_vis, race, ethnicity, address, lag_1, lag_7, lag_30, lag_late, lag_days)
+		SELECT id, 0, 'P', now(), 'STRAY', 'AA', false, true, false, false, '{}', 0, 0, 0, 0, 0, 0, 0, 0, false, false, false,
+			0, 0, 0, 0, 0
+		FROM (SELECT n + g AS id FROM (SELECT nextval('messages_id_seq') AS n) s, generate_series(1, 2) g) ids`); err != nil {
+		t.Fatal(err)
+	}
+	rec := records(t, e.prod, 1)[0]
+	if _, err := e.w.Commit(rec).Wait(ctx); err != nil {
+		t.Fatalf("the record was not stored: %v", err)
+	}
+	var stored, stray int64
+	if err := e.db.Pool.QueryRow(ctx, `SELECT (SELECT id FROM messages), (SELECT max(message_id) FROM report_facts WHERE control_id = 'STRAY')`).
+		Scan(&stored, &stray); err != nil {
+		t.Fatal(err)
+	}
+	if stored <= stray {
+		t.Errorf("archived as message %d: the stray facts rows (up to %d) were not met", stored, stray)
+	}
+	if _, err := e.db.Pool.Exec(ctx, `DELETE FROM report_facts WHERE control_id = 'STRAY'`); err != nil {
+		t.Fatal(err)
+	}
+	if n := storetest.CheckFacts(t, e.db); n != 1 {
+		t.Errorf("checked %d messages, want the record alone", n)
+	}
+}
