@@ -37,8 +37,9 @@ func readContent(rec *ingest.Record, c *report.Content) bool {
 		return false
 	}
 	m := contentParsers.Get().(*hl7.Message)
-	// The archive keeps received_at to the microsecond, which is what the summaries read back.
-	report.ReadContent(m, rec.Raw, rec.ReceivedAt.Round(time.Microsecond), c)
+	// The archive keeps received_at to the microsecond (pgx truncates), which is what the
+	// summaries read back.
+	report.ReadContent(m, rec.Raw, rec.ReceivedAt.Truncate(time.Microsecond), c)
 	_ = m.Parse(nil) // forgets the raw bytes, keeps the tables
 	contentParsers.Put(m)
 	return true

@@ -77,7 +77,7 @@ func CheckFacts(t testing.TB, db *store.DB) int {
 }
 
 // StoredColumns is r as report_facts stores it: the facts no column holds (age, orders, next of
-// kin) zeroed, counts clamped to their columns, the time to the microsecond.
+// kin) zeroed, counts clamped to their columns, the time to the microsecond (as pgx sends it).
 func StoredColumns(r report.FactsRow) report.FactsRow {
 	f := &r.Facts
 	f.AgeYears, f.HasAge, f.Orders, f.NextOfKin = 0, false, 0, 0
@@ -86,7 +86,7 @@ func StoredColumns(r report.FactsRow) report.FactsRow {
 		*p = min(*p, 32767)
 	}
 	f.LagDays = min(f.LagDays, 1<<31-1)
-	r.ReceivedAt = r.ReceivedAt.Round(time.Microsecond).UTC()
+	r.ReceivedAt = r.ReceivedAt.Truncate(time.Microsecond).UTC()
 	if r.Findings == nil {
 		r.Findings = []string{}
 	}
