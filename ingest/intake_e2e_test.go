@@ -16,6 +16,7 @@ import (
 	"github.com/vaxgate/vaxgate/hl7"
 	"github.com/vaxgate/vaxgate/ingest"
 	"github.com/vaxgate/vaxgate/ingest/validate"
+	"github.com/vaxgate/vaxgate/store/storetest"
 )
 
 // End-to-end tests of issue 13's intake answers (empty messages, batches, other message types,
@@ -167,6 +168,10 @@ func TestBatchOverMLLP(t *testing.T) {
 		}
 	}
 	sameCounts(t, "resent batch", before, e.snapshot(t))
+	// Each message of both batches (resend copies too) has its report facts, as the summaries make them.
+	if n := storetest.CheckFacts(t, e.db); n != 8 {
+		t.Errorf("report facts of %d messages; want 8", n)
+	}
 
 	t.Run("BHS only, wrong count", func(t *testing.T) {
 		raw := e.sendFrame(t, []byte("BHS|^~\\&|ClinicEHR|FAC-A\r"+string(a.vxu("B-4", ava, hepB))+"BTS|2\r"))

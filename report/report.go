@@ -10,11 +10,13 @@
 // their ACK code and findings) and matches each to the plan's cases with the zero-copy parser, at
 // report time, so that a registry may change its plan and see the result at once, and intake does
 // no work for it. Quality and reconciliation read report_facts, one narrow row per archived
-// message (its ACK code, finding keys, completeness and timeliness counts), which the report fills
-// for the messages of the period that have none yet (Summarize) before it aggregates: the raw
-// archive is parsed once per message, not once per report. vaxgate serve keeps the last days
-// summarized (RunSummaries), and the store rolls closed days up (report_days), so that a quality
-// report over a past month reads a row per day.
+// message (its ACK code, finding keys, completeness and timeliness counts). The store's writer
+// writes it with the archive row, in the same transaction, from the message it has just received
+// (ReadContent, NewFactsRow); a report fills it for the messages of the period that have none —
+// archived before facts were written at intake, or by anything else than the writer — before it
+// aggregates (Summarize), from the archived copy and with the same functions. vaxgate serve
+// catches up the last days once after it starts and rolls closed days up (RunSummaries, the store's
+// report_days), so that a quality report over a past month reads a row per day.
 package report
 
 import (
@@ -23,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -277,6 +280,12 @@ func (s *Service) SignOff(ctx context.Context, actor admin.Actor, site *Site, it
 // summarized. Run periodically (RunSummaries), it keeps summaries and rollups current, so that a
 // report finds its period summarized and its past days rolled up.
 func (s *Service) SummarizeRecent(ctx context.Context, lookback time.Duration) (int64, error) {
+	return s.summarizeRecent(ctx, lookback, true)
+}
+
+// summarizeRecent is SummarizeRecent; without open, only the closed days of the lookback that
+// are not rolled up yet are summarized (and rolled up), not the days messages still arrive in.
+func (s *Service) summarizeRecent(ctx context.Context, lookback time.Duration, open bool) (int64, error) {
 	sites, err := s.st.ReportSites(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("report: list sites: %w", err)
@@ -288,10 +297,16 @@ func (s *Service) SummarizeRecent(ctx context.Context, lookback time.Duration) (
 	var total int64
 	for _, site := range sites {
 		for _, env := range []string{"P", "T"} {
-			n, err := s.Summarize(ctx, Period{SiteID: site.ID, Env: env, From: closedFrom, To: now.Add(time.Hour)})
-			total += n
-			if err != nil {
-				return total, fmt.Errorf("report: summarize site %s: %w", site.Code, err)
+			to := now.Add(time.Hour)
+			if !open {
+				to = closedTo
+			}
+			if to.After(closedFrom) {
+				n, err := s.Summarize(ctx, Period{SiteID: site.ID, Env: env, From: closedFrom, To: to})
+				total += n
+				if err != nil {
+					return total, fmt.Errorf("report: summarize site %s: %w", site.Code, err)
+				}
 			}
 			if closedTo.After(closedFrom) {
 				p := Period{SiteID: site.ID, Env: env, From: closedFrom, To: closedTo}
@@ -310,12 +325,22 @@ func utcDay(t time.Time) time.Time {
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
 
-// RunSummaries calls SummarizeRecent every interval until ctx ends, logging failures (site codes
-// only). vaxgate serve runs it with one worker, so that it takes a small, steady share of the CPU
-// instead of the first report of a month taking a burst.
+// RunSummaries summarizes the lookback every interval until ctx ends, logging failures (site
+// codes only). vaxgate serve runs it with one worker, so that it takes a small, steady share of
+// the CPU instead of the first report of a month taking a burst.
+//
+// Intake writes the facts of every message it archives, so the first run alone looks at the whole
+// lookback (SummarizeRecent: the messages archived before this process started, by an earlier
+// version or by anything else than the writer). The later ones summarize and roll up only the
+// closed days not rolled up yet — once a day closes, one pass over it makes sure it is complete
+// before its tallies are frozen — and otherwise cost a look-up in report_days per site and
+// environment, whatever the traffic. A message that a later run would have found missing (archived
+// meanwhile by an older version still running, or by hand) is summarized by the first report
+// that covers it, or when its day closes.
 func (s *Service) RunSummaries(ctx context.Context, interval, lookback time.Duration, log *zap.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	caughtUp := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -323,7 +348,8 @@ func (s *Service) RunSummaries(ctx context.Context, interval, lookback time.Dura
 		case <-t.C:
 		}
 		start := time.Now()
-		n, err := s.SummarizeRecent(ctx, lookback)
+		n, err := s.summarizeRecent(ctx, lookback, !caughtUp)
+		caughtUp = caughtUp || err == nil
 		switch {
 		case err != nil && ctx.Err() == nil:
 			log.Warn("report summaries", zap.Int64("summarized", n), zap.Error(err))
@@ -410,10 +436,48 @@ feed:
 	return done, nil
 }
 
-// summarize builds the facts row of one archived message.
+// summarize builds the facts row of one archived message: what intake writes for it (see
+// Content and NewFactsRow), computed from the archived copy.
 func summarize(m *hl7.Message, a *Archived, r *FactsRow) {
-	*r = FactsRow{MessageID: a.ID, SiteID: a.SiteID, Env: a.Env, ReceivedAt: a.ReceivedAt, ControlID: a.ControlID,
-		ACKCode: a.ACKCode, Resend: a.Resend, Findings: a.FindingKeys}
+	var c Content
+	ReadContent(m, a.Raw, a.ReceivedAt, &c)
+	*r = NewFactsRow(a, &c)
+}
+
+// Summarized is the facts row the summaries compute from an archived message, as Summarize
+// stores it (m is a reused Message; it keeps a reference to a.Raw). Tests compare it with the
+// row intake wrote.
+func Summarized(m *hl7.Message, a *Archived) FactsRow {
+	var r FactsRow
+	summarize(m, a, &r)
+	return r
+}
+
+// Content is what the reports read from a message's raw bytes: whether they parse as HL7, and
+// the facts of what they report. Intake reads it once from the message it receives (the store's
+// writer, as it commits the record); the summaries read it from the archived copy of a message
+// that has no facts row. Both call ReadContent.
+type Content struct {
+	Readable bool
+	Facts    Facts
+}
+
+// ReadContent parses raw into m (reused: parsing allocates nothing once its tables are large
+// enough) and reads its facts; receivedAt is when the message arrived, for timeliness.
+func ReadContent(m *hl7.Message, raw []byte, receivedAt time.Time, c *Content) {
+	*c = Content{}
+	if err := m.Parse(raw); err == nil {
+		c.Readable = true
+		Extract(m, receivedAt, &c.Facts)
+	}
+}
+
+// NewFactsRow is the facts row of an archived message: a's archive columns (its ID, site,
+// environment, receipt, control ID, ACK code, resend flag and finding keys; Raw is not read) and
+// the content of its raw bytes. Intake and the summaries both build their rows with it.
+func NewFactsRow(a *Archived, c *Content) FactsRow {
+	r := FactsRow{MessageID: a.ID, SiteID: a.SiteID, Env: a.Env, ReceivedAt: a.ReceivedAt, ControlID: a.ControlID,
+		ACKCode: a.ACKCode, Resend: a.Resend, Findings: a.FindingKeys, Readable: c.Readable, Facts: c.Facts}
 	if r.Findings == nil {
 		r.Findings = []string{}
 	}
@@ -421,10 +485,16 @@ func summarize(m *hl7.Message, a *Archived, r *FactsRow) {
 		r.Errors = r.Errors || strings.HasPrefix(k, "E:")
 		r.Warnings = r.Warnings || strings.HasPrefix(k, "W:")
 	}
-	if err := m.Parse(a.Raw); err == nil {
-		r.Readable = true
-		Extract(m, a.ReceivedAt, &r.Facts)
-	}
+	return r
+}
+
+// FindingKeys turns the "severity:rule" of a message's findings into the facts' finding keys:
+// distinct and sorted, whatever the order in which the findings were listed (intake has them in
+// the order the checks made them, the archive in the order the ACK lists them). keys is sorted
+// in place.
+func FindingKeys(keys []string) []string {
+	slices.Sort(keys)
+	return slices.Compact(keys)
 }
 
 // jsonRaw encodes v for an audit entry.

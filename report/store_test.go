@@ -526,3 +526,46 @@ func TestSummarizeRecent(t *testing.T) {
 		t.Errorf("rollups %q", got)
 	}
 }
+
+// TestSummariesAfterCatchUp: after its first run, serve's periodic summaries leave the days that
+// messages still arrive in to intake (which writes their facts), and summarize a day once it has
+// closed, before rolling it up: a message archived without facts (by an older version, or by
+// hand) is then counted in the day's rollup.
+func TestSummariesAfterCatchUp(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	facts := func() int {
+		var n int
+		if err := f.db.Pool.QueryRow(ctx, `SELECT count(*) FROM report_facts`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	f.archive(t, f.other.ID, "P", "C-1", f.now.Add(-time.Hour), "AA", true, "", f.msgs["CERT-02-ADULT"])
+	if n, err := f.svc.SummarizeClosed(ctx, 48*time.Hour); err != nil || n != 0 || facts() != 0 {
+		t.Fatalf("the later runs summarized %d (%v), %d facts rows: the open day is intake's", n, err, facts())
+	}
+	if n, err := f.svc.SummarizeRecent(ctx, 48*time.Hour); err != nil || n != 1 {
+		t.Fatalf("the first run summarized %d (%v), want 1", n, err)
+	}
+	f.archive(t, f.other.ID, "P", "C-2", f.now.Add(-30*time.Minute), "AE", true, "", f.msgs["CERT-02-ADULT"])
+	if n, err := f.svc.SummarizeClosed(ctx, 48*time.Hour); err != nil || n != 0 {
+		t.Fatalf("the later runs summarized %d (%v) in the open day", n, err)
+	}
+	// The day closes: C-2 is summarized before the day is rolled up with both messages.
+	f.now = f.now.Add(25 * time.Hour)
+	if n, err := f.svc.SummarizeClosed(ctx, 48*time.Hour); err != nil || n != 1 {
+		t.Fatalf("the run after the day closed summarized %d (%v), want 1", n, err)
+	}
+	var messages, aa, ae int64
+	if err := f.db.Pool.QueryRow(ctx, `SELECT tally[1], tally[2], tally[3] FROM report_days WHERE site_id = $1 AND env = 'P' AND day = '2025-04-01'`,
+		f.other.ID).Scan(&messages, &aa, &ae); err != nil {
+		t.Fatal(err)
+	}
+	if messages != 2 || aa != 1 || ae != 1 {
+		t.Errorf("rollup of the closed day: %d messages, %d AA, %d AE; want 2, 1, 1", messages, aa, ae)
+	}
+	if n, err := f.svc.SummarizeClosed(ctx, 48*time.Hour); err != nil || n != 0 {
+		t.Errorf("summarized %d again (%v)", n, err)
+	}
+}

@@ -24,3 +24,11 @@ func MigrateTo(ctx context.Context, db *DB, version int32) error {
 	}
 	return m.MigrateTo(ctx, version)
 }
+
+// InsertFactsSQL and FactsArgs are the intake's insert of report facts (facts.go), and
+// FactsColumns the summaries' COPY columns, for BenchmarkFactsWrite.
+var (
+	InsertFactsSQL = insertFactsSQL
+	FactsArgs      = factsArgs
+	FactsColumns   = factsColumns
+)

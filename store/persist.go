@@ -31,6 +31,7 @@ type archiveRow struct {
 	digest, more                        []byte
 	moreCount                           int32
 	charset                             *string
+	keys                                []string // the finding keys of its facts row (facts.go)
 }
 
 // stagedBatch collects a batch's archive rows, in order.

@@ -2,10 +2,9 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -177,50 +176,63 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-// findingKeys reads the distinct "severity:rule" of archived findings (JSON, see findingsJSON).
-func findingKeys(data []byte) ([]string, error) {
-	var fs []struct {
-		Rule     string `json:"rule"`
-		Severity string `json:"severity"`
-	}
-	if err := json.Unmarshal(data, &fs); err != nil {
-		return nil, err
-	}
-	keys := make([]string, 0, len(fs))
-	for _, f := range fs {
-		k := f.Severity + ":" + f.Rule
-		if !slices.Contains(keys, k) {
-			keys = append(keys, k)
-		}
-	}
-	return keys, nil
-}
-
-// ArchivedForFacts reads archived messages by id, with the distinct "severity:rule" of their
-// findings and their raw bytes.
+// ArchivedForFacts reads archived messages by id, with the finding keys of all their findings
+// (those the ACK listed, and the others when there were more: archivedFindings) and their raw
+// bytes, as intake had them (see facts.go).
 func (s *ReportStore) ArchivedForFacts(ctx context.Context, ids []int64) ([]*report.Archived, error) {
 	rows, err := s.db.Pool.Query(ctx, `
-		SELECT id, site_id, coalesce(env, ''), control_id, received_at, ack_code, NOT resend_key AND ack_code <> 'AR',
-			findings, raw
+		SELECT id, site_id, coalesce(env, ''), control_id, received_at, ack_code, resend_key, findings, more_findings, raw
 		FROM messages WHERE id = ANY($1)`, ids)
 	if err != nil {
 		return nil, fmt.Errorf("store: read messages to summarize: %w", err)
 	}
 	defer rows.Close()
 	out := make([]*report.Archived, 0, len(ids))
-	var findings []byte
+	var (
+		listed, more []byte
+		resendKey    bool
+	)
 	for rows.Next() {
 		a := &report.Archived{}
-		if err := rows.Scan(&a.ID, &a.SiteID, &a.Env, &a.ControlID, &a.ReceivedAt, &a.ACKCode, &a.Resend, &findings, &a.Raw); err != nil {
+		if err := rows.Scan(&a.ID, &a.SiteID, &a.Env, &a.ControlID, &a.ReceivedAt, &a.ACKCode, &resendKey, &listed, &more, &a.Raw); err != nil {
 			return nil, fmt.Errorf("store: read message to summarize: %w", err)
 		}
-		if a.FindingKeys, err = findingKeys(findings); err != nil {
+		a.Resend = archivedResend(resendKey, a.ACKCode)
+		if a.FindingKeys, err = archivedFindingKeys(listed, more); err != nil {
 			return nil, fmt.Errorf("store: findings of message %d: %w", a.ID, err)
 		}
 		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: read messages to summarize: %w", err)
+	}
+	return out, nil
+}
+
+// StoredFacts reads the facts rows of the given messages, in no particular order (those without
+// one are left out).
+func (s *ReportStore) StoredFacts(ctx context.Context, ids []int64) ([]report.FactsRow, error) {
+	rows, err := s.db.Pool.Query(ctx, `SELECT `+strings.Join(factsColumns, ", ")+` FROM report_facts WHERE message_id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("store: read report facts: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (report.FactsRow, error) {
+		var (
+			r                                                           report.FactsRow
+			adm, hist, ref, imm, lot, mvx, fund, vis, l1, l7, l30, late int16
+			lagDays                                                     int32
+		)
+		f := &r.Facts
+		err := row.Scan(&r.MessageID, &r.SiteID, &r.Env, &r.ReceivedAt, &r.ControlID, &r.ACKCode, &r.Resend, &r.Readable,
+			&r.Errors, &r.Warnings, &r.Findings, &adm, &hist, &ref, &imm, &lot, &mvx, &fund, &vis, &f.Race, &f.Ethnicity,
+			&f.Address, &l1, &l7, &l30, &late, &lagDays)
+		f.Administered, f.Historical, f.Refusals, f.Immunity = int(adm), int(hist), int(ref), int(imm)
+		f.WithLot, f.WithMVX, f.WithFunding, f.WithVIS = int(lot), int(mvx), int(fund), int(vis)
+		f.Lag1, f.Lag7, f.Lag30, f.LagLate, f.LagDays = int(l1), int(l7), int(l30), int(late), int(lagDays)
+		return r, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: read report facts: %w", err)
 	}
 	return out, nil
 }
@@ -258,45 +270,7 @@ func (s *ReportStore) SaveFacts(ctx context.Context, rs []report.FactsRow) error
 
 // insertFacts inserts summaries in one statement (arrays unnested), keeping any already stored.
 func (s *ReportStore) insertFacts(ctx context.Context, rs []report.FactsRow) error {
-	n := len(rs)
-	var (
-		ids, sites                           = make([]int64, n), make([]int64, n)
-		envs, controls, acks, findings       = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		recv                                 = make([]time.Time, n)
-		resend, readable, errs, warns        = make([]bool, n), make([]bool, n), make([]bool, n), make([]bool, n)
-		race, eth, addr                      = make([]bool, n), make([]bool, n), make([]bool, n)
-		adm, hist, ref, imm, lot, mvx, fund  = make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n)
-		vis, lag1, lag7, lag30, late, lagSum = make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n)
-	)
-	clamp := func(v int) int32 { return int32(min(v, 32767)) }
-	for i := range rs {
-		r := &rs[i]
-		f := &r.Facts
-		ids[i], sites[i], envs[i], controls[i], acks[i], recv[i] = r.MessageID, r.SiteID, r.Env, r.ControlID, r.ACKCode, r.ReceivedAt
-		findings[i] = pgTextArray(r.Findings)
-		resend[i], readable[i], errs[i], warns[i] = r.Resend, r.Readable, r.Errors, r.Warnings
-		race[i], eth[i], addr[i] = f.Race, f.Ethnicity, f.Address
-		adm[i], hist[i], ref[i], imm[i] = clamp(f.Administered), clamp(f.Historical), clamp(f.Refusals), clamp(f.Immunity)
-		lot[i], mvx[i], fund[i], vis[i] = clamp(f.WithLot), clamp(f.WithMVX), clamp(f.WithFunding), clamp(f.WithVIS)
-		lag1[i], lag7[i], lag30[i], late[i] = clamp(f.Lag1), clamp(f.Lag7), clamp(f.Lag30), clamp(f.LagLate)
-		lagSum[i] = int32(min(f.LagDays, 1<<31-1))
-	}
-	_, err := s.db.Pool.Exec(ctx, `
-		INSERT INTO report_facts (message_id, site_id, env, received_at, control_id, ack_code, resend, readable,
-			has_errors, has_warnings, findings, administered, historical, refusals, immunity, with_lot, with_mvx,
-			with_funding, with_vis, race, ethnicity, address, lag_1, lag_7, lag_30, lag_late, lag_days)
-		SELECT u.id, u.site, u.env, u.recv, u.control, u.ack, u.resend, u.readable, u.errs, u.warns, u.findings::text[],
-			u.adm, u.hist, u.ref, u.imm, u.lot, u.mvx, u.fund, u.vis, u.race, u.eth, u.addr, u.lag1, u.lag7, u.lag30, u.late, u.lagsum
-		FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::bool[],
-			$8::bool[], $9::bool[], $10::bool[], $11::text[], $12::int[], $13::int[], $14::int[], $15::int[], $16::int[],
-			$17::int[], $18::int[], $19::int[], $20::bool[], $21::bool[], $22::bool[], $23::int[], $24::int[], $25::int[],
-			$26::int[], $27::int[])
-			AS u(id, site, env, recv, control, ack, resend, readable, errs, warns, findings, adm, hist, ref, imm, lot, mvx,
-			fund, vis, race, eth, addr, lag1, lag7, lag30, late, lagsum)
-		ON CONFLICT (message_id) DO NOTHING`,
-		ids, sites, envs, recv, controls, acks, resend, readable, errs, warns, findings, adm, hist, ref, imm, lot, mvx,
-		fund, vis, race, eth, addr, lag1, lag7, lag30, late, lagSum)
-	if err != nil {
+	if _, err := s.db.Pool.Exec(ctx, insertFactsSQL+` ON CONFLICT (message_id) DO NOTHING`, factsArgs(rs)...); err != nil {
 		return fmt.Errorf("store: save report summaries: %w", err)
 	}
 	return nil

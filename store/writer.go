@@ -23,6 +23,7 @@ import (
 	"github.com/vaxgate/vaxgate/ingest"
 	"github.com/vaxgate/vaxgate/ingest/codes"
 	"github.com/vaxgate/vaxgate/registry"
+	"github.com/vaxgate/vaxgate/report"
 )
 
 // WriterOptions bound the group commit.
@@ -101,6 +102,10 @@ type job struct {
 	queued time.Time
 	// answered: done is closed. Only the shard's goroutine answers its jobs.
 	answered bool
+	// content is what the reports read from the record's raw message, read as it was committed;
+	// facts: the record gets a facts row (facts.go).
+	content report.Content
+	facts   bool
 }
 
 // answer sets the job's answer and releases its waiter, once: a later answer is ignored.
@@ -208,6 +213,7 @@ func (db *DB) NewWriter(o WriterOptions) (*Writer, error) {
 // which is the back-pressure that keeps memory bounded.
 func (w *Writer) Commit(rec *ingest.Record) ingest.Pending {
 	j := &job{rec: rec, done: make(chan struct{}), queued: time.Now()}
+	j.facts = readContent(rec, &j.content)
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	if w.closed {
@@ -503,6 +509,13 @@ func (w *Writer) writeBatch(batch []*job) error {
 		// The batch's rows, in their final state, one statement per table (persist.go).
 		view.Merge()
 		if err := writeMessages(ctx, ptx, st.messages); err != nil {
+			return err
+		}
+		facts, err := intakeFacts(st.messages, batch)
+		if err != nil {
+			return err
+		}
+		if err := writeFacts(ctx, ptx, facts); err != nil {
 			return err
 		}
 		return writeRegistry(ctx, ptx, view)
@@ -953,6 +966,9 @@ func (w *Writer) apply(view *registry.View, ids registry.IDs, st *stagedBatch, r
 		return nil, false, err
 	}
 	row.ack, row.code, row.findings, row.resendKey = answer, code, string(archived.listed), resendKey
+	if siteID != nil {
+		row.keys = findingKeysOf(findings) // its facts row's (facts.go)
+	}
 	row.more, row.moreCount = archived.more, int32(archived.moreCount)
 	st.messages = append(st.messages, row)
 	if !resendKey {

@@ -352,11 +352,14 @@ func cliAdminError(err error) error {
 	return err
 }
 
-// summaryLookback is how far back serve's periodic summaries look for messages without one.
+// summaryLookback is how far back serve's periodic summaries look for messages without one (the
+// first run after serve starts) and for closed days to roll up (every run).
 const summaryLookback = 48 * time.Hour
 
 // startReportSummaries runs the periodic report summaries of serve (report.summarize_interval),
-// with one worker: a small, steady share of the CPU (see README, "Onboarding and certification").
+// with one worker: intake writes every message's report facts, so after a first run that catches
+// up the lookback, a run rolls up the days that closed and otherwise costs a few look-ups (see
+// README, "Report facts, written at intake").
 func startReportSummaries(ctx context.Context, c *config, db *store.DB, log *zap.Logger) {
 	if c.Report.SummarizeInterval <= 0 {
 		return

@@ -254,6 +254,10 @@ func TestDropBatchFile(t *testing.T) {
 	if got := metric(t, reg, "vaxgate_file_messages_total", ""); got != 7 {
 		t.Errorf("vaxgate_file_messages_total = %v, want 7", got)
 	}
+	// Every archived message of a known site has its report facts, as the summaries make them.
+	if n := storetest.CheckFacts(t, db); n < 7 {
+		t.Errorf("report facts of %d messages; want at least the file's 7", n)
+	}
 }
 
 // A file of plain messages (no envelope) gets plain ACKs, with its line ending (LF).

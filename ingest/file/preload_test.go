@@ -127,6 +127,10 @@ func TestPreloadResume(t *testing.T) {
 	if transport != 0 {
 		t.Errorf("%d archived messages not marked transport preload", transport)
 	}
+	// Each archived message once with its report facts, as the summaries make them.
+	if n := storetest.CheckFacts(t, db); n != 3000 {
+		t.Errorf("report facts of %d messages; want 3000", n)
+	}
 
 	res, err = file.PreloadFile(context.Background(), path, o)
 	if err != nil || !res.AlreadyDone {

@@ -492,6 +492,10 @@ func TestResendOverHTTP(t *testing.T) {
 	if n := e.count(t, `SELECT count(*) FROM vaccinations`); n != 1 {
 		t.Errorf("%d vaccinations after a resend; want 1", n)
 	}
+	// The message and its resend's copy each have their report facts, as the summaries make them.
+	if n := storetest.CheckFacts(t, e.db); n != 2 {
+		t.Errorf("report facts of %d messages; want 2", n)
+	}
 }
 
 type faultWant struct {
