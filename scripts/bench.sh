@@ -290,6 +290,7 @@ phase() { # phase CONNS MESSAGES [RATE] [WINDOW]: one run of vaxgate bench, one 
 	# The CPU and wall time of the phase end when the bench prints its ACK counts ("acks:", right
 	# after the last ACK): what it does next (the stored count, the read-back) is not billed.
 	local outf="$WORK/phase.out" bpid cc
+	: >"$outf" # the wait below must not find the previous phase's "acks:" line
 	bin/vaxgate bench --addr "127.0.0.1:$MLLP_PORT" --conns "$c" --messages "$n" --window "$WIN" \
 		--timeout "${TIMEOUT}s" --run-id "R$c-$RANDOM" --seed "$((c + 11))" --verify-db env --verify-records "$VERIFY" \
 		${RATE:+--rate "$RATE"} "${PHASE_FLAGS[@]}" >"$outf" 2>&1 &
