@@ -90,3 +90,16 @@ func BenchmarkNext(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAppendNext is the cost of one message built into a reused buffer, as `vaxgate bench`
+// builds it (framed in its write buffer).
+func BenchmarkAppendNext(b *testing.B) {
+	o := goldenCases[1].o
+	o.Now = goldenNow
+	g := vxugen.New(o)
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = g.AppendNext(buf[:0])
+	}
+}

@@ -38,7 +38,8 @@ type Generator struct {
 	rng      *rand.Rand
 	seq      int
 	products []codes.Product
-	recent   []dose // doses sent, for updates
+	prodEsc  []productText // products[i]'s codes and name, escaped
+	recent   []dose        // doses sent, for updates
 
 	// The message is written into buf with append-style code (w), not through hl7.Builder: the
 	// load generator shares the CPUs of the system it measures. Values that are the same for
@@ -53,6 +54,9 @@ type Generator struct {
 	lastSeq   int       // of the message Next returned last: its patient, for PatientID
 	lastPat   int
 }
+
+// productText is a product's CVX code, name and MVX code as written (escaped).
+type productText struct{ cvx, name, mvx string }
 
 // dateS is a dose date (days before Now) as written, and a year later (the lot's expiry).
 type dateS struct {
@@ -115,6 +119,9 @@ func New(o Options) *Generator {
 		// A code set without these products still gets valid-looking traffic.
 		g.products = []codes.Product{{Name: "ENGERIX-B", CVX: "08", MVX: "SKB"}}
 	}
+	for _, p := range g.products {
+		g.prodEsc = append(g.prodEsc, productText{cvx: string(escape(nil, p.CVX)), name: string(escape(nil, p.Name)), mvx: string(escape(nil, p.MVX))})
+	}
 	return g
 }
 
@@ -170,6 +177,33 @@ var (
 	funding     = [][2]string{{"V01", "Not VFC eligible"}, {"V02", "VFC eligible - Medicaid/Medicaid Managed Care"},
 		{"V03", "VFC eligible - Uninsured"}, {"V04", "VFC eligible - American Indian/Alaskan Native"}}
 )
+
+// The tables hold their values as written in a message: escaped once here (none of them has
+// anything to escape today), not for every message.
+func init() {
+	for _, t := range [][]string{families, givenF, givenM, streets} {
+		for i := range t {
+			t[i] = string(escape(nil, t[i]))
+		}
+	}
+	for i := range cities {
+		for j := range cities[i] {
+			cities[i][j] = string(escape(nil, cities[i][j]))
+		}
+	}
+	for _, t := range [][][2]string{races, ethnicities, bodySites, funding} {
+		for i := range t {
+			for j := range t[i] {
+				t[i][j] = string(escape(nil, t[i][j]))
+			}
+		}
+	}
+	for i := range routes {
+		for j := range routes[i] {
+			routes[i][j] = string(escape(nil, routes[i][j]))
+		}
+	}
+}
 
 // person is derived from a patient number, so every report of patient n has the same identity,
 // whichever generator sends it: generators with different seeds (a load generator's connections)
@@ -266,7 +300,7 @@ func (g *Generator) AppendNext(dst []byte) []byte {
 	g.lastSeq, g.lastPat = g.seq, d.patient
 	historical := !update && g.rng.Float64() < g.o.Historical
 	date := g.dates[d.days].date
-	prod := &g.products[d.product]
+	prod := &g.prodEsc[d.product]
 	fam := families[p.family]
 	given, middle := givenM[p.given], givenM[p.middle]
 	sex := "M"
@@ -300,29 +334,29 @@ func (g *Generator) AppendNext(dst []byte) []byte {
 		b = strconv.AppendInt(b, int64(100000+d.patient), 10)
 	}
 	b = append(b, "^^^BENCH-EHR^MR||"...)
-	b = escape(b, fam)
+	b = append(b, fam...)
 	b = append(b, '^')
-	b = escape(b, given)
+	b = append(b, given...)
 	b = append(b, '^')
-	b = escape(b, middle)
+	b = append(b, middle...)
 	b = append(b, "^^^^L|"...)
-	b = escape(b, mother)
+	b = append(b, mother...)
 	b = append(b, "^^^^^^M|"...)
 	b = p.birth.AppendFormat(b, "20060102")
 	b = append(b, '|')
 	b = append(b, sex...)
 	b = append(b, "||"...)
-	b = escape(b, rc[0])
+	b = append(b, rc[0]...)
 	b = append(b, '^')
-	b = escape(b, rc[1])
+	b = append(b, rc[1]...)
 	b = append(b, "^CDCREC|"...)
 	b = g.address(b, &p, c)
 	b = append(b, "||"...)
 	b = appendPhone(b, &p)
 	b = append(b, "|||||||||"...)
-	b = escape(b, eth[0])
+	b = append(b, eth[0]...)
 	b = append(b, '^')
-	b = escape(b, eth[1])
+	b = append(b, eth[1]...)
 	b = append(b, "^CDCREC\r"...)
 
 	b = append(b, "PD1|||||||||||02^Reminder/Recall - any method^HL70215|N|"...)
@@ -334,9 +368,9 @@ func (g *Generator) AppendNext(dst []byte) []byte {
 	b = append(b, '\r')
 
 	b = append(b, "NK1|1|"...)
-	b = escape(b, mother)
+	b = append(b, mother...)
 	b = append(b, '^')
-	b = escape(b, givenF[d.patient%len(givenF)])
+	b = append(b, givenF[d.patient%len(givenF)]...)
 	b = append(b, "^^^^^L|MTH^Mother^HL70063|"...)
 	b = g.address(b, &p, c)
 	b = append(b, '|')
@@ -369,7 +403,7 @@ func (g *Generator) AppendNext(dst []byte) []byte {
 	b = append(b, '|')
 	b = append(b, g.dates[d.days].exp...)
 	b = append(b, '|')
-	b = escape(b, prod.MVX)
+	b = append(b, prod.mvx...)
 	b = append(b, "^^MVX|||CP|"...)
 	b = append(b, action...)
 	b = append(b, '\r')
@@ -377,22 +411,22 @@ func (g *Generator) AppendNext(dst []byte) []byte {
 	rt := routes[d.patient%len(routes)]
 	bs := bodySites[d.patient%len(bodySites)]
 	b = append(b, "RXR|"...)
-	b = escape(b, rt[0])
+	b = append(b, rt[0]...)
 	b = append(b, '^')
-	b = escape(b, rt[1])
+	b = append(b, rt[1]...)
 	b = append(b, '^')
-	b = escape(b, rt[2])
+	b = append(b, rt[2]...)
 	b = append(b, '|')
-	b = escape(b, bs[0])
+	b = append(b, bs[0]...)
 	b = append(b, '^')
-	b = escape(b, bs[1])
+	b = append(b, bs[1]...)
 	b = append(b, "^HL70163\r"...)
 
 	f := funding[d.patient%len(funding)]
 	b = append(b, "OBX|1|CE|64994-7^Vaccine funding program eligibility category^LN|1|"...)
-	b = escape(b, f[0])
+	b = append(b, f[0]...)
 	b = append(b, '^')
-	b = escape(b, f[1])
+	b = append(b, f[1]...)
 	b = append(b, "^HL70064||||||F|||"...)
 	b = append(b, date...)
 	b = append(b, "|||VXC40^Eligibility captured at the immunization level^CDCPHINVS\r"...)
@@ -409,13 +443,13 @@ func (g *Generator) AppendNext(dst []byte) []byte {
 func (g *Generator) address(b []byte, p *person, c [3]string) []byte {
 	b = strconv.AppendInt(b, int64(p.streetNo), 10)
 	b = append(b, ' ')
-	b = escape(b, streets[p.street])
+	b = append(b, streets[p.street]...)
 	b = append(b, "^^"...)
-	b = escape(b, c[0])
+	b = append(b, c[0]...)
 	b = append(b, '^')
-	b = escape(b, c[1])
+	b = append(b, c[1]...)
 	b = append(b, '^')
-	b = escape(b, c[2])
+	b = append(b, c[2]...)
 	return append(b, "^USA^L"...)
 }
 
@@ -427,10 +461,10 @@ func appendPhone(b []byte, p *person) []byte {
 
 // appendProduct is a CE of the CVX code: CVX^name^CVX (trailing empty components are never
 // written, as hl7.Comps does not write them; here the last one is never empty).
-func appendProduct(b []byte, p *codes.Product) []byte {
-	b = escape(b, p.CVX)
+func appendProduct(b []byte, p *productText) []byte {
+	b = append(b, p.cvx...)
 	b = append(b, '^')
-	b = escape(b, p.Name)
+	b = append(b, p.name...)
 	return append(b, "^CVX"...)
 }
 
