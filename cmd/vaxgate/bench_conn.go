@@ -31,6 +31,7 @@ type benchConn struct {
 	sentAt []time.Time
 	rdl    time.Time // read deadline set on conn (zero: none)
 	wdl    time.Time // write deadline set on conn
+	sys    sysIO     // the socket's own reads and writes, where the system allows (bench_conn_linux.go)
 }
 
 // deadlineSlack is how far the deadlines set on the connection may lag behind the ones wanted:
@@ -53,7 +54,12 @@ func dialBench(ctx context.Context, addr string) (*benchConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mllp: dial %s: %w", addr, err)
 	}
-	return &benchConn{conn: nc, timeout: mllp.DefaultClientTimeout, maxACK: mllp.DefaultMaxMessageSize}, nil
+	c := &benchConn{conn: nc, timeout: mllp.DefaultClientTimeout, maxACK: mllp.DefaultMaxMessageSize}
+	if err := c.sys.init(nc); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("mllp: dial %s: %w", addr, err)
+	}
+	return c, nil
 }
 
 func (c *benchConn) Close() error { return c.conn.Close() }
@@ -113,7 +119,7 @@ func (c *benchConn) run(ctx context.Context, n, window int, sched benchSchedule,
 			if err := c.writeDeadline(ctx, t); err != nil {
 				return fmt.Errorf("mllp: send message %d: %w", first, err)
 			}
-			if _, err := c.conn.Write(c.wbuf); err != nil {
+			if err := c.write(c.wbuf); err != nil {
 				return c.wrap(ctx, fmt.Sprintf("send message %d", first), err)
 			}
 		}
@@ -150,7 +156,7 @@ func (c *benchConn) run(ctx context.Context, n, window int, sched benchSchedule,
 				return fmt.Errorf("mllp: read ACK %d: %w", acked, err)
 			}
 		}
-		nr, err := c.conn.Read(c.rbuf[c.w:])
+		nr, err := c.read(c.rbuf[c.w:])
 		at := time.Now()
 		c.w += nr
 		if err != nil && nr == 0 {
