@@ -118,7 +118,7 @@ sample of N patients the run reported once and compares them field by field with
 	f.StringVar(&o.addr, "addr", "", "MLLP address of the engine (HOST:PORT)")
 	f.IntVar(&o.conns, "conns", 16, "concurrent connections")
 	f.IntVar(&o.messages, "messages", 10000, "messages in all")
-	f.IntVar(&o.window, "window", 16, "messages in flight per connection (pipelining)")
+	f.IntVar(&o.window, "window", 16, "messages in flight per connection (pipelining; at most 256 with --rate)")
 	f.Float64Var(&o.rate, "rate", 0, "messages per second in all (0 = as fast as possible)")
 	f.StringVar(&o.facility, "facility", "X68", "MSH-4 sending facility (must belong to the site the engine knows this sender as)")
 	f.StringVar(&o.processing, "processing-id", "P", "MSH-11: P for a production site, T for a testing site")
@@ -181,11 +181,8 @@ func runBench(ctx context.Context, o benchOptions) (*benchResult, error) {
 		interval = time.Duration(float64(time.Second) * float64(o.conns) / o.rate)
 	}
 	var (
-		mu   sync.Mutex
 		res  = &benchResult{codes: map[string]int{}}
 		addr atomic.Pointer[netip.Addr]
-		sent atomic.Int64
-		wg   sync.WaitGroup
 	)
 	now := time.Now()
 	start := time.Now()
@@ -196,6 +193,7 @@ func runBench(ctx context.Context, o benchOptions) (*benchResult, error) {
 			res.logs[c] = &sentLog{}
 		}
 	}
+	var lanes []*benchLane
 	for c := 0; c < o.conns; c++ {
 		n := o.messages / o.conns
 		if c < o.messages%o.conns {
@@ -204,76 +202,107 @@ func runBench(ctx context.Context, o benchOptions) (*benchResult, error) {
 		if n == 0 {
 			continue
 		}
-		wg.Add(1)
-		go func(c, n int) {
-			defer wg.Done()
-			gen := benchGenerator(o, c, patients, now)
-			var log *sentLog
-			if res.logs != nil {
-				log = res.logs[c]
+		l := &benchLane{c: c, n: n, codes: map[string]int{}}
+		gen := benchGenerator(o, c, patients, now)
+		var log *sentLog
+		if res.logs != nil {
+			log = res.logs[c]
+		}
+		l.sched = benchSchedule{first: start}
+		if interval > 0 {
+			l.sched = benchSchedule{first: start.Add(time.Duration(float64(time.Second) * float64(c) / o.rate)), interval: interval}
+		}
+		l.next = func(dst []byte) []byte {
+			dst = gen.AppendNext(dst)
+			if log != nil {
+				log.sent(gen.PatientID())
 			}
-			sched := benchSchedule{first: start}
-			if interval > 0 {
-				sched = benchSchedule{first: start.Add(time.Duration(float64(time.Second) * float64(c) / o.rate)), interval: interval}
+			return dst
+		}
+		l.onAck = func(i int, ack []byte, rtt time.Duration, at time.Time) {
+			l.acks++
+			l.lat.add(rtt)
+			if o.split > 0 && at.Sub(start) <= o.split {
+				l.early++
 			}
-			next := func(dst []byte) []byte {
-				dst = gen.AppendNext(dst)
-				if log != nil {
-					log.sent(gen.PatientID())
-				}
-				return dst
+			code := "??"
+			if l.m.Parse(ack) == nil {
+				code = l.m.Get("MSA-1")
 			}
-			var (
-				lat    latencyHist
-				acks   int
-				early  int // ACKs within the first --split
-				codes  = map[string]int{}
-				failed int
-				m      hl7.Message // each ACK parsed into it: its segments' memory is reused
-			)
-			err := sendConn(ctx, o, n, sched, next, &addr, func(i int, ack []byte, rtt time.Duration, at time.Time) {
-				acks++
-				lat.add(rtt)
-				if o.split > 0 && at.Sub(start) <= o.split {
-					early++
-				}
-				code := "??"
-				if m.Parse(ack) == nil {
-					code = m.Get("MSA-1")
-				}
-				if log != nil {
-					log.acked(i, &m, code)
-				}
-				codes[code]++
-				if code != "AA" && code != "AE" {
-					failed++
-				}
-			})
-			sent.Add(int64(acks))
-			mu.Lock()
-			defer mu.Unlock()
-			res.latency.merge(&lat)
-			res.early += early
-			for k, v := range codes {
-				res.codes[k] += v
+			if log != nil {
+				log.acked(i, &l.m, code)
 			}
-			res.failed += failed
-			if err != nil {
-				res.failed += n - acks
-				res.errors = append(res.errors, fmt.Sprintf("connection %d: %v", c, err))
+			l.codes[code]++
+			if code != "AA" && code != "AE" {
+				l.failed++
 			}
-		}(c, n)
+		}
+		lanes = append(lanes, l)
 	}
-	wg.Wait()
+	// Without a schedule, all connections are driven by one goroutine on one epoll instance where
+	// the system has it (bench_loop_linux.go); otherwise each by a goroutine of its own, which
+	// writes and reads it in turn: a window so large that its messages and ACKs could fill both
+	// ways' socket buffers would leave it and the server each waiting for the other to read.
+	loop := interval == 0 && benchEventLoop && benchHasEventLoop
+	if !loop && o.window > maxConnWindow {
+		return nil, fmt.Errorf("bench: --window %d: at most %d with --rate (or on this system)", o.window, maxConnWindow)
+	}
+	if !loop || !runEventLoop(ctx, o, lanes, &addr) {
+		var wg sync.WaitGroup
+		for _, l := range lanes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				l.err = sendConn(ctx, o, l.n, l.sched, l.next, &addr, l.onAck)
+			}()
+		}
+		wg.Wait()
+	}
+	for _, l := range lanes {
+		res.sent += l.acks
+		res.latency.merge(&l.lat)
+		res.early += l.early
+		for k, v := range l.codes {
+			res.codes[k] += v
+		}
+		res.failed += l.failed
+		if l.err != nil {
+			res.failed += l.n - l.acks
+			res.errors = append(res.errors, fmt.Sprintf("connection %d: %v", l.c, l.err))
+		}
+	}
 	res.elapsed = time.Since(start)
 	if cpu, ok := processCPU(); ok {
 		res.cpu = cpu
 	}
-	res.sent = int(sent.Load())
 	if a := addr.Load(); a != nil {
 		res.localAddr = *a
 	}
 	return res, nil
+}
+
+// maxConnWindow is the largest window of a connection driven by a goroutine of its own
+// (benchConn): its messages and ACKs fit in the socket buffers.
+const maxConnWindow = 256
+
+// benchEventLoop lets runBench drive the connections of a run without --rate from one event
+// loop where the system has one (tests turn it off to run the portable path too).
+var benchEventLoop = true
+
+// benchLane is one connection's part of a run: its messages, its ACKs' tally, how it ended.
+type benchLane struct {
+	c, n  int // connection number, messages to send
+	sched benchSchedule
+	next  func([]byte) []byte                                      // appends the next message
+	onAck func(i int, ack []byte, rtt time.Duration, at time.Time) // takes ACK i
+
+	lat    latencyHist
+	acks   int
+	early  int // ACKs within the first --split
+	codes  map[string]int
+	failed int
+	m      hl7.Message // each ACK parsed into it: its segments' memory is reused
+	err    error
 }
 
 func sendConn(ctx context.Context, o benchOptions, n int, sched benchSchedule, next func([]byte) []byte,

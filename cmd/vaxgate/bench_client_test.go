@@ -6,8 +6,10 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +25,9 @@ type ackServer struct {
 	keep    bool
 	ackCode func(controlID string) string
 	delay   time.Duration // before each ACK (at window 1, a server that takes its time)
+	pause   time.Duration // before reading anything (the sender's writes back up)
+	// readBuffer, when positive, is the receive buffer size of the server's connections.
+	readBuffer int
 
 	mu       sync.Mutex
 	frames   map[string][][]byte    // by control ID prefix (run ID and connection: "R-3")
@@ -63,6 +68,10 @@ func (s *ackServer) addr() string { return s.ln.Addr().String() }
 
 func (s *ackServer) serve(c net.Conn) {
 	defer c.Close()
+	if s.readBuffer > 0 {
+		_ = c.(*net.TCPConn).SetReadBuffer(s.readBuffer)
+	}
+	time.Sleep(s.pause)
 	fr := hl7.NewFrameReader(c, 0)
 	w := bufio.NewWriterSize(c, 64<<10)
 	var ack []byte
@@ -121,7 +130,25 @@ func controlID(frame []byte) string {
 // TestBenchSendsTheGeneratorsMessages: what `vaxgate bench` writes on each connection is, byte
 // for byte and in order, what that connection's generator makes (the golden test of vxugen holds
 // the generator's bytes), with and without a rate and whatever the window.
-func TestBenchSendsTheGeneratorsMessages(t *testing.T) {
+func TestBenchSendsTheGeneratorsMessages(t *testing.T) { bothPaths(t, testBenchSends) }
+
+// bothPaths runs a test of runBench with its event loop and with a goroutine per connection.
+func bothPaths(t *testing.T, test func(t *testing.T)) {
+	for _, loop := range []bool{true, false} {
+		name := "goroutines"
+		if loop {
+			name = "event loop"
+		}
+		t.Run(name, func(t *testing.T) {
+			was := benchEventLoop
+			benchEventLoop = loop
+			defer func() { benchEventLoop = was }()
+			test(t)
+		})
+	}
+}
+
+func testBenchSends(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		window int
@@ -163,7 +190,9 @@ func (s *ackServer) received(prefix string) [][]byte {
 
 // TestBenchCountsAckCodes: every ACK is read and classified by MSA-1, AE counts as acknowledged,
 // anything else fails the run, and the latency and --split counts cover every message.
-func TestBenchCountsAckCodes(t *testing.T) {
+func TestBenchCountsAckCodes(t *testing.T) { bothPaths(t, testBenchCountsAckCodes) }
+
+func testBenchCountsAckCodes(t *testing.T) {
 	s := startAckServer(t, false)
 	s.ackCode = func(id string) string {
 		switch {
@@ -197,7 +226,9 @@ func TestBenchCountsAckCodes(t *testing.T) {
 
 // TestBenchLatencyIsTheACKsTime: at window 1 against a server that takes 3 ms per message, the
 // latency printed is that time, not less (the clock starts at the write) and not much more.
-func TestBenchLatencyIsTheACKsTime(t *testing.T) {
+func TestBenchLatencyIsTheACKsTime(t *testing.T) { bothPaths(t, testBenchLatencyIsTheACKsTime) }
+
+func testBenchLatencyIsTheACKsTime(t *testing.T) {
 	s := startAckServer(t, false)
 	s.delay = 3 * time.Millisecond
 	o := benchOptions{addr: s.addr(), conns: 2, messages: 100, window: 1, facility: "X68", processing: "P",
@@ -247,9 +278,45 @@ func (s *ackServer) arrivalTimes(prefix string) []time.Time {
 	return s.arrivals[prefix]
 }
 
+// connRunner sends n messages over one connection to addr, as a connection of runBench does.
+type connRunner func(ctx context.Context, addr string, n, window int, next func([]byte) []byte,
+	onAck func(int, []byte, time.Duration, time.Time)) error
+
+// connRunners are the two ways runBench drives a connection: a goroutine per connection (with a
+// --rate, or where there is no event loop) and the event loop of all of them.
+func connRunners(t *testing.T) map[string]connRunner {
+	runners := map[string]connRunner{
+		"goroutine": func(ctx context.Context, addr string, n, window int, next func([]byte) []byte,
+			onAck func(int, []byte, time.Duration, time.Time)) error {
+			bc, err := dialBench(ctx, addr)
+			if err != nil {
+				return err
+			}
+			defer bc.Close()
+			return bc.run(ctx, n, window, benchSchedule{}, next, onAck)
+		},
+		"event loop": func(ctx context.Context, addr string, n, window int, next func([]byte) []byte,
+			onAck func(int, []byte, time.Duration, time.Time)) error {
+			l := &benchLane{n: n, next: next, onAck: onAck}
+			var a atomic.Pointer[netip.Addr]
+			if !runEventLoop(ctx, benchOptions{addr: addr, window: window}, []*benchLane{l}, &a) {
+				t.Skip("no event loop on this system")
+			}
+			return l.err
+		},
+	}
+	return runners
+}
+
 // TestBenchConnWindow: a connection never has more than its window of messages unanswered, and
 // sends the next ones as soon as ACKs free their slots.
 func TestBenchConnWindow(t *testing.T) {
+	for name, run := range connRunners(t) {
+		t.Run(name, func(t *testing.T) { testConnWindow(t, run) })
+	}
+}
+
+func testConnWindow(t *testing.T, run connRunner) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -257,16 +324,6 @@ func TestBenchConnWindow(t *testing.T) {
 	defer ln.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	bc, err := dialBench(ctx, ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bc.Close()
-	sc, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sc.Close()
 	const window, n = 4, 10
 	seq := 0
 	next := func(dst []byte) []byte {
@@ -276,13 +333,18 @@ func TestBenchConnWindow(t *testing.T) {
 	done := make(chan error, 1)
 	acks := 0
 	go func() {
-		done <- bc.run(ctx, n, window, benchSchedule{}, next, func(i int, _ []byte, _ time.Duration, _ time.Time) {
+		done <- run(ctx, ln.Addr().String(), n, window, next, func(i int, _ []byte, _ time.Duration, _ time.Time) {
 			if i != acks {
 				t.Errorf("ACK %d given as %d", acks, i)
 			}
 			acks++
 		})
 	}()
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
 	fr := hl7.NewFrameReader(sc, 0)
 	read := func(k int) {
 		t.Helper()
@@ -330,49 +392,99 @@ func TestBenchConnWindow(t *testing.T) {
 }
 
 // TestBenchConnEnds: a connection whose server stops answering fails with its context (no
-// hang), and an ACK for no message in flight is an error, not the next message's answer.
+// hang), one whose server hangs up fails at once, and an ACK for no message in flight is an
+// error, not the next message's answer.
 func TestBenchConnEnds(t *testing.T) {
+	for name, run := range connRunners(t) {
+		t.Run(name, func(t *testing.T) { testConnEnds(t, run) })
+	}
+}
+
+func testConnEnds(t *testing.T, run connRunner) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
+	addr := ln.Addr().String()
 	msg := func(dst []byte) []byte { return append(dst, "MSH|^~\\&|a|b|c|d|20261101||VXU^V04|M1|P|2.5.1"...) }
+	nop := func(int, []byte, time.Duration, time.Time) {}
+	accepted := make(chan net.Conn, 3)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
 
+	// Silent: ends with the context.
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	bc, err := dialBench(ctx, ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
 	t0 := time.Now()
-	err = bc.run(ctx, 5, 2, benchSchedule{}, msg, func(int, []byte, time.Duration, time.Time) {})
+	err = run(ctx, addr, 5, 2, msg, nop)
 	if !errors.Is(err, context.DeadlineExceeded) || time.Since(t0) > 5*time.Second {
 		t.Fatalf("silent server: %v after %v", err, time.Since(t0))
 	}
-	bc.Close()
-	sc.Close()
+	(<-accepted).Close()
 
-	bc, err = dialBench(context.Background(), ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
+	// Hangs up after reading the first message.
+	go func() {
+		c := <-accepted
+		_, _ = hl7.NewFrameReader(c, 0).ReadFrame()
+		c.Close()
+	}()
+	t0 = time.Now()
+	err = run(context.Background(), addr, 5, 2, msg, nop)
+	if err == nil || time.Since(t0) > 5*time.Second {
+		t.Fatalf("server hung up: %v after %v", err, time.Since(t0))
 	}
-	defer bc.Close()
-	sc, err = ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sc.Close()
-	ack := hl7.AppendFrame(nil, []byte("MSH|^~\\&|x|y|z|w|20261101||ACK|A1|P|2.5.1\rMSA|AA|M1\r"))
-	if _, err := sc.Write(append(ack, ack...)); err != nil { // two ACKs for one message
-		t.Fatal(err)
-	}
-	err = bc.run(context.Background(), 1, 1, benchSchedule{}, msg, func(int, []byte, time.Duration, time.Time) {})
+
+	// Two ACKs for one message.
+	go func() {
+		c := <-accepted
+		defer c.Close()
+		if _, err := hl7.NewFrameReader(c, 0).ReadFrame(); err != nil {
+			return
+		}
+		ack := hl7.AppendFrame(nil, []byte("MSH|^~\\&|x|y|z|w|20261101||ACK|A1|P|2.5.1\rMSA|AA|M1\r"))
+		_, _ = c.Write(append(ack, ack...))
+		time.Sleep(time.Second)
+	}()
+	err = run(context.Background(), addr, 2, 1, msg, nop)
 	if err == nil || !strings.Contains(err.Error(), "no message in flight") {
 		t.Fatalf("extra ACK: %v", err)
+	}
+}
+
+// TestBenchEventLoopBackpressure: when the server reads slower than the event loop writes (a
+// window larger than the socket buffers), the loop keeps the rest and writes it as the socket
+// takes it, reading ACKs meanwhile, and every message still goes out whole and in order.
+func TestBenchEventLoopBackpressure(t *testing.T) {
+	was, wasBuf := benchEventLoop, benchSendBuffer
+	benchEventLoop, benchSendBuffer = true, 32<<10
+	defer func() { benchEventLoop, benchSendBuffer = was, wasBuf }()
+	s := startAckServer(t, true)
+	s.pause = 300 * time.Millisecond
+	s.readBuffer = 32 << 10
+	o := benchOptions{addr: s.addr(), conns: 2, messages: 1200, window: 300, facility: "X68", processing: "P",
+		seed: 5, timeout: time.Minute, runID: "P"}
+	res, err := runBench(context.Background(), o)
+	if err != nil || res.failed != 0 || res.sent != o.messages {
+		t.Fatalf("%v: %d sent, %d failed: %v", err, res.sent, res.failed, res.errors)
+	}
+	for c := 0; c < o.conns; c++ {
+		gen := benchGenerator(o, c, o.messages/2, res.now)
+		got := s.received("P-" + string(rune('0'+c)))
+		if len(got) != 600 {
+			t.Fatalf("connection %d: %d messages", c, len(got))
+		}
+		for i, m := range got {
+			if !bytes.Equal(m, gen.Next()) {
+				t.Fatalf("connection %d, message %d differs", c, i)
+			}
+		}
 	}
 }

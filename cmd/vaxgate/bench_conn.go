@@ -22,12 +22,9 @@ import (
 type benchConn struct {
 	conn    net.Conn
 	timeout time.Duration // for each ACK, from its message's write
-	maxACK  int
 
+	ackReader
 	wbuf   []byte
-	rbuf   []byte
-	r0, w  int  // unread bytes are rbuf[r0:w]
-	in     bool // inside a frame: its content starts at rbuf[r0]
 	sentAt []time.Time
 	rdl    time.Time // read deadline set on conn (zero: none)
 	wdl    time.Time // write deadline set on conn
@@ -46,6 +43,10 @@ type benchSchedule struct {
 	interval time.Duration
 }
 
+// benchSendBuffer, when positive, is the send buffer size of the load generator's sockets
+// (tests make it small to exercise writes the socket takes only in part).
+var benchSendBuffer int
+
 func dialBench(ctx context.Context, addr string) (*benchConn, error) {
 	d := net.Dialer{}
 	dctx, cancel := context.WithTimeout(ctx, mllp.DefaultClientTimeout)
@@ -54,7 +55,7 @@ func dialBench(ctx context.Context, addr string) (*benchConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mllp: dial %s: %w", addr, err)
 	}
-	c := &benchConn{conn: nc, timeout: mllp.DefaultClientTimeout, maxACK: mllp.DefaultMaxMessageSize}
+	c := &benchConn{conn: nc, timeout: mllp.DefaultClientTimeout, ackReader: ackReader{maxACK: mllp.DefaultMaxMessageSize}}
 	if err := c.sys.init(nc); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("mllp: dial %s: %w", addr, err)
@@ -78,9 +79,6 @@ func (c *benchConn) run(ctx context.Context, n, window int, sched benchSchedule,
 	defer stop()
 	if c.sentAt == nil {
 		c.sentAt = make([]time.Time, window)
-	}
-	if c.rbuf == nil {
-		c.rbuf = make([]byte, 16<<10)
 	}
 	due := sched.first
 	var wait *time.Timer
@@ -151,10 +149,8 @@ func (c *benchConn) run(ctx context.Context, n, window int, sched benchSchedule,
 				return c.wrap(ctx, fmt.Sprintf("read ACK %d", acked), err)
 			}
 		}
-		if c.w == len(c.rbuf) {
-			if err := c.grow(); err != nil {
-				return fmt.Errorf("mllp: read ACK %d: %w", acked, err)
-			}
+		if err := c.room(); err != nil {
+			return fmt.Errorf("mllp: read ACK %d: %w", acked, err)
 		}
 		nr, err := c.read(c.rbuf[c.w:])
 		at := time.Now()
@@ -183,9 +179,28 @@ func (c *benchConn) run(ctx context.Context, n, window int, sched benchSchedule,
 	return nil
 }
 
+// ackReader splits the bytes read from a connection into ACK frames.
+type ackReader struct {
+	maxACK int
+	rbuf   []byte
+	r0, w  int  // unread bytes are rbuf[r0:w]
+	in     bool // inside a frame: its content starts at rbuf[r0]
+}
+
+// room makes sure there is room to read into rbuf[w:].
+func (c *ackReader) room() error {
+	if c.rbuf == nil {
+		c.rbuf = make([]byte, 16<<10)
+	}
+	if c.w == len(c.rbuf) {
+		return c.grow()
+	}
+	return nil
+}
+
 // frame returns the next complete frame buffered, without its framing bytes, and consumes it.
 // Bytes outside frames (the CR after 0x1C, noise) are skipped.
-func (c *benchConn) frame() ([]byte, bool) {
+func (c *ackReader) frame() ([]byte, bool) {
 	for {
 		data := c.rbuf[c.r0:c.w]
 		if !c.in {
@@ -210,7 +225,7 @@ func (c *benchConn) frame() ([]byte, bool) {
 
 // grow makes room for more of the frame in progress: it moves it to the front of the buffer, or
 // doubles the buffer, up to the largest ACK accepted.
-func (c *benchConn) grow() error {
+func (c *ackReader) grow() error {
 	if c.r0 > 0 {
 		c.w = copy(c.rbuf, c.rbuf[c.r0:c.w])
 		c.r0 = 0
