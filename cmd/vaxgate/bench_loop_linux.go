@@ -36,7 +36,22 @@ func runEventLoop(ctx context.Context, o benchOptions, lanes []*benchLane, local
 	if err != nil {
 		return false
 	}
-	defer syscall.Close(epfd)
+	// The loop waits for the epoll instance in Go's network poller (an epoll instance is
+	// readable when it has events), not in a blocking epoll_wait of its own: the goroutine is then
+	// parked like any other, and the runtime's monitor thread sleeps, instead of taking the
+	// processor from a goroutine that never leaves its system call.
+	if err := syscall.SetNonblock(epfd, true); err != nil {
+		syscall.Close(epfd)
+		return false
+	}
+	epf := os.NewFile(uintptr(epfd), "epoll")
+	defer epf.Close()
+	erc, err := epf.SyscallConn()
+	if err != nil {
+		return false
+	}
+	w := &epollWaiter{epfd: epfd, events: make([]syscall.EpollEvent, 128)}
+	w.fn = w.poll
 	// The context's end wakes the loop through an eventfd.
 	r, _, errno := syscall.Syscall(syscall.SYS_EVENTFD2, 0, syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0)
 	if errno != 0 {
@@ -74,61 +89,32 @@ func runEventLoop(ctx context.Context, o benchOptions, lanes []*benchLane, local
 		}
 		active++
 	}
-	events := make([]syscall.EpollEvent, 128)
-	for active > 0 {
-		// Write what the windows allow, and find when the oldest ACK or pending write is due.
-		now := time.Now()
-		var wake time.Time
-		for _, c := range conns {
-			if c.done {
-				continue
-			}
-			if c.pend == nil {
-				if err := c.send(epfd, window); err != nil {
-					c.fail(err)
-					active--
-					continue
-				}
-			}
-			var due time.Time
-			var what string
-			switch {
-			case c.pend != nil:
-				due, what = c.pendSince.Add(mllp.DefaultClientTimeout), fmt.Sprintf("send message %d", c.pendFirst)
-			case c.sent > c.acked:
-				due, what = c.sentAt[c.acked%window].Add(mllp.DefaultClientTimeout), fmt.Sprintf("read ACK %d", c.acked)
-			default:
-				continue
-			}
-			if !now.Before(due) {
-				c.fail(fmt.Errorf("mllp: %s: %w", what, os.ErrDeadlineExceeded))
+	// Every connection writes what its window allows; then each writes again after reading
+	// ACKs. The ACK and write deadlines are checked every tick (they are
+	// mllp.DefaultClientTimeout long: a tick late is nothing).
+	const tick = 100 * time.Millisecond
+	for _, c := range conns {
+		if !c.done {
+			if err := c.send(epfd, window); err != nil {
+				c.fail(err)
 				active--
-				continue
-			}
-			if wake.IsZero() || due.Before(wake) {
-				wake = due
 			}
 		}
-		if active == 0 {
-			break
+	}
+	nextCheck := time.Now().Add(tick)
+	for active > 0 {
+		if err := epf.SetReadDeadline(nextCheck); err != nil {
+			return w.failAll(conns, err)
 		}
-		msec := -1
-		if !wake.IsZero() {
-			msec = int((wake.Sub(now) + time.Millisecond - 1) / time.Millisecond)
+		w.n, w.errno = 0, 0
+		err := erc.Read(w.fn)
+		if err == nil && w.errno != 0 {
+			err = os.NewSyscallError("epoll_pwait", w.errno)
 		}
-		n, err := syscall.EpollWait(epfd, events, msec)
-		if err != nil {
-			if errors.Is(err, syscall.EINTR) {
-				continue
-			}
-			for _, c := range conns {
-				if !c.done {
-					c.fail(fmt.Errorf("mllp: epoll: %w", err))
-				}
-			}
-			break
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			return w.failAll(conns, err)
 		}
-		for _, ev := range events[:n] {
+		for _, ev := range w.events[:w.n] {
 			if ev.Fd == stopIdx {
 				cause := context.Cause(ctx)
 				for _, c := range conns {
@@ -151,16 +137,71 @@ func runEventLoop(ctx context.Context, o benchOptions, lanes []*benchLane, local
 				}
 			}
 			if ev.Events&(syscall.EPOLLIN|syscall.EPOLLERR|syscall.EPOLLHUP) != 0 {
-				if err := c.receive(); err != nil {
-					c.fail(err)
+				err := c.receive()
+				if err == nil && c.acked == c.lane.n {
+					c.close()
 					active--
 					continue
 				}
-				if c.acked == c.lane.n {
-					c.close()
+				if err == nil && c.pend == nil {
+					err = c.send(epfd, window)
+				}
+				if err != nil {
+					c.fail(err)
 					active--
 				}
 			}
+		}
+		if now := time.Now(); !now.Before(nextCheck) {
+			nextCheck = now.Add(tick)
+			for _, c := range conns {
+				if c.done {
+					continue
+				}
+				switch {
+				case c.pend != nil && !now.Before(c.pendSince.Add(mllp.DefaultClientTimeout)):
+					c.fail(fmt.Errorf("mllp: send message %d: %w", c.pendFirst, os.ErrDeadlineExceeded))
+					active--
+				case c.pend == nil && c.sent > c.acked && !now.Before(c.sentAt[c.acked%window].Add(mllp.DefaultClientTimeout)):
+					c.fail(fmt.Errorf("mllp: read ACK %d: %w", c.acked, os.ErrDeadlineExceeded))
+					active--
+				}
+			}
+		}
+	}
+	return true
+}
+
+// epollWaiter takes the events of an epoll instance without waiting (the function given to
+// RawConn.Read, made once).
+type epollWaiter struct {
+	epfd   int
+	events []syscall.EpollEvent
+	n      int
+	errno  syscall.Errno
+	fn     func(uintptr) bool
+}
+
+func (w *epollWaiter) poll(uintptr) bool {
+	for {
+		r, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(w.epfd), uintptr(unsafe.Pointer(&w.events[0])), uintptr(len(w.events)), 0, 0, 0)
+		switch e {
+		case 0:
+			w.n = int(r)
+			return w.n > 0
+		case syscall.EINTR:
+			continue
+		}
+		w.errno = e
+		return true
+	}
+}
+
+// failAll ends every connection still running with err.
+func (w *epollWaiter) failAll(conns []*loopConn, err error) bool {
+	for _, c := range conns {
+		if !c.done {
+			c.fail(fmt.Errorf("mllp: epoll: %w", err))
 		}
 	}
 	return true
