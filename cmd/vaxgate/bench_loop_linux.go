@@ -102,6 +102,7 @@ func runEventLoop(ctx context.Context, o benchOptions, lanes []*benchLane, local
 		}
 	}
 	nextCheck := time.Now().Add(tick)
+	var ready []*loopConn // read from in this wake-up
 	for active > 0 {
 		if err := epf.SetReadDeadline(nextCheck); err != nil {
 			return w.failAll(conns, err)
@@ -137,21 +138,30 @@ func runEventLoop(ctx context.Context, o benchOptions, lanes []*benchLane, local
 				}
 			}
 			if ev.Events&(syscall.EPOLLIN|syscall.EPOLLERR|syscall.EPOLLHUP) != 0 {
-				err := c.receive()
-				if err == nil && c.acked == c.lane.n {
+				if err := c.receive(); err != nil {
+					c.fail(err)
+					active--
+					continue
+				}
+				if c.acked == c.lane.n {
 					c.close()
 					active--
 					continue
 				}
-				if err == nil && c.pend == nil {
-					err = c.send(epfd, window)
-				}
-				if err != nil {
+				ready = append(ready, c)
+			}
+		}
+		// Then write: every ACK of this wake-up was read, and timed, before the next messages
+		// are built and written.
+		for _, c := range ready {
+			if !c.done && c.pend == nil {
+				if err := c.send(epfd, window); err != nil {
 					c.fail(err)
 					active--
 				}
 			}
 		}
+		ready = ready[:0]
 		if now := time.Now(); !now.Before(nextCheck) {
 			nextCheck = now.Add(tick)
 			for _, c := range conns {
