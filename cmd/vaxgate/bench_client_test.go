@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -485,6 +486,34 @@ func TestBenchEventLoopBackpressure(t *testing.T) {
 			if !bytes.Equal(m, gen.Next()) {
 				t.Fatalf("connection %d, message %d differs", c, i)
 			}
+		}
+	}
+}
+
+// BenchmarkBenchRun is runBench against a loopback server in this process (whose own cost is
+// included: compare runs of this benchmark, and read `make bench`'s client column for the load
+// generator alone), per message, with the event loop and with a goroutine per connection.
+func BenchmarkBenchRun(b *testing.B) {
+	s := startAckServer(b, false)
+	for _, loop := range []bool{true, false} {
+		for _, window := range []int{8, 1} {
+			name := fmt.Sprintf("goroutines/window=%d", window)
+			if loop {
+				name = fmt.Sprintf("event_loop/window=%d", window)
+			}
+			b.Run(name, func(b *testing.B) {
+				was := benchEventLoop
+				benchEventLoop = loop
+				defer func() { benchEventLoop = was }()
+				o := benchOptions{addr: s.addr(), conns: 16, messages: max(b.N, 16), window: window, facility: "X68",
+					processing: "P", seed: 1, timeout: time.Minute, runID: "B"}
+				b.ReportAllocs()
+				b.ResetTimer()
+				res, err := runBench(context.Background(), o)
+				if err != nil || res.failed != 0 {
+					b.Fatalf("%v %v", err, res.errors)
+				}
+			})
 		}
 	}
 }
