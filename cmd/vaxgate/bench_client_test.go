@@ -36,13 +36,17 @@ type ackServer struct {
 	wg       sync.WaitGroup
 }
 
-func startAckServer(tb testing.TB, keep bool) *ackServer {
+// startAckServer starts the server, configured by set before it accepts connections.
+func startAckServer(tb testing.TB, keep bool, set ...func(*ackServer)) *ackServer {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
 	s := &ackServer{ln: ln, keep: keep, frames: map[string][][]byte{}, arrivals: map[string][]time.Time{}}
+	for _, f := range set {
+		f(s)
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -194,16 +198,17 @@ func (s *ackServer) received(prefix string) [][]byte {
 func TestBenchCountsAckCodes(t *testing.T) { bothPaths(t, testBenchCountsAckCodes) }
 
 func testBenchCountsAckCodes(t *testing.T) {
-	s := startAckServer(t, false)
-	s.ackCode = func(id string) string {
-		switch {
-		case strings.HasSuffix(id, "7"):
-			return "AE"
-		case strings.HasSuffix(id, "13"):
-			return "AR"
+	s := startAckServer(t, false, func(s *ackServer) {
+		s.ackCode = func(id string) string {
+			switch {
+			case strings.HasSuffix(id, "7"):
+				return "AE"
+			case strings.HasSuffix(id, "13"):
+				return "AR"
+			}
+			return "AA"
 		}
-		return "AA"
-	}
+	})
 	o := benchOptions{addr: s.addr(), conns: 4, messages: 400, window: 5, facility: "X68", processing: "P",
 		seed: 2, timeout: time.Minute, runID: "C", split: time.Hour}
 	res, err := runBench(context.Background(), o)
@@ -230,8 +235,7 @@ func testBenchCountsAckCodes(t *testing.T) {
 func TestBenchLatencyIsTheACKsTime(t *testing.T) { bothPaths(t, testBenchLatencyIsTheACKsTime) }
 
 func testBenchLatencyIsTheACKsTime(t *testing.T) {
-	s := startAckServer(t, false)
-	s.delay = 3 * time.Millisecond
+	s := startAckServer(t, false, func(s *ackServer) { s.delay = 3 * time.Millisecond })
 	o := benchOptions{addr: s.addr(), conns: 2, messages: 100, window: 1, facility: "X68", processing: "P",
 		seed: 2, timeout: time.Minute, runID: "L"}
 	res, err := runBench(context.Background(), o)
@@ -467,9 +471,10 @@ func TestBenchEventLoopBackpressure(t *testing.T) {
 	was, wasBuf := benchEventLoop, benchSendBuffer
 	benchEventLoop, benchSendBuffer = true, 32<<10
 	defer func() { benchEventLoop, benchSendBuffer = was, wasBuf }()
-	s := startAckServer(t, true)
-	s.pause = 300 * time.Millisecond
-	s.readBuffer = 32 << 10
+	s := startAckServer(t, true, func(s *ackServer) {
+		s.pause = 300 * time.Millisecond
+		s.readBuffer = 32 << 10
+	})
 	o := benchOptions{addr: s.addr(), conns: 2, messages: 1200, window: 300, facility: "X68", processing: "P",
 		seed: 5, timeout: time.Minute, runID: "P"}
 	res, err := runBench(context.Background(), o)
