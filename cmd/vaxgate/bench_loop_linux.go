@@ -26,11 +26,12 @@ const benchHasEventLoop = true
 // runEventLoop drives every connection of a run without a --rate schedule from this goroutine,
 // on an epoll instance of its own: it waits for the connections with ACKs to read, reads each
 // once, and writes, in one write per connection, the messages their windows then allow. Per
-// message that is a read and a write system call and no more: no goroutine parked and woken,
-// no trip through Go's network poller and scheduler, which cost as much as the rest of the
-// generator at one message in flight (the connections are dialled with net.Dialer, then their
+// message that is a read and a write system call and no more; the trip through Go's network
+// poller and scheduler (which, made by a goroutine per connection for every message, cost as
+// much as the rest of the generator at one message in flight) is made once per wake-up, for
+// all the ACKs that came together (the connections are dialled with net.Dialer, then their
 // sockets are taken out of Go's poller). It returns false, having done nothing, where it cannot
-// run (no epoll instance); each lane's error is in the lane.
+// run (no epoll instance, or one Go cannot poll); each lane's error is in the lane.
 func runEventLoop(ctx context.Context, o benchOptions, lanes []*benchLane, local *atomic.Pointer[netip.Addr]) bool {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
@@ -47,7 +48,7 @@ func runEventLoop(ctx context.Context, o benchOptions, lanes []*benchLane, local
 	epf := os.NewFile(uintptr(epfd), "epoll")
 	defer epf.Close()
 	erc, err := epf.SyscallConn()
-	if err != nil {
+	if err != nil || epf.SetReadDeadline(time.Time{}) != nil { // not in Go's poller
 		return false
 	}
 	w := &epollWaiter{epfd: epfd, events: make([]syscall.EpollEvent, 128)}
@@ -102,10 +103,14 @@ func runEventLoop(ctx context.Context, o benchOptions, lanes []*benchLane, local
 		}
 	}
 	nextCheck := time.Now().Add(tick)
-	var ready []*loopConn // read from in this wake-up
+	var ready []*loopConn  // read from in this wake-up
+	var deadline time.Time // set on epf
 	for active > 0 {
-		if err := epf.SetReadDeadline(nextCheck); err != nil {
-			return w.failAll(conns, err)
+		if !deadline.Equal(nextCheck) {
+			if err := epf.SetReadDeadline(nextCheck); err != nil {
+				return w.failAll(conns, err)
+			}
+			deadline = nextCheck
 		}
 		w.n, w.errno = 0, 0
 		err := erc.Read(w.fn)
