@@ -522,3 +522,13 @@ func BenchmarkBenchRun(b *testing.B) {
 		}
 	}
 }
+
+// TestBenchWindowLimit: where a goroutine writes and reads a connection in turn (with --rate),
+// a window whose messages and ACKs could fill the sockets' buffers is refused up front.
+func TestBenchWindowLimit(t *testing.T) {
+	o := benchOptions{addr: "127.0.0.1:1", conns: 1, messages: 10, window: maxConnWindow + 1, rate: 100,
+		facility: "X68", processing: "P", seed: 1, timeout: time.Minute, runID: "X"}
+	if _, err := runBench(context.Background(), o); err == nil || !strings.Contains(err.Error(), "--window") {
+		t.Fatalf("window %d with --rate: %v", o.window, err)
+	}
+}
