@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"iter"
 	"net/netip"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
@@ -17,7 +17,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vaxgate/vaxgate/hl7"
-	"github.com/vaxgate/vaxgate/ingest/mllp"
 	"github.com/vaxgate/vaxgate/ingest/vxugen"
 )
 
@@ -39,6 +38,7 @@ type benchOptions struct {
 	split       time.Duration
 	// verifyRecords is the size of the read-back sample (bench_verify.go); 0 reads nothing back.
 	verifyRecords int
+	cpuProfile    string // file for a CPU profile of the run (not of the verification after it)
 }
 
 func newBenchCmd() *cobra.Command {
@@ -70,7 +70,14 @@ sample of N patients the run reported once and compares them field by field with
 			if o.runID == "" {
 				o.runID = "B" + strconv.FormatInt(time.Now().UnixNano(), 36)
 			}
+			stopProfile, err := startCPUProfile(o.cpuProfile)
+			if err != nil {
+				return err
+			}
 			res, err := runBench(cmd.Context(), o)
+			if perr := stopProfile(); perr != nil && err == nil {
+				err = perr
+			}
 			if err != nil {
 				return err
 			}
@@ -111,7 +118,7 @@ sample of N patients the run reported once and compares them field by field with
 	f.StringVar(&o.addr, "addr", "", "MLLP address of the engine (HOST:PORT)")
 	f.IntVar(&o.conns, "conns", 16, "concurrent connections")
 	f.IntVar(&o.messages, "messages", 10000, "messages in all")
-	f.IntVar(&o.window, "window", 16, "messages in flight per connection (pipelining)")
+	f.IntVar(&o.window, "window", 16, "messages in flight per connection (pipelining; at most 256 with --rate)")
 	f.Float64Var(&o.rate, "rate", 0, "messages per second in all (0 = as fast as possible)")
 	f.StringVar(&o.facility, "facility", "X68", "MSH-4 sending facility (must belong to the site the engine knows this sender as)")
 	f.StringVar(&o.processing, "processing-id", "P", "MSH-11: P for a production site, T for a testing site")
@@ -124,6 +131,7 @@ sample of N patients the run reported once and compares them field by field with
 	f.DurationVar(&o.split, "split", 0, "also print the rate of the first SPLIT of the run and of the rest (a slowdown as tables grow)")
 	f.IntVar(&o.verifyRecords, "verify-records", 0, "after the run, read back the records of a random sample of this many patients (with --verify-db) and compare them field by field with what was sent")
 	f.StringVar(&o.runID, "run-id", "", "prefix of this run's control IDs (default: unique)")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the load generator during the run to this file (go tool pprof FILE)")
 	return cmd
 }
 
@@ -134,8 +142,8 @@ type benchResult struct {
 	codes   map[string]int
 	failed  int // ACKs not AA/AE, or send errors
 	errors  []string
-	rtts    []time.Duration
-	done    []time.Duration // when each ACK arrived, from the start of the run
+	latency latencyHist // from the write of each message to the read of its ACK
+	early   int         // ACKs read within the first --split of the run
 
 	// For --verify-records: the generators' inputs, what each connection sent, and the source
 	// address the engine saw.
@@ -173,11 +181,8 @@ func runBench(ctx context.Context, o benchOptions) (*benchResult, error) {
 		interval = time.Duration(float64(time.Second) * float64(o.conns) / o.rate)
 	}
 	var (
-		mu   sync.Mutex
-		res  = &benchResult{codes: map[string]int{}, rtts: make([]time.Duration, 0, o.messages), done: make([]time.Duration, 0, o.messages)}
+		res  = &benchResult{codes: map[string]int{}}
 		addr atomic.Pointer[netip.Addr]
-		sent atomic.Int64
-		wg   sync.WaitGroup
 	)
 	now := time.Now()
 	start := time.Now()
@@ -188,6 +193,7 @@ func runBench(ctx context.Context, o benchOptions) (*benchResult, error) {
 			res.logs[c] = &sentLog{}
 		}
 	}
+	var lanes []*benchLane
 	for c := 0; c < o.conns; c++ {
 		n := o.messages / o.conns
 		if c < o.messages%o.conns {
@@ -196,117 +202,123 @@ func runBench(ctx context.Context, o benchOptions) (*benchResult, error) {
 		if n == 0 {
 			continue
 		}
-		wg.Add(1)
-		go func(c, n int) {
-			defer wg.Done()
-			gen := benchGenerator(o, c, patients, now)
-			var log *sentLog
-			if res.logs != nil {
-				log = res.logs[c]
+		l := &benchLane{c: c, n: n, codes: map[string]int{}}
+		gen := benchGenerator(o, c, patients, now)
+		var log *sentLog
+		if res.logs != nil {
+			log = res.logs[c]
+		}
+		l.sched = benchSchedule{first: start}
+		if interval > 0 {
+			l.sched = benchSchedule{first: start.Add(time.Duration(float64(time.Second) * float64(c) / o.rate)), interval: interval}
+		}
+		l.next = func(dst []byte) []byte {
+			dst = gen.AppendNext(dst)
+			if log != nil {
+				log.sent(gen.PatientID())
 			}
-			next := start
-			if interval > 0 {
-				next = start.Add(time.Duration(float64(time.Second) * float64(c) / o.rate))
+			return dst
+		}
+		l.onAck = func(i int, ack []byte, rtt time.Duration, at time.Time) {
+			l.acks++
+			l.lat.add(rtt)
+			if o.split > 0 && at.Sub(start) <= o.split {
+				l.early++
 			}
-			msgs := func(yield func([]byte) bool) {
-				var wait *time.Timer
-				defer func() {
-					if wait != nil {
-						wait.Stop()
-					}
-				}()
-				for i := 0; i < n; i++ {
-					if interval > 0 {
-						if d := time.Until(next); d > 0 {
-							if wait == nil {
-								wait = time.NewTimer(d)
-							} else {
-								wait.Reset(d)
-							}
-							select {
-							case <-wait.C:
-							case <-ctx.Done():
-								return
-							}
-						}
-						next = next.Add(interval)
-					}
-					msg := gen.Next()
-					if log != nil {
-						log.sent(gen.PatientID())
-					}
-					if !yield(msg) {
-						return
-					}
-				}
+			code := "??"
+			if l.m.Parse(ack) == nil {
+				code = l.m.Get("MSA-1")
 			}
-			local := make([]time.Duration, 0, n)
-			doneAt := make([]time.Duration, 0, n)
-			codes := map[string]int{}
-			failed := 0
-			err := sendConn(ctx, o, msgs, &addr, func(i int, ack []byte, rtt time.Duration) {
-				sent.Add(1)
-				local = append(local, rtt)
-				doneAt = append(doneAt, time.Since(start))
-				code := "??"
-				var m hl7.Message
-				if m.Parse(ack) == nil {
-					code = m.Get("MSA-1")
-				}
-				if log != nil {
-					log.acked(i, &m, code)
-				}
-				codes[code]++
-				if code != "AA" && code != "AE" {
-					failed++
-				}
-			})
-			mu.Lock()
-			defer mu.Unlock()
-			res.rtts = append(res.rtts, local...)
-			res.done = append(res.done, doneAt...)
-			for k, v := range codes {
-				res.codes[k] += v
+			if log != nil {
+				log.acked(i, &l.m, code)
 			}
-			res.failed += failed
-			if err != nil {
-				res.failed += n - len(local)
-				res.errors = append(res.errors, fmt.Sprintf("connection %d: %v", c, err))
+			l.codes[code]++
+			if code != "AA" && code != "AE" {
+				l.failed++
 			}
-		}(c, n)
+		}
+		lanes = append(lanes, l)
 	}
-	wg.Wait()
+	// Without a schedule, all connections are driven by one goroutine on one epoll instance where
+	// the system has it (bench_loop_linux.go); otherwise each by a goroutine of its own, which
+	// writes and reads it in turn: a window so large that its messages and ACKs could fill both
+	// ways' socket buffers would leave it and the server each waiting for the other to read.
+	loop := interval == 0 && benchEventLoop && benchHasEventLoop
+	if !loop && o.window > maxConnWindow {
+		return nil, fmt.Errorf("bench: --window %d: at most %d with --rate (or on this system)", o.window, maxConnWindow)
+	}
+	if !loop || !runEventLoop(ctx, o, lanes, &addr) {
+		var wg sync.WaitGroup
+		for _, l := range lanes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				l.err = sendConn(ctx, o, l.n, l.sched, l.next, &addr, l.onAck)
+			}()
+		}
+		wg.Wait()
+	}
+	for _, l := range lanes {
+		res.sent += l.acks
+		res.latency.merge(&l.lat)
+		res.early += l.early
+		for k, v := range l.codes {
+			res.codes[k] += v
+		}
+		res.failed += l.failed
+		if l.err != nil {
+			res.failed += l.n - l.acks
+			res.errors = append(res.errors, fmt.Sprintf("connection %d: %v", l.c, l.err))
+		}
+	}
 	res.elapsed = time.Since(start)
 	if cpu, ok := processCPU(); ok {
 		res.cpu = cpu
 	}
-	res.sent = int(sent.Load())
 	if a := addr.Load(); a != nil {
 		res.localAddr = *a
 	}
 	return res, nil
 }
 
-func sendConn(ctx context.Context, o benchOptions, msgs iter.Seq[[]byte], local *atomic.Pointer[netip.Addr], onAck func(int, []byte, time.Duration)) error {
-	c, err := mllp.Dial(ctx, o.addr, nil)
+// maxConnWindow is the largest window of a connection driven by a goroutine of its own
+// (benchConn): its messages and ACKs fit in the socket buffers.
+const maxConnWindow = 256
+
+// benchEventLoop lets runBench drive the connections of a run without --rate from one event
+// loop where the system has one (tests turn it off to run the portable path too).
+var benchEventLoop = true
+
+// benchLane is one connection's part of a run: its messages, its ACKs' tally, how it ended.
+type benchLane struct {
+	c, n  int // connection number, messages to send
+	sched benchSchedule
+	next  func([]byte) []byte                                      // appends the next message
+	onAck func(i int, ack []byte, rtt time.Duration, at time.Time) // takes ACK i
+
+	lat    latencyHist
+	acks   int
+	early  int // ACKs within the first --split
+	codes  map[string]int
+	failed int
+	m      hl7.Message // each ACK parsed into it: its segments' memory is reused
+	err    error
+}
+
+func sendConn(ctx context.Context, o benchOptions, n int, sched benchSchedule, next func([]byte) []byte,
+	local *atomic.Pointer[netip.Addr], onAck func(int, []byte, time.Duration, time.Time)) error {
+	c, err := dialBench(ctx, o.addr)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	a := localAddrOf(c.LocalAddr())
+	a := localAddrOf(c.conn.LocalAddr())
 	local.CompareAndSwap(nil, &a)
-	return c.SendPipelined(ctx, msgs, o.window, onAck)
+	return c.run(ctx, n, o.window, sched, next, onAck)
 }
 
 func (r *benchResult) print(w io.Writer, o benchOptions) {
-	slices.Sort(r.rtts)
-	pct := func(p float64) time.Duration {
-		if len(r.rtts) == 0 {
-			return 0
-		}
-		i := int(p * float64(len(r.rtts)-1))
-		return r.rtts[i]
-	}
+	pct := r.latency.percentile
 	rate := float64(r.sent) / r.elapsed.Seconds()
 	fmt.Fprintf(w, "bench: %d messages over %d connections (window %d) in %.2fs: %.0f msg/s\n",
 		r.sent, o.conns, o.window, r.elapsed.Seconds(), rate)
@@ -314,14 +326,8 @@ func (r *benchResult) print(w io.Writer, o benchOptions) {
 		pct(0.50).Round(10*time.Microsecond), pct(0.90).Round(10*time.Microsecond),
 		pct(0.99).Round(10*time.Microsecond), pct(1).Round(10*time.Microsecond))
 	if o.split > 0 && r.elapsed > o.split {
-		early := 0
-		for _, d := range r.done {
-			if d <= o.split {
-				early++
-			}
-		}
 		fmt.Fprintf(w, "rate: first %s %.0f msg/s, then %.0f msg/s\n", o.split,
-			float64(early)/o.split.Seconds(), float64(len(r.done)-early)/(r.elapsed-o.split).Seconds())
+			float64(r.early)/o.split.Seconds(), float64(r.sent-r.early)/(r.elapsed-o.split).Seconds())
 	}
 	keys := make([]string, 0, len(r.codes))
 	for k := range r.codes {
@@ -340,6 +346,29 @@ func (r *benchResult) print(w io.Writer, o benchOptions) {
 	for _, e := range r.errors {
 		fmt.Fprintf(os.Stderr, "bench: %s\n", e)
 	}
+}
+
+// startCPUProfile starts a CPU profile of this process into path ("": none); the function it
+// returns stops it and closes the file.
+func startCPUProfile(path string) (func() error, error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("bench: --cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("bench: --cpuprofile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("bench: --cpuprofile: %w", err)
+		}
+		return nil
+	}, nil
 }
 
 // countStored counts this run's accepted messages in the engine's archive.
