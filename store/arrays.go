@@ -111,96 +111,101 @@ const nullElement = 0xFFFFFFFF
 
 func appendLen(buf []byte, n int) []byte { return binary.BigEndian.AppendUint32(buf, uint32(int32(n))) }
 
-func (a textArray) appendBinary(buf []byte) []byte {
+// appendArray appends a as a one-dimensional array of element type elem: length is an element's
+// size in bytes (-1 for NULL) and put appends its bytes. A nil slice is SQL NULL.
+func appendArray[T any](buf []byte, elem uint32, a []T, length func(T) int, put func([]byte, T) []byte) []byte {
 	if a == nil {
 		return nil
 	}
 	size := arrayHeaderSize + 4*len(a)
-	for _, s := range a {
-		size += len(s)
-	}
-	buf = appendArrayHeader(grow(buf, size), pgtype.TextOID, len(a))
-	for _, s := range a {
-		buf = append(appendLen(buf, len(s)), s...)
-	}
-	return buf
-}
-
-func (a nullTextArray) appendBinary(buf []byte) []byte {
-	if a == nil {
-		return nil
-	}
-	size := arrayHeaderSize + 4*len(a)
-	for _, s := range a {
-		if s != nil {
-			size += len(*s)
-		}
+	for _, x := range a {
+		size += max(length(x), 0)
 	}
 	start := len(buf)
-	buf = appendArrayHeader(grow(buf, size), pgtype.TextOID, len(a))
-	for _, s := range a {
-		if s == nil {
+	buf = appendArrayHeader(grow(buf, size), elem, len(a))
+	for _, x := range a {
+		n := length(x)
+		if n < 0 {
 			buf = binary.BigEndian.AppendUint32(buf, nullElement)
 			setHasNull(buf, start)
 			continue
 		}
-		buf = append(appendLen(buf, len(*s)), *s...)
+		buf = put(appendLen(buf, n), x)
 	}
 	return buf
 }
 
-func (a int8Array) appendBinary(buf []byte) []byte {
-	if a == nil {
-		return nil
+// Element lengths and writers of the array types.
+func strLen(s string) int { return len(s) }
+func nullStrLen(s *string) int {
+	if s == nil {
+		return -1
 	}
-	buf = appendArrayHeader(grow(buf, arrayHeaderSize+12*len(a)), pgtype.Int8OID, len(a))
-	for _, x := range a {
-		buf = binary.BigEndian.AppendUint64(appendLen(buf, 8), uint64(x))
-	}
-	return buf
+	return len(*s)
 }
-
-func (a nullInt8Array) appendBinary(buf []byte) []byte {
-	if a == nil {
-		return nil
+func bytesLen(b []byte) int {
+	if b == nil {
+		return -1
 	}
-	start := len(buf)
-	buf = appendArrayHeader(grow(buf, arrayHeaderSize+12*len(a)), pgtype.Int8OID, len(a))
-	for _, x := range a {
+	return len(b)
+}
+func fixed[T any](n int) func(T) int { return func(T) int { return n } }
+func fixedOrNull[T any](n int) func(*T) int {
+	return func(x *T) int {
 		if x == nil {
-			buf = binary.BigEndian.AppendUint32(buf, nullElement)
-			setHasNull(buf, start)
-			continue
+			return -1
 		}
-		buf = binary.BigEndian.AppendUint64(appendLen(buf, 8), uint64(*x))
+		return n
 	}
-	return buf
+}
+func putStr(b []byte, s string) []byte      { return append(b, s...) }
+func putNullStr(b []byte, s *string) []byte { return append(b, *s...) }
+func putBytes(b, x []byte) []byte           { return append(b, x...) }
+func putInt8(b []byte, x int64) []byte      { return binary.BigEndian.AppendUint64(b, uint64(x)) }
+func putNullInt8(b []byte, x *int64) []byte { return putInt8(b, *x) }
+func putInt4(b []byte, x int32) []byte      { return binary.BigEndian.AppendUint32(b, uint32(x)) }
+func putBool(b []byte, x bool) []byte {
+	if x {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+func putDate(b []byte, t time.Time) []byte      { return binary.BigEndian.AppendUint32(b, pgDate(t)) }
+func putNullDate(b []byte, t *time.Time) []byte { return putDate(b, *t) }
+func putTimestamptz(b []byte, t time.Time) []byte {
+	us := t.Unix()*1000000 + int64(t.Nanosecond())/1000 - y2kUnix*1000000
+	return binary.BigEndian.AppendUint64(b, uint64(us))
 }
 
+func (a textArray) appendBinary(buf []byte) []byte {
+	return appendArray(buf, pgtype.TextOID, a, strLen, putStr)
+}
+func (a nullTextArray) appendBinary(buf []byte) []byte {
+	return appendArray(buf, pgtype.TextOID, a, nullStrLen, putNullStr)
+}
+func (a int8Array) appendBinary(buf []byte) []byte {
+	return appendArray(buf, pgtype.Int8OID, a, fixed[int64](8), putInt8)
+}
+func (a nullInt8Array) appendBinary(buf []byte) []byte {
+	return appendArray(buf, pgtype.Int8OID, a, fixedOrNull[int64](8), putNullInt8)
+}
 func (a int4Array) appendBinary(buf []byte) []byte {
-	if a == nil {
-		return nil
-	}
-	buf = appendArrayHeader(grow(buf, arrayHeaderSize+8*len(a)), pgtype.Int4OID, len(a))
-	for _, x := range a {
-		buf = binary.BigEndian.AppendUint32(appendLen(buf, 4), uint32(x))
-	}
-	return buf
+	return appendArray(buf, pgtype.Int4OID, a, fixed[int32](4), putInt4)
 }
-
 func (a boolArray) appendBinary(buf []byte) []byte {
-	if a == nil {
-		return nil
-	}
-	buf = appendArrayHeader(grow(buf, arrayHeaderSize+5*len(a)), pgtype.BoolOID, len(a))
-	for _, x := range a {
-		var b byte
-		if x {
-			b = 1
-		}
-		buf = append(appendLen(buf, 1), b)
-	}
-	return buf
+	return appendArray(buf, pgtype.BoolOID, a, fixed[bool](1), putBool)
+}
+func (a dateArray) appendBinary(buf []byte) []byte {
+	return appendArray(buf, pgtype.DateOID, a, fixed[time.Time](4), putDate)
+}
+func (a nullDateArray) appendBinary(buf []byte) []byte {
+	return appendArray(buf, pgtype.DateOID, a, fixedOrNull[time.Time](4), putNullDate)
+}
+func (a timestamptzArray) appendBinary(buf []byte) []byte {
+	return appendArray(buf, pgtype.TimestamptzOID, a, fixed[time.Time](8), putTimestamptz)
+}
+func (a byteaArray) appendBinary(buf []byte) []byte {
+	return appendArray(buf, pgtype.ByteaOID, a, bytesLen, putBytes)
 }
 
 // y2kUnix is 2000-01-01 00:00 UTC, PostgreSQL's epoch for dates and timestamps, in Unix seconds.
@@ -212,68 +217,6 @@ func pgDate(t time.Time) uint32 {
 	y, m, d := t.Date()
 	days := (time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() - y2kUnix) / 86400
 	return uint32(int32(days))
-}
-
-func (a dateArray) appendBinary(buf []byte) []byte {
-	if a == nil {
-		return nil
-	}
-	buf = appendArrayHeader(grow(buf, arrayHeaderSize+8*len(a)), pgtype.DateOID, len(a))
-	for i := range a {
-		buf = binary.BigEndian.AppendUint32(appendLen(buf, 4), pgDate(a[i]))
-	}
-	return buf
-}
-
-func (a nullDateArray) appendBinary(buf []byte) []byte {
-	if a == nil {
-		return nil
-	}
-	start := len(buf)
-	buf = appendArrayHeader(grow(buf, arrayHeaderSize+8*len(a)), pgtype.DateOID, len(a))
-	for _, t := range a {
-		if t == nil {
-			buf = binary.BigEndian.AppendUint32(buf, nullElement)
-			setHasNull(buf, start)
-			continue
-		}
-		buf = binary.BigEndian.AppendUint32(appendLen(buf, 4), pgDate(*t))
-	}
-	return buf
-}
-
-func (a timestamptzArray) appendBinary(buf []byte) []byte {
-	if a == nil {
-		return nil
-	}
-	buf = appendArrayHeader(grow(buf, arrayHeaderSize+12*len(a)), pgtype.TimestamptzOID, len(a))
-	for i := range a {
-		t := &a[i]
-		us := t.Unix()*1000000 + int64(t.Nanosecond())/1000 - y2kUnix*1000000
-		buf = binary.BigEndian.AppendUint64(appendLen(buf, 8), uint64(us))
-	}
-	return buf
-}
-
-func (a byteaArray) appendBinary(buf []byte) []byte {
-	if a == nil {
-		return nil
-	}
-	size := arrayHeaderSize + 4*len(a)
-	for _, b := range a {
-		size += len(b)
-	}
-	start := len(buf)
-	buf = appendArrayHeader(grow(buf, size), pgtype.ByteaOID, len(a))
-	for _, b := range a {
-		if b == nil {
-			buf = binary.BigEndian.AppendUint32(buf, nullElement)
-			setHasNull(buf, start)
-			continue
-		}
-		buf = append(appendLen(buf, len(b)), b...)
-	}
-	return buf
 }
 
 // binaryArrayPlan encodes a binaryArray (pgtype.EncodePlan).
