@@ -388,6 +388,7 @@ func (c *conn) start(env ingest.Envelope) (p ingest.Pending) {
 // keeps waiting (so every message read is still processed and counted) but writes no more.
 func (c *conn) writeLoop(queue <-chan item) {
 	var buf []byte
+	var wdl time.Time // the write deadline set
 	broken := false
 	for it := range queue {
 		a := c.wait(it)
@@ -399,20 +400,25 @@ func (c *conn) writeLoop(queue <-chan item) {
 			c.raw.Close() // wakes the reader
 		}
 		a = frameSafe(a, c.log)
-		// The ACK is now known: charge what it really costs instead of the reserve (never
-		// waiting here: the writer must go on).
-		c.budget.adjust(len(a) - c.s.o.ACKReserve)
-		c.s.memory.adjust(len(a) - c.s.o.ACKReserve)
+		// The ACK is now known: an ACK larger than its reserve is charged what it really costs
+		// (never waiting here: the writer must go on); a smaller one keeps its reserve until it is
+		// written, then all is released at once (one budget operation per ACK, not two).
+		extra := max(len(a)-c.s.o.ACKReserve, 0)
+		if extra > 0 {
+			c.budget.adjust(extra)
+			c.s.memory.adjust(extra)
+		}
 		if !broken {
 			buf = hl7.AppendFrame(buf[:0], a)
-			if err := c.write(buf); err != nil {
+			if err := c.write(buf, &wdl); err != nil {
 				broken = true
 				c.log.Info("mllp ACK not delivered: closing", zap.Error(err))
 				c.raw.Close() // wakes the reader
 			} else {
-				c.s.m.ackSeconds.Observe(time.Since(it.readAt).Seconds())
+				now := time.Now()
+				c.s.m.ackSeconds.Observe(now.Sub(it.readAt).Seconds())
 				if it.valid {
-					c.lastWrite.Store(time.Now().UnixNano())
+					c.lastWrite.Store(now.UnixNano())
 				}
 			}
 			if cap(buf) > ackBufferKeep {
@@ -422,16 +428,25 @@ func (c *conn) writeLoop(queue <-chan item) {
 		if it.valid {
 			c.waiting.Add(-1)
 		}
-		c.s.memory.release(it.cost + len(a) - c.s.o.ACKReserve)
-		c.budget.release(it.cost + len(a) - c.s.o.ACKReserve)
+		c.s.memory.release(it.cost + extra)
+		c.budget.release(it.cost + extra)
 		<-c.slots
 	}
 }
 
-func (c *conn) write(b []byte) error {
-	if c.s.o.WriteTimeout > 0 {
-		if err := c.raw.SetWriteDeadline(time.Now().Add(c.s.o.WriteTimeout)); err != nil {
-			return fmt.Errorf("mllp: set write deadline: %w", err)
+// write writes one framed ACK. The write deadline (a timer operation) is renewed only when less
+// than WriteTimeout is left of the one set (*wdl), to WriteTimeout and an eighth from now: every
+// ACK still has at least WriteTimeout to be taken off the wire, and a busy connection renews its
+// deadline about once per eighth of WriteTimeout instead of at every ACK.
+func (c *conn) write(b []byte, wdl *time.Time) error {
+	if wt := c.s.o.WriteTimeout; wt > 0 {
+		now := time.Now()
+		if wdl.Sub(now) < wt {
+			d := now.Add(wt + wt/deadlineSlack)
+			if err := c.raw.SetWriteDeadline(d); err != nil {
+				return fmt.Errorf("mllp: set write deadline: %w", err)
+			}
+			*wdl = d
 		}
 	}
 	if _, err := c.nc.Write(b); err != nil {

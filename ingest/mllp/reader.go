@@ -62,8 +62,9 @@ type connReader struct {
 	framesEnded  uint64
 	pausedAt     time.Time
 	shutdown     bool
-	stopAfter    uint64 // after Shutdown, read up to the end of this many frames
-	reason       error  // why Read stopped, when it was this reader's decision
+	stopAfter    uint64    // after Shutdown, read up to the end of this many frames
+	reason       error     // why Read stopped, when it was this reader's decision
+	deadline     time.Time // the read deadline last set on the socket (zero: none)
 }
 
 // Read reads from the connection, waiting out socket timeouts that are not the sender's fault.
@@ -76,7 +77,7 @@ func (r *connReader) Read(p []byte) (int, error) {
 			return 0, errShutdown
 		}
 		// Set under the lock so that a concurrent stop's wake-up deadline is never overwritten.
-		_ = r.dl.SetReadDeadline(r.deadlineLocked(time.Now()))
+		r.setDeadlineLocked(time.Now())
 		r.mu.Unlock()
 
 		n, err := r.r.Read(p)
@@ -102,6 +103,34 @@ func (r *connReader) Read(p []byte) (int, error) {
 		r.mu.Unlock()
 		return n, err
 	}
+}
+
+// setDeadlineLocked gives the socket the read deadline of the timeouts that run now. Setting a
+// deadline is a timer operation, and while a connection is busy the deadline moves with every
+// frame and ACK; so the deadline already set is kept when it is still ahead, not later than
+// needed, and early by at most an eighth of the time left (deadlineSlack). It then fires a little
+// early now and then: the timeout is looked at again (timeoutLocked) and the exact deadline set.
+func (r *connReader) setDeadlineLocked(now time.Time) {
+	want := r.deadlineLocked(now)
+	if keepDeadline(r.deadline, want, now) {
+		return
+	}
+	_ = r.dl.SetReadDeadline(want)
+	r.deadline = want
+}
+
+// deadlineSlack is the share of the time left by which a kept read deadline may be early.
+const deadlineSlack = 8
+
+// keepDeadline reports whether the deadline set, cur, may stay when want is needed (zero: none).
+func keepDeadline(cur, want, now time.Time) bool {
+	if want.IsZero() || cur.IsZero() {
+		return want.Equal(cur)
+	}
+	if !cur.After(now) || cur.After(want) {
+		return false
+	}
+	return want.Sub(cur) <= want.Sub(now)/deadlineSlack
 }
 
 // stoppingLocked: after Shutdown, no new frame is read; the frame being received is finished.
@@ -270,6 +299,7 @@ func (r *connReader) stop() {
 	r.stopAfter = r.framesEnded + 1
 	if !r.inFrame {
 		_ = r.dl.SetReadDeadline(aLongTimeAgo)
+		r.deadline = aLongTimeAgo
 	}
 }
 
