@@ -50,7 +50,10 @@ type conn struct {
 	sender     *ingest.Sender
 	lookupErr  error // the sender lookup failed (not "unknown"): retried, frames answered AR 207
 	lastLookup time.Time
-	junk       int // frames in a row that were not HL7
+	// senderUntil is when the cached lookup the connection took its sender from expires
+	// (zero: none): until then, the cache would give the same answer.
+	senderUntil time.Time
+	junk        int // frames in a row that were not HL7
 
 	slots     chan struct{} // the pipelining window: one slot per message read and not answered
 	budget    budget        // bytes of messages read and not answered
@@ -189,14 +192,22 @@ func (c *conn) handshake() error {
 // identify looks the sender up by address and certificate subject, through the server's cache,
 // at every message: a credential revoked or a site moved out of production meanwhile is seen
 // within SenderTTL. An unknown sender is not an error: its messages are still answered, AR, by
-// the pipeline (Envelope.Sender nil).
-func (c *conn) identify() {
+// the pipeline (Envelope.Sender nil). The connection keeps the cache's answer until it expires
+// rather than asking the (shared, locked) cache again at every message.
+func (c *conn) identify(now time.Time) {
+	if c.identified && c.lookupErr == nil && now.Before(c.senderUntil) {
+		return // the cache's answer, still younger than SenderTTL
+	}
 	first := !c.identified
 	prev := c.sender
 	c.identified = true
-	c.lastLookup = time.Now()
+	c.lastLookup = now
 	r, ok := c.s.senders.cached(c.addr, c.subject)
 	s, err := r.sender, r.err
+	c.senderUntil = time.Time{}
+	if ok && !first {
+		c.senderUntil = r.at.Add(c.s.senders.ttl)
+	}
 	if first || !ok {
 		ctx, cancel := context.WithTimeout(c.s.ctx, senderLookupTimeout)
 		s, err = c.s.senders.lookup(ctx, c.addr, c.subject, first)
@@ -264,10 +275,9 @@ func (c *conn) readLoop(queue chan<- item) (frames int, reason string) {
 // per stray 0x0B.
 func (c *conn) handle(queue chan<- item, payload []byte, tooLarge int, readAt time.Time) (closeNow bool) {
 	valid := looksLikeHL7(payload)
-	c.dispatch(queue, payload, tooLarge, readAt, valid)
+	c.dispatch(queue, payload, tooLarge, readAt, valid) // marks the connection active when valid
 	if valid {
 		c.junk = 0
-		c.cr.markValid()
 		return false
 	}
 	c.junk++
@@ -331,10 +341,11 @@ func (c *conn) endOfStream(err error) string {
 
 // dispatch hands one frame to the pipeline and queues its Pending for the writer. It blocks while
 // the connection's window or byte budget is full: the reader then stops reading and TCP flow
-// control pushes back on the sender. That time is not charged to the sender's read timeout.
+// control pushes back on the sender. That time is not charged to the sender's read timeout. A
+// valid frame marks the connection active (connReader.resume).
 func (c *conn) dispatch(queue chan<- item, payload []byte, tooLarge int, readAt time.Time, valid bool) {
-	c.cr.pause()
-	defer c.cr.resume()
+	c.cr.pause(readAt)
+	defer c.cr.resume(valid)
 	c.slots <- struct{}{}
 	cost := messageCost(c.s.o, len(payload))
 	c.budget.acquire(cost)
@@ -350,16 +361,16 @@ func (c *conn) dispatch(queue chan<- item, payload []byte, tooLarge int, readAt 
 		ReceivedAt: c.s.clock(),
 		TooLarge:   tooLarge,
 	}
-	queue <- item{pending: c.start(env), payload: payload, cost: cost, valid: valid, readAt: readAt}
+	queue <- item{pending: c.start(env, time.Now()), payload: payload, cost: cost, valid: valid, readAt: readAt}
 }
 
 // start hands the message to the pipeline, or answers it AR 207 itself when it cannot.
-func (c *conn) start(env ingest.Envelope) (p ingest.Pending) {
+func (c *conn) start(env ingest.Envelope, now time.Time) (p ingest.Pending) {
 	// The sender is looked up at the first frame rather than at connect time, so that health
 	// checks and port scans cost no query, and again at every frame (through the cache): a
 	// revoked credential must not keep working on a connection opened before.
-	if !c.identified || c.lookupErr == nil || time.Since(c.lastLookup) >= senderRetryInterval {
-		c.identify()
+	if !c.identified || c.lookupErr == nil || now.Sub(c.lastLookup) >= senderRetryInterval {
+		c.identify(now)
 	}
 	env.Sender = c.sender
 	if c.lookupErr != nil {

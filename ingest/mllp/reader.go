@@ -39,7 +39,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 // here, not returned, so the frame reader only ever sees the end of the stream.
 //
 // Only valid frames are activity: the idle timer restarts when the reader marks a frame valid
-// (markValid) and when a valid frame's ACK is written, not when junk or a frame that is not HL7
+// (markValidLocked) and when a valid frame's ACK is written, not when junk or a frame that is not HL7
 // arrives. Until the first valid frame, the handshake timeout also runs from the connection's
 // opening; a frame whose first bytes are MSH, FHS or BHS is given its read timeout to complete.
 type connReader struct {
@@ -259,33 +259,38 @@ func (r *connReader) knownSender() {
 	r.mu.Unlock()
 }
 
-// markValid records that the frame just read is HL7: the connection has passed its handshake
-// and is active now.
-func (r *connReader) markValid() {
-	r.mu.Lock()
-	r.valid = true
-	r.lastActivity = time.Now()
-	r.mu.Unlock()
-}
-
 // pause and resume bracket the time the reader spends handing a frame on, blocked on a full
 // window or in the pipeline: that is the server's time, not charged to the next frame's read
-// timeout, to the handshake timeout nor counted as idleness.
-func (r *connReader) pause() {
+// timeout, to the handshake timeout nor counted as idleness. pause is given the time the frame
+// was read (now, as good as a clock read of its own).
+func (r *connReader) pause(now time.Time) {
 	r.mu.Lock()
-	r.pausedAt = time.Now()
+	r.pausedAt = now
 	r.mu.Unlock()
 }
 
-func (r *connReader) resume() {
+// resume ends the pause; valid records that the frame handed on is HL7 (markValidLocked) at the same
+// time, under the same lock.
+func (r *connReader) resume(valid bool) {
 	r.mu.Lock()
-	paused := time.Since(r.pausedAt)
+	now := time.Now()
+	paused := now.Sub(r.pausedAt)
 	if r.inFrame {
 		r.frameStart = r.frameStart.Add(paused)
 	}
 	r.lastActivity = r.lastActivity.Add(paused)
 	r.opened = r.opened.Add(paused)
+	if valid {
+		r.markValidLocked(now)
+	}
 	r.mu.Unlock()
+}
+
+// markValidLocked records that the frame just read is HL7: the connection has passed its
+// handshake and is active now.
+func (r *connReader) markValidLocked(now time.Time) {
+	r.valid = true
+	r.lastActivity = now
 }
 
 // stop makes Read return errShutdown once the frame being received, if any, is complete.
