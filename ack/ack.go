@@ -264,10 +264,15 @@ func (b *Builder) nextControlID() string {
 // Listed returns the findings an ACK lists: errors first, then warnings, then information, each
 // in message order, at most max of them (all when max <= 0); omitted is how many are left out
 // (Omitted yields them). It copies only what it returns, so a message with a million findings
-// costs no copy of them all.
+// costs no copy of them all; and when findings are in that order already (the usual case: a
+// few, or only warnings), listed is findings itself, its first max with the capacity clipped,
+// no copy at all. listed is for reading.
 func Listed(findings []Finding, max int) (listed []Finding, omitted int) {
 	if max <= 0 || max > len(findings) {
 		max = len(findings)
+	}
+	if ranked(findings[:max]) && (max == len(findings) || findings[max-1].Severity.rank() <= minRank(findings[max:])) {
+		return findings[:max:max], len(findings) - max
 	}
 	listed = make([]Finding, 0, max)
 	for rank := 0; rank < 3 && len(listed) < max; rank++ {
@@ -281,6 +286,25 @@ func Listed(findings []Finding, max int) (listed []Finding, omitted int) {
 		}
 	}
 	return listed, len(findings) - len(listed)
+}
+
+// ranked reports whether fs are in Listed's order: errors, then warnings, then information.
+func ranked(fs []Finding) bool {
+	for i := 1; i < len(fs); i++ {
+		if fs[i].Severity.rank() < fs[i-1].Severity.rank() {
+			return false
+		}
+	}
+	return true
+}
+
+// minRank is the lowest rank of fs (the most severe), 3 when fs is empty.
+func minRank(fs []Finding) int {
+	m := 3
+	for _, f := range fs {
+		m = min(m, f.Severity.rank())
+	}
+	return m
 }
 
 // Omitted yields, in the order Listed uses, the findings Listed(findings, max) leaves out.

@@ -107,6 +107,28 @@ type Pipeline struct {
 	lastSeen *prometheus.GaugeVec
 	findings *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// The metrics' children a message updates, resolved once per label set rather than looked up
+	// by label values at every message: countKey → *countChildren, Transport → Observer,
+	// ack.Severity → Counter.
+	counts     sync.Map
+	durations  sync.Map
+	severities sync.Map
+}
+
+// countKey is the labels count updates a message's metrics with.
+type countKey struct {
+	t      Transport
+	sender bool // the sender is known
+	site   string
+	env    string
+	code   string
+}
+
+// countChildren are the metrics of one countKey; lastSeen is nil when the message does not mark
+// its site as heard from.
+type countChildren struct {
+	messages prometheus.Counter
+	lastSeen prometheus.Gauge
 }
 
 // NewPipeline returns a pipeline; it registers its metrics with o.Registerer when not nil.
@@ -193,9 +215,30 @@ func (p *Pipeline) Start(ctx context.Context, env Envelope) Pending {
 			return p.startBatch(ctx, env)
 		}
 	}
-	rec, header := p.prepare(env)
+	pr := new(prepared)
+	rec, header := p.prepareInto(pr, env)
 	storableHeader(rec)
-	return &pending{p: p, rec: rec, header: header, start: start, ack: rec.ACK, code: rec.ACKCode, inner: p.o.Committer.Commit(rec)}
+	pr.pend = pending{p: p, rec: rec, header: header, start: start, ack: rec.ACK, code: rec.ACKCode}
+	pr.pend.inner = p.o.Committer.Commit(rec)
+	return &pr.pend
+}
+
+// prepared holds what the pipeline makes of one message in one allocation rather than one each:
+// its record, its pending answer, and what the record's Amend builds on.
+type prepared struct {
+	rec      Record
+	pend     pending
+	header   ack.Header
+	findings []ack.Finding // the findings of the record's own ACK
+}
+
+// amend is Record.Amend of an accepted message: its ACK rebuilt with extra findings.
+func (pr *prepared) amend(extra []ack.Finding) ([]byte, string) {
+	p := pr.pend.p
+	all := make([]ack.Finding, 0, len(pr.findings)+len(extra))
+	all = append(append(all, pr.findings...), extra...)
+	code := p.o.ACK.Policy.Code(all)
+	return p.o.ACK.Build(pr.header, code, all), code
 }
 
 type pending struct {
@@ -247,8 +290,17 @@ func (w *pending) Wait(ctx context.Context) ([]byte, error) {
 		code = ackCode(out, code)
 	}
 	w.p.count(w.rec.Transport, w.rec.Sender, w.rec.Env, code)
-	w.p.duration.WithLabelValues(string(w.rec.Transport)).Observe(w.p.o.Now().Sub(w.start).Seconds())
+	w.p.observeDuration(w.rec.Transport, w.start)
 	return out, err
+}
+
+// observeDuration records the time from start to now in vaxgate_pipeline_seconds.
+func (p *Pipeline) observeDuration(t Transport, start time.Time) {
+	o, ok := p.durations.Load(t)
+	if !ok {
+		o, _ = p.durations.LoadOrStore(t, p.duration.WithLabelValues(string(t)))
+	}
+	o.(prometheus.Observer).Observe(p.o.Now().Sub(start).Seconds())
 }
 
 // parsed holds reusable hl7.Messages: a Message keeps its index tables across Parse, so parsing
@@ -275,9 +327,19 @@ func (p *Pipeline) count(t Transport, s *Sender, env, code string) {
 	if site == "" {
 		site = "unknown"
 	}
-	p.messages.WithLabelValues(string(t), site, code).Inc()
-	if s != nil && env != "" && code != "unanswered" {
-		p.lastSeen.WithLabelValues(site, env).Set(float64(p.o.Now().UnixNano()) / 1e9)
+	k := countKey{t: t, sender: s != nil, site: site, env: env, code: code}
+	v, ok := p.counts.Load(k)
+	if !ok {
+		c := &countChildren{messages: p.messages.WithLabelValues(string(t), site, code)}
+		if s != nil && env != "" && code != "unanswered" {
+			c.lastSeen = p.lastSeen.WithLabelValues(site, env)
+		}
+		v, _ = p.counts.LoadOrStore(k, c)
+	}
+	c := v.(*countChildren)
+	c.messages.Inc()
+	if c.lastSeen != nil {
+		c.lastSeen.Set(float64(p.o.Now().UnixNano()) / 1e9)
 	}
 }
 
@@ -308,7 +370,13 @@ func siteCode(s *Sender) string {
 
 // prepare runs every step before persistence and returns the record to commit.
 func (p *Pipeline) prepare(env Envelope) (*Record, ack.Header) {
-	rec := &Record{
+	return p.prepareInto(new(prepared), env)
+}
+
+// prepareInto is prepare, with the record and what its Amend needs held in pr.
+func (p *Pipeline) prepareInto(pr *prepared, env Envelope) (*Record, ack.Header) {
+	rec := &pr.rec
+	*rec = Record{
 		Transport:  env.Transport,
 		Sender:     env.Sender,
 		ReceivedAt: env.ReceivedAt,
@@ -357,7 +425,7 @@ func (p *Pipeline) prepare(env Envelope) (*Record, ack.Header) {
 	hd.msh, _ = m.Find("MSH", 1)
 	rec.ControlID = h.ControlID
 	rec.Digest = ContentDigest(m)
-	rec.MessageType = hd.get(9, 1) + "^" + hd.get(9, 2)
+	rec.MessageType = messageType(hd.get(9, 1), hd.get(9, 2))
 	rec.Facility = st.Component(hd.msh.Field(4).Component(1))
 	if rec.Facility == "" {
 		rec.Facility = st.Component(hd.msh.Field(4).Component(2))
@@ -406,12 +474,8 @@ func (p *Pipeline) prepare(env Envelope) (*Record, ack.Header) {
 	rec.Findings = findings
 	rec.ACKCode = p.o.ACK.Policy.Code(findings)
 	rec.ACK = p.o.ACK.Build(h, rec.ACKCode, findings)
-	rec.Amend = func(extra []ack.Finding) ([]byte, string) {
-		all := make([]ack.Finding, 0, len(findings)+len(extra))
-		all = append(append(all, findings...), extra...)
-		code := p.o.ACK.Policy.Code(all)
-		return p.o.ACK.Build(h, code, all), code
-	}
+	pr.pend.p, pr.header, pr.findings = p, h, findings
+	rec.Amend = pr.amend
 	rec.Sharing = SharingInput{
 		// Go-live is the start of production: test messages of a testing site are not a backload;
 		// a backload (vaxgate preload) is pre-go-live data whenever it is loaded.
@@ -424,8 +488,21 @@ func (p *Pipeline) prepare(env Envelope) (*Record, ack.Header) {
 
 func (p *Pipeline) countFindings(fs []ack.Finding) {
 	for _, f := range fs {
-		p.findings.WithLabelValues(string(f.Severity)).Inc()
+		c, ok := p.severities.Load(f.Severity)
+		if !ok {
+			c, _ = p.severities.LoadOrStore(f.Severity, p.findings.WithLabelValues(string(f.Severity)))
+		}
+		c.(prometheus.Counter).Inc()
 	}
+}
+
+// messageType is MSH-9's type and event as the record keeps them ("VXU^V04"), without building
+// the string for the one every accepted message has.
+func messageType(typ, event string) string {
+	if typ == "VXU" && event == "V04" {
+		return "VXU^V04"
+	}
+	return typ + "^" + event
 }
 
 // mshReader reads MSH values as Message.Get("MSH-f-c") does (the first subcomponent of the first
@@ -601,7 +678,7 @@ func (p *Pipeline) empty(env Envelope, start time.Time) Pending {
 	p.log.Debug("empty message answered AR", zap.String("site", siteCode(env.Sender)),
 		zap.String("transport", string(env.Transport)), zap.String("remote", env.Remote))
 	p.count(env.Transport, env.Sender, "", ack.AR)
-	p.duration.WithLabelValues(string(env.Transport)).Observe(p.o.Now().Sub(start).Seconds())
+	p.observeDuration(env.Transport, start)
 	return answered{ack: rec.ACK, err: ErrEmptyMessage}
 }
 

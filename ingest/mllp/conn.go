@@ -50,7 +50,10 @@ type conn struct {
 	sender     *ingest.Sender
 	lookupErr  error // the sender lookup failed (not "unknown"): retried, frames answered AR 207
 	lastLookup time.Time
-	junk       int // frames in a row that were not HL7
+	// senderUntil is when the cached lookup the connection took its sender from expires
+	// (zero: none): until then, the cache would give the same answer.
+	senderUntil time.Time
+	junk        int // frames in a row that were not HL7
 
 	slots     chan struct{} // the pipelining window: one slot per message read and not answered
 	budget    budget        // bytes of messages read and not answered
@@ -189,14 +192,22 @@ func (c *conn) handshake() error {
 // identify looks the sender up by address and certificate subject, through the server's cache,
 // at every message: a credential revoked or a site moved out of production meanwhile is seen
 // within SenderTTL. An unknown sender is not an error: its messages are still answered, AR, by
-// the pipeline (Envelope.Sender nil).
-func (c *conn) identify() {
+// the pipeline (Envelope.Sender nil). The connection keeps the cache's answer until it expires
+// rather than asking the (shared, locked) cache again at every message.
+func (c *conn) identify(now time.Time) {
+	if c.identified && c.lookupErr == nil && now.Before(c.senderUntil) {
+		return // the cache's answer, still younger than SenderTTL
+	}
 	first := !c.identified
 	prev := c.sender
 	c.identified = true
-	c.lastLookup = time.Now()
+	c.lastLookup = now
 	r, ok := c.s.senders.cached(c.addr, c.subject)
 	s, err := r.sender, r.err
+	c.senderUntil = time.Time{}
+	if ok && !first {
+		c.senderUntil = r.at.Add(c.s.senders.ttl)
+	}
 	if first || !ok {
 		ctx, cancel := context.WithTimeout(c.s.ctx, senderLookupTimeout)
 		s, err = c.s.senders.lookup(ctx, c.addr, c.subject, first)
@@ -264,10 +275,9 @@ func (c *conn) readLoop(queue chan<- item) (frames int, reason string) {
 // per stray 0x0B.
 func (c *conn) handle(queue chan<- item, payload []byte, tooLarge int, readAt time.Time) (closeNow bool) {
 	valid := looksLikeHL7(payload)
-	c.dispatch(queue, payload, tooLarge, readAt, valid)
+	c.dispatch(queue, payload, tooLarge, readAt, valid) // marks the connection active when valid
 	if valid {
 		c.junk = 0
-		c.cr.markValid()
 		return false
 	}
 	c.junk++
@@ -331,10 +341,11 @@ func (c *conn) endOfStream(err error) string {
 
 // dispatch hands one frame to the pipeline and queues its Pending for the writer. It blocks while
 // the connection's window or byte budget is full: the reader then stops reading and TCP flow
-// control pushes back on the sender. That time is not charged to the sender's read timeout.
+// control pushes back on the sender. That time is not charged to the sender's read timeout. A
+// valid frame marks the connection active (connReader.resume).
 func (c *conn) dispatch(queue chan<- item, payload []byte, tooLarge int, readAt time.Time, valid bool) {
-	c.cr.pause()
-	defer c.cr.resume()
+	c.cr.pause(readAt)
+	defer c.cr.resume(valid)
 	c.slots <- struct{}{}
 	cost := messageCost(c.s.o, len(payload))
 	c.budget.acquire(cost)
@@ -350,16 +361,16 @@ func (c *conn) dispatch(queue chan<- item, payload []byte, tooLarge int, readAt 
 		ReceivedAt: c.s.clock(),
 		TooLarge:   tooLarge,
 	}
-	queue <- item{pending: c.start(env), payload: payload, cost: cost, valid: valid, readAt: readAt}
+	queue <- item{pending: c.start(env, time.Now()), payload: payload, cost: cost, valid: valid, readAt: readAt}
 }
 
 // start hands the message to the pipeline, or answers it AR 207 itself when it cannot.
-func (c *conn) start(env ingest.Envelope) (p ingest.Pending) {
+func (c *conn) start(env ingest.Envelope, now time.Time) (p ingest.Pending) {
 	// The sender is looked up at the first frame rather than at connect time, so that health
 	// checks and port scans cost no query, and again at every frame (through the cache): a
 	// revoked credential must not keep working on a connection opened before.
-	if !c.identified || c.lookupErr == nil || time.Since(c.lastLookup) >= senderRetryInterval {
-		c.identify()
+	if !c.identified || c.lookupErr == nil || now.Sub(c.lastLookup) >= senderRetryInterval {
+		c.identify(now)
 	}
 	env.Sender = c.sender
 	if c.lookupErr != nil {
@@ -388,6 +399,7 @@ func (c *conn) start(env ingest.Envelope) (p ingest.Pending) {
 // keeps waiting (so every message read is still processed and counted) but writes no more.
 func (c *conn) writeLoop(queue <-chan item) {
 	var buf []byte
+	var wdl time.Time // the write deadline set
 	broken := false
 	for it := range queue {
 		a := c.wait(it)
@@ -399,20 +411,25 @@ func (c *conn) writeLoop(queue <-chan item) {
 			c.raw.Close() // wakes the reader
 		}
 		a = frameSafe(a, c.log)
-		// The ACK is now known: charge what it really costs instead of the reserve (never
-		// waiting here: the writer must go on).
-		c.budget.adjust(len(a) - c.s.o.ACKReserve)
-		c.s.memory.adjust(len(a) - c.s.o.ACKReserve)
+		// The ACK is now known: an ACK larger than its reserve is charged what it really costs
+		// (never waiting here: the writer must go on); a smaller one keeps its reserve until it is
+		// written, then all is released at once (one budget operation per ACK, not two).
+		extra := max(len(a)-c.s.o.ACKReserve, 0)
+		if extra > 0 {
+			c.budget.adjust(extra)
+			c.s.memory.adjust(extra)
+		}
 		if !broken {
 			buf = hl7.AppendFrame(buf[:0], a)
-			if err := c.write(buf); err != nil {
+			if err := c.write(buf, &wdl); err != nil {
 				broken = true
 				c.log.Info("mllp ACK not delivered: closing", zap.Error(err))
 				c.raw.Close() // wakes the reader
 			} else {
-				c.s.m.ackSeconds.Observe(time.Since(it.readAt).Seconds())
+				now := time.Now()
+				c.s.m.ackSeconds.Observe(now.Sub(it.readAt).Seconds())
 				if it.valid {
-					c.lastWrite.Store(time.Now().UnixNano())
+					c.lastWrite.Store(now.UnixNano())
 				}
 			}
 			if cap(buf) > ackBufferKeep {
@@ -422,16 +439,25 @@ func (c *conn) writeLoop(queue <-chan item) {
 		if it.valid {
 			c.waiting.Add(-1)
 		}
-		c.s.memory.release(it.cost + len(a) - c.s.o.ACKReserve)
-		c.budget.release(it.cost + len(a) - c.s.o.ACKReserve)
+		c.s.memory.release(it.cost + extra)
+		c.budget.release(it.cost + extra)
 		<-c.slots
 	}
 }
 
-func (c *conn) write(b []byte) error {
-	if c.s.o.WriteTimeout > 0 {
-		if err := c.raw.SetWriteDeadline(time.Now().Add(c.s.o.WriteTimeout)); err != nil {
-			return fmt.Errorf("mllp: set write deadline: %w", err)
+// write writes one framed ACK. The write deadline (a timer operation) is renewed only when less
+// than WriteTimeout is left of the one set (*wdl), to WriteTimeout and an eighth from now: every
+// ACK still has at least WriteTimeout to be taken off the wire, and a busy connection renews its
+// deadline about once per eighth of WriteTimeout instead of at every ACK.
+func (c *conn) write(b []byte, wdl *time.Time) error {
+	if wt := c.s.o.WriteTimeout; wt > 0 {
+		now := time.Now()
+		if wdl.Sub(now) < wt {
+			d := now.Add(wt + wt/deadlineSlack)
+			if err := c.raw.SetWriteDeadline(d); err != nil {
+				return fmt.Errorf("mllp: set write deadline: %w", err)
+			}
+			*wdl = d
 		}
 	}
 	if _, err := c.nc.Write(b); err != nil {

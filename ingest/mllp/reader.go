@@ -39,7 +39,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 // here, not returned, so the frame reader only ever sees the end of the stream.
 //
 // Only valid frames are activity: the idle timer restarts when the reader marks a frame valid
-// (markValid) and when a valid frame's ACK is written, not when junk or a frame that is not HL7
+// (markValidLocked) and when a valid frame's ACK is written, not when junk or a frame that is not HL7
 // arrives. Until the first valid frame, the handshake timeout also runs from the connection's
 // opening; a frame whose first bytes are MSH, FHS or BHS is given its read timeout to complete.
 type connReader struct {
@@ -62,8 +62,9 @@ type connReader struct {
 	framesEnded  uint64
 	pausedAt     time.Time
 	shutdown     bool
-	stopAfter    uint64 // after Shutdown, read up to the end of this many frames
-	reason       error  // why Read stopped, when it was this reader's decision
+	stopAfter    uint64    // after Shutdown, read up to the end of this many frames
+	reason       error     // why Read stopped, when it was this reader's decision
+	deadline     time.Time // the read deadline last set on the socket (zero: none)
 }
 
 // Read reads from the connection, waiting out socket timeouts that are not the sender's fault.
@@ -76,7 +77,7 @@ func (r *connReader) Read(p []byte) (int, error) {
 			return 0, errShutdown
 		}
 		// Set under the lock so that a concurrent stop's wake-up deadline is never overwritten.
-		_ = r.dl.SetReadDeadline(r.deadlineLocked(time.Now()))
+		r.setDeadlineLocked(time.Now())
 		r.mu.Unlock()
 
 		n, err := r.r.Read(p)
@@ -102,6 +103,34 @@ func (r *connReader) Read(p []byte) (int, error) {
 		r.mu.Unlock()
 		return n, err
 	}
+}
+
+// setDeadlineLocked gives the socket the read deadline of the timeouts that run now. Setting a
+// deadline is a timer operation, and while a connection is busy the deadline moves with every
+// frame and ACK; so the deadline already set is kept when it is still ahead, not later than
+// needed, and early by at most an eighth of the time left (deadlineSlack). It then fires a little
+// early now and then: the timeout is looked at again (timeoutLocked) and the exact deadline set.
+func (r *connReader) setDeadlineLocked(now time.Time) {
+	want := r.deadlineLocked(now)
+	if keepDeadline(r.deadline, want, now) {
+		return
+	}
+	_ = r.dl.SetReadDeadline(want)
+	r.deadline = want
+}
+
+// deadlineSlack is the share of the time left by which a kept read deadline may be early.
+const deadlineSlack = 8
+
+// keepDeadline reports whether the deadline set, cur, may stay when want is needed (zero: none).
+func keepDeadline(cur, want, now time.Time) bool {
+	if want.IsZero() || cur.IsZero() {
+		return want.Equal(cur)
+	}
+	if !cur.After(now) || cur.After(want) {
+		return false
+	}
+	return want.Sub(cur) <= want.Sub(now)/deadlineSlack
 }
 
 // stoppingLocked: after Shutdown, no new frame is read; the frame being received is finished.
@@ -230,33 +259,38 @@ func (r *connReader) knownSender() {
 	r.mu.Unlock()
 }
 
-// markValid records that the frame just read is HL7: the connection has passed its handshake
-// and is active now.
-func (r *connReader) markValid() {
-	r.mu.Lock()
-	r.valid = true
-	r.lastActivity = time.Now()
-	r.mu.Unlock()
-}
-
 // pause and resume bracket the time the reader spends handing a frame on, blocked on a full
 // window or in the pipeline: that is the server's time, not charged to the next frame's read
-// timeout, to the handshake timeout nor counted as idleness.
-func (r *connReader) pause() {
+// timeout, to the handshake timeout nor counted as idleness. pause is given the time the frame
+// was read (now, as good as a clock read of its own).
+func (r *connReader) pause(now time.Time) {
 	r.mu.Lock()
-	r.pausedAt = time.Now()
+	r.pausedAt = now
 	r.mu.Unlock()
 }
 
-func (r *connReader) resume() {
+// resume ends the pause; valid records that the frame handed on is HL7 (markValidLocked) at the same
+// time, under the same lock.
+func (r *connReader) resume(valid bool) {
 	r.mu.Lock()
-	paused := time.Since(r.pausedAt)
+	now := time.Now()
+	paused := now.Sub(r.pausedAt)
 	if r.inFrame {
 		r.frameStart = r.frameStart.Add(paused)
 	}
 	r.lastActivity = r.lastActivity.Add(paused)
 	r.opened = r.opened.Add(paused)
+	if valid {
+		r.markValidLocked(now)
+	}
 	r.mu.Unlock()
+}
+
+// markValidLocked records that the frame just read is HL7: the connection has passed its
+// handshake and is active now.
+func (r *connReader) markValidLocked(now time.Time) {
+	r.valid = true
+	r.lastActivity = now
 }
 
 // stop makes Read return errShutdown once the frame being received, if any, is complete.
@@ -270,6 +304,7 @@ func (r *connReader) stop() {
 	r.stopAfter = r.framesEnded + 1
 	if !r.inFrame {
 		_ = r.dl.SetReadDeadline(aLongTimeAgo)
+		r.deadline = aLongTimeAgo
 	}
 }
 

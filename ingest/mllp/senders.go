@@ -115,7 +115,7 @@ func (c *senderCache) cached(addr netip.Addr, subject string) (senderResult, boo
 	select {
 	case <-e.done:
 		if time.Since(e.at) < c.ttl {
-			return senderResult{e.sender, e.err}, true
+			return senderResult{e.sender, e.err, e.at}, true
 		}
 	default:
 	}
@@ -126,6 +126,7 @@ func (c *senderCache) cached(addr netip.Addr, subject string) (senderResult, boo
 type senderResult struct {
 	sender *ingest.Sender
 	err    error
+	at     time.Time // when the lookup was made
 }
 
 func (c *senderCache) sweepLocked() {

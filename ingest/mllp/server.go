@@ -117,7 +117,9 @@ type Options struct {
 	// long (default 5m); junk and frames that are not HL7 do not count. A connection whose
 	// messages are still being committed is not idle.
 	IdleTimeout time.Duration
-	// WriteTimeout is the time the sender has to take each ACK off the wire (default 30s).
+	// WriteTimeout is the time the sender has to take each ACK off the wire (default 30s): at
+	// least that, and at most an eighth more (the deadline is renewed only when less than
+	// WriteTimeout is left, not at every ACK).
 	WriteTimeout time.Duration
 	// MaxConnections bounds the open connections (default 1024); beyond it, connections are
 	// accepted and closed at once, and counted.
