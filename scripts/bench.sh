@@ -31,7 +31,9 @@
 #   CEILING_BATCH=32 CEILING_CLIENTS="2 4" CEILING_SECONDS=15   (a')'s batch and clients, (a) and (a')'s duration
 #   CEILING_MIN_CLIENTS="2 4 8"   (a)'s pgbench clients (default: CEILING_CLIENTS when set); on 2 CPUs under other
 #                                 load no count was reliably best (7 December: 2, 4, 8 and 16 each best in some run)
-#   CEILING_MIN_BATCH=100         messages per transaction of (a)
+#   CEILING_MIN_BATCH=100         messages per transaction of (a); (a) is written in two shapes, a statement
+#                                 per row (pipelined) and one multi-row statement per table per transaction
+#                                 (as vaxgate's writer writes): the faster is the ceiling
 #   CEILING_THREADS               pgbench -j (default: min(clients, 2)); pgbench's own CPU per message is
 #                                 printed beside each ceiling rate (it runs on the same CPUs)
 #   BENCH_FRESH_MESSAGES=40000    messages of (c) (0 skips it)
@@ -223,22 +225,27 @@ pgbench_rate() { # pgbench_rate CLIENTS BATCH SCRIPT: "messages/s pgbench's-own-
 	awk -v t="$tps" -v b="$2" -v c="$cpu" -v s="$CEILING_SECONDS" 'BEGIN {n = t * b * s; printf "%.0f %.0f", t * b, n ? 1e6 * c / n : 0}'
 }
 if [[ "$LONG" != 1 ]]; then
-	bin/benchtool ceiling --minimal --batch "$CEILING_MIN_BATCH" --setup "$WORK/minimal-setup.sql" --out "$WORK/minimal.sql"
-	"$PSQL" "$URL" -Xq -v ON_ERROR_STOP=1 -f "$WORK/minimal-setup.sql" >/dev/null
-	for c in $CEILING_MIN_CLIENTS; do
-		say "minimal-record ceiling: pgbench, $c clients, $CEILING_MIN_BATCH messages per transaction, ${CEILING_SECONDS}s (load: $(cut -d' ' -f1-3 /proc/loadavg))"
-		g0="$(pg_cpu)"; m0="$("$PSQL" "$URL" -XAt -c "SELECT count(*) FROM min_messages")"
-		res="$(pgbench_rate "$c" "$CEILING_MIN_BATCH" "$WORK/minimal.sql")"; read -r rate pbcpu <<<"$res"
-		g1="$(pg_cpu)"; m1="$("$PSQL" "$URL" -XAt -c "SELECT count(*) FROM min_messages")"
-		gcpu="$(awk -v g="$g0" -v G="$g1" -v n=$((m1 - m0)) 'BEGIN {printf "%.0f", n ? 1e6 * (G - g) / n : 0}')"
-		say "minimal-record ceiling: $c clients: $rate messages/s, CPU per message: PostgreSQL $gcpu µs, pgbench $pbcpu µs"
-		if (( rate > CEILING )); then
-			CEILING=$rate
-			CEILING_DESC="pgbench, $c clients, $CEILING_MIN_BATCH msg/txn"
-			CEILING_CPU="PostgreSQL $gcpu µs, pgbench $pbcpu µs ($(cpu_bound "$gcpu" "$pbcpu") msg/s CPU-bound)"
-		fi
+	# Two shapes of the same rows: a statement per row (pipelined), and one statement per table per
+	# transaction (multi-row, as vaxgate's writer writes); the faster is the ceiling.
+	for shape in per-row set-based; do
+		flags=(); [[ "$shape" == set-based ]] && flags=(--set-based)
+		bin/benchtool ceiling --minimal "${flags[@]}" --batch "$CEILING_MIN_BATCH" --setup "$WORK/minimal-setup.sql" --out "$WORK/minimal-$shape.sql"
+		"$PSQL" "$URL" -Xq -v ON_ERROR_STOP=1 -f "$WORK/minimal-setup.sql" >/dev/null
+		for c in $CEILING_MIN_CLIENTS; do
+			say "minimal-record ceiling ($shape): pgbench, $c clients, $CEILING_MIN_BATCH messages per transaction, ${CEILING_SECONDS}s (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+			g0="$(pg_cpu)"; m0="$("$PSQL" "$URL" -XAt -c "SELECT count(*) FROM min_messages")"
+			res="$(pgbench_rate "$c" "$CEILING_MIN_BATCH" "$WORK/minimal-$shape.sql")"; read -r rate pbcpu <<<"$res"
+			g1="$(pg_cpu)"; m1="$("$PSQL" "$URL" -XAt -c "SELECT count(*) FROM min_messages")"
+			gcpu="$(awk -v g="$g0" -v G="$g1" -v n=$((m1 - m0)) 'BEGIN {printf "%.0f", n ? 1e6 * (G - g) / n : 0}')"
+			say "minimal-record ceiling ($shape): $c clients: $rate messages/s, CPU per message: PostgreSQL $gcpu µs, pgbench $pbcpu µs"
+			if (( rate > CEILING )); then
+				CEILING=$rate
+				CEILING_DESC="pgbench, $shape, $c clients, $CEILING_MIN_BATCH msg/txn"
+				CEILING_CPU="PostgreSQL $gcpu µs, pgbench $pbcpu µs ($(cpu_bound "$gcpu" "$pbcpu") msg/s CPU-bound)"
+			fi
+		done
+		"$PSQL" "$URL" -Xq -c "DROP TABLE min_vaccinations, min_patients, min_messages" >/dev/null
 	done
-	"$PSQL" "$URL" -Xq -c "DROP TABLE min_vaccinations, min_patients, min_messages" >/dev/null
 	bin/benchtool ceiling --batch "$CEILING_BATCH" --out "$WORK/ceiling.sql"
 	for c in $CEILING_CLIENTS; do
 		say "same-rows ceiling: pgbench, $c clients, $CEILING_BATCH messages per transaction, ${CEILING_SECONDS}s (load: $(cut -d' ' -f1-3 /proc/loadavg))"

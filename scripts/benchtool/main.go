@@ -121,6 +121,7 @@ func writeCeiling(args []string) error {
 	out := fs.String("out", "", "script file")
 	minimal := fs.Bool("minimal", false, "the minimal durable record of a VXU, on tables of its own (see writeMinimal)")
 	setup := fs.String("setup", "", "with --minimal: where to write the SQL that creates its tables")
+	setBased := fs.Bool("set-based", false, "with --minimal: one statement per table per transaction (multi-row, as vaxgate's writer writes), not one per row")
 	_ = fs.Parse(args)
 	if *out == "" || *batch < 1 {
 		return fmt.Errorf("ceiling: --out and a positive --batch are required")
@@ -129,7 +130,7 @@ func writeCeiling(args []string) error {
 		if *setup == "" {
 			return fmt.Errorf("ceiling: --minimal needs --setup")
 		}
-		return writeMinimal(*batch, *setup, *out)
+		return writeMinimal(*batch, *setup, *out, *setBased)
 	}
 	gen := vxugen.New(vxugen.Options{Seed: 7, ControlIDs: "CEIL", Historical: 0.0001, UpdateShare: 0.0001})
 	var raw []byte
@@ -206,7 +207,11 @@ CREATE INDEX ON min_vaccinations (patient_id);
 // and two vaccination rows — batch messages per transaction, pipelined, on tables of its own
 // (minimalSetup), so that it does not move when vaxgate's schema does. Values come from a real
 // generated message.
-func writeMinimal(batch int, setup, out string) error {
+//
+// setBased writes each transaction as one statement that inserts the batch's archive rows, upserts
+// their patients and inserts their vaccinations, each table once, for all rows (the shape of
+// vaxgate's own writer); otherwise each row has a statement of its own.
+func writeMinimal(batch int, setup, out string, setBased bool) error {
 	gen := vxugen.New(vxugen.Options{Seed: 7, ControlIDs: "CEIL", Historical: 0.0001, UpdateShare: 0.0001})
 	raw := gen.Next()
 	m, err := hl7.Parse(raw)
@@ -227,6 +232,25 @@ func writeMinimal(batch int, setup, out string) error {
 	}
 	var w strings.Builder
 	fmt.Fprintf(&w, "-- vaxgate minimal-record ceiling: %d messages per transaction; raw %d bytes, ACK %d bytes.\n", batch, len(raw), len(ackMsg))
+	if setBased {
+		fmt.Fprintf(&w, `WITH m AS (
+	INSERT INTO min_messages (id, site_id, control_id, received_at, raw, ack, findings)
+	SELECT id, 1, 'CEIL-' || id, now(), %s, %s, convert_from(%s, 'UTF8')::jsonb
+	FROM (SELECT nextval('min_messages_id_seq') AS id FROM generate_series(1, %d)) s
+	RETURNING id),
+p AS (
+	INSERT INTO min_patients (id, organization_id, id_value, family_name, given_name, birth_date, sex, postal_code, last_message_id)
+	SELECT nextval('min_patients_id_seq'), 1, 'P' || m.id, %s, %s, '2008-01-01'::date + (m.id %% 6570)::int, %s, '02118', m.id FROM m
+	ON CONFLICT (organization_id, id_value) DO UPDATE SET family_name = EXCLUDED.family_name, given_name = EXCLUDED.given_name, last_message_id = EXCLUDED.last_message_id
+	RETURNING id, last_message_id)
+INSERT INTO min_vaccinations (patient_id, message_id, cvx, administered_on, lot, segment)
+SELECT p.id, p.last_message_id, %s, '2026-11-01', %s, g.segment FROM p, (VALUES (6), (7)) g(segment);
+`, hex(raw), hex(ackMsg), hex(findings), batch, lit(n.Family), lit(n.Given), lit(v.Patient.Sex), lit(cvx), lit(lot))
+		if err := os.WriteFile(setup, []byte(minimalSetup), 0o644); err != nil {
+			return err
+		}
+		return os.WriteFile(out, []byte(w.String()), 0o644)
+	}
 	w.WriteString("\\startpipeline\nBEGIN;\n")
 	for i := 0; i < batch; i++ {
 		fmt.Fprintf(&w, `INSERT INTO min_messages (id, site_id, control_id, received_at, raw, ack, findings) VALUES (nextval('min_messages_id_seq'), 1, 'CEIL-' || currval('min_messages_id_seq'), now(), %s, %s, convert_from(%s, 'UTF8')::jsonb);
