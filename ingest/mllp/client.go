@@ -102,12 +102,6 @@ func Dial(ctx context.Context, addr string, tlsConfig *tls.Config, opts ...DialO
 	return &Client{conn: nc, fr: hl7.NewFrameReader(nc, o.maxACK), timeout: o.timeout}, nil
 }
 
-// LocalAddr and RemoteAddr are the connection's addresses.
-func (c *Client) LocalAddr() net.Addr { return c.conn.LocalAddr() }
-
-// RemoteAddr is the server's address.
-func (c *Client) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
-
 // Close closes the connection.
 func (c *Client) Close() error {
 	if err := c.conn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
