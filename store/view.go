@@ -17,9 +17,9 @@ import (
 // no round trip per record, and a statement per table, not per row.
 //
 // The view is complete for what the batch asks: every look-up a record makes (its patient by
-// identifier, the candidates of its linking block, its vaccinations by order number or by vaccine
-// and date, the current doses of its registry patient that a report may merge with) is part of the
-// prefetch, so a miss means the row does not exist.
+// identifier, the candidates of its linking block when that patient is not stored yet, its
+// vaccinations by order number or by vaccine and date, the current doses of its registry patient
+// that a report may merge with) is part of the prefetch, so a miss means the row does not exist.
 
 // The prefetch queries. Rows are locked in id order, as a batch's records would lock them one by
 // one: FOR UPDATE of the sender patient and of the registry patient it is linked or linking to.
@@ -39,7 +39,15 @@ const (
 	identityJoin = `unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[]) AS k(env, org, value, authority, typ)
 		JOIN patients p ON p.env = k.env::char(1) AND p.organization_id = k.org AND p.id_value = k.value
 			AND p.id_authority = k.authority AND p.id_type = k.typ`
-	blockJoin = `unnest($%d::text[], $%d::date[], $%d::text[], $%d::text[]) AS b(env, birth, family, given)
+	// The linking blocks of the records whose sender patient is not stored yet: only a newly seen
+	// patient is linked (registry.link), so a block is read only for a record whose identifier
+	// the patients table does not hold (a patient reported again would read its own row a second
+	// time, and lock its registry patient twice, for nothing).
+	blockJoin = `(SELECT DISTINCT b.env, b.birth, b.family, b.given
+			FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[])
+				AS b(env, birth, family, given, org, value, authority, typ)
+			WHERE NOT EXISTS (SELECT 1 FROM patients q WHERE q.env = b.env::char(1) AND q.organization_id = b.org
+				AND q.id_value = b.value AND q.id_authority = b.authority AND q.id_type = b.typ)) b
 		JOIN patients p ON p.env = b.env::char(1) AND p.birth_date = b.birth AND p.match_family = b.family
 			AND p.match_given = b.given`
 	prefetchPatients = `SELECT ` + viewPatientColumns + ` FROM ` + identityJoin + `
@@ -54,7 +62,7 @@ const (
 )
 
 var (
-	prefetchCandidates = `SELECT ` + viewPatientColumns + ` FROM ` + fmt.Sprintf(blockJoin, 1, 2, 3, 4) + `
+	prefetchCandidates = `SELECT ` + viewPatientColumns + ` FROM ` + blockJoin + `
 		JOIN registry_patients r ON r.id = p.registry_patient_id
 		ORDER BY r.id, p.id FOR UPDATE OF r`
 	// Every vaccination of the registry patients the batch's sender patients are (or may be linked
@@ -79,16 +87,22 @@ func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry
 		env, value, authority, typ textArray
 		org                        int8Array
 	}
-	var blocks struct {
-		env, family, given textArray
-		birth              dateArray
+	var blocks struct { // a block per record's patient: its identifier decides whether it is read
+		env, family, given       textArray
+		birth                    dateArray
+		org                      int8Array
+		value, authority, idType textArray
 	}
 	var fillers struct {
 		env, filler textArray
 		org         int8Array
 	}
 	seenKey := map[registry.PatientKey]bool{}
-	seenBlock := map[registry.BlockKey]bool{}
+	type blockOf struct {
+		b registry.BlockKey
+		k registry.PatientKey
+	}
+	seenBlock := map[blockOf]bool{}
 	seenFiller := map[registry.FillerKey]bool{}
 	for _, rec := range recs {
 		k, ok := registry.KeyOf(rec)
@@ -101,10 +115,12 @@ func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry
 			ids.authority, ids.typ = append(ids.authority, k.Authority), append(ids.typ, k.IDTyp)
 		}
 		d := v.Demographics(rec)
-		if b, ok := registry.BlockOf(rec.Env, d); ok && !seenBlock[b] {
-			seenBlock[b] = true
+		if b, ok := registry.BlockOf(rec.Env, d); ok && !seenBlock[blockOf{b, k}] {
+			seenBlock[blockOf{b, k}] = true
 			blocks.env, blocks.birth = append(blocks.env, b.Env), append(blocks.birth, *d.Birth)
 			blocks.family, blocks.given = append(blocks.family, b.Family), append(blocks.given, b.Given)
+			blocks.org, blocks.value = append(blocks.org, k.Org), append(blocks.value, k.Value)
+			blocks.authority, blocks.idType = append(blocks.authority, k.Authority), append(blocks.idType, k.IDTyp)
 		}
 		for i := range rec.VXU.Orders {
 			f := registry.OrderNumber(&rec.VXU.Orders[i])
@@ -134,8 +150,8 @@ func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry
 		return nil, fmt.Errorf("store: look up patients: %w", err)
 	}
 	if len(blocks.env) > 0 {
-		if err := tx.QueueQuery(ctx, prefetchCandidates, readPatients,
-			blocks.env, blocks.birth, blocks.family, blocks.given); err != nil {
+		if err := tx.QueueQuery(ctx, prefetchCandidates, readPatients, blocks.env, blocks.birth, blocks.family, blocks.given,
+			blocks.org, blocks.value, blocks.authority, blocks.idType); err != nil {
 			return nil, fmt.Errorf("store: look up link candidates: %w", err)
 		}
 	}
