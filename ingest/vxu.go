@@ -377,17 +377,26 @@ func (d *decoder) codedRep(r hl7.Rep) Coded {
 	}
 }
 
-func (d *decoder) codedReps(f hl7.Field) []Coded {
-	var out []Coded
+// decodeReps decodes the repetitions of f (at most maxDecodeReps) with dec, keeping those it
+// reports as present.
+func decodeReps[T any](f hl7.Field, dec func(hl7.Rep) (T, bool)) []T {
+	var out []T
 	for k, r := range f.Reps() {
 		if k > maxDecodeReps {
 			break
 		}
-		if c := d.codedRep(r); !c.IsZero() {
-			out = append(out, c)
+		if v, ok := dec(r); ok {
+			out = append(out, v)
 		}
 	}
 	return out
+}
+
+func (d *decoder) codedReps(f hl7.Field) []Coded {
+	return decodeReps(f, func(r hl7.Rep) (Coded, bool) {
+		c := d.codedRep(r)
+		return c, !c.IsZero()
+	})
 }
 
 func (d *decoder) nameRep(r hl7.Rep) Name {
@@ -403,16 +412,12 @@ func (d *decoder) nameRep(r hl7.Rep) Name {
 }
 
 func (d *decoder) addresses(f hl7.Field) []Address {
-	var out []Address
-	for k, r := range f.Reps() {
-		if k > maxDecodeReps {
-			break
-		}
+	return decodeReps(f, func(r hl7.Rep) (Address, bool) {
 		if r.IsEmpty() {
-			continue
+			return Address{}, false
 		}
 		c := d.comps(r, 9)
-		out = append(out, Address{
+		return Address{
 			Street:  d.first(c[0]),
 			Other:   d.str(c[1]),
 			City:    d.str(c[2]),
@@ -421,31 +426,25 @@ func (d *decoder) addresses(f hl7.Field) []Address {
 			Country: d.str(c[5]),
 			Type:    d.str(c[6]),
 			County:  d.str(c[8]),
-		})
-	}
-	return out
+		}, true
+	})
 }
 
 func (d *decoder) phones(f hl7.Field) []Phone {
-	var out []Phone
-	for k, r := range f.Reps() {
-		if k > maxDecodeReps {
-			break
-		}
+	return decodeReps(f, func(r hl7.Rep) (Phone, bool) {
 		if r.IsEmpty() {
-			continue
+			return Phone{}, false
 		}
 		c := d.comps(r, 8)
-		out = append(out, Phone{
+		return Phone{
 			Use:       d.str(c[1]),
 			Equipment: d.str(c[2]),
 			Email:     d.str(c[3]),
 			Area:      d.str(c[5]),
 			Local:     d.str(c[6]),
 			Extension: d.str(c[7]),
-		})
-	}
-	return out
+		}, true
+	})
 }
 
 func (d *decoder) provider(f hl7.Field) Provider {
@@ -464,28 +463,19 @@ func (d *decoder) comp1(f hl7.Field) string { return d.t.Component(f.Component(1
 func (d *decoder) pid(s hl7.Segment, p *Patient) {
 	d.fields(s, 30)
 	f := &d.f
-	for k, r := range f[3].Reps() {
-		if k > maxDecodeReps {
-			break
-		}
+	p.Identifiers = decodeReps(f[3], func(r hl7.Rep) (Identifier, bool) {
 		c := d.comps(r, 5)
 		if c[0].IsEmpty() {
-			continue
+			return Identifier{}, false
 		}
-		p.Identifiers = append(p.Identifiers, Identifier{
-			Value:     d.str(c[0]),
-			Authority: d.first(c[3]),
-			Type:      d.str(c[4]),
-		})
-	}
-	for k, r := range f[5].Reps() {
-		if k > maxDecodeReps {
-			break
+		return Identifier{Value: d.str(c[0]), Authority: d.first(c[3]), Type: d.str(c[4])}, true
+	})
+	p.Names = decodeReps(f[5], func(r hl7.Rep) (Name, bool) {
+		if r.IsEmpty() {
+			return Name{}, false
 		}
-		if !r.IsEmpty() {
-			p.Names = append(p.Names, d.nameRep(r))
-		}
-	}
+		return d.nameRep(r), true
+	})
 	p.MotherMaiden = d.nameRep(f[6].Rep(1))
 	p.BirthDate = d.comp1(f[7])
 	p.Sex = d.t.Field(f[8])
@@ -571,14 +561,10 @@ func (d *decoder) rxa(s hl7.Segment, o *Order) {
 	o.InfoSource = d.coded(f[9])
 	o.AdministeredBy = d.provider(f[10])
 	o.AdministeringSite = d.t.Sub(f[11].Component(4).Sub(1))
-	for k, r := range f[15].Reps() {
-		if k > maxDecodeReps {
-			break
-		}
-		if lot := d.t.Rep(r); lot != "" {
-			o.Lots = append(o.Lots, lot)
-		}
-	}
+	o.Lots = decodeReps(f[15], func(r hl7.Rep) (string, bool) {
+		lot := d.t.Rep(r)
+		return lot, lot != ""
+	})
 	o.LotExpiration = d.comp1(f[16])
 	o.Manufacturer = d.coded(f[17])
 	o.RefusalReason = d.coded(f[18])
