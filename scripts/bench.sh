@@ -55,6 +55,8 @@
 #                                 (each sample billed to the innermost vaxgate package or module on its stack)
 #                                 and its top functions; BENCH_PROFILE_PHASE="64 w1" profiles the phase of that
 #                                 row label instead
+#   BENCH_WALSTATS=1              PostgreSQL's WAL of the first phase at the largest connection count by record
+#                                 type, per message (pg_waldump; sets wal_keep_size so the segments stay)
 #   BENCH_KEEP=1                  keep the work directory (database, logs) for inspection
 #   BENCH_STATEMENTS=1            load pg_stat_statements and print where PostgreSQL spent its time
 #                                 during the vaxgate phases of (b): per statement, microseconds of execution
@@ -144,6 +146,9 @@ start_pg() { # start_pg DIR [benchtool pg flags]: PostgreSQL in DIR; sets PG_PID
 	URL="$(cat "$PGDIR.url")"
 }
 PGFLAGS=()
+WALSTATS_DONE=""
+WALSTATS=""
+[[ "${BENCH_WALSTATS:-0}" == 1 ]] && export BENCH_PG_SETTINGS="${BENCH_PG_SETTINGS:-} wal_keep_size=8GB"
 [[ "${BENCH_STATEMENTS:-0}" == 1 ]] && PGFLAGS+=(--stat-statements)
 start_pg "$WORK/pg" "${PGFLAGS[@]}"
 
@@ -202,6 +207,25 @@ pg_cpu() {
 rss() { awk '/^VmRSS/ {print $2 " " $3}' "/proc/$SERVE_PID/status" 2>/dev/null || echo "?"; }
 metric() { # metric NAME: its value in serve's /metrics (sums a histogram's _sum or _count line)
 	curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics" 2>/dev/null | awk -v n="$1" '$1 == n {s += $2} END {printf "%.6f\n", s + 0}'
+}
+# PostgreSQL's current WAL position, and the bytes of WAL between two (empty when not known).
+wal_lsn() { "$PSQL" "$URL" -Atqc "SELECT pg_current_wal_lsn()" 2>/dev/null || true; }
+wal_bytes() { [[ -n "$1" && -n "$2" ]] && "$PSQL" "$URL" -Atqc "SELECT pg_wal_lsn_diff('$2', '$1')" 2>/dev/null || true; }
+# walstats FROM TO N: the WAL records between two positions by type, per message of N (pg_waldump;
+# the segments must still be there: BENCH_WALSTATS keeps them with wal_keep_size).
+walstats() {
+	local dump="$BINDIR/pg_waldump"
+	[[ -x "$dump" ]] || { echo "    (pg_waldump not found)"; return; }
+	"$dump" --stats=record --start "$1" --end "$2" -p "$PGDIR/pgdata/pg_wal" 2>&1 | awk -v n="$3" '
+		/^Total/ {exit}
+		$1 ~ /\// && $2 + 0 > 0 {
+			gsub(/[()%]/, "", $0); split($0, f, " +")
+			# Type N (%) record-size (%) FPI-size (%) combined (%)
+			recs = f[2]; rec = f[4]; fpi = f[6]; all = f[8]
+			if (recs / n >= 0.01 || all / n >= 1) printf "    %-28s %8.2f records %8.0f B (full pages %6.0f B)\n", f[1], recs / n, all / n, fpi / n
+			tr += recs; ta += all; tf += fpi
+		}
+		END { printf "    %-28s %8.2f records %8.0f B (full pages %6.0f B)\n", "total", tr / n, ta / n, tf / n }'
 }
 
 # --- (a) the PostgreSQL ceiling ----------------------------------------------------------------
@@ -287,7 +311,7 @@ phase() { # phase CONNS MESSAGES [RATE] [WINDOW]: one run of vaxgate bench, one 
 	b0="$(metric vaxgate_store_batch_size_sum)"; b1="$(metric vaxgate_store_batch_size_count)"
 	t0="$(metric vaxgate_store_batch_seconds_sum)"
 	say "vaxgate: $c connections, $n messages, window $WIN (load: $(cut -d' ' -f1-3 /proc/loadavg))"
-	s0="$(serve_cpu)"; g0="$(pg_cpu)"; w0="$(date +%s.%N)"
+	s0="$(serve_cpu)"; g0="$(pg_cpu)"; w0="$(date +%s.%N)"; l0="$(wal_lsn)"
 	local prof=""
 	if [[ "$PROFILE" == 1 && -z "$PROFILED" && ( ( -z "${BENCH_PROFILE_PHASE:-}" && "$c" == "$MAXCONNS" ) || "$label" == "${BENCH_PROFILE_PHASE:-}" ) ]]; then
 		PROFILED=1
@@ -303,7 +327,7 @@ phase() { # phase CONNS MESSAGES [RATE] [WINDOW]: one run of vaxgate bench, one 
 		${RATE:+--rate "$RATE"} "${PHASE_FLAGS[@]}" >"$outf" 2>&1 &
 	bpid=$!
 	while kill -0 "$bpid" 2>/dev/null && ! grep -q '^acks:' "$outf"; do sleep 0.2; done
-	s1="$(serve_cpu)"; g1="$(pg_cpu)"; w1="$(date +%s.%N)"; client="$(cpu_of "/proc/$bpid/stat")"
+	s1="$(serve_cpu)"; g1="$(pg_cpu)"; w1="$(date +%s.%N)"; client="$(cpu_of "/proc/$bpid/stat")"; l1="$(wal_lsn)"
 	wait "$bpid" && rc=0 || rc=$?
 	out="$(cat "$outf")"
 	[[ -n "$prof" ]] && { wait "$prof" || say "CPU profile failed"; }
@@ -329,10 +353,14 @@ phase() { # phase CONNS MESSAGES [RATE] [WINDOW]: one run of vaxgate bench, one 
 	LAST_RATE="${rate:-}"
 	PHASE_MSGS=$(( PHASE_MSGS + n ))
 	[[ -n "$prof" ]] && PROFILE_SERVE_US="$(awk -v n="$n" -v s="$s0" -v S="$s1" 'BEGIN {printf "%.0f", 1e6 * (S - s) / n}')"
-	CPUROWS+=("$(awk -v l="$label" -v n="$n" -v s="$s0" -v S="$s1" -v g="$g0" -v G="$g1" -v c="$client" -v w="$w0" -v W="$w1" -v cpus="$(nproc)" 'BEGIN {
-		printf "%-12s %-10.0f %-10.0f %-10.0f %-10.0f %-6.0f %.0f", l, 1e6 * (G - g) / n, 1e6 * (S - s) / n, 1e6 * c / n,
+	CPUROWS+=("$(awk -v l="$label" -v n="$n" -v s="$s0" -v S="$s1" -v g="$g0" -v G="$g1" -v c="$client" -v w="$w0" -v W="$w1" -v cpus="$(nproc)" -v wal="$(wal_bytes "$l0" "$l1")" 'BEGIN {
+		printf "%-12s %-10.0f %-10.0f %-10.0f %-10.0f %-6.0f %-16.0f %s", l, 1e6 * (G - g) / n, 1e6 * (S - s) / n, 1e6 * c / n,
 			1e6 * ((W - w) * cpus - (G - g) - (S - s) - c) / n, 100 * ((G - g) + (S - s) + c) / ((W - w) * cpus),
-			cpus * n / ((G - g) + (S - s) + c)}')")
+			cpus * n / ((G - g) + (S - s) + c), (wal == "" ? "-" : sprintf("%.0f", wal / n))}')")
+	if [[ "${BENCH_WALSTATS:-0}" == 1 && -z "$WALSTATS_DONE" && "$c" == "$MAXCONNS" && -n "$l0" && -n "$l1" ]]; then
+		WALSTATS_DONE=1
+		WALSTATS="$(walstats "$l0" "$l1" "$n")"
+	fi
 }
 if [[ "$LONG" == 1 ]]; then
 	# serve's RSS every RSS_INTERVAL seconds, with the records written so far, so that a run cut
@@ -448,12 +476,17 @@ echo " ceiling; fresh: a stock PostgreSQL, an empty database, new patients only)
 [[ -n "$FRESH_SCANS" ]] && echo "fresh database, whole-table scans from migration on (while a table is tiny one is the right plan): $FRESH_SCANS"
 echo
 echo "Where the time goes: CPU microseconds per message"
-printf '%-12s %-10s %-10s %-10s %-10s %-6s %s\n' conns postgres serve client other "busy%" "CPU-bound msg/s"
+printf '%-12s %-10s %-10s %-10s %-10s %-6s %-16s %s\n' conns postgres serve client other "busy%" "CPU-bound msg/s" "WAL B/msg"
 for r in "${CPUROWS[@]}"; do echo "$r"; done
 echo "(postgres: the server and its backends; serve: vaxgate serve; client: vaxgate bench; other: CPU time"
 echo " of the machine not used by those three — other processes, or idle; busy: the three's share of all CPUs;"
 echo " CPU-bound: the rate all CPUs would sustain at postgres + serve + client µs per message — the ceilings'"
-echo " CPU-bound rates above count PostgreSQL + pgbench the same way)"
+echo " CPU-bound rates above count PostgreSQL + pgbench the same way; WAL B/msg: PostgreSQL's write-ahead log"
+echo " written during the phase, per message — what every commit must write and flush)"
+if [[ -n "${WALSTATS:-}" ]]; then
+	echo "PostgreSQL's WAL by record type, first phase at $MAXCONNS connections (pg_waldump --stats=record; per message):"
+	echo "$WALSTATS"
+fi
 echo "serve RSS: start $RSS_START, end $RSS_END; queue depth at end: $QUEUE"
 if [[ "$LONG" == 1 && -s "$WORK/rss.log" ]]; then
 	echo "serve RSS every $RSS_INTERVAL s (time, seconds from the start, RSS kB, records written):"

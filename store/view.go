@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -18,8 +20,9 @@ import (
 //
 // The view is complete for what the batch asks: every look-up a record makes (its patient by
 // identifier, the candidates of its linking block when that patient is not stored yet, its
-// vaccinations by order number or by vaccine and date, the current doses of its registry patient
-// that a report may merge with) is part of the prefetch, so a miss means the row does not exist.
+// vaccinations by order number or by vaccine and date, the doses of its registry patient that a
+// report may merge with — of the same day — and those of the day a vaccination it updates leaves)
+// is part of the prefetch, so a miss means the row does not exist.
 
 // The prefetch queries. Rows are locked in id order, as a batch's records would lock them one by
 // one: FOR UPDATE of the sender patient and of the registry patient it is linked or linking to.
@@ -65,22 +68,31 @@ var (
 	prefetchCandidates = `SELECT ` + viewPatientColumns + ` FROM ` + blockJoin + `
 		JOIN registry_patients r ON r.id = p.registry_patient_id
 		ORDER BY r.id, p.id FOR UPDATE OF r`
-	// Every vaccination of the registry patients the batch's sender patients are (or may be linked
-	// to): the sender's own, which a report may update, and the other reports of its doses, which
-	// it may merge with. The registry patients are those the patient queries returned (read in a
-	// second round trip, prefetchVaccs): finding them again here, by identifier and by linking
-	// block in a subquery, cost PostgreSQL the index look-ups of both patient queries a second time,
-	// and the planning of a five-way query, on every batch.
-	prefetchRegistryVaccs = `SELECT ` + viewVaccColumns + ` FROM vaccinations v
-		WHERE v.registry_patient_id = ANY($1::bigint[])
+	// The vaccinations a batch's records may read or merge with: those of each record's registry
+	// patient (its own when its sender patient is stored, else those it may link to: its linking
+	// block's) on the dates its orders name (u: the registry patient's doses of that day, which a
+	// report may be the same event as, or merge with), and the doses of the day an order number
+	// names a vaccination on (f: the dose group a vaccination leaves when an update moves it to
+	// another day is merged again). The registry reads no other vaccination: its look-ups are by
+	// order number, by event (patient, vaccine, day) and by dose group (registry patient, day,
+	// dose). Reading every vaccination of the registry patients instead read a patient's whole
+	// history on every report: a row per dose ever reported, growing with the registry.
+	prefetchRegistryVaccs = `SELECT ` + viewVaccColumns + ` FROM (
+			SELECT u.reg, u.day FROM unnest($1::bigint[], $2::date[]) AS u(reg, day)
+			UNION
+			SELECT f.registry_patient_id, f.administered_on
+			FROM unnest($3::text[], $4::bigint[], $5::text[]) AS k(env, org, filler)
+			JOIN vaccinations f ON f.env = k.env::char(1) AND f.organization_id = k.org AND f.filler_order_id = k.filler
+		) g
+		JOIN vaccinations v ON v.registry_patient_id = g.reg AND v.administered_on = g.day
 		ORDER BY v.id`
 )
 
 // prefetch reads recs' registry content into a view, in two round trips on tx: the first sends
 // what is queued on tx already with the patient look-ups (by identifier and by linking block,
-// with their row locks), the second the vaccinations of the registry patients those returned and
-// those the records name by order number. Statements queued after it go out with the next round
-// trip.
+// with their row locks), the second the vaccinations of the registry patients those returned on
+// the days the records' orders name, and those the records name by order number. Statements
+// queued after it go out with the next round trip.
 func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry.View, error) {
 	v := registry.NewView()
 	var ids struct {
@@ -135,22 +147,25 @@ func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry
 	if len(ids.env) == 0 {
 		return v, nil
 	}
-	// The registry patients the patient queries return, each once, in the order read.
-	var regs int8Array
-	seenReg := map[int64]bool{}
-	addReg := func(id int64) {
-		if !seenReg[id] {
-			seenReg[id] = true
-			regs = append(regs, id)
-		}
+	// The registry patient of each stored sender patient, and those of each linking block read.
+	keyReg := map[registry.PatientKey]int64{}
+	blockRegs := map[registry.BlockKey][]int64{}
+	readPatients := func(rows pgx.Rows) error {
+		return readViewPatients(v, rows, func(p *registry.Patient) { keyReg[p.Key] = p.RegID })
 	}
-	readPatients := func(rows pgx.Rows) error { return readViewPatients(v, rows, addReg) }
+	readCandidates := func(rows pgx.Rows) error {
+		return readViewPatients(v, rows, func(p *registry.Patient) {
+			if b, ok := registry.BlockOf(p.Key.Env, &p.D); ok && !slices.Contains(blockRegs[b], p.RegID) {
+				blockRegs[b] = append(blockRegs[b], p.RegID)
+			}
+		})
+	}
 	readVaccs := func(rows pgx.Rows) error { return readViewVaccs(v, rows) }
 	if err := tx.QueueQuery(ctx, prefetchPatients, readPatients, ids.env, ids.org, ids.value, ids.authority, ids.typ); err != nil {
 		return nil, fmt.Errorf("store: look up patients: %w", err)
 	}
 	if len(blocks.env) > 0 {
-		if err := tx.QueueQuery(ctx, prefetchCandidates, readPatients, blocks.env, blocks.birth, blocks.family, blocks.given,
+		if err := tx.QueueQuery(ctx, prefetchCandidates, readCandidates, blocks.env, blocks.birth, blocks.family, blocks.given,
 			blocks.org, blocks.value, blocks.authority, blocks.idType); err != nil {
 			return nil, fmt.Errorf("store: look up link candidates: %w", err)
 		}
@@ -158,8 +173,48 @@ func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry
 	if err := tx.Flush(ctx); err != nil {
 		return nil, err
 	}
-	if len(regs) > 0 {
-		if err := tx.QueueQuery(ctx, prefetchRegistryVaccs, readVaccs, regs); err != nil {
+	// Each record's registry patients (its own, or those it may link to) on each day its orders
+	// name, each pair once.
+	type regDay struct {
+		reg int64
+		day time.Time
+	}
+	var days struct {
+		reg  int8Array
+		day  dateArray
+		seen map[regDay]bool
+	}
+	days.seen = map[regDay]bool{}
+	for _, rec := range recs {
+		k, ok := registry.KeyOf(rec)
+		if !ok {
+			continue
+		}
+		var regs []int64
+		if reg, stored := keyReg[k]; stored {
+			regs = []int64{reg}
+		} else if b, ok := registry.BlockOf(rec.Env, v.Demographics(rec)); ok {
+			regs = blockRegs[b]
+		}
+		if len(regs) == 0 {
+			continue
+		}
+		for i := range rec.VXU.Orders {
+			day := registry.ParseDate(rec.VXU.Orders[i].AdministeredAt)
+			if day == nil {
+				continue
+			}
+			for _, reg := range regs {
+				if rd := (regDay{reg, *day}); !days.seen[rd] {
+					days.seen[rd] = true
+					days.reg, days.day = append(days.reg, reg), append(days.day, *day)
+				}
+			}
+		}
+	}
+	if len(days.reg) > 0 || len(fillers.env) > 0 {
+		if err := tx.QueueQuery(ctx, prefetchRegistryVaccs, readVaccs, days.reg, days.day,
+			fillers.env, fillers.org, fillers.filler); err != nil {
 			return nil, fmt.Errorf("store: look up vaccinations: %w", err)
 		}
 	}
@@ -175,7 +230,7 @@ func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry
 // built once per query, not per row: each would otherwise escape to the heap with every row) and
 // hand the view a copy of each. Scan sets every field scanned, and pgx gives each string, date
 // pointer and slice of a row memory of its own, so the copies share nothing.
-func readViewPatients(v *registry.View, rows pgx.Rows, addReg func(int64)) error {
+func readViewPatients(v *registry.View, rows pgx.Rows, read func(*registry.Patient)) error {
 	var p registry.Patient
 	var r registry.RegistryPatient
 	dest := []any{&p.ID, &p.Key.Env, &p.Key.Org, &p.Key.Value, &p.Key.Authority, &p.Key.IDTyp, &p.RegID,
@@ -186,7 +241,7 @@ func readViewPatients(v *registry.View, rows pgx.Rows, addReg func(int64)) error
 			return fmt.Errorf("store: read patients: %w", err)
 		}
 		r.ID = p.RegID
-		addReg(r.ID)
+		read(&p)
 		pc, rc := p, r
 		v.AddPatient(&pc, &rc)
 	}
