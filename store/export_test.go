@@ -32,3 +32,32 @@ var (
 	FactsArgs      = factsArgs
 	FactsColumns   = factsColumns
 )
+
+// TakeIDs draws ahead, in a transaction of its own, the ids counts says (idTables' order), then
+// takes n of table's, as the registry does while applying a batch: past those drawn ahead,
+// takeID draws more. The transaction is rolled back.
+func TakeIDs(ctx context.Context, db *DB, counts [4]int, table string, n int) ([]int64, error) {
+	c, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Release()
+	tx := beginOn(c.Conn())
+	defer func() { _ = tx.Tx.Rollback(context.Background()) }()
+	tx.ctx = ctx
+	if err := drawIDs(ctx, tx, counts); err != nil {
+		return nil, err
+	}
+	if err := tx.Flush(ctx); err != nil {
+		return nil, err
+	}
+	var out []int64
+	for range n {
+		id, ok := tx.Next(table)
+		if !ok {
+			return out, fmt.Errorf("no id for %s after %d", table, len(out))
+		}
+		out = append(out, id)
+	}
+	return out, nil
+}

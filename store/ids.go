@@ -7,8 +7,6 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/vaxgate/vaxgate/ingest"
 )
 
 // Ids drawn ahead. The registry gives new rows (a patient, its registry patient, a vaccination, a
@@ -26,21 +24,20 @@ var idTables = []struct{ table, seq string }{
 	{"vaccinations", "vaccinations_id_seq"},
 }
 
-// drawIDs queues the drawing, for recs, of as many ids as their registry content can use: one
-// registry patient, one patient and one sharing change per record, one vaccination per order.
-// They are there once the queue has been sent.
-func drawIDs(ctx context.Context, tx *pipeTx, recs []*ingest.Record) error {
-	var people, orders int
-	for _, rec := range recs {
-		if rec.VXU != nil && rec.Sender != nil && rec.ResendKey {
-			people++
-			orders += len(rec.VXU.Orders)
-		}
-	}
-	if people == 0 {
+// idCounts are the ids a batch is expected to use, by table, in idTables' order.
+type idCounts [4]int
+
+// drawIDs queues the drawing of counts ids from the tables' sequences, in one statement; they are
+// there once the queue has been sent. counts is the batch's expectation (prefetch: a registry
+// patient, a patient and a sharing change per sender patient not stored yet, a sharing change
+// per stored one whose status a report may change, a vaccination per order): a batch that needs
+// more draws them when it runs out (takeID), one round trip each time. Drawing an id for every
+// record and table, as before, drew about three ids for each one used: a sequence call each,
+// and a gap in the ids.
+func drawIDs(ctx context.Context, tx *pipeTx, counts idCounts) error {
+	if counts == (idCounts{}) {
 		return nil
 	}
-	counts := []int{people, people, people, orders}
 	var sql strings.Builder
 	sql.WriteString("SELECT ")
 	for i, t := range idTables {
@@ -67,9 +64,11 @@ func drawIDs(ctx context.Context, tx *pipeTx, recs []*ingest.Record) error {
 		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
-		tx.ids = map[string][]int64{}
+		if tx.ids == nil {
+			tx.ids = map[string][]int64{}
+		}
 		for i, t := range idTables {
-			tx.ids[t.table] = got[i]
+			tx.ids[t.table] = append(tx.ids[t.table], got[i]...)
 		}
 		return nil
 	}, args...)
@@ -79,10 +78,26 @@ func drawIDs(ctx context.Context, tx *pipeTx, recs []*ingest.Record) error {
 	return nil
 }
 
+// moreIDs is how many ids of a table a batch draws when it has used those drawn ahead.
+const moreIDs = 16
+
 func (t *pipeTx) takeID(table string) (int64, bool) {
 	ids := t.ids[table]
 	if len(ids) == 0 {
-		return 0, false
+		// More than the batch was expected to use: draw some now (the registry applies records
+		// between round trips, with nothing queued, so this round trip carries only the draw).
+		var counts idCounts
+		for i, x := range idTables {
+			if x.table == table {
+				counts[i] = moreIDs
+			}
+		}
+		if t.ctx == nil || drawIDs(t.ctx, t, counts) != nil || t.Flush(t.ctx) != nil {
+			return 0, false
+		}
+		if ids = t.ids[table]; len(ids) == 0 {
+			return 0, false
+		}
 	}
 	t.ids[table] = ids[1:]
 	return ids[0], true

@@ -32,6 +32,9 @@ type pipeTx struct {
 	pgx.Tx
 	queued []queuedStmt
 	ids    map[string][]int64 // drawn ahead, by table (see drawIDs)
+	// ctx is the batch's, for the ids drawn when those drawn ahead run out (takeID: the
+	// registry's IDs.Next has no context of its own). Set by Writer.begin.
+	ctx context.Context
 }
 
 type queuedStmt struct {

@@ -93,7 +93,7 @@ var (
 // with their row locks), the second the vaccinations of the registry patients those returned on
 // the days the records' orders name, and those the records name by order number. Statements
 // queued after it go out with the next round trip.
-func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry.View, error) {
+func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry.View, idCounts, error) {
 	v := registry.NewView()
 	var ids struct {
 		env, value, authority, typ textArray
@@ -145,7 +145,7 @@ func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry
 		}
 	}
 	if len(ids.env) == 0 {
-		return v, nil
+		return v, idCounts{}, nil
 	}
 	// The registry patient of each stored sender patient, and those of each linking block read.
 	keyReg := map[registry.PatientKey]int64{}
@@ -162,16 +162,16 @@ func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry
 	}
 	readVaccs := func(rows pgx.Rows) error { return readViewVaccs(v, rows) }
 	if err := tx.QueueQuery(ctx, prefetchPatients, readPatients, ids.env, ids.org, ids.value, ids.authority, ids.typ); err != nil {
-		return nil, fmt.Errorf("store: look up patients: %w", err)
+		return nil, idCounts{}, fmt.Errorf("store: look up patients: %w", err)
 	}
 	if len(blocks.env) > 0 {
 		if err := tx.QueueQuery(ctx, prefetchCandidates, readCandidates, blocks.env, blocks.birth, blocks.family, blocks.given,
 			blocks.org, blocks.value, blocks.authority, blocks.idType); err != nil {
-			return nil, fmt.Errorf("store: look up link candidates: %w", err)
+			return nil, idCounts{}, fmt.Errorf("store: look up link candidates: %w", err)
 		}
 	}
 	if err := tx.Flush(ctx); err != nil {
-		return nil, err
+		return nil, idCounts{}, err
 	}
 	// Each record's registry patients (its own, or those it may link to) on each day its orders
 	// name, each pair once.
@@ -185,16 +185,34 @@ func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry
 		seen map[regDay]bool
 	}
 	days.seen = map[regDay]bool{}
+	// The ids the records are expected to use (drawIDs; idTables' order): a registry patient, a
+	// patient and a sharing change per sender patient not stored yet; a sharing change per
+	// stored one whose status a report may change (Unknown, or PD1-12 honoured); a vaccination
+	// per order.
+	var counts idCounts
+	newKey := map[registry.PatientKey]bool{}
 	for _, rec := range recs {
 		k, ok := registry.KeyOf(rec)
 		if !ok {
 			continue
 		}
+		counts[3] += len(rec.VXU.Orders)
 		var regs []int64
 		if reg, stored := keyReg[k]; stored {
 			regs = []int64{reg}
-		} else if b, ok := registry.BlockOf(rec.Env, v.Demographics(rec)); ok {
-			regs = blockRegs[b]
+			if r := v.Registry(reg); rec.Sharing.HonorPD1 || (r != nil && r.Sharing == "U") {
+				counts[2]++
+			}
+		} else {
+			if !newKey[k] {
+				newKey[k] = true
+				counts[0]++
+				counts[1]++
+				counts[2]++
+			}
+			if b, ok := registry.BlockOf(rec.Env, v.Demographics(rec)); ok {
+				regs = blockRegs[b]
+			}
 		}
 		if len(regs) == 0 {
 			continue
@@ -215,15 +233,15 @@ func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry
 	if len(days.reg) > 0 || len(fillers.env) > 0 {
 		if err := tx.QueueQuery(ctx, prefetchRegistryVaccs, readVaccs, days.reg, days.day,
 			fillers.env, fillers.org, fillers.filler); err != nil {
-			return nil, fmt.Errorf("store: look up vaccinations: %w", err)
+			return nil, idCounts{}, fmt.Errorf("store: look up vaccinations: %w", err)
 		}
 	}
 	if len(fillers.env) > 0 {
 		if err := tx.QueueQuery(ctx, prefetchFillerVaccs, readVaccs, fillers.env, fillers.org, fillers.filler); err != nil {
-			return nil, fmt.Errorf("store: look up vaccinations by order number: %w", err)
+			return nil, idCounts{}, fmt.Errorf("store: look up vaccinations by order number: %w", err)
 		}
 	}
-	return v, nil
+	return v, counts, nil
 }
 
 // readViewPatients and readViewVaccs scan every row into the same variables (their scan targets

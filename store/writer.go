@@ -653,9 +653,10 @@ func (w *Writer) countArchived(ids []int64) (int, error) {
 
 // begin does, at the start of a batch's transaction and in two round trips, everything its records
 // read: it takes the advisory locks of their linking blocks, looks up the answers already stored
-// for their control IDs (precheck), draws the ids of the rows they insert (drawIDs) and reads, with
-// row locks, the registry rows they may read or update (prefetch: the patients in the first round
-// trip, the vaccinations of their registry patients in the second).
+// for their control IDs (precheck), reads, with row locks, the registry rows they may read or
+// update (prefetch: the patients in the first round trip, the vaccinations of their registry
+// patients in the second) and, with the second, draws the ids of the rows they are expected to
+// insert (drawIDs: as many as the first round trip says they may need).
 //
 // The statements of a batch run on plans kept per connection once the tables' statistics can be
 // trusted, and the look-ups are planned for every batch until then (see planstats.go).
@@ -675,11 +676,12 @@ func (w *Writer) begin(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := drawIDs(ctx, tx, recs); err != nil {
+	view, counts, err := prefetch(ctx, tx, recs)
+	if err != nil {
 		return nil, nil, err
 	}
-	view, err := prefetch(ctx, tx, recs)
-	if err != nil {
+	tx.ctx = ctx
+	if err := drawIDs(ctx, tx, counts); err != nil {
 		return nil, nil, err
 	}
 	if !generic {
