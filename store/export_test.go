@@ -6,6 +6,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/tern/v2/migrate"
+
+	"github.com/vaxgate/vaxgate/registry"
 )
 
 // MigrateTo brings db's schema to version (for tests of a migration: the old shape first).
@@ -60,4 +62,15 @@ func TakeIDs(ctx context.Context, db *DB, counts [4]int, table string, n int) ([
 		out = append(out, id)
 	}
 	return out, nil
+}
+
+// RegisterRowTypes and VaccinationRows: the batch row encoding (rows.go), for its round-trip test.
+var RegisterRowTypes = registerRowTypes
+
+func VaccinationRows(xs []*registry.Vaccination) any {
+	var a rowArray
+	for _, x := range xs {
+		addVaccination(&a, x)
+	}
+	return &a
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/vaxgate/vaxgate/registry"
@@ -93,62 +92,47 @@ func writeMessages(ctx context.Context, tx *pipeTx, rows []archiveRow) error {
 const (
 	insertRegistryPatients = `INSERT INTO registry_patients (id, env, family_name, given_name, middle_name, birth_date, sex,
 		mother_maiden, postal_code, sharing)
-	SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::date[], $7::text[], $8::text[],
-		$9::text[], $10::text[])`
+	SELECT u.id, u.env, u.family, u.given, u.middle, u.birth, u.sex, u.mother, u.zip, u.sharing
+	FROM unnest($1::batch_registry_patient[]) AS u`
 	updateRegistryPatients = `UPDATE registry_patients r SET family_name = u.family, given_name = u.given,
 		middle_name = u.middle, birth_date = u.birth, sex = u.sex, mother_maiden = u.mother, postal_code = u.zip,
 		sharing = u.sharing, updated_at = now()
-	FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::date[], $6::text[], $7::text[], $8::text[],
-		$9::text[]) AS u(id, family, given, middle, birth, sex, mother, zip, sharing)
+	FROM unnest($1::batch_registry_patient[]) AS u
 	WHERE r.id = u.id`
 	insertPatients = `INSERT INTO patients (id, env, organization_id, id_value, id_authority, id_type, registry_patient_id,
 		family_name, given_name, middle_name, birth_date, sex, mother_maiden, postal_code, protection, report_messages,
 		match_family, match_given, match_mother, match_street)
-	SELECT id, env, org, value, authority, typ, reg, family, given, middle, birth, sex, mother, zip, protection,
-		reports::bigint[], mfamily, mgiven, mmother, mstreet
-	FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[],
-		$9::text[], $10::text[], $11::date[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[],
-		$17::text[], $18::text[], $19::text[], $20::text[])
-		AS u(id, env, org, value, authority, typ, reg, family, given, middle, birth, sex, mother, zip, protection,
-		reports, mfamily, mgiven, mmother, mstreet)`
+	SELECT u.id, u.env, u.org, u.value, u.authority, u.typ, u.reg, u.family, u.given, u.middle, u.birth, u.sex, u.mother,
+		u.zip, u.protection, u.reports, u.mfamily, u.mgiven, u.mmother, u.mstreet
+	FROM unnest($1::batch_patient[]) AS u`
 	updatePatients = `UPDATE patients p SET family_name = u.family, given_name = u.given, middle_name = u.middle,
 		birth_date = u.birth, sex = u.sex, mother_maiden = u.mother, postal_code = u.zip, protection = u.protection,
-		report_messages = p.report_messages || u.reports::bigint[], match_family = u.mfamily, match_given = u.mgiven,
+		report_messages = p.report_messages || u.reports, match_family = u.mfamily, match_given = u.mgiven,
 		match_mother = u.mmother, match_street = u.mstreet, updated_at = now()
-	FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::date[], $6::text[], $7::text[], $8::text[],
-		$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])
-		AS u(id, family, given, middle, birth, sex, mother, zip, protection, reports, mfamily, mgiven, mmother, mstreet)
+	FROM unnest($1::batch_patient[]) AS u
 	WHERE p.id = u.id`
-	vaccinationArrays = `unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[],
-		$7::text[], $8::text[], $9::text[], $10::text[], $11::date[], $12::bool[], $13::text[], $14::text[], $15::text[],
-		$16::text[], $17::date[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[],
-		$24::text[], $25::bool[], $26::bool[], $27::bigint[], $28::text[], $29::text[])
-		AS u(id, env, patient, reg, org, site, filler, kind, cvx, ndc, date, historical, info, amount, units, lot,
-		lot_exp, mvx, route, body_site, completion, action, refusal, dose_key, deleted, deleted_now, merged,
-		reports, groups)`
 	insertVaccinations = `INSERT INTO vaccinations (id, env, patient_id, registry_patient_id, organization_id, site_id,
 		filler_order_id, kind, cvx, ndc, administered_on, historical, info_source, amount, amount_units, lot,
 		lot_expiration, mvx, route, body_site, completion_status, action_code, refusal_reason, dose_key, deleted,
 		deleted_at, merged_into, report_messages, report_groups)
-	SELECT id, env, patient, reg, org, site, NULLIF(filler, ''), kind, cvx, ndc, date, historical, info, amount, units,
-		lot, lot_exp, mvx, route, body_site, completion, action, refusal, dose_key, deleted,
-		CASE WHEN deleted THEN now() END, NULLIF(merged, 0), reports::bigint[], groups::int2[]
-	FROM ` + vaccinationArrays
+	SELECT u.id, u.env, u.patient, u.reg, u.org, u.site, NULLIF(u.filler, ''), u.kind, u.cvx, u.ndc, u.date, u.historical,
+		u.info, u.amount, u.units, u.lot, u.lot_exp, u.mvx, u.route, u.body_site, u.completion, u.action, u.refusal,
+		u.dose_key, u.deleted, CASE WHEN u.deleted THEN now() END, u.merged, u.reports, u.groups
+	FROM unnest($1::batch_vaccination[]) AS u`
 	updateVaccinations = `UPDATE vaccinations v SET site_id = u.site, filler_order_id = NULLIF(u.filler, ''),
 		kind = u.kind, cvx = u.cvx, ndc = u.ndc, administered_on = u.date, historical = u.historical,
 		info_source = u.info, amount = u.amount, amount_units = u.units, lot = u.lot, lot_expiration = u.lot_exp,
 		mvx = u.mvx, route = u.route, body_site = u.body_site, completion_status = u.completion,
 		action_code = u.action, refusal_reason = u.refusal, dose_key = u.dose_key, deleted = u.deleted,
 		deleted_at = CASE WHEN u.deleted_now THEN now() WHEN u.deleted THEN v.deleted_at END,
-		merged_into = NULLIF(u.merged, 0), report_messages = v.report_messages || u.reports::bigint[],
-		report_groups = v.report_groups || u.groups::int2[], updated_at = now()
-	FROM ` + vaccinationArrays + `
+		merged_into = u.merged, report_messages = v.report_messages || u.reports,
+		report_groups = v.report_groups || u.groups, updated_at = now()
+	FROM unnest($1::batch_vaccination[]) AS u
 	WHERE v.id = u.id`
 	insertSharingChanges = `INSERT INTO sharing_changes (id, registry_patient_id, old_status, new_status, source, reason,
 		message_id)
-	SELECT id, reg, NULLIF(old, ''), new, source, reason, message
-	FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[])
-		AS u(id, reg, old, new, source, reason, message)`
+	SELECT u.id, u.reg, NULLIF(u.old, ''), u.new, u.source, u.reason, u.message
+	FROM unnest($1::batch_sharing_change[]) AS u`
 )
 
 // writeRegistry queues the writes of what the batch's records made of the registry (view).
@@ -174,32 +158,41 @@ func writeRegistry(ctx context.Context, tx *pipeTx, view *registry.View) error {
 	return nil
 }
 
+// The batch row types' columns, in order (migration 013).
+const (
+	registryRowColumns    = 10
+	patientRowColumns     = 20
+	vaccinationRowColumns = 29
+	sharingRowColumns     = 7
+)
+
 func writeRegistryPatients(ctx context.Context, tx *pipeTx, regs []*registry.RegistryPatient) error {
-	var ins, upd struct {
-		id                         int8Array
-		env, family, given, middle textArray
-		birth                      nullDateArray
-		sex, mother, zip, sharing  textArray
-	}
+	var ins, upd rowArray
 	for _, r := range regs {
 		a := &upd
 		if r.New {
 			a = &ins
-			a.env = append(a.env, r.Env)
 		}
-		a.id, a.family, a.given, a.middle = append(a.id, r.ID), append(a.family, r.Family), append(a.given, r.Given), append(a.middle, r.Middle)
-		a.birth, a.sex, a.mother = append(a.birth, r.Birth), append(a.sex, r.Sex), append(a.mother, r.Mother)
-		a.zip, a.sharing = append(a.zip, r.Zip), append(a.sharing, r.Sharing)
+		a.begin(registryRowColumns)
+		a.int8(r.ID)
+		a.text(r.Env)
+		a.text(r.Family)
+		a.text(r.Given)
+		a.text(r.Middle)
+		a.date(r.Birth)
+		a.text(r.Sex)
+		a.text(r.Mother)
+		a.text(r.Zip)
+		a.text(r.Sharing)
+		a.end()
 	}
-	if len(ins.id) > 0 {
-		if _, err := tx.Exec(ctx, insertRegistryPatients, ins.id, ins.env, ins.family, ins.given, ins.middle, ins.birth,
-			ins.sex, ins.mother, ins.zip, ins.sharing); err != nil {
+	if ins.n > 0 {
+		if _, err := tx.Exec(ctx, insertRegistryPatients, &ins); err != nil {
 			return fmt.Errorf("store: insert registry patients: %w", err)
 		}
 	}
-	if len(upd.id) > 0 {
-		if _, err := tx.Exec(ctx, updateRegistryPatients, upd.id, upd.family, upd.given, upd.middle, upd.birth,
-			upd.sex, upd.mother, upd.zip, upd.sharing); err != nil {
+	if upd.n > 0 {
+		if _, err := tx.Exec(ctx, updateRegistryPatients, &upd); err != nil {
 			return fmt.Errorf("store: update registry patients: %w", err)
 		}
 	}
@@ -207,94 +200,105 @@ func writeRegistryPatients(ctx context.Context, tx *pipeTx, regs []*registry.Reg
 }
 
 func writePatients(ctx context.Context, tx *pipeTx, patients []*registry.Patient) error {
-	var ins, upd struct {
-		id, org, reg                          int8Array
-		env, value, authority, typ            textArray
-		family, given, middle                 textArray
-		birth                                 nullDateArray
-		sex, mother, zip, protection, reports textArray
-		mfamily, mgiven, mmother, mstreet     textArray
-	}
+	var ins, upd rowArray
 	for _, p := range patients {
 		a := &upd
 		if p.New {
 			a = &ins
-			a.env, a.org, a.value = append(a.env, p.Key.Env), append(a.org, p.Key.Org), append(a.value, p.Key.Value)
-			a.authority, a.typ, a.reg = append(a.authority, p.Key.Authority), append(a.typ, p.Key.IDTyp), append(a.reg, p.RegID)
 		}
 		d := &p.D
-		a.id, a.family, a.given, a.middle = append(a.id, p.ID), append(a.family, d.Name.Family), append(a.given, d.Name.Given), append(a.middle, d.Name.Middle)
-		a.birth, a.sex, a.mother, a.zip = append(a.birth, d.Birth), append(a.sex, d.Sex), append(a.mother, d.Mother), append(a.zip, d.Zip)
-		a.protection, a.reports = append(a.protection, p.Protection), append(a.reports, int64Array(p.Reports))
-		a.mfamily, a.mgiven = append(a.mfamily, d.MatchFamily), append(a.mgiven, d.MatchGiven)
-		a.mmother, a.mstreet = append(a.mmother, d.MatchMother), append(a.mstreet, d.MatchStreet)
+		a.begin(patientRowColumns)
+		a.int8(p.ID)
+		a.text(p.Key.Env)
+		a.int8(p.Key.Org)
+		a.text(p.Key.Value)
+		a.text(p.Key.Authority)
+		a.text(p.Key.IDTyp)
+		a.int8(p.RegID)
+		a.text(d.Name.Family)
+		a.text(d.Name.Given)
+		a.text(d.Name.Middle)
+		a.date(d.Birth)
+		a.text(d.Sex)
+		a.text(d.Mother)
+		a.text(d.Zip)
+		a.text(p.Protection)
+		a.int8s(p.Reports)
+		a.text(d.MatchFamily)
+		a.text(d.MatchGiven)
+		a.text(d.MatchMother)
+		a.text(d.MatchStreet)
+		a.end()
 	}
-	if len(ins.id) > 0 {
-		if _, err := tx.Exec(ctx, insertPatients, ins.id, ins.env, ins.org, ins.value, ins.authority, ins.typ, ins.reg,
-			ins.family, ins.given, ins.middle, ins.birth, ins.sex, ins.mother, ins.zip, ins.protection, ins.reports,
-			ins.mfamily, ins.mgiven, ins.mmother, ins.mstreet); err != nil {
+	if ins.n > 0 {
+		if _, err := tx.Exec(ctx, insertPatients, &ins); err != nil {
 			return fmt.Errorf("store: insert patients: %w", err)
 		}
 	}
-	if len(upd.id) > 0 {
-		if _, err := tx.Exec(ctx, updatePatients, upd.id, upd.family, upd.given, upd.middle, upd.birth, upd.sex,
-			upd.mother, upd.zip, upd.protection, upd.reports, upd.mfamily, upd.mgiven, upd.mmother, upd.mstreet); err != nil {
+	if upd.n > 0 {
+		if _, err := tx.Exec(ctx, updatePatients, &upd); err != nil {
 			return fmt.Errorf("store: update patients: %w", err)
 		}
 	}
 	return nil
 }
 
-// vaccArrays are the columns of vaccinationArrays.
-type vaccArrays struct {
-	id, patient, reg, org, site, merged                        int8Array
-	env, filler, kind, cvx, ndc                                textArray
-	date                                                       dateArray
-	historical, deleted, deletedNow                            boolArray
-	info, amount, units, lot                                   textArray
-	lotExp                                                     nullDateArray
-	mvx, route, bodySite, completion, action, refusal, doseKey textArray
-	reports, groups                                            textArray
-}
-
-func (a *vaccArrays) add(x *registry.Vaccination) {
-	a.id, a.env, a.patient, a.reg = append(a.id, x.ID), append(a.env, x.Env), append(a.patient, x.PatientID), append(a.reg, x.RegID)
-	a.org, a.site, a.filler, a.kind = append(a.org, x.Org), append(a.site, x.SiteID), append(a.filler, x.Filler), append(a.kind, x.Kind)
-	a.cvx, a.ndc, a.date, a.historical = append(a.cvx, x.CVX), append(a.ndc, x.NDC), append(a.date, x.Date), append(a.historical, x.Historical)
-	a.info, a.amount, a.units, a.lot = append(a.info, x.InfoSource), append(a.amount, x.Amount), append(a.units, x.Units), append(a.lot, x.Lot)
-	a.lotExp, a.mvx, a.route, a.bodySite = append(a.lotExp, x.LotExpiration), append(a.mvx, x.MVX), append(a.route, x.Route), append(a.bodySite, x.BodySite)
-	a.completion, a.action, a.refusal = append(a.completion, x.Completion), append(a.action, x.Action), append(a.refusal, x.RefusalReason)
-	a.doseKey, a.deleted, a.deletedNow, a.merged = append(a.doseKey, x.DoseKey), append(a.deleted, x.Deleted), append(a.deletedNow, x.DeletedNow), append(a.merged, x.MergedInto)
+// addVaccination adds x as a batch_vaccination row.
+func addVaccination(a *rowArray, x *registry.Vaccination) {
+	a.begin(vaccinationRowColumns)
+	a.int8(x.ID)
+	a.text(x.Env)
+	a.int8(x.PatientID)
+	a.int8(x.RegID)
+	a.int8(x.Org)
+	a.int8(x.SiteID)
+	a.text(x.Filler)
+	a.text(x.Kind)
+	a.text(x.CVX)
+	a.text(x.NDC)
+	a.date(&x.Date)
+	a.bool(x.Historical)
+	a.text(x.InfoSource)
+	a.text(x.Amount)
+	a.text(x.Units)
+	a.text(x.Lot)
+	a.date(x.LotExpiration)
+	a.text(x.MVX)
+	a.text(x.Route)
+	a.text(x.BodySite)
+	a.text(x.Completion)
+	a.text(x.Action)
+	a.text(x.RefusalReason)
+	a.text(x.DoseKey)
+	a.bool(x.Deleted)
+	a.bool(x.DeletedNow)
+	a.int8OrNull(x.MergedInto)
 	msgs := make([]int64, len(x.Reports))
-	groups := make([]int64, len(x.Reports))
+	groups := make([]int16, len(x.Reports))
 	for i, r := range x.Reports {
-		msgs[i], groups[i] = r.Message, int64(r.Group)
+		msgs[i], groups[i] = r.Message, r.Group
 	}
-	a.reports, a.groups = append(a.reports, int64Array(msgs)), append(a.groups, int64Array(groups))
-}
-
-func (a *vaccArrays) args() []any {
-	return []any{a.id, a.env, a.patient, a.reg, a.org, a.site, a.filler, a.kind, a.cvx, a.ndc, a.date, a.historical,
-		a.info, a.amount, a.units, a.lot, a.lotExp, a.mvx, a.route, a.bodySite, a.completion, a.action, a.refusal,
-		a.doseKey, a.deleted, a.deletedNow, a.merged, a.reports, a.groups}
+	a.int8s(msgs)
+	a.int2s(groups)
+	a.end()
 }
 
 func writeVaccinations(ctx context.Context, tx *pipeTx, vaccs []*registry.Vaccination) error {
-	var ins, upd vaccArrays
+	var ins, upd rowArray
 	for _, x := range vaccs {
 		if x.New {
-			ins.add(x)
+			addVaccination(&ins, x)
 		} else {
-			upd.add(x)
+			addVaccination(&upd, x)
 		}
 	}
-	if len(ins.id) > 0 {
-		if _, err := tx.Exec(ctx, insertVaccinations, ins.args()...); err != nil {
+	if ins.n > 0 {
+		if _, err := tx.Exec(ctx, insertVaccinations, &ins); err != nil {
 			return fmt.Errorf("store: insert vaccinations: %w", err)
 		}
 	}
-	if len(upd.id) > 0 {
-		if _, err := tx.Exec(ctx, updateVaccinations, upd.args()...); err != nil {
+	if upd.n > 0 {
+		if _, err := tx.Exec(ctx, updateVaccinations, &upd); err != nil {
 			return fmt.Errorf("store: update vaccinations: %w", err)
 		}
 	}
@@ -308,14 +312,19 @@ func writeSharing(ctx context.Context, tx *pipeTx, changes []registry.SharingCha
 	if len(changes) == 0 {
 		return nil
 	}
-	n := len(changes)
-	ids, regs, msgs := make(int8Array, n), make(int8Array, n), make(int8Array, n)
-	olds, news, sources, reasons := make(textArray, n), make(textArray, n), make(textArray, n), make(textArray, n)
-	for i, c := range changes {
-		ids[i], regs[i], msgs[i] = c.ID, c.RegID, c.MessageID
-		olds[i], news[i], sources[i], reasons[i] = c.Old, c.New, c.Source, c.Reason
+	var rows rowArray
+	for _, c := range changes {
+		rows.begin(sharingRowColumns)
+		rows.int8(c.ID)
+		rows.int8(c.RegID)
+		rows.text(c.Old)
+		rows.text(c.New)
+		rows.text(c.Source)
+		rows.text(c.Reason)
+		rows.int8(c.MessageID)
+		rows.end()
 	}
-	if _, err := tx.Exec(ctx, insertSharingChanges, ids, regs, olds, news, sources, reasons, msgs); err != nil {
+	if _, err := tx.Exec(ctx, insertSharingChanges, &rows); err != nil {
 		return fmt.Errorf("store: record sharing status: %w", err)
 	}
 	for _, c := range changes {
@@ -346,19 +355,4 @@ func writeReview(ctx context.Context, tx *pipeTx, r *registry.Review) error {
 		return fmt.Errorf("store: open %s review: %w", r.Kind, err)
 	}
 	return nil
-}
-
-// int64Array is the PostgreSQL array literal of xs ("{1,2,3}"): an array per row travels as one
-// text element of an array parameter, cast back in SQL (unnest cannot pass arrays of arrays of
-// different lengths).
-func int64Array(xs []int64) string {
-	b := make([]byte, 0, 2+len(xs)*8)
-	b = append(b, '{')
-	for i, x := range xs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendInt(b, x, 10)
-	}
-	return string(append(b, '}'))
 }

@@ -552,6 +552,9 @@ func (w *Writer) inTx(ctx context.Context, fn func(*pipeTx) error) error {
 	// Released last: if the transaction is still open then (the rollback failed too), the pool
 	// closes the connection rather than hand it out again.
 	defer c.Release()
+	if err := registerRowTypes(ctx, c.Conn()); err != nil {
+		return err
+	}
 	tx := beginOn(c.Conn())
 	err = fn(tx)
 	if err == nil {

@@ -1,0 +1,192 @@
+package store
+
+import (
+	"context"
+	"database/sql/driver"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// Rows as composite values.
+//
+// The writer sends a batch's rows of a table as one parameter: an array of the table's batch row
+// type (migration 013: batch_vaccination, batch_patient, ...), read by the statement with
+// unnest($1::batch_vaccination[]) AS u. PostgreSQL unnests such an array with one function call
+// per row, the row's columns decoded once into one tuple; an array per column instead (unnest of
+// 29 arrays) costs a function call, a stored tuple and a read-back per value — about six times
+// the server's CPU for the same rows (see the migration).
+//
+// rowArray builds the array's elements in PostgreSQL's binary record format (a column count, then
+// each column's type OID, length and bytes) as the rows are added, and is sent with a header that
+// names the element type. That type's OID differs from database to database: each connection
+// learns it from pg_type the first time the writer uses the connection (registerRowTypes), and the
+// connection's type map then encodes a *rowArray sent as that array type (rowArrayCodec).
+
+// rowTypes are the batch row types, by name, as migration 013 creates them.
+var rowTypes = []string{"batch_registry_patient", "batch_patient", "batch_vaccination", "batch_sharing_change"}
+
+// rowArray is an array of records: rows are added one at a time, each with begin, one call per
+// column in the type's order, and end.
+type rowArray struct {
+	n     int    // rows
+	buf   []byte // the elements: each its length, then its record
+	start int    // where the row being added starts (its length word)
+	cols  int    // columns the row being added declared, then counts down
+	err   error  // a row added with the wrong number of columns: a programming error
+}
+
+// begin starts a row of cols columns.
+func (r *rowArray) begin(cols int) {
+	r.start = len(r.buf)
+	r.buf = append(r.buf, 0, 0, 0, 0) // its length, set by end
+	r.buf = binary.BigEndian.AppendUint32(r.buf, uint32(cols))
+	r.cols = cols
+	r.n++
+}
+
+// end ends the row begun last.
+func (r *rowArray) end() {
+	if r.cols != 0 && r.err == nil {
+		r.err = fmt.Errorf("store: batch row %d: %d columns missing", r.n, r.cols)
+	}
+	binary.BigEndian.PutUint32(r.buf[r.start:], uint32(len(r.buf)-r.start-4))
+}
+
+// column appends a column's type and length (-1: NULL); its bytes follow.
+func (r *rowArray) column(oid uint32, n int) {
+	if r.cols--; r.cols < 0 && r.err == nil {
+		r.err = fmt.Errorf("store: batch row %d: too many columns", r.n)
+	}
+	r.buf = binary.BigEndian.AppendUint32(r.buf, oid)
+	r.buf = binary.BigEndian.AppendUint32(r.buf, uint32(int32(n)))
+}
+
+func (r *rowArray) text(s string) {
+	r.column(pgtype.TextOID, len(s))
+	r.buf = append(r.buf, s...)
+}
+
+func (r *rowArray) int8(x int64) {
+	r.column(pgtype.Int8OID, 8)
+	r.buf = putInt8(r.buf, x)
+}
+
+// int8OrNull is x, NULL when 0 (an id column whose zero means none).
+func (r *rowArray) int8OrNull(x int64) {
+	if x == 0 {
+		r.column(pgtype.Int8OID, -1)
+		return
+	}
+	r.int8(x)
+}
+
+func (r *rowArray) bool(x bool) {
+	r.column(pgtype.BoolOID, 1)
+	r.buf = putBool(r.buf, x)
+}
+
+// date is t's date in its own location (as pgx sends a time.Time as a date); nil is NULL.
+func (r *rowArray) date(t *time.Time) {
+	if t == nil {
+		r.column(pgtype.DateOID, -1)
+		return
+	}
+	r.column(pgtype.DateOID, 4)
+	r.buf = putDate(r.buf, *t)
+}
+
+// int8s is a bigint[] column (never NULL: an empty array for none).
+func (r *rowArray) int8s(xs []int64) {
+	r.column(pgtype.Int8ArrayOID, arrayHeaderSize+12*len(xs))
+	r.buf = appendArrayHeader(r.buf, pgtype.Int8OID, len(xs))
+	for _, x := range xs {
+		r.buf = putInt8(appendLen(r.buf, 8), x)
+	}
+}
+
+// int2s is a smallint[] column (never NULL: an empty array for none).
+func (r *rowArray) int2s(xs []int16) {
+	r.column(pgtype.Int2ArrayOID, arrayHeaderSize+6*len(xs))
+	r.buf = appendArrayHeader(r.buf, pgtype.Int2OID, len(xs))
+	for _, x := range xs {
+		r.buf = binary.BigEndian.AppendUint16(appendLen(r.buf, 2), uint16(x))
+	}
+}
+
+// appendBinary appends the rows as a one-dimensional array of element type elem.
+func (r *rowArray) appendBinary(buf []byte, elem uint32) []byte {
+	buf = appendArrayHeader(grow(buf, arrayHeaderSize+len(r.buf)), elem, r.n)
+	return append(buf, r.buf...)
+}
+
+// rowArrayPlan encodes a *rowArray as an array of elem (pgtype.EncodePlan).
+type rowArrayPlan struct{ elem uint32 }
+
+func (p rowArrayPlan) Encode(value any, buf []byte) ([]byte, error) {
+	r := value.(*rowArray)
+	if r.err != nil {
+		return nil, r.err
+	}
+	return r.appendBinary(buf, p.elem), nil
+}
+
+// rowArrayCodec is the codec of a batch row type's array type: it encodes a *rowArray, in the
+// binary format. The writer never reads these types back.
+type rowArrayCodec struct{ elem uint32 }
+
+func (c *rowArrayCodec) FormatSupported(format int16) bool { return format == pgtype.BinaryFormatCode }
+func (c *rowArrayCodec) PreferredFormat() int16            { return pgtype.BinaryFormatCode }
+
+func (c *rowArrayCodec) PlanEncode(_ *pgtype.Map, _ uint32, format int16, value any) pgtype.EncodePlan {
+	if _, ok := value.(*rowArray); ok && format == pgtype.BinaryFormatCode {
+		return rowArrayPlan{elem: c.elem}
+	}
+	return nil
+}
+
+func (c *rowArrayCodec) PlanScan(*pgtype.Map, uint32, int16, any) pgtype.ScanPlan { return nil }
+
+var errRowsNotRead = errors.New("store: batch row types are written, never read")
+
+func (c *rowArrayCodec) DecodeDatabaseSQLValue(*pgtype.Map, uint32, int16, []byte) (driver.Value, error) {
+	return nil, errRowsNotRead
+}
+
+func (c *rowArrayCodec) DecodeValue(*pgtype.Map, uint32, int16, []byte) (any, error) {
+	return nil, errRowsNotRead
+}
+
+// registerRowTypes registers, in conn's type map, the codecs of the batch row types' array types,
+// once per connection (a connection may be older than the migration that created the types, so
+// this is not done when it connects).
+func registerRowTypes(ctx context.Context, conn *pgx.Conn) error {
+	m := conn.TypeMap()
+	if _, ok := m.TypeForName("_" + rowTypes[len(rowTypes)-1]); ok {
+		return nil
+	}
+	rows, err := conn.Query(ctx, `SELECT t.typname::text, t.oid, t.typarray FROM unnest($1::text[]) AS n(name)
+		JOIN pg_type t ON t.oid = to_regtype(n.name)`, rowTypes)
+	if err != nil {
+		return fmt.Errorf("store: look up batch row types: %w", err)
+	}
+	var name string
+	var oid, array uint32
+	found := 0
+	_, err = pgx.ForEachRow(rows, []any{&name, &oid, &array}, func() error {
+		m.RegisterType(&pgtype.Type{Name: "_" + name, OID: array, Codec: &rowArrayCodec{elem: oid}})
+		found++
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: look up batch row types: %w", err)
+	}
+	if found != len(rowTypes) {
+		return fmt.Errorf("store: %d of %d batch row types in the database: is its schema current?", found, len(rowTypes))
+	}
+	return nil
+}
