@@ -134,6 +134,14 @@ func createRegistryPatient(v *View, ids IDs, rec *ingest.Record, d *Demographics
 	return reg, recordSharing(v, ids, rec, id, "", status, source, reason, msgID)
 }
 
+// sameRegistryPatient reports whether a and b hold the same values in every column the store
+// writes of a registry patient.
+func sameRegistryPatient(a, b *RegistryPatient) bool {
+	return a.Family == b.Family && a.Given == b.Given && a.Middle == b.Middle && a.Sex == b.Sex &&
+		a.Mother == b.Mother && a.Zip == b.Zip && a.Sharing == b.Sharing && a.Env == b.Env &&
+		(a.Birth == nil) == (b.Birth == nil) && (a.Birth == nil || a.Birth.Equal(*b.Birth))
+}
+
 // updateRegistryPatient brings a registry patient up to date with a later report (the latest
 // non-empty value of each field wins; every report stays archived) and applies what the report
 // may change of its data-sharing status.
@@ -144,6 +152,7 @@ func updateRegistryPatient(v *View, ids IDs, rec *ingest.Record, d *Demographics
 	}
 	current := reg.Sharing
 	next, source, reason := sharingUpdate(rec, current)
+	before := *reg
 	if d.Name.Family != "" {
 		reg.Family = d.Name.Family
 	}
@@ -164,7 +173,12 @@ func updateRegistryPatient(v *View, ids IDs, rec *ingest.Record, d *Demographics
 		reg.Zip = d.Zip
 	}
 	reg.Sharing = next
-	v.writeReg(reg)
+	// Written only when the report changed it: a patient reported again as the registry already
+	// knows them (the usual case) costs the registry patient no write (its row stays locked for
+	// the batch, read-only). Its reports are the sender patients' (patients.report_messages).
+	if !sameRegistryPatient(&before, reg) {
+		v.writeReg(reg)
+	}
 	if next != current {
 		return reg, recordSharing(v, ids, rec, regID, current, next, source, reason, msgID)
 	}
