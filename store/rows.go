@@ -28,7 +28,8 @@ import (
 // connection's type map then encodes a *rowArray sent as that array type (rowArrayCodec).
 
 // rowTypes are the batch row types, by name, as migration 013 creates them.
-var rowTypes = []string{"batch_registry_patient", "batch_patient", "batch_vaccination", "batch_sharing_change"}
+var rowTypes = []string{"batch_registry_patient", "batch_patient", "batch_vaccination", "batch_sharing_change",
+	"batch_patient_key", "batch_link_block", "batch_order_number", "batch_registry_day", "batch_control_id"}
 
 // rowArray is an array of records: rows are added one at a time, each with begin, one call per
 // column in the type's order, and end.
@@ -83,6 +84,25 @@ func (r *rowArray) int8OrNull(x int64) {
 		return
 	}
 	r.int8(x)
+}
+
+// int8Ptr is *x, NULL when nil.
+func (r *rowArray) int8Ptr(x *int64) {
+	if x == nil {
+		r.column(pgtype.Int8OID, -1)
+		return
+	}
+	r.int8(*x)
+}
+
+// bytea is b, NULL when nil.
+func (r *rowArray) bytea(b []byte) {
+	if b == nil {
+		r.column(pgtype.ByteaOID, -1)
+		return
+	}
+	r.column(pgtype.ByteaOID, len(b))
+	r.buf = append(r.buf, b...)
 }
 
 func (r *rowArray) bool(x bool) {

@@ -39,7 +39,7 @@ const (
 		COALESCE(v.filler_order_id, ''), v.kind, v.dose_key, v.cvx, v.ndc, v.administered_on, v.historical,
 		v.info_source, v.amount, v.amount_units, v.lot, v.lot_expiration, v.mvx, v.route, v.body_site,
 		v.completion_status, v.action_code, v.refusal_reason, v.deleted, COALESCE(v.merged_into, 0)`
-	identityJoin = `unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[]) AS k(env, org, value, authority, typ)
+	identityJoin = `unnest($1::batch_patient_key[]) AS k
 		JOIN patients p ON p.env = k.env::char(1) AND p.organization_id = k.org AND p.id_value = k.value
 			AND p.id_authority = k.authority AND p.id_type = k.typ`
 	// The linking blocks of the records whose sender patient is not stored yet: only a newly seen
@@ -47,8 +47,7 @@ const (
 	// the patients table does not hold (a patient reported again would read its own row a second
 	// time, and lock its registry patient twice, for nothing).
 	blockJoin = `(SELECT DISTINCT b.env, b.birth, b.family, b.given
-			FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[])
-				AS b(env, birth, family, given, org, value, authority, typ)
+			FROM unnest($1::batch_link_block[]) AS b
 			WHERE NOT EXISTS (SELECT 1 FROM patients q WHERE q.env = b.env::char(1) AND q.organization_id = b.org
 				AND q.id_value = b.value AND q.id_authority = b.authority AND q.id_type = b.typ)) b
 		JOIN patients p ON p.env = b.env::char(1) AND p.birth_date = b.birth AND p.match_family = b.family
@@ -59,7 +58,7 @@ const (
 	// Vaccinations by the order numbers the records name (another patient's, when a sender reused
 	// one: only read, for the review).
 	prefetchFillerVaccs = `SELECT ` + viewVaccColumns + `
-		FROM unnest($1::text[], $2::bigint[], $3::text[]) AS k(env, org, filler)
+		FROM unnest($1::batch_order_number[]) AS k
 		JOIN vaccinations v ON v.env = k.env::char(1) AND v.organization_id = k.org AND v.filler_order_id = k.filler
 		ORDER BY v.id`
 )
@@ -78,10 +77,10 @@ var (
 	// dose). Reading every vaccination of the registry patients instead read a patient's whole
 	// history on every report: a row per dose ever reported, growing with the registry.
 	prefetchRegistryVaccs = `SELECT ` + viewVaccColumns + ` FROM (
-			SELECT u.reg, u.day FROM unnest($1::bigint[], $2::date[]) AS u(reg, day)
+			SELECT u.reg, u.day FROM unnest($1::batch_registry_day[]) AS u
 			UNION
 			SELECT f.registry_patient_id, f.administered_on
-			FROM unnest($3::text[], $4::bigint[], $5::text[]) AS k(env, org, filler)
+			FROM unnest($2::batch_order_number[]) AS k
 			JOIN vaccinations f ON f.env = k.env::char(1) AND f.organization_id = k.org AND f.filler_order_id = k.filler
 		) g
 		JOIN vaccinations v ON v.registry_patient_id = g.reg AND v.administered_on = g.day
@@ -95,20 +94,8 @@ var (
 // queued after it go out with the next round trip.
 func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry.View, idCounts, error) {
 	v := registry.NewView()
-	var ids struct {
-		env, value, authority, typ textArray
-		org                        int8Array
-	}
-	var blocks struct { // a block per record's patient: its identifier decides whether it is read
-		env, family, given       textArray
-		birth                    dateArray
-		org                      int8Array
-		value, authority, idType textArray
-	}
-	var fillers struct {
-		env, filler textArray
-		org         int8Array
-	}
+	// The look-ups' keys, as arrays of the batch row types (rows.go).
+	var ids, blocks, fillers rowArray
 	seenKey := map[registry.PatientKey]bool{}
 	type blockOf struct {
 		b registry.BlockKey
@@ -123,16 +110,27 @@ func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry
 		}
 		if !seenKey[k] {
 			seenKey[k] = true
-			ids.env, ids.org, ids.value = append(ids.env, k.Env), append(ids.org, k.Org), append(ids.value, k.Value)
-			ids.authority, ids.typ = append(ids.authority, k.Authority), append(ids.typ, k.IDTyp)
+			ids.begin(5)
+			ids.text(k.Env)
+			ids.int8(k.Org)
+			ids.text(k.Value)
+			ids.text(k.Authority)
+			ids.text(k.IDTyp)
+			ids.end()
 		}
 		d := v.Demographics(rec)
 		if b, ok := registry.BlockOf(rec.Env, d); ok && !seenBlock[blockOf{b, k}] {
 			seenBlock[blockOf{b, k}] = true
-			blocks.env, blocks.birth = append(blocks.env, b.Env), append(blocks.birth, *d.Birth)
-			blocks.family, blocks.given = append(blocks.family, b.Family), append(blocks.given, b.Given)
-			blocks.org, blocks.value = append(blocks.org, k.Org), append(blocks.value, k.Value)
-			blocks.authority, blocks.idType = append(blocks.authority, k.Authority), append(blocks.idType, k.IDTyp)
+			blocks.begin(8)
+			blocks.text(b.Env)
+			blocks.date(d.Birth)
+			blocks.text(b.Family)
+			blocks.text(b.Given)
+			blocks.int8(k.Org)
+			blocks.text(k.Value)
+			blocks.text(k.Authority)
+			blocks.text(k.IDTyp)
+			blocks.end()
 		}
 		for i := range rec.VXU.Orders {
 			f := registry.OrderNumber(&rec.VXU.Orders[i])
@@ -141,10 +139,14 @@ func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry
 				continue
 			}
 			seenFiller[fk] = true
-			fillers.env, fillers.org, fillers.filler = append(fillers.env, fk.Env), append(fillers.org, fk.Org), append(fillers.filler, f)
+			fillers.begin(3)
+			fillers.text(fk.Env)
+			fillers.int8(fk.Org)
+			fillers.text(f)
+			fillers.end()
 		}
 	}
-	if len(ids.env) == 0 {
+	if ids.n == 0 {
 		return v, idCounts{}, nil
 	}
 	// The registry patient of each stored sender patient, and those of each linking block read.
@@ -161,12 +163,11 @@ func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry
 		})
 	}
 	readVaccs := func(rows pgx.Rows) error { return readViewVaccs(v, rows) }
-	if err := tx.QueueQuery(ctx, prefetchPatients, readPatients, ids.env, ids.org, ids.value, ids.authority, ids.typ); err != nil {
+	if err := tx.QueueQuery(ctx, prefetchPatients, readPatients, &ids); err != nil {
 		return nil, idCounts{}, fmt.Errorf("store: look up patients: %w", err)
 	}
-	if len(blocks.env) > 0 {
-		if err := tx.QueueQuery(ctx, prefetchCandidates, readCandidates, blocks.env, blocks.birth, blocks.family, blocks.given,
-			blocks.org, blocks.value, blocks.authority, blocks.idType); err != nil {
+	if blocks.n > 0 {
+		if err := tx.QueueQuery(ctx, prefetchCandidates, readCandidates, &blocks); err != nil {
 			return nil, idCounts{}, fmt.Errorf("store: look up link candidates: %w", err)
 		}
 	}
@@ -179,12 +180,8 @@ func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry
 		reg int64
 		day time.Time
 	}
-	var days struct {
-		reg  int8Array
-		day  dateArray
-		seen map[regDay]bool
-	}
-	days.seen = map[regDay]bool{}
+	var days rowArray
+	seenDay := map[regDay]bool{}
 	// The ids the records are expected to use (drawIDs; idTables' order): a registry patient, a
 	// patient and a sharing change per sender patient not stored yet; a sharing change per
 	// stored one whose status a report may change (Unknown, or PD1-12 honoured); a vaccination
@@ -223,21 +220,23 @@ func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry
 				continue
 			}
 			for _, reg := range regs {
-				if rd := (regDay{reg, *day}); !days.seen[rd] {
-					days.seen[rd] = true
-					days.reg, days.day = append(days.reg, reg), append(days.day, *day)
+				if rd := (regDay{reg, *day}); !seenDay[rd] {
+					seenDay[rd] = true
+					days.begin(2)
+					days.int8(reg)
+					days.date(day)
+					days.end()
 				}
 			}
 		}
 	}
-	if len(days.reg) > 0 || len(fillers.env) > 0 {
-		if err := tx.QueueQuery(ctx, prefetchRegistryVaccs, readVaccs, days.reg, days.day,
-			fillers.env, fillers.org, fillers.filler); err != nil {
+	if days.n > 0 || fillers.n > 0 {
+		if err := tx.QueueQuery(ctx, prefetchRegistryVaccs, readVaccs, &days, &fillers); err != nil {
 			return nil, idCounts{}, fmt.Errorf("store: look up vaccinations: %w", err)
 		}
 	}
-	if len(fillers.env) > 0 {
-		if err := tx.QueueQuery(ctx, prefetchFillerVaccs, readVaccs, fillers.env, fillers.org, fillers.filler); err != nil {
+	if fillers.n > 0 {
+		if err := tx.QueueQuery(ctx, prefetchFillerVaccs, readVaccs, &fillers); err != nil {
 			return nil, idCounts{}, fmt.Errorf("store: look up vaccinations by order number: %w", err)
 		}
 	}

@@ -831,19 +831,27 @@ func precheck(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*batchChe
 	if len(recs) == 0 {
 		return b, nil
 	}
-	sites := make(nullInt8Array, len(recs))
-	envs := make(textArray, len(recs))
-	controls := make(textArray, len(recs))
-	digests := make(byteaArray, len(recs))
+	// A row per record (NULL site: nothing to look up; its row still draws its archive id).
+	var keys rowArray
 	for i, rec := range recs {
+		keys.begin(4)
 		if prechecks(rec) {
 			b.lookup[i] = true
-			sites[i], envs[i], controls[i], digests[i] = &rec.Sender.SiteID, rec.Env, rec.ControlID, rec.Digest
+			keys.int8(rec.Sender.SiteID)
+			keys.text(rec.Env)
+			keys.text(rec.ControlID)
+			keys.bytea(rec.Digest)
+		} else {
+			keys.int8Ptr(nil)
+			keys.text("")
+			keys.text("")
+			keys.bytea(nil)
 		}
+		keys.end()
 	}
 	err := tx.QueueQuery(ctx, `
 		SELECT k.i, nextval('messages_id_seq'), o.ack, o.ack_code, o.content_digest, o.raw, COALESCE(u.used, false)
-		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bytea[]) WITH ORDINALITY AS k(site, env, control, digest, i)
+		FROM unnest($1::batch_control_id[]) WITH ORDINALITY AS k(site, env, control, digest, i)
 		LEFT JOIN LATERAL (
 			SELECT m.ack, m.ack_code, m.content_digest, CASE WHEN m.content_digest IS NULL THEN m.raw END AS raw
 			FROM messages m
@@ -890,7 +898,7 @@ func precheck(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*batchChe
 			}
 		}
 		return rows.Err()
-	}, sites, envs, controls, digests)
+	}, &keys)
 	if err != nil {
 		return nil, fmt.Errorf("store: look up resends: %w", err)
 	}

@@ -7,6 +7,9 @@
 -- (measured with a 100-row, 29-column batch). Arrays per row (a row's report references) are
 -- real arrays here, not text cast back in SQL.
 --
+-- The batch's look-ups take their keys the same way (batch_patient_key, batch_link_block,
+-- batch_order_number, batch_registry_day, batch_control_id).
+--
 -- These types are the writer's wire format, not storage: nothing is stored in them. A statement
 -- that needs another column changes its type in a later migration (ALTER TYPE ... ADD ATTRIBUTE).
 CREATE TYPE batch_registry_patient AS (
@@ -26,3 +29,14 @@ CREATE TYPE batch_vaccination AS (
 
 CREATE TYPE batch_sharing_change AS (
     id bigint, reg bigint, old text, new text, source text, reason text, message bigint);
+
+CREATE TYPE batch_patient_key AS (env text, org bigint, value text, authority text, typ text);
+
+CREATE TYPE batch_link_block AS (
+    env text, birth date, family text, given text, org bigint, value text, authority text, typ text);
+
+CREATE TYPE batch_order_number AS (env text, org bigint, filler text);
+
+CREATE TYPE batch_registry_day AS (reg bigint, day date);
+
+CREATE TYPE batch_control_id AS (site bigint, env text, control text, digest bytea);
