@@ -40,7 +40,7 @@ var keyColumns = map[string]string{
 	"messages":          "site_id, env, control_id, content_digest, resend_key",
 	"patients":          "env, organization_id, id_value, id_authority, id_type, registry_patient_id, birth_date, match_family, match_given",
 	"registry_patients": "env, birth_date, family_name",
-	"vaccinations":      "env, organization_id, filler_order_id, registry_patient_id",
+	"vaccinations":      "env, organization_id, filler_order_id, registry_patient_id, administered_on",
 }
 
 const (
