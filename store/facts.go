@@ -12,8 +12,8 @@ import (
 	"github.com/vaxgate/vaxgate/report"
 )
 
-// Report facts written at intake. The facts of a message (the narrow summary the quality and
-// reconciliation reports add up: report.FactsRow) are columns of its archive row (migration 012),
+// Report facts written at intake. The facts of a message (the narrow summary the quality
+// reports add up: report.FactsRow) are columns of its archive row (migration 012),
 // written by the archive insert itself (persist.go insertMessages), from what the writer has in
 // hand: the record's raw bytes, read once by report.ReadContent as the record is committed (in
 // the caller's goroutine, not the shard's), and what apply decided for the archive row (its ACK
@@ -98,8 +98,8 @@ func intakeFacts(rows []archiveRow, batch []*job) error {
 	return nil
 }
 
-// factsArrays are the facts columns of archive rows as array parameters, in the order of
-// factsParams. A row without facts (has false) is written NULL in every facts column
+// factsArrays are the facts columns of archive rows as array parameters (args: insertMessages'
+// $19 on, updateFactsSQL's $2 on). A row without facts (has false) is written NULL in every facts column
 // (insertMessages' CASE): the arrays need no NULL elements.
 type factsArrays struct {
 	has, readable, errs, warns, race, eth, addr                       boolArray
@@ -145,7 +145,7 @@ func (a *factsArrays) addNone() {
 	}
 }
 
-// args are the arrays in the order of factsParams.
+// args are the arrays, f_has first.
 func (a *factsArrays) args() []any {
 	return []any{a.has, a.readable, a.errs, a.warns, a.keys, a.adm, a.hist, a.ref, a.imm, a.lot, a.mvx, a.fund, a.vis,
 		a.race, a.eth, a.addr, a.lag1, a.lag7, a.lag30, a.late, a.lagDays}
