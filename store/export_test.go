@@ -50,3 +50,7 @@ var ReportQueries = map[string]string{
 	"missing facts": missingFactsSQL, "control IDs": controlIDsSQL, "control ID counts": controlIDCountsSQL,
 	"tallies by day": tallyDaysSQL, "rules by day": ruleDaysSQL,
 }
+
+// UpdateFacts is the summaries' UPDATE of the facts columns (SaveFacts) and its arguments for rs,
+// for TestReportPlans.
+func UpdateFacts(rs []report.FactsRow) (string, []any) { return updateFactsSQL, updateFactsArgs(rs) }

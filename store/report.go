@@ -228,17 +228,7 @@ func (s *ReportStore) SaveFacts(ctx context.Context, rs []report.FactsRow) error
 	if len(rs) == 0 {
 		return nil
 	}
-	order := make([]int, len(rs))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(rs[a].MessageID, rs[b].MessageID) })
-	ids, facts := make(int8Array, 0, len(rs)), newFactsArrays(len(rs))
-	for _, i := range order {
-		ids = append(ids, rs[i].MessageID)
-		facts.add(&rs[i])
-	}
-	args := append([]any{ids}, facts.args()...)
+	args := updateFactsArgs(rs)
 	var err error
 	for range saveFactsAttempts {
 		if _, err = s.db.Pool.Exec(ctx, updateFactsSQL, args...); err == nil {
@@ -250,6 +240,21 @@ func (s *ReportStore) SaveFacts(ctx context.Context, rs []report.FactsRow) error
 		}
 	}
 	return fmt.Errorf("store: save report summaries: %w", err)
+}
+
+// updateFactsArgs are updateFactsSQL's arguments for rs, in the order of their message ids.
+func updateFactsArgs(rs []report.FactsRow) []any {
+	order := make([]int, len(rs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(rs[a].MessageID, rs[b].MessageID) })
+	ids, facts := make(int8Array, 0, len(rs)), newFactsArrays(len(rs))
+	for _, i := range order {
+		ids = append(ids, rs[i].MessageID)
+		facts.add(&rs[i])
+	}
+	return append([]any{ids}, facts.args()...)
 }
 
 // saveFactsAttempts bounds SaveFacts' runs of a statement that met a deadlock.

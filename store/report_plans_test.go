@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/vaxgate/vaxgate/report"
 	"github.com/vaxgate/vaxgate/store"
 	"github.com/vaxgate/vaxgate/store/storetest"
 )
@@ -81,6 +82,33 @@ func TestReportPlans(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: generic plan: %v", name, err)
 		}
+	}
+}
+
+// TestSaveFactsPlan: the summaries' UPDATE of a chunk of 2,000 messages' facts
+// (report.Service.Summarize's chunk) finds each archive row by its primary key, not by a scan of
+// the archive.
+func TestSaveFactsPlan(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.New(t)
+	if _, err := db.Pool.Exec(ctx, `
+		INSERT INTO messages (env, site_id, transport, control_id, received_at, raw, ack, ack_code)
+		SELECT 'P', 1, 'mllp', 'C-' || g, now(), convert_to(repeat('MSH|^~\&|EHR|FAC|', 60), 'UTF8'), '\x00', 'AA'
+		FROM generate_series(1, 50000) g`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool.Exec(ctx, `VACUUM ANALYZE messages`); err != nil {
+		t.Fatal(err)
+	}
+	rs := make([]report.FactsRow, 2000)
+	for i := range rs {
+		rs[i] = report.FactsRow{MessageID: int64(20000 + 7*i), Readable: true, Findings: []string{"W:x"}}
+	}
+	sql, args := store.UpdateFacts(rs)
+	plan := explain(ctx, t, db.Pool, "EXPLAIN "+sql, args...)
+	t.Logf("%s", plan)
+	if !strings.Contains(plan, "messages_pkey") || strings.Contains(plan, "Seq Scan on messages") {
+		t.Errorf("the facts UPDATE does not find its rows by primary key:\n%s", plan)
 	}
 }
 
