@@ -3,6 +3,9 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,5 +146,53 @@ func TestMigrateFactsIntoMessages(t *testing.T) {
 	}
 	if n := storetest.CheckFacts(t, db); n != 4 {
 		t.Errorf("checked %d messages, want 4", n)
+	}
+}
+
+// BenchmarkMigrateFacts measures migration 012 on an archive of 1,000,000 messages (about 1 kB
+// each) that all have a report_facts row (VAXGATE_BENCH_MESSAGES overrides the count): the time
+// of the migration (ADD COLUMN, the UPDATE … FROM report_facts, the partial index, ANALYZE).
+//
+//	go test -run XXX -bench MigrateFacts -benchtime 1x ./store
+func BenchmarkMigrateFacts(b *testing.B) {
+	ctx := context.Background()
+	n := 1_000_000
+	if v, err := strconv.Atoi(os.Getenv("VAXGATE_BENCH_MESSAGES")); err == nil && v > 0 {
+		n = v
+	}
+	for range b.N {
+		b.StopTimer()
+		db, err := store.Open(ctx, storetest.NewEmptyURL(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := store.MigrateTo(ctx, db, 11); err != nil {
+			b.Fatal(err)
+		}
+		for _, sql := range []string{
+			`INSERT INTO messages (env, site_id, transport, control_id, received_at, raw, ack, ack_code, findings, resend_key)
+			SELECT 'P', 1, 'mllp', 'C-' || g, '2025-03-01T00:00:00Z'::timestamptz + g * interval '2 seconds',
+				convert_to(repeat('MSH|^~\&|EHR|FAC|', 60), 'UTF8'), '\x00', 'AA', '[]', true
+			FROM generate_series(1, $1::int) g`,
+			`INSERT INTO report_facts SELECT id, site_id, env, received_at, control_id, ack_code, false, true, false, false,
+				'{}', 1, 0, 0, 0, 1, 1, 1, 1, true, true, true, 1, 0, 0, 0, 1 FROM messages`,
+			`VACUUM ANALYZE messages`, `VACUUM ANALYZE report_facts`,
+		} {
+			var args []any
+			if strings.Contains(sql, "$1") {
+				args = []any{n}
+			}
+			if _, err := db.Pool.Exec(ctx, sql, args...); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		start := time.Now()
+		if err := db.Migrate(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(time.Since(start).Seconds(), "s/migration")
+		b.StopTimer()
+		db.Close()
 	}
 }
