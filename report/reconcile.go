@@ -209,8 +209,8 @@ type Reconciliation struct {
 	DuplicateLines int        `json:"duplicate_lines,omitempty"`
 }
 
-// Reconcile compares claim with the site's messages of the period (summarizing those not
-// summarized yet).
+// Reconcile compares claim with the site's messages of the period (their control IDs and ACK
+// codes; it also summarizes those not summarized yet, for the quality reports).
 func (s *Service) Reconcile(ctx context.Context, site *Site, p Period, claim *Claim) (*Reconciliation, error) {
 	p.SiteID = site.ID
 	if err := checkPeriod(p); err != nil {

@@ -9,12 +9,14 @@
 // How it reads the archive: certification re-reads a site's test-environment messages (raw, with
 // their ACK code and findings) and matches each to the plan's cases with the zero-copy parser, at
 // report time, so that a registry may change its plan and see the result at once, and intake does
-// no work for it. Quality and reconciliation read report_facts, one narrow row per archived
-// message (its ACK code, finding keys, completeness and timeliness counts). The store's writer
-// writes it with the archive row, in the same transaction, from the message it has just received
-// (ReadContent, NewFactsRow); a report fills it for the messages of the period that have none —
-// archived before facts were written at intake, or by anything else than the writer — before it
-// aggregates (Summarize), from the archived copy and with the same functions. vaxgate serve
+// no work for it. Quality reports add up the facts of each archived message (its ACK code,
+// finding keys, completeness and timeliness counts: FactsRow), which the store keeps as columns
+// of the archive row: the store's writer writes them with the row, in the same statement, from
+// the message it has just received (ReadContent, NewFactsRow); a report fills them for the
+// messages of the period that have none — archived before facts were written at intake, or by
+// anything else than the writer — before it aggregates (Summarize), from the archived copy and
+// with the same functions. Reconciliation reads the period's control IDs and ACK codes from the
+// archive (it needs no facts). vaxgate serve
 // catches up the last days once after it starts and rolls closed days up (RunSummaries, the store's
 // report_days), so that a quality report over a past month reads a row per day.
 package report
@@ -78,7 +80,8 @@ type Period struct {
 	To     time.Time
 }
 
-// FactsRow is the summary of one archived message that quality and reconciliation reports read.
+// FactsRow is the summary of one archived message that quality reports read: its archive
+// columns (message, site, environment, receipt, control ID, ACK code, resend flag) and its facts.
 type FactsRow struct {
 	MessageID  int64
 	SiteID     int64
@@ -152,18 +155,18 @@ type Store interface {
 	// TestMessages calls fn for each test-environment (env T) message of the site, in the order
 	// received, with its findings and raw bytes.
 	TestMessages(ctx context.Context, siteID int64, fn func(*Archived) error) error
-	// MissingFacts returns the ids of the period's archived messages that have no summary yet.
+	// MissingFacts returns the ids of the period's archived messages that have no facts yet.
 	MissingFacts(ctx context.Context, p Period) ([]int64, error)
 	// ArchivedForFacts reads archived messages by id, with FindingKeys and raw bytes.
 	ArchivedForFacts(ctx context.Context, ids []int64) ([]*Archived, error)
-	// SaveFacts stores summaries; one already stored for a message is kept.
+	// SaveFacts stores the facts of summarized messages; facts a message already has are kept.
 	SaveFacts(ctx context.Context, rows []FactsRow) error
 	// QualityTallies adds up the summaries of the period, which must be summarized (Summarize):
 	// the closed days it reads whole are rolled up as they are, and read from the rollup later.
 	QualityTallies(ctx context.Context, p Period) (*Tallies, error)
-	// ControlIDs calls fn for each control ID of the period's summaries.
+	// ControlIDs calls fn for each control ID of the period's archived messages.
 	ControlIDs(ctx context.Context, p Period, fn func(ControlIDStatus) error) error
-	// ControlIDCounts counts the distinct control IDs of the period's summaries, and those of
+	// ControlIDCounts counts the distinct control IDs of the period's archived messages, and those of
 	// them with an accepted message.
 	ControlIDCounts(ctx context.Context, p Period) (received, accepted int64, err error)
 	// SignOffs lists the site's sign-offs, oldest first.
@@ -334,9 +337,11 @@ func utcDay(t time.Time) time.Time {
 // version or by anything else than the writer). The later ones summarize and roll up only the
 // closed days not rolled up yet — once a day closes, one pass over it makes sure it is complete
 // before its tallies are frozen — and otherwise cost a look-up in report_days per site and
-// environment, whatever the traffic. A message that a later run would have found missing (archived
-// meanwhile by an older version still running, or by hand) is summarized by the first report
-// that covers it, or when its day closes.
+// environment, whatever the traffic. Finding the messages without facts reads the store's index
+// of them, empty but for those, whatever the period's traffic. A message that a later run would
+// have found missing (written into the archive by hand) is summarized by the first report that
+// covers it, or when its day closes. (An older version still running after the upgrade to facts
+// as archive columns archives nothing: its writes name a table that is gone.)
 func (s *Service) RunSummaries(ctx context.Context, interval, lookback time.Duration, log *zap.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -362,9 +367,9 @@ func (s *Service) RunSummaries(ctx context.Context, interval, lookback time.Dura
 // summarizeChunk is how many messages a summarizing goroutine reads, parses and saves at a time.
 const summarizeChunk = 2000
 
-// Summarize fills report_facts for the period's messages that have none yet: Workers goroutines
-// each read a chunk of them, parse their raw bytes and save their summaries. It returns how many
-// it summarized.
+// Summarize fills the facts of the period's messages that have none yet: Workers goroutines
+// each read a chunk of them, parse their raw bytes and save their facts. It returns how many it
+// summarized.
 func (s *Service) Summarize(ctx context.Context, p Period) (int64, error) {
 	ids, err := s.st.MissingFacts(ctx, p)
 	if err != nil {

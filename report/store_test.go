@@ -379,7 +379,7 @@ func TestQualityAndReconcile(t *testing.T) {
 		t.Errorf("count reconciliation %+v", r)
 	}
 	// The closed days read whole were rolled up (report_days): a later report reads them there,
-	// not in report_facts.
+	// not in the messages' facts.
 	var rolled, busy int
 	if err := f.db.Pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE tally[1] > 0) FROM report_days WHERE site_id = $1 AND env = 'P'`,
 		site.ID).Scan(&rolled, &busy); err != nil {
@@ -388,9 +388,7 @@ func TestQualityAndReconcile(t *testing.T) {
 	if rolled != 14 || busy != 2 {
 		t.Errorf("%d days rolled up, %d with messages; want the 14 days of the period, 2 with messages (2025-03-11 and -18)", rolled, busy)
 	}
-	if _, err := f.db.Pool.Exec(ctx, `DELETE FROM report_facts WHERE site_id = $1`, site.ID); err != nil {
-		t.Fatal(err)
-	}
+	storetest.ClearFacts(t, f.db, site.ID)
 	q3, err := f.svc.Quality(ctx, site, p)
 	if err != nil {
 		t.Fatal(err)
@@ -398,7 +396,7 @@ func TestQualityAndReconcile(t *testing.T) {
 	if q3.Summarized != 0 || q3.Volume != q.Volume || q3.Timeliness != q.Timeliness || len(q3.Rules) != len(q.Rules) || len(q3.Weeks) != 2 {
 		t.Errorf("report from the rollups differs:\n%+v\n%+v", q, q3)
 	}
-	// A period cutting a day reads that day's part from report_facts and does not roll it up.
+	// A period cutting a day reads that day's part from the messages' facts and does not roll it up.
 	half := report.Period{Env: "P", From: from, To: time.Date(2025, 3, 18, 12, 0, 0, 0, time.UTC)}
 	if _, err := f.db.Pool.Exec(ctx, `DELETE FROM report_days WHERE site_id = $1`, site.ID); err != nil {
 		t.Fatal(err)
@@ -424,8 +422,8 @@ func TestQualityAndReconcile(t *testing.T) {
 	}
 }
 
-// TestSummarizeConcurrent: two reports summarizing the same messages at once (COPY of one of
-// them meets the other's rows) both succeed, and every message has one summary.
+// TestSummarizeConcurrent: two reports summarizing the same messages at once (the UPDATE of one
+// of them meets the rows the other is setting) both succeed, and every message has its facts.
 func TestSummarizeConcurrent(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
@@ -447,11 +445,7 @@ func TestSummarizeConcurrent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var facts int
-	if err := f.db.Pool.QueryRow(ctx, `SELECT count(*) FROM report_facts WHERE site_id = $1`, f.other.ID).Scan(&facts); err != nil {
-		t.Fatal(err)
-	}
-	if facts != n {
+	if facts := storetest.FactsCount(t, f.db, f.other.ID); facts != n {
 		t.Fatalf("%d summaries of %d messages", facts, n)
 	}
 	if again, err := f.svc.Summarize(ctx, p); err != nil || again != 0 {
@@ -477,7 +471,7 @@ func TestSummarizeRecent(t *testing.T) {
 	if err != nil || n != 3 {
 		t.Fatalf("summarized %d (%v), want 3", n, err)
 	}
-	rows, err := f.db.Pool.Query(ctx, `SELECT control_id FROM report_facts ORDER BY control_id`)
+	rows, err := f.db.Pool.Query(ctx, `SELECT control_id FROM messages WHERE readable IS NOT NULL ORDER BY control_id`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -534,13 +528,7 @@ func TestSummarizeRecent(t *testing.T) {
 func TestSummariesAfterCatchUp(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	facts := func() int {
-		var n int
-		if err := f.db.Pool.QueryRow(ctx, `SELECT count(*) FROM report_facts`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	facts := func() int { return storetest.FactsCount(t, f.db, 0) }
 	f.archive(t, f.other.ID, "P", "C-1", f.now.Add(-time.Hour), "AA", true, "", f.msgs["CERT-02-ADULT"])
 	if n, err := f.svc.SummarizeClosed(ctx, 48*time.Hour); err != nil || n != 0 || facts() != 0 {
 		t.Fatalf("the later runs summarized %d (%v), %d facts rows: the open day is intake's", n, err, facts())

@@ -3,11 +3,14 @@ package store
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/tern/v2/migrate"
 
 	"github.com/vaxgate/vaxgate/registry"
+	"github.com/vaxgate/vaxgate/report"
 )
 
 // MigrateTo brings db's schema to version (for tests of a migration: the old shape first).
@@ -27,13 +30,31 @@ func MigrateTo(ctx context.Context, db *DB, version int32) error {
 	return m.MigrateTo(ctx, version)
 }
 
-// InsertFactsSQL and FactsArgs are the intake's insert of report facts (facts.go), and
-// FactsColumns the summaries' COPY columns, for BenchmarkFactsWrite.
-var (
-	InsertFactsSQL = insertFactsSQL
-	FactsArgs      = factsArgs
-	FactsColumns   = factsColumns
-)
+// ArchiveBatch is intake's archive insert (insertMessages) and its arguments for n archive rows
+// of site, ids from firstID, each with the facts of content (nil: without facts), for
+// BenchmarkArchiveFacts.
+func ArchiveBatch(firstID int64, n int, site int64, raw []byte, content *report.Content) (string, []any) {
+	rows := make([]archiveRow, n)
+	env, now := "P", time.Now()
+	for i := range rows {
+		id := firstID + int64(i)
+		rows[i] = archiveRow{id: id, env: &env, site: &site, transport: "mllp", control: "C-" + strconv.FormatInt(id, 10),
+			received: now, raw: raw, ack: []byte("MSH|^~\\&|ACK\rMSA|AA\r"), code: "AA", findings: "[]", resendKey: true,
+			keys: []string{"I:pd1-12-recorded"}, content: content}
+	}
+	return insertMessages, messagesArgs(rows)
+}
+
+// ReportQueries are the reports' queries over a site's period ($1 site, $2 environment, $3 and $4
+// the bounds), for TestReportPlans.
+var ReportQueries = map[string]string{
+	"missing facts": missingFactsSQL, "control IDs": controlIDsSQL, "control ID counts": controlIDCountsSQL,
+	"tallies by day": tallyDaysSQL, "rules by day": ruleDaysSQL,
+}
+
+// UpdateFacts is the summaries' UPDATE of the facts columns (SaveFacts) and its arguments for rs,
+// for TestReportPlans.
+func UpdateFacts(rs []report.FactsRow) (string, []any) { return updateFactsSQL, updateFactsArgs(rs) }
 
 // TakeIDs draws ahead, in a transaction of its own, the ids counts says (idTables' order), then
 // takes n of table's, as the registry does while applying a batch: past those drawn ahead,

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -13,19 +12,20 @@ import (
 	"github.com/vaxgate/vaxgate/report"
 )
 
-// Report facts written at intake. Every archive row of a message from a known site gets its
-// report_facts row (the narrow summary the quality and reconciliation reports add up) in the
-// same transaction, from what the writer has in hand: the record's raw bytes, read once by
-// report.ReadContent as the record is committed (in the caller's goroutine, not the shard's), and
-// what apply decided for the archive row (its ACK code, its resend flag, its findings). The rows
-// of a batch are inserted with one statement (writeFacts), queued with the batch's other writes.
+// Report facts written at intake. The facts of a message (the narrow summary the quality
+// reports add up: report.FactsRow) are columns of its archive row (migration 014),
+// written by the archive insert itself (persist.go insertMessages), from what the writer has in
+// hand: the record's raw bytes, read once by report.ReadContent as the record is committed (in
+// the caller's goroutine, not the shard's), and what apply decided for the archive row (its ACK
+// code, its resend flag, its findings). No second row, no second statement: a message is
+// archived with its facts or not at all, and the facts cannot fail on their own.
 //
 // The summaries' catch-up (report.Service.Summarize, for messages archived before facts were
-// written at intake, or by anything else than the writer) builds the same row from the archived
-// copy with the same functions: report.ReadContent over messages.raw, report.NewFactsRow over the
-// archive columns, archivedResend and the finding keys of every archived finding
-// (archivedFindingKeys, findingKeysOf). A message without a site (its sender unknown) is in no
-// report and gets no facts row, from either path.
+// written at intake) computes the same columns from the archived copy with the same functions —
+// report.ReadContent over messages.raw, report.NewFactsRow over the archive columns,
+// archivedResend and the finding keys of every archived finding (archivedFindingKeys,
+// findingKeysOf) — and sets them with an UPDATE (ReportStore.SaveFacts). A message without a site
+// (its sender unknown) is in no report: its facts columns stay NULL, from either path.
 
 // contentParsers are reused hl7.Messages for reading a record's content.
 var contentParsers = sync.Pool{New: func() any { return new(hl7.Message) }}
@@ -84,79 +84,69 @@ func archivedFindingKeys(listed, more []byte) ([]string, error) {
 	return findingKeysOf(append(fs, omitted...)), nil
 }
 
-// intakeFacts builds the facts rows of a batch's archive rows (rows[i] is batch[i]'s).
-func intakeFacts(rows []archiveRow, batch []*job) ([]report.FactsRow, error) {
+// intakeFacts gives each of a batch's archive rows of a known site the content its facts
+// columns are made of (rows[i] is batch[i]'s).
+func intakeFacts(rows []archiveRow, batch []*job) error {
 	if len(rows) != len(batch) {
-		return nil, fmt.Errorf("store: %d archive rows for %d records", len(rows), len(batch))
+		return fmt.Errorf("store: %d archive rows for %d records", len(rows), len(batch))
 	}
-	out := make([]report.FactsRow, 0, len(rows))
 	for i := range rows {
-		r, j := &rows[i], batch[i]
-		if !j.facts || r.site == nil {
-			continue
+		if j := batch[i]; j.facts && rows[i].site != nil {
+			rows[i].content = &j.content
 		}
-		a := report.Archived{ID: r.id, SiteID: *r.site, ReceivedAt: r.received, ControlID: r.control, ACKCode: r.code,
-			Resend: archivedResend(r.resendKey, r.code), FindingKeys: r.keys}
-		if r.env != nil {
-			a.Env = *r.env
-		}
-		out = append(out, report.NewFactsRow(&a, &j.content))
-	}
-	return out, nil
-}
-
-// writeFacts queues the insert of a batch's facts rows. No ON CONFLICT: the rows' message ids
-// were drawn for this transaction (precheck), and the summaries cannot see its messages before
-// it commits them with their facts.
-func writeFacts(ctx context.Context, tx *pipeTx, rs []report.FactsRow) error {
-	if len(rs) == 0 {
-		return nil
-	}
-	if _, err := tx.Exec(ctx, insertFactsSQL, factsArgs(rs)...); err != nil {
-		return fmt.Errorf("store: write report facts: %w", err)
 	}
 	return nil
 }
 
-// insertFactsSQL inserts report_facts rows from the arrays of factsArgs.
-const insertFactsSQL = `INSERT INTO report_facts (message_id, site_id, env, received_at, control_id, ack_code, resend,
-		readable, has_errors, has_warnings, findings, administered, historical, refusals, immunity, with_lot, with_mvx,
-		with_funding, with_vis, race, ethnicity, address, lag_1, lag_7, lag_30, lag_late, lag_days)
-	SELECT u.id, u.site, u.env, u.recv, u.control, u.ack, u.resend, u.readable, u.errs, u.warns, u.findings::text[],
-		u.adm, u.hist, u.ref, u.imm, u.lot, u.mvx, u.fund, u.vis, u.race, u.eth, u.addr, u.lag1, u.lag7, u.lag30, u.late,
-		u.lagsum
-	FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::bool[],
-		$8::bool[], $9::bool[], $10::bool[], $11::text[], $12::int[], $13::int[], $14::int[], $15::int[], $16::int[],
-		$17::int[], $18::int[], $19::int[], $20::bool[], $21::bool[], $22::bool[], $23::int[], $24::int[], $25::int[],
-		$26::int[], $27::int[])
-		AS u(id, site, env, recv, control, ack, resend, readable, errs, warns, findings, adm, hist, ref, imm, lot, mvx,
-		fund, vis, race, eth, addr, lag1, lag7, lag30, late, lagsum)`
+// factsArrays are the facts columns of archive rows as array parameters (args: insertMessages'
+// $19 on, updateFactsSQL's $2 on). A row without facts (has false) is written NULL in every facts column
+// (insertMessages' CASE): the arrays need no NULL elements.
+type factsArrays struct {
+	has, readable, errs, warns, race, eth, addr                       boolArray
+	keys                                                              textArray // text[] literals
+	adm, hist, ref, imm, lot, mvx, fund, vis, lag1, lag7, lag30, late int4Array
+	lagDays                                                           int4Array
+}
 
-// factsArgs are insertFactsSQL's arguments for rs (counts clamped to their columns' types).
-func factsArgs(rs []report.FactsRow) []any {
-	n := len(rs)
-	var (
-		ids, sites                           = make([]int64, n), make([]int64, n)
-		envs, controls, acks, findings       = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		recv                                 = make([]time.Time, n)
-		resend, readable, errs, warns        = make([]bool, n), make([]bool, n), make([]bool, n), make([]bool, n)
-		race, eth, addr                      = make([]bool, n), make([]bool, n), make([]bool, n)
-		adm, hist, ref, imm, lot, mvx, fund  = make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n)
-		vis, lag1, lag7, lag30, late, lagSum = make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n)
-	)
+func newFactsArrays(n int) *factsArrays {
+	return &factsArrays{has: make(boolArray, 0, n), readable: make(boolArray, 0, n), errs: make(boolArray, 0, n),
+		warns: make(boolArray, 0, n), race: make(boolArray, 0, n), eth: make(boolArray, 0, n), addr: make(boolArray, 0, n),
+		keys: make(textArray, 0, n), adm: make(int4Array, 0, n), hist: make(int4Array, 0, n), ref: make(int4Array, 0, n),
+		imm: make(int4Array, 0, n), lot: make(int4Array, 0, n), mvx: make(int4Array, 0, n), fund: make(int4Array, 0, n),
+		vis: make(int4Array, 0, n), lag1: make(int4Array, 0, n), lag7: make(int4Array, 0, n), lag30: make(int4Array, 0, n),
+		late: make(int4Array, 0, n), lagDays: make(int4Array, 0, n)}
+}
+
+// add appends r's facts (its message's own columns are not read), counts clamped to their
+// columns' types (smallint, integer for the sum of days).
+func (a *factsArrays) add(r *report.FactsRow) {
 	clamp := func(v int) int32 { return int32(min(v, 32767)) }
-	for i := range rs {
-		r := &rs[i]
-		f := &r.Facts
-		ids[i], sites[i], envs[i], controls[i], acks[i], recv[i] = r.MessageID, r.SiteID, r.Env, r.ControlID, r.ACKCode, r.ReceivedAt
-		findings[i] = pgTextArray(r.Findings)
-		resend[i], readable[i], errs[i], warns[i] = r.Resend, r.Readable, r.Errors, r.Warnings
-		race[i], eth[i], addr[i] = f.Race, f.Ethnicity, f.Address
-		adm[i], hist[i], ref[i], imm[i] = clamp(f.Administered), clamp(f.Historical), clamp(f.Refusals), clamp(f.Immunity)
-		lot[i], mvx[i], fund[i], vis[i] = clamp(f.WithLot), clamp(f.WithMVX), clamp(f.WithFunding), clamp(f.WithVIS)
-		lag1[i], lag7[i], lag30[i], late[i] = clamp(f.Lag1), clamp(f.Lag7), clamp(f.Lag30), clamp(f.LagLate)
-		lagSum[i] = int32(min(f.LagDays, 1<<31-1))
+	f := &r.Facts
+	a.has, a.readable = append(a.has, true), append(a.readable, r.Readable)
+	a.errs, a.warns = append(a.errs, r.Errors), append(a.warns, r.Warnings)
+	a.race, a.eth, a.addr = append(a.race, f.Race), append(a.eth, f.Ethnicity), append(a.addr, f.Address)
+	a.keys = append(a.keys, pgTextArray(r.Findings))
+	a.adm, a.hist = append(a.adm, clamp(f.Administered)), append(a.hist, clamp(f.Historical))
+	a.ref, a.imm = append(a.ref, clamp(f.Refusals)), append(a.imm, clamp(f.Immunity))
+	a.lot, a.mvx = append(a.lot, clamp(f.WithLot)), append(a.mvx, clamp(f.WithMVX))
+	a.fund, a.vis = append(a.fund, clamp(f.WithFunding)), append(a.vis, clamp(f.WithVIS))
+	a.lag1, a.lag7 = append(a.lag1, clamp(f.Lag1)), append(a.lag7, clamp(f.Lag7))
+	a.lag30, a.late = append(a.lag30, clamp(f.Lag30)), append(a.late, clamp(f.LagLate))
+	a.lagDays = append(a.lagDays, int32(min(f.LagDays, 1<<31-1)))
+}
+
+// addNone appends a row without facts.
+func (a *factsArrays) addNone() {
+	a.has, a.readable, a.errs, a.warns = append(a.has, false), append(a.readable, false), append(a.errs, false), append(a.warns, false)
+	a.race, a.eth, a.addr, a.keys = append(a.race, false), append(a.eth, false), append(a.addr, false), append(a.keys, "")
+	for _, p := range []*int4Array{&a.adm, &a.hist, &a.ref, &a.imm, &a.lot, &a.mvx, &a.fund, &a.vis, &a.lag1, &a.lag7,
+		&a.lag30, &a.late, &a.lagDays} {
+		*p = append(*p, 0)
 	}
-	return []any{ids, sites, envs, recv, controls, acks, resend, readable, errs, warns, findings, adm, hist, ref, imm, lot,
-		mvx, fund, vis, race, eth, addr, lag1, lag7, lag30, late, lagSum}
+}
+
+// args are the arrays, f_has first.
+func (a *factsArrays) args() []any {
+	return []any{a.has, a.readable, a.errs, a.warns, a.keys, a.adm, a.hist, a.ref, a.imm, a.lot, a.mvx, a.fund, a.vis,
+		a.race, a.eth, a.addr, a.lag1, a.lag7, a.lag30, a.late, a.lagDays}
 }

@@ -12,35 +12,50 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/vaxgate/vaxgate/hl7"
+	"github.com/vaxgate/vaxgate/ingest/vxugen"
 	"github.com/vaxgate/vaxgate/report"
 	"github.com/vaxgate/vaxgate/store"
 	"github.com/vaxgate/vaxgate/store/storetest"
 )
 
-// BenchmarkFactsWrite compares the two ways a batch of 100 report facts rows can be written, in a
-// transaction of its own each: intake's INSERT … SELECT FROM unnest (one statement, queued with the
-// batch's other writes), and COPY (what the summaries use, a round trip of its own). pg-µs/row is
-// the CPU of the PostgreSQL backend that ran them (from /proc, when the test server is a local
-// process), per row.
+// BenchmarkArchiveFacts measures what a message's report facts cost PostgreSQL at intake, per
+// archived message, in batches of 100 rows in a transaction each, with the archive insert of the
+// writer (store.ArchiveBatch: insertMessages over a ~1 kB VXU):
 //
-//	go test -run XXX -bench FactsWrite ./store
-func BenchmarkFactsWrite(b *testing.B) {
+//   - facts-columns: the facts as columns of the archive row, written by that insert (now);
+//   - facts-table: the design before migration 014 — the archive row without facts, then a row in
+//     a report_facts table (009's definition, with its primary key and site index) inserted with
+//     the statement intake used (oldInsertFacts);
+//   - no-facts: the archive rows alone, for reference.
+//
+// pg-µs/msg is the CPU of the PostgreSQL backend that ran them (from /proc, when the test server
+// is a local process).
+//
+//	go test -run XXX -bench ArchiveFacts -benchtime 200x ./store
+func BenchmarkArchiveFacts(b *testing.B) {
 	ctx := context.Background()
 	db := storetest.New(b)
-	const rows = 100
-	var id int64
-	batch := func() []report.FactsRow {
-		rs := make([]report.FactsRow, rows)
-		for i := range rs {
-			id++
-			rs[i] = report.FactsRow{MessageID: id, SiteID: 1, Env: "P", ReceivedAt: time.Now(), ControlID: "C-" + strconv.FormatInt(id, 10),
-				ACKCode: "AA", Readable: true, Findings: []string{"I:pd1-12-recorded"},
-				Facts: report.Facts{Administered: 1, WithLot: 1, WithMVX: 1, Race: true, Address: true, Lag1: 1}}
-		}
-		return rs
+	var site int64
+	if err := db.Pool.QueryRow(ctx, `WITH o AS (INSERT INTO organizations (code, name) VALUES ('AF', 'AF') RETURNING id)
+		INSERT INTO sites (organization_id, code, name, status) SELECT id, 'AF', 'AF', 'production' FROM o RETURNING id`).Scan(&site); err != nil {
+		b.Fatal(err)
 	}
-	for _, way := range []string{"insert-unnest", "copy"} {
+	if _, err := db.Pool.Exec(ctx, oldFactsTable); err != nil {
+		b.Fatal(err)
+	}
+	raw := vxugen.New(vxugen.Options{Seed: 5, Facility: "AF", ControlIDs: "A", Now: time.Date(2025, 3, 15, 0, 0, 0, 0, time.UTC)}).Next()
+	var m hl7.Message
+	var content report.Content
+	report.ReadContent(&m, raw, time.Now(), &content)
+	const rows = 100
+	var next int64 = 1
+	for _, way := range []string{"facts-columns", "facts-table", "no-facts"} {
 		b.Run(way, func(b *testing.B) {
+			// Each way from empty tables, so that the order of the ways and runs does not matter.
+			if _, err := db.Pool.Exec(ctx, `TRUNCATE messages, bench_report_facts`); err != nil {
+				b.Fatal(err)
+			}
 			conn, err := db.Pool.Acquire(ctx)
 			if err != nil {
 				b.Fatal(err)
@@ -50,32 +65,90 @@ func BenchmarkFactsWrite(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				b.StopTimer()
-				rs := batch()
+				c := &content
+				if way != "facts-columns" {
+					c = nil
+				}
+				sql, args := store.ArchiveBatch(next, rows, site, raw, c)
+				old := oldFactsArgs(next, rows, site, &content)
+				next += rows
 				b.StartTimer()
 				if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-					if way == "copy" {
-						_, err := tx.CopyFrom(ctx, pgx.Identifier{"report_facts"}, store.FactsColumns, pgx.CopyFromSlice(len(rs), func(i int) ([]any, error) {
-							r := &rs[i]
-							f := &r.Facts
-							return []any{r.MessageID, r.SiteID, r.Env, r.ReceivedAt, r.ControlID, r.ACKCode, r.Resend, r.Readable,
-								r.Errors, r.Warnings, r.Findings, int16(f.Administered), int16(f.Historical), int16(f.Refusals),
-								int16(f.Immunity), int16(f.WithLot), int16(f.WithMVX), int16(f.WithFunding), int16(f.WithVIS), f.Race,
-								f.Ethnicity, f.Address, int16(f.Lag1), int16(f.Lag7), int16(f.Lag30), int16(f.LagLate), int32(f.LagDays)}, nil
-						}))
+					if _, err := tx.Exec(ctx, sql, args...); err != nil {
 						return err
 					}
-					_, err := tx.Exec(ctx, store.InsertFactsSQL, store.FactsArgs(rs)...)
-					return err
+					if way == "facts-table" {
+						_, err := tx.Exec(ctx, oldInsertFacts, old...)
+						return err
+					}
+					return nil
 				}); err != nil {
 					b.Fatal(err)
 				}
 			}
 			b.StopTimer()
 			if cpu1, ok := backendCPU(ctx, b, conn); ok && cpuOK {
-				b.ReportMetric(float64((cpu1-cpu0).Microseconds())/float64(b.N*rows), "pg-µs/row")
+				b.ReportMetric(float64((cpu1-cpu0).Microseconds())/float64(b.N*rows), "pg-µs/msg")
 			}
 		})
 	}
+}
+
+// oldFactsTable is report_facts as migration 009 made it (dropped by 012), for the facts-table
+// way of BenchmarkArchiveFacts.
+const oldFactsTable = `CREATE TABLE bench_report_facts (
+	message_id bigint PRIMARY KEY, site_id bigint NOT NULL, env text NOT NULL, received_at timestamptz NOT NULL,
+	control_id text NOT NULL, ack_code text NOT NULL, resend boolean NOT NULL, readable boolean NOT NULL,
+	has_errors boolean NOT NULL, has_warnings boolean NOT NULL, findings text[] NOT NULL, administered smallint NOT NULL,
+	historical smallint NOT NULL, refusals smallint NOT NULL, immunity smallint NOT NULL, with_lot smallint NOT NULL,
+	with_mvx smallint NOT NULL, with_funding smallint NOT NULL, with_vis smallint NOT NULL, race boolean NOT NULL,
+	ethnicity boolean NOT NULL, address boolean NOT NULL, lag_1 smallint NOT NULL, lag_7 smallint NOT NULL,
+	lag_30 smallint NOT NULL, lag_late smallint NOT NULL, lag_days integer NOT NULL);
+	CREATE INDEX bench_report_facts_site ON bench_report_facts (site_id, env, received_at)`
+
+// oldInsertFacts is the statement intake inserted report_facts rows with before 012.
+const oldInsertFacts = `INSERT INTO bench_report_facts (message_id, site_id, env, received_at, control_id, ack_code,
+		resend, readable, has_errors, has_warnings, findings, administered, historical, refusals, immunity, with_lot,
+		with_mvx, with_funding, with_vis, race, ethnicity, address, lag_1, lag_7, lag_30, lag_late, lag_days)
+	SELECT u.id, u.site, u.env, u.recv, u.control, u.ack, u.resend, u.readable, u.errs, u.warns, u.findings::text[],
+		u.adm, u.hist, u.ref, u.imm, u.lot, u.mvx, u.fund, u.vis, u.race, u.eth, u.addr, u.lag1, u.lag7, u.lag30, u.late,
+		u.lagsum
+	FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::bool[],
+		$8::bool[], $9::bool[], $10::bool[], $11::text[], $12::int[], $13::int[], $14::int[], $15::int[], $16::int[],
+		$17::int[], $18::int[], $19::int[], $20::bool[], $21::bool[], $22::bool[], $23::int[], $24::int[], $25::int[],
+		$26::int[], $27::int[])
+		AS u(id, site, env, recv, control, ack, resend, readable, errs, warns, findings, adm, hist, ref, imm, lot, mvx,
+		fund, vis, race, eth, addr, lag1, lag7, lag30, late, lagsum)`
+
+// oldFactsArgs are oldInsertFacts' arguments for the archive rows first..first+n-1 of site, each
+// with the facts of c.
+func oldFactsArgs(first int64, n int, site int64, c *report.Content) []any {
+	ids, sites, recv := make([]int64, n), make([]int64, n), make([]time.Time, n)
+	envs, controls, acks, keys := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	var bools [7][]bool
+	var ints [13][]int32
+	for i := range bools {
+		bools[i] = make([]bool, n)
+	}
+	for i := range ints {
+		ints[i] = make([]int32, n)
+	}
+	f := &c.Facts
+	now := time.Now()
+	for i := range n {
+		ids[i], sites[i], recv[i], envs[i], acks[i] = first+int64(i), site, now, "P", "AA"
+		controls[i], keys[i] = "C-"+strconv.FormatInt(first+int64(i), 10), `{"I:pd1-12-recorded"}`
+		for k, v := range []bool{false, c.Readable, false, false, f.Race, f.Ethnicity, f.Address} {
+			bools[k][i] = v
+		}
+		for k, v := range []int{f.Administered, f.Historical, f.Refusals, f.Immunity, f.WithLot, f.WithMVX, f.WithFunding,
+			f.WithVIS, f.Lag1, f.Lag7, f.Lag30, f.LagLate, f.LagDays} {
+			ints[k][i] = int32(v)
+		}
+	}
+	return []any{ids, sites, envs, recv, controls, acks, bools[0], bools[1], bools[2], bools[3], keys, ints[0], ints[1],
+		ints[2], ints[3], ints[4], ints[5], ints[6], ints[7], bools[4], bools[5], bools[6], ints[8], ints[9], ints[10],
+		ints[11], ints[12]}
 }
 
 // backendCPU is the CPU time the connection's PostgreSQL backend has used, read from /proc.

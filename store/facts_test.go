@@ -360,38 +360,51 @@ type failed struct{}
 
 func (failed) Wait(context.Context) ([]byte, error) { return nil, errors.New("the store broke") }
 
-// TestFactsConflictIsRetriedAlone: a record whose facts row cannot be inserted (here a stray row
-// already holds the message id its batch draws: a unique violation, a transient failure) fails
-// its batch, and is written again alone (writeAlone), with new ids, until it is stored with its
-// facts row: facts never cost a message.
-func TestFactsConflictIsRetriedAlone(t *testing.T) {
+// TestFactsAreColumnsOfTheArchiveRow: the facts are written by the archive insert itself, so
+// they cannot fail on their own (there is no second row whose key could conflict: the former
+// report_facts table is gone), a message of an unknown sender has none (NULL), and intake adds
+// no entry to the catch-up's partial index messages_without_facts: after a batch and a message
+// without a site, the index is still the metapage alone.
+func TestFactsAreColumnsOfTheArchiveRow(t *testing.T) {
 	ctx := context.Background()
 	e := newFactsEngine(t, store.WriterOptions{Shards: 1})
-	// The next two ids the archive draws already have facts rows.
-	if _, err := e.db.Pool.Exec(ctx, `INSERT INTO report_facts (message_id, site_id, env, received_at, control_id, ack_code,
-			resend, readable, has_errors, has_warnings, findings, administered, historical, refusals, immunity, with_lot,
-			with_mvx, with_funding, with_vis, race, ethnicity, address, lag_1, lag_7, lag_30, lag_late, lag_days)
-		SELECT id, 0, 'P', now(), 'STRAY', 'AA', false, true, false, false, '{}', 0, 0, 0, 0, 0, 0, 0, 0, false, false, false,
-			0, 0, 0, 0, 0
-		FROM (SELECT n + g AS id FROM (SELECT nextval('messages_id_seq') AS n) s, generate_series(1, 2) g) ids`); err != nil {
+	recs := records(t, e.prod, 30)
+	pend := make([]ingest.Pending, len(recs))
+	for i, r := range recs {
+		pend[i] = e.w.Commit(r)
+	}
+	for i, p := range pend {
+		if _, err := p.Wait(ctx); err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	p, err := ingest.NewPipeline(ingest.Options{Committer: e.w, Registerer: prometheus.NewRegistry()})
+	if err != nil {
 		t.Fatal(err)
 	}
-	rec := records(t, e.prod, 1)[0]
-	if _, err := e.w.Commit(rec).Wait(ctx); err != nil {
-		t.Fatalf("the record was not stored: %v", err)
-	}
-	var stored, stray int64
-	if err := e.db.Pool.QueryRow(ctx, `SELECT (SELECT id FROM messages), (SELECT max(message_id) FROM report_facts WHERE control_id = 'STRAY')`).
-		Scan(&stored, &stray); err != nil {
+	gen := vxugen.New(vxugen.Options{Seed: 4, Facility: "X68", ControlIDs: "NOSITE", Now: time.Now()})
+	if _, err := p.Submit(ctx, ingest.Envelope{Transport: ingest.TransportMLLP, Payload: gen.Next(), ReceivedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	if stored <= stray {
-		t.Errorf("archived as message %d: the stray facts rows (up to %d) were not met", stored, stray)
-	}
-	if _, err := e.db.Pool.Exec(ctx, `DELETE FROM report_facts WHERE control_id = 'STRAY'`); err != nil {
+	var table *string
+	var indexBytes int64
+	var siteless, sitelessFacts int
+	if err := e.db.Pool.QueryRow(ctx, `SELECT to_regclass('report_facts')::text, pg_relation_size('messages_without_facts'),
+			(SELECT count(*) FROM messages WHERE site_id IS NULL),
+			(SELECT count(*) FROM messages WHERE site_id IS NULL AND num_nonnulls(readable, finding_keys, administered, lag_days) > 0)`).
+		Scan(&table, &indexBytes, &siteless, &sitelessFacts); err != nil {
 		t.Fatal(err)
 	}
-	if n := storetest.CheckFacts(t, e.db); n != 1 {
-		t.Errorf("checked %d messages, want the record alone", n)
+	if table != nil {
+		t.Errorf("table %s still exists", *table)
+	}
+	if siteless != 1 || sitelessFacts != 0 {
+		t.Errorf("%d messages without a site, %d of them with facts; want 1, 0", siteless, sitelessFacts)
+	}
+	if indexBytes != 8192 {
+		t.Errorf("messages_without_facts is %d bytes: intake added entries to it (want the 8192-byte metapage alone)", indexBytes)
+	}
+	if n := storetest.CheckFacts(t, e.db); n != len(recs) {
+		t.Errorf("checked %d messages, want %d", n, len(recs))
 	}
 }

@@ -1,10 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,7 +16,8 @@ import (
 )
 
 // ReportStore implements report.Store: the archive as the certification, data-quality and
-// reconciliation reports read it, their summaries (report_facts) and readiness sign-offs.
+// reconciliation reports read it, with its report facts (the facts columns of messages,
+// migration 014; facts.go), and readiness sign-offs.
 type ReportStore struct{ db *DB }
 
 var _ report.Store = (*ReportStore)(nil)
@@ -84,12 +86,11 @@ func (s *ReportStore) TestMessages(ctx context.Context, siteID int64, fn func(*r
 	return nil
 }
 
-// MissingFacts finds the period's messages without a summary. Days rolled up in report_days are
-// complete (see report_days.go). For the others, it first compares, day by day,
-// how many messages and how many summaries the period has (two index-only scans, of
-// messages_site_env_received and report_facts_site), and looks for the missing ones (an anti-join
-// on report_facts' key) only in the days that differ: once a period is summarized, a report
-// pays for two counts, and a live site's new messages are found in the last day alone.
+// MissingFacts finds the period's messages without facts. Days rolled up in report_days are
+// complete (see report_days.go). For the others, it reads the partial index
+// messages_without_facts (migration 014), which holds only the archive rows of known sites that
+// have no facts: intake writes facts with every such row, so the index is empty but for messages
+// archived before, and a report pays for a look-up, not for a pass over the period.
 func (s *ReportStore) MissingFacts(ctx context.Context, p report.Period) ([]int64, error) {
 	rolled, err := s.rolledDays(ctx, s.db.Pool, p)
 	if err != nil {
@@ -97,59 +98,7 @@ func (s *ReportStore) MissingFacts(ctx context.Context, p report.Period) ([]int6
 	}
 	var ids []int64
 	for _, r := range uncovered(p.From, p.To, rolled) {
-		q := p
-		q.From, q.To = r[0], r[1]
-		more, err := s.missingFactsIn(ctx, q)
-		if err != nil {
-			return nil, err
-		}
-		ids = append(ids, more...)
-	}
-	return ids, nil
-}
-
-// missingFactsIn is MissingFacts for a period without rolled-up days.
-func (s *ReportStore) missingFactsIn(ctx context.Context, p report.Period) ([]int64, error) {
-	rows, err := s.db.Pool.Query(ctx, `
-		WITH m AS (
-			SELECT extract(epoch FROM received_at)::bigint / 86400 AS day FROM messages
-			WHERE site_id = $1 AND env = $2 AND received_at >= $3 AND received_at < $4
-			UNION ALL
-			SELECT extract(epoch FROM received_at)::bigint / 86400 FROM messages
-			WHERE site_id = $1 AND env IS NULL AND received_at >= $3 AND received_at < $4
-		), md AS (SELECT day, count(*) AS n FROM m GROUP BY day),
-		fd AS (
-			SELECT extract(epoch FROM received_at)::bigint / 86400 AS day, count(*) AS n FROM report_facts
-			WHERE `+periodWhere+` GROUP BY 1
-		)
-		SELECT md.day FROM md LEFT JOIN fd USING (day) WHERE md.n <> coalesce(fd.n, 0) ORDER BY md.day`,
-		p.SiteID, p.Env, p.From, p.To)
-	if err != nil {
-		return nil, fmt.Errorf("store: count summaries: %w", err)
-	}
-	days, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return nil, fmt.Errorf("store: count summaries: %w", err)
-	}
-	var ids []int64
-	for i := 0; i < len(days); {
-		// Consecutive days are one range.
-		j := i + 1
-		for j < len(days) && days[j] == days[j-1]+1 {
-			j++
-		}
-		from := maxTime(p.From, time.Unix(days[i]*86400, 0))
-		to := minTime(p.To, time.Unix((days[j-1]+1)*86400, 0))
-		i = j
-		rows, err := s.db.Pool.Query(ctx, `
-			SELECT m.id FROM messages m
-			WHERE m.site_id = $1 AND m.env = $2 AND m.received_at >= $3 AND m.received_at < $4
-			  AND NOT EXISTS (SELECT 1 FROM report_facts f WHERE f.message_id = m.id)
-			UNION ALL
-			SELECT m.id FROM messages m
-			WHERE m.site_id = $1 AND m.env IS NULL AND m.received_at >= $3 AND m.received_at < $4
-			  AND NOT EXISTS (SELECT 1 FROM report_facts f WHERE f.message_id = m.id)`,
-			p.SiteID, p.Env, from, to)
+		rows, err := s.db.Pool.Query(ctx, missingFactsSQL, p.SiteID, p.Env, r[0], r[1])
 		if err != nil {
 			return nil, fmt.Errorf("store: find messages to summarize: %w", err)
 		}
@@ -161,6 +110,16 @@ func (s *ReportStore) missingFactsIn(ctx context.Context, p report.Period) ([]in
 	}
 	return ids, nil
 }
+
+// missingFactsSQL lists the messages of a site's period without facts (messages_without_facts).
+const missingFactsSQL = `
+	SELECT id FROM messages
+	WHERE site_id = $1 AND env = $2 AND received_at >= $3 AND received_at < $4
+	  AND readable IS NULL AND site_id IS NOT NULL
+	UNION ALL
+	SELECT id FROM messages
+	WHERE site_id = $1 AND env IS NULL AND received_at >= $3 AND received_at < $4
+	  AND readable IS NULL AND site_id IS NOT NULL`
 
 func maxTime(a, b time.Time) time.Time {
 	if a.After(b) {
@@ -209,10 +168,14 @@ func (s *ReportStore) ArchivedForFacts(ctx context.Context, ids []int64) ([]*rep
 	return out, nil
 }
 
-// StoredFacts reads the facts rows of the given messages, in no particular order (those without
-// one are left out).
+// StoredFacts reads the facts of the given messages, in no particular order (those without
+// facts are left out).
 func (s *ReportStore) StoredFacts(ctx context.Context, ids []int64) ([]report.FactsRow, error) {
-	rows, err := s.db.Pool.Query(ctx, `SELECT `+strings.Join(factsColumns, ", ")+` FROM report_facts WHERE message_id = ANY($1)`, ids)
+	rows, err := s.db.Pool.Query(ctx, `
+		SELECT id, site_id, coalesce(env, ''), received_at, control_id, ack_code, `+resendSQL+`, readable,
+			has_errors, has_warnings, finding_keys, administered, historical, refusals, immunity, with_lot, with_mvx,
+			with_funding, with_vis, has_race, has_ethnicity, has_address, lag_1, lag_7, lag_30, lag_late, lag_days
+		FROM messages WHERE id = ANY($1) AND readable IS NOT NULL`, ids)
 	if err != nil {
 		return nil, fmt.Errorf("store: read report facts: %w", err)
 	}
@@ -237,44 +200,65 @@ func (s *ReportStore) StoredFacts(ctx context.Context, ids []int64) ([]report.Fa
 	return out, nil
 }
 
-// factsColumns are report_facts' columns in the order SaveFacts writes them.
-var factsColumns = []string{"message_id", "site_id", "env", "received_at", "control_id", "ack_code", "resend", "readable",
-	"has_errors", "has_warnings", "findings", "administered", "historical", "refusals", "immunity", "with_lot", "with_mvx",
-	"with_funding", "with_vis", "race", "ethnicity", "address", "lag_1", "lag_7", "lag_30", "lag_late", "lag_days"}
+// resendSQL is a facts row's resend flag over messages' columns (archivedResend): the archived
+// copy of a resend, answered with the original's ACK.
+const resendSQL = `(NOT resend_key AND ack_code <> 'AR')`
 
-// SaveFacts stores summaries with COPY. A summary already stored (a concurrent report summarized
-// the same message) makes COPY fail as a whole; the chunk is then inserted again keeping the
-// ones already there.
+// updateFactsSQL sets the facts columns of archived messages that have none, from the arrays of
+// factsArrays.args ($2 on; $2, f_has, is true for every row).
+const updateFactsSQL = `UPDATE messages m SET readable = u.f_readable, has_errors = u.f_errs, has_warnings = u.f_warns,
+		finding_keys = u.f_keys::text[], administered = u.f_adm, historical = u.f_hist, refusals = u.f_ref,
+		immunity = u.f_imm, with_lot = u.f_lot, with_mvx = u.f_mvx, with_funding = u.f_fund, with_vis = u.f_vis,
+		has_race = u.f_race, has_ethnicity = u.f_eth, has_address = u.f_addr, lag_1 = u.f_lag1, lag_7 = u.f_lag7,
+		lag_30 = u.f_lag30, lag_late = u.f_late, lag_days = u.f_lagdays
+	FROM unnest($1::bigint[], $2::bool[], $3::bool[], $4::bool[], $5::bool[], $6::text[], $7::int4[], $8::int4[],
+		$9::int4[], $10::int4[], $11::int4[], $12::int4[], $13::int4[], $14::int4[], $15::bool[], $16::bool[],
+		$17::bool[], $18::int4[], $19::int4[], $20::int4[], $21::int4[], $22::int4[])
+		AS u(id, f_has, f_readable, f_errs, f_warns, f_keys, f_adm, f_hist, f_ref, f_imm, f_lot, f_mvx, f_fund, f_vis,
+		f_race, f_eth, f_addr, f_lag1, f_lag7, f_lag30, f_late, f_lagdays)
+	WHERE m.id = u.id AND m.readable IS NULL`
+
+// SaveFacts sets the facts columns of the summarized messages, in one statement. A message that
+// has facts already keeps them: a concurrent report summarizing the same message first makes
+// this UPDATE wait for its row lock, then see the facts. The rows are locked in the order of
+// their ids, as a concurrent SaveFacts of the same messages locks them; should the plans of the
+// two differ and deadlock, the statement rolled back is run again (it changes only what is
+// still NULL).
 func (s *ReportStore) SaveFacts(ctx context.Context, rs []report.FactsRow) error {
 	if len(rs) == 0 {
 		return nil
 	}
-	clamp := func(v int) int16 { return int16(min(v, 32767)) }
-	_, err := s.db.Pool.CopyFrom(ctx, pgx.Identifier{"report_facts"}, factsColumns, pgx.CopyFromSlice(len(rs), func(i int) ([]any, error) {
-		r := &rs[i]
-		f := &r.Facts
-		return []any{r.MessageID, r.SiteID, r.Env, r.ReceivedAt, r.ControlID, r.ACKCode, r.Resend, r.Readable,
-			r.Errors, r.Warnings, r.Findings, clamp(f.Administered), clamp(f.Historical), clamp(f.Refusals), clamp(f.Immunity),
-			clamp(f.WithLot), clamp(f.WithMVX), clamp(f.WithFunding), clamp(f.WithVIS), f.Race, f.Ethnicity, f.Address,
-			clamp(f.Lag1), clamp(f.Lag7), clamp(f.Lag30), clamp(f.LagLate), int32(min(f.LagDays, 1<<31-1))}, nil
-	}))
-	var pg *pgconn.PgError
-	if errors.As(err, &pg) && pg.Code == "23505" {
-		return s.insertFacts(ctx, rs)
+	args := updateFactsArgs(rs)
+	var err error
+	for range saveFactsAttempts {
+		if _, err = s.db.Pool.Exec(ctx, updateFactsSQL, args...); err == nil {
+			return nil
+		}
+		var pg *pgconn.PgError
+		if !errors.As(err, &pg) || (pg.Code != "40P01" && pg.Code != "40001") {
+			break
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("store: save report summaries: %w", err)
-	}
-	return nil
+	return fmt.Errorf("store: save report summaries: %w", err)
 }
 
-// insertFacts inserts summaries in one statement (arrays unnested), keeping any already stored.
-func (s *ReportStore) insertFacts(ctx context.Context, rs []report.FactsRow) error {
-	if _, err := s.db.Pool.Exec(ctx, insertFactsSQL+` ON CONFLICT (message_id) DO NOTHING`, factsArgs(rs)...); err != nil {
-		return fmt.Errorf("store: save report summaries: %w", err)
+// updateFactsArgs are updateFactsSQL's arguments for rs, in the order of their message ids.
+func updateFactsArgs(rs []report.FactsRow) []any {
+	order := make([]int, len(rs))
+	for i := range order {
+		order[i] = i
 	}
-	return nil
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(rs[a].MessageID, rs[b].MessageID) })
+	ids, facts := make(int8Array, 0, len(rs)), newFactsArrays(len(rs))
+	for _, i := range order {
+		ids = append(ids, rs[i].MessageID)
+		facts.add(&rs[i])
+	}
+	return append([]any{ids}, facts.args()...)
 }
+
+// saveFactsAttempts bounds SaveFacts' runs of a statement that met a deadlock.
+const saveFactsAttempts = 3
 
 // pgTextArray writes a text[] literal (each element quoted), so that an array of arrays can be
 // passed as text[] and cast per row.
@@ -311,11 +295,34 @@ func (s *ReportStore) reading(ctx context.Context, fn func(pgx.Tx) error) error 
 	})
 }
 
-// periodWhere selects the period's summaries: the environment's, and those of messages rejected
-// before their environment was known.
-const periodWhere = `site_id = $1 AND env IN ($2, '') AND received_at >= $3 AND received_at < $4`
+// periodMessages is the period's archive rows of the environment's messages and of those
+// rejected before their environment was known, each read through messages_site_env_received
+// (site_id, env, received_at, id), as the relation m with the given columns; withFacts keeps
+// those with facts (every one, once the period is summarized: report.Service.Summarize). A
+// UNION ALL of two index conditions rather than "env = $2 OR env IS NULL", which the index
+// could only serve as two bitmap scans.
+func periodMessages(cols string, withFacts bool) string {
+	where := `received_at >= $3 AND received_at < $4`
+	if withFacts {
+		where += ` AND readable IS NOT NULL`
+	}
+	return `(SELECT ` + cols + ` FROM messages WHERE site_id = $1 AND env = $2 AND ` + where + `
+		UNION ALL
+		SELECT ` + cols + ` FROM messages WHERE site_id = $1 AND env IS NULL AND ` + where + `) m`
+}
 
-// ControlIDs groups the period's summaries by control ID.
+// controlIDsSQL groups a site's period by control ID; controlIDCountsSQL counts them.
+var (
+	controlIDsSQL = `SELECT control_id, count(*), bool_or(ack_code <> 'AR')
+		FROM ` + periodMessages("control_id, ack_code", false) + `
+		GROUP BY control_id`
+	controlIDCountsSQL = `SELECT count(*), count(*) FILTER (WHERE accepted) FROM (
+			SELECT bool_or(ack_code <> 'AR') AS accepted FROM ` + periodMessages("control_id, ack_code", false) + `
+			GROUP BY control_id) ids`
+)
+
+// ControlIDs groups the period's archived messages by control ID: archive columns, no facts
+// needed.
 func (s *ReportStore) ControlIDs(ctx context.Context, p report.Period, fn func(report.ControlIDStatus) error) error {
 	return s.reading(ctx, func(tx pgx.Tx) error {
 		return controlIDs(ctx, tx, p, fn)
@@ -323,10 +330,7 @@ func (s *ReportStore) ControlIDs(ctx context.Context, p report.Period, fn func(r
 }
 
 func controlIDs(ctx context.Context, q pgx.Tx, p report.Period, fn func(report.ControlIDStatus) error) error {
-	rows, err := q.Query(ctx, `
-		SELECT control_id, count(*), bool_or(ack_code <> 'AR')
-		FROM report_facts WHERE `+periodWhere+`
-		GROUP BY control_id`, p.SiteID, p.Env, p.From, p.To)
+	rows, err := q.Query(ctx, controlIDsSQL, p.SiteID, p.Env, p.From, p.To)
 	if err != nil {
 		return fmt.Errorf("store: control IDs: %w", err)
 	}
@@ -350,10 +354,7 @@ func controlIDs(ctx context.Context, q pgx.Tx, p report.Period, fn func(report.C
 // without sending them.
 func (s *ReportStore) ControlIDCounts(ctx context.Context, p report.Period) (received, accepted int64, err error) {
 	err = s.reading(ctx, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `
-			SELECT count(*), count(*) FILTER (WHERE accepted) FROM (
-				SELECT bool_or(ack_code <> 'AR') AS accepted FROM report_facts WHERE `+periodWhere+`
-				GROUP BY control_id) ids`, p.SiteID, p.Env, p.From, p.To).Scan(&received, &accepted)
+		return tx.QueryRow(ctx, controlIDCountsSQL, p.SiteID, p.Env, p.From, p.To).Scan(&received, &accepted)
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("store: count control IDs: %w", err)

@@ -23,8 +23,8 @@ const closedAfter = time.Hour
 
 const day = 24 * time.Hour
 
-// tallyColumns are the aggregates over report_facts that make a report.Tally, in the order of
-// tallyFields. Resent copies count in Resends only.
+// tallyColumns are the aggregates over the facts of archived messages (factsDays' m) that make
+// a report.Tally, in the order of tallyFields. Resent copies count in Resends only.
 var tallyColumns = []string{
 	"count(*) FILTER (WHERE NOT resend)",
 	"count(*) FILTER (WHERE NOT resend AND ack_code = 'AA')",
@@ -42,15 +42,20 @@ var tallyColumns = []string{
 	"coalesce(sum(with_mvx) FILTER (WHERE NOT resend), 0)",
 	"coalesce(sum(with_funding) FILTER (WHERE NOT resend), 0)",
 	"coalesce(sum(with_vis) FILTER (WHERE NOT resend), 0)",
-	"count(*) FILTER (WHERE NOT resend AND race)",
-	"count(*) FILTER (WHERE NOT resend AND ethnicity)",
-	"count(*) FILTER (WHERE NOT resend AND address)",
+	"count(*) FILTER (WHERE NOT resend AND has_race)",
+	"count(*) FILTER (WHERE NOT resend AND has_ethnicity)",
+	"count(*) FILTER (WHERE NOT resend AND has_address)",
 	"coalesce(sum(lag_1) FILTER (WHERE NOT resend), 0)",
 	"coalesce(sum(lag_7) FILTER (WHERE NOT resend), 0)",
 	"coalesce(sum(lag_30) FILTER (WHERE NOT resend), 0)",
 	"coalesce(sum(lag_late) FILTER (WHERE NOT resend), 0)",
 	"coalesce(sum(lag_days) FILTER (WHERE NOT resend), 0)",
 }
+
+// factsSelect are the columns tallyColumns read.
+const factsSelect = `received_at, ack_code, ` + resendSQL + ` AS resend, readable, has_errors, has_warnings, administered,
+	historical, refusals, immunity, with_lot, with_mvx, with_funding, with_vis, has_race, has_ethnicity, has_address,
+	lag_1, lag_7, lag_30, lag_late, lag_days`
 
 func tallyFields(t *report.Tally) []*int64 {
 	return []*int64{&t.Messages, &t.AA, &t.AE, &t.AR, &t.Resends, &t.WithErrors, &t.WithWarnings, &t.Unreadable,
@@ -130,7 +135,7 @@ func uncovered(from, to time.Time, days []time.Time) [][2]time.Time {
 }
 
 // QualityTallies adds up the period: rolled-up days from report_days, the other days from
-// report_facts (one pass for the tallies, one for the findings, by day); closed days read whole
+// the facts of the archive rows (one pass for the tallies, one for the findings, by day); closed days read whole
 // are rolled up on the way.
 func (s *ReportStore) QualityTallies(ctx context.Context, p report.Period) (*report.Tallies, error) {
 	var days []dayTally
@@ -241,12 +246,11 @@ func (s *ReportStore) qualityDays(ctx context.Context, tx pgx.Tx, p report.Perio
 	return out, nil
 }
 
-// factsDays adds up report_facts of [from, to) by UTC day.
+// factsDays adds up the facts of the archived messages of [from, to) by UTC day, reading the
+// archive rows through messages_site_env_received (periodMessages).
 func factsDays(ctx context.Context, tx pgx.Tx, p report.Period, from, to time.Time) (map[time.Time]*dayTally, error) {
 	out := map[time.Time]*dayTally{}
-	rows, err := tx.Query(ctx, `
-		SELECT (received_at AT TIME ZONE 'UTC')::date AS day, `+strings.Join(tallyColumns, ", ")+`
-		FROM report_facts WHERE `+periodWhere+` GROUP BY day`, p.SiteID, p.Env, from, to)
+	rows, err := tx.Query(ctx, tallyDaysSQL, p.SiteID, p.Env, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("store: quality tallies: %w", err)
 	}
@@ -267,11 +271,7 @@ func factsDays(ctx context.Context, tx pgx.Tx, p report.Period, from, to time.Ti
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: quality tallies: %w", err)
 	}
-	rows, err = tx.Query(ctx, `
-		SELECT (received_at AT TIME ZONE 'UTC')::date AS day, k, count(*)
-		FROM report_facts f, unnest(f.findings) k
-		WHERE `+periodWhere+` AND NOT resend
-		GROUP BY day, k`, p.SiteID, p.Env, from, to)
+	rows, err = tx.Query(ctx, ruleDaysSQL, p.SiteID, p.Env, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("store: rule tallies: %w", err)
 	}
@@ -294,6 +294,17 @@ func factsDays(ctx context.Context, tx pgx.Tx, p report.Period, from, to time.Ti
 	}
 	return out, nil
 }
+
+// tallyDaysSQL adds up the facts of a site's period by day; ruleDaysSQL counts its messages
+// with each finding key by day.
+var (
+	tallyDaysSQL = `SELECT (received_at AT TIME ZONE 'UTC')::date AS day, ` + strings.Join(tallyColumns, ", ") + `
+		FROM ` + periodMessages(factsSelect, true) + ` GROUP BY day`
+	ruleDaysSQL = `SELECT (received_at AT TIME ZONE 'UTC')::date AS day, k, count(*)
+		FROM ` + periodMessages("received_at, "+resendSQL+" AS resend, finding_keys", true) + `, unnest(m.finding_keys) k
+		WHERE NOT resend
+		GROUP BY day, k`
+)
 
 // saveRollup stores a closed day's tallies (a concurrent report may have stored them first).
 func saveRollup(ctx context.Context, tx pgx.Tx, p report.Period, d *dayTally) error {

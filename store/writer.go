@@ -103,7 +103,7 @@ type job struct {
 	// answered: done is closed. Only the shard's goroutine answers its jobs.
 	answered bool
 	// content is what the reports read from the record's raw message, read as it was committed;
-	// facts: the record gets a facts row (facts.go).
+	// facts: its archive row gets facts columns (facts.go).
 	content report.Content
 	facts   bool
 }
@@ -508,14 +508,10 @@ func (w *Writer) writeBatch(batch []*job) error {
 		}
 		// The batch's rows, in their final state, one statement per table (persist.go).
 		view.Merge()
+		if err := intakeFacts(st.messages, batch); err != nil {
+			return err
+		}
 		if err := writeMessages(ctx, ptx, st.messages); err != nil {
-			return err
-		}
-		facts, err := intakeFacts(st.messages, batch)
-		if err != nil {
-			return err
-		}
-		if err := writeFacts(ctx, ptx, facts); err != nil {
 			return err
 		}
 		return writeRegistry(ctx, ptx, view)
@@ -980,7 +976,7 @@ func (w *Writer) apply(view *registry.View, ids registry.IDs, st *stagedBatch, r
 	}
 	row.ack, row.code, row.findings, row.resendKey = answer, code, string(archived.listed), resendKey
 	if siteID != nil {
-		row.keys = findingKeysOf(findings) // its facts row's (facts.go)
+		row.keys = findingKeysOf(findings) // its facts' (facts.go)
 	}
 	row.more, row.moreCount = archived.more, int32(archived.moreCount)
 	st.messages = append(st.messages, row)

@@ -357,9 +357,9 @@ func cliAdminError(err error) error {
 const summaryLookback = 48 * time.Hour
 
 // startReportSummaries runs the periodic report summaries of serve (report.summarize_interval),
-// with one worker: intake writes every message's report facts, so after a first run that catches
-// up the lookback, a run rolls up the days that closed and otherwise costs a few look-ups (see
-// README, "Report facts, written at intake").
+// with one worker: intake writes every message's report facts (columns of its archive row), so
+// after a first run that catches up the lookback, a run rolls up the days that closed and
+// otherwise costs a few look-ups (see README, "Report facts, written at intake").
 func startReportSummaries(ctx context.Context, c *config, db *store.DB, log *zap.Logger) {
 	if c.Report.SummarizeInterval <= 0 {
 		return

@@ -165,7 +165,8 @@ func writeCeiling(args []string) error {
 	w.WriteString("-- Variables: -D site=ID -D org=ID (the demo site and its organization).\n")
 	w.WriteString("\\startpipeline\nBEGIN;\n")
 	for i := 0; i < *batch; i++ {
-		fmt.Fprintf(&w, `INSERT INTO messages (id, env, site_id, transport, control_id, sending_facility, message_type, received_at, raw, ack, ack_code, findings, resend_key, content_digest) VALUES (nextval('messages_id_seq'), 'P', :site, 'mllp', 'CEIL-' || currval('messages_id_seq'), 'X68', 'VXU^V04', now(), %s, %s, 'AA', '[]', true, sha256(int8send(currval('messages_id_seq')))) ON CONFLICT (site_id, env, control_id, content_digest) WHERE resend_key AND site_id IS NOT NULL DO NOTHING;
+		// The archive row with its report facts (migration 014), as intake writes it.
+		fmt.Fprintf(&w, `INSERT INTO messages (id, env, site_id, transport, control_id, sending_facility, message_type, received_at, raw, ack, ack_code, findings, resend_key, content_digest, readable, has_errors, has_warnings, finding_keys, administered, historical, refusals, immunity, with_lot, with_mvx, with_funding, with_vis, has_race, has_ethnicity, has_address, lag_1, lag_7, lag_30, lag_late, lag_days) VALUES (nextval('messages_id_seq'), 'P', :site, 'mllp', 'CEIL-' || currval('messages_id_seq'), 'X68', 'VXU^V04', now(), %s, %s, 'AA', '[]', true, sha256(int8send(currval('messages_id_seq'))), true, false, false, '{}', 1, 0, 0, 0, 1, 1, 1, 1, true, true, true, 0, 0, 0, 1, 36) ON CONFLICT (site_id, env, control_id, content_digest) WHERE resend_key AND site_id IS NOT NULL DO NOTHING;
 `, hex(raw), hex(ackMsg))
 		fmt.Fprintf(&w, `INSERT INTO registry_patients (env, family_name, given_name, middle_name, birth_date, sex, mother_maiden, postal_code, sharing) VALUES ('P', %s, %s, %s, %s, %s, %s, '02118', 'Y');
 `, lit(v.Patient.LegalName().Family), lit(v.Patient.LegalName().Given), lit(v.Patient.LegalName().Middle), birth, lit(v.Patient.Sex), lit(v.Patient.MotherMaiden.Family))

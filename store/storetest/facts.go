@@ -11,26 +11,35 @@ import (
 	"github.com/vaxgate/vaxgate/store"
 )
 
-// CheckFacts checks the report facts that intake wrote: every archived message of a known site
-// has exactly one report_facts row, no row names a message that is not archived, and each row
-// equals, column by column, the one the reports' summaries compute from the archived copy
-// (report.Summarized over store.ReportStore.ArchivedForFacts). It returns how many messages it
-// checked.
+// CheckFacts checks the report facts that intake wrote with the archive rows (the facts columns
+// of messages): every archived message of a known site has facts, no message without a site
+// has any, and each message's facts equal, column by column, those the reports' summaries
+// compute from the archived copy (report.Summarized over store.ReportStore.ArchivedForFacts). It
+// returns how many messages it checked.
 func CheckFacts(t testing.TB, db *store.DB) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var messages, facts, orphans int
-	if err := db.Pool.QueryRow(ctx, `SELECT
-			(SELECT count(*) FROM messages WHERE site_id IS NOT NULL),
-			(SELECT count(*) FROM report_facts),
-			(SELECT count(*) FROM report_facts f WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = f.message_id))`).
-		Scan(&messages, &facts, &orphans); err != nil {
+	var messages, facts, siteless int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE site_id IS NOT NULL),
+			count(*) FILTER (WHERE site_id IS NOT NULL AND readable IS NOT NULL),
+			count(*) FILTER (WHERE site_id IS NULL AND readable IS NOT NULL)
+		FROM messages`).Scan(&messages, &facts, &siteless); err != nil {
 		t.Fatalf("storetest: count report facts: %v", err)
 	}
-	if facts != messages || orphans != 0 {
-		t.Errorf("storetest: %d report facts rows for %d archived messages of known sites (%d rows without their message)",
-			facts, messages, orphans)
+	if facts != messages || siteless != 0 {
+		t.Errorf("storetest: %d archived messages of known sites with facts of %d (and %d without a site with facts)",
+			facts, messages, siteless)
+	}
+	// The facts columns are NULL together (migration 014).
+	var partial int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM messages WHERE num_nulls(readable, has_errors, has_warnings,
+			finding_keys, administered, historical, refusals, immunity, with_lot, with_mvx, with_funding, with_vis,
+			has_race, has_ethnicity, has_address, lag_1, lag_7, lag_30, lag_late, lag_days) NOT IN (0, 20)`).Scan(&partial); err != nil {
+		t.Fatalf("storetest: count partial facts: %v", err)
+	}
+	if partial != 0 {
+		t.Errorf("storetest: %d archived messages with some facts columns NULL and others not", partial)
 	}
 	rows, err := db.Pool.Query(ctx, `SELECT id FROM messages WHERE site_id IS NOT NULL ORDER BY id`)
 	if err != nil {
@@ -76,7 +85,7 @@ func CheckFacts(t testing.TB, db *store.DB) int {
 	return len(archived)
 }
 
-// StoredColumns is r as report_facts stores it: the facts no column holds (age, orders, next of
+// StoredColumns is r as the facts columns of messages store it: the facts no column holds (age, orders, next of
 // kin) zeroed, counts clamped to their columns, the time to the microsecond (as pgx sends it).
 func StoredColumns(r report.FactsRow) report.FactsRow {
 	f := &r.Facts
@@ -130,4 +139,30 @@ func DiffFacts(got, want report.FactsRow) string {
 		out += fmt.Sprintf("%s %v, want %v; ", c.name, g, w)
 	}
 	return out
+}
+
+// ClearFacts sets the facts columns of the archived messages of site siteID (of every site when
+// 0) to NULL, as if they had been archived before intake wrote facts: the summaries' catch-up
+// finds them again.
+func ClearFacts(t testing.TB, db *store.DB, siteID int64) {
+	t.Helper()
+	if _, err := db.Pool.Exec(context.Background(), `UPDATE messages SET readable = NULL, has_errors = NULL,
+			has_warnings = NULL, finding_keys = NULL, administered = NULL, historical = NULL, refusals = NULL,
+			immunity = NULL, with_lot = NULL, with_mvx = NULL, with_funding = NULL, with_vis = NULL, has_race = NULL,
+			has_ethnicity = NULL, has_address = NULL, lag_1 = NULL, lag_7 = NULL, lag_30 = NULL, lag_late = NULL,
+			lag_days = NULL
+		WHERE readable IS NOT NULL AND ($1 = 0 OR site_id = $1)`, siteID); err != nil {
+		t.Fatalf("storetest: clear report facts: %v", err)
+	}
+}
+
+// FactsCount counts the archived messages that have facts, of site siteID (of every site when 0).
+func FactsCount(t testing.TB, db *store.DB, siteID int64) int {
+	t.Helper()
+	var n int
+	if err := db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM messages
+		WHERE readable IS NOT NULL AND ($1 = 0 OR site_id = $1)`, siteID).Scan(&n); err != nil {
+		t.Fatalf("storetest: count report facts: %v", err)
+	}
+	return n
 }
