@@ -39,41 +39,23 @@ type binaryArray interface {
 // The slice types of the writer's array parameters. A nil slice is SQL NULL, as it is for pgx; a
 // nil element of a pointer slice is a NULL element.
 type (
-	textArray        []string     // text[]
-	nullTextArray    []*string    // text[] with NULLs
-	int8Array        []int64      // bigint[]
-	nullInt8Array    []*int64     // bigint[] with NULLs
-	int4Array        []int32      // int4[]
-	boolArray        []bool       // bool[]
-	dateArray        []time.Time  // date[]: the date of each time in its own location, as pgx takes it
-	nullDateArray    []*time.Time // date[] with NULLs
-	timestamptzArray []time.Time  // timestamptz[], to the microsecond (truncated, as pgx does)
-	byteaArray       [][]byte     // bytea[]; a nil element is NULL
+	textArray []string // text[]
+	int8Array []int64  // bigint[]
+	int4Array []int32  // int4[]
+	boolArray []bool   // bool[]
 )
 
 var (
 	_ binaryArray = textArray(nil)
-	_ binaryArray = nullTextArray(nil)
 	_ binaryArray = int8Array(nil)
-	_ binaryArray = nullInt8Array(nil)
 	_ binaryArray = int4Array(nil)
 	_ binaryArray = boolArray(nil)
-	_ binaryArray = dateArray(nil)
-	_ binaryArray = nullDateArray(nil)
-	_ binaryArray = timestamptzArray(nil)
-	_ binaryArray = byteaArray(nil)
 )
 
-func (textArray) elemOID() uint32        { return pgtype.TextOID }
-func (nullTextArray) elemOID() uint32    { return pgtype.TextOID }
-func (int8Array) elemOID() uint32        { return pgtype.Int8OID }
-func (nullInt8Array) elemOID() uint32    { return pgtype.Int8OID }
-func (int4Array) elemOID() uint32        { return pgtype.Int4OID }
-func (boolArray) elemOID() uint32        { return pgtype.BoolOID }
-func (dateArray) elemOID() uint32        { return pgtype.DateOID }
-func (nullDateArray) elemOID() uint32    { return pgtype.DateOID }
-func (timestamptzArray) elemOID() uint32 { return pgtype.TimestamptzOID }
-func (byteaArray) elemOID() uint32       { return pgtype.ByteaOID }
+func (textArray) elemOID() uint32 { return pgtype.TextOID }
+func (int8Array) elemOID() uint32 { return pgtype.Int8OID }
+func (int4Array) elemOID() uint32 { return pgtype.Int4OID }
+func (boolArray) elemOID() uint32 { return pgtype.BoolOID }
 
 // arrayHeaderSize is the size of a one-dimensional array's header: dimensions, NULL flag, element
 // OID, length and lower bound.
@@ -136,42 +118,18 @@ func appendArray[T any](buf []byte, elem uint32, a []T, length func(T) int, put 
 }
 
 // Element lengths and writers of the array types.
-func strLen(s string) int { return len(s) }
-func nullStrLen(s *string) int {
-	if s == nil {
-		return -1
-	}
-	return len(*s)
-}
-func bytesLen(b []byte) int {
-	if b == nil {
-		return -1
-	}
-	return len(b)
-}
-func fixed[T any](n int) func(T) int { return func(T) int { return n } }
-func fixedOrNull[T any](n int) func(*T) int {
-	return func(x *T) int {
-		if x == nil {
-			return -1
-		}
-		return n
-	}
-}
-func putStr(b []byte, s string) []byte      { return append(b, s...) }
-func putNullStr(b []byte, s *string) []byte { return append(b, *s...) }
-func putBytes(b, x []byte) []byte           { return append(b, x...) }
-func putInt8(b []byte, x int64) []byte      { return binary.BigEndian.AppendUint64(b, uint64(x)) }
-func putNullInt8(b []byte, x *int64) []byte { return putInt8(b, *x) }
-func putInt4(b []byte, x int32) []byte      { return binary.BigEndian.AppendUint32(b, uint32(x)) }
+func strLen(s string) int              { return len(s) }
+func fixed[T any](n int) func(T) int   { return func(T) int { return n } }
+func putStr(b []byte, s string) []byte { return append(b, s...) }
+func putInt8(b []byte, x int64) []byte { return binary.BigEndian.AppendUint64(b, uint64(x)) }
+func putInt4(b []byte, x int32) []byte { return binary.BigEndian.AppendUint32(b, uint32(x)) }
 func putBool(b []byte, x bool) []byte {
 	if x {
 		return append(b, 1)
 	}
 	return append(b, 0)
 }
-func putDate(b []byte, t time.Time) []byte      { return binary.BigEndian.AppendUint32(b, pgDate(t)) }
-func putNullDate(b []byte, t *time.Time) []byte { return putDate(b, *t) }
+func putDate(b []byte, t time.Time) []byte { return binary.BigEndian.AppendUint32(b, pgDate(t)) }
 func putTimestamptz(b []byte, t time.Time) []byte {
 	us := t.Unix()*1000000 + int64(t.Nanosecond())/1000 - y2kUnix*1000000
 	return binary.BigEndian.AppendUint64(b, uint64(us))
@@ -180,32 +138,14 @@ func putTimestamptz(b []byte, t time.Time) []byte {
 func (a textArray) appendBinary(buf []byte) []byte {
 	return appendArray(buf, pgtype.TextOID, a, strLen, putStr)
 }
-func (a nullTextArray) appendBinary(buf []byte) []byte {
-	return appendArray(buf, pgtype.TextOID, a, nullStrLen, putNullStr)
-}
 func (a int8Array) appendBinary(buf []byte) []byte {
 	return appendArray(buf, pgtype.Int8OID, a, fixed[int64](8), putInt8)
-}
-func (a nullInt8Array) appendBinary(buf []byte) []byte {
-	return appendArray(buf, pgtype.Int8OID, a, fixedOrNull[int64](8), putNullInt8)
 }
 func (a int4Array) appendBinary(buf []byte) []byte {
 	return appendArray(buf, pgtype.Int4OID, a, fixed[int32](4), putInt4)
 }
 func (a boolArray) appendBinary(buf []byte) []byte {
 	return appendArray(buf, pgtype.BoolOID, a, fixed[bool](1), putBool)
-}
-func (a dateArray) appendBinary(buf []byte) []byte {
-	return appendArray(buf, pgtype.DateOID, a, fixed[time.Time](4), putDate)
-}
-func (a nullDateArray) appendBinary(buf []byte) []byte {
-	return appendArray(buf, pgtype.DateOID, a, fixedOrNull[time.Time](4), putNullDate)
-}
-func (a timestamptzArray) appendBinary(buf []byte) []byte {
-	return appendArray(buf, pgtype.TimestamptzOID, a, fixed[time.Time](8), putTimestamptz)
-}
-func (a byteaArray) appendBinary(buf []byte) []byte {
-	return appendArray(buf, pgtype.ByteaOID, a, bytesLen, putBytes)
 }
 
 // y2kUnix is 2000-01-01 00:00 UTC, PostgreSQL's epoch for dates and timestamps, in Unix seconds.
@@ -243,7 +183,7 @@ func (c *arrayCodec) PlanEncode(m *pgtype.Map, oid uint32, format int16, value a
 }
 
 // fastArrayTypes are the array types binaryArray values are sent as.
-var fastArrayTypes = []string{"_text", "_int8", "_int4", "_bool", "_date", "_timestamptz", "_bytea"}
+var fastArrayTypes = []string{"_text", "_int8", "_int4", "_bool"}
 
 // registerArrayCodecs puts arrayCodec in front of pgx's codec of each of fastArrayTypes in m (a
 // connection's type map).

@@ -31,7 +31,7 @@ func TestArrayRoundTrip(t *testing.T) {
 		pgtype.BoolArrayOID: "bool[]", pgtype.DateArrayOID: "date[]", pgtype.TimestamptzArrayOID: "timestamptz[]",
 		pgtype.ByteaArrayOID: "bytea[]"}
 	cases := store.ArrayCases(7)
-	if len(cases) < 200 {
+	if len(cases) < 70 {
 		t.Fatalf("only %d cases", len(cases))
 	}
 	for i, c := range cases {

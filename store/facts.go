@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgtype"
+
 	"github.com/vaxgate/vaxgate/ack"
 	"github.com/vaxgate/vaxgate/hl7"
 	"github.com/vaxgate/vaxgate/ingest"
@@ -135,15 +137,38 @@ func (a *factsArrays) add(r *report.FactsRow) {
 	a.lagDays = append(a.lagDays, int32(min(f.LagDays, 1<<31-1)))
 }
 
-// addNone appends a row without facts.
-func (a *factsArrays) addNone() {
-	a.has, a.readable, a.errs, a.warns = append(a.has, false), append(a.readable, false), append(a.errs, false), append(a.warns, false)
-	a.race, a.eth, a.addr, a.keys = append(a.race, false), append(a.eth, false), append(a.addr, false), append(a.keys, "")
-	for _, p := range []*int4Array{&a.adm, &a.hist, &a.ref, &a.imm, &a.lot, &a.mvx, &a.fund, &a.vis, &a.lag1, &a.lag7,
-		&a.lag30, &a.late, &a.lagDays} {
-		*p = append(*p, 0)
+// addFacts appends r's facts to a batch_message row (its last 20 columns), counts clamped as
+// add clamps them; nil: a row without facts, its facts columns NULL.
+func addFacts(a *rowArray, r *report.FactsRow) {
+	if r == nil {
+		for _, oid := range factsColumnTypes {
+			a.null(oid)
+		}
+		return
 	}
+	clamp := func(v int) int32 { return int32(min(v, 32767)) }
+	f := &r.Facts
+	a.bool(r.Readable)
+	a.bool(r.Errors)
+	a.bool(r.Warnings)
+	a.texts(r.Findings)
+	for _, v := range []int{f.Administered, f.Historical, f.Refusals, f.Immunity, f.WithLot, f.WithMVX, f.WithFunding, f.WithVIS} {
+		a.int4(clamp(v))
+	}
+	a.bool(f.Race)
+	a.bool(f.Ethnicity)
+	a.bool(f.Address)
+	for _, v := range []int{f.Lag1, f.Lag7, f.Lag30, f.LagLate} {
+		a.int4(clamp(v))
+	}
+	a.int4(int32(min(f.LagDays, 1<<31-1)))
 }
+
+// factsColumnTypes are the types of batch_message's facts columns, in order.
+var factsColumnTypes = []uint32{pgtype.BoolOID, pgtype.BoolOID, pgtype.BoolOID, pgtype.TextArrayOID,
+	pgtype.Int4OID, pgtype.Int4OID, pgtype.Int4OID, pgtype.Int4OID, pgtype.Int4OID, pgtype.Int4OID, pgtype.Int4OID,
+	pgtype.Int4OID, pgtype.BoolOID, pgtype.BoolOID, pgtype.BoolOID, pgtype.Int4OID, pgtype.Int4OID, pgtype.Int4OID,
+	pgtype.Int4OID, pgtype.Int4OID}
 
 // args are the arrays, f_has first.
 func (a *factsArrays) args() []any {

@@ -41,31 +41,18 @@ type stagedBatch struct {
 	messages []archiveRow
 }
 
-// insertMessages inserts a batch's archive rows with their report facts (facts.go): the facts
-// columns of a row whose f_has is false (no site: no facts) are NULL.
+// insertMessages inserts a batch's archive rows with their report facts (facts.go): a row without
+// facts (no site) has them NULL.
 const insertMessages = `INSERT INTO messages (id, env, site_id, credential_id, transport, control_id, sending_facility,
 		message_type, received_at, raw, ack, ack_code, findings, resend_key, content_digest, more_findings,
 		more_findings_count, charset, readable, has_errors, has_warnings, finding_keys, administered, historical,
 		refusals, immunity, with_lot, with_mvx, with_funding, with_vis, has_race, has_ethnicity, has_address, lag_1,
 		lag_7, lag_30, lag_late, lag_days)
-	SELECT id, env, site_id, credential_id, transport, control_id, sending_facility, message_type, received_at,
-		raw, ack, ack_code, findings::jsonb, resend_key, content_digest, more_findings, more_findings_count, charset,
-		CASE WHEN f_has THEN f_readable END, CASE WHEN f_has THEN f_errs END, CASE WHEN f_has THEN f_warns END,
-		CASE WHEN f_has THEN f_keys::text[] END, CASE WHEN f_has THEN f_adm END, CASE WHEN f_has THEN f_hist END,
-		CASE WHEN f_has THEN f_ref END, CASE WHEN f_has THEN f_imm END, CASE WHEN f_has THEN f_lot END,
-		CASE WHEN f_has THEN f_mvx END, CASE WHEN f_has THEN f_fund END, CASE WHEN f_has THEN f_vis END,
-		CASE WHEN f_has THEN f_race END, CASE WHEN f_has THEN f_eth END, CASE WHEN f_has THEN f_addr END,
-		CASE WHEN f_has THEN f_lag1 END, CASE WHEN f_has THEN f_lag7 END, CASE WHEN f_has THEN f_lag30 END,
-		CASE WHEN f_has THEN f_late END, CASE WHEN f_has THEN f_lagdays END
-	FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[],
-		$9::timestamptz[], $10::bytea[], $11::bytea[], $12::text[], $13::text[], $14::bool[], $15::bytea[], $16::bytea[],
-		$17::int4[], $18::text[], $19::bool[], $20::bool[], $21::bool[], $22::bool[], $23::text[], $24::int4[],
-		$25::int4[], $26::int4[], $27::int4[], $28::int4[], $29::int4[], $30::int4[], $31::int4[], $32::bool[],
-		$33::bool[], $34::bool[], $35::int4[], $36::int4[], $37::int4[], $38::int4[], $39::int4[])
-		AS u(id, env, site_id, credential_id, transport, control_id, sending_facility, message_type, received_at,
-		raw, ack, ack_code, findings, resend_key, content_digest, more_findings, more_findings_count, charset,
-		f_has, f_readable, f_errs, f_warns, f_keys, f_adm, f_hist, f_ref, f_imm, f_lot, f_mvx, f_fund, f_vis, f_race,
-		f_eth, f_addr, f_lag1, f_lag7, f_lag30, f_late, f_lagdays)`
+	SELECT u.id, u.env, u.site, u.cred, u.transport, u.control, u.facility, u.mtype, u.received, u.raw, u.ack, u.code,
+		u.findings::jsonb, u.resend_key, u.digest, u.more, u.more_count, u.charset, u.readable, u.errs, u.warns, u.keys,
+		u.adm, u.hist, u.ref, u.imm, u.lot, u.mvx, u.fund, u.vis, u.race, u.eth, u.addr, u.lag1, u.lag7, u.lag30, u.late,
+		u.lag_days
+	FROM unnest($1::batch_message[]) AS u`
 
 // writeMessages queues the insert of the batch's archive rows, with their facts.
 func writeMessages(ctx context.Context, tx *pipeTx, rows []archiveRow) error {
@@ -78,48 +65,46 @@ func writeMessages(ctx context.Context, tx *pipeTx, rows []archiveRow) error {
 	return nil
 }
 
-// messagesArgs are insertMessages' arguments for rows.
+// messageRowColumns is the number of batch_message's columns (migration 013): the archive row's
+// 18, then its facts' 20 (addFacts).
+const messageRowColumns = 38
+
+// messagesArgs are insertMessages' arguments for rows: one array of batch_message.
 func messagesArgs(rows []archiveRow) []any {
-	n := len(rows)
-	var (
-		ids       = make(int8Array, n)
-		envs      = make(nullTextArray, n)
-		sites     = make(nullInt8Array, n)
-		creds     = make(nullInt8Array, n)
-		transport = make(textArray, n)
-		control   = make(textArray, n)
-		facility  = make(textArray, n)
-		mtype     = make(textArray, n)
-		received  = make(timestamptzArray, n)
-		raw       = make(byteaArray, n)
-		acks      = make(byteaArray, n)
-		codes     = make(textArray, n)
-		findings  = make(textArray, n)
-		resend    = make(boolArray, n)
-		digests   = make(byteaArray, n)
-		more      = make(byteaArray, n)
-		moreCount = make(int4Array, n)
-		charsets  = make(nullTextArray, n)
-		facts     = newFactsArrays(n)
-	)
+	var a rowArray
+	a.buf = make([]byte, 0, len(rows)*(2048+64*messageRowColumns))
 	for i := range rows {
 		r := &rows[i]
-		ids[i], envs[i], sites[i], creds[i] = r.id, r.env, r.site, r.cred
-		transport[i], control[i], facility[i], mtype[i] = r.transport, r.control, r.facility, r.mtype
-		received[i], raw[i], acks[i], codes[i], findings[i] = r.received, r.raw, r.ack, r.code, r.findings
-		resend[i], digests[i], more[i], moreCount[i], charsets[i] = r.resendKey, r.digest, r.more, r.moreCount, r.charset
+		a.begin(messageRowColumns)
+		a.int8(r.id)
+		a.textPtr(r.env)
+		a.int8Ptr(r.site)
+		a.int8Ptr(r.cred)
+		a.text(r.transport)
+		a.text(r.control)
+		a.text(r.facility)
+		a.text(r.mtype)
+		a.timestamptz(r.received)
+		a.bytea(r.raw)
+		a.bytea(r.ack)
+		a.text(r.code)
+		a.text(r.findings)
+		a.bool(r.resendKey)
+		a.bytea(r.digest)
+		a.bytea(r.more)
+		a.int4(r.moreCount)
+		a.textPtr(r.charset)
 		if r.content == nil {
-			facts.addNone()
-			continue
+			addFacts(&a, nil)
+		} else {
+			// The facts row as the summaries would build it (report.NewFactsRow); of the archive
+			// columns it reads only the finding keys.
+			fr := report.NewFactsRow(&report.Archived{FindingKeys: r.keys}, r.content)
+			addFacts(&a, &fr)
 		}
-		// The facts row as the summaries would build it (report.NewFactsRow); of the archive
-		// columns it reads only the finding keys.
-		fr := report.NewFactsRow(&report.Archived{FindingKeys: r.keys}, r.content)
-		facts.add(&fr)
+		a.end()
 	}
-	args := append(make([]any, 0, 39), ids, envs, sites, creds, transport, control, facility, mtype, received,
-		raw, acks, codes, findings, resend, digests, more, moreCount, charsets)
-	return append(args, facts.args()...)
+	return []any{&a}
 }
 
 const (

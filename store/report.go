@@ -121,20 +121,6 @@ const missingFactsSQL = `
 	WHERE site_id = $1 AND env IS NULL AND received_at >= $3 AND received_at < $4
 	  AND readable IS NULL AND site_id IS NOT NULL`
 
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
-}
-
 // ArchivedForFacts reads archived messages by id, with the finding keys of all their findings
 // (those the ACK listed, and the others when there were more: archivedFindings) and their raw
 // bytes, as intake had them (see facts.go).

@@ -29,7 +29,7 @@ import (
 
 // rowTypes are the batch row types, by name, as migration 013 creates them.
 var rowTypes = []string{"batch_registry_patient", "batch_patient", "batch_vaccination", "batch_sharing_change",
-	"batch_patient_key", "batch_link_block", "batch_order_number", "batch_registry_day", "batch_control_id"}
+	"batch_message", "batch_patient_key", "batch_link_block", "batch_order_number", "batch_registry_day", "batch_control_id"}
 
 // rowArray is an array of records: rows are added one at a time, each with begin, one call per
 // column in the type's order, and end.
@@ -84,6 +84,42 @@ func (r *rowArray) int8OrNull(x int64) {
 		return
 	}
 	r.int8(x)
+}
+
+// textPtr is *s, NULL when nil.
+func (r *rowArray) textPtr(s *string) {
+	if s == nil {
+		r.column(pgtype.TextOID, -1)
+		return
+	}
+	r.text(*s)
+}
+
+func (r *rowArray) int4(x int32) {
+	r.column(pgtype.Int4OID, 4)
+	r.buf = putInt4(r.buf, x)
+}
+
+// timestamptz is t to the microsecond (truncated, as pgx sends it).
+func (r *rowArray) timestamptz(t time.Time) {
+	r.column(pgtype.TimestamptzOID, 8)
+	r.buf = putTimestamptz(r.buf, t)
+}
+
+// null is a NULL column of type oid.
+func (r *rowArray) null(oid uint32) { r.column(oid, -1) }
+
+// texts is a text[] column (never NULL: an empty array for none).
+func (r *rowArray) texts(ss []string) {
+	n := arrayHeaderSize + 4*len(ss)
+	for _, s := range ss {
+		n += len(s)
+	}
+	r.column(pgtype.TextArrayOID, n)
+	r.buf = appendArrayHeader(r.buf, pgtype.TextOID, len(ss))
+	for _, s := range ss {
+		r.buf = append(appendLen(r.buf, len(s)), s...)
+	}
 }
 
 // int8Ptr is *x, NULL when nil.

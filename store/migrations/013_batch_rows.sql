@@ -30,6 +30,16 @@ CREATE TYPE batch_vaccination AS (
 CREATE TYPE batch_sharing_change AS (
     id bigint, reg bigint, old text, new text, source text, reason text, message bigint);
 
+-- The archive row, with its report facts (NULL together when it has none; migration 014 adds
+-- their columns to messages).
+CREATE TYPE batch_message AS (
+    id bigint, env text, site bigint, cred bigint, transport text, control text, facility text, mtype text,
+    received timestamptz, raw bytea, ack bytea, code text, findings text, resend_key boolean, digest bytea,
+    more bytea, more_count integer, charset text,
+    readable boolean, errs boolean, warns boolean, keys text[], adm integer, hist integer, ref integer,
+    imm integer, lot integer, mvx integer, fund integer, vis integer, race boolean, eth boolean, addr boolean,
+    lag1 integer, lag7 integer, lag30 integer, late integer, lag_days integer);
+
 CREATE TYPE batch_patient_key AS (env text, org bigint, value text, authority text, typ text);
 
 CREATE TYPE batch_link_block AS (
