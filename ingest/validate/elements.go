@@ -4,7 +4,6 @@ import (
 	"bytes"
 
 	"github.com/vaxgate/vaxgate/ack"
-	"github.com/vaxgate/vaxgate/hl7"
 )
 
 // The elements pass walks every field, repetition, component and subcomponent of the Z22
@@ -181,32 +180,29 @@ func (r *run) elements() {
 		if def < 0 {
 			continue
 		}
-		s := r.m.Segment(i)
 		sd := &z22Segments[def]
 		c := elemCtx{seg: i, def: def, loc: ack.Location{Segment: sd.name, Sequence: r.segs[i].seq}}
-		// One pass over the segment's fields (Field(n) for each n would search from the start),
-		// then the required fields past its last one.
-		last := 0
+		// One pass over the segment's fields, then the required fields past its last one.
+		last := int(r.segs[i].nf)
 		var key [maxClean + cleanHead]byte
-		for n, f := range s.Fields() {
-			last = n
+		for n := 1; n <= last; n++ {
 			if def == segMSH && (n <= 2 || n == 9 || n == 11 || n == 12) {
 				continue // delimiters, MSH-9, MSH-11, MSH-12: the parser, header() and the pipeline
 			}
 			c.loc.Field, c.loc.Rep, c.loc.Component, c.loc.Sub = n, 0, 0, 0
-			raw := f.Raw()
+			raw := r.fld(i, n)
 			fd := fieldDef(def, n)
 			if len(raw) < minClean || len(raw) > maxClean || fd == nil || fd.dt < 0 {
-				r.field(&c, s, n, f)
+				r.field(&c, n, raw)
 				continue
 			}
 			dt, typ := dtRef(0), fd.dt
 			if def == segOBX && n == 5 {
-				dt = obxValueType(s.Field(2).Raw())
+				dt = obxValueType(r.fld(i, 2))
 				typ = dt
 			}
 			if !repeats[typ] {
-				r.field(&c, s, n, f)
+				r.field(&c, n, raw)
 				continue
 			}
 			k := cleanKey(&key, def, n, dt, r.d, raw)
@@ -214,7 +210,7 @@ func (r *run) elements() {
 				continue // checked before, found clean
 			}
 			before := r.reports
-			r.field(&c, s, n, f)
+			r.field(&c, n, raw)
 			if r.reports == before {
 				r.v.clean.add(k)
 			}
@@ -224,14 +220,15 @@ func (r *run) elements() {
 				continue
 			}
 			c.loc.Field, c.loc.Rep, c.loc.Component, c.loc.Sub = n, 0, 0, 0
-			r.field(&c, s, n, hl7.Field{})
+			r.field(&c, n, nil)
 		}
 	}
 }
 
-func (r *run) field(c *elemCtx, s hl7.Segment, n int, f hl7.Field) {
+// field checks field n (raw, as it is in the message) of the segment c is in.
+func (r *run) field(c *elemCtx, n int, raw []byte) {
 	fd := fieldDef(c.def, n)
-	if f.IsEmpty() {
+	if len(raw) == 0 {
 		if fd != nil && fd.usage == uR {
 			r.problem(c, kMissing, fd, nil, "", false)
 		}
@@ -241,7 +238,7 @@ func (r *run) field(c *elemCtx, s hl7.Segment, n int, f hl7.Field) {
 		r.problem(c, kNotSupported, &elemDef{name: "field beyond the segment's definition"}, nil, "", false)
 		return
 	}
-	if f.IsNull() {
+	if isNullBytes(raw) {
 		// "" asks to delete a stored value: for a required field that is as good as missing.
 		if fd.usage == uR {
 			r.problem(c, kMissing, fd, nil, "", false)
@@ -254,13 +251,17 @@ func (r *run) field(c *elemCtx, s hl7.Segment, n int, f hl7.Field) {
 	}
 	dt := fd.dt
 	if c.def == segOBX && n == 5 {
-		dt = obxValueType(s.Field(2).Raw())
+		dt = obxValueType(r.fld(c.seg, 2))
 	}
 	vs := fd.vs
 	if semanticField(c.def, n) {
 		vs = 0
 	}
-	reps := f.NumReps()
+	d := r.d
+	reps := 1
+	if bytes.IndexByte(raw, d.Repetition) >= 0 {
+		reps = bytes.Count(raw, []byte{d.Repetition}) + 1
+	}
 	if reps > r.v.maxReps {
 		l := c.loc
 		l.Rep = 0
@@ -273,8 +274,6 @@ func (r *run) field(c *elemCtx, s hl7.Segment, n int, f hl7.Field) {
 		reps = min(reps, max(fd.max, 1))
 	}
 	reps = min(reps, maxReps)
-	d := r.d
-	raw := f.Raw()
 	for k := 1; k <= reps; k++ {
 		var rep []byte
 		rep, raw = cut(raw, d.Repetition)

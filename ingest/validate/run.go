@@ -10,11 +10,13 @@ import (
 type run struct {
 	v     *Validator
 	m     *hl7.Message
+	data  []byte // m.Bytes()
 	d     hl7.Delimiters
 	sev   []ack.Severity
 	today date
 
 	segs   []segInfo
+	fields []span // where the fields of the segments are (fields.go)
 	orders []orderGroup
 	obx    []int // OBX segment indices of the order groups, each group's a contiguous run
 	items  []item
@@ -33,9 +35,14 @@ type run struct {
 
 func (r *run) reset(v *Validator, m *hl7.Message, sev []ack.Severity) {
 	r.v, r.m, r.sev = v, m, sev
+	r.data = m.Bytes()
 	r.d = m.Delimiters()
 	r.today = dateOf(v.now())
 	r.segs = r.segs[:0]
+	if cap(r.fields) > 1<<16 {
+		r.fields = nil // do not keep a hostile message's index in the pool
+	}
+	r.fields = r.fields[:0]
 	r.orders = r.orders[:0]
 	r.obx = r.obx[:0]
 	r.items = r.items[:0]

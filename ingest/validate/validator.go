@@ -253,7 +253,7 @@ func (v *Validator) Validate(m *hl7.Message, site string) []ack.Finding {
 		r.vaccinations()
 	}
 	out := r.finish()
-	r.m = nil // do not keep the message alive from the pool
+	r.m, r.data = nil, nil // do not keep the message alive from the pool
 	v.pool.Put(r)
 	return out
 }
