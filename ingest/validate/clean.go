@@ -2,6 +2,7 @@ package validate
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/vaxgate/vaxgate/hl7"
 )
@@ -39,10 +40,17 @@ var repeats = func() (t [numDatatypes]bool) {
 	return t
 }()
 
-// cleanFields is the set of field values found clean, keyed by cleanKey.
+// cleanFields is the set of field values found clean, keyed by cleanKey. Every message reads it
+// (a score of look-ups each), from every connection at once; it changes rarely (traffic repeats a
+// few hundred values). Readers therefore take no lock: they read a published map that is never
+// written again, through an atomic pointer. New values wait in pending, under a mutex, and are
+// published with a fresh copy of the map — at once while the set is small, then in batches, so
+// that copying costs a few insertions per value. A value not yet published is only checked once
+// more: findings are the same either way.
 type cleanFields struct {
-	mu sync.RWMutex
-	m  map[string]struct{}
+	pub     atomic.Pointer[map[string]struct{}]
+	mu      sync.Mutex
+	pending map[string]struct{} // added, not yet published
 }
 
 // cleanKey is the key of field n of a segment of definition def, of data type dt (0 unless the
@@ -53,17 +61,57 @@ func cleanKey(buf *[maxClean + cleanHead]byte, def segRef, n int, dt dtRef, d hl
 }
 
 func (c *cleanFields) has(key []byte) bool {
-	c.mu.RLock()
-	_, ok := c.m[string(key)]
-	c.mu.RUnlock()
+	m := c.pub.Load()
+	if m == nil {
+		return false
+	}
+	_, ok := (*m)[string(key)]
 	return ok
 }
 
+// publishSmall is the size below which every new value is published at once.
+const publishSmall = 1024
+
 func (c *cleanFields) add(key []byte) {
 	c.mu.Lock()
-	if c.m == nil || len(c.m) >= maxCleanFields {
-		c.m = make(map[string]struct{}, 1024)
+	defer c.mu.Unlock()
+	var old map[string]struct{}
+	if p := c.pub.Load(); p != nil {
+		old = *p
 	}
-	c.m[string(key)] = struct{}{}
-	c.mu.Unlock()
+	if _, ok := old[string(key)]; ok {
+		return
+	}
+	if c.pending == nil {
+		c.pending = map[string]struct{}{}
+	}
+	c.pending[string(key)] = struct{}{}
+	if len(old) >= publishSmall && len(c.pending) < len(old)/8 {
+		return
+	}
+	// Publish: the set starts over when it would pass maxCleanFields, so that memory stays
+	// bounded whatever is sent.
+	size := len(old) + len(c.pending)
+	if size > maxCleanFields {
+		old, size = nil, len(c.pending)
+	}
+	m := make(map[string]struct{}, size)
+	for k := range old {
+		m[k] = struct{}{}
+	}
+	for k := range c.pending {
+		m[k] = struct{}{}
+	}
+	clear(c.pending)
+	c.pub.Store(&m)
+}
+
+// sizes returns how many values are published and how many wait (for tests).
+func (c *cleanFields) sizes() (published, pending int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p := c.pub.Load(); p != nil {
+		published = len(*p)
+	}
+	return published, len(c.pending)
 }

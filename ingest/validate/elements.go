@@ -163,6 +163,69 @@ var lastRequiredField = func() (t [numSegDefs]int) {
 	return t
 }()
 
+// dtKind is what the elements pass does with a value of a data type, decided once from the
+// type's base and flavour (comparing their names for every value cost more than the check).
+type dtKind uint8
+
+const (
+	dkOther      dtKind = iota // a primitive without a format, or a composite not below
+	dkDTM                      // DTM
+	dkDT                       // DT
+	dkDTDay                    // DT_D: a DT of day precision
+	dkNM                       // NM
+	dkSI                       // SI
+	dkTS                       // TS of no particular precision
+	dkTSNZ                     // TS_NZ: at least a day
+	dkTSZ                      // TS_Z: seconds and time zone
+	dkTSM                      // TS_M: at least a month
+)
+
+// dtKinds is the dtKind of each data type; dtCoded says which are CE, CWE or CNE.
+var dtKinds, dtCoded = func() (k [numDatatypes]dtKind, coded [numDatatypes]bool) {
+	for i := range z22Datatypes {
+		d := &z22Datatypes[i]
+		switch d.base {
+		case "DTM":
+			k[i] = dkDTM
+		case "DT":
+			k[i] = dkDT
+			if d.id == "DT_D" {
+				k[i] = dkDTDay
+			}
+		case "NM":
+			k[i] = dkNM
+		case "SI":
+			k[i] = dkSI
+		case "TS":
+			k[i] = dkTS
+			switch d.id {
+			case "TS_NZ":
+				k[i] = dkTSNZ
+			case "TS_Z":
+				k[i] = dkTSZ
+			case "TS_M":
+				k[i] = dkTSM
+			}
+		case "CE", "CWE", "CNE":
+			coded[i] = true
+		}
+	}
+	return k, coded
+}()
+
+// plainTypes are the primitive data types without a format to check (ST, IS, ID, TX, ...): a
+// value of one with no value set has nothing to check but its length, which the caller checks.
+var plainTypes = func() (t [numDatatypes]bool) {
+	for i := range z22Datatypes {
+		t[i] = len(z22Datatypes[i].comps) == 0 && dtKinds[i] == dkOther
+	}
+	return t
+}()
+
+// checked reports whether a value of data type dt bound to value set vs has anything to check
+// beyond its length: skipping the others saves a call per component.
+func checked(dt dtRef, vs vsRef) bool { return vs > 0 || !plainTypes[dt] }
+
 // maxReps bounds the repetitions checked in one field: a hostile message with thousands of
 // repetitions costs a finding, not a finding per repetition.
 const maxReps = 20
@@ -183,15 +246,19 @@ func (r *run) elements() {
 		sd := &z22Segments[def]
 		c := elemCtx{seg: i, def: def, loc: ack.Location{Segment: sd.name, Sequence: r.segs[i].seq}}
 		// One pass over the segment's fields, then the required fields past its last one.
-		last := int(r.segs[i].nf)
+		f0, last := int(r.segs[i].f0), int(r.segs[i].nf)
 		var key [maxClean + cleanHead]byte
-		for n := 1; n <= last; n++ {
+		for x, sp := range r.fields[f0 : f0+last] {
+			n := x + 1
 			if def == segMSH && (n <= 2 || n == 9 || n == 11 || n == 12) {
 				continue // delimiters, MSH-9, MSH-11, MSH-12: the parser, header() and the pipeline
 			}
-			c.loc.Field, c.loc.Rep, c.loc.Component, c.loc.Sub = n, 0, 0, 0
-			raw := r.fld(i, n)
 			fd := fieldDef(def, n)
+			if sp.start == sp.end && (fd == nil || fd.usage != uR) {
+				continue // empty and not required: most fields of most segments
+			}
+			c.loc.Field, c.loc.Rep, c.loc.Component, c.loc.Sub = n, 0, 0, 0
+			raw := r.data[sp.start:sp.end]
 			if len(raw) < minClean || len(raw) > maxClean || fd == nil || fd.dt < 0 {
 				r.field(&c, n, raw)
 				continue
@@ -258,9 +325,11 @@ func (r *run) field(c *elemCtx, n int, raw []byte) {
 		vs = 0
 	}
 	d := r.d
-	reps := 1
-	if bytes.IndexByte(raw, d.Repetition) >= 0 {
-		reps = bytes.Count(raw, []byte{d.Repetition}) + 1
+	reps := 1 // a byte loop: fields are short
+	for _, b := range raw {
+		if b == d.Repetition {
+			reps++
+		}
 	}
 	if reps > r.v.maxReps {
 		l := c.loc
@@ -284,7 +353,7 @@ func (r *run) field(c *elemCtx, n int, raw []byte) {
 		if fd.maxLen > 0 && len(rep) > fd.maxLen {
 			r.problem(c, kLength, fd, []byte(itoa(len(rep))), itoa(fd.maxLen), false)
 		}
-		if dt > 0 {
+		if dt > 0 && checked(dt, vs) {
 			r.value(c, fd, dt, vs, rep, 1)
 		}
 	}
@@ -304,7 +373,7 @@ func (r *run) value(c *elemCtx, el *elemDef, dt dtRef, vs vsRef, v []byte, depth
 		r.primitive(c, el, dt, vs, first)
 		return
 	}
-	if d.base == "TS" {
+	if dtKinds[dt] >= dkTS {
 		// TS is DTM plus an unsupported degree of precision: checked as one date, reported
 		// where the TS is.
 		first, _ := cut(v, sep)
@@ -320,7 +389,9 @@ func (r *run) value(c *elemCtx, el *elemDef, dt dtRef, vs vsRef, v []byte, depth
 		var part []byte
 		part, rest = cut(rest, sep)
 		cd := &d.comps[k-1]
-		save := c.loc
+		// The location of the part; what is called below leaves c.loc as it found it, so only
+		// the number set here is put back.
+		saveComp, saveSub := c.loc.Component, c.loc.Sub
 		if depth == 1 {
 			c.loc.Component = k
 		} else {
@@ -340,7 +411,7 @@ func (r *run) value(c *elemCtx, el *elemDef, dt dtRef, vs vsRef, v []byte, depth
 			if cd.maxLen > 0 && len(part) > cd.maxLen {
 				r.problem(c, kLength, cd, []byte(itoa(len(part))), itoa(cd.maxLen), false)
 			}
-			if cd.dt > 0 {
+			if cd.dt > 0 && checked(cd.dt, cd.vs) {
 				if depth == 1 {
 					r.value(c, cd, cd.dt, cd.vs, part, 2)
 				} else {
@@ -349,10 +420,10 @@ func (r *run) value(c *elemCtx, el *elemDef, dt dtRef, vs vsRef, v []byte, depth
 				}
 			}
 		}
-		c.loc = save
+		c.loc.Component, c.loc.Sub = saveComp, saveSub
 	}
 	r.predicates(c, dt, v, sep)
-	if vs > 0 && (d.base == "CE" || d.base == "CWE" || d.base == "CNE") {
+	if vs > 0 && dtCoded[dt] {
 		r.coded(c, el, vs, v, sep)
 	}
 }
@@ -362,24 +433,23 @@ func (r *run) primitive(c *elemCtx, el *elemDef, dt dtRef, vs vsRef, v []byte) {
 	if len(v) == 0 || isNullBytes(v) {
 		return
 	}
-	d := &z22Datatypes[dt]
-	switch d.base {
-	case "DTM":
+	switch k := dtKinds[dt]; k {
+	case dkDTM:
 		if _, ok := parseDTM(v); !ok {
 			r.problem(c, kFormat, el, v, "", true)
 		}
-	case "DT":
+	case dkDT, dkDTDay:
 		t, ok := parseDTM(v)
 		if !ok || t.digits > 8 || t.tz {
 			r.problem(c, kFormat, el, v, "", true)
-		} else if d.id == "DT_D" && t.digits != 8 {
+		} else if k == dkDTDay && t.digits != 8 {
 			r.problem(c, kPrecision, el, v, "YYYYMMDD", true)
 		}
-	case "NM":
+	case dkNM:
 		if !isNumber(v) {
 			r.problem(c, kFormat, el, v, "", false)
 		}
-	case "SI":
+	case dkSI:
 		if !isDigits(v) {
 			r.problem(c, kFormat, el, v, "", false)
 		}
@@ -405,16 +475,16 @@ func (r *run) timestamp(c *elemCtx, el *elemDef, dt dtRef, v []byte) {
 		r.problem(c, kFormat, el, v, "", true)
 		return
 	}
-	switch z22Datatypes[dt].id {
-	case "TS_NZ":
+	switch dtKinds[dt] {
+	case dkTSNZ:
 		if t.digits < 8 {
 			r.problem(c, kPrecision, el, v, "YYYYMMDD", true)
 		}
-	case "TS_Z":
+	case dkTSZ:
 		if t.digits < 14 || !t.tz {
 			r.problem(c, kPrecision, el, v, "YYYYMMDDHHMMSS+/-ZZZZ", true)
 		}
-	case "TS_M":
+	case dkTSM:
 		if t.digits < 6 {
 			r.problem(c, kPrecision, el, v, "YYYYMM or YYYYMMDD", true)
 		}

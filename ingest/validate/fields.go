@@ -1,7 +1,8 @@
 package validate
 
 import (
-	"bytes"
+	"encoding/binary"
+	"math/bits"
 
 	"github.com/vaxgate/vaxgate/hl7"
 )
@@ -34,18 +35,25 @@ func (r *run) indexFields(i int, s hl7.Segment) {
 		r.fields = append(r.fields, span{off + 3, off + 4})
 		info.header = true
 	}
+	// Eight bytes at a time (fields are short: a call into bytes.IndexByte per field costs more),
+	// then the bytes left one by one.
 	start := uint32(4)
-	for {
-		end := uint32(len(raw))
-		if k := bytes.IndexByte(raw[start:], fs); k >= 0 {
-			end = start + uint32(k)
+	k := 4
+	fsw := uint64(fs) * swarOnes
+	for ; k+8 <= len(raw); k += 8 {
+		for m := zeroBytes(binary.LittleEndian.Uint64(raw[k:]) ^ fsw); m != 0; m &= m - 1 {
+			p := k + bits.TrailingZeros64(m)>>3
+			r.fields = append(r.fields, span{off + start, off + uint32(p)})
+			start = uint32(p) + 1
 		}
-		r.fields = append(r.fields, span{off + start, off + end})
-		if end == uint32(len(raw)) {
-			break
-		}
-		start = end + 1
 	}
+	for ; k < len(raw); k++ {
+		if raw[k] == fs {
+			r.fields = append(r.fields, span{off + start, off + uint32(k)})
+			start = uint32(k) + 1
+		}
+	}
+	r.fields = append(r.fields, span{off + start, off + uint32(len(raw))})
 	info.nf = int32(len(r.fields)) - info.f0
 }
 
@@ -63,15 +71,21 @@ func (r *run) fld(i, n int) []byte {
 
 // nth returns the n-th (1-based) piece of b separated by sep; nil when there are fewer.
 func nth(b []byte, sep byte, n int) []byte {
-	for ; n > 1; n-- {
-		k := bytes.IndexByte(b, sep)
-		if k < 0 {
-			return nil
+	start := 0
+	for i, c := range b {
+		if c != sep {
+			continue
 		}
-		b = b[k+1:]
+		if n == 1 {
+			return b[start:i]
+		}
+		n--
+		start = i + 1
 	}
-	head, _ := cut(b, sep)
-	return head
+	if n == 1 {
+		return b[start:]
+	}
+	return nil
 }
 
 // rep1 returns the first repetition of field n of segment i (hl7: Field(n).Rep(1)).
@@ -87,6 +101,30 @@ func (r *run) comp(rep []byte, c int) []byte { return nth(rep, r.d.Component, c)
 // Field(n).Component(c)).
 func (r *run) fcomp(i, n, c int) []byte { return r.comp(r.rep1(i, n), c) }
 
+// comps splits a repetition into its first len(out) components, in one pass: out[k] is component
+// k+1 (hl7: Rep.Component(k+1)), nil when there is none. For the rules that read several
+// components of one value.
+func (r *run) comps(rep []byte, out [][]byte) {
+	sep := r.d.Component
+	n, start := 0, 0
+	for i, c := range rep {
+		if c != sep {
+			continue
+		}
+		out[n] = rep[start:i]
+		n++
+		if n == len(out) {
+			return
+		}
+		start = i + 1
+	}
+	if rep != nil {
+		out[n] = rep[start:]
+		n++
+	}
+	clear(out[n:])
+}
+
 // sub returns subcomponent k of a component (hl7: Component.Sub(k)).
 func (r *run) sub(comp []byte, k int) []byte { return nth(comp, r.d.Subcomponent, k) }
 
@@ -99,4 +137,11 @@ func plainText(b []byte, esc byte) bool {
 		}
 	}
 	return true
+}
+
+// zeroBytes returns the high bit of each byte of x that is zero, and nothing else (exact: no
+// borrow carries from one byte into the next).
+func zeroBytes(x uint64) uint64 {
+	const low7 = 0x7f7f7f7f7f7f7f7f
+	return ^((x&low7 + low7) | x | low7)
 }

@@ -122,8 +122,10 @@ func (r *run) vaccineCode(o *orderGroup) {
 		return // rxa-5-missing
 	}
 	var trip [2]struct{ code, system []byte }
-	trip[0].code, trip[0].system = r.comp(rep, 1), r.comp(rep, 3)
-	trip[1].code, trip[1].system = r.comp(rep, 4), r.comp(rep, 6)
+	var c [6][]byte
+	r.comps(rep, c[:])
+	trip[0].code, trip[0].system = c[0], c[2]
+	trip[1].code, trip[1].system = c[3], c[5]
 	loc := r.loc(i, 5, 0, 1)
 	var ndcMVX string
 	found := false
@@ -578,7 +580,9 @@ func (r *run) observations(o *orderGroup) {
 			continue
 		}
 		val := r.rep1(i, 5)
-		v1, sys := r.comp(val, 1), r.comp(val, 3)
+		var vc [3][]byte
+		r.comps(val, vc[:])
+		v1, sys := vc[0], vc[2]
 		vloc := r.loc(i, 5, 0, 1)
 		if def.coded && len(v1) > 0 && !localSystem(sys) {
 			switch {

@@ -110,12 +110,12 @@ func (r *run) names(i, n int, placeholders bool) {
 		}
 		var rep []byte
 		rep, rest = cut(rest, r.d.Repetition)
+		var name [2][]byte
+		r.comps(rep, name[:])
 		for comp := 1; comp <= 2; comp++ {
-			var v []byte
+			v := name[1]
 			if comp == 1 {
-				v = r.sub(r.comp(rep, 1), 1)
-			} else {
-				v = r.comp(rep, 2)
+				v = r.sub(name[0], 1)
 			}
 			if len(v) == 0 || isNullBytes(v) {
 				continue
@@ -224,12 +224,14 @@ func (r *run) addresses(i, n int, complete bool) {
 		if blank(rep, r.d) {
 			continue
 		}
-		country := r.comp(rep, 6)
+		var c [9][]byte
+		r.comps(rep, c[:])
+		country := c[5]
 		if !usCountry(country) {
 			continue
 		}
-		street := r.sub(r.comp(rep, 1), 1)
-		city, state, zip := r.comp(rep, 3), r.comp(rep, 4), r.comp(rep, 5)
+		street := r.sub(c[0], 1)
+		city, state, zip := c[2], c[3], c[4]
 		if complete && (len(street) == 0 || len(city) == 0 || len(state) == 0 || len(zip) == 0) {
 			missing := ""
 			for _, p := range [...]struct {
@@ -260,7 +262,7 @@ func (r *run) addresses(i, n int, complete bool) {
 		case validState:
 			r.zipState(i, r.loc(i, n, k, 5), zip, state)
 		}
-		if county := r.comp(rep, 9); len(county) > 0 && !isNullBytes(county) {
+		if county := c[8]; len(county) > 0 && !isNullBytes(county) {
 			r.county(i, r.loc(i, n, k, 9), county, state, validState)
 		}
 	}
@@ -345,21 +347,23 @@ func (r *run) phones(i, n int) {
 		}
 		var rep []byte
 		rep, rest = cut(rest, r.d.Repetition)
-		use, equip := r.comp(rep, 2), r.comp(rep, 3)
+		var c [8][]byte
+		r.comps(rep, c[:])
+		use, equip := c[1], c[2]
 		net := string(use) == "NET"
 		internet := string(equip) == "Internet" || string(equip) == "X.400"
 		if net != internet && len(use) > 0 && len(equip) > 0 {
 			r.report(rulePhoneUseEquipment, i, r.loc(i, n, k, 3), args{value: quote(use), detail: quote(equip)})
 		}
 		if net || internet {
-			if mail := r.comp(rep, 4); len(mail) > 0 && !validEmail(mail) {
+			if mail := c[3]; len(mail) > 0 && !validEmail(mail) {
 				r.report(ruleEmailInvalid, i, r.loc(i, n, k, 4), args{value: quote(mail)})
 			}
 			continue
 		}
-		area, local := r.comp(rep, 6), r.comp(rep, 7)
+		area, local := c[5], c[6]
 		if len(area) == 0 && len(local) == 0 {
-			if old := r.comp(rep, 1); digitCount(old) >= 7 {
+			if old := c[0]; digitCount(old) >= 7 {
 				r.report(rulePhoneMisplaced, i, r.loc(i, n, k, 1), args{value: quote(old),
 					detail: "the number is only in XTN-1, which Z22 does not use"})
 			}
@@ -374,11 +378,11 @@ func (r *run) phones(i, n int) {
 			r.report(rulePhoneInvalid, i, r.loc(i, n, k, 7), args{value: quote(rep)})
 			continue
 		}
-		if cc := r.comp(rep, 5); len(cc) > 0 && string(cc) != "1" && string(cc) != "+1" {
+		if cc := c[4]; len(cc) > 0 && string(cc) != "1" && string(cc) != "+1" {
 			r.report(rulePhoneExtension, i, r.loc(i, n, k, 5), args{value: quote(cc),
 				detail: "a number with a US area code and a 7-digit local number has country code 1 (or none)"})
 		}
-		if ext := r.comp(rep, 8); len(ext) > 0 && (len(ext) > 5 || !isDigits(ext)) {
+		if ext := c[7]; len(ext) > 0 && (len(ext) > 5 || !isDigits(ext)) {
 			r.report(rulePhoneExtension, i, r.loc(i, n, k, 8), args{value: quote(ext),
 				detail: "an extension (XTN-8) is 1 to 5 digits"})
 		}

@@ -52,13 +52,13 @@ func (r *run) structure() {
 	var counts [numSegDefs]int
 	for i := range n {
 		s := r.m.Segment(i)
-		name := s.Name()
-		def := segByName(name)
+		def := segByBytes(s.Raw())
 		info := segInfo{def: def}
 		if def >= 0 {
 			counts[def]++
 			info.seq = counts[def]
 		} else {
+			name := s.Name()
 			// Occurrence numbers of non-Z22 segments, counted by name: a map, so that a message
 			// of many unknown segments costs time in proportion to their number.
 			if r.extra == nil {

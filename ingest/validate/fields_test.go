@@ -1,0 +1,90 @@
+package validate
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/vaxgate/vaxgate/hl7"
+	"github.com/vaxgate/vaxgate/ingest/vxugen"
+)
+
+// TestFieldAccessorsReadWhatHL7Reads: the field index and the accessors of fields.go return, for
+// every field, repetition, component and subcomponent, the bytes hl7's accessors return, on
+// generated, fixture and mutated messages (other delimiters included).
+func TestFieldAccessorsReadWhatHL7Reads(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	gen := vxugen.New(vxugen.Options{Seed: 7, Now: goldenNow})
+	msgs := [][]byte{readFixture(t, "base.hl7"), readFixture(t, "delimiters.hl7"), []byte("MSH|^~\\&\rPID\rPID|\rZZZ|a~b^c&d~|~^&|||\r")}
+	for range 300 {
+		m := gen.Next()
+		msgs = append(msgs, m, mutate(rng, m), mutate(rng, mutate(rng, m)))
+	}
+	v := testValidator(t)
+	for _, data := range msgs {
+		m, err := hl7.Parse(data)
+		if err != nil {
+			continue
+		}
+		r := &run{}
+		r.reset(v, m, v.sev)
+		r.structure()
+		for i := range m.NumSegments() {
+			s := m.Segment(i)
+			for n := 0; n <= int(r.segs[i].nf)+2; n++ {
+				f := s.Field(n)
+				if got := r.fld(i, n); !bytes.Equal(got, f.Raw()) {
+					t.Fatalf("%s field %d: %q, hl7 %q", s.Name(), n, got, f.Raw())
+				}
+				if r.segs[i].header && n <= 2 {
+					continue // literal: never split
+				}
+				if got := r.rep1(i, n); !bytes.Equal(got, f.Rep(1).Raw()) {
+					t.Fatalf("%s-%d rep 1: %q, hl7 %q", s.Name(), n, got, f.Rep(1).Raw())
+				}
+				for c := 1; c <= 4; c++ {
+					if got := r.fcomp(i, n, c); !bytes.Equal(got, f.Component(c).Raw()) {
+						t.Fatalf("%s-%d.%d: %q, hl7 %q", s.Name(), n, c, got, f.Component(c).Raw())
+					}
+				}
+				rest := r.fld(i, n)
+				for k := 1; rest != nil; k++ {
+					var rep []byte
+					rep, rest = cut(rest, r.d.Repetition)
+					hr := f.Rep(k)
+					var cs [7][]byte
+					r.comps(rep, cs[:])
+					for c := 1; c <= 7; c++ {
+						hc := hr.Component(c)
+						if got := r.comp(rep, c); !bytes.Equal(got, hc.Raw()) || !bytes.Equal(cs[c-1], hc.Raw()) {
+							t.Fatalf("%s-%d rep %d comp %d: %q / %q, hl7 %q", s.Name(), n, k, c, got, cs[c-1], hc.Raw())
+						}
+						for sc := 1; sc <= 3; sc++ {
+							if got := r.sub(r.comp(rep, c), sc); !bytes.Equal(got, hc.Sub(sc).Raw()) {
+								t.Fatalf("%s-%d rep %d comp %d sub %d: %q, hl7 %q", s.Name(), n, k, c, sc, got, hc.Sub(sc).Raw())
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestZeroBytes: zeroBytes marks exactly the zero bytes of a word.
+func TestZeroBytes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for range 500000 {
+		var x, want uint64
+		for b := range 8 {
+			v := uint64([]byte{0, 1, 0x7f, 0x80, 0xff, byte(rng.IntN(256))}[rng.IntN(6)])
+			x |= v << (8 * b)
+			if v == 0 {
+				want |= 0x80 << (8 * b)
+			}
+		}
+		if got := zeroBytes(x); got != want {
+			t.Fatalf("zeroBytes(%#x) = %#x, want %#x", x, got, want)
+		}
+	}
+}
