@@ -168,16 +168,16 @@ var lastRequiredField = func() (t [numSegDefs]int) {
 type dtKind uint8
 
 const (
-	dkOther      dtKind = iota // a primitive without a format, or a composite not below
-	dkDTM                      // DTM
-	dkDT                       // DT
-	dkDTDay                    // DT_D: a DT of day precision
-	dkNM                       // NM
-	dkSI                       // SI
-	dkTS                       // TS of no particular precision
-	dkTSNZ                     // TS_NZ: at least a day
-	dkTSZ                      // TS_Z: seconds and time zone
-	dkTSM                      // TS_M: at least a month
+	dkOther dtKind = iota // a primitive without a format, or a composite not below
+	dkDTM                 // DTM
+	dkDT                  // DT
+	dkDTDay               // DT_D: a DT of day precision
+	dkNM                  // NM
+	dkSI                  // SI
+	dkTS                  // TS of no particular precision
+	dkTSNZ                // TS_NZ: at least a day
+	dkTSZ                 // TS_Z: seconds and time zone
+	dkTSM                 // TS_M: at least a month
 )
 
 // dtKinds is the dtKind of each data type; dtCoded says which are CE, CWE or CNE.
