@@ -43,7 +43,7 @@ func BenchmarkApplyTraffic(b *testing.B) {
 				v.Merge()
 				v.Written()
 			}
-			v = NewView()
+			v = NewViewFor(batch)
 		}
 		rec := recs[i%len(recs)]
 		if k, ok := KeyOf(rec); ok {

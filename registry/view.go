@@ -153,17 +153,22 @@ type doseGroup struct {
 }
 
 // NewView returns an empty view.
-func NewView() *View {
+func NewView() *View { return NewViewFor(0) }
+
+// NewViewFor returns an empty view for a batch of n records, its tables sized for them: growing
+// nine tables from nothing, entry by entry, cost more than the rest of applying a batch of new
+// patients.
+func NewViewFor(n int) *View {
 	return &View{
-		patients: map[PatientKey]*Patient{},
-		blocks:   map[BlockKey][]*Patient{},
-		regs:     map[int64]*RegistryPatient{},
-		fillers:  map[FillerKey]*Vaccination{},
-		vaccs:    map[int64][]*Vaccination{},
-		byReg:    map[int64][]*Vaccination{},
-		seen:     map[int64]bool{},
-		demo:     map[*ingest.Record]*Demographics{},
-		touched:  map[doseGroup]bool{},
+		patients: make(map[PatientKey]*Patient, n),
+		blocks:   make(map[BlockKey][]*Patient, n),
+		regs:     make(map[int64]*RegistryPatient, n),
+		fillers:  make(map[FillerKey]*Vaccination, n),
+		vaccs:    make(map[int64][]*Vaccination, n),
+		byReg:    make(map[int64][]*Vaccination, n),
+		seen:     make(map[int64]bool, 2*n),
+		demo:     make(map[*ingest.Record]*Demographics, n),
+		touched:  make(map[doseGroup]bool, n),
 	}
 }
 

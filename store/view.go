@@ -82,7 +82,7 @@ var (
 // those the records name by order number. Statements queued after it go out with the next round
 // trip.
 func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry.View, error) {
-	v := registry.NewView()
+	v := registry.NewViewFor(len(recs))
 	var ids struct {
 		env, value, authority, typ textArray
 		org                        int8Array
