@@ -4,6 +4,7 @@ import (
 	"bytes"
 
 	"github.com/vaxgate/vaxgate/ack"
+	"github.com/vaxgate/vaxgate/hl7"
 )
 
 // The elements pass walks every field, repetition, component and subcomponent of the Z22
@@ -238,6 +239,7 @@ type elemCtx struct {
 }
 
 func (r *run) elements() {
+	defaultDelims := r.d == hl7.DefaultDelimiters
 	for i := range r.segs {
 		def := r.segs[i].def
 		if def < 0 {
@@ -259,6 +261,18 @@ func (r *run) elements() {
 			}
 			c.loc.Field, c.loc.Rep, c.loc.Component, c.loc.Sub = n, 0, 0, 0
 			raw := r.data[sp.start:sp.end]
+			if len(raw) < minClean && len(raw) > 0 && fd != nil && n < 256 && defaultDelims && !(def == segOBX && n == 5) {
+				k := shortKey(def, n, raw)
+				if r.v.clean.short.has(k) {
+					continue // checked before, found clean
+				}
+				before := r.reports
+				r.field(&c, n, raw)
+				if r.reports == before {
+					r.v.clean.short.add(k)
+				}
+				continue
+			}
 			if len(raw) < minClean || len(raw) > maxClean || fd == nil || fd.dt < 0 {
 				r.field(&c, n, raw)
 				continue
