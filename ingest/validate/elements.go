@@ -227,6 +227,35 @@ var plainTypes = func() (t [numDatatypes]bool) {
 // beyond its length: skipping the others saves a call per component.
 func checked(dt dtRef, vs vsRef) bool { return vs > 0 || !plainTypes[dt] }
 
+// checkSig is what the elements pass's verdict on a field value depends on besides the value and
+// the message's delimiters (see field): its usage, repetitions, length, the data type checked and
+// the value set. Two fields of one message with the same signature and the same bytes are found
+// clean or not alike (which rule reports a problem depends on the place; whether there is one
+// does not).
+type checkSig struct {
+	usage       usage
+	max, maxLen int
+	dt          dtRef
+	vs          vsRef
+}
+
+// memoEntry is a field of the message found clean: its signature and where its bytes are.
+type memoEntry struct {
+	sig checkSig
+	sp  span
+}
+
+// seenClean reports whether a field of this message with signature sig and bytes raw was found
+// clean.
+func (r *run) seenClean(sig checkSig, raw []byte) bool {
+	for _, e := range r.memo {
+		if e.sig == sig && bytes.Equal(r.data[e.sp.start:e.sp.end], raw) {
+			return true
+		}
+	}
+	return false
+}
+
 // maxReps bounds the repetitions checked in one field: a hostile message with thousands of
 // repetitions costs a finding, not a finding per repetition.
 const maxReps = 20
@@ -283,7 +312,21 @@ func (r *run) elements() {
 				typ = dt
 			}
 			if !repeats[typ] {
+				// A patient's or a message's own value: not remembered across messages, but the
+				// message may repeat it (the next of kin's address and telephone number are often
+				// the patient's, the dates of a dose its observations').
+				sig := checkSig{usage: fd.usage, max: fd.max, maxLen: fd.maxLen, dt: typ, vs: fd.vs} // typ: the type field checks
+				if semanticField(def, n) {
+					sig.vs = 0
+				}
+				if r.seenClean(sig, raw) {
+					continue
+				}
+				before := r.reports
 				r.field(&c, n, raw)
+				if r.reports == before {
+					r.memo = append(r.memo, memoEntry{sig, sp})
+				}
 				continue
 			}
 			k := cleanKey(&key, def, n, dt, r.d, raw)

@@ -16,7 +16,8 @@ type run struct {
 	today date
 
 	segs   []segInfo
-	fields []span // where the fields of the segments are (fields.go)
+	fields []span      // where the fields of the segments are (fields.go)
+	memo   []memoEntry // fields of this message found clean by the elements pass (seenClean)
 	orders []orderGroup
 	obx    []int // OBX segment indices of the order groups, each group's a contiguous run
 	items  []item
@@ -43,6 +44,7 @@ func (r *run) reset(v *Validator, m *hl7.Message, sev []ack.Severity) {
 		r.fields = nil // do not keep a hostile message's index in the pool
 	}
 	r.fields = r.fields[:0]
+	r.memo = r.memo[:0]
 	r.orders = r.orders[:0]
 	r.obx = r.obx[:0]
 	r.items = r.items[:0]
