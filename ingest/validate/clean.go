@@ -47,6 +47,7 @@ var repeats = func() (t [numDatatypes]bool) {
 type cleanFields struct {
 	long  cowSet[string]
 	short cowSet[uint64]
+	segs  cowSet[string] // the remembered values of a whole segment (see elements)
 }
 
 // cleanKey is the key of field n of a segment of definition def, of data type dt (0 unless the
@@ -67,7 +68,7 @@ func shortKey(def segRef, n int, raw []byte) uint64 {
 	return k
 }
 
-func (c *cleanFields) has(key []byte) bool { return c.long.has(string(key)) }
+func (c *cleanFields) has(key []byte) bool { return hasBytes(&c.long, key) }
 func (c *cleanFields) add(key []byte)      { c.long.add(string(key)) }
 
 // sizes returns how many long values are published and how many wait (for tests).
@@ -91,6 +92,17 @@ func (c *cowSet[K]) has(key K) bool {
 		return false
 	}
 	_, ok := (*m)[key]
+	return ok
+}
+
+// hasBytes is has for a key given as bytes, without making it a string (the map index converts it
+// in place; through has's parameter it would be copied to the heap for every look-up).
+func hasBytes(c *cowSet[string], key []byte) bool {
+	m := c.pub.Load()
+	if m == nil {
+		return false
+	}
+	_, ok := (*m)[string(key)]
 	return ok
 }
 

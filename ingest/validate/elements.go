@@ -267,8 +267,49 @@ type elemCtx struct {
 	loc ack.Location
 }
 
+// How the elements pass treats a field (fieldClass).
+const (
+	fcSkip   = iota // not checked here (MSH-1, 2, 9, 11, 12), or empty and not required
+	fcDirect        // checked every time
+	fcShort         // a short value: remembered across messages by shortKey
+	fcLong          // a value of a type that repeats: remembered across messages by cleanKey
+	fcMemo          // a value of the patient's or the message's own: remembered within the message
+)
+
+// fieldClass says how field n (at sp) of segment i, of definition def, is checked, and the data
+// type its value is checked as when the message chooses it (OBX-5), else 0.
+func (r *run) fieldClass(i int, def segRef, n int, sp span, fd *elemDef, defaultDelims bool) (class int, dt dtRef) {
+	if def == segMSH && (n <= 2 || n == 9 || n == 11 || n == 12) {
+		return fcSkip, 0 // delimiters, MSH-9, MSH-11, MSH-12: the parser, header() and the pipeline
+	}
+	size := int(sp.end - sp.start)
+	if size == 0 && (fd == nil || fd.usage != uR) {
+		return fcSkip, 0 // empty and not required: most fields of most segments
+	}
+	if size < minClean && size > 0 && fd != nil && n < 256 && defaultDelims && !(def == segOBX && n == 5) {
+		return fcShort, 0
+	}
+	if size < minClean || size > maxClean || fd == nil || fd.dt < 0 {
+		return fcDirect, 0
+	}
+	typ := fd.dt
+	if def == segOBX && n == 5 {
+		dt = obxValueType(r.fld(i, 2))
+		typ = dt
+	}
+	if !repeats[typ] {
+		return fcMemo, dt
+	}
+	return fcLong, dt
+}
+
+// maxSegKey bounds the key of a segment's remembered values (segKey).
+const maxSegKey = 768
+
 func (r *run) elements() {
 	defaultDelims := r.d == hl7.DefaultDelimiters
+	var key [maxClean + cleanHead]byte
+	var segKey [maxSegKey]byte
 	for i := range r.segs {
 		def := r.segs[i].def
 		if def < 0 {
@@ -276,21 +317,45 @@ func (r *run) elements() {
 		}
 		sd := &z22Segments[def]
 		c := elemCtx{seg: i, def: def, loc: ack.Location{Segment: sd.name, Sequence: r.segs[i].seq}}
-		// One pass over the segment's fields, then the required fields past its last one.
 		f0, last := int(r.segs[i].f0), int(r.segs[i].nf)
-		var key [maxClean + cleanHead]byte
-		for x, sp := range r.fields[f0 : f0+last] {
+		spans := r.fields[f0 : f0+last]
+
+		// The values of the segment that are remembered across messages (short values, values of
+		// the types that repeat), together: when the segment's combination was found clean, one
+		// look-up stands for all of them. (Its key: the definition and delimiters, then each such
+		// field's number, length and bytes, and the type of OBX-5 when the message chooses it.)
+		sk := append(segKey[:0], byte(def), r.d.Field, r.d.Component, r.d.Repetition, r.d.Escape, r.d.Subcomponent)
+		for x, sp := range spans {
 			n := x + 1
-			if def == segMSH && (n <= 2 || n == 9 || n == 11 || n == 12) {
-				continue // delimiters, MSH-9, MSH-11, MSH-12: the parser, header() and the pipeline
-			}
 			fd := fieldDef(def, n)
-			if sp.start == sp.end && (fd == nil || fd.usage != uR) {
-				continue // empty and not required: most fields of most segments
+			class, dt := r.fieldClass(i, def, n, sp, fd, defaultDelims)
+			if class != fcShort && class != fcLong {
+				continue
+			}
+			if len(sk)+int(sp.end-sp.start)+6 > len(segKey) {
+				sk = nil // too long to be worth a key
+				break
+			}
+			sk = append(sk, byte(n), byte(n>>8), byte(dt), byte(dt>>8), byte(sp.end-sp.start), byte((sp.end-sp.start)>>8))
+			sk = append(sk, r.data[sp.start:sp.end]...)
+		}
+		segHit := sk != nil && hasBytes(&r.v.clean.segs, sk)
+		segClean := true // every remembered value of the segment found clean
+
+		// One pass over the segment's fields, then the required fields past its last one.
+		for x, sp := range spans {
+			n := x + 1
+			fd := fieldDef(def, n)
+			class, dt := r.fieldClass(i, def, n, sp, fd, defaultDelims)
+			if class == fcSkip || segHit && (class == fcShort || class == fcLong) {
+				continue
 			}
 			c.loc.Field, c.loc.Rep, c.loc.Component, c.loc.Sub = n, 0, 0, 0
 			raw := r.data[sp.start:sp.end]
-			if len(raw) < minClean && len(raw) > 0 && fd != nil && n < 256 && defaultDelims && !(def == segOBX && n == 5) {
+			switch class {
+			case fcDirect:
+				r.field(&c, n, raw)
+			case fcShort:
 				k := shortKey(def, n, raw)
 				if r.v.clean.short.has(k) {
 					continue // checked before, found clean
@@ -299,23 +364,18 @@ func (r *run) elements() {
 				r.field(&c, n, raw)
 				if r.reports == before {
 					r.v.clean.short.add(k)
+				} else {
+					segClean = false
 				}
-				continue
-			}
-			if len(raw) < minClean || len(raw) > maxClean || fd == nil || fd.dt < 0 {
-				r.field(&c, n, raw)
-				continue
-			}
-			dt, typ := dtRef(0), fd.dt
-			if def == segOBX && n == 5 {
-				dt = obxValueType(r.fld(i, 2))
-				typ = dt
-			}
-			if !repeats[typ] {
+			case fcMemo:
 				// A patient's or a message's own value: not remembered across messages, but the
 				// message may repeat it (the next of kin's address and telephone number are often
 				// the patient's, the dates of a dose its observations').
-				sig := checkSig{usage: fd.usage, max: fd.max, maxLen: fd.maxLen, dt: typ, vs: fd.vs} // typ: the type field checks
+				typ := fd.dt
+				if def == segOBX && n == 5 {
+					typ = dt
+				}
+				sig := checkSig{usage: fd.usage, max: fd.max, maxLen: fd.maxLen, dt: typ, vs: fd.vs}
 				if semanticField(def, n) {
 					sig.vs = 0
 				}
@@ -327,17 +387,22 @@ func (r *run) elements() {
 				if r.reports == before {
 					r.memo = append(r.memo, memoEntry{sig, sp})
 				}
-				continue
+			case fcLong:
+				k := cleanKey(&key, def, n, dt, r.d, raw)
+				if r.v.clean.has(k) {
+					continue // checked before, found clean
+				}
+				before := r.reports
+				r.field(&c, n, raw)
+				if r.reports == before {
+					r.v.clean.add(k)
+				} else {
+					segClean = false
+				}
 			}
-			k := cleanKey(&key, def, n, dt, r.d, raw)
-			if r.v.clean.has(k) {
-				continue // checked before, found clean
-			}
-			before := r.reports
-			r.field(&c, n, raw)
-			if r.reports == before {
-				r.v.clean.add(k)
-			}
+		}
+		if !segHit && segClean && sk != nil && len(sk) > 6 {
+			r.v.clean.segs.add(string(sk))
 		}
 		for n := last + 1; n <= lastRequiredField[def]; n++ {
 			if def == segMSH && (n == 9 || n == 11 || n == 12) {

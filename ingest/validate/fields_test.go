@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/vaxgate/vaxgate/hl7"
 	"github.com/vaxgate/vaxgate/ingest/vxugen"
@@ -86,5 +87,39 @@ func TestZeroBytes(t *testing.T) {
 		if got := zeroBytes(x); got != want {
 			t.Fatalf("zeroBytes(%#x) = %#x, want %#x", x, got, want)
 		}
+	}
+}
+
+// TestValidateTrafficAllocatesNothing: once the validator has seen some traffic, validating a
+// message without findings allocates nothing (the package's promise; a look-up that made its key
+// a string would allocate for every field).
+func TestValidateTrafficAllocatesNothing(t *testing.T) {
+	v, err := New(Options{Now: func() time.Time { return goldenNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := vxugen.New(vxugen.Options{Seed: 11, Now: goldenNow})
+	var ms []*hl7.Message
+	for range 300 {
+		m := mustParse(t, g.Next())
+		if fs := v.Validate(m, "SITE1"); len(fs) > 0 {
+			continue // findings are allocated: not this test's case
+		}
+		ms = append(ms, m)
+	}
+	if len(ms) < 100 {
+		t.Fatalf("only %d of 300 generated messages have no findings", len(ms))
+	}
+	for range 3 { // publish what the first pass remembered
+		for _, m := range ms {
+			v.Validate(m, "SITE1")
+		}
+	}
+	i := 0
+	if n := testing.AllocsPerRun(1000, func() {
+		v.Validate(ms[i%len(ms)], "SITE1")
+		i++
+	}); n != 0 {
+		t.Fatalf("%v allocations per message", n)
 	}
 }
