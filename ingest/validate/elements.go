@@ -460,7 +460,7 @@ func (r *run) field(c *elemCtx, n int, raw []byte) {
 	}
 	if fd.max >= 0 && reps > fd.max {
 		c.loc.Rep = fd.max + 1
-		r.problem(c, kRepeat, fd, []byte(itoa(reps)), itoa(fd.max)+" repetition"+plural(fd.max), false)
+		r.problemCount(c, kRepeat, fd, reps, itoa(fd.max)+" repetition"+plural(fd.max))
 		c.loc.Rep = 0
 		reps = min(reps, max(fd.max, 1))
 	}
@@ -473,7 +473,7 @@ func (r *run) field(c *elemCtx, n int, raw []byte) {
 		}
 		c.loc.Rep = k
 		if fd.maxLen > 0 && len(rep) > fd.maxLen {
-			r.problem(c, kLength, fd, []byte(itoa(len(rep))), itoa(fd.maxLen), false)
+			r.problemCount(c, kLength, fd, len(rep), itoa(fd.maxLen))
 		}
 		if dt > 0 && checked(dt, vs) {
 			r.value(c, fd, dt, vs, rep, 1)
@@ -531,7 +531,7 @@ func (r *run) value(c *elemCtx, el *elemDef, dt dtRef, vs vsRef, v []byte, depth
 		case isNullBytes(part):
 		default:
 			if cd.maxLen > 0 && len(part) > cd.maxLen {
-				r.problem(c, kLength, cd, []byte(itoa(len(part))), itoa(cd.maxLen), false)
+				r.problemCount(c, kLength, cd, len(part), itoa(cd.maxLen))
 			}
 			if cd.dt > 0 && checked(cd.dt, cd.vs) {
 				if depth == 1 {
@@ -640,8 +640,23 @@ func (r *run) coded(c *elemCtx, el *elemDef, vs vsRef, v []byte, sep byte) {
 	c.loc = save
 }
 
-// problem reports a generic problem through its specific or generic rule.
+// problem reports a generic problem through its specific or generic rule; value is the value
+// found (nil: none), quoted in the finding.
 func (r *run) problem(c *elemCtx, k kind, el *elemDef, value []byte, detail string, dateType bool) {
+	v := ""
+	if value != nil {
+		v = quote(value)
+	}
+	r.problemText(c, k, el, v, value != nil, detail, dateType)
+}
+
+// problemCount reports a problem of length or repetitions (kLength, kRepeat): the finding names
+// the count n as it is, not quoted.
+func (r *run) problemCount(c *elemCtx, k kind, el *elemDef, n int, detail string) {
+	r.problemText(c, k, el, itoa(n), true, detail, false)
+}
+
+func (r *run) problemText(c *elemCtx, k kind, el *elemDef, value string, hasValue bool, detail string, dateType bool) {
 	rule := problemRule(c.def, c.loc, k, dateType)
 	a := args{name: el.name, detail: detail}
 	if rule == ruleNameTypeMissing {
@@ -650,11 +665,8 @@ func (r *run) problem(c *elemCtx, k kind, el *elemDef, value []byte, detail stri
 			a.value, a.detail = "M", "a maiden name (M)"
 		}
 	}
-	if value != nil {
-		a.value = quote(value)
-	}
-	if k == kLength || k == kRepeat {
-		a.value = string(value)
+	if hasValue {
+		a.value = value
 	}
 	if k == kRepeat {
 		l := c.loc

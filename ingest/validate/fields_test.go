@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vaxgate/vaxgate/ack"
 	"github.com/vaxgate/vaxgate/hl7"
 	"github.com/vaxgate/vaxgate/ingest/vxugen"
 )
@@ -121,5 +122,25 @@ func TestValidateTrafficAllocatesNothing(t *testing.T) {
 		i++
 	}); n != 0 {
 		t.Fatalf("%v allocations per message", n)
+	}
+}
+
+// TestLocTextTable: the texts made once for the common locations are the texts locText makes.
+func TestLocTextTable(t *testing.T) {
+	for _, seg := range []string{"MSH", "PID", "PD1", "NK1", "ORC", "RXA", "RXR", "OBX", "ZXY", ""} {
+		for f := 0; f <= 40; f++ {
+			for comp := 0; comp <= 25; comp++ {
+				for _, l := range []ack.Location{
+					{Segment: seg, Field: f, Component: comp},
+					{Segment: seg, Field: f, Component: comp, Rep: 1, Sequence: 1},
+					{Segment: seg, Field: f, Component: comp, Rep: 2},
+					{Segment: seg, Field: f, Component: comp, Sequence: 3, Sub: 1},
+				} {
+					if got, want := locText(l), buildLocText(l); got != want {
+						t.Fatalf("locText(%+v) = %q, want %q", l, got, want)
+					}
+				}
+			}
+		}
 	}
 }
