@@ -303,6 +303,13 @@ func (r *run) fieldClass(i int, def segRef, n int, sp span, fd *elemDef, default
 	return fcLong, dt
 }
 
+// fieldClassOf is a field's class and data type (fieldClass), kept between the two loops of
+// elements over a segment's fields.
+type fieldClassOf struct {
+	class uint8
+	dt    dtRef
+}
+
 // maxSegKey bounds the key of a segment's remembered values (segKey).
 const maxSegKey = 768
 
@@ -325,16 +332,18 @@ func (r *run) elements() {
 		// look-up stands for all of them. (Its key: the definition and delimiters, then each such
 		// field's number, length and bytes, and the type of OBX-5 when the message chooses it.)
 		sk := append(segKey[:0], byte(def), r.d.Field, r.d.Component, r.d.Repetition, r.d.Escape, r.d.Subcomponent)
+		r.classes = r.classes[:0]
 		for x, sp := range spans {
 			n := x + 1
 			fd := fieldDef(def, n)
 			class, dt := r.fieldClass(i, def, n, sp, fd, defaultDelims)
-			if class != fcShort && class != fcLong {
+			r.classes = append(r.classes, fieldClassOf{uint8(class), dt})
+			if class != fcShort && class != fcLong || sk == nil {
 				continue
 			}
 			if len(sk)+int(sp.end-sp.start)+6 > len(segKey) {
 				sk = nil // too long to be worth a key
-				break
+				continue
 			}
 			sk = append(sk, byte(n), byte(n>>8), byte(dt), byte(dt>>8), byte(sp.end-sp.start), byte((sp.end-sp.start)>>8))
 			sk = append(sk, r.data[sp.start:sp.end]...)
@@ -346,7 +355,7 @@ func (r *run) elements() {
 		for x, sp := range spans {
 			n := x + 1
 			fd := fieldDef(def, n)
-			class, dt := r.fieldClass(i, def, n, sp, fd, defaultDelims)
+			class, dt := int(r.classes[x].class), r.classes[x].dt
 			if class == fcSkip || segHit && (class == fcShort || class == fcLong) {
 				continue
 			}
