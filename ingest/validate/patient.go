@@ -110,12 +110,12 @@ func (r *run) names(i, n int, placeholders bool) {
 		}
 		var rep []byte
 		rep, rest = cut(rest, r.d.Repetition)
-		var name [2][]byte
-		r.comps(rep, name[:])
+		var nc [2][]byte // family name, given name
+		r.comps(rep, nc[:])
 		for comp := 1; comp <= 2; comp++ {
-			v := name[1]
+			v := nc[1]
 			if comp == 1 {
-				v = r.sub(name[0], 1)
+				v = r.sub(nc[0], 1)
 			}
 			if len(v) == 0 || isNullBytes(v) {
 				continue
