@@ -214,6 +214,50 @@ var dtKinds, dtCoded = func() (k [numDatatypes]dtKind, coded [numDatatypes]bool)
 	return k, coded
 }()
 
+// elemCheck is what the elements pass reads of an element's definition, packed: the definitions
+// (elemDef, with the element's name) are five times larger, and a message reads those of every
+// field of its segments and every component of its values, each time from caches that the rest of
+// the server's work has filled with other things. The definitions themselves are read only to
+// name an element in a finding.
+type elemCheck struct {
+	maxLen int32 // -1: no limit
+	max    int16 // repetitions; -1: unbounded
+	dt     dtRef
+	vs     vsRef
+	usage  usage
+}
+
+// fieldChecks[def][n-1] is elemCheck of field n of segment definition def; compChecks[dt][k-1] of
+// component k of data type dt.
+var fieldChecks, compChecks = func() (f [numSegDefs][]elemCheck, c [numDatatypes][]elemCheck) {
+	pack := func(e *elemDef) elemCheck {
+		x := elemCheck{maxLen: int32(e.maxLen), max: int16(e.max), dt: e.dt, vs: e.vs, usage: e.usage}
+		if int(x.maxLen) != e.maxLen || int(x.max) != e.max {
+			panic("validate: a Z22 length or repetition count does not fit elemCheck")
+		}
+		return x
+	}
+	for i := range z22Segments {
+		for n := range z22Segments[i].fields {
+			f[i] = append(f[i], pack(&z22Segments[i].fields[n]))
+		}
+	}
+	for i := range z22Datatypes {
+		for k := range z22Datatypes[i].comps {
+			c[i] = append(c[i], pack(&z22Datatypes[i].comps[k]))
+		}
+	}
+	return f, c
+}()
+
+// fieldCheck returns elemCheck of field n of seg, or nil (as fieldDef).
+func fieldCheck(seg segRef, n int) *elemCheck {
+	if seg < 0 || int(seg) >= len(fieldChecks) || n < 1 || n > len(fieldChecks[seg]) {
+		return nil
+	}
+	return &fieldChecks[seg][n-1]
+}
+
 // plainTypes are the primitive data types without a format to check (ST, IS, ID, TX, ...): a
 // value of one with no value set has nothing to check but its length, which the caller checks.
 var plainTypes = func() (t [numDatatypes]bool) {
@@ -278,7 +322,7 @@ const (
 
 // fieldClass says how field n (at sp) of segment i, of definition def, is checked, and the data
 // type its value is checked as when the message chooses it (OBX-5), else 0.
-func (r *run) fieldClass(i int, def segRef, n int, sp span, fd *elemDef, defaultDelims bool) (class int, dt dtRef) {
+func (r *run) fieldClass(i int, def segRef, n int, sp span, fd *elemCheck, defaultDelims bool) (class int, dt dtRef) {
 	if def == segMSH && (n <= 2 || n == 9 || n == 11 || n == 12) {
 		return fcSkip, 0 // delimiters, MSH-9, MSH-11, MSH-12: the parser, header() and the pipeline
 	}
@@ -335,7 +379,7 @@ func (r *run) elements() {
 		r.classes = r.classes[:0]
 		for x, sp := range spans {
 			n := x + 1
-			fd := fieldDef(def, n)
+			fd := fieldCheck(def, n)
 			class, dt := r.fieldClass(i, def, n, sp, fd, defaultDelims)
 			r.classes = append(r.classes, fieldClassOf{uint8(class), dt})
 			if class != fcShort && class != fcLong || sk == nil {
@@ -354,7 +398,7 @@ func (r *run) elements() {
 		// One pass over the segment's fields, then the required fields past its last one.
 		for x, sp := range spans {
 			n := x + 1
-			fd := fieldDef(def, n)
+			fd := fieldCheck(def, n)
 			class, dt := int(r.classes[x].class), r.classes[x].dt
 			if class == fcSkip || segHit && (class == fcShort || class == fcLong) {
 				continue
@@ -384,7 +428,7 @@ func (r *run) elements() {
 				if def == segOBX && n == 5 {
 					typ = dt
 				}
-				sig := checkSig{usage: fd.usage, max: fd.max, maxLen: fd.maxLen, dt: typ, vs: fd.vs}
+				sig := checkSig{usage: fd.usage, max: int(fd.max), maxLen: int(fd.maxLen), dt: typ, vs: fd.vs}
 				if semanticField(def, n) {
 					sig.vs = 0
 				}
@@ -425,9 +469,9 @@ func (r *run) elements() {
 
 // field checks field n (raw, as it is in the message) of the segment c is in.
 func (r *run) field(c *elemCtx, n int, raw []byte) {
-	fd := fieldDef(c.def, n)
+	fd, fc := fieldDef(c.def, n), fieldCheck(c.def, n) // fd: for the findings' names only
 	if len(raw) == 0 {
-		if fd != nil && fd.usage == uR {
+		if fc != nil && fc.usage == uR {
 			r.problem(c, kMissing, fd, nil, "", false)
 		}
 		return
@@ -438,20 +482,20 @@ func (r *run) field(c *elemCtx, n int, raw []byte) {
 	}
 	if isNullBytes(raw) {
 		// "" asks to delete a stored value: for a required field that is as good as missing.
-		if fd.usage == uR {
+		if fc.usage == uR {
 			r.problem(c, kMissing, fd, nil, "", false)
 		}
 		return
 	}
-	if fd.usage == uX {
+	if fc.usage == uX {
 		r.problem(c, kNotSupported, fd, nil, "", false)
 		return
 	}
-	dt := fd.dt
+	dt := fc.dt
 	if c.def == segOBX && n == 5 {
 		dt = obxValueType(r.fld(c.seg, 2))
 	}
-	vs := fd.vs
+	vs := fc.vs
 	if semanticField(c.def, n) {
 		vs = 0
 	}
@@ -467,11 +511,11 @@ func (r *run) field(c *elemCtx, n int, raw []byte) {
 		l.Rep = 0
 		r.report(ruleRepetitionsLimit, c.seg, c.loc, args{at: locText(l), value: itoa(reps), detail: itoa(r.v.maxReps)})
 	}
-	if fd.max >= 0 && reps > fd.max {
-		c.loc.Rep = fd.max + 1
-		r.problemCount(c, kRepeat, fd, reps, itoa(fd.max)+" repetition"+plural(fd.max))
+	if fmax := int(fc.max); fmax >= 0 && reps > fmax {
+		c.loc.Rep = fmax + 1
+		r.problemCount(c, kRepeat, fd, reps, itoa(fmax)+" repetition"+plural(fmax))
 		c.loc.Rep = 0
-		reps = min(reps, max(fd.max, 1))
+		reps = min(reps, max(fmax, 1))
 	}
 	reps = min(reps, maxReps)
 	for k := 1; k <= reps; k++ {
@@ -481,8 +525,8 @@ func (r *run) field(c *elemCtx, n int, raw []byte) {
 			continue
 		}
 		c.loc.Rep = k
-		if fd.maxLen > 0 && len(rep) > fd.maxLen {
-			r.problemCount(c, kLength, fd, len(rep), itoa(fd.maxLen))
+		if maxLen := int(fc.maxLen); maxLen > 0 && len(rep) > maxLen {
+			r.problemCount(c, kLength, fd, len(rep), itoa(maxLen))
 		}
 		if dt > 0 && checked(dt, vs) {
 			r.value(c, fd, dt, vs, rep, 1)
@@ -494,12 +538,12 @@ func (r *run) field(c *elemCtx, n int, raw []byte) {
 // value checks one value of data type dt at depth 1 (a field repetition, split in components) or
 // depth 2 (a component, split in subcomponents). el is the element it is the value of.
 func (r *run) value(c *elemCtx, el *elemDef, dt dtRef, vs vsRef, v []byte, depth int) {
-	d := &z22Datatypes[dt]
+	checks := compChecks[dt] // what is checked of each component; the definitions name them
 	sep := r.d.Component
 	if depth > 1 {
 		sep = r.d.Subcomponent
 	}
-	if len(d.comps) == 0 {
+	if len(checks) == 0 {
 		first, _ := cut(v, sep)
 		r.primitive(c, el, dt, vs, first)
 		return
@@ -513,13 +557,14 @@ func (r *run) value(c *elemCtx, el *elemDef, dt dtRef, vs vsRef, v []byte, depth
 	}
 	rest := v
 	last := lastRequired[dt]
-	for k := 1; k <= len(d.comps); k++ {
+	for k := 1; k <= len(checks); k++ {
 		if rest == nil && k > last {
 			break // nothing left to read and nothing left that is required
 		}
 		var part []byte
 		part, rest = cut(rest, sep)
-		cd := &d.comps[k-1]
+		cc := &checks[k-1]
+		cd := &z22Datatypes[dt].comps[k-1]
 		// The location of the part; what is called below leaves c.loc as it found it, so only
 		// the number set here is put back.
 		saveComp, saveSub := c.loc.Component, c.loc.Sub
@@ -530,24 +575,24 @@ func (r *run) value(c *elemCtx, el *elemDef, dt dtRef, vs vsRef, v []byte, depth
 		}
 		switch {
 		case len(part) == 0:
-			if cd.usage == uR {
+			if cc.usage == uR {
 				r.problem(c, kMissing, cd, nil, "", false)
 			}
-		case cd.usage == uX:
+		case cc.usage == uX:
 			if !isNullBytes(part) {
 				r.problem(c, kNotSupported, cd, nil, "", false)
 			}
 		case isNullBytes(part):
 		default:
-			if cd.maxLen > 0 && len(part) > cd.maxLen {
-				r.problemCount(c, kLength, cd, len(part), itoa(cd.maxLen))
+			if maxLen := int(cc.maxLen); maxLen > 0 && len(part) > maxLen {
+				r.problemCount(c, kLength, cd, len(part), itoa(maxLen))
 			}
-			if cd.dt > 0 && checked(cd.dt, cd.vs) {
+			if cc.dt > 0 && checked(cc.dt, cc.vs) {
 				if depth == 1 {
-					r.value(c, cd, cd.dt, cd.vs, part, 2)
+					r.value(c, cd, cc.dt, cc.vs, part, 2)
 				} else {
 					// Below subcomponents there is nothing to split: check the primitive.
-					r.primitive(c, cd, cd.dt, cd.vs, part)
+					r.primitive(c, cd, cc.dt, cc.vs, part)
 				}
 			}
 		}
