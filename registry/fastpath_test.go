@@ -93,18 +93,25 @@ func TestLinkKeyHash(t *testing.T) {
 	for range 20000 {
 		family := randomText(rng, textPieces)
 		dob := time.Date(1900+rng.IntN(130), time.Month(1+rng.IntN(12)), 1+rng.IntN(28), 0, 0, 0, 0, time.UTC).Format("20060102")
+		switch rng.IntN(6) {
+		case 0:
+			dob = []string{"20240230", "2024013", "0000101", "00000101", "2024-01-01", " 20240101 ", "20240101123000", "2O240101", "+0240101", ""}[rng.IntN(10)]
+		case 1:
+			dob += "1200"
+		}
 		rec := &ingest.Record{Env: []string{"P", "T"}[rng.IntN(2)], Sender: &ingest.Sender{},
 			VXU: &ingest.VXU{Patient: ingest.Patient{BirthDate: dob, Names: []ingest.Name{{Family: family, Type: "L"}}}}}
 		got, ok := LinkKey(rec)
 		m := matchNameNFD(family)
-		if ok != (m != "") {
-			t.Fatalf("LinkKey(%q): ok %v", family, ok)
+		birth := ParseDate(dob)
+		if ok != (m != "" && birth != nil) {
+			t.Fatalf("LinkKey(%q, %q): ok %v", family, dob, ok)
 		}
 		if !ok {
 			continue
 		}
 		h := fnv.New32a()
-		h.Write([]byte(rec.Env + "|" + dob + "|" + m))
+		h.Write([]byte(rec.Env + "|" + birth.Format("20060102") + "|" + m))
 		if want := int32(h.Sum32()); got != want {
 			t.Fatalf("LinkKey(%q, %s) = %d, want %d", family, dob, got, want)
 		}

@@ -269,16 +269,26 @@ func LinkKey(rec *ingest.Record) (key int32, ok bool) {
 		return 0, false
 	}
 	pt := &rec.VXU.Patient
-	birth := ParseDate(pt.BirthDate)
 	family := pt.LegalName().Family
-	if birth == nil {
-		return 0, false
-	}
 	// FNV-1a of env|YYYYMMDD|family, hashed as it is built: no string is made (this runs for every
 	// record of every batch).
 	var buf [96]byte
 	b := append(buf[:0], rec.Env...)
 	b = append(b, '|')
+	if s := strings.TrimSpace(pt.BirthDate); len(s) >= 8 {
+		if _, _, _, valid, ok := eightDigitDate(s); ok {
+			// The date as it formats: its eight digits (no time.Time to make).
+			if !valid {
+				return 0, false
+			}
+			b = append(b, s[:8]...)
+			return linkHash(b, family)
+		}
+	}
+	birth := ParseDate(pt.BirthDate)
+	if birth == nil {
+		return 0, false
+	}
 	if y := birth.Year(); y >= 0 && y <= 9999 {
 		b = appendDigits(b, y, 4)
 		b = appendDigits(b, int(birth.Month()), 2)
@@ -286,6 +296,11 @@ func LinkKey(rec *ingest.Record) (key int32, ok bool) {
 	} else {
 		b = birth.AppendFormat(b, "20060102")
 	}
+	return linkHash(b, family)
+}
+
+// linkHash completes LinkKey: b holds env|YYYYMMDD.
+func linkHash(b []byte, family string) (int32, bool) {
 	b = append(b, '|')
 	n := len(b)
 	if isASCII(family) {

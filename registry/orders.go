@@ -120,23 +120,32 @@ func ParseDate(s string) *time.Time {
 	if len(s) < 8 {
 		return nil
 	}
-	if y, ok := digits(s[0:4]); ok && y >= 1 {
-		// Eight digits (nearly every date): what time.Parse would decide, without its generality.
-		m, mok := digits(s[4:6])
-		d, dok := digits(s[6:8])
-		if mok && dok {
-			if m < 1 || m > 12 || d < 1 || d > daysIn(y, m) {
-				return nil
-			}
-			t := time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC)
-			return &t
+	if y, m, d, valid, ok := eightDigitDate(s); ok {
+		if !valid {
+			return nil
 		}
+		t := time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC)
+		return &t
 	}
 	t, err := time.Parse("20060102", s[:8])
 	if err != nil {
 		return nil
 	}
 	return &t
+}
+
+// eightDigitDate reads the first eight bytes of s (trimmed, at least eight long) when they are
+// digits and the year is not 0 (nearly every date): what time.Parse("20060102") would decide,
+// without its generality. ok is false when time.Parse must decide; valid says whether the date
+// exists.
+func eightDigitDate(s string) (y, m, d int, valid, ok bool) {
+	y, yok := digits(s[0:4])
+	m, mok := digits(s[4:6])
+	d, dok := digits(s[6:8])
+	if !yok || !mok || !dok || y < 1 {
+		return 0, 0, 0, false, false
+	}
+	return y, m, d, m >= 1 && m <= 12 && d >= 1 && d <= daysIn(y, m), true
 }
 
 // digits reads s, all ASCII digits, as a number; ok is false otherwise.
