@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"hash/fnv"
 	"strings"
 	"time"
 	"unicode"
@@ -58,6 +57,41 @@ func primaryAddress(as []ingest.Address) ingest.Address {
 // diacritics, so that "Müller", "MULLER" and "Mul-ler" compare equal (EHRs without UTF-8 drop the
 // umlaut; others add spaces, hyphens and apostrophes inconsistently).
 func MatchName(s string) string {
+	if isASCII(s) {
+		// The common case: NFD leaves ASCII as it is, and its letters are A-Z and a-z.
+		if lowerLetters(s) {
+			return s
+		}
+		var buf [64]byte
+		return string(appendMatchASCII(buf[:0], s))
+	}
+	// Latin letters with diacritics (names from Europe and the Americas): each character is
+	// normalised on its own, as the table below has it (see latinMatch).
+	var buf [64]byte
+	out := buf[:0]
+	for _, r := range s {
+		if r >= rune(len(latinMatch)) {
+			return matchNameNFD(s)
+		}
+		out = append(out, latinMatch[r]...)
+	}
+	return string(out)
+}
+
+// latinMatch is MatchName of each character below U+0250 (ASCII, Latin-1, Latin Extended-A and
+// -B), computed by matchNameNFD. A string of these characters normalises character by character:
+// none of them is a combining mark, each decomposes into letters and nonspacing marks (which
+// MatchName drops), so the canonical reordering of marks that NFD does across characters cannot
+// change what is kept.
+var latinMatch = func() (t [0x250]string) {
+	for r := range t {
+		t[r] = matchNameNFD(string(rune(r)))
+	}
+	return t
+}()
+
+// matchNameNFD is MatchName of any string, through Unicode normalisation.
+func matchNameNFD(s string) string {
 	var b strings.Builder
 	for _, r := range norm.NFD.String(s) {
 		switch {
@@ -71,6 +105,39 @@ func MatchName(s string) string {
 	return b.String()
 }
 
+// isASCII reports whether s is all ASCII.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// lowerLetters reports whether s (ASCII) is what MatchName makes of it: lower-case letters only.
+func lowerLetters(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+// appendMatchASCII appends MatchName(s) of an ASCII s: its letters, in lower case.
+func appendMatchASCII(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'a' && c <= 'z':
+			dst = append(dst, c)
+		case c >= 'A' && c <= 'Z':
+			dst = append(dst, c+'a'-'A')
+		}
+	}
+	return dst
+}
+
 // streetWords unifies the usual street-type abbreviations.
 var streetWords = map[string]string{
 	"street": "st", "avenue": "ave", "av": "ave", "road": "rd", "drive": "dr", "lane": "ln",
@@ -82,6 +149,14 @@ var streetWords = map[string]string{
 // MatchStreet normalises a street line: words of letters and digits, lower case, without
 // diacritics, abbreviations unified ("12 Elm Street" = "12 ELM ST.").
 func MatchStreet(s string) string {
+	if isASCII(s) {
+		return matchStreetASCII(s)
+	}
+	return matchStreetNFD(s)
+}
+
+// matchStreetNFD is MatchStreet of any string, through Unicode normalisation.
+func matchStreetNFD(s string) string {
 	var words []string
 	var w strings.Builder
 	flush := func() {
@@ -109,6 +184,14 @@ func MatchStreet(s string) string {
 }
 
 func zip5(z string) string {
+	if n := leadingDigits(z); n >= 5 || n == len(z) {
+		return z[:min(n, 5)] // the common case: digits first, nothing to copy
+	}
+	return zip5Any(z)
+}
+
+// zip5Any is zip5 of any string: its first five digits.
+func zip5Any(z string) string {
 	var b strings.Builder
 	for _, r := range z {
 		if r >= '0' && r <= '9' {
@@ -119,6 +202,48 @@ func zip5(z string) string {
 		}
 	}
 	return b.String()
+}
+
+// matchStreetASCII is MatchStreet of an ASCII s (NFD leaves it as it is; its letters and digits are
+// A-Z, a-z and 0-9), built in one buffer.
+func matchStreetASCII(s string) string {
+	var buf, wbuf [96]byte
+	out, w := buf[:0], wbuf[:0]
+	flush := func() {
+		if len(w) == 0 {
+			return
+		}
+		if len(out) > 0 {
+			out = append(out, ' ')
+		}
+		if a, ok := streetWords[string(w)]; ok {
+			out = append(out, a...)
+		} else {
+			out = append(out, w...)
+		}
+		w = w[:0]
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+			w = append(w, c)
+		case c >= 'A' && c <= 'Z':
+			w = append(w, c+'a'-'A')
+		default:
+			flush()
+		}
+	}
+	flush()
+	return string(out)
+}
+
+// leadingDigits counts the ASCII digits s starts with.
+func leadingDigits(s string) int {
+	n := 0
+	for n < len(s) && s[n] >= '0' && s[n] <= '9' {
+		n++
+	}
+	return n
 }
 
 // definiteSex is M or F; anything else (U, O, empty) says nothing for linking.
@@ -144,14 +269,66 @@ func LinkKey(rec *ingest.Record) (key int32, ok bool) {
 		return 0, false
 	}
 	pt := &rec.VXU.Patient
+	family := pt.LegalName().Family
+	// FNV-1a of env|YYYYMMDD|family, hashed as it is built: no string is made (this runs for every
+	// record of every batch).
+	var buf [96]byte
+	b := append(buf[:0], rec.Env...)
+	b = append(b, '|')
+	if s := strings.TrimSpace(pt.BirthDate); len(s) >= 8 {
+		if _, _, _, valid, ok := eightDigitDate(s); ok {
+			// The date as it formats: its eight digits (no time.Time to make).
+			if !valid {
+				return 0, false
+			}
+			b = append(b, s[:8]...)
+			return linkHash(b, family)
+		}
+	}
 	birth := ParseDate(pt.BirthDate)
-	family := MatchName(pt.LegalName().Family)
-	if birth == nil || family == "" {
+	if birth == nil {
 		return 0, false
 	}
-	h := fnv.New32a()
-	h.Write([]byte(rec.Env + "|" + birth.Format("20060102") + "|" + family))
-	return int32(h.Sum32()), true
+	if y := birth.Year(); y >= 0 && y <= 9999 {
+		b = appendDigits(b, y, 4)
+		b = appendDigits(b, int(birth.Month()), 2)
+		b = appendDigits(b, birth.Day(), 2)
+	} else {
+		b = birth.AppendFormat(b, "20060102")
+	}
+	return linkHash(b, family)
+}
+
+// linkHash completes LinkKey: b holds env|YYYYMMDD.
+func linkHash(b []byte, family string) (int32, bool) {
+	b = append(b, '|')
+	n := len(b)
+	if isASCII(family) {
+		b = appendMatchASCII(b, family)
+	} else {
+		b = append(b, MatchName(family)...)
+	}
+	if len(b) == n {
+		return 0, false
+	}
+	h := uint32(2166136261)
+	for _, c := range b {
+		h ^= uint32(c)
+		h *= 16777619
+	}
+	return int32(h), true
+}
+
+// appendDigits appends n (>= 0) in decimal, zero-padded to width digits.
+func appendDigits(b []byte, n, width int) []byte {
+	var d [20]byte
+	i := len(d)
+	for n > 0 || i > len(d)-width {
+		i--
+		d[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return append(b, d[i:]...)
 }
 
 // --- linking ---
@@ -223,9 +400,13 @@ func compareDemographics(in, c *Demographics) linkEvidence {
 // The candidates come from the batch's view; the caller holds the block's advisory lock
 // (store's lockLinkKeys, by LinkKey).
 func link(view *View, env string, d *Demographics) linkResult {
+	cands := view.candidates(env, d)
+	if len(cands) == 0 {
+		return linkResult{} // most new patients: no map for the evidence
+	}
 	best := map[int64]linkEvidence{}
 	var order []int64
-	for _, c := range view.candidates(env, d) {
+	for _, c := range cands {
 		e := compareDemographics(d, &c.D)
 		e.RegistryPatientID = c.RegID
 		prev, seen := best[c.RegID]

@@ -2,7 +2,6 @@ package registry
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -56,10 +55,8 @@ func (r *Registry) doseKey(o *ingest.Order) string {
 	if cvx == "" {
 		return "ndc:" + o.NDC
 	}
-	if v, ok := r.codes.Vaccine(cvx); ok && len(v.Groups) > 0 {
-		g := slices.Clone(v.Groups)
-		slices.Sort(g)
-		return "group:" + strings.Join(g, "+")
+	if g := r.groupKeys[codes.NormalizeCVX(cvx)]; g != "" {
+		return g
 	}
 	return "cvx:" + cvx
 }
@@ -123,9 +120,56 @@ func ParseDate(s string) *time.Time {
 	if len(s) < 8 {
 		return nil
 	}
+	if y, m, d, valid, ok := eightDigitDate(s); ok {
+		if !valid {
+			return nil
+		}
+		t := time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC)
+		return &t
+	}
 	t, err := time.Parse("20060102", s[:8])
 	if err != nil {
 		return nil
 	}
 	return &t
+}
+
+// eightDigitDate reads the first eight bytes of s (trimmed, at least eight long) when they are
+// digits and the year is not 0 (nearly every date): what time.Parse("20060102") would decide,
+// without its generality. ok is false when time.Parse must decide; valid says whether the date
+// exists.
+func eightDigitDate(s string) (y, m, d int, valid, ok bool) {
+	y, yok := digits(s[0:4])
+	m, mok := digits(s[4:6])
+	d, dok := digits(s[6:8])
+	if !yok || !mok || !dok || y < 1 {
+		return 0, 0, 0, false, false
+	}
+	return y, m, d, m >= 1 && m <= 12 && d >= 1 && d <= daysIn(y, m), true
+}
+
+// digits reads s, all ASCII digits, as a number; ok is false otherwise.
+func digits(s string) (n int, ok bool) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+// daysIn is the number of days of month m of year y.
+func daysIn(y, m int) int {
+	switch m {
+	case 2:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }

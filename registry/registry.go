@@ -9,6 +9,8 @@ package registry
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/vaxgate/vaxgate/ack"
@@ -21,6 +23,9 @@ type Registry struct {
 	// codes maps vaccines to vaccine groups, so that reports of the same dose under a specific and
 	// an unspecified CVX (08 and 45, both HepB) are recognised as one dose.
 	codes *codes.Set
+	// groupKeys is the dose key of each vaccine that belongs to vaccine groups ("group:" and its
+	// groups, sorted), by canonical CVX: computed once, not for every order.
+	groupKeys map[string]string
 }
 
 // New returns a Registry that groups vaccines by c (nil: the code sets embedded in the binary).
@@ -28,7 +33,15 @@ func New(c *codes.Set) *Registry {
 	if c == nil {
 		c = codes.Default()
 	}
-	return &Registry{codes: c}
+	r := &Registry{codes: c, groupKeys: map[string]string{}}
+	for _, v := range c.Vaccines() {
+		if len(v.Groups) > 0 {
+			g := slices.Clone(v.Groups)
+			slices.Sort(g)
+			r.groupKeys[codes.NormalizeCVX(v.CVX)] = "group:" + strings.Join(g, "+")
+		}
+	}
+	return r
 }
 
 // Tables whose rows get ids from IDs.

@@ -22,7 +22,7 @@ import (
 // number of records changed it.
 type View struct {
 	patients map[PatientKey]*Patient
-	blocks   map[BlockKey]map[int64]*Patient // patients by linking block and given name
+	blocks   map[BlockKey][]*Patient // patients by linking block and given name (a handful each)
 	regs     map[int64]*RegistryPatient
 	fillers  map[FillerKey]*Vaccination
 	vaccs    map[int64][]*Vaccination // by sender patient
@@ -153,17 +153,22 @@ type doseGroup struct {
 }
 
 // NewView returns an empty view.
-func NewView() *View {
+func NewView() *View { return NewViewFor(0) }
+
+// NewViewFor returns an empty view for a batch of n records, its tables sized for them: growing
+// nine tables from nothing, entry by entry, cost more than the rest of applying a batch of new
+// patients.
+func NewViewFor(n int) *View {
 	return &View{
-		patients: map[PatientKey]*Patient{},
-		blocks:   map[BlockKey]map[int64]*Patient{},
-		regs:     map[int64]*RegistryPatient{},
-		fillers:  map[FillerKey]*Vaccination{},
-		vaccs:    map[int64][]*Vaccination{},
-		byReg:    map[int64][]*Vaccination{},
-		seen:     map[int64]bool{},
-		demo:     map[*ingest.Record]*Demographics{},
-		touched:  map[doseGroup]bool{},
+		patients: make(map[PatientKey]*Patient, n),
+		blocks:   make(map[BlockKey][]*Patient, n),
+		regs:     make(map[int64]*RegistryPatient, n),
+		fillers:  make(map[FillerKey]*Vaccination, n),
+		vaccs:    make(map[int64][]*Vaccination, n),
+		byReg:    make(map[int64][]*Vaccination, n),
+		seen:     make(map[int64]bool, 2*n),
+		demo:     make(map[*ingest.Record]*Demographics, n),
+		touched:  make(map[doseGroup]bool, n),
 	}
 }
 
@@ -186,7 +191,22 @@ func BlockOf(env string, d *Demographics) (BlockKey, bool) {
 	if d.Birth == nil || d.MatchFamily == "" || d.MatchGiven == "" {
 		return BlockKey{}, false
 	}
-	return BlockKey{Env: env, Birth: d.Birth.Format(time.DateOnly), Family: d.MatchFamily, Given: d.MatchGiven}, true
+	return BlockKey{Env: env, Birth: dateOnly(*d.Birth), Family: d.MatchFamily, Given: d.MatchGiven}, true
+}
+
+// dateOnly is t.Format(time.DateOnly), written directly for the years of four digits.
+func dateOnly(t time.Time) string {
+	y, m, d := t.Date()
+	if y < 0 || y > 9999 {
+		return t.Format(time.DateOnly)
+	}
+	var buf [10]byte
+	b := appendDigits(buf[:0], y, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(m), 2)
+	b = append(b, '-')
+	b = appendDigits(b, d, 2)
+	return string(b)
 }
 
 // Demographics are rec's identifying fields, normalised once for the batch.
@@ -252,24 +272,22 @@ func (v *View) writeVacc(x *Vaccination) {
 // putPatient adds p (a new patient, or one read) or files it again under its current block.
 func (v *View) putPatient(p *Patient) {
 	if p.hasBlock {
-		delete(v.blocks[p.block], p.ID)
+		v.blocks[p.block] = slices.DeleteFunc(v.blocks[p.block], func(x *Patient) bool { return x.ID == p.ID })
 	}
 	p.block, p.hasBlock = BlockOf(p.Key.Env, &p.D)
 	v.patients[p.Key] = p
 	if p.hasBlock {
-		m := v.blocks[p.block]
-		if m == nil {
-			m = map[int64]*Patient{}
-			v.blocks[p.block] = m
-		}
-		m[p.ID] = p
+		// One entry per patient id (as the map it replaces had): a patient filed again under the
+		// same block replaces its entry.
+		ps := slices.DeleteFunc(v.blocks[p.block], func(x *Patient) bool { return x.ID == p.ID })
+		v.blocks[p.block] = append(ps, p)
 	}
 }
 
 // candidates are the patients of d's block with d's given name, by registry patient and id.
 func (v *View) candidates(env string, d *Demographics) []*Patient {
 	b, ok := BlockOf(env, d)
-	if !ok {
+	if !ok || len(v.blocks[b]) == 0 {
 		return nil
 	}
 	out := make([]*Patient, 0, len(v.blocks[b]))

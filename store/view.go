@@ -93,7 +93,7 @@ var (
 // the days the records' orders name, and those the records name by order number. Statements
 // queued after it go out with the next round trip.
 func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry.View, idCounts, error) {
-	v := registry.NewView()
+	v := registry.NewViewFor(len(recs))
 	// The look-ups' keys, as arrays of the batch row types (rows.go).
 	var ids, blocks, fillers rowArray
 	seenKey := map[registry.PatientKey]bool{}

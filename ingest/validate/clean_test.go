@@ -34,7 +34,7 @@ func TestCleanFieldsKeepFindings(t *testing.T) {
 	for _, m := range msgs {
 		warm.Validate(mustParse(t, m), "SITE1")
 	}
-	if len(warm.clean.m) == 0 {
+	if n, _ := warm.clean.sizes(); n == 0 {
 		t.Fatal("no field value was remembered as clean")
 	}
 	for i, m := range msgs {
@@ -79,14 +79,24 @@ func TestCleanFieldsRespectSeverity(t *testing.T) {
 	}
 }
 
-// TestCleanFieldsBounded: whatever is sent, the set of remembered values stays bounded.
+// TestCleanFieldsBounded: whatever is sent, the set of remembered values stays bounded, and the
+// values published are found.
 func TestCleanFieldsBounded(t *testing.T) {
 	var c cleanFields
 	var buf [maxClean + cleanHead]byte
+	key := func(i int) []byte {
+		return cleanKey(&buf, segPID, 5, 0, hl7.DefaultDelimiters, []byte(time.Duration(i).String()+"^Doe^Jane"))
+	}
 	for i := range 3 * maxCleanFields {
-		c.add(cleanKey(&buf, segPID, 5, 0, hl7.DefaultDelimiters, []byte(time.Duration(i).String()+"^Doe^Jane")))
-		if len(c.m) > maxCleanFields {
-			t.Fatalf("%d values remembered", len(c.m))
+		c.add(key(i))
+		if pub, pending := c.sizes(); pub > maxCleanFields || pending > maxCleanFields/8 {
+			t.Fatalf("%d values published, %d pending", pub, pending)
 		}
+		if i < publishSmall && !c.has(key(i)) {
+			t.Fatalf("value %d not found once added to a small set", i)
+		}
+	}
+	if c.has(key(-1)) {
+		t.Fatal("a value never added is found")
 	}
 }

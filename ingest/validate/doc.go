@@ -25,9 +25,12 @@
 // information changes nothing stored. Deployments and senders override severities by rule ID
 // (Options); Ignore turns a rule off.
 //
-// A Validator is immutable and safe for concurrent use. Validate walks the message once per
-// pass over the parser's zero-copy index, with pooled scratch state and precomputed code tables:
-// a message without findings costs no allocation.
+// A Validator is immutable and safe for concurrent use. Validate indexes each segment's fields
+// once (fields.go) and walks the message once per pass over that index, with pooled scratch state
+// and precomputed code tables: a message without findings costs no allocation. What the elements
+// pass found clean it remembers (clean.go): values that repeat across messages, whole segments'
+// combinations of them, and values a message repeats; only values without any problem are
+// remembered, so that the findings are those of a full check.
 //
 // Finding texts may quote values from the message (codes, dates, a malformed telephone number or
 // ZIP code; never a real name): they belong in the sender's ACK and the archive, not in logs.

@@ -164,6 +164,142 @@ var lastRequiredField = func() (t [numSegDefs]int) {
 	return t
 }()
 
+// dtKind is what the elements pass does with a value of a data type, decided once from the
+// type's base and flavour (comparing their names for every value cost more than the check).
+type dtKind uint8
+
+const (
+	dkOther dtKind = iota // a primitive without a format, or a composite not below
+	dkDTM                 // DTM
+	dkDT                  // DT
+	dkDTDay               // DT_D: a DT of day precision
+	dkNM                  // NM
+	dkSI                  // SI
+	dkTS                  // TS of no particular precision
+	dkTSNZ                // TS_NZ: at least a day
+	dkTSZ                 // TS_Z: seconds and time zone
+	dkTSM                 // TS_M: at least a month
+)
+
+// dtKinds is the dtKind of each data type; dtCoded says which are CE, CWE or CNE.
+var dtKinds, dtCoded = func() (k [numDatatypes]dtKind, coded [numDatatypes]bool) {
+	for i := range z22Datatypes {
+		d := &z22Datatypes[i]
+		switch d.base {
+		case "DTM":
+			k[i] = dkDTM
+		case "DT":
+			k[i] = dkDT
+			if d.id == "DT_D" {
+				k[i] = dkDTDay
+			}
+		case "NM":
+			k[i] = dkNM
+		case "SI":
+			k[i] = dkSI
+		case "TS":
+			k[i] = dkTS
+			switch d.id {
+			case "TS_NZ":
+				k[i] = dkTSNZ
+			case "TS_Z":
+				k[i] = dkTSZ
+			case "TS_M":
+				k[i] = dkTSM
+			}
+		case "CE", "CWE", "CNE":
+			coded[i] = true
+		}
+	}
+	return k, coded
+}()
+
+// elemCheck is what the elements pass reads of an element's definition, packed: the definitions
+// (elemDef, with the element's name) are five times larger, and a message reads those of every
+// field of its segments and every component of its values, each time from caches that the rest of
+// the server's work has filled with other things. The definitions themselves are read only to
+// name an element in a finding.
+type elemCheck struct {
+	maxLen int32 // -1: no limit
+	max    int16 // repetitions; -1: unbounded
+	dt     dtRef
+	vs     vsRef
+	usage  usage
+}
+
+// fieldChecks[def][n-1] is elemCheck of field n of segment definition def; compChecks[dt][k-1] of
+// component k of data type dt.
+var fieldChecks, compChecks = func() (f [numSegDefs][]elemCheck, c [numDatatypes][]elemCheck) {
+	pack := func(e *elemDef) elemCheck {
+		x := elemCheck{maxLen: int32(e.maxLen), max: int16(e.max), dt: e.dt, vs: e.vs, usage: e.usage}
+		if int(x.maxLen) != e.maxLen || int(x.max) != e.max {
+			panic("validate: a Z22 length or repetition count does not fit elemCheck")
+		}
+		return x
+	}
+	for i := range z22Segments {
+		for n := range z22Segments[i].fields {
+			f[i] = append(f[i], pack(&z22Segments[i].fields[n]))
+		}
+	}
+	for i := range z22Datatypes {
+		for k := range z22Datatypes[i].comps {
+			c[i] = append(c[i], pack(&z22Datatypes[i].comps[k]))
+		}
+	}
+	return f, c
+}()
+
+// fieldCheck returns elemCheck of field n of seg, or nil (as fieldDef).
+func fieldCheck(seg segRef, n int) *elemCheck {
+	if seg < 0 || int(seg) >= len(fieldChecks) || n < 1 || n > len(fieldChecks[seg]) {
+		return nil
+	}
+	return &fieldChecks[seg][n-1]
+}
+
+// plainTypes are the primitive data types without a format to check (ST, IS, ID, TX, ...): a
+// value of one with no value set has nothing to check but its length, which the caller checks.
+var plainTypes = func() (t [numDatatypes]bool) {
+	for i := range z22Datatypes {
+		t[i] = len(z22Datatypes[i].comps) == 0 && dtKinds[i] == dkOther
+	}
+	return t
+}()
+
+// checked reports whether a value of data type dt bound to value set vs has anything to check
+// beyond its length: skipping the others saves a call per component.
+func checked(dt dtRef, vs vsRef) bool { return vs > 0 || !plainTypes[dt] }
+
+// checkSig is what the elements pass's verdict on a field value depends on besides the value and
+// the message's delimiters (see field): its usage, repetitions, length, the data type checked and
+// the value set. Two fields of one message with the same signature and the same bytes are found
+// clean or not alike (which rule reports a problem depends on the place; whether there is one
+// does not).
+type checkSig struct {
+	usage       usage
+	max, maxLen int
+	dt          dtRef
+	vs          vsRef
+}
+
+// memoEntry is a field of the message found clean: its signature and where its bytes are.
+type memoEntry struct {
+	sig checkSig
+	sp  span
+}
+
+// seenClean reports whether a field of this message with signature sig and bytes raw was found
+// clean.
+func (r *run) seenClean(sig checkSig, raw []byte) bool {
+	for _, e := range r.memo {
+		if e.sig == sig && bytes.Equal(r.data[e.sp.start:e.sp.end], raw) {
+			return true
+		}
+	}
+	return false
+}
+
 // maxReps bounds the repetitions checked in one field: a hostile message with thousands of
 // repetitions costs a finding, not a finding per repetition.
 const maxReps = 20
@@ -175,64 +311,167 @@ type elemCtx struct {
 	loc ack.Location
 }
 
+// How the elements pass treats a field (fieldClass).
+const (
+	fcSkip   = iota // not checked here (MSH-1, 2, 9, 11, 12), or empty and not required
+	fcDirect        // checked every time
+	fcShort         // a short value: remembered across messages by shortKey
+	fcLong          // a value of a type that repeats: remembered across messages by cleanKey
+	fcMemo          // a value of the patient's or the message's own: remembered within the message
+)
+
+// fieldClass says how field n (at sp) of segment i, of definition def, is checked, and the data
+// type its value is checked as when the message chooses it (OBX-5), else 0.
+func (r *run) fieldClass(i int, def segRef, n int, sp span, fd *elemCheck, defaultDelims bool) (class int, dt dtRef) {
+	if def == segMSH && (n <= 2 || n == 9 || n == 11 || n == 12) {
+		return fcSkip, 0 // delimiters, MSH-9, MSH-11, MSH-12: the parser, header() and the pipeline
+	}
+	size := int(sp.end - sp.start)
+	if size == 0 && (fd == nil || fd.usage != uR) {
+		return fcSkip, 0 // empty and not required: most fields of most segments
+	}
+	if size < minClean && size > 0 && fd != nil && n < 256 && defaultDelims && !(def == segOBX && n == 5) {
+		return fcShort, 0
+	}
+	if size < minClean || size > maxClean || fd == nil || fd.dt < 0 {
+		return fcDirect, 0
+	}
+	typ := fd.dt
+	if def == segOBX && n == 5 {
+		dt = obxValueType(r.fld(i, 2))
+		typ = dt
+	}
+	if !repeats[typ] {
+		return fcMemo, dt
+	}
+	return fcLong, dt
+}
+
+// fieldClassOf is a field's class and data type (fieldClass), kept between the two loops of
+// elements over a segment's fields.
+type fieldClassOf struct {
+	class uint8
+	dt    dtRef
+}
+
+// maxSegKey bounds the key of a segment's remembered values (segKey).
+const maxSegKey = 768
+
 func (r *run) elements() {
+	defaultDelims := r.d == hl7.DefaultDelimiters
+	var key [maxClean + cleanHead]byte
+	var segKey [maxSegKey]byte
 	for i := range r.segs {
 		def := r.segs[i].def
 		if def < 0 {
 			continue
 		}
-		s := r.m.Segment(i)
 		sd := &z22Segments[def]
 		c := elemCtx{seg: i, def: def, loc: ack.Location{Segment: sd.name, Sequence: r.segs[i].seq}}
-		// One pass over the segment's fields (Field(n) for each n would search from the start),
-		// then the required fields past its last one.
-		last := 0
-		var key [maxClean + cleanHead]byte
-		for n, f := range s.Fields() {
-			last = n
-			if def == segMSH && (n <= 2 || n == 9 || n == 11 || n == 12) {
-				continue // delimiters, MSH-9, MSH-11, MSH-12: the parser, header() and the pipeline
+		f0, last := int(r.segs[i].f0), int(r.segs[i].nf)
+		spans := r.fields[f0 : f0+last]
+
+		// The values of the segment that are remembered across messages (short values, values of
+		// the types that repeat), together: when the segment's combination was found clean, one
+		// look-up stands for all of them. (Its key: the definition and delimiters, then each such
+		// field's number, length and bytes, and the type of OBX-5 when the message chooses it.)
+		sk := append(segKey[:0], byte(def), r.d.Field, r.d.Component, r.d.Repetition, r.d.Escape, r.d.Subcomponent)
+		r.classes = r.classes[:0]
+		for x, sp := range spans {
+			n := x + 1
+			fd := fieldCheck(def, n)
+			class, dt := r.fieldClass(i, def, n, sp, fd, defaultDelims)
+			r.classes = append(r.classes, fieldClassOf{uint8(class), dt})
+			if class != fcShort && class != fcLong || sk == nil {
+				continue
+			}
+			if len(sk)+int(sp.end-sp.start)+6 > len(segKey) {
+				sk = nil // too long to be worth a key
+				continue
+			}
+			sk = append(sk, byte(n), byte(n>>8), byte(dt), byte(dt>>8), byte(sp.end-sp.start), byte((sp.end-sp.start)>>8))
+			sk = append(sk, r.data[sp.start:sp.end]...)
+		}
+		segHit := sk != nil && hasBytes(&r.v.clean.segs, sk)
+		segClean := true // every remembered value of the segment found clean
+
+		// One pass over the segment's fields, then the required fields past its last one.
+		for x, sp := range spans {
+			n := x + 1
+			fd := fieldCheck(def, n)
+			class, dt := int(r.classes[x].class), r.classes[x].dt
+			if class == fcSkip || segHit && (class == fcShort || class == fcLong) {
+				continue
 			}
 			c.loc.Field, c.loc.Rep, c.loc.Component, c.loc.Sub = n, 0, 0, 0
-			raw := f.Raw()
-			fd := fieldDef(def, n)
-			if len(raw) < minClean || len(raw) > maxClean || fd == nil || fd.dt < 0 {
-				r.field(&c, s, n, f)
-				continue
+			raw := r.data[sp.start:sp.end]
+			switch class {
+			case fcDirect:
+				r.field(&c, n, raw)
+			case fcShort:
+				k := shortKey(def, n, raw)
+				if r.v.clean.short.has(k) {
+					continue // checked before, found clean
+				}
+				before := r.reports
+				r.field(&c, n, raw)
+				if r.reports == before {
+					r.v.clean.short.add(k)
+				} else {
+					segClean = false
+				}
+			case fcMemo:
+				// A patient's or a message's own value: not remembered across messages, but the
+				// message may repeat it (the next of kin's address and telephone number are often
+				// the patient's, the dates of a dose its observations').
+				typ := fd.dt
+				if def == segOBX && n == 5 {
+					typ = dt
+				}
+				sig := checkSig{usage: fd.usage, max: int(fd.max), maxLen: int(fd.maxLen), dt: typ, vs: fd.vs}
+				if semanticField(def, n) {
+					sig.vs = 0
+				}
+				if r.seenClean(sig, raw) {
+					continue
+				}
+				before := r.reports
+				r.field(&c, n, raw)
+				if r.reports == before {
+					r.memo = append(r.memo, memoEntry{sig, sp})
+				}
+			case fcLong:
+				k := cleanKey(&key, def, n, dt, r.d, raw)
+				if r.v.clean.has(k) {
+					continue // checked before, found clean
+				}
+				before := r.reports
+				r.field(&c, n, raw)
+				if r.reports == before {
+					r.v.clean.add(k)
+				} else {
+					segClean = false
+				}
 			}
-			dt, typ := dtRef(0), fd.dt
-			if def == segOBX && n == 5 {
-				dt = obxValueType(s.Field(2).Raw())
-				typ = dt
-			}
-			if !repeats[typ] {
-				r.field(&c, s, n, f)
-				continue
-			}
-			k := cleanKey(&key, def, n, dt, r.d, raw)
-			if r.v.clean.has(k) {
-				continue // checked before, found clean
-			}
-			before := r.reports
-			r.field(&c, s, n, f)
-			if r.reports == before {
-				r.v.clean.add(k)
-			}
+		}
+		if !segHit && segClean && sk != nil && len(sk) > 6 {
+			r.v.clean.segs.add(string(sk))
 		}
 		for n := last + 1; n <= lastRequiredField[def]; n++ {
 			if def == segMSH && (n == 9 || n == 11 || n == 12) {
 				continue
 			}
 			c.loc.Field, c.loc.Rep, c.loc.Component, c.loc.Sub = n, 0, 0, 0
-			r.field(&c, s, n, hl7.Field{})
+			r.field(&c, n, nil)
 		}
 	}
 }
 
-func (r *run) field(c *elemCtx, s hl7.Segment, n int, f hl7.Field) {
-	fd := fieldDef(c.def, n)
-	if f.IsEmpty() {
-		if fd != nil && fd.usage == uR {
+// field checks field n (raw, as it is in the message) of the segment c is in.
+func (r *run) field(c *elemCtx, n int, raw []byte) {
+	fd, fc := fieldDef(c.def, n), fieldCheck(c.def, n) // fd: for the findings' names only
+	if len(raw) == 0 {
+		if fc != nil && fc.usage == uR {
 			r.problem(c, kMissing, fd, nil, "", false)
 		}
 		return
@@ -241,40 +480,44 @@ func (r *run) field(c *elemCtx, s hl7.Segment, n int, f hl7.Field) {
 		r.problem(c, kNotSupported, &elemDef{name: "field beyond the segment's definition"}, nil, "", false)
 		return
 	}
-	if f.IsNull() {
+	if isNullBytes(raw) {
 		// "" asks to delete a stored value: for a required field that is as good as missing.
-		if fd.usage == uR {
+		if fc.usage == uR {
 			r.problem(c, kMissing, fd, nil, "", false)
 		}
 		return
 	}
-	if fd.usage == uX {
+	if fc.usage == uX {
 		r.problem(c, kNotSupported, fd, nil, "", false)
 		return
 	}
-	dt := fd.dt
+	dt := fc.dt
 	if c.def == segOBX && n == 5 {
-		dt = obxValueType(s.Field(2).Raw())
+		dt = obxValueType(r.fld(c.seg, 2))
 	}
-	vs := fd.vs
+	vs := fc.vs
 	if semanticField(c.def, n) {
 		vs = 0
 	}
-	reps := f.NumReps()
+	d := r.d
+	reps := 1 // a byte loop: fields are short
+	for _, b := range raw {
+		if b == d.Repetition {
+			reps++
+		}
+	}
 	if reps > r.v.maxReps {
 		l := c.loc
 		l.Rep = 0
 		r.report(ruleRepetitionsLimit, c.seg, c.loc, args{at: locText(l), value: itoa(reps), detail: itoa(r.v.maxReps)})
 	}
-	if fd.max >= 0 && reps > fd.max {
-		c.loc.Rep = fd.max + 1
-		r.problem(c, kRepeat, fd, []byte(itoa(reps)), itoa(fd.max)+" repetition"+plural(fd.max), false)
+	if fmax := int(fc.max); fmax >= 0 && reps > fmax {
+		c.loc.Rep = fmax + 1
+		r.problemCount(c, kRepeat, fd, reps, itoa(fmax)+" repetition"+plural(fmax))
 		c.loc.Rep = 0
-		reps = min(reps, max(fd.max, 1))
+		reps = min(reps, max(fmax, 1))
 	}
 	reps = min(reps, maxReps)
-	d := r.d
-	raw := f.Raw()
 	for k := 1; k <= reps; k++ {
 		var rep []byte
 		rep, raw = cut(raw, d.Repetition)
@@ -282,10 +525,10 @@ func (r *run) field(c *elemCtx, s hl7.Segment, n int, f hl7.Field) {
 			continue
 		}
 		c.loc.Rep = k
-		if fd.maxLen > 0 && len(rep) > fd.maxLen {
-			r.problem(c, kLength, fd, []byte(itoa(len(rep))), itoa(fd.maxLen), false)
+		if maxLen := int(fc.maxLen); maxLen > 0 && len(rep) > maxLen {
+			r.problemCount(c, kLength, fd, len(rep), itoa(maxLen))
 		}
-		if dt > 0 {
+		if dt > 0 && checked(dt, vs) {
 			r.value(c, fd, dt, vs, rep, 1)
 		}
 	}
@@ -295,17 +538,17 @@ func (r *run) field(c *elemCtx, s hl7.Segment, n int, f hl7.Field) {
 // value checks one value of data type dt at depth 1 (a field repetition, split in components) or
 // depth 2 (a component, split in subcomponents). el is the element it is the value of.
 func (r *run) value(c *elemCtx, el *elemDef, dt dtRef, vs vsRef, v []byte, depth int) {
-	d := &z22Datatypes[dt]
+	checks := compChecks[dt] // what is checked of each component; the definitions name them
 	sep := r.d.Component
 	if depth > 1 {
 		sep = r.d.Subcomponent
 	}
-	if len(d.comps) == 0 {
+	if len(checks) == 0 {
 		first, _ := cut(v, sep)
 		r.primitive(c, el, dt, vs, first)
 		return
 	}
-	if d.base == "TS" {
+	if dtKinds[dt] >= dkTS {
 		// TS is DTM plus an unsupported degree of precision: checked as one date, reported
 		// where the TS is.
 		first, _ := cut(v, sep)
@@ -314,14 +557,17 @@ func (r *run) value(c *elemCtx, el *elemDef, dt dtRef, vs vsRef, v []byte, depth
 	}
 	rest := v
 	last := lastRequired[dt]
-	for k := 1; k <= len(d.comps); k++ {
+	for k := 1; k <= len(checks); k++ {
 		if rest == nil && k > last {
 			break // nothing left to read and nothing left that is required
 		}
 		var part []byte
 		part, rest = cut(rest, sep)
-		cd := &d.comps[k-1]
-		save := c.loc
+		cc := &checks[k-1]
+		cd := &z22Datatypes[dt].comps[k-1]
+		// The location of the part; what is called below leaves c.loc as it found it, so only
+		// the number set here is put back.
+		saveComp, saveSub := c.loc.Component, c.loc.Sub
 		if depth == 1 {
 			c.loc.Component = k
 		} else {
@@ -329,31 +575,31 @@ func (r *run) value(c *elemCtx, el *elemDef, dt dtRef, vs vsRef, v []byte, depth
 		}
 		switch {
 		case len(part) == 0:
-			if cd.usage == uR {
+			if cc.usage == uR {
 				r.problem(c, kMissing, cd, nil, "", false)
 			}
-		case cd.usage == uX:
+		case cc.usage == uX:
 			if !isNullBytes(part) {
 				r.problem(c, kNotSupported, cd, nil, "", false)
 			}
 		case isNullBytes(part):
 		default:
-			if cd.maxLen > 0 && len(part) > cd.maxLen {
-				r.problem(c, kLength, cd, []byte(itoa(len(part))), itoa(cd.maxLen), false)
+			if maxLen := int(cc.maxLen); maxLen > 0 && len(part) > maxLen {
+				r.problemCount(c, kLength, cd, len(part), itoa(maxLen))
 			}
-			if cd.dt > 0 {
+			if cc.dt > 0 && checked(cc.dt, cc.vs) {
 				if depth == 1 {
-					r.value(c, cd, cd.dt, cd.vs, part, 2)
+					r.value(c, cd, cc.dt, cc.vs, part, 2)
 				} else {
 					// Below subcomponents there is nothing to split: check the primitive.
-					r.primitive(c, cd, cd.dt, cd.vs, part)
+					r.primitive(c, cd, cc.dt, cc.vs, part)
 				}
 			}
 		}
-		c.loc = save
+		c.loc.Component, c.loc.Sub = saveComp, saveSub
 	}
 	r.predicates(c, dt, v, sep)
-	if vs > 0 && (d.base == "CE" || d.base == "CWE" || d.base == "CNE") {
+	if vs > 0 && dtCoded[dt] {
 		r.coded(c, el, vs, v, sep)
 	}
 }
@@ -363,24 +609,23 @@ func (r *run) primitive(c *elemCtx, el *elemDef, dt dtRef, vs vsRef, v []byte) {
 	if len(v) == 0 || isNullBytes(v) {
 		return
 	}
-	d := &z22Datatypes[dt]
-	switch d.base {
-	case "DTM":
+	switch k := dtKinds[dt]; k {
+	case dkDTM:
 		if _, ok := parseDTM(v); !ok {
 			r.problem(c, kFormat, el, v, "", true)
 		}
-	case "DT":
+	case dkDT, dkDTDay:
 		t, ok := parseDTM(v)
 		if !ok || t.digits > 8 || t.tz {
 			r.problem(c, kFormat, el, v, "", true)
-		} else if d.id == "DT_D" && t.digits != 8 {
+		} else if k == dkDTDay && t.digits != 8 {
 			r.problem(c, kPrecision, el, v, "YYYYMMDD", true)
 		}
-	case "NM":
+	case dkNM:
 		if !isNumber(v) {
 			r.problem(c, kFormat, el, v, "", false)
 		}
-	case "SI":
+	case dkSI:
 		if !isDigits(v) {
 			r.problem(c, kFormat, el, v, "", false)
 		}
@@ -406,16 +651,16 @@ func (r *run) timestamp(c *elemCtx, el *elemDef, dt dtRef, v []byte) {
 		r.problem(c, kFormat, el, v, "", true)
 		return
 	}
-	switch z22Datatypes[dt].id {
-	case "TS_NZ":
+	switch dtKinds[dt] {
+	case dkTSNZ:
 		if t.digits < 8 {
 			r.problem(c, kPrecision, el, v, "YYYYMMDD", true)
 		}
-	case "TS_Z":
+	case dkTSZ:
 		if t.digits < 14 || !t.tz {
 			r.problem(c, kPrecision, el, v, "YYYYMMDDHHMMSS+/-ZZZZ", true)
 		}
-	case "TS_M":
+	case dkTSM:
 		if t.digits < 6 {
 			r.problem(c, kPrecision, el, v, "YYYYMM or YYYYMMDD", true)
 		}
@@ -449,8 +694,23 @@ func (r *run) coded(c *elemCtx, el *elemDef, vs vsRef, v []byte, sep byte) {
 	c.loc = save
 }
 
-// problem reports a generic problem through its specific or generic rule.
+// problem reports a generic problem through its specific or generic rule; value is the value
+// found (nil: none), quoted in the finding.
 func (r *run) problem(c *elemCtx, k kind, el *elemDef, value []byte, detail string, dateType bool) {
+	v := ""
+	if value != nil {
+		v = quote(value)
+	}
+	r.problemText(c, k, el, v, value != nil, detail, dateType)
+}
+
+// problemCount reports a problem of length or repetitions (kLength, kRepeat): the finding names
+// the count n as it is, not quoted.
+func (r *run) problemCount(c *elemCtx, k kind, el *elemDef, n int, detail string) {
+	r.problemText(c, k, el, itoa(n), true, detail, false)
+}
+
+func (r *run) problemText(c *elemCtx, k kind, el *elemDef, value string, hasValue bool, detail string, dateType bool) {
 	rule := problemRule(c.def, c.loc, k, dateType)
 	a := args{name: el.name, detail: detail}
 	if rule == ruleNameTypeMissing {
@@ -459,11 +719,8 @@ func (r *run) problem(c *elemCtx, k kind, el *elemDef, value []byte, detail stri
 			a.value, a.detail = "M", "a maiden name (M)"
 		}
 	}
-	if value != nil {
-		a.value = quote(value)
-	}
-	if k == kLength || k == kRepeat {
-		a.value = string(value)
+	if hasValue {
+		a.value = value
 	}
 	if k == kRepeat {
 		l := c.loc

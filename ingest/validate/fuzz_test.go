@@ -162,6 +162,9 @@ func BenchmarkValidate(b *testing.B) {
 	for _, data := range corpusMessages(b) {
 		msgs = append(msgs, mustParse(b, data))
 	}
+	if len(msgs) == 0 {
+		b.Skipf("shared corpus not present (%s): nothing to validate", corpusDir)
+	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {

@@ -22,11 +22,10 @@ var routes162 = valueSet{id: "HL70162", name: "Route of administration (HL7 tabl
 
 func (r *run) order(o *orderGroup) {
 	i := o.rxa
-	rxa := r.m.Segment(i)
 
 	// What kind of report this is: RXA-20 (empty means CP), RXA-9 (administered or historical).
 	// The status as a constant string: converting the bytes would allocate for every dose.
-	switch st := rxa.Field(20).Rep(1).Component(1).Raw(); string(st) {
+	switch st := r.fcomp(i, 20, 1); string(st) {
 	case "":
 		o.status, o.given = "", true
 	case "CP":
@@ -44,20 +43,20 @@ func (r *run) order(o *orderGroup) {
 	r.source(o)
 
 	// RXA-1, RXA-2 (IZ-28, IZ-29).
-	if v := rxa.Field(1).Raw(); len(v) > 0 && string(v) != "0" {
+	if v := r.fld(i, 1); len(v) > 0 && string(v) != "0" {
 		r.report(ruleSubIDCounter, i, r.loc(i, 1, 0, 0), args{value: quote(v), detail: "RXA-1 = 0"})
 	}
-	if v := rxa.Field(2).Raw(); len(v) > 0 && string(v) != "1" {
+	if v := r.fld(i, 2); len(v) > 0 && string(v) != "1" {
 		r.report(ruleSubIDCounter, i, r.loc(i, 2, 0, 0), args{value: quote(v), detail: "RXA-2 = 1"})
 	}
 
 	// Dates.
-	if t, ok := parseDTM(rxa.Field(3).Component(1).Raw()); ok && t.digits >= 8 {
+	if t, ok := parseDTM(r.fcomp(i, 3, 1)); ok && t.digits >= 8 {
 		o.rxaDate = t.date
 		r.adminDate(o)
 	}
-	if end := rxa.Field(4).Component(1).Raw(); len(end) > 0 && !isNullBytes(end) &&
-		!bytes.Equal(end, rxa.Field(3).Component(1).Raw()) {
+	if end := r.fcomp(i, 4, 1); len(end) > 0 && !isNullBytes(end) &&
+		!bytes.Equal(end, r.fcomp(i, 3, 1)) {
 		r.report(ruleRXA4Mismatch, i, r.loc(i, 4, 0, 0), args{value: quote(end)})
 	}
 
@@ -75,9 +74,8 @@ func (r *run) order(o *orderGroup) {
 // source decides whether the dose was administered by the sender (RXA-9 = 00) or is history.
 func (r *run) source(o *orderGroup) {
 	i := o.rxa
-	f := r.m.Segment(i).Field(9)
-	code := f.Rep(1).Component(1).Raw()
-	lot := !r.m.Segment(i).Field(15).IsEmpty()
+	code := r.fcomp(i, 9, 1)
+	lot := len(r.fld(i, 15)) > 0
 	assumed := func() string {
 		if lot {
 			o.admin = true
@@ -119,13 +117,15 @@ func (r *run) adminDate(o *orderGroup) {
 // status against the kind of report.
 func (r *run) vaccineCode(o *orderGroup) {
 	i := o.rxa
-	rep := r.m.Segment(i).Field(5).Rep(1)
-	if rep.IsEmpty() || rep.IsNull() {
+	rep := r.rep1(i, 5)
+	if len(rep) == 0 || isNullBytes(rep) {
 		return // rxa-5-missing
 	}
 	var trip [2]struct{ code, system []byte }
-	trip[0].code, trip[0].system = rep.Component(1).Raw(), rep.Component(3).Raw()
-	trip[1].code, trip[1].system = rep.Component(4).Raw(), rep.Component(6).Raw()
+	var c [6][]byte
+	r.comps(rep, c[:])
+	trip[0].code, trip[0].system = c[0], c[2]
+	trip[1].code, trip[1].system = c[3], c[5]
 	loc := r.loc(i, 5, 0, 1)
 	var ndcMVX string
 	found := false
@@ -180,10 +180,10 @@ func (r *run) vaccineCode(o *orderGroup) {
 			}
 		}
 		if o.cvx == nil {
-			r.report(ruleRXA5Unknown, i, loc, args{value: quote(rep.Raw())})
+			r.report(ruleRXA5Unknown, i, loc, args{value: quote(rep)})
 			return
 		}
-		r.report(ruleRXA5System, i, r.loc(i, 5, 0, 3), args{value: quote(rep.Raw()), detail: detail})
+		r.report(ruleRXA5System, i, r.loc(i, 5, 0, 3), args{value: quote(rep), detail: detail})
 	}
 	if o.cvx == nil {
 		return
@@ -300,8 +300,7 @@ func (v *Validator) VaccineCVX(code, system, altCode, altSystem string) string {
 // amount checks RXA-6 against what the report says and RXA-7.
 func (r *run) amount(o *orderGroup) {
 	i := o.rxa
-	rxa := r.m.Segment(i)
-	raw := rxa.Field(6).Rep(1).Raw()
+	raw := r.rep1(i, 6)
 	amt, ok := parseAmount(raw)
 	if !ok {
 		return // rxa-6-missing or rxa-6-invalid
@@ -320,7 +319,7 @@ func (r *run) amount(o *orderGroup) {
 	if o.given && o.admin && amt <= 0 {
 		r.report(ruleAmountZero, i, r.loc(i, 6, 0, 0), args{value: quote(raw)})
 	}
-	if !is999 && rxa.Field(7).IsEmpty() {
+	if !is999 && len(r.fld(i, 7)) == 0 {
 		r.report(ruleRXA7Missing, i, r.loc(i, 7, 0, 0), args{value: quote(raw)})
 	}
 }
@@ -328,8 +327,7 @@ func (r *run) amount(o *orderGroup) {
 // refusal checks RXA-18 against RXA-20 (Z22 predicate on RXA-18, constraint IZ-32).
 func (r *run) refusal(o *orderGroup) {
 	i := o.rxa
-	f := r.m.Segment(i).Field(18)
-	reason := f.Rep(1).Component(1).Raw()
+	reason := r.fcomp(i, 18, 1)
 	switch {
 	case o.status == "RE" && len(reason) == 0:
 		r.report(ruleRefusalReasonMissing, i, r.loc(i, 18, 0, 0), args{})
@@ -340,7 +338,7 @@ func (r *run) refusal(o *orderGroup) {
 		}
 		r.report(ruleRefusalReasonNotAllowed, i, r.loc(i, 18, 0, 0), args{value: st})
 	}
-	if len(reason) > 0 && !localSystem(f.Rep(1).Component(3).Raw()) && !z22ValueSets[vsNIP002].has(reason) {
+	if len(reason) > 0 && !localSystem(r.fcomp(i, 18, 3)) && !z22ValueSets[vsNIP002].has(reason) {
 		r.report(ruleRXA18Value, i, r.loc(i, 18, 1, 1), args{value: quote(reason)})
 	}
 }
@@ -348,7 +346,7 @@ func (r *run) refusal(o *orderGroup) {
 // action checks RXA-21 (required unless RXA-5 is 998).
 func (r *run) action(o *orderGroup) {
 	i := o.rxa
-	v := r.m.Segment(i).Field(21).Raw()
+	v := r.fld(i, 21)
 	switch {
 	case len(v) == 0:
 		if o.cvx == nil || o.cvx.cvx != "998" {
@@ -366,9 +364,8 @@ var lotPlaceholders = []string{"0", "00", "000", "NA", "N/A", "NONE", "UNK", "UN
 // that the manufacturer is real and makes the vaccine.
 func (r *run) lotAndManufacturer(o *orderGroup) {
 	i := o.rxa
-	rxa := r.m.Segment(i)
 	admin := o.given && o.admin
-	lot := rxa.Field(15).Rep(1).Raw()
+	lot := r.rep1(i, 15)
 	switch {
 	case admin && len(lot) == 0:
 		r.report(ruleLotMissing, i, r.loc(i, 15, 0, 0), args{})
@@ -376,7 +373,7 @@ func (r *run) lotAndManufacturer(o *orderGroup) {
 		r.report(ruleLotPlaceholder, i, r.loc(i, 15, 0, 0), args{value: quote(lot)})
 	}
 	if admin && o.rxaDate != 0 {
-		if t, ok := parseDTM(rxa.Field(16).Component(1).Raw()); ok && t.digits >= 6 {
+		if t, ok := parseDTM(r.fcomp(i, 16, 1)); ok && t.digits >= 6 {
 			exp := t.date
 			if t.digits == 6 {
 				// A month-only expiration date means the end of that month.
@@ -387,15 +384,15 @@ func (r *run) lotAndManufacturer(o *orderGroup) {
 			}
 		}
 	}
-	mf := rxa.Field(17).Rep(1)
-	code := mf.Component(1).Raw()
+	mf := r.rep1(i, 17)
+	code := r.comp(mf, 1)
 	if len(code) == 0 {
-		if admin && mf.IsEmpty() {
+		if admin && len(mf) == 0 {
 			r.report(ruleMVXMissing, i, r.loc(i, 17, 0, 0), args{})
 		}
 		return
 	}
-	if sys := mf.Component(3).Raw(); len(sys) > 0 && string(sys) != "MVX" {
+	if sys := r.comp(mf, 3); len(sys) > 0 && string(sys) != "MVX" {
 		r.report(ruleMVXSystem, i, r.loc(i, 17, 0, 3), args{value: quote(sys)})
 	}
 	m := r.v.tab.manufacturer(code)
@@ -452,8 +449,8 @@ func (r *run) route(o *orderGroup) {
 		return
 	}
 	i := o.rxr
-	rep := r.m.Segment(i).Field(1).Rep(1)
-	code, system := rep.Component(1).Raw(), rep.Component(3).Raw()
+	rep := r.rep1(i, 1)
+	code, system := r.comp(rep, 1), r.comp(rep, 3)
 	if len(code) == 0 || localSystem(system) {
 		return
 	}
@@ -477,12 +474,11 @@ func (r *run) orc(o *orderGroup) {
 	if i < 0 {
 		return
 	}
-	orc := r.m.Segment(i)
-	if v := orc.Field(1).Raw(); len(v) > 0 && string(v) != "RE" {
+	if v := r.fld(i, 1); len(v) > 0 && string(v) != "RE" {
 		r.report(ruleORC1Value, i, r.loc(i, 1, 0, 0), args{value: quote(v)})
 	}
 	if o.status == "NA" || o.status == "RE" {
-		if v := orc.Field(3).Rep(1).Component(1).Raw(); len(v) > 0 && string(v) != "9999" {
+		if v := r.fcomp(i, 3, 1); len(v) > 0 && string(v) != "9999" {
 			r.report(ruleORC3NotGiven, i, r.loc(i, 3, 0, 1), args{value: quote(v), detail: "= " + o.status})
 		}
 	}
@@ -549,23 +545,22 @@ func (r *run) observations(o *orderGroup) {
 	nsets := 0
 	funding := false
 	for k, i := range r.obx[o.obxFrom:o.obxTo] {
-		obx := r.m.Segment(i)
-		if v := obx.Field(1).Raw(); len(v) > 0 && string(v) != itoa(k+1) && string(v) != itoa(r.obxOrdinal(i)) {
+		if v := r.fld(i, 1); len(v) > 0 && string(v) != itoa(k+1) && string(v) != itoa(r.obxOrdinal(i)) {
 			r.report(ruleSetIDSequence, i, r.loc(i, 1, 0, 0), args{value: quote(v),
 				detail: "OBX segments count 1, 2, ... within the message or within each vaccination"})
 		}
-		sub := obx.Field(4).Raw()
+		sub := r.fld(i, 4)
 		if len(sub) > 0 && (!isDigits(sub) || bytes.Count(sub, []byte("0")) == len(sub)) {
 			r.report(ruleOBX4Value, i, r.loc(i, 4, 0, 0), args{value: quote(sub)})
 		}
-		if v := obx.Field(11).Raw(); len(v) > 0 && string(v) != "F" {
+		if v := r.fld(i, 11); len(v) > 0 && string(v) != "F" {
 			r.report(ruleOBX11Value, i, r.loc(i, 11, 0, 0), args{value: quote(v)})
 		}
-		vt := obx.Field(2).Raw()
-		if string(vt) == "NM" && obx.Field(6).IsEmpty() {
+		vt := r.fld(i, 2)
+		if string(vt) == "NM" && len(r.fld(i, 6)) == 0 {
 			r.report(ruleOBX6Missing, i, r.loc(i, 6, 0, 0), args{})
 		}
-		code := obx.Field(3).Rep(1).Component(1).Raw()
+		code := r.fcomp(i, 3, 1)
 		def := obsOf(code)
 		if def == nil {
 			continue
@@ -584,8 +579,10 @@ func (r *run) observations(o *orderGroup) {
 				detail: def.loinc + " (" + def.what + ") takes " + want})
 			continue
 		}
-		val := obx.Field(5).Rep(1)
-		v1, sys := val.Component(1).Raw(), val.Component(3).Raw()
+		val := r.rep1(i, 5)
+		var vc [3][]byte
+		r.comps(val, vc[:])
+		v1, sys := vc[0], vc[2]
 		vloc := r.loc(i, 5, 0, 1)
 		if def.coded && len(v1) > 0 && !localSystem(sys) {
 			switch {
@@ -624,7 +621,7 @@ func (r *run) observations(o *orderGroup) {
 		case loincVaccineType:
 			s.vaccineType = true
 		case loincVISPublished, loincVISPresented:
-			raw := val.Component(1).Raw()
+			raw := v1
 			t, ok := parseDTM(raw)
 			if !ok || t.digits < 8 {
 				continue

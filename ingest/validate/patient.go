@@ -28,11 +28,10 @@ func (r *run) patient() {
 }
 
 func (r *run) pidSegment(i int) {
-	s := r.m.Segment(i)
-	if v := s.Field(1).Raw(); len(v) > 0 && string(v) != "1" {
+	if v := r.fld(i, 1); len(v) > 0 && string(v) != "1" {
 		r.report(ruleSetIDSequence, i, r.loc(i, 1, 0, 0), args{value: quote(v), detail: "PID-1 is always 1"})
 	}
-	if t, ok := parseDTM(s.Field(7).Component(1).Raw()); ok && t.digits >= 8 {
+	if t, ok := parseDTM(r.fcomp(i, 7, 1)); ok && t.digits >= 8 {
 		r.birth = t.date
 		switch {
 		case t.date > r.today:
@@ -41,16 +40,16 @@ func (r *run) pidSegment(i int) {
 			r.report(ruleBirthImplausible, i, r.loc(i, 7, 0, 0), args{value: t.date.String()})
 		}
 	}
-	if t, ok := parseDTM(s.Field(29).Component(1).Raw()); ok && t.digits >= 8 {
+	if t, ok := parseDTM(r.fcomp(i, 29, 1)); ok && t.digits >= 8 {
 		r.death = t.date
-		if string(s.Field(30).Raw()) != "Y" {
+		if string(r.fld(i, 30)) != "Y" {
 			r.report(rulePID29NoIndicator, i, r.loc(i, 30, 0, 0), args{})
 		}
 		if r.birth != 0 && t.date < r.birth {
 			r.report(ruleDeathBeforeBirth, i, r.loc(i, 29, 0, 0), args{value: t.date.String(), detail: r.birth.String()})
 		}
 	}
-	if !s.Field(25).IsEmpty() && string(s.Field(24).Raw()) != "Y" {
+	if len(r.fld(i, 25)) > 0 && string(r.fld(i, 24)) != "Y" {
 		r.report(ruleConditionalNotAllowed, i, r.loc(i, 25, 0, 0), args{name: "Birth Order", detail: "PID-24 (Multiple Birth Indicator) is not Y"})
 	}
 	r.names(i, 5, true)
@@ -61,7 +60,6 @@ func (r *run) pidSegment(i int) {
 }
 
 func (r *run) pd1Segment(i int) {
-	s := r.m.Segment(i)
 	for _, c := range [...]struct {
 		field, cond    int
 		name, condName string
@@ -70,15 +68,14 @@ func (r *run) pd1Segment(i int) {
 		{17, 16, "Immunization Registry Status Effective Date", "PD1-16 (Immunization Registry Status)"},
 		{18, 11, "Publicity Code Effective Date", "PD1-11 (Publicity Code)"},
 	} {
-		if !s.Field(c.field).IsEmpty() && s.Field(c.cond).IsEmpty() {
+		if len(r.fld(i, c.field)) > 0 && len(r.fld(i, c.cond)) == 0 {
 			r.report(ruleConditionalNotAllowed, i, r.loc(i, c.field, 0, 0), args{name: c.name, detail: c.condName + " is empty"})
 		}
 	}
 }
 
 func (r *run) nk1Segment(i, n int) {
-	s := r.m.Segment(i)
-	if v := s.Field(1).Raw(); len(v) > 0 && string(v) != itoa(n) {
+	if v := r.fld(i, 1); len(v) > 0 && string(v) != itoa(n) {
 		r.report(ruleSetIDSequence, i, r.loc(i, 1, 0, 0), args{value: quote(v), detail: "NK1 segments count 1, 2, ... in order; this one is " + itoa(n)})
 	}
 	r.names(i, 2, true)
@@ -101,29 +98,36 @@ var placeholderNames = [][]byte{
 // of every repetition of an XPN field. Family names are checked for placeholders only in the
 // patient's and next of kin's names: a mother's maiden name may well be Baby.
 func (r *run) names(i, n int, placeholders bool) {
-	f := r.m.Segment(i).Field(n)
-	if f.IsEmpty() || f.IsNull() {
+	f := r.fld(i, n)
+	if len(f) == 0 || isNullBytes(f) {
 		return
 	}
 	var buf [128]byte
-	for k, rep := range f.Reps() {
+	rest := f
+	for k := 1; rest != nil; k++ {
 		if k > maxReps {
 			break
 		}
+		var rep []byte
+		rep, rest = cut(rest, r.d.Repetition)
+		var nc [2][]byte // family name, given name
+		r.comps(rep, nc[:])
 		for comp := 1; comp <= 2; comp++ {
-			var v []byte
+			v := nc[1]
 			if comp == 1 {
-				sc := rep.Component(1).Sub(1)
-				if sc.IsEmpty() || sc.IsNull() {
-					continue
+				v = r.sub(nc[0], 1)
+			}
+			if len(v) == 0 || isNullBytes(v) {
+				continue
+			}
+			if !plainText(v, r.d.Escape) {
+				// Escapes or bytes of the character set: as hl7 decodes them.
+				c := r.m.Segment(i).Field(n).Rep(k).Component(comp)
+				if comp == 1 {
+					v = c.Sub(1).AppendDecoded(buf[:0])
+				} else {
+					v = c.AppendDecoded(buf[:0])
 				}
-				v = sc.AppendDecoded(buf[:0])
-			} else {
-				c := rep.Component(2)
-				if c.IsEmpty() || c.IsNull() {
-					continue
-				}
-				v = c.AppendDecoded(buf[:0])
 			}
 			name := "family name"
 			if comp == 2 {
@@ -206,23 +210,28 @@ var usStates = valueSet{id: "USPS", name: "USPS state codes", codes: []string{
 // country is taken as US. complete is false for addresses the profile leaves optional (ORC-22),
 // which are checked only for what they give.
 func (r *run) addresses(i, n int, complete bool) {
-	f := r.m.Segment(i).Field(n)
-	if f.IsEmpty() || f.IsNull() {
+	f := r.fld(i, n)
+	if len(f) == 0 || isNullBytes(f) {
 		return
 	}
-	for k, rep := range f.Reps() {
+	rest := f
+	for k := 1; rest != nil; k++ {
 		if k > maxReps {
 			break
 		}
-		if blank(rep.Raw(), r.d) {
+		var rep []byte
+		rep, rest = cut(rest, r.d.Repetition)
+		if blank(rep, r.d) {
 			continue
 		}
-		country := rep.Component(6).Raw()
+		var c [9][]byte
+		r.comps(rep, c[:])
+		country := c[5]
 		if !usCountry(country) {
 			continue
 		}
-		street := rep.Component(1).Sub(1).Raw()
-		city, state, zip := rep.Component(3).Raw(), rep.Component(4).Raw(), rep.Component(5).Raw()
+		street := r.sub(c[0], 1)
+		city, state, zip := c[2], c[3], c[4]
 		if complete && (len(street) == 0 || len(city) == 0 || len(state) == 0 || len(zip) == 0) {
 			missing := ""
 			for _, p := range [...]struct {
@@ -253,7 +262,7 @@ func (r *run) addresses(i, n int, complete bool) {
 		case validState:
 			r.zipState(i, r.loc(i, n, k, 5), zip, state)
 		}
-		if county := rep.Component(9).Raw(); len(county) > 0 && !isNullBytes(county) {
+		if county := c[8]; len(county) > 0 && !isNullBytes(county) {
 			r.county(i, r.loc(i, n, k, 9), county, state, validState)
 		}
 	}
@@ -262,9 +271,9 @@ func (r *run) addresses(i, n int, complete bool) {
 // facilityAddress checks the address of the administering facility in RXA-11 (LA2: street in
 // component 9, state 12, ZIP 13, country 14).
 func (r *run) facilityAddress(i int) {
-	rep := r.m.Segment(i).Field(11).Rep(1)
-	zip := rep.Component(13).Raw()
-	if len(zip) == 0 || isNullBytes(zip) || !usCountry(rep.Component(14).Raw()) {
+	rep := r.rep1(i, 11)
+	zip := r.comp(rep, 13)
+	if len(zip) == 0 || isNullBytes(zip) || !usCountry(r.comp(rep, 14)) {
 		return
 	}
 	loc := r.loc(i, 11, 0, 13)
@@ -272,7 +281,7 @@ func (r *run) facilityAddress(i int) {
 		r.report(ruleFacilityZip, i, loc, args{value: quote(zip)})
 		return
 	}
-	if st := rep.Component(12).Raw(); len(st) > 0 && usStates.has(st) {
+	if st := r.comp(rep, 12); len(st) > 0 && usStates.has(st) {
 		r.zipState(i, loc, zip, st)
 	}
 }
@@ -327,29 +336,34 @@ func validZip(z []byte) bool {
 // numbers have a US area code and a 7-digit local number where Z22 puts them, use and equipment
 // agree, extensions are digits.
 func (r *run) phones(i, n int) {
-	f := r.m.Segment(i).Field(n)
-	if f.IsEmpty() || f.IsNull() {
+	f := r.fld(i, n)
+	if len(f) == 0 || isNullBytes(f) {
 		return
 	}
-	for k, rep := range f.Reps() {
+	rest := f
+	for k := 1; rest != nil; k++ {
 		if k > maxReps {
 			break
 		}
-		use, equip := rep.Component(2).Raw(), rep.Component(3).Raw()
+		var rep []byte
+		rep, rest = cut(rest, r.d.Repetition)
+		var c [8][]byte
+		r.comps(rep, c[:])
+		use, equip := c[1], c[2]
 		net := string(use) == "NET"
 		internet := string(equip) == "Internet" || string(equip) == "X.400"
 		if net != internet && len(use) > 0 && len(equip) > 0 {
 			r.report(rulePhoneUseEquipment, i, r.loc(i, n, k, 3), args{value: quote(use), detail: quote(equip)})
 		}
 		if net || internet {
-			if mail := rep.Component(4).Raw(); len(mail) > 0 && !validEmail(mail) {
+			if mail := c[3]; len(mail) > 0 && !validEmail(mail) {
 				r.report(ruleEmailInvalid, i, r.loc(i, n, k, 4), args{value: quote(mail)})
 			}
 			continue
 		}
-		area, local := rep.Component(6).Raw(), rep.Component(7).Raw()
+		area, local := c[5], c[6]
 		if len(area) == 0 && len(local) == 0 {
-			if old := rep.Component(1).Raw(); digitCount(old) >= 7 {
+			if old := c[0]; digitCount(old) >= 7 {
 				r.report(rulePhoneMisplaced, i, r.loc(i, n, k, 1), args{value: quote(old),
 					detail: "the number is only in XTN-1, which Z22 does not use"})
 			}
@@ -361,14 +375,14 @@ func (r *run) phones(i, n int) {
 			continue
 		}
 		if !validArea(area) || !validLocal(local) {
-			r.report(rulePhoneInvalid, i, r.loc(i, n, k, 7), args{value: quote(rep.Raw())})
+			r.report(rulePhoneInvalid, i, r.loc(i, n, k, 7), args{value: quote(rep)})
 			continue
 		}
-		if cc := rep.Component(5).Raw(); len(cc) > 0 && string(cc) != "1" && string(cc) != "+1" {
+		if cc := c[4]; len(cc) > 0 && string(cc) != "1" && string(cc) != "+1" {
 			r.report(rulePhoneExtension, i, r.loc(i, n, k, 5), args{value: quote(cc),
 				detail: "a number with a US area code and a 7-digit local number has country code 1 (or none)"})
 		}
-		if ext := rep.Component(8).Raw(); len(ext) > 0 && (len(ext) > 5 || !isDigits(ext)) {
+		if ext := c[7]; len(ext) > 0 && (len(ext) > 5 || !isDigits(ext)) {
 			r.report(rulePhoneExtension, i, r.loc(i, n, k, 8), args{value: quote(ext),
 				detail: "an extension (XTN-8) is 1 to 5 digits"})
 		}

@@ -68,6 +68,15 @@ type valueSet struct {
 // has reports whether code is in the value set. It does not allocate: the conversion in the
 // comparison is done without a copy.
 func (vs *valueSet) has(code []byte) bool {
+	if len(vs.codes) <= 16 {
+		// Most sets are small: comparing lengths first rejects nearly every code at once.
+		for _, c := range vs.codes {
+			if len(c) == len(code) && c == string(code) {
+				return true
+			}
+		}
+		return false
+	}
 	lo, hi := 0, len(vs.codes)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
@@ -90,6 +99,20 @@ func (vs *valueSet) hasString(code string) bool {
 func segByName(name string) segRef {
 	for i := range z22Segments {
 		if z22Segments[i].name == name {
+			return segRef(i)
+		}
+	}
+	return -1
+}
+
+// segByBytes is segByName for a segment as it is in the message (its name is its first three
+// bytes), without making the name a string: it runs for every segment of every message.
+func segByBytes(raw []byte) segRef {
+	if len(raw) < 3 {
+		return -1
+	}
+	for i := range z22Segments {
+		if n := z22Segments[i].name; len(n) == 3 && n[0] == raw[0] && n[1] == raw[1] && n[2] == raw[2] {
 			return segRef(i)
 		}
 	}

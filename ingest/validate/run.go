@@ -10,15 +10,19 @@ import (
 type run struct {
 	v     *Validator
 	m     *hl7.Message
+	data  []byte // m.Bytes()
 	d     hl7.Delimiters
 	sev   []ack.Severity
 	today date
 
-	segs   []segInfo
-	orders []orderGroup
-	obx    []int // OBX segment indices of the order groups, each group's a contiguous run
-	items  []item
-	extra  map[string]int // occurrences of non-Z22 segment names; nil until one is met
+	segs    []segInfo
+	fields  []span         // where the fields of the segments are (fields.go)
+	memo    []memoEntry    // fields of this message found clean by the elements pass (seenClean)
+	classes []fieldClassOf // the elements pass's classes of the fields of one segment
+	orders  []orderGroup
+	obx     []int // OBX segment indices of the order groups, each group's a contiguous run
+	items   []item
+	extra   map[string]int // occurrences of non-Z22 segment names; nil until one is met
 
 	reports   int  // problems met, findings or not (see report)
 	dropped   int  // findings past the findings limit, not kept
@@ -33,9 +37,15 @@ type run struct {
 
 func (r *run) reset(v *Validator, m *hl7.Message, sev []ack.Severity) {
 	r.v, r.m, r.sev = v, m, sev
+	r.data = m.Bytes()
 	r.d = m.Delimiters()
 	r.today = dateOf(v.now())
 	r.segs = r.segs[:0]
+	if cap(r.fields) > 1<<16 {
+		r.fields, r.classes = nil, nil // do not keep a hostile message's index in the pool
+	}
+	r.fields = r.fields[:0]
+	r.memo = r.memo[:0]
 	r.orders = r.orders[:0]
 	r.obx = r.obx[:0]
 	r.items = r.items[:0]

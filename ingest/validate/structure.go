@@ -25,9 +25,12 @@ const numNodes = len(z22Structure)
 
 // segInfo is what the structure pass learns about each segment of the message.
 type segInfo struct {
-	def   segRef // Z22 segment definition; -1 for a segment Z22 does not have
-	seq   int    // 1-based occurrence of the segment's name in the message
-	group int    // 1-based order group (ingest.GroupOf's rule), 0 outside any
+	def    segRef // Z22 segment definition; -1 for a segment Z22 does not have
+	seq    int    // 1-based occurrence of the segment's name in the message
+	group  int    // 1-based order group (ingest.GroupOf's rule), 0 outside any
+	f0     int32  // its fields are r.fields[f0:f0+nf] (indexFields)
+	nf     int32
+	header bool // MSH, FHS or BHS: field 1 is the field separator
 }
 
 // orderGroup is one vaccination: its segments by index in the message (-1 when absent).
@@ -49,13 +52,13 @@ func (r *run) structure() {
 	var counts [numSegDefs]int
 	for i := range n {
 		s := r.m.Segment(i)
-		name := s.Name()
-		def := segByName(name)
+		def := segByBytes(s.Raw())
 		info := segInfo{def: def}
 		if def >= 0 {
 			counts[def]++
 			info.seq = counts[def]
 		} else {
+			name := s.Name()
 			// Occurrence numbers of non-Z22 segments, counted by name: a map, so that a message
 			// of many unknown segments costs time in proportion to their number.
 			if r.extra == nil {
@@ -65,6 +68,7 @@ func (r *run) structure() {
 			info.seq = r.extra[name]
 		}
 		r.segs = append(r.segs, info)
+		r.indexFields(i, s)
 	}
 	r.groupSegments()
 	r.matchStructure()

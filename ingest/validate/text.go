@@ -198,20 +198,19 @@ func (r *run) textFinding(st *textState, rule *Rule, off int, value, detail stri
 // storedLengths checks the identifiers and names the registry indexes against maxStoredID.
 func (r *run) storedLengths() {
 	for i := range r.segs {
-		s := r.m.Segment(i)
 		switch r.segs[i].def {
 		case segMSH:
 			if i == 0 {
-				r.storedLength(i, s, 10, idMSH10)
+				r.storedLength(i, 10, idMSH10)
 			}
 		case segPID:
-			r.storedLength(i, s, 3, idPID3)
-			r.storedLength(i, s, 5, idPID5)
-			r.storedLength(i, s, 6, idPID6)
-			r.storedLength(i, s, 11, idPID11)
+			r.storedLength(i, 3, idPID3)
+			r.storedLength(i, 5, idPID5)
+			r.storedLength(i, 6, idPID6)
+			r.storedLength(i, 11, idPID11)
 		case segORC:
-			r.storedLength(i, s, 2, idORC2)
-			r.storedLength(i, s, 3, idORC3)
+			r.storedLength(i, 2, idORC2)
+			r.storedLength(i, 3, idORC3)
 		}
 	}
 }
@@ -232,21 +231,24 @@ var (
 	idORC3  = []idPart{{"Filler Order Number", 0}}
 )
 
-// storedLength reports the parts of field n of segment s longer than maxStoredID, in the
+// storedLength reports the parts of field n of segment i longer than maxStoredID, in the
 // repetitions the registry reads.
-func (r *run) storedLength(i int, s hl7.Segment, n int, parts []idPart) {
-	f := s.Field(n)
-	if len(f.Raw()) <= maxStoredID {
+func (r *run) storedLength(i, n int, parts []idPart) {
+	f := r.fld(i, n)
+	if len(f) <= maxStoredID {
 		return
 	}
-	for k, rep := range f.Reps() {
+	rest := f
+	for k := 1; rest != nil; k++ {
 		if k > r.v.maxReps {
 			return
 		}
+		var rep []byte
+		rep, rest = cut(rest, r.d.Repetition)
 		for _, p := range parts {
-			v := rep.Raw()
+			v := rep
 			if p.comp > 0 {
-				v = rep.Component(p.comp).Raw()
+				v = r.comp(rep, p.comp)
 			}
 			if len(v) > maxStoredID {
 				r.report(ruleStorageLength, i, r.loc(i, n, k, p.comp),

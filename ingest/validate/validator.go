@@ -253,7 +253,7 @@ func (v *Validator) Validate(m *hl7.Message, site string) []ack.Finding {
 		r.vaccinations()
 	}
 	out := r.finish()
-	r.m = nil // do not keep the message alive from the pool
+	r.m, r.data = nil, nil // do not keep the message alive from the pool
 	v.pool.Put(r)
 	return out
 }
@@ -387,6 +387,23 @@ func locText(l ack.Location) string {
 	if l.Segment == "" {
 		return "the message"
 	}
+	if l.Field > 0 && l.Sub == 0 && l.Sequence <= 1 && l.Rep <= 1 {
+		// The common case (a finding's text names its place): made once, not for every finding.
+		if def := segByName(l.Segment); def >= 0 && l.Field <= len(locTexts[def]) {
+			t := locTexts[def][l.Field-1]
+			if l.Component < len(t) {
+				return t[l.Component]
+			}
+		}
+	}
+	return buildLocText(l)
+}
+
+// buildLocText is locText, made.
+func buildLocText(l ack.Location) string {
+	if l.Segment == "" {
+		return "the message"
+	}
 	var b strings.Builder
 	b.WriteString(l.Segment)
 	if l.Field > 0 {
@@ -411,6 +428,26 @@ func locText(l ack.Location) string {
 	}
 	return b.String()
 }
+
+// locTexts[def][n-1][k] is locText of component k (0: the field itself) of field n of the first
+// segment of definition def, for the components of the field's data type.
+var locTexts = func() (t [numSegDefs][][]string) {
+	for def := range z22Segments {
+		sd := &z22Segments[def]
+		t[def] = make([][]string, len(sd.fields))
+		for n := range sd.fields {
+			comps := 0
+			if dt := sd.fields[n].dt; dt > 0 {
+				comps = len(z22Datatypes[dt].comps)
+			}
+			t[def][n] = make([]string, comps+1)
+			for k := range t[def][n] {
+				t[def][n][k] = buildLocText(ack.Location{Segment: sd.name, Field: n + 1, Component: k})
+			}
+		}
+	}
+	return t
+}()
 
 // quote renders a value from the message for a finding text: quoted, at most 40 characters,
 // control characters replaced, so that a hostile value cannot break the ACK or flood it.
