@@ -95,3 +95,16 @@ type Senders interface {
 type Pending interface {
 	Wait(ctx context.Context) (ack []byte, err error)
 }
+
+// Readier is implemented by a Pending that can tell, without waiting, whether its Wait would
+// return at once. A transport with several answers due on one connection uses it to send those
+// that are ready together, in one write, while each is still sent only after its own commit.
+type Readier interface {
+	Ready() bool
+}
+
+// Ready reports whether p's answer is ready now (Wait would not block); false when p cannot tell.
+func Ready(p Pending) bool {
+	r, ok := p.(Readier)
+	return ok && r.Ready()
+}

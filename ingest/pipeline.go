@@ -253,6 +253,9 @@ type pending struct {
 	inner Pending
 }
 
+// Ready reports whether the committer's answer is ready (Readier): what Wait adds to it never blocks.
+func (w *pending) Ready() bool { return Ready(w.inner) }
+
 func (w *pending) Wait(ctx context.Context) ([]byte, error) {
 	out, err := w.inner.Wait(ctx)
 	code := w.rec.ACKCode
@@ -690,6 +693,9 @@ type answered struct {
 
 func (a answered) Wait(context.Context) ([]byte, error) { return a.ack, a.err }
 
+// Ready is always true: the answer is known (Readier).
+func (answered) Ready() bool { return true }
+
 // startBatch starts each message of a batch payload in order; its Pending answers the batch.
 func (p *Pipeline) startBatch(ctx context.Context, env Envelope) Pending {
 	b, countErr := hl7.SplitBatch(env.Payload)
@@ -738,6 +744,16 @@ type batchPending struct {
 	items  []Pending
 }
 
+// Ready reports whether every message of the batch has its answer (Readier).
+func (b *batchPending) Ready() bool {
+	for _, it := range b.items {
+		if !Ready(it) {
+			return false
+		}
+	}
+	return true
+}
+
 // Wait waits for every message of the batch and returns their ACKs in the batch envelope, with
 // the errors of the messages that failed (their ACKs in the envelope say so).
 func (b *batchPending) Wait(ctx context.Context) ([]byte, error) {
@@ -762,6 +778,9 @@ type DryRun struct{}
 type done []byte
 
 func (d done) Wait(context.Context) ([]byte, error) { return d, nil }
+
+// Ready is always true: DryRun answers at once (Readier).
+func (done) Ready() bool { return true }
 
 // Commit returns the record's ACK.
 func (DryRun) Commit(rec *Record) Pending { return done(rec.ACK) }
