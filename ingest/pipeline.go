@@ -3,6 +3,7 @@ package ingest
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strings"
@@ -230,6 +231,7 @@ type prepared struct {
 	pend     pending
 	header   ack.Header
 	findings []ack.Finding // the findings of the record's own ACK
+	digest   [sha256.Size]byte
 }
 
 // amend is Record.Amend of an accepted message: its ACK rebuilt with extra findings.
@@ -319,7 +321,7 @@ func parse(data []byte) (*hl7.Message, error) {
 }
 
 func release(m *hl7.Message) {
-	_ = m.Parse(nil) // forgets data (ErrEmpty), keeps the tables
+	m.Reset() // forgets data, keeps the tables
 	parsed.Put(m)
 }
 
@@ -427,7 +429,7 @@ func (p *Pipeline) prepareInto(pr *prepared, env Envelope) (*Record, ack.Header)
 	hd := mshReader{st: &st}
 	hd.msh, _ = m.Find("MSH", 1)
 	rec.ControlID = h.ControlID
-	rec.Digest = ContentDigest(m)
+	rec.Digest = contentDigest(m, pr.digest[:0])
 	rec.MessageType = messageType(hd.get(9, 1), hd.get(9, 2))
 	rec.Facility = st.Component(hd.msh.Field(4).Component(1))
 	if rec.Facility == "" {

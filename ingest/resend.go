@@ -21,7 +21,11 @@ import (
 // Everything else counts, MSH-3..MSH-6, MSH-11 and MSH-12 included: a message whose content
 // differs by a byte is another message, and processing it is safe (RXA-21 identity rules decide
 // what it updates), whereas answering it as a resend would drop it.
-func ContentDigest(m *hl7.Message) []byte {
+func ContentDigest(m *hl7.Message) []byte { return contentDigest(m, nil) }
+
+// contentDigest is ContentDigest appended to dst: the pipeline gives it room for the digest in the
+// memory of its record, so that the digest costs no allocation of its own.
+func contentDigest(m *hl7.Message, dst []byte) []byte {
 	h := sha256.New()
 	fs := m.Delimiters().Field
 	for i := 0; i < m.NumSegments(); i++ {
@@ -36,7 +40,7 @@ func ContentDigest(m *hl7.Message) []byte {
 		}
 		h.Write([]byte{'\r'})
 	}
-	return h.Sum(nil)
+	return h.Sum(dst)
 }
 
 // RawContentDigest is ContentDigest of a raw message; nil when it cannot be parsed.
