@@ -47,6 +47,20 @@ func NewStrings(m *Message) Strings {
 		plain: plainMessage(m)}
 }
 
+// NewStringsShared is NewStrings without the copy: the strings are read from m's bytes
+// themselves, so that they cost no allocation at all. The caller promises that those bytes are
+// never modified while any string read from them is referenced (a transport that hands over
+// a fresh buffer per message and never writes to it again); the strings then keep those bytes
+// alive as they would keep the copy. A message larger than MaxSharedCopy is read one string
+// each, as by NewStrings.
+func NewStringsShared(m *Message) Strings {
+	if m == nil || len(m.data) == 0 || len(m.data) > MaxSharedCopy {
+		return Strings{}
+	}
+	return Strings{m: m, base: unsafe.SliceData(m.data), n: len(m.data),
+		s: unsafe.String(unsafe.SliceData(m.data), len(m.data)), plain: plainMessage(m)}
+}
+
 // plainMessage reports whether every value of m decodes to its own bytes: no escape character
 // apart from MSH-2 (the encoding characters, which hold it and are read literally), and bytes that
 // mean themselves in the message's character set: valid UTF-8 for UTF-8 (a value, cut out of

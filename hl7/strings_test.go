@@ -19,7 +19,17 @@ func checkStrings(t *testing.T, m *Message) int {
 // none), as the pipeline does (it reads the header before validation sets the sender's fallback).
 func checkStringsLate(t *testing.T, m *Message, late *Decoder) int {
 	t.Helper()
-	st := NewStrings(m)
+	n := 0
+	for _, newStrings := range []func(*Message) Strings{NewStrings, NewStringsShared} {
+		n += checkStringsWith(t, m, late, newStrings)
+	}
+	return n
+}
+
+// checkStringsWith is checkStringsLate for the Strings newStrings makes.
+func checkStringsWith(t *testing.T, m *Message, late *Decoder, newStrings func(*Message) Strings) int {
+	t.Helper()
+	st := newStrings(m)
 	if late != nil {
 		m.SetFallback(late)
 	}
@@ -206,4 +216,42 @@ func FuzzStrings(f *testing.F) {
 		m, _ = Parse(data)
 		checkStringsLate(t, m, latin1)
 	})
+}
+
+// TestStringsShared: NewStringsShared reads the values NewStrings does without copying the
+// message: its strings are the message's own bytes (they change if the bytes do, which the caller
+// promises never happens), and reading them allocates nothing.
+func TestStringsShared(t *testing.T) {
+	raw := bytes.Clone(readFixture(t, "vxu_full.hl7"))
+	m, err := Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := m.Find("PID", 1)
+	var st Strings
+	var sink int
+	if n := testing.AllocsPerRun(100, func() {
+		st = NewStringsShared(m)
+		sink += len(st.Field(pid.Field(3))) + len(st.Component(pid.Field(7).Component(1)))
+	}); n != 0 {
+		t.Errorf("NewStringsShared and reads allocate %v times per run", n)
+	}
+	id := st.Field(pid.Field(3))
+	cp := NewStrings(m)
+	copied := cp.Field(pid.Field(3))
+	if id != copied || id == "" {
+		t.Fatalf("shared %q, copied %q", id, copied)
+	}
+	at := pid.Field(3).Offset()
+	raw[at] ^= 0x20 // only to show the string is the message's byte
+	if id == copied {
+		t.Errorf("the shared string did not follow its bytes: it is a copy")
+	}
+	raw[at] ^= 0x20
+	big := append(bytes.Clone(raw), bytes.Repeat([]byte("NTE|1||x\r"), MaxSharedCopy/8)...)
+	if m, err := Parse(big); err == nil {
+		if st := NewStringsShared(m); st.s != "" {
+			t.Errorf("a message larger than MaxSharedCopy is shared")
+		}
+	}
 }

@@ -543,7 +543,8 @@ func TestGoldenPipeline(t *testing.T) {
 		if i%5 == 0 {
 			pp = pd1
 		}
-		env := Envelope{Transport: TransportMLLP, Sender: s, Payload: gm.raw, ReceivedAt: goldenNow}
+		// Every other message as MLLP hands it over (Owned: the record's strings share it).
+		env := Envelope{Transport: TransportMLLP, Sender: s, Payload: gm.raw, ReceivedAt: goldenNow, Owned: i%2 == 1}
 		if i%97 == 0 {
 			env.TooLarge = len(gm.raw) * 10
 			env.Backload = true

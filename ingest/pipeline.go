@@ -423,8 +423,12 @@ func (p *Pipeline) prepareInto(pr *prepared, env Envelope) (*Record, ack.Header)
 			Text: "The message could not be read as HL7 v2: " + err.Error() + ". Nothing was stored.",
 		})
 	}
-	// The strings of the record (header, decoded VXU) share one copy of the message.
+	// The strings of the record (header, decoded VXU) share one copy of the message, or the
+	// message itself when the transport handed it over for good (Envelope.Owned).
 	st := hl7.NewStrings(m)
+	if env.Owned {
+		st = hl7.NewStringsShared(m)
+	}
 	h := ack.HeaderFrom(m, &st)
 	hd := mshReader{st: &st}
 	hd.msh, _ = m.Find("MSH", 1)

@@ -353,13 +353,15 @@ func (c *conn) dispatch(queue chan<- item, payload []byte, tooLarge int, readAt 
 	if valid {
 		c.waiting.Add(1)
 	}
-	// The payload is the frame reader's fresh slice: the pipeline keeps it until it is committed.
+	// The payload is the frame reader's fresh slice, never written to again: the pipeline keeps
+	// it until it is committed, and the record's strings share it (Owned).
 	env := ingest.Envelope{
 		Transport:  ingest.TransportMLLP,
 		Remote:     c.remote,
 		Payload:    payload,
 		ReceivedAt: c.s.clock(),
 		TooLarge:   tooLarge,
+		Owned:      true,
 	}
 	queue <- item{pending: c.start(env, time.Now()), payload: payload, cost: cost, valid: valid, readAt: readAt}
 }
