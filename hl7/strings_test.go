@@ -46,6 +46,17 @@ func checkStringsWith(t *testing.T, m *Message, late *Decoder, newStrings func(*
 			same(s.Name()+" field", st.Field(f), f.String())
 			for _, r := range f.Reps() {
 				same(s.Name()+" rep", st.Rep(r), r.String())
+				// A span from the first component, when given, is the components joined.
+				first, joined := r.Component(1), ""
+				for k, c := range r.Components() {
+					if k > 1 {
+						joined += string(m.Delimiters().Component)
+					}
+					joined += c.String()
+					if sp, ok := st.Span(first, c); ok {
+						same(s.Name()+" span", sp, joined)
+					}
+				}
 				for _, c := range r.Components() {
 					same(s.Name()+" component", st.Component(c), c.String())
 					for _, sc := range c.Subs() {
@@ -253,5 +264,63 @@ func TestStringsShared(t *testing.T) {
 		if st := NewStringsShared(m); st.s != "" {
 			t.Errorf("a message larger than MaxSharedCopy is shared")
 		}
+	}
+}
+
+// TestStringsSpan: a span of components, when Span gives it, is their decoded values joined by
+// the message's component separator, for every pair of components of every repetition of the
+// fixtures (escape sequences and Latin-1 among them); and it is given for the plain ones.
+func TestStringsSpan(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.hl7"))
+	given, refused := 0, 0
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := Parse(b)
+		if err != nil && m.NumSegments() == 0 {
+			continue
+		}
+		for _, newStrings := range []func(*Message) Strings{NewStrings, NewStringsShared} {
+			st := newStrings(m)
+			sep := string(m.Delimiters().Component)
+			for _, s := range m.Segments() {
+				for _, f := range s.Fields() {
+					for _, r := range f.Reps() {
+						var cs []Component
+						for _, c := range r.Components() {
+							cs = append(cs, c)
+						}
+						for i := range cs {
+							for j := i; j < len(cs); j++ {
+								got, ok := st.Span(cs[i], cs[j])
+								if !ok {
+									refused++
+									continue
+								}
+								given++
+								var parts []string
+								for _, c := range cs[i : j+1] {
+									parts = append(parts, c.String())
+								}
+								if want := strings.Join(parts, sep); got != want {
+									t.Fatalf("%s: Span(%d, %d) = %q, want %q", file, i+1, j+1, got, want)
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	if given < 100 || refused == 0 {
+		t.Errorf("Span given %d times, refused %d: the fixtures should have both", given, refused)
+	}
+	var zero Strings
+	m, _ := Parse([]byte("MSH|^~\\&|A\rORC|RE||ID^NS\r"))
+	orc, _ := m.Find("ORC", 1)
+	if _, ok := zero.Span(orc.Field(3).Component(1), orc.Field(3).Component(2)); ok {
+		t.Error("the zero Strings gives a span (it has no shared copy)")
 	}
 }

@@ -234,7 +234,7 @@ func decodeWith(m *hl7.Message, res VaccineResolver, st hl7.Strings) *VXU {
 	v := &mem.v
 	// Every value is read through one decoder state: the strings share one copy of the message,
 	// and each segment's fields are located in one pass.
-	d := decoder{t: st, res: res, mem: mem}
+	d := decoder{t: st, res: res, mem: mem, delim: m.Delimiters().Component}
 	d.allocate(m, v)
 	var cur *Order
 	obsStart := 0 // where cur's observations start in d.obs
@@ -377,12 +377,13 @@ const maxDecodeField = 30
 // the segment being read located in one pass (Field(n) for each n would count separators from the
 // segment's start every time), the components of a value likewise.
 type decoder struct {
-	t   hl7.Strings
-	res VaccineResolver
-	f   [maxDecodeField + 1]hl7.Field // f[n] is field n of the current segment
-	c   [10]hl7.Component             // c[k-1] is component k of the current value
-	obs []Observation                 // the observations of the orders, in message order
-	mem *vxuMemory                    // the VXU's memory (vxuMemory)
+	t     hl7.Strings
+	res   VaccineResolver
+	f     [maxDecodeField + 1]hl7.Field // f[n] is field n of the current segment
+	c     [10]hl7.Component             // c[k-1] is component k of the current value
+	obs   []Observation                 // the observations of the orders, in message order
+	mem   *vxuMemory                    // the VXU's memory (vxuMemory)
+	delim byte                          // the message's component separator
 }
 
 // fields locates fields 1..last of s in d.f.
@@ -598,6 +599,10 @@ func (d *decoder) entityID(f hl7.Field) string {
 		return ""
 	}
 	if ns := d.str(c[1]); ns != "" {
+		// Both are their own bytes, joined by the message's '^': the message holds the text.
+		if s, ok := d.t.Span(c[0], c[1]); ok && d.delim == '^' && len(s) == len(id)+1+len(ns) {
+			return s
+		}
 		return id + "^" + ns
 	}
 	return id
