@@ -579,6 +579,9 @@ func TestComponentsAndCount(t *testing.T) {
 				r := Rep{value{m: m, start: uint32(start), end: uint32(end)}}
 				for n := 1; n <= 12; n++ {
 					got := make([]Component, n)
+					for k := range got { // what a reused array holds from before
+						got[k] = Component{value{m: m, start: 1, end: 2}}
+					}
 					r.ComponentsInto(got)
 					for k := 1; k <= n; k++ {
 						ws, we, wok := refPart(data, uint32(start), uint32(end), false, '^', k)

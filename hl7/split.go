@@ -14,9 +14,9 @@ import (
 // FieldsInto sets dst[i] to Field(i+1) for every i, in one pass over the
 // segment: fields past the last one present are empty.
 func (s Segment) FieldsInto(dst []Field) {
-	clear(dst)
 	x := s.idx()
 	if x == nil || x.end-x.start <= 3 || len(dst) == 0 {
+		clear(dst)
 		return
 	}
 	if x.header {
@@ -55,25 +55,34 @@ func (s Segment) FieldsInto(dst []Field) {
 		open, pos = p, p+1
 	}
 	dst[n] = Field{value{m: s.m, start: uint32(open + 1), end: x.end}}
+	// Only the fields past the last one present are cleared, not all of dst before: each
+	// element is written once.
+	clear(dst[n+1:])
 }
 
 // ComponentsInto sets dst[i] to Component(i+1) for every i, in one pass over
 // the repetition: components past the last one present are empty.
 func (r Rep) ComponentsInto(dst []Component) {
-	clear(dst)
 	v := r.v
 	if v.m == nil || len(dst) == 0 {
+		clear(dst)
 		return
 	}
 	if v.lit || v.end == v.start {
+		clear(dst)
 		dst[0] = Component{v}
 		return
 	}
 	data, sep := v.m.data, v.m.delims.Component
 	if v.end-v.start <= 64 {
-		componentsShort(v, data[v.start:v.end], sep, dst)
+		// Only what componentsShort does not write is cleared: clearing all of dst first would
+		// write every element twice (each store of a pointer costs a write barrier while the
+		// collector runs).
+		n := componentsShort(v, data[v.start:v.end], sep, dst)
+		clear(dst[n:])
 		return
 	}
+	clear(dst)
 	start := v.start
 	for i := range dst {
 		end := v.end
@@ -91,8 +100,9 @@ func (r Rep) ComponentsInto(dst []Component) {
 // componentsShort is ComponentsInto for a short repetition b (v's bytes, at most 64): one pass
 // eight bytes at a time, each separator in a word found from one mask, where a search per
 // component (indexByte) would start again for each. Like piece, it reads past len(b) when the
-// capacity allows, masking the extra bytes off (a delimiter is never 0).
-func componentsShort(v value, b []byte, sep byte, dst []Component) {
+// capacity allows, masking the extra bytes off (a delimiter is never 0). It returns how many
+// elements of dst it set (the first ones); the others are the caller's to clear.
+func componentsShort(v value, b []byte, sep byte, dst []Component) int {
 	pat := uint64(sep) * swarOnes
 	n, start := 0, 0
 	for i := 0; i < len(b); i += 8 {
@@ -111,10 +121,11 @@ func componentsShort(v value, b []byte, sep byte, dst []Component) {
 			p := i + bits.TrailingZeros64(ms)>>3
 			dst[n] = Component{value{m: v.m, start: v.start + uint32(start), end: v.start + uint32(p)}}
 			if n++; n == len(dst) {
-				return
+				return n
 			}
 			start = p + 1
 		}
 	}
 	dst[n] = Component{value{m: v.m, start: v.start + uint32(start), end: v.end}}
+	return n + 1
 }
