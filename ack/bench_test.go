@@ -2,6 +2,7 @@ package ack
 
 import (
 	"testing"
+	"time"
 
 	"github.com/vaxgate/vaxgate/hl7"
 )
@@ -14,6 +15,8 @@ func BenchmarkBuild(b *testing.B) {
 	}
 	h := HeaderOf(m)
 	bl := newTestBuilder()
+	now := fixedNow() // a clock that allocates nothing, as time.Now
+	bl.Now = func() time.Time { return now }
 	findings := []Finding{
 		{Rule: "a", Location: Location{Segment: "PID", Sequence: 1, Field: 7}, Code: CodeDataType, Severity: Warning, App: AppInvalidValue, Text: "The birth date is in the future."},
 		{Rule: "b", Location: Location{Segment: "RXA", Sequence: 1, Field: 5, Component: 1}, Code: CodeTableValueNotFound, Severity: Warning, Text: "Unknown vaccine code \"999\"."},
