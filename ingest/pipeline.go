@@ -425,9 +425,11 @@ func (p *Pipeline) prepareInto(pr *prepared, env Envelope) (*Record, ack.Header)
 	}
 	// The strings of the record (header, decoded VXU) share one copy of the message, or the
 	// message itself when the transport handed it over for good (Envelope.Owned).
-	st := hl7.NewStrings(m)
+	var st hl7.Strings
 	if env.Owned {
 		st = hl7.NewStringsShared(m)
+	} else {
+		st = hl7.NewStrings(m)
 	}
 	h := ack.HeaderFrom(m, &st)
 	hd := mshReader{st: &st}
