@@ -397,7 +397,8 @@ func (c *conn) start(env ingest.Envelope, now time.Time) (p ingest.Pending) {
 	return p
 }
 
-// ackFlushBytes is how many bytes of framed ACKs the writer gathers at most before it writes.
+// ackFlushBytes is how many bytes of framed ACKs the writer gathers before it writes them, even
+// if more are ready (the last ACK gathered may take it past).
 const ackFlushBytes = 64 << 10
 
 // writeLoop waits for each queued message's ACK in order and writes it. ACKs that are ready
