@@ -56,3 +56,35 @@ func TestNoAllocations(t *testing.T) {
 	}
 	_ = sink
 }
+
+// TestReset: Reset forgets the message (no bytes, no segments, the default delimiters and
+// character set, as Parse(nil) leaves it) without allocating, and the Message parses the next one
+// as a new Message would.
+func TestReset(t *testing.T) {
+	full := readFixture(t, "vxu_full.hl7")
+	latin := readFixture(t, "vxu_latin1.hl7")
+	var m Message
+	if err := m.Parse(latin); err != nil {
+		t.Fatal(err)
+	}
+	m.Reset()
+	var empty Message
+	_ = empty.Parse(nil)
+	if m.Bytes() != nil || m.NumSegments() != 0 || m.Delimiters() != empty.Delimiters() ||
+		m.Charset() != empty.Charset() || m.CharsetError() != nil || m.Get("MSH-10") != "" {
+		t.Errorf("after Reset: %d bytes, %d segments, delimiters %v, charset %q", len(m.Bytes()), m.NumSegments(), m.Delimiters(), m.Charset())
+	}
+	if n := testing.AllocsPerRun(100, func() { m.Reset() }); n != 0 {
+		t.Errorf("Reset allocates %v times per run", n)
+	}
+	if err := m.Parse(full); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := Parse(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.NumSegments() != fresh.NumSegments() || m.Get("PID-5-1") != fresh.Get("PID-5-1") || m.Charset() != fresh.Charset() {
+		t.Errorf("parsed after Reset: %d segments, PID-5-1 %q, want %d, %q", m.NumSegments(), m.Get("PID-5-1"), fresh.NumSegments(), fresh.Get("PID-5-1"))
+	}
+}

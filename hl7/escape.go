@@ -222,12 +222,19 @@ func Escape(dst []byte, s string, d Delimiters) []byte {
 		// Written as is, this text would read as the HL7 null value.
 		return append(dst, d.Escape, 'X', '2', '2', '2', '2', d.Escape)
 	}
+	// Text is mostly plain: skip, eight bytes at a time, to the first word holding a byte that may
+	// need escaping (a delimiter, a control character, DEL); TAB, which does not, only sends the
+	// byte loop below over its word.
+	start := plainPrefix(s, &d)
+	if start == len(s) {
+		return append(dst, s...)
+	}
 	newline := ".br"
 	if d.isDelimiter('.') {
 		newline = "X0A"
 	}
 	last := 0
-	for i := 0; i < len(s); i++ {
+	for i := start; i < len(s); i++ {
 		c := s[i]
 		var code string
 		switch {
@@ -260,4 +267,29 @@ func Escape(dst []byte, s string, d Delimiters) []byte {
 		last = i + 1
 	}
 	return append(dst, s[last:]...)
+}
+
+// plainPrefix returns how many leading bytes of s, a multiple of eight or all of s, Escape can
+// copy as they are: none of them is a delimiter of d, a control character or DEL.
+func plainPrefix(s string, d *Delimiters) int {
+	pf, pc, pr := uint64(d.Field)*swarOnes, uint64(d.Component)*swarOnes, uint64(d.Repetition)*swarOnes
+	pe, ps, pdel := uint64(d.Escape)*swarOnes, uint64(d.Subcomponent)*swarOnes, uint64(0x7f)*swarOnes
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		// A byte below 0x20: (x|0x80 per byte) - 0x20 per byte borrows into no other byte, and
+		// leaves the high bit of a byte below 0x80 clear exactly when it was below 0x20.
+		ctl := ^((x | 0x8080808080808080) - 0x2020202020202020) & ^x & 0x8080808080808080
+		if ctl|matchMask(x, pf)|matchMask(x, pc)|matchMask(x, pr)|matchMask(x, pe)|matchMask(x, ps)|matchMask(x, pdel) != 0 {
+			return i
+		}
+	}
+	for ; i < len(s); i++ {
+		c := s[i]
+		if c < ' ' || c == 0x7f || d.isDelimiter(c) {
+			return i &^ 7
+		}
+	}
+	return len(s)
 }

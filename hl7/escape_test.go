@@ -166,3 +166,73 @@ func TestUnknownCharsetMessage(t *testing.T) {
 		t.Errorf("fallback decoding = %q", got)
 	}
 }
+
+// escapeRef is Escape as it was written before its word-at-a-time scan: a byte loop.
+func escapeRef(dst []byte, s string, d Delimiters) []byte {
+	if d == (Delimiters{}) {
+		d = DefaultDelimiters
+	}
+	if s == `""` {
+		return append(dst, d.Escape, 'X', '2', '2', '2', '2', d.Escape)
+	}
+	newline := ".br"
+	if d.isDelimiter('.') {
+		newline = "X0A"
+	}
+	last := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		var code string
+		switch {
+		case c == d.Field:
+			code = "F"
+		case c == d.Component:
+			code = "S"
+		case c == d.Subcomponent:
+			code = "T"
+		case c == d.Repetition:
+			code = "R"
+		case c == d.Escape:
+			code = "E"
+		case c == '\n':
+			code = newline
+		case c < ' ' && c != '\t' || c == 0x7f:
+			code = ""
+		default:
+			continue
+		}
+		dst = append(dst, s[last:i]...)
+		dst = append(dst, d.Escape)
+		if code == "" {
+			const digits = "0123456789ABCDEF"
+			dst = append(dst, 'X', digits[c>>4], digits[c&0xf])
+		} else {
+			dst = append(dst, code...)
+		}
+		dst = append(dst, d.Escape)
+		last = i + 1
+	}
+	return append(dst, s[last:]...)
+}
+
+// TestEscapeMatchesByteLoop: Escape writes what the byte loop writes, for every byte value at
+// every position of texts up to 24 bytes (around the eight-byte words it scans), with the
+// standard delimiters and others ('.' among them).
+func TestEscapeMatchesByteLoop(t *testing.T) {
+	delims := []Delimiters{DefaultDelimiters, {Field: '#', Component: '.', Repetition: '!', Escape: '$', Subcomponent: '%'}}
+	base := "Plain text, é ü € ok.ab"
+	for _, d := range delims {
+		for n := 0; n <= 24; n++ {
+			for pos := 0; pos < n; pos++ {
+				for c := 0; c < 256; c++ {
+					b := []byte((base + base)[:n])
+					b[pos] = byte(c)
+					s := string(b)
+					if got, want := Escape(nil, s, d), escapeRef(nil, s, d); string(got) != string(want) {
+						t.Fatalf("Escape(%q, %v) = %q, want %q", s, d, got, want)
+					}
+				}
+			}
+		}
+	}
+}

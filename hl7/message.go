@@ -149,6 +149,18 @@ func (m *Message) Parse(data []byte) error {
 	return nil
 }
 
+// Reset forgets the message m holds (m no longer references its bytes) and keeps the index
+// tables for the next Parse, as Parse(nil) does but without building the error Parse(nil)
+// returns: a pool of reused Messages resets each one it takes back, at every message.
+func (m *Message) Reset() {
+	m.data = nil
+	m.delims = DefaultDelimiters
+	m.segs = m.segs[:0]
+	m.dec = utf8Decoder
+	m.charsetErr = nil
+	m.hint.Store(0)
+}
+
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
 // skipBlankLines returns the offset of the next byte at or after pos that is

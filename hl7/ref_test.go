@@ -562,3 +562,39 @@ func TestHintFollowsSequentialReads(t *testing.T) {
 		t.Fatal("Parse keeps the hint")
 	}
 }
+
+// TestComponentsAndCount checks the word-at-a-time ComponentsInto (short repetitions) and
+// countByte against the reference split and bytes.Count on every slice of a buffer, with its
+// capacity reaching past it and not, for every number of components asked.
+func TestComponentsAndCount(t *testing.T) {
+	buf := []byte("a^b~c^^d~~e^f^g^h^i^jjjjjjjj^k~l^m^nnnnnnnnnnnnnnnn^o~p^q~^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^r")
+	for start := 0; start < len(buf); start++ {
+		for end := start; end <= len(buf); end++ {
+			for _, data := range [][]byte{buf, buf[:end:end]} {
+				b := data[start:end]
+				if got, want := countByte(b, '^'), bytes.Count(b, []byte{'^'}); got != want {
+					t.Fatalf("countByte(%q) = %d, want %d", b, got, want)
+				}
+				m := &Message{data: data, delims: DefaultDelimiters}
+				r := Rep{value{m: m, start: uint32(start), end: uint32(end)}}
+				for n := 1; n <= 12; n++ {
+					got := make([]Component, n)
+					for k := range got { // what a reused array holds from before
+						got[k] = Component{value{m: m, start: 1, end: 2}}
+					}
+					r.ComponentsInto(got)
+					for k := 1; k <= n; k++ {
+						ws, we, wok := refPart(data, uint32(start), uint32(end), false, '^', k)
+						c := got[k-1].v
+						if end == start && k == 1 {
+							wok, ws, we = true, uint32(start), uint32(end) // an empty value is its own first component
+						}
+						if (c.m != nil) != wok || wok && (c.start != ws || c.end != we) {
+							t.Fatalf("ComponentsInto(%q)[%d] = [%d,%d) present %v, want [%d,%d) present %v", b, k-1, c.start, c.end, c.m != nil, ws, we, wok)
+						}
+					}
+				}
+			}
+		}
+	}
+}

@@ -203,7 +203,7 @@ func (v value) count(sep byte) int {
 	if v.lit {
 		return 1
 	}
-	return bytes.Count(v.m.data[v.start:v.end], []byte{sep}) + 1
+	return countByte(v.m.data[v.start:v.end], sep) + 1
 }
 
 // appendDecoded appends the decoded value: escape sequences resolved and the

@@ -1,6 +1,9 @@
 package hl7
 
-import "math/bits"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // Reading many positions of one value: a decoder that reads fields 3, 5, 7,
 // 8, 10... of a segment, or the six components of a coded element, would
@@ -11,9 +14,9 @@ import "math/bits"
 // FieldsInto sets dst[i] to Field(i+1) for every i, in one pass over the
 // segment: fields past the last one present are empty.
 func (s Segment) FieldsInto(dst []Field) {
-	clear(dst)
 	x := s.idx()
 	if x == nil || x.end-x.start <= 3 || len(dst) == 0 {
+		clear(dst)
 		return
 	}
 	if x.header {
@@ -52,21 +55,34 @@ func (s Segment) FieldsInto(dst []Field) {
 		open, pos = p, p+1
 	}
 	dst[n] = Field{value{m: s.m, start: uint32(open + 1), end: x.end}}
+	// Only the fields past the last one present are cleared, not all of dst before: each
+	// element is written once.
+	clear(dst[n+1:])
 }
 
 // ComponentsInto sets dst[i] to Component(i+1) for every i, in one pass over
 // the repetition: components past the last one present are empty.
 func (r Rep) ComponentsInto(dst []Component) {
-	clear(dst)
 	v := r.v
 	if v.m == nil || len(dst) == 0 {
+		clear(dst)
 		return
 	}
 	if v.lit || v.end == v.start {
+		clear(dst)
 		dst[0] = Component{v}
 		return
 	}
 	data, sep := v.m.data, v.m.delims.Component
+	if v.end-v.start <= 64 {
+		// Only what componentsShort does not write is cleared: clearing all of dst first would
+		// write every element twice (each store of a pointer costs a write barrier while the
+		// collector runs).
+		n := componentsShort(v, data[v.start:v.end], sep, dst)
+		clear(dst[n:])
+		return
+	}
+	clear(dst)
 	start := v.start
 	for i := range dst {
 		end := v.end
@@ -79,4 +95,37 @@ func (r Rep) ComponentsInto(dst []Component) {
 		}
 		start = end + 1
 	}
+}
+
+// componentsShort is ComponentsInto for a short repetition b (v's bytes, at most 64): one pass
+// eight bytes at a time, each separator in a word found from one mask, where a search per
+// component (indexByte) would start again for each. Like piece, it reads past len(b) when the
+// capacity allows, masking the extra bytes off (a delimiter is never 0). It returns how many
+// elements of dst it set (the first ones); the others are the caller's to clear.
+func componentsShort(v value, b []byte, sep byte, dst []Component) int {
+	pat := uint64(sep) * swarOnes
+	n, start := 0, 0
+	for i := 0; i < len(b); i += 8 {
+		var x uint64
+		switch r := len(b) - i; {
+		case r >= 8:
+			x = binary.LittleEndian.Uint64(b[i:])
+		case cap(b)-i >= 8:
+			x = binary.LittleEndian.Uint64(b[i:i+8]) & (^uint64(0) >> (64 - 8*r))
+		default:
+			for k := r - 1; k >= 0; k-- {
+				x = x<<8 | uint64(b[i+k])
+			}
+		}
+		for ms := matchMask(x, pat); ms != 0; ms &= ms - 1 {
+			p := i + bits.TrailingZeros64(ms)>>3
+			dst[n] = Component{value{m: v.m, start: v.start + uint32(start), end: v.start + uint32(p)}}
+			if n++; n == len(dst) {
+				return n
+			}
+			start = p + 1
+		}
+	}
+	dst[n] = Component{value{m: v.m, start: v.start + uint32(start), end: v.end}}
+	return n + 1
 }

@@ -3,6 +3,7 @@ package hl7
 import (
 	"bytes"
 	"encoding/binary"
+	"strings"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -45,6 +46,20 @@ func NewStrings(m *Message) Strings {
 	}
 	return Strings{m: m, base: unsafe.SliceData(m.data), n: len(m.data), s: string(m.data),
 		plain: plainMessage(m)}
+}
+
+// NewStringsShared is NewStrings without the copy: the strings are read from m's bytes
+// themselves, so that they cost no allocation at all. The caller promises that those bytes are
+// never modified while any string read from them is referenced (a transport that hands over
+// a fresh buffer per message and never writes to it again); the strings then keep those bytes
+// alive as they would keep the copy. A message larger than MaxSharedCopy is read one string
+// each, as by NewStrings.
+func NewStringsShared(m *Message) Strings {
+	if m == nil || len(m.data) == 0 || len(m.data) > MaxSharedCopy {
+		return Strings{}
+	}
+	return Strings{m: m, base: unsafe.SliceData(m.data), n: len(m.data),
+		s: unsafe.String(unsafe.SliceData(m.data), len(m.data)), plain: plainMessage(m)}
 }
 
 // plainMessage reports whether every value of m decodes to its own bytes: no escape character
@@ -111,6 +126,29 @@ func (t *Strings) of(v value) string {
 		return v.String()
 	}
 	return t.s[v.start:v.end]
+}
+
+// Span returns the message's text from the start of first to the end of last (components of
+// one repetition, first not after last), delimiters included, when all of it decodes to its own
+// bytes (no escape sequence, no null value) and is read from the shared copy: then it is a
+// substring, with no allocation. ok is false otherwise (the caller builds the text from the
+// decoded values): a decoder that renders an entity identifier as "id^namespace" takes it from
+// the message as it is when the message's component separator is '^', as it nearly always is.
+func (t *Strings) Span(first, last Component) (s string, ok bool) {
+	a, b := first.v, last.v
+	m := a.m
+	if m == nil || b.m != m || a.start > b.end || t.s == "" || m != t.m || len(m.data) != t.n || unsafe.SliceData(m.data) != t.base {
+		return "", false
+	}
+	v := value{m: m, start: a.start, end: b.end}
+	if !t.plain && !v.verbatim() {
+		return "", false
+	}
+	// A component that is the null value ("") decodes to nothing: refuse any quote.
+	if s = t.s[v.start:v.end]; strings.IndexByte(s, '"') >= 0 {
+		return "", false
+	}
+	return s, true
 }
 
 // verbatim reports whether v decodes to its raw bytes: it holds no escape

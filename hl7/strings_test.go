@@ -19,7 +19,17 @@ func checkStrings(t *testing.T, m *Message) int {
 // none), as the pipeline does (it reads the header before validation sets the sender's fallback).
 func checkStringsLate(t *testing.T, m *Message, late *Decoder) int {
 	t.Helper()
-	st := NewStrings(m)
+	n := 0
+	for _, newStrings := range []func(*Message) Strings{NewStrings, NewStringsShared} {
+		n += checkStringsWith(t, m, late, newStrings)
+	}
+	return n
+}
+
+// checkStringsWith is checkStringsLate for the Strings newStrings makes.
+func checkStringsWith(t *testing.T, m *Message, late *Decoder, newStrings func(*Message) Strings) int {
+	t.Helper()
+	st := newStrings(m)
 	if late != nil {
 		m.SetFallback(late)
 	}
@@ -36,6 +46,17 @@ func checkStringsLate(t *testing.T, m *Message, late *Decoder) int {
 			same(s.Name()+" field", st.Field(f), f.String())
 			for _, r := range f.Reps() {
 				same(s.Name()+" rep", st.Rep(r), r.String())
+				// A span from the first component, when given, is the components joined.
+				first, joined := r.Component(1), ""
+				for k, c := range r.Components() {
+					if k > 1 {
+						joined += string(m.Delimiters().Component)
+					}
+					joined += c.String()
+					if sp, ok := st.Span(first, c); ok {
+						same(s.Name()+" span", sp, joined)
+					}
+				}
 				for _, c := range r.Components() {
 					same(s.Name()+" component", st.Component(c), c.String())
 					for _, sc := range c.Subs() {
@@ -206,4 +227,100 @@ func FuzzStrings(f *testing.F) {
 		m, _ = Parse(data)
 		checkStringsLate(t, m, latin1)
 	})
+}
+
+// TestStringsShared: NewStringsShared reads the values NewStrings does without copying the
+// message: its strings are the message's own bytes (they change if the bytes do, which the caller
+// promises never happens), and reading them allocates nothing.
+func TestStringsShared(t *testing.T) {
+	raw := bytes.Clone(readFixture(t, "vxu_full.hl7"))
+	m, err := Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := m.Find("PID", 1)
+	var st Strings
+	var sink int
+	if n := testing.AllocsPerRun(100, func() {
+		st = NewStringsShared(m)
+		sink += len(st.Field(pid.Field(3))) + len(st.Component(pid.Field(7).Component(1)))
+	}); n != 0 {
+		t.Errorf("NewStringsShared and reads allocate %v times per run", n)
+	}
+	id := st.Field(pid.Field(3))
+	cp := NewStrings(m)
+	copied := cp.Field(pid.Field(3))
+	if id != copied || id == "" {
+		t.Fatalf("shared %q, copied %q", id, copied)
+	}
+	at := pid.Field(3).Offset()
+	raw[at] ^= 0x20 // only to show the string is the message's byte
+	if id == copied {
+		t.Errorf("the shared string did not follow its bytes: it is a copy")
+	}
+	raw[at] ^= 0x20
+	big := append(bytes.Clone(raw), bytes.Repeat([]byte("NTE|1||x\r"), MaxSharedCopy/8)...)
+	if m, err := Parse(big); err == nil {
+		if st := NewStringsShared(m); st.s != "" {
+			t.Errorf("a message larger than MaxSharedCopy is shared")
+		}
+	}
+}
+
+// TestStringsSpan: a span of components, when Span gives it, is their decoded values joined by
+// the message's component separator, for every pair of components of every repetition of the
+// fixtures (escape sequences and Latin-1 among them); and it is given for the plain ones.
+func TestStringsSpan(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.hl7"))
+	given, refused := 0, 0
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := Parse(b)
+		if err != nil && m.NumSegments() == 0 {
+			continue
+		}
+		for _, newStrings := range []func(*Message) Strings{NewStrings, NewStringsShared} {
+			st := newStrings(m)
+			sep := string(m.Delimiters().Component)
+			for _, s := range m.Segments() {
+				for _, f := range s.Fields() {
+					for _, r := range f.Reps() {
+						var cs []Component
+						for _, c := range r.Components() {
+							cs = append(cs, c)
+						}
+						for i := range cs {
+							for j := i; j < len(cs); j++ {
+								got, ok := st.Span(cs[i], cs[j])
+								if !ok {
+									refused++
+									continue
+								}
+								given++
+								var parts []string
+								for _, c := range cs[i : j+1] {
+									parts = append(parts, c.String())
+								}
+								if want := strings.Join(parts, sep); got != want {
+									t.Fatalf("%s: Span(%d, %d) = %q, want %q", file, i+1, j+1, got, want)
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	if given < 100 || refused == 0 {
+		t.Errorf("Span given %d times, refused %d: the fixtures should have both", given, refused)
+	}
+	var zero Strings
+	m, _ := Parse([]byte("MSH|^~\\&|A\rORC|RE||ID^NS\r"))
+	orc, _ := m.Find("ORC", 1)
+	if _, ok := zero.Span(orc.Field(3).Component(1), orc.Field(3).Component(2)); ok {
+		t.Error("the zero Strings gives a span (it has no shared copy)")
+	}
 }

@@ -110,3 +110,23 @@ func BenchmarkContentDigest(b *testing.B) {
 		ingest.ContentDigest(ms[i%len(ms)])
 	}
 }
+
+// BenchmarkPipelineOwn is Submit without a validator: only this package's own work per message
+// (parse, header checks, decoding, the ACK, the answer's metrics), the part issue #19 budgets as
+// "ingest" and "hl7" apart from validation.
+func BenchmarkPipelineOwn(b *testing.B) {
+	p, err := ingest.NewPipeline(ingest.Options{Committer: ingest.DryRun{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	msgs := benchTraffic(b, 4096)
+	ctx := context.Background()
+	b.ReportAllocs()
+	defer cpuPerOp(b)()
+	for i := 0; b.Loop(); i++ {
+		a, err := p.Submit(ctx, ingest.Envelope{Transport: ingest.TransportMLLP, Sender: benchSender, Payload: msgs[i%len(msgs)]})
+		if err != nil || len(a) == 0 {
+			b.Fatalf("submit: %v", err)
+		}
+	}
+}

@@ -68,6 +68,12 @@ type Envelope struct {
 	// Backload marks a historical backload (vaxgate preload): the message is treated as received
 	// before the site's go-live date, so a patient first known from it gets data sharing Unknown.
 	Backload bool
+	// Owned says that Payload is the pipeline's from now on: the transport never writes to it
+	// again (MLLP hands over a fresh buffer per frame). The record's strings (header, decoded VXU)
+	// then share Payload itself rather than a copy of it (hl7.NewStringsShared): one allocation
+	// and one copy of the message fewer. Without it they share a copy, and the transport may
+	// reuse Payload's memory once the message is answered.
+	Owned bool
 }
 
 // SOAPCredential is a site's SOAP credential as stored: the password is only a hash.
@@ -94,4 +100,17 @@ type Senders interface {
 // ACK once the commit is done (or the answer that says why nothing was stored).
 type Pending interface {
 	Wait(ctx context.Context) (ack []byte, err error)
+}
+
+// Readier is implemented by a Pending that can tell, without waiting, whether its Wait would
+// return at once. A transport with several answers due on one connection uses it to send those
+// that are ready together, in one write, while each is still sent only after its own commit.
+type Readier interface {
+	Ready() bool
+}
+
+// Ready reports whether p's answer is ready now (Wait would not block); false when p cannot tell.
+func Ready(p Pending) bool {
+	r, ok := p.(Readier)
+	return ok && r.Ready()
 }

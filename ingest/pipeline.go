@@ -3,6 +3,7 @@ package ingest
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strings"
@@ -230,6 +231,7 @@ type prepared struct {
 	pend     pending
 	header   ack.Header
 	findings []ack.Finding // the findings of the record's own ACK
+	digest   [sha256.Size]byte
 }
 
 // amend is Record.Amend of an accepted message: its ACK rebuilt with extra findings.
@@ -252,6 +254,9 @@ type pending struct {
 	code  string
 	inner Pending
 }
+
+// Ready reports whether the committer's answer is ready (Readier): what Wait adds to it never blocks.
+func (w *pending) Ready() bool { return Ready(w.inner) }
 
 func (w *pending) Wait(ctx context.Context) ([]byte, error) {
 	out, err := w.inner.Wait(ctx)
@@ -316,7 +321,7 @@ func parse(data []byte) (*hl7.Message, error) {
 }
 
 func release(m *hl7.Message) {
-	_ = m.Parse(nil) // forgets data (ErrEmpty), keeps the tables
+	m.Reset() // forgets data, keeps the tables
 	parsed.Put(m)
 }
 
@@ -418,13 +423,19 @@ func (p *Pipeline) prepareInto(pr *prepared, env Envelope) (*Record, ack.Header)
 			Text: "The message could not be read as HL7 v2: " + err.Error() + ". Nothing was stored.",
 		})
 	}
-	// The strings of the record (header, decoded VXU) share one copy of the message.
-	st := hl7.NewStrings(m)
+	// The strings of the record (header, decoded VXU) share one copy of the message, or the
+	// message itself when the transport handed it over for good (Envelope.Owned).
+	var st hl7.Strings
+	if env.Owned {
+		st = hl7.NewStringsShared(m)
+	} else {
+		st = hl7.NewStrings(m)
+	}
 	h := ack.HeaderFrom(m, &st)
 	hd := mshReader{st: &st}
 	hd.msh, _ = m.Find("MSH", 1)
 	rec.ControlID = h.ControlID
-	rec.Digest = ContentDigest(m)
+	rec.Digest = contentDigest(m, pr.digest[:0])
 	rec.MessageType = messageType(hd.get(9, 1), hd.get(9, 2))
 	rec.Facility = st.Component(hd.msh.Field(4).Component(1))
 	if rec.Facility == "" {
@@ -690,6 +701,9 @@ type answered struct {
 
 func (a answered) Wait(context.Context) ([]byte, error) { return a.ack, a.err }
 
+// Ready is always true: the answer is known (Readier).
+func (answered) Ready() bool { return true }
+
 // startBatch starts each message of a batch payload in order; its Pending answers the batch.
 func (p *Pipeline) startBatch(ctx context.Context, env Envelope) Pending {
 	b, countErr := hl7.SplitBatch(env.Payload)
@@ -738,6 +752,16 @@ type batchPending struct {
 	items  []Pending
 }
 
+// Ready reports whether every message of the batch has its answer (Readier).
+func (b *batchPending) Ready() bool {
+	for _, it := range b.items {
+		if !Ready(it) {
+			return false
+		}
+	}
+	return true
+}
+
 // Wait waits for every message of the batch and returns their ACKs in the batch envelope, with
 // the errors of the messages that failed (their ACKs in the envelope say so).
 func (b *batchPending) Wait(ctx context.Context) ([]byte, error) {
@@ -762,6 +786,9 @@ type DryRun struct{}
 type done []byte
 
 func (d done) Wait(context.Context) ([]byte, error) { return d, nil }
+
+// Ready is always true: DryRun answers at once (Readier).
+func (done) Ready() bool { return true }
 
 // Commit returns the record's ACK.
 func (DryRun) Commit(rec *Record) Pending { return done(rec.ACK) }

@@ -1,9 +1,12 @@
 package ingest_test
 
 import (
+	"bytes"
+	"context"
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/vaxgate/vaxgate/ingest"
 	"github.com/vaxgate/vaxgate/ingest/validate"
@@ -117,4 +120,71 @@ func TestRecordOwnsItsStrings(t *testing.T) {
 			t.Fatalf("record changed with its payload's buffer: %q %q %q", rec.ControlID, rec.Facility, rec.MessageType)
 		}
 	}
+}
+
+// TestOwnedPayloadShared: a payload the transport hands over for good (Envelope.Owned, as MLLP
+// does) is what the record's strings are read from, without a copy; the record is the one a
+// copied payload gives.
+func TestOwnedPayloadShared(t *testing.T) {
+	p, err := ingest.NewPipeline(ingest.Options{Committer: ingest.DryRun{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := vxugen.New(vxugen.Options{Seed: 5, ControlIDs: "OWNED", Facility: "X68", Now: time.Now()})
+	sender := &ingest.Sender{SiteCode: "S", Status: ingest.SiteProduction, Facilities: []string{"X68"}}
+	ctx := context.Background()
+	for range 20 {
+		raw := g.Next()
+		owned := ingest.Envelope{Transport: ingest.TransportMLLP, Sender: sender, Payload: raw, Owned: true}
+		copied := owned
+		copied.Owned = false
+		a, err := p.Start(ctx, owned).Wait(ctx)
+		b, err2 := p.Start(ctx, copied).Wait(ctx)
+		if err != nil || err2 != nil || !bytes.Equal(ackBody(a), ackBody(b)) {
+			t.Fatalf("owned and copied payloads answered differently: %v %v\n%q\n%q", err, err2, a, b)
+		}
+	}
+	// The record's control ID is a substring of the payload itself.
+	raw := g.Next()
+	rec := p.Evaluate(raw) // Evaluate copies (file transport)
+	st := rec.ControlID
+	if inside(raw, st) {
+		t.Errorf("a copied payload's record reads from the payload itself")
+	}
+	c := &capture{}
+	p2, err := ingest.NewPipeline(ingest.Options{Committer: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p2.Start(ctx, ingest.Envelope{Transport: ingest.TransportMLLP, Sender: sender, Payload: raw, Owned: true}).Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c.rec == nil || c.rec.ControlID != st || !inside(raw, c.rec.ControlID) || c.rec.VXU == nil || !inside(raw, c.rec.VXU.Patient.PrimaryID().Value) {
+		t.Errorf("an owned payload's record does not read from the payload")
+	}
+}
+
+// capture is a committer that keeps the last record and answers with its ACK.
+type capture struct{ rec *ingest.Record }
+
+func (c *capture) Commit(rec *ingest.Record) ingest.Pending {
+	c.rec = rec
+	return ingest.DryRun{}.Commit(rec)
+}
+
+// inside reports whether s's bytes lie inside b's memory.
+func inside(b []byte, s string) bool {
+	if len(s) == 0 || len(b) == 0 {
+		return false
+	}
+	p, lo := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(&b[0]))
+	return p >= lo && p+uintptr(len(s)) <= lo+uintptr(len(b))
+}
+
+// ackBody is an ACK without its MSH (whose control ID and time are the builder's own).
+func ackBody(a []byte) []byte {
+	if i := bytes.IndexByte(a, '\r'); i >= 0 {
+		return a[i:]
+	}
+	return a
 }

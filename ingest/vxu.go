@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -226,13 +227,14 @@ func DecodeWith(m *hl7.Message, res VaccineResolver) *VXU {
 // decodeWith is DecodeWith reading the values through st (hl7.NewStrings of m): the strings of
 // the VXU share one copy of the message, the one the pipeline's record shares too.
 func decodeWith(m *hl7.Message, res VaccineResolver, st hl7.Strings) *VXU {
-	v := &VXU{}
 	if l, ok := res.(interface{ MaxSegments() int }); ok && m.NumSegments() > l.MaxSegments() {
-		return v
+		return &VXU{}
 	}
+	mem := new(vxuMemory)
+	v := &mem.v
 	// Every value is read through one decoder state: the strings share one copy of the message,
 	// and each segment's fields are located in one pass.
-	d := decoder{t: st, res: res}
+	d := decoder{t: st, res: res, mem: mem, delim: m.Delimiters().Component}
 	d.allocate(m, v)
 	var cur *Order
 	obsStart := 0 // where cur's observations start in d.obs
@@ -245,7 +247,10 @@ func decodeWith(m *hl7.Message, res VaccineResolver, st hl7.Strings) *VXU {
 		case s.Is("PD1"):
 			d.pd1(s, &v.Patient)
 		case s.Is("NK1"):
-			v.NextOfKin = append(v.NextOfKin, d.nk1(s))
+			// Appended, then decoded in place: a NextOfKin is large, and copying one into the heap
+			// costs a write barrier per string while the collector runs.
+			v.NextOfKin = append(v.NextOfKin, NextOfKin{})
+			d.nk1(s, &v.NextOfKin[len(v.NextOfKin)-1])
 		case s.Is("ORC"):
 			pendingORC, havePending = s, true
 			cur = nil
@@ -265,13 +270,15 @@ func decodeWith(m *hl7.Message, res VaccineResolver, st hl7.Strings) *VXU {
 				cur.BodySite = d.coded(d.f[2])
 			}
 		case s.Is("OBX"):
-			o := d.obx(s)
+			// Decoded in place, as NK1 is.
 			if cur != nil {
 				// The observations of an order follow its RXA: they are contiguous in d.obs.
-				d.obs = append(d.obs, o)
+				d.obs = append(d.obs, Observation{})
+				d.obx(s, &d.obs[len(d.obs)-1])
 				cur.Observations = d.obs[obsStart:len(d.obs):len(d.obs)]
 			} else {
-				v.Observations = append(v.Observations, o)
+				v.Observations = append(v.Observations, Observation{})
+				d.obx(s, &v.Observations[len(v.Observations)-1])
 			}
 		}
 	}
@@ -293,7 +300,10 @@ func (d *decoder) allocate(m *hl7.Message, v *VXU) {
 			obx++
 		}
 	}
-	if nk1 > 0 {
+	switch {
+	case nk1 == 1:
+		v.NextOfKin = d.mem.nk1[:0:1]
+	case nk1 > 1:
 		v.NextOfKin = make([]NextOfKin, 0, nk1)
 	}
 	if rxa > 0 {
@@ -334,6 +344,32 @@ func GroupOf(m *hl7.Message) []int {
 	return groups
 }
 
+// vxuMemory is a decoded VXU and the memory of what a usual VXU holds one of in its repeating
+// fields and segments (a patient identifier, name, race, ethnicity, address and phone, one next
+// of kin with an address and a phone, one lot number): one allocation rather than one for each.
+// A field with more repetitions gets memory of its own for all of them; each array is used once
+// (memTaken), so that two NK1 segments never share one.
+type vxuMemory struct {
+	v         VXU
+	ids       [1]Identifier
+	names     [1]Name
+	races     [1]Coded
+	eths      [1]Coded
+	addrs     [1]Address
+	phones    [1]Phone
+	nk1       [1]NextOfKin
+	nk1Addrs  [1]Address
+	nk1Phones [1]Phone
+	lots      [1]string
+	taken     memTaken
+}
+
+// memTaken records which arrays of a vxuMemory the decoder has handed out (a message may hold
+// several PID, NK1 or RXA segments: only the first gets the memory).
+type memTaken struct {
+	pid, nk1, lots bool
+}
+
 // maxDecodeField is the last field number the decoder reads (PID-30).
 const maxDecodeField = 30
 
@@ -341,11 +377,13 @@ const maxDecodeField = 30
 // the segment being read located in one pass (Field(n) for each n would count separators from the
 // segment's start every time), the components of a value likewise.
 type decoder struct {
-	t   hl7.Strings
-	res VaccineResolver
-	f   [maxDecodeField + 1]hl7.Field // f[n] is field n of the current segment
-	c   [10]hl7.Component             // c[k-1] is component k of the current value
-	obs []Observation                 // the observations of the orders, in message order
+	t     hl7.Strings
+	res   VaccineResolver
+	f     [maxDecodeField + 1]hl7.Field // f[n] is field n of the current segment
+	c     [10]hl7.Component             // c[k-1] is component k of the current value
+	obs   []Observation                 // the observations of the orders, in message order
+	mem   *vxuMemory                    // the VXU's memory (vxuMemory)
+	delim byte                          // the message's component separator
 }
 
 // fields locates fields 1..last of s in d.f.
@@ -378,24 +416,37 @@ func (d *decoder) codedRep(r hl7.Rep) Coded {
 }
 
 // decodeReps decodes the repetitions of f (at most maxDecodeReps) with dec, keeping those it
-// reports as present.
-func decodeReps[T any](f hl7.Field, dec func(hl7.Rep) (T, bool)) []T {
-	var out []T
+// reports as present; nil when none is. dec decodes into the (zero) element it is given, in place:
+// the elements are large, and copying one into the heap costs a write barrier per string while
+// the collector runs. They are decoded into mem (vxuMemory's array for the field) as far as it
+// goes, into memory of their own past it. The result's capacity is its length, so that an append
+// by a reader never writes into memory that is not its own.
+func decodeReps[T any](f hl7.Field, mem []T, dec func(hl7.Rep, *T) bool) []T {
+	out := mem[:0]
 	for k, r := range f.Reps() {
 		if k > maxDecodeReps {
 			break
 		}
-		if v, ok := dec(r); ok {
-			out = append(out, v)
+		if len(out) == cap(out) {
+			out = slices.Grow(out, 1)
+		}
+		out = out[:len(out)+1]
+		if e := &out[len(out)-1]; !dec(r, e) {
+			var zero T
+			*e = zero
+			out = out[:len(out)-1]
 		}
 	}
-	return out
+	if len(out) == 0 {
+		return nil
+	}
+	return out[:len(out):len(out)]
 }
 
-func (d *decoder) codedReps(f hl7.Field) []Coded {
-	return decodeReps(f, func(r hl7.Rep) (Coded, bool) {
-		c := d.codedRep(r)
-		return c, !c.IsZero()
+func (d *decoder) codedReps(f hl7.Field, mem []Coded) []Coded {
+	return decodeReps(f, mem, func(r hl7.Rep, c *Coded) bool {
+		*c = d.codedRep(r)
+		return !c.IsZero()
 	})
 }
 
@@ -411,13 +462,13 @@ func (d *decoder) nameRep(r hl7.Rep) Name {
 	}
 }
 
-func (d *decoder) addresses(f hl7.Field) []Address {
-	return decodeReps(f, func(r hl7.Rep) (Address, bool) {
+func (d *decoder) addresses(f hl7.Field, mem []Address) []Address {
+	return decodeReps(f, mem, func(r hl7.Rep, a *Address) bool {
 		if r.IsEmpty() {
-			return Address{}, false
+			return false
 		}
 		c := d.comps(r, 9)
-		return Address{
+		*a = Address{
 			Street:  d.first(c[0]),
 			Other:   d.str(c[1]),
 			City:    d.str(c[2]),
@@ -426,24 +477,26 @@ func (d *decoder) addresses(f hl7.Field) []Address {
 			Country: d.str(c[5]),
 			Type:    d.str(c[6]),
 			County:  d.str(c[8]),
-		}, true
+		}
+		return true
 	})
 }
 
-func (d *decoder) phones(f hl7.Field) []Phone {
-	return decodeReps(f, func(r hl7.Rep) (Phone, bool) {
+func (d *decoder) phones(f hl7.Field, mem []Phone) []Phone {
+	return decodeReps(f, mem, func(r hl7.Rep, p *Phone) bool {
 		if r.IsEmpty() {
-			return Phone{}, false
+			return false
 		}
 		c := d.comps(r, 8)
-		return Phone{
+		*p = Phone{
 			Use:       d.str(c[1]),
 			Equipment: d.str(c[2]),
 			Email:     d.str(c[3]),
 			Area:      d.str(c[5]),
 			Local:     d.str(c[6]),
 			Extension: d.str(c[7]),
-		}, true
+		}
+		return true
 	})
 }
 
@@ -463,26 +516,38 @@ func (d *decoder) comp1(f hl7.Field) string { return d.t.Component(f.Component(1
 func (d *decoder) pid(s hl7.Segment, p *Patient) {
 	d.fields(s, 30)
 	f := &d.f
-	p.Identifiers = decodeReps(f[3], func(r hl7.Rep) (Identifier, bool) {
+	m := d.mem
+	var ids []Identifier
+	var names []Name
+	var races, eths []Coded
+	var addrs []Address
+	var phones []Phone
+	if !m.taken.pid {
+		m.taken.pid = true
+		ids, names, races, eths, addrs, phones = m.ids[:0], m.names[:0], m.races[:0], m.eths[:0], m.addrs[:0], m.phones[:0]
+	}
+	p.Identifiers = decodeReps(f[3], ids, func(r hl7.Rep, id *Identifier) bool {
 		c := d.comps(r, 5)
 		if c[0].IsEmpty() {
-			return Identifier{}, false
+			return false
 		}
-		return Identifier{Value: d.str(c[0]), Authority: d.first(c[3]), Type: d.str(c[4])}, true
+		*id = Identifier{Value: d.str(c[0]), Authority: d.first(c[3]), Type: d.str(c[4])}
+		return true
 	})
-	p.Names = decodeReps(f[5], func(r hl7.Rep) (Name, bool) {
+	p.Names = decodeReps(f[5], names, func(r hl7.Rep, n *Name) bool {
 		if r.IsEmpty() {
-			return Name{}, false
+			return false
 		}
-		return d.nameRep(r), true
+		*n = d.nameRep(r)
+		return true
 	})
 	p.MotherMaiden = d.nameRep(f[6].Rep(1))
 	p.BirthDate = d.comp1(f[7])
 	p.Sex = d.t.Field(f[8])
-	p.Races = d.codedReps(f[10])
-	p.Addresses = d.addresses(f[11])
-	p.Phones = d.phones(f[13])
-	p.Ethnicities = d.codedReps(f[22])
+	p.Races = d.codedReps(f[10], races)
+	p.Addresses = d.addresses(f[11], addrs)
+	p.Phones = d.phones(f[13], phones)
+	p.Ethnicities = d.codedReps(f[22], eths)
 	p.MultipleBirth = d.t.Field(f[24])
 	p.BirthOrder = d.t.Field(f[25])
 	p.DeathDate = d.comp1(f[29])
@@ -499,15 +564,21 @@ func (d *decoder) pd1(s hl7.Segment, p *Patient) {
 	p.PublicityDate = d.t.Field(d.f[18])
 }
 
-func (d *decoder) nk1(s hl7.Segment) NextOfKin {
+// nk1 decodes an NK1 segment into k (zero).
+func (d *decoder) nk1(s hl7.Segment, k *NextOfKin) {
 	d.fields(s, 5)
-	return NextOfKin{
-		SetID:        d.t.Field(d.f[1]),
-		Name:         d.nameRep(d.f[2].Rep(1)),
-		Relationship: d.coded(d.f[3]),
-		Addresses:    d.addresses(d.f[4]),
-		Phones:       d.phones(d.f[5]),
+	m := d.mem
+	var addrs []Address
+	var phones []Phone
+	if !m.taken.nk1 {
+		m.taken.nk1 = true
+		addrs, phones = m.nk1Addrs[:0], m.nk1Phones[:0]
 	}
+	k.SetID = d.t.Field(d.f[1])
+	k.Name = d.nameRep(d.f[2].Rep(1))
+	k.Relationship = d.coded(d.f[3])
+	k.Addresses = d.addresses(d.f[4], addrs)
+	k.Phones = d.phones(d.f[5], phones)
 }
 
 func (d *decoder) orc(s hl7.Segment, o *Order) {
@@ -528,6 +599,10 @@ func (d *decoder) entityID(f hl7.Field) string {
 		return ""
 	}
 	if ns := d.str(c[1]); ns != "" {
+		// Both are their own bytes, joined by the message's '^': the message holds the text.
+		if s, ok := d.t.Span(c[0], c[1]); ok && d.delim == '^' && len(s) == len(id)+1+len(ns) {
+			return s
+		}
 		return id + "^" + ns
 	}
 	return id
@@ -561,9 +636,14 @@ func (d *decoder) rxa(s hl7.Segment, o *Order) {
 	o.InfoSource = d.coded(f[9])
 	o.AdministeredBy = d.provider(f[10])
 	o.AdministeringSite = d.t.Sub(f[11].Component(4).Sub(1))
-	o.Lots = decodeReps(f[15], func(r hl7.Rep) (string, bool) {
-		lot := d.t.Rep(r)
-		return lot, lot != ""
+	var lots []string
+	if m := d.mem; !m.taken.lots {
+		m.taken.lots = true
+		lots = m.lots[:0]
+	}
+	o.Lots = decodeReps(f[15], lots, func(r hl7.Rep, lot *string) bool {
+		*lot = d.t.Rep(r)
+		return *lot != ""
 	})
 	o.LotExpiration = d.comp1(f[16])
 	o.Manufacturer = d.coded(f[17])
@@ -572,26 +652,24 @@ func (d *decoder) rxa(s hl7.Segment, o *Order) {
 	o.ActionCode = d.t.Field(f[21])
 }
 
-func (d *decoder) obx(s hl7.Segment) Observation {
+// obx decodes an OBX segment into o (zero).
+func (d *decoder) obx(s hl7.Segment, o *Observation) {
 	d.fields(s, 17)
 	f := &d.f
-	o := Observation{
-		SetID:      d.t.Field(f[1]),
-		ValueType:  d.t.Field(f[2]),
-		Identifier: d.coded(f[3]),
-		SubID:      d.t.Field(f[4]),
-		Units:      d.coded(f[6]),
-		Status:     d.t.Field(f[11]),
-		ObservedAt: d.comp1(f[14]),
-		Method:     d.coded(f[17]),
-	}
+	o.SetID = d.t.Field(f[1])
+	o.ValueType = d.t.Field(f[2])
+	o.Identifier = d.coded(f[3])
+	o.SubID = d.t.Field(f[4])
+	o.Units = d.coded(f[6])
+	o.Status = d.t.Field(f[11])
+	o.ObservedAt = d.comp1(f[14])
+	o.Method = d.coded(f[17])
 	switch o.ValueType {
 	case "CE", "CWE", "CNE":
 		o.Value = d.coded(f[5])
 	default:
 		o.Value = Coded{Code: d.t.Field(f[5])}
 	}
-	return o
 }
 
 // storableHeader makes the header values a record is archived under (control ID, facility,

@@ -118,6 +118,17 @@ func (j *job) answer(ack []byte, err error) {
 	close(j.done)
 }
 
+// Ready reports whether the job is answered, without waiting (ingest.Readier): the MLLP writer
+// sends the ACKs a group commit releases together in one write.
+func (j *job) Ready() bool {
+	select {
+	case <-j.done:
+		return true
+	default:
+		return false
+	}
+}
+
 func (j *job) Wait(ctx context.Context) ([]byte, error) {
 	select {
 	case <-j.done:

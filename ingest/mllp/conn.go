@@ -353,13 +353,15 @@ func (c *conn) dispatch(queue chan<- item, payload []byte, tooLarge int, readAt 
 	if valid {
 		c.waiting.Add(1)
 	}
-	// The payload is the frame reader's fresh slice: the pipeline keeps it until it is committed.
+	// The payload is the frame reader's fresh slice, never written to again: the pipeline keeps
+	// it until it is committed, and the record's strings share it (Owned).
 	env := ingest.Envelope{
 		Transport:  ingest.TransportMLLP,
 		Remote:     c.remote,
 		Payload:    payload,
 		ReceivedAt: c.s.clock(),
 		TooLarge:   tooLarge,
+		Owned:      true,
 	}
 	queue <- item{pending: c.start(env, time.Now()), payload: payload, cost: cost, valid: valid, readAt: readAt}
 }
@@ -395,18 +397,48 @@ func (c *conn) start(env ingest.Envelope, now time.Time) (p ingest.Pending) {
 	return p
 }
 
-// writeLoop waits for each queued message's ACK in order and writes it. After a failed write it
-// keeps waiting (so every message read is still processed and counted) but writes no more.
+// ackFlushBytes is how many bytes of framed ACKs the writer gathers before it writes them, even
+// if more are ready (the last ACK gathered may take it past).
+const ackFlushBytes = 64 << 10
+
+// writeLoop waits for each queued message's ACK in order and writes it. ACKs that are ready
+// together (a group commit answers many messages at once, and a sender that pipelines has several
+// waiting) go out in one write rather than one each: after each ACK, the writer takes the next
+// message from the queue and, if its ACK is ready too (ingest.Ready), appends it to the same
+// buffer; it writes when the next is not ready, the queue is empty, or ackFlushBytes are
+// gathered. Every ACK is still written only after its own commit, and in order. After a failed
+// write it keeps waiting (so every message read is still processed and counted) but writes no
+// more.
 func (c *conn) writeLoop(queue <-chan item) {
-	var buf []byte
-	var wdl time.Time // the write deadline set
-	broken := false
-	for it := range queue {
+	w := ackWriter{c: c}
+	for {
+		var it item
+		var ok bool
+		if len(w.done) > 0 {
+			select {
+			case it, ok = <-queue:
+			default:
+				// Nothing more has been read: send what is gathered before waiting.
+				w.flush()
+				it, ok = <-queue
+			}
+		} else {
+			it, ok = <-queue
+		}
+		if !ok {
+			w.flush()
+			return
+		}
+		if len(w.done) > 0 && !ingest.Ready(it.pending) {
+			w.flush() // the ACKs gathered must not wait for this message's commit
+		}
 		a := c.wait(it)
-		if a == nil && !broken {
+		if a == nil && !w.broken {
 			// The registry's database stayed unavailable: no ACK (an AR would be taken as final
-			// by many senders). Closing the connection makes the sender send it again.
-			broken = true
+			// by many senders). Closing the connection makes the sender send it again; the ACKs
+			// gathered before it are sent first.
+			w.flush()
+			w.broken = true
 			c.log.Warn("mllp message not answered, database unavailable: closing the connection without an ACK")
 			c.raw.Close() // wakes the reader
 		}
@@ -419,30 +451,71 @@ func (c *conn) writeLoop(queue <-chan item) {
 			c.budget.adjust(extra)
 			c.s.memory.adjust(extra)
 		}
-		if !broken {
-			buf = hl7.AppendFrame(buf[:0], a)
-			if err := c.write(buf, &wdl); err != nil {
-				broken = true
-				c.log.Info("mllp ACK not delivered: closing", zap.Error(err))
-				c.raw.Close() // wakes the reader
-			} else {
-				now := time.Now()
-				c.s.m.ackSeconds.Observe(now.Sub(it.readAt).Seconds())
-				if it.valid {
-					c.lastWrite.Store(now.UnixNano())
-				}
+		if !w.broken {
+			w.buf = hl7.AppendFrame(w.buf, a)
+		}
+		w.done = append(w.done, written{cost: it.cost + extra, valid: it.valid, readAt: it.readAt})
+		if len(w.buf) >= ackFlushBytes || w.broken {
+			w.flush()
+		}
+	}
+}
+
+// ackWriter holds the framed ACKs the writer has gathered and not yet written, and what each
+// of their messages holds of the connection's window and budgets until then.
+type ackWriter struct {
+	c      *conn
+	buf    []byte
+	done   []written
+	wdl    time.Time // the write deadline set
+	broken bool      // a write failed, or the database was unavailable: write no more
+}
+
+// written is what a message whose ACK was gathered still holds until its ACK is written.
+type written struct {
+	cost   int // taken from the budgets (the ACK's extra included)
+	valid  bool
+	readAt time.Time
+}
+
+// flush writes the ACKs gathered, in one write, then releases what their messages held: their
+// place in the window, their bytes in the budgets.
+func (w *ackWriter) flush() {
+	if len(w.done) == 0 {
+		return
+	}
+	c := w.c
+	if !w.broken && len(w.buf) > 0 {
+		if err := c.write(w.buf, &w.wdl); err != nil {
+			w.broken = true
+			c.log.Info("mllp ACK not delivered: closing", zap.Error(err))
+			c.raw.Close() // wakes the reader
+		} else {
+			now := time.Now()
+			valid := false
+			for _, d := range w.done {
+				c.s.m.ackSeconds.Observe(now.Sub(d.readAt).Seconds())
+				valid = valid || d.valid
 			}
-			if cap(buf) > ackBufferKeep {
-				buf = nil
+			if valid {
+				c.lastWrite.Store(now.UnixNano())
 			}
 		}
-		if it.valid {
+	}
+	w.buf = w.buf[:0]
+	if cap(w.buf) > ackBufferKeep {
+		w.buf = nil
+	}
+	for _, d := range w.done {
+		if d.valid {
 			c.waiting.Add(-1)
 		}
-		c.s.memory.release(it.cost + extra)
-		c.budget.release(it.cost + extra)
+		c.s.memory.release(d.cost)
+		c.budget.release(d.cost)
 		<-c.slots
 	}
+	clear(w.done)
+	w.done = w.done[:0]
 }
 
 // write writes one framed ACK. The write deadline (a timer operation) is renewed only when less
@@ -551,10 +624,16 @@ type unavailable struct{}
 
 func (unavailable) Wait(context.Context) ([]byte, error) { return nil, ingest.ErrUnavailable }
 
+// Ready is always true: there is no answer to wait for (ingest.Readier).
+func (unavailable) Ready() bool { return true }
+
 // ready is a Pending whose answer is already known.
 type ready []byte
 
 func (r ready) Wait(context.Context) ([]byte, error) { return r, nil }
+
+// Ready is always true (ingest.Readier).
+func (ready) Ready() bool { return true }
 
 // budget bounds the bytes a connection (or the server) holds in messages read and not yet
 // answered. A message is always admitted when nothing else is held, so a message up to the limit

@@ -72,6 +72,16 @@ func (fr *frameReader) ReadFrame() ([]byte, error) {
 			if i < 0 {
 				fr.add(data)
 				fr.r0 = fr.w
+			} else if fr.in && fr.size == 0 && i <= fr.max {
+				// The whole frame is in the read buffer (a typical VXU is): copied once, straight
+				// into its own slice, rather than into the frame buffer first and out again.
+				out := make([]byte, i)
+				copy(out, data)
+				fr.size = i
+				fr.r0 += i + 1
+				fr.endFrame()
+				fr.in = false
+				return out, nil
 			} else {
 				fr.add(data[:i])
 				fr.r0 += i + 1

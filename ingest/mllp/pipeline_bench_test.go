@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -26,12 +29,118 @@ func BenchmarkPipelineRoundTrip(b *testing.B) { pipelineRoundTrip(b, 8) }
 // goroutine hand-offs.
 func BenchmarkPipelineRoundTripWindow1(b *testing.B) { pipelineRoundTrip(b, 1) }
 
-func pipelineRoundTrip(b *testing.B, window int) {
+// BenchmarkPipelineRoundTripGroupCommit is BenchmarkPipelineRoundTrip with a committer that
+// answers as the store's writer does: in groups, every millisecond (the writer's MaxDelay is
+// 2 ms), so that the ACKs of several messages of a connection are released together.
+// syscalls/op counts the process's read and write system calls per message (client included).
+func BenchmarkPipelineRoundTripGroupCommit(b *testing.B) {
+	gc := newGroupCommitter(time.Millisecond)
+	defer gc.close()
+	pipelineRoundTripWith(b, 8, gc)
+}
+
+func pipelineRoundTrip(b *testing.B, window int) { pipelineRoundTripWith(b, window, ingest.DryRun{}) }
+
+// groupCommitter answers the records committed to it in groups, every interval, with their own
+// ACKs; its Pendings tell whether they are answered (ingest.Readier), as the store's do.
+type groupCommitter struct {
+	mu   sync.Mutex
+	open []*groupPending
+	stop chan struct{}
+	done chan struct{}
+}
+
+type groupPending struct {
+	ack      []byte
+	answered chan struct{}
+}
+
+func (p *groupPending) Wait(ctx context.Context) ([]byte, error) {
+	select {
+	case <-p.answered:
+		return p.ack, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (p *groupPending) Ready() bool {
+	select {
+	case <-p.answered:
+		return true
+	default:
+		return false
+	}
+}
+
+func newGroupCommitter(every time.Duration) *groupCommitter {
+	g := &groupCommitter{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(g.done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-g.stop:
+				g.answer()
+				return
+			case <-t.C:
+				g.answer()
+			}
+		}
+	}()
+	return g
+}
+
+func (g *groupCommitter) answer() {
+	g.mu.Lock()
+	open := g.open
+	g.open = nil
+	g.mu.Unlock()
+	for _, p := range open {
+		close(p.answered)
+	}
+}
+
+func (g *groupCommitter) Commit(rec *ingest.Record) ingest.Pending {
+	p := &groupPending{ack: rec.ACK, answered: make(chan struct{})}
+	g.mu.Lock()
+	g.open = append(g.open, p)
+	g.mu.Unlock()
+	return p
+}
+
+func (g *groupCommitter) close() {
+	close(g.stop)
+	<-g.done
+}
+
+// syscalls returns the read and write system calls the process has made (/proc/self/io), or
+// false where that is not available.
+func syscalls() (int64, bool) {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0, false
+	}
+	var n int64
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ": "); ok && (k == "syscr" || k == "syscw") {
+			x, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return 0, false
+			}
+			n += x
+		}
+	}
+	return n, true
+}
+
+func pipelineRoundTripWith(b *testing.B, window int, committer ingest.Committer) {
 	v, err := validate.New(validate.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, err := ingest.NewPipeline(ingest.Options{Committer: ingest.DryRun{}, Validator: v})
+	p, err := ingest.NewPipeline(ingest.Options{Committer: committer, Validator: v})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -56,6 +165,7 @@ func pipelineRoundTrip(b *testing.B, window int) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	sys0, sysOK := syscalls()
 	var wg sync.WaitGroup
 	errs := make(chan error, conns)
 	for i, cl := range clients {
@@ -89,6 +199,7 @@ func pipelineRoundTrip(b *testing.B, window int) {
 	}
 	wg.Wait()
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	sys1, _ := syscalls()
 	b.StopTimer()
 	close(errs)
 	for err := range errs {
@@ -97,6 +208,9 @@ func pipelineRoundTrip(b *testing.B, window int) {
 	cpu := ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano()
 	b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
+	if sysOK {
+		b.ReportMetric(float64(sys1-sys0)/float64(b.N), "syscalls/op")
+	}
 }
 
 // TestACKBufferReuse: the writer reuses one frame buffer for a connection's ACKs, and ACKs are
