@@ -69,10 +69,23 @@ func writeMessages(ctx context.Context, tx *pipeTx, rows []archiveRow) error {
 // 18, then its facts' 20 (addFacts).
 const messageRowColumns = 38
 
-// messagesArgs are insertMessages' arguments for rows: one array of batch_message.
+// messagesArgs are insertMessages' arguments for rows: one array of batch_message, encoded when
+// the statement is sent (lazyRows: the raw messages are copied once, into the parameter buffer).
 func messagesArgs(rows []archiveRow) []any {
-	var a rowArray
-	a.buf = make([]byte, 0, len(rows)*(2048+64*messageRowColumns))
+	size := 0
+	for i := range rows {
+		r := &rows[i]
+		size += 12 + 8*messageRowColumns + 160 + len(r.raw) + len(r.ack) + len(r.findings) + len(r.digest) + len(r.more) +
+			len(r.control) + len(r.facility)
+		for _, k := range r.keys {
+			size += 4 + len(k)
+		}
+	}
+	return []any{lazyRows(len(rows), size, func(a *rowArray) { addMessages(a, rows) })}
+}
+
+// addMessages adds rows to a as batch_message rows.
+func addMessages(a *rowArray, rows []archiveRow) {
 	for i := range rows {
 		r := &rows[i]
 		a.begin(messageRowColumns)
@@ -95,16 +108,15 @@ func messagesArgs(rows []archiveRow) []any {
 		a.int4(r.moreCount)
 		a.textPtr(r.charset)
 		if r.content == nil {
-			addFacts(&a, nil)
+			addFacts(a, nil)
 		} else {
 			// The facts row as the summaries would build it (report.NewFactsRow); of the archive
 			// columns it reads only the finding keys.
 			fr := report.NewFactsRow(&report.Archived{FindingKeys: r.keys}, r.content)
-			addFacts(&a, &fr)
+			addFacts(a, &fr)
 		}
 		a.end()
 	}
-	return []any{&a}
 }
 
 const (

@@ -39,6 +39,18 @@ type rowArray struct {
 	start int    // where the row being added starts (its length word)
 	cols  int    // columns the row being added declared, then counts down
 	err   error  // a row added with the wrong number of columns: a programming error
+
+	// fill, when set, adds the n rows when the array is encoded, straight into the statement's
+	// parameter buffer (grown once, by size bytes): rows carrying the batch's raw messages are
+	// then copied once, not built in a buffer of their own and copied again (lazyRows).
+	fill func(*rowArray)
+	size int
+}
+
+// lazyRows is an array of n rows that fill adds when the statement is sent; size is about their
+// encoded size in bytes (a guess: the buffer grows further if needed).
+func lazyRows(n, size int, fill func(*rowArray)) *rowArray {
+	return &rowArray{n: n, size: size, fill: fill}
 }
 
 // begin starts a row of cols columns.
@@ -185,6 +197,17 @@ type rowArrayPlan struct{ elem uint32 }
 
 func (p rowArrayPlan) Encode(value any, buf []byte) ([]byte, error) {
 	r := value.(*rowArray)
+	if r.fill != nil {
+		w := rowArray{buf: appendArrayHeader(grow(buf, arrayHeaderSize+r.size), p.elem, r.n)}
+		r.fill(&w)
+		switch {
+		case w.err != nil:
+			return nil, w.err
+		case w.n != r.n:
+			return nil, fmt.Errorf("store: %d batch rows added of %d", w.n, r.n)
+		}
+		return w.buf, nil
+	}
 	if r.err != nil {
 		return nil, r.err
 	}
