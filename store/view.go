@@ -55,12 +55,6 @@ const (
 	prefetchPatients = `SELECT ` + viewPatientColumns + ` FROM ` + identityJoin + `
 		JOIN registry_patients r ON r.id = p.registry_patient_id
 		ORDER BY p.id FOR UPDATE OF p, r`
-	// Vaccinations by the order numbers the records name (another patient's, when a sender reused
-	// one: only read, for the review).
-	prefetchFillerVaccs = `SELECT ` + viewVaccColumns + `
-		FROM unnest($1::batch_order_number[]) AS k
-		JOIN vaccinations v ON v.env = k.env::char(1) AND v.organization_id = k.org AND v.filler_order_id = k.filler
-		ORDER BY v.id`
 )
 
 var (
@@ -72,7 +66,9 @@ var (
 	// block's) on the dates its orders name (u: the registry patient's doses of that day, which a
 	// report may be the same event as, or merge with), and the doses of the day an order number
 	// names a vaccination on (f: the dose group a vaccination leaves when an update moves it to
-	// another day is merged again). The registry reads no other vaccination: its look-ups are by
+	// another day is merged again) — which include that vaccination itself (its registry patient
+	// and day are never NULL), so the rows by order number come with them. The registry reads no
+	// other vaccination: its look-ups are by
 	// order number, by event (patient, vaccine, day) and by dose group (registry patient, day,
 	// dose). Reading every vaccination of the registry patients instead read a patient's whole
 	// history on every report: a row per dose ever reported, growing with the registry.
@@ -233,11 +229,6 @@ func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry
 	if days.n > 0 || fillers.n > 0 {
 		if err := tx.QueueQuery(ctx, prefetchRegistryVaccs, readVaccs, &days, &fillers); err != nil {
 			return nil, idCounts{}, fmt.Errorf("store: look up vaccinations: %w", err)
-		}
-	}
-	if fillers.n > 0 {
-		if err := tx.QueueQuery(ctx, prefetchFillerVaccs, readVaccs, &fillers); err != nil {
-			return nil, idCounts{}, fmt.Errorf("store: look up vaccinations by order number: %w", err)
 		}
 	}
 	return v, counts, nil
