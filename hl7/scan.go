@@ -252,6 +252,24 @@ func plainASCII(b []byte, esc byte) bool {
 	return true
 }
 
+// word is the eight bytes of b from i on (i < len(b)) as a little-endian word, the bytes past
+// len(b) zero: read in one load when b's capacity allows (the extra bytes masked off), else byte by
+// byte.
+func word(b []byte, i int) uint64 {
+	switch r := len(b) - i; {
+	case r >= 8:
+		return binary.LittleEndian.Uint64(b[i:])
+	case cap(b)-i >= 8:
+		return binary.LittleEndian.Uint64(b[i:i+8]) & (^uint64(0) >> (64 - 8*r))
+	default:
+		var x uint64
+		for k := r - 1; k >= 0; k-- {
+			x = x<<8 | uint64(b[i+k])
+		}
+		return x
+	}
+}
+
 // piece returns the bounds in b of its n-th (n >= 1) piece separated by sep,
 // b ending at its first stop byte unless stop is sep; ok is false when there
 // are fewer than n pieces. sep and stop are delimiters, never 0. It reads
@@ -261,17 +279,7 @@ func piece(b []byte, sep, stop byte, n int) (start, end int, ok bool) {
 	ps, pt := uint64(sep)*swarOnes, uint64(stop)*swarOnes
 	skip := n - 1
 	for i := 0; i < len(b); i += 8 {
-		var x uint64
-		switch r := len(b) - i; {
-		case r >= 8:
-			x = binary.LittleEndian.Uint64(b[i:])
-		case cap(b)-i >= 8:
-			x = binary.LittleEndian.Uint64(b[i:i+8]) & (^uint64(0) >> (64 - 8*r))
-		default:
-			for k := r - 1; k >= 0; k-- {
-				x = x<<8 | uint64(b[i+k])
-			}
-		}
+		x := word(b, i)
 		ms := matchMask(x, ps)
 		var limit uint64 // the bit of the first stop byte in this word
 		if stop != sep {

@@ -1,7 +1,6 @@
 package hl7
 
 import (
-	"encoding/binary"
 	"math/bits"
 )
 
@@ -106,17 +105,7 @@ func componentsShort(v value, b []byte, sep byte, dst []Component) int {
 	pat := uint64(sep) * swarOnes
 	n, start := 0, 0
 	for i := 0; i < len(b); i += 8 {
-		var x uint64
-		switch r := len(b) - i; {
-		case r >= 8:
-			x = binary.LittleEndian.Uint64(b[i:])
-		case cap(b)-i >= 8:
-			x = binary.LittleEndian.Uint64(b[i:i+8]) & (^uint64(0) >> (64 - 8*r))
-		default:
-			for k := r - 1; k >= 0; k-- {
-				x = x<<8 | uint64(b[i+k])
-			}
-		}
+		x := word(b, i)
 		for ms := matchMask(x, pat); ms != 0; ms &= ms - 1 {
 			p := i + bits.TrailingZeros64(ms)>>3
 			dst[n] = Component{value{m: v.m, start: v.start + uint32(start), end: v.start + uint32(p)}}
