@@ -188,6 +188,22 @@ func writeRegistry(ctx context.Context, tx *pipeTx, view *registry.View) error {
 	return nil
 }
 
+// writeRows queues the insert of a table's new rows (ins) and the update of its changed ones
+// (upd), each a statement when it has rows; table names it in errors.
+func writeRows(ctx context.Context, tx *pipeTx, insert string, ins *rowArray, update string, upd *rowArray, table string) error {
+	if ins.n > 0 {
+		if _, err := tx.Exec(ctx, insert, ins); err != nil {
+			return fmt.Errorf("store: insert %s: %w", table, err)
+		}
+	}
+	if upd.n > 0 {
+		if _, err := tx.Exec(ctx, update, upd); err != nil {
+			return fmt.Errorf("store: update %s: %w", table, err)
+		}
+	}
+	return nil
+}
+
 // The batch row types' columns, in order (migration 013).
 const (
 	registryRowColumns    = 10
@@ -216,17 +232,7 @@ func writeRegistryPatients(ctx context.Context, tx *pipeTx, regs []*registry.Reg
 		a.text(r.Sharing)
 		a.end()
 	}
-	if ins.n > 0 {
-		if _, err := tx.Exec(ctx, insertRegistryPatients, &ins); err != nil {
-			return fmt.Errorf("store: insert registry patients: %w", err)
-		}
-	}
-	if upd.n > 0 {
-		if _, err := tx.Exec(ctx, updateRegistryPatients, &upd); err != nil {
-			return fmt.Errorf("store: update registry patients: %w", err)
-		}
-	}
-	return nil
+	return writeRows(ctx, tx, insertRegistryPatients, &ins, updateRegistryPatients, &upd, "registry patients")
 }
 
 func writePatients(ctx context.Context, tx *pipeTx, patients []*registry.Patient) error {
@@ -260,17 +266,7 @@ func writePatients(ctx context.Context, tx *pipeTx, patients []*registry.Patient
 		a.text(d.MatchStreet)
 		a.end()
 	}
-	if ins.n > 0 {
-		if _, err := tx.Exec(ctx, insertPatients, &ins); err != nil {
-			return fmt.Errorf("store: insert patients: %w", err)
-		}
-	}
-	if upd.n > 0 {
-		if _, err := tx.Exec(ctx, updatePatients, &upd); err != nil {
-			return fmt.Errorf("store: update patients: %w", err)
-		}
-	}
-	return nil
+	return writeRows(ctx, tx, insertPatients, &ins, updatePatients, &upd, "patients")
 }
 
 // addVaccination adds x as a batch_vaccination row.
@@ -322,17 +318,7 @@ func writeVaccinations(ctx context.Context, tx *pipeTx, vaccs []*registry.Vaccin
 			addVaccination(&upd, x)
 		}
 	}
-	if ins.n > 0 {
-		if _, err := tx.Exec(ctx, insertVaccinations, &ins); err != nil {
-			return fmt.Errorf("store: insert vaccinations: %w", err)
-		}
-	}
-	if upd.n > 0 {
-		if _, err := tx.Exec(ctx, updateVaccinations, &upd); err != nil {
-			return fmt.Errorf("store: update vaccinations: %w", err)
-		}
-	}
-	return nil
+	return writeRows(ctx, tx, insertVaccinations, &ins, updateVaccinations, &upd, "vaccinations")
 }
 
 // writeSharing queues the sharing history of the batch and, for each change of an existing status,
