@@ -225,7 +225,12 @@ func Escape(dst []byte, s string, d Delimiters) []byte {
 	// Text is mostly plain: skip, eight bytes at a time, to the first word holding a byte that may
 	// need escaping (a delimiter, a control character, DEL); TAB, which does not, only sends the
 	// byte loop below over its word.
-	start := plainPrefix(s, &d)
+	return escapeFrom(dst, s, d, plainPrefix(s, &d))
+}
+
+// escapeFrom is Escape's byte loop over s from start on, the bytes before start known to need no
+// escaping (d is not the zero Delimiters; s is not "").
+func escapeFrom(dst []byte, s string, d Delimiters, start int) []byte {
 	if start == len(s) {
 		return append(dst, s...)
 	}

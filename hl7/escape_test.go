@@ -167,7 +167,7 @@ func TestUnknownCharsetMessage(t *testing.T) {
 	}
 }
 
-// escapeRef is Escape as it was written before its word-at-a-time scan: a byte loop.
+// escapeRef is Escape without its word-at-a-time scan: the byte loop over every byte.
 func escapeRef(dst []byte, s string, d Delimiters) []byte {
 	if d == (Delimiters{}) {
 		d = DefaultDelimiters
@@ -175,44 +175,7 @@ func escapeRef(dst []byte, s string, d Delimiters) []byte {
 	if s == `""` {
 		return append(dst, d.Escape, 'X', '2', '2', '2', '2', d.Escape)
 	}
-	newline := ".br"
-	if d.isDelimiter('.') {
-		newline = "X0A"
-	}
-	last := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		var code string
-		switch {
-		case c == d.Field:
-			code = "F"
-		case c == d.Component:
-			code = "S"
-		case c == d.Subcomponent:
-			code = "T"
-		case c == d.Repetition:
-			code = "R"
-		case c == d.Escape:
-			code = "E"
-		case c == '\n':
-			code = newline
-		case c < ' ' && c != '\t' || c == 0x7f:
-			code = ""
-		default:
-			continue
-		}
-		dst = append(dst, s[last:i]...)
-		dst = append(dst, d.Escape)
-		if code == "" {
-			const digits = "0123456789ABCDEF"
-			dst = append(dst, 'X', digits[c>>4], digits[c&0xf])
-		} else {
-			dst = append(dst, code...)
-		}
-		dst = append(dst, d.Escape)
-		last = i + 1
-	}
-	return append(dst, s[last:]...)
+	return escapeFrom(dst, s, d, 0)
 }
 
 // TestEscapeMatchesByteLoop: Escape writes what the byte loop writes, for every byte value at
