@@ -100,45 +100,9 @@ func intakeFacts(rows []archiveRow, batch []*job) error {
 	return nil
 }
 
-// factsArrays are the facts columns of archive rows as array parameters (args: insertMessages'
-// $19 on, updateFactsSQL's $2 on). A row without facts (has false) is written NULL in every facts column
-// (insertMessages' CASE): the arrays need no NULL elements.
-type factsArrays struct {
-	has, readable, errs, warns, race, eth, addr                       boolArray
-	keys                                                              textArray // text[] literals
-	adm, hist, ref, imm, lot, mvx, fund, vis, lag1, lag7, lag30, late int4Array
-	lagDays                                                           int4Array
-}
-
-func newFactsArrays(n int) *factsArrays {
-	return &factsArrays{has: make(boolArray, 0, n), readable: make(boolArray, 0, n), errs: make(boolArray, 0, n),
-		warns: make(boolArray, 0, n), race: make(boolArray, 0, n), eth: make(boolArray, 0, n), addr: make(boolArray, 0, n),
-		keys: make(textArray, 0, n), adm: make(int4Array, 0, n), hist: make(int4Array, 0, n), ref: make(int4Array, 0, n),
-		imm: make(int4Array, 0, n), lot: make(int4Array, 0, n), mvx: make(int4Array, 0, n), fund: make(int4Array, 0, n),
-		vis: make(int4Array, 0, n), lag1: make(int4Array, 0, n), lag7: make(int4Array, 0, n), lag30: make(int4Array, 0, n),
-		late: make(int4Array, 0, n), lagDays: make(int4Array, 0, n)}
-}
-
-// add appends r's facts (its message's own columns are not read), counts clamped to their
-// columns' types (smallint, integer for the sum of days).
-func (a *factsArrays) add(r *report.FactsRow) {
-	clamp := func(v int) int32 { return int32(min(v, 32767)) }
-	f := &r.Facts
-	a.has, a.readable = append(a.has, true), append(a.readable, r.Readable)
-	a.errs, a.warns = append(a.errs, r.Errors), append(a.warns, r.Warnings)
-	a.race, a.eth, a.addr = append(a.race, f.Race), append(a.eth, f.Ethnicity), append(a.addr, f.Address)
-	a.keys = append(a.keys, pgTextArray(r.Findings))
-	a.adm, a.hist = append(a.adm, clamp(f.Administered)), append(a.hist, clamp(f.Historical))
-	a.ref, a.imm = append(a.ref, clamp(f.Refusals)), append(a.imm, clamp(f.Immunity))
-	a.lot, a.mvx = append(a.lot, clamp(f.WithLot)), append(a.mvx, clamp(f.WithMVX))
-	a.fund, a.vis = append(a.fund, clamp(f.WithFunding)), append(a.vis, clamp(f.WithVIS))
-	a.lag1, a.lag7 = append(a.lag1, clamp(f.Lag1)), append(a.lag7, clamp(f.Lag7))
-	a.lag30, a.late = append(a.lag30, clamp(f.Lag30)), append(a.late, clamp(f.LagLate))
-	a.lagDays = append(a.lagDays, int32(min(f.LagDays, 1<<31-1)))
-}
-
-// addFacts appends r's facts to a batch_message row (its last 20 columns), counts clamped as
-// add clamps them; nil: a row without facts, its facts columns NULL.
+// addFacts appends r's facts to a batch_message row (its last 20 columns) or a batch_facts row,
+// counts clamped to their columns' types (smallint, integer for the sum of days); nil: a row
+// without facts, its facts columns NULL.
 func addFacts(a *rowArray, r *report.FactsRow) {
 	if r == nil {
 		for _, oid := range factsColumnTypes {
@@ -169,9 +133,3 @@ var factsColumnTypes = []uint32{pgtype.BoolOID, pgtype.BoolOID, pgtype.BoolOID, 
 	pgtype.Int4OID, pgtype.Int4OID, pgtype.Int4OID, pgtype.Int4OID, pgtype.Int4OID, pgtype.Int4OID, pgtype.Int4OID,
 	pgtype.Int4OID, pgtype.BoolOID, pgtype.BoolOID, pgtype.BoolOID, pgtype.Int4OID, pgtype.Int4OID, pgtype.Int4OID,
 	pgtype.Int4OID, pgtype.Int4OID}
-
-// args are the arrays, f_has first.
-func (a *factsArrays) args() []any {
-	return []any{a.has, a.readable, a.errs, a.warns, a.keys, a.adm, a.hist, a.ref, a.imm, a.lot, a.mvx, a.fund, a.vis,
-		a.race, a.eth, a.addr, a.lag1, a.lag7, a.lag30, a.late, a.lagDays}
-}

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
 )
@@ -103,4 +104,41 @@ func TestRowColumnsMatchPgx(t *testing.T) {
 	for _, xs := range [][]string{{}, {"I:pd1-12-recorded", "", "é"}} {
 		check("text[]", pgtype.TextArrayOID, xs, func(a *rowArray) { a.texts(xs) })
 	}
+}
+
+// testZones are the zones the test times are in: a date is taken in its time's own location.
+var testZones = []*time.Location{time.UTC, time.FixedZone("UTC-12", -12*3600), time.FixedZone("UTC+14", 14*3600),
+	time.FixedZone("IST", 5*3600+1800), time.FixedZone("NPT", 5*3600+2700), time.FixedZone("odd", -(3*3600 + 7*60 + 13))}
+
+// edgeTimes are times the date and timestamp encodings must get right: around PostgreSQL's epoch
+// and Unix's, before 2000 and long before, far in the future, and sub-microsecond fractions
+// (truncated, not rounded). serverSafe keeps them within PostgreSQL's ranges (timestamptz ends in
+// 294276, dates begin in 4714 BC).
+func edgeTimes(serverSafe bool) []time.Time {
+	ts := []time.Time{
+		time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(1999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(1969, 12, 31, 23, 59, 59, 999999500, time.UTC),
+		time.Date(1900, 2, 28, 12, 0, 0, 1500, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(1582, 10, 10, 0, 0, 0, 0, time.UTC),
+		time.Date(2038, 1, 19, 3, 14, 8, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(2024, 2, 29, 23, 30, 0, 0, time.FixedZone("UTC-1", -3600)),
+		time.Date(2024, 3, 1, 0, 30, 0, 0, time.FixedZone("UTC+14", 14*3600)),
+		time.Date(294275, 12, 31, 0, 0, 0, 0, time.UTC),
+		time.Date(-4712, 1, 1, 0, 0, 0, 0, time.UTC),
+	}
+	if !serverSafe {
+		ts = append(ts, time.Date(5874897, 12, 31, 0, 0, 0, 0, time.UTC), time.Date(-300000, 6, 1, 0, 0, 0, 0, time.UTC),
+			time.Date(2_000_000_000, 1, 1, 0, 0, 0, 0, time.UTC))
+	}
+	return ts
+}
+
+// randomTime is a time between 1800 and 2200, with nanoseconds, in one of testZones.
+func randomTime(r *rand.Rand) time.Time {
+	lo, hi := time.Date(1800, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()/2, time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()/2
+	return time.Unix(0, 2*(lo+r.Int64N(hi-lo))+r.Int64N(2)).In(testZones[r.IntN(len(testZones))])
 }

@@ -60,14 +60,17 @@ func lockLinkKeys(ctx context.Context, tx pgx.Tx, recs []*ingest.Record) error {
 		return cmp.Compare(a.key, b.key)
 	})
 	locks = slices.Compact(locks)
-	classes, keys := make(int4Array, len(locks)), make(int4Array, len(locks))
-	for i, l := range locks {
-		classes[i], keys[i] = l.class, l.key
+	var rows rowArray
+	for _, l := range locks {
+		rows.begin(2)
+		rows.int4(l.class)
+		rows.int4(l.key)
+		rows.end()
 	}
-	// WITH ORDINALITY ... ORDER BY keeps the arrays' (ascending) order of acquisition.
-	if _, err := tx.Exec(ctx, `SELECT count(pg_advisory_xact_lock(c, k))
-		FROM (SELECT c, k FROM unnest($1::int4[], $2::int4[]) WITH ORDINALITY AS u(c, k, i) ORDER BY i) s`,
-		classes, keys); err != nil {
+	// WITH ORDINALITY ... ORDER BY keeps the array's (ascending) order of acquisition.
+	if _, err := tx.Exec(ctx, `SELECT count(pg_advisory_xact_lock(s.class, s.key))
+		FROM (SELECT u.class, u.key FROM unnest($1::batch_lock[]) WITH ORDINALITY AS u(class, key, i) ORDER BY u.i) s`,
+		&rows); err != nil {
 		return fmt.Errorf("store: lock linking blocks and control IDs: %w", err)
 	}
 	return nil

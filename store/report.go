@@ -190,18 +190,14 @@ func (s *ReportStore) StoredFacts(ctx context.Context, ids []int64) ([]report.Fa
 // copy of a resend, answered with the original's ACK.
 const resendSQL = `(NOT resend_key AND ack_code <> 'AR')`
 
-// updateFactsSQL sets the facts columns of archived messages that have none, from the arrays of
-// factsArrays.args ($2 on; $2, f_has, is true for every row).
-const updateFactsSQL = `UPDATE messages m SET readable = u.f_readable, has_errors = u.f_errs, has_warnings = u.f_warns,
-		finding_keys = u.f_keys::text[], administered = u.f_adm, historical = u.f_hist, refusals = u.f_ref,
-		immunity = u.f_imm, with_lot = u.f_lot, with_mvx = u.f_mvx, with_funding = u.f_fund, with_vis = u.f_vis,
-		has_race = u.f_race, has_ethnicity = u.f_eth, has_address = u.f_addr, lag_1 = u.f_lag1, lag_7 = u.f_lag7,
-		lag_30 = u.f_lag30, lag_late = u.f_late, lag_days = u.f_lagdays
-	FROM unnest($1::bigint[], $2::bool[], $3::bool[], $4::bool[], $5::bool[], $6::text[], $7::int4[], $8::int4[],
-		$9::int4[], $10::int4[], $11::int4[], $12::int4[], $13::int4[], $14::int4[], $15::bool[], $16::bool[],
-		$17::bool[], $18::int4[], $19::int4[], $20::int4[], $21::int4[], $22::int4[])
-		AS u(id, f_has, f_readable, f_errs, f_warns, f_keys, f_adm, f_hist, f_ref, f_imm, f_lot, f_mvx, f_fund, f_vis,
-		f_race, f_eth, f_addr, f_lag1, f_lag7, f_lag30, f_late, f_lagdays)
+// updateFactsSQL sets the facts columns of archived messages that have none, from an array of
+// batch_facts (updateFactsArgs).
+const updateFactsSQL = `UPDATE messages m SET readable = u.readable, has_errors = u.errs, has_warnings = u.warns,
+		finding_keys = u.keys, administered = u.adm, historical = u.hist, refusals = u.ref, immunity = u.imm,
+		with_lot = u.lot, with_mvx = u.mvx, with_funding = u.fund, with_vis = u.vis, has_race = u.race,
+		has_ethnicity = u.eth, has_address = u.addr, lag_1 = u.lag1, lag_7 = u.lag7, lag_30 = u.lag30,
+		lag_late = u.late, lag_days = u.lag_days
+	FROM unnest($1::batch_facts[]) AS u
 	WHERE m.id = u.id AND m.readable IS NULL`
 
 // SaveFacts sets the facts columns of the summarized messages, in one statement. A message that
@@ -214,10 +210,17 @@ func (s *ReportStore) SaveFacts(ctx context.Context, rs []report.FactsRow) error
 	if len(rs) == 0 {
 		return nil
 	}
+	c, err := s.db.Pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("store: save report summaries: %w", err)
+	}
+	defer c.Release()
+	if err := registerRowTypes(ctx, c.Conn()); err != nil {
+		return err
+	}
 	args := updateFactsArgs(rs)
-	var err error
 	for range saveFactsAttempts {
-		if _, err = s.db.Pool.Exec(ctx, updateFactsSQL, args...); err == nil {
+		if _, err = c.Exec(ctx, updateFactsSQL, args...); err == nil {
 			return nil
 		}
 		var pg *pgconn.PgError
@@ -235,37 +238,18 @@ func updateFactsArgs(rs []report.FactsRow) []any {
 		order[i] = i
 	}
 	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(rs[a].MessageID, rs[b].MessageID) })
-	ids, facts := make(int8Array, 0, len(rs)), newFactsArrays(len(rs))
+	var a rowArray
 	for _, i := range order {
-		ids = append(ids, rs[i].MessageID)
-		facts.add(&rs[i])
+		a.begin(1 + len(factsColumnTypes))
+		a.int8(rs[i].MessageID)
+		addFacts(&a, &rs[i])
+		a.end()
 	}
-	return append([]any{ids}, facts.args()...)
+	return []any{&a}
 }
 
 // saveFactsAttempts bounds SaveFacts' runs of a statement that met a deadlock.
 const saveFactsAttempts = 3
-
-// pgTextArray writes a text[] literal (each element quoted), so that an array of arrays can be
-// passed as text[] and cast per row.
-func pgTextArray(ss []string) string {
-	b := make([]byte, 0, 16*len(ss)+2)
-	b = append(b, '{')
-	for i, s := range ss {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, '"')
-		for j := 0; j < len(s); j++ {
-			if s[j] == '"' || s[j] == '\\' {
-				b = append(b, '\\')
-			}
-			b = append(b, s[j])
-		}
-		b = append(b, '"')
-	}
-	return string(append(b, '}'))
-}
 
 // reportWorkMem is the work_mem of the reports' aggregations: grouping a million control IDs in
 // memory instead of spilling to disk.

@@ -105,7 +105,15 @@ func TestSaveFactsPlan(t *testing.T) {
 		rs[i] = report.FactsRow{MessageID: int64(20000 + 7*i), Readable: true, Findings: []string{"W:x"}}
 	}
 	sql, args := store.UpdateFacts(rs)
-	plan := explain(ctx, t, db.Pool, "EXPLAIN "+sql, args...)
+	c, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Release()
+	if err := store.RegisterRowTypes(ctx, c.Conn()); err != nil {
+		t.Fatal(err)
+	}
+	plan := explain(ctx, t, c, "EXPLAIN "+sql, args...)
 	t.Logf("%s", plan)
 	if !strings.Contains(plan, "messages_pkey") || strings.Contains(plan, "Seq Scan on messages") {
 		t.Errorf("the facts UPDATE does not find its rows by primary key:\n%s", plan)

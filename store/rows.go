@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -29,7 +30,7 @@ import (
 
 // rowTypes are the batch row types, by name, as migration 013 creates them.
 var rowTypes = []string{"batch_registry_patient", "batch_patient", "batch_vaccination", "batch_sharing_change",
-	"batch_message", "batch_patient_key", "batch_link_block", "batch_order_number", "batch_registry_day", "batch_control_id"}
+	"batch_message", "batch_facts", "batch_patient_key", "batch_link_block", "batch_order_number", "batch_registry_day", "batch_control_id", "batch_lock"}
 
 // rowArray is an array of records: rows are added one at a time, each with begin, one call per
 // column in the type's order, and end.
@@ -268,4 +269,62 @@ func registerRowTypes(ctx context.Context, conn *pgx.Conn) error {
 		return fmt.Errorf("store: %d of %d batch row types in the database: is its schema current?", found, len(rowTypes))
 	}
 	return nil
+}
+
+// The binary format's pieces, as pgx writes them.
+
+// arrayHeaderSize is the size of a one-dimensional array's header: dimensions, NULL flag, element
+// OID, length and lower bound.
+const arrayHeaderSize = 20
+
+// appendArrayHeader appends the header of a one-dimensional array of n elements of type elem,
+// with lower bound 1 and no NULL element (the batch rows never hold one). An empty array is sent as
+// pgx sends it: one dimension of length 0 (the server reads it as '{}').
+func appendArrayHeader(buf []byte, elem uint32, n int) []byte {
+	buf = binary.BigEndian.AppendUint32(buf, 1) // dimensions
+	buf = binary.BigEndian.AppendUint32(buf, 0) // has NULL
+	buf = binary.BigEndian.AppendUint32(buf, elem)
+	buf = binary.BigEndian.AppendUint32(buf, uint32(int32(n)))
+	return binary.BigEndian.AppendUint32(buf, 1) // lower bound
+}
+
+// grow makes room for n more bytes in buf. When it must reallocate, it at least doubles the
+// buffer: pgx encodes a statement's parameters one after another into one buffer that starts at
+// 256 bytes for every statement, and growing each array parameter to just its own size would copy
+// everything before it again for every parameter after a large one (the batch's raw messages).
+func grow(buf []byte, n int) []byte {
+	if cap(buf)-len(buf) >= n {
+		return buf
+	}
+	return slices.Grow(buf, len(buf)+n)
+}
+
+func appendLen(buf []byte, n int) []byte { return binary.BigEndian.AppendUint32(buf, uint32(int32(n))) }
+
+func putInt8(b []byte, x int64) []byte { return binary.BigEndian.AppendUint64(b, uint64(x)) }
+func putInt4(b []byte, x int32) []byte { return binary.BigEndian.AppendUint32(b, uint32(x)) }
+
+func putBool(b []byte, x bool) []byte {
+	if x {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
+func putDate(b []byte, t time.Time) []byte { return binary.BigEndian.AppendUint32(b, pgDate(t)) }
+
+func putTimestamptz(b []byte, t time.Time) []byte {
+	us := t.Unix()*1000000 + int64(t.Nanosecond())/1000 - y2kUnix*1000000
+	return binary.BigEndian.AppendUint64(b, uint64(us))
+}
+
+// y2kUnix is 2000-01-01 00:00 UTC, PostgreSQL's epoch for dates and timestamps, in Unix seconds.
+const y2kUnix = 946684800
+
+// pgDate is t's date (in t's location) as PostgreSQL's binary date: days since 2000-01-01,
+// computed as pgx computes it.
+func pgDate(t time.Time) uint32 {
+	y, m, d := t.Date()
+	days := (time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() - y2kUnix) / 86400
+	return uint32(int32(days))
 }

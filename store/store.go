@@ -17,7 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 )
@@ -79,8 +78,6 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 10 * time.Second
 	}
-	// The writer's array parameters are encoded by arrays.go's fast path on every connection.
-	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error { return registerArrayCodecs(c.TypeMap()) }
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, redact(fmt.Errorf("store: open database: %w", err), url)

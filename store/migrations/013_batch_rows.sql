@@ -8,7 +8,7 @@
 -- real arrays here, not text cast back in SQL.
 --
 -- The batch's look-ups take their keys the same way (batch_patient_key, batch_link_block,
--- batch_order_number, batch_registry_day, batch_control_id).
+-- batch_order_number, batch_registry_day, batch_control_id, and batch_lock for its advisory locks).
 --
 -- These types are the writer's wire format, not storage: nothing is stored in them. A statement
 -- that needs another column changes its type in a later migration (ALTER TYPE ... ADD ATTRIBUTE).
@@ -40,6 +40,12 @@ CREATE TYPE batch_message AS (
     imm integer, lot integer, mvx integer, fund integer, vis integer, race boolean, eth boolean, addr boolean,
     lag1 integer, lag7 integer, lag30 integer, late integer, lag_days integer);
 
+-- An archive row's facts, set afterwards by the summaries' catch-up (the same columns).
+CREATE TYPE batch_facts AS (
+    id bigint, readable boolean, errs boolean, warns boolean, keys text[], adm integer, hist integer,
+    ref integer, imm integer, lot integer, mvx integer, fund integer, vis integer, race boolean,
+    eth boolean, addr boolean, lag1 integer, lag7 integer, lag30 integer, late integer, lag_days integer);
+
 CREATE TYPE batch_patient_key AS (env text, org bigint, value text, authority text, typ text);
 
 CREATE TYPE batch_link_block AS (
@@ -48,5 +54,7 @@ CREATE TYPE batch_link_block AS (
 CREATE TYPE batch_order_number AS (env text, org bigint, filler text);
 
 CREATE TYPE batch_registry_day AS (reg bigint, day date);
+
+CREATE TYPE batch_lock AS (class integer, key integer);
 
 CREATE TYPE batch_control_id AS (site bigint, env text, control text, digest bytea);
