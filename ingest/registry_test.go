@@ -345,6 +345,36 @@ func TestRegistryResend(t *testing.T) {
 	}
 }
 
+// TestRegistryResendUnderControlIDUsedThrice: with three messages of different content stored
+// under one control ID, a resend of each is still answered with its own original ACK and changes
+// nothing. The store's first look-up reads at most two of the messages under a control ID; the
+// third is found by its content (the exact look-up that follows).
+func TestRegistryResendUnderControlIDUsedThrice(t *testing.T) {
+	e := newEngine(t, "production")
+	a := e.siteA
+	var msgs, answers [][]byte
+	for i, given := range []string{"Ava", "Zoe", "Mia"} {
+		p := ava
+		p.given = given
+		msg := a.vxu("RS-3", p, dose{order: fmt.Sprintf("ORD-3%d^CLINIC", i), date: "20240302", cvx: "20", text: "DTaP"})
+		m, answer := a.send(t, msg)
+		if want := []int{0, 1, 1}[i]; len(errAtCode(m, "205")) != want || m.Get("MSA-1") == ack.AR {
+			t.Fatalf("message %d: MSA-1 %s, 205 warnings %v, want %d", i, m.Get("MSA-1"), errAtCode(m, "205"), want)
+		}
+		msgs, answers = append(msgs, msg), append(answers, answer)
+	}
+	before := e.snapshot(t)
+	for i, msg := range msgs {
+		if _, again := a.send(t, msg); !bytes.Equal(answers[i], again) {
+			t.Errorf("resend of message %d:\n%q\n%q", i, answers[i], again)
+		}
+	}
+	sameCounts(t, "resends under a control ID used thrice", before, e.snapshot(t))
+	if n := e.count(t, "messages WHERE control_id = 'RS-3' AND resend_key"); n != 3 {
+		t.Errorf("%d resend keys of RS-3, want 3", n)
+	}
+}
+
 // TestRegistryResendOfLegacyOriginal: a message archived before content digests existed (null
 // digest) is still recognised when resent, by the digest of its raw message, and another
 // message under its control ID is still processed.

@@ -691,6 +691,9 @@ func (w *Writer) begin(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (
 		return nil, nil, err
 	}
 	tx.ctx = ctx
+	if err := pre.queueExact(ctx, tx, recs); err != nil {
+		return nil, nil, err
+	}
 	if err := drawIDs(ctx, tx, counts); err != nil {
 		return nil, nil, err
 	}
@@ -796,6 +799,8 @@ func (k resendKeyOf) controlOnly() resendKeyOf {
 type originalACK struct {
 	ack  []byte
 	code string
+	// legacy: found by the digest of its raw message (archived before digests).
+	legacy bool
 }
 
 // batchCheck is what precheck found for a batch: an archive row id for each record, and the
@@ -807,6 +812,9 @@ type batchCheck struct {
 	// used holds the control IDs (controlOnly keys) an accepted message already holds: another
 	// message under one of them is warned (0357 code 205).
 	used map[resendKeyOf]bool
+	// exact lists the records (by index) whose control ID is used by more stored messages than
+	// precheck reads, none of them with the record's content: queueExact looks them up by it.
+	exact []int
 }
 
 // prechecked is one record's part of a batchCheck.
@@ -821,14 +829,20 @@ func (b *batchCheck) of(i int) prechecked {
 }
 
 // precheck queues, for the records of a batch, the allocation of their archive rows' ids (in
-// order) and, for every one that has a control ID from a known site, the look-up of an accepted
-// message already stored with the same key (site, environment, control ID, content digest) and
-// of whether the control ID is already used by another accepted message: one query for the batch
-// instead of statements per record, each waiting for its answer. The answers are there once the
+// order) and, for every one that has a control ID from a known site, the look-up of the accepted
+// messages already stored under its control ID (site, environment, control ID): whether one has
+// the same content (content digest: its ACK answers a resend) and whether one has other content
+// (the control ID is used: the new message is warned, 0357 code 205). One query for the batch
+// instead of statements per record, each waiting for its answer; the answers are there once the
 // queue has been sent. The batch holds the advisory locks of its records' control IDs
 // (lockLinkKeys) from before this look-up until it commits, so a concurrent batch with the same
 // control ID waits and then sees this one's rows (and a racing insert that still fails, with a
 // unique violation, is written again alone and finds the original).
+//
+// One probe of the control ID per record answers both questions: it reads at most two of the
+// messages stored under it. Only a control ID already used by two or more other messages can
+// leave the first question open; those records are looked up again by content in the next round
+// trip (queueExact, before their records are applied).
 //
 // An original archived before content digests existed (content_digest null) is compared by the
 // digest of its raw message, computed here.
@@ -838,12 +852,39 @@ func precheck(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*batchChe
 	if len(recs) == 0 {
 		return b, nil
 	}
-	// A row per record (NULL site: nothing to look up; its row still draws its archive id).
+	keys := controlKeys(recs, b.lookup, nil)
+	err := tx.QueueQuery(ctx, `
+		SELECT k.i, k.id, o.ack, o.ack_code, o.content_digest, o.raw
+		FROM (SELECT u.site, u.env, u.control, u.i, nextval('messages_id_seq') AS id
+			FROM unnest($1::batch_control_id[]) WITH ORDINALITY AS u(site, env, control, digest, i)) k
+		LEFT JOIN LATERAL (
+			SELECT m.ack, m.ack_code, m.content_digest, CASE WHEN m.content_digest IS NULL THEN m.raw END AS raw
+			FROM messages m
+			WHERE m.site_id = k.site AND m.env = k.env::char(1) AND m.control_id = k.control AND m.resend_key
+			LIMIT 2) o ON true
+		ORDER BY k.i`, func(rows pgx.Rows) error {
+		return b.readStored(recs, rows, true)
+	}, &keys)
+	if err != nil {
+		return nil, fmt.Errorf("store: look up resends: %w", err)
+	}
+	return b, nil
+}
+
+// controlKeys are the batch_control_id rows of recs: a row per record, or, with only, per record
+// only[i] marks (NULL site: nothing to look up; its row still draws its archive id). lookup, when
+// not nil, is set for the records that are looked up (prechecks).
+func controlKeys(recs []*ingest.Record, lookup, only []bool) rowArray {
 	var keys rowArray
 	for i, rec := range recs {
+		if only != nil && !only[i] {
+			continue
+		}
 		keys.begin(4)
 		if prechecks(rec) {
-			b.lookup[i] = true
+			if lookup != nil {
+				lookup[i] = true
+			}
 			keys.int8(rec.Sender.SiteID)
 			keys.text(rec.Env)
 			keys.text(rec.ControlID)
@@ -856,60 +897,101 @@ func precheck(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*batchChe
 		}
 		keys.end()
 	}
+	return keys
+}
+
+// readStored reads the stored messages precheck (first: with the archive ids, by record) or
+// queueExact found: for each, whether it is the original of its record (same content) or another
+// message under the same control ID. Rows are scanned into the same variables row after row: one
+// allocation of each per batch, not per row (pgx gives each row's bytes a slice of their own).
+func (b *batchCheck) readStored(recs []*ingest.Record, rows pgx.Rows, first bool) error {
+	var i, id int64
+	var ack, digest, raw []byte
+	var code pgtype.Text
+	dest := []any{&i, &id, &ack, &code, &digest, &raw}
+	if !first {
+		dest = []any{&i, &ack, &code, &digest, &raw}
+	}
+	seen := make([]uint8, len(recs)) // stored messages read, by record (first: at most 2)
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		r := int(i - 1)
+		if !first {
+			r = b.exact[r]
+		}
+		if first {
+			b.ids[r] = id
+		}
+		rec := recs[r]
+		if !b.lookup[r] || !code.Valid {
+			continue
+		}
+		seen[r]++
+		key := resendKeyOf{site: rec.Sender.SiteID, env: rec.Env, control: rec.ControlID, digest: string(rec.Digest)}
+		if digest == nil {
+			digest = ingest.RawContentDigest(raw) // archived before digests
+		}
+		if !bytes.Equal(digest, rec.Digest) {
+			b.used[key.controlOnly()] = true
+			continue
+		}
+		// The original. One archived with its digest is preferred to a copy of it archived before
+		// digests (read first, when both are: exact orders them so).
+		if o, ok := b.originals[key]; !ok || o.legacy {
+			b.originals[key] = originalACK{ack: ack, code: code.String, legacy: raw != nil}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if first {
+		for r, n := range seen {
+			if n >= 2 && !b.hasOriginal(recs[r]) {
+				b.exact = append(b.exact, r)
+			}
+		}
+	}
+	return nil
+}
+
+// hasOriginal reports whether an original of rec was found.
+func (b *batchCheck) hasOriginal(rec *ingest.Record) bool {
+	_, ok := b.originals[resendKeyOf{site: rec.Sender.SiteID, env: rec.Env, control: rec.ControlID, digest: string(rec.Digest)}]
+	return ok
+}
+
+// queueExact queues, for the records whose control ID precheck found used by two messages or more
+// with other content (b.exact), the look-up of a message with their own content, by content
+// digest (or, archived before digests, compared by its raw message's). Its answer comes with the
+// next round trip, before the batch's records are applied.
+func (b *batchCheck) queueExact(ctx context.Context, tx *pipeTx, recs []*ingest.Record) error {
+	if len(b.exact) == 0 {
+		return nil
+	}
+	only := make([]bool, len(recs))
+	for _, r := range b.exact {
+		only[r] = true
+	}
+	keys := controlKeys(recs, nil, only)
 	err := tx.QueueQuery(ctx, `
-		SELECT k.i, nextval('messages_id_seq'), o.ack, o.ack_code, o.content_digest, o.raw, COALESCE(u.used, false)
+		SELECT k.i, o.ack, o.ack_code, o.content_digest, o.raw
 		FROM unnest($1::batch_control_id[]) WITH ORDINALITY AS k(site, env, control, digest, i)
-		LEFT JOIN LATERAL (
+		JOIN LATERAL (
 			SELECT m.ack, m.ack_code, m.content_digest, CASE WHEN m.content_digest IS NULL THEN m.raw END AS raw
 			FROM messages m
 			WHERE m.site_id = k.site AND m.env = k.env::char(1) AND m.control_id = k.control AND m.resend_key
 				AND (m.content_digest = k.digest OR m.content_digest IS NULL)
 			ORDER BY m.content_digest IS NULL
 			LIMIT 1) o ON true
-		LEFT JOIN LATERAL (
-			SELECT true AS used FROM messages m
-			WHERE m.site_id = k.site AND m.env = k.env::char(1) AND m.control_id = k.control AND m.resend_key
-				AND m.content_digest IS DISTINCT FROM k.digest
-			LIMIT 1) u ON true
 		ORDER BY k.i`, func(rows pgx.Rows) error {
-		// Scanned into the same variables row after row: one allocation of each per batch, not per
-		// row (pgx gives each row's bytes a slice of their own).
-		var i, id int64
-		var ack, digest, raw []byte
-		var code pgtype.Text
-		var used bool
-		dest := []any{&i, &id, &ack, &code, &digest, &raw, &used}
-		for rows.Next() {
-			if err := rows.Scan(dest...); err != nil {
-				return err
-			}
-			r := i - 1
-			b.ids[r] = id
-			rec := recs[r]
-			if !b.lookup[r] {
-				continue
-			}
-			key := resendKeyOf{site: rec.Sender.SiteID, env: rec.Env, control: rec.ControlID, digest: string(rec.Digest)}
-			if code.Valid {
-				if digest == nil {
-					digest = ingest.RawContentDigest(raw) // archived before digests
-				}
-				if bytes.Equal(digest, rec.Digest) {
-					b.originals[key] = originalACK{ack: ack, code: code.String}
-				} else {
-					used = true
-				}
-			}
-			if used {
-				b.used[key.controlOnly()] = true
-			}
-		}
-		return rows.Err()
+		return b.readStored(recs, rows, false)
 	}, &keys)
 	if err != nil {
-		return nil, fmt.Errorf("store: look up resends: %w", err)
+		return fmt.Errorf("store: look up resends by content: %w", err)
 	}
-	return b, nil
+	return nil
 }
 
 // prechecks reports a record precheck covers: one from a known site with a control ID, that is
