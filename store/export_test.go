@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strconv"
@@ -30,10 +31,35 @@ func MigrateTo(ctx context.Context, db *DB, version int32) error {
 	return m.MigrateTo(ctx, version)
 }
 
-// ArchiveBatch is intake's archive insert (insertMessages) and its arguments for n archive rows
-// of site, ids from firstID, each with the facts of content (nil: without facts), for
-// BenchmarkArchiveFacts.
+// ArchiveBatch is the archive insert intake used before COPY (insertMessagesBefore) and its
+// arguments for n archive rows of site, ids from firstID, each with the facts of content (nil:
+// without facts), for BenchmarkArchiveFacts.
 func ArchiveBatch(firstID int64, n int, site int64, raw []byte, content *report.Content) (string, []any) {
+	var a rowArray
+	addMessages(&a, benchArchiveRows(firstID, n, site, raw, content))
+	return insertMessagesBefore, []any{&a}
+}
+
+// insertMessagesBefore inserted a batch's archive rows, as an array of batch_message rows, before
+// the writer copied them (copyMessages).
+const insertMessagesBefore = `INSERT INTO messages (id, env, site_id, credential_id, transport, control_id,
+		sending_facility, message_type, received_at, raw, ack, ack_code, findings, resend_key, content_digest,
+		more_findings, more_findings_count, charset, readable, has_errors, has_warnings, finding_keys, administered,
+		historical, refusals, immunity, with_lot, with_mvx, with_funding, with_vis, has_race, has_ethnicity,
+		has_address, lag_1, lag_7, lag_30, lag_late, lag_days)
+	SELECT u.id, u.env, u.site, u.cred, u.transport, u.control, u.facility, u.mtype, u.received, u.raw, u.ack, u.code,
+		u.findings::jsonb, u.resend_key, u.digest, u.more, u.more_count, u.charset, u.readable, u.errs, u.warns, u.keys,
+		u.adm, u.hist, u.ref, u.imm, u.lot, u.mvx, u.fund, u.vis, u.race, u.eth, u.addr, u.lag1, u.lag7, u.lag30, u.late,
+		u.lag_days
+	FROM unnest($1::batch_message[]) AS u`
+
+// ArchiveCopy writes the rows ArchiveBatch would insert as intake writes them, with COPY
+// (copyMessages), in tx.
+func ArchiveCopy(ctx context.Context, tx pgx.Tx, firstID int64, n int, site int64, raw []byte, content *report.Content) error {
+	return copyMessages(ctx, &pipeTx{Tx: tx}, benchArchiveRows(firstID, n, site, raw, content))
+}
+
+func benchArchiveRows(firstID int64, n int, site int64, raw []byte, content *report.Content) []archiveRow {
 	rows := make([]archiveRow, n)
 	env, now := "P", time.Now()
 	for i := range rows {
@@ -42,7 +68,7 @@ func ArchiveBatch(firstID int64, n int, site int64, raw []byte, content *report.
 			received: now, raw: raw, ack: []byte("MSH|^~\\&|ACK\rMSA|AA\r"), code: "AA", findings: "[]", resendKey: true,
 			keys: []string{"I:pd1-12-recorded"}, content: content}
 	}
-	return insertMessages, messagesArgs(rows)
+	return rows
 }
 
 // ReportQueries are the reports' queries over a site's period ($1 site, $2 environment, $3 and $4
@@ -94,4 +120,47 @@ func VaccinationRows(xs []*registry.Vaccination) any {
 		addVaccination(&a, x)
 	}
 	return &a
+}
+
+// ArchiveBothWays writes the same archive rows of site twice in tx, rows that vary every column
+// (NULLs, time zones, every byte value, JSON escapes, large messages, with and without facts of
+// content): first inserted as batch_message rows, as intake wrote them before COPY (ids 1..n), then
+// copied as intake writes them now (copyMessages; ids n+1..2n). It returns n.
+func ArchiveBothWays(ctx context.Context, tx pgx.Tx, site int64, content *report.Content) (int, error) {
+	zone := time.FixedZone("", -5*3600)
+	every := make([]byte, 256)
+	for i := range every {
+		every[i] = byte(i)
+	}
+	big := bytes.Repeat([]byte("MSH|^~\\&|EHR\rPID|1||MRN^^^EHR^MR||Müller^Jürgen\r"), 2500)
+	p, t, cred, charset := "P", "T", int64(77), "8859/1"
+	digest := bytes.Repeat([]byte{0xab}, 32)
+	variants := []archiveRow{
+		{env: &p, site: &site, cred: &cred, transport: "mllp", facility: "FAC-A", mtype: "VXU^V04",
+			received: time.Date(2026, 3, 1, 12, 30, 45, 123456000, zone), raw: every, ack: []byte("MSH|^~\\&|ACK\rMSA|AE|X\r"),
+			code: "AE", findings: `[{"text": "é \" \\ \n \u00e9 😀", "severity": "W", "code": 102}]`, resendKey: true,
+			digest: digest, more: []byte{0x1f, 0x8b, 0, 1}, moreCount: 3, charset: &charset,
+			keys: []string{"W:length-exceeded", "I:pd1-12-recorded", ""}, content: content},
+		{env: &t, site: &site, transport: "soap", received: time.Date(1999, 12, 31, 23, 59, 59, 999999000, time.UTC),
+			raw: big, ack: []byte{}, code: "AA", findings: "[]", resendKey: false, content: content},
+		{transport: "file", control: "", received: time.Date(2030, 1, 1, 0, 0, 0, 0, time.Local), raw: []byte("junk"),
+			ack: []byte("MSA|AR\r"), code: "AR", findings: "[]", keys: []string{}},
+		{env: &p, site: &site, transport: "mllp", received: time.Unix(0, 0), raw: []byte("x"), ack: []byte("y"),
+			code: "AA", findings: "[]", resendKey: true, digest: []byte{}, keys: nil, content: content},
+	}
+	n := len(variants)
+	ways := [2][]archiveRow{}
+	for w := range ways {
+		for i, v := range variants {
+			v.id = int64(w*n + i + 1)
+			v.control = fmt.Sprintf("C-%d", v.id)
+			ways[w] = append(ways[w], v)
+		}
+	}
+	var a rowArray
+	addMessages(&a, ways[0])
+	if _, err := tx.Exec(ctx, insertMessagesBefore, &a); err != nil {
+		return 0, err
+	}
+	return n, copyMessages(ctx, &pipeTx{Tx: tx}, ways[1])
 }

@@ -110,20 +110,20 @@ func addFacts(a *rowArray, r *report.FactsRow) {
 		}
 		return
 	}
-	clamp := func(v int) int32 { return int32(min(v, 32767)) }
+	clamp := func(v int) int16 { return int16(min(v, 32767)) }
 	f := &r.Facts
 	a.bool(r.Readable)
 	a.bool(r.Errors)
 	a.bool(r.Warnings)
 	a.texts(r.Findings)
 	for _, v := range []int{f.Administered, f.Historical, f.Refusals, f.Immunity, f.WithLot, f.WithMVX, f.WithFunding, f.WithVIS} {
-		a.int4(clamp(v))
+		a.small(clamp(v))
 	}
 	a.bool(f.Race)
 	a.bool(f.Ethnicity)
 	a.bool(f.Address)
 	for _, v := range []int{f.Lag1, f.Lag7, f.Lag30, f.LagLate} {
-		a.int4(clamp(v))
+		a.small(clamp(v))
 	}
 	a.int4(int32(min(f.LagDays, 1<<31-1)))
 }

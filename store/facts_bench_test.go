@@ -19,15 +19,17 @@ import (
 	"github.com/vaxgate/vaxgate/store/storetest"
 )
 
-// BenchmarkArchiveFacts measures what a message's report facts cost PostgreSQL at intake, per
-// archived message, in batches of 100 rows in a transaction each, with the archive insert of the
-// writer (store.ArchiveBatch: insertMessages over a ~1 kB VXU):
+// BenchmarkArchiveFacts measures what archiving a message and its report facts costs PostgreSQL at
+// intake, per archived message, in batches of 100 rows in a transaction each, over a ~1 kB VXU:
 //
-//   - facts-columns: the facts as columns of the archive row, written by that insert (now);
-//   - facts-table: the design before migration 014 — the archive row without facts, then a row in
-//     a report_facts table (009's definition, with its primary key and site index) inserted with
-//     the statement intake used (oldInsertFacts);
-//   - no-facts: the archive rows alone, for reference.
+//   - facts-columns: the facts as columns of the archive row, copied with it (store.ArchiveCopy:
+//     the writer's copyMessages, now);
+//   - insert: the same rows inserted as an array of batch_message rows, as intake did before COPY
+//     (store.ArchiveBatch);
+//   - facts-table: the design before migration 014 — the archive row without facts, inserted, then
+//     a row in a report_facts table (009's definition, with its primary key and site index)
+//     inserted with the statement intake used (oldInsertFacts);
+//   - no-facts: the archive rows alone, copied, for reference.
 //
 // pg-µs/msg is the CPU of the PostgreSQL backend that ran them (from /proc, when the test server
 // is a local process).
@@ -50,7 +52,7 @@ func BenchmarkArchiveFacts(b *testing.B) {
 	report.ReadContent(&m, raw, time.Now(), &content)
 	const rows = 100
 	var next int64 = 1
-	for _, way := range []string{"facts-columns", "facts-table", "no-facts"} {
+	for _, way := range []string{"facts-columns", "insert", "facts-table", "no-facts"} {
 		b.Run(way, func(b *testing.B) {
 			// Each way from empty tables, so that the order of the ways and runs does not matter.
 			if _, err := db.Pool.Exec(ctx, `TRUNCATE messages, bench_report_facts`); err != nil {
@@ -61,12 +63,15 @@ func BenchmarkArchiveFacts(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer conn.Release()
+			if err := store.RegisterRowTypes(ctx, conn.Conn()); err != nil {
+				b.Fatal(err)
+			}
 			cpu0, cpuOK := backendCPU(ctx, b, conn)
 			b.ResetTimer()
 			for range b.N {
 				b.StopTimer()
 				c := &content
-				if way != "facts-columns" {
+				if way != "facts-columns" && way != "insert" {
 					c = nil
 				}
 				sql, args := store.ArchiveBatch(next, rows, site, raw, c)
@@ -74,6 +79,9 @@ func BenchmarkArchiveFacts(b *testing.B) {
 				next += rows
 				b.StartTimer()
 				if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+					if way == "facts-columns" || way == "no-facts" {
+						return store.ArchiveCopy(ctx, tx, next-rows, rows, site, raw, c)
+					}
 					if _, err := tx.Exec(ctx, sql, args...); err != nil {
 						return err
 					}
@@ -157,6 +165,11 @@ func backendCPU(ctx context.Context, b *testing.B, conn *pgxpool.Conn) (time.Dur
 	if err := conn.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
 		b.Fatal(err)
 	}
+	return procCPU(pid)
+}
+
+// procCPU is the CPU time (user and system) process pid has used, read from /proc.
+func procCPU(pid int) (time.Duration, bool) {
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, false
@@ -173,4 +186,32 @@ func backendCPU(ctx context.Context, b *testing.B, conn *pgxpool.Conn) (time.Dur
 		return 0, false
 	}
 	return time.Duration(u+s) * 10 * time.Millisecond, true
+}
+
+// databaseCPU is the CPU time used so far by each PostgreSQL backend connected to db's database,
+// by process id (none when /proc cannot be read: a server on another machine).
+func databaseCPU(ctx context.Context, b *testing.B, db *store.DB) map[int]time.Duration {
+	var pids []int32
+	if err := db.Pool.QueryRow(ctx, `SELECT coalesce(array_agg(pid), '{}') FROM pg_stat_activity
+		WHERE datname = current_database()`).Scan(&pids); err != nil {
+		b.Fatal(err)
+	}
+	cpu := map[int]time.Duration{}
+	for _, pid := range pids {
+		if c, ok := procCPU(int(pid)); ok {
+			cpu[int(pid)] = c
+		}
+	}
+	return cpu
+}
+
+// databaseCPUSince is the CPU time db's backends used since before (databaseCPU): a backend
+// started since counts from zero.
+func databaseCPUSince(ctx context.Context, b *testing.B, db *store.DB, before map[int]time.Duration) (time.Duration, bool) {
+	now := databaseCPU(ctx, b, db)
+	var d time.Duration
+	for pid, c := range now {
+		d += c - before[pid]
+	}
+	return d, len(now) > 0
 }

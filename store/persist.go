@@ -41,37 +41,12 @@ type stagedBatch struct {
 	messages []archiveRow
 }
 
-// insertMessages inserts a batch's archive rows with their report facts (facts.go): a row without
-// facts (no site) has them NULL.
-const insertMessages = `INSERT INTO messages (id, env, site_id, credential_id, transport, control_id, sending_facility,
-		message_type, received_at, raw, ack, ack_code, findings, resend_key, content_digest, more_findings,
-		more_findings_count, charset, readable, has_errors, has_warnings, finding_keys, administered, historical,
-		refusals, immunity, with_lot, with_mvx, with_funding, with_vis, has_race, has_ethnicity, has_address, lag_1,
-		lag_7, lag_30, lag_late, lag_days)
-	SELECT u.id, u.env, u.site, u.cred, u.transport, u.control, u.facility, u.mtype, u.received, u.raw, u.ack, u.code,
-		u.findings::jsonb, u.resend_key, u.digest, u.more, u.more_count, u.charset, u.readable, u.errs, u.warns, u.keys,
-		u.adm, u.hist, u.ref, u.imm, u.lot, u.mvx, u.fund, u.vis, u.race, u.eth, u.addr, u.lag1, u.lag7, u.lag30, u.late,
-		u.lag_days
-	FROM unnest($1::batch_message[]) AS u`
-
-// writeMessages queues the insert of the batch's archive rows, with their facts.
-func writeMessages(ctx context.Context, tx *pipeTx, rows []archiveRow) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	if _, err := tx.Exec(ctx, insertMessages, messagesArgs(rows)...); err != nil {
-		return fmt.Errorf("store: archive messages: %w", err)
-	}
-	return nil
-}
-
-// messageRowColumns is the number of batch_message's columns (migration 013): the archive row's
-// 18, then its facts' 20 (addFacts).
+// messageRowColumns is the number of columns of an archive row as the writer sends it (copyMessages,
+// and migration 013's batch_message): the archive's 18, then its facts' 20 (addFacts).
 const messageRowColumns = 38
 
-// messagesArgs are insertMessages' arguments for rows: one array of batch_message, encoded when
-// the statement is sent (lazyRows: the raw messages are copied once, into the parameter buffer).
-func messagesArgs(rows []archiveRow) []any {
+// messagesSize is about the size of rows encoded as COPY's tuples (copyMessages).
+func messagesSize(rows []archiveRow) int {
 	size := 0
 	for i := range rows {
 		r := &rows[i]
@@ -81,10 +56,10 @@ func messagesArgs(rows []archiveRow) []any {
 			size += 4 + len(k)
 		}
 	}
-	return []any{lazyRows(len(rows), size, func(a *rowArray) { addMessages(a, rows) })}
+	return size
 }
 
-// addMessages adds rows to a as batch_message rows.
+// addMessages adds rows to a, as COPY's tuples (copyMessages) or batch_message rows.
 func addMessages(a *rowArray, rows []archiveRow) {
 	for i := range rows {
 		r := &rows[i]
@@ -101,7 +76,7 @@ func addMessages(a *rowArray, rows []archiveRow) {
 		a.bytea(r.raw)
 		a.bytea(r.ack)
 		a.text(r.code)
-		a.text(r.findings)
+		a.jsonText(r.findings)
 		a.bool(r.resendKey)
 		a.bytea(r.digest)
 		a.bytea(r.more)

@@ -41,32 +41,32 @@ type rowArray struct {
 	cols  int    // columns the row being added declared, then counts down
 	err   error  // a row added with the wrong number of columns: a programming error
 
-	// fill, when set, adds the n rows when the array is encoded, straight into the statement's
-	// parameter buffer (grown once, by size bytes): rows carrying the batch's raw messages are
-	// then copied once, not built in a buffer of their own and copied again (lazyRows).
-	fill func(*rowArray)
-	size int
-}
-
-// lazyRows is an array of n rows that fill adds when the statement is sent; size is about their
-// encoded size in bytes (a guess: the buffer grows further if needed).
-func lazyRows(n, size int, fill func(*rowArray)) *rowArray {
-	return &rowArray{n: n, size: size, fill: fill}
+	// copyFormat: the rows are tuples of COPY's binary format (copy.go) rather than elements of
+	// an array of records: a row is its column count (16 bits) and its columns, each its length
+	// and bytes, without type OIDs or a length of its own.
+	copyFormat bool
 }
 
 // begin starts a row of cols columns.
 func (r *rowArray) begin(cols int) {
+	r.cols = cols
+	r.n++
+	if r.copyFormat {
+		r.buf = binary.BigEndian.AppendUint16(r.buf, uint16(cols))
+		return
+	}
 	r.start = len(r.buf)
 	r.buf = append(r.buf, 0, 0, 0, 0) // its length, set by end
 	r.buf = binary.BigEndian.AppendUint32(r.buf, uint32(cols))
-	r.cols = cols
-	r.n++
 }
 
 // end ends the row begun last.
 func (r *rowArray) end() {
 	if r.cols != 0 && r.err == nil {
 		r.err = fmt.Errorf("store: batch row %d: %d columns missing", r.n, r.cols)
+	}
+	if r.copyFormat {
+		return
 	}
 	binary.BigEndian.PutUint32(r.buf[r.start:], uint32(len(r.buf)-r.start-4))
 }
@@ -76,7 +76,9 @@ func (r *rowArray) column(oid uint32, n int) {
 	if r.cols--; r.cols < 0 && r.err == nil {
 		r.err = fmt.Errorf("store: batch row %d: too many columns", r.n)
 	}
-	r.buf = binary.BigEndian.AppendUint32(r.buf, oid)
+	if !r.copyFormat {
+		r.buf = binary.BigEndian.AppendUint32(r.buf, oid)
+	}
 	r.buf = binary.BigEndian.AppendUint32(r.buf, uint32(int32(n)))
 }
 
@@ -111,6 +113,28 @@ func (r *rowArray) textPtr(s *string) {
 func (r *rowArray) int4(x int32) {
 	r.column(pgtype.Int4OID, 4)
 	r.buf = putInt4(r.buf, x)
+}
+
+// small is a count the tables keep as smallint (the report facts): a smallint in COPY's tuples,
+// an integer in the batch row types (which declare integer: the statements' casts narrow it).
+func (r *rowArray) small(x int16) {
+	if !r.copyFormat {
+		r.int4(int32(x))
+		return
+	}
+	r.column(pgtype.Int2OID, 2)
+	r.buf = binary.BigEndian.AppendUint16(r.buf, uint16(x))
+}
+
+// jsonText is a JSON document: a jsonb column in COPY's tuples (its binary format: version 1, then
+// the text), text in the batch row types (which the statements cast).
+func (r *rowArray) jsonText(s string) {
+	if !r.copyFormat {
+		r.text(s)
+		return
+	}
+	r.column(pgtype.JSONBOID, 1+len(s))
+	r.buf = append(append(r.buf, 1), s...)
 }
 
 // timestamptz is t to the microsecond (truncated, as pgx sends it).
@@ -198,17 +222,6 @@ type rowArrayPlan struct{ elem uint32 }
 
 func (p rowArrayPlan) Encode(value any, buf []byte) ([]byte, error) {
 	r := value.(*rowArray)
-	if r.fill != nil {
-		w := rowArray{buf: appendArrayHeader(grow(buf, arrayHeaderSize+r.size), p.elem, r.n)}
-		r.fill(&w)
-		switch {
-		case w.err != nil:
-			return nil, w.err
-		case w.n != r.n:
-			return nil, fmt.Errorf("store: %d batch rows added of %d", w.n, r.n)
-		}
-		return w.buf, nil
-	}
 	if r.err != nil {
 		return nil, r.err
 	}

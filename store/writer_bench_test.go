@@ -15,7 +15,8 @@ import (
 // reports of earlier ones, vxugen's mix) through the group-commit writer into PostgreSQL: the
 // whole write path of a batch (prefetch, registry, set-based writes, commit). ns/record is the
 // wall time per record; cpu-ns/record is this process's CPU (user + system: the writer, pgx, the
-// runtime; not PostgreSQL's) per record; run with -cpuprofile to see where it goes.
+// runtime); pg-µs/record the CPU of the database's PostgreSQL backends (from /proc, when the
+// server runs on this machine) per record; run with -cpuprofile to see where it goes.
 func BenchmarkWriterBatch(b *testing.B) {
 	ctx := context.Background()
 	db := storetest.New(b)
@@ -36,6 +37,7 @@ func BenchmarkWriterBatch(b *testing.B) {
 	all := records(b, s, 64*batch) // distinct control IDs; patients repeat
 	b.ResetTimer()
 	cpu0 := processCPU(b)
+	pg0 := databaseCPU(ctx, b, db)
 	for i := 0; i < b.N; i++ {
 		recs := all[(i%64)*batch : (i%64+1)*batch]
 		if i >= 64 {
@@ -58,6 +60,9 @@ func BenchmarkWriterBatch(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/record")
 	b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N*batch), "cpu-ns/record")
+	if pg, ok := databaseCPUSince(ctx, b, db, pg0); ok {
+		b.ReportMetric(float64(pg.Microseconds())/float64(b.N*batch), "pg-µs/record")
+	}
 }
 
 // processCPU is the CPU time this process has used, user and system, in nanoseconds.
