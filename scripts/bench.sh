@@ -420,10 +420,11 @@ if [[ "${BENCH_STATEMENTS:-0}" == 1 ]]; then
 	# The multi-row forms of one INSERT (VALUES lists of different lengths) are one line.
 	"$PSQL" "$URL" -X -c "WITH s AS (
 			SELECT toplevel, calls, rows, total_exec_time, total_plan_time,
-				left(regexp_replace(regexp_replace(query, '\s+', ' ', 'g'), ' VALUES \(.*$', ' VALUES (…)'), 100) AS statement
+				regexp_replace(regexp_replace(query, '\s+', ' ', 'g'), ' VALUES \(.*$', ' VALUES (…)') AS q
 			FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())),
-		g AS (SELECT statement, toplevel, sum(calls) AS calls, sum(rows) AS rows, sum(total_exec_time) AS t,
-			sum(total_plan_time) AS plan FROM s GROUP BY 1, 2)
+		g AS (SELECT CASE WHEN length(q) <= 100 THEN q ELSE left(q, 68) || ' … ' || right(q, 29) END AS statement,
+			toplevel, sum(calls) AS calls, sum(rows) AS rows, sum(total_exec_time) AS t,
+			sum(total_plan_time) AS plan FROM s GROUP BY q, 2)
 		SELECT round((1000 * t / $N)::numeric, 1) AS us_per_msg, round((1000 * plan / $N)::numeric, 1) AS plan_us_per_msg,
 			round((100 * t / (SELECT sum(t) FROM g WHERE toplevel))::numeric, 1) AS pct,
 			round(calls::numeric / $N, 2) AS calls_per_msg, round((1000 * t / nullif(calls, 0))::numeric, 1) AS mean_us,

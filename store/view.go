@@ -39,28 +39,41 @@ const (
 		COALESCE(v.filler_order_id, ''), v.kind, v.dose_key, v.cvx, v.ndc, v.administered_on, v.historical,
 		v.info_source, v.amount, v.amount_units, v.lot, v.lot_expiration, v.mvx, v.route, v.body_site,
 		v.completion_status, v.action_code, v.refusal_reason, v.deleted, COALESCE(v.merged_into, 0)`
-	identityJoin = `unnest($1::batch_patient_key[]) AS k
-		JOIN patients p ON p.env = k.env::char(1) AND p.organization_id = k.org AND p.id_value = k.value
-			AND p.id_authority = k.authority AND p.id_type = k.typ`
-	// The linking blocks of the records whose sender patient is not stored yet: only a newly seen
-	// patient is linked (registry.link), so a block is read only for a record whose identifier
-	// the patients table does not hold (a patient reported again would read its own row a second
-	// time, and lock its registry patient twice, for nothing).
-	blockJoin = `(SELECT DISTINCT b.env, b.birth, b.family, b.given
-			FROM unnest($1::batch_link_block[]) AS b
-			WHERE NOT EXISTS (SELECT 1 FROM patients q WHERE q.env = b.env::char(1) AND q.organization_id = b.org
-				AND q.id_value = b.value AND q.id_authority = b.authority AND q.id_type = b.typ)) b
-		JOIN patients p ON p.env = b.env::char(1) AND p.birth_date = b.birth AND p.match_family = b.family
-			AND p.match_given = b.given`
-	prefetchPatients = `SELECT ` + viewPatientColumns + ` FROM ` + identityJoin + `
-		JOIN registry_patients r ON r.id = p.registry_patient_id
-		ORDER BY p.id FOR UPDATE OF p, r`
+// viewPatientNames name viewPatientColumns in the look-up's first part (found), so that the
+	// second can refer to them.
+	viewPatientNames = `id, env, org, value, authority, typ, reg, birth, mfamily, mgiven, sex, mmother, mstreet, zip,
+		r_env, r_family, r_given, r_middle, r_birth, r_sex, r_mother, r_zip, r_sharing`
+	// prefetchPatients looks up, in one statement, the stored sender patients of the batch's
+	// identifiers ($1; found: with row locks on them and their registry patients, in id order, as
+	// per-record look-ups would lock them one by one), then the link candidates (cands) of the
+	// linking blocks ($2) of the records whose sender patient is not among them: only a newly seen
+	// patient is linked (registry.link), so a block is read only for a record whose identifier the
+	// patients table does not hold (a patient reported again would read its own row a second time,
+	// and lock its registry patient twice, for nothing). Which records those are is read from
+	// found (a hashed NOT IN: no column of either side is ever NULL), not probed in the
+	// identifiers' index again. The first column says which part a row is from (true: a
+	// candidate).
+	prefetchPatients = `WITH found (` + viewPatientNames + `) AS MATERIALIZED (
+			SELECT ` + viewPatientColumns + `
+			FROM unnest($1::batch_patient_key[]) AS k
+			JOIN patients p ON p.env = k.env::char(1) AND p.organization_id = k.org AND p.id_value = k.value
+				AND p.id_authority = k.authority AND p.id_type = k.typ
+			JOIN registry_patients r ON r.id = p.registry_patient_id
+			ORDER BY p.id FOR UPDATE OF p, r),
+		cands AS MATERIALIZED (
+			SELECT ` + viewPatientColumns + `
+			FROM (SELECT DISTINCT b.env, b.birth, b.family, b.given
+				FROM unnest($2::batch_link_block[]) AS b
+				WHERE (b.env::char(1), b.org, b.value, b.authority, b.typ)
+					NOT IN (SELECT f.env, f.org, f.value, f.authority, f.typ FROM found f)) b
+			JOIN patients p ON p.env = b.env::char(1) AND p.birth_date = b.birth AND p.match_family = b.family
+				AND p.match_given = b.given
+			JOIN registry_patients r ON r.id = p.registry_patient_id
+			ORDER BY r.id, p.id FOR UPDATE OF r)
+		SELECT false, * FROM found UNION ALL SELECT true, * FROM cands`
 )
 
 var (
-	prefetchCandidates = `SELECT ` + viewPatientColumns + ` FROM ` + blockJoin + `
-		JOIN registry_patients r ON r.id = p.registry_patient_id
-		ORDER BY r.id, p.id FOR UPDATE OF r`
 	// The vaccinations a batch's records may read or merge with: those of each record's registry
 	// patient (its own when its sender patient is stored, else those it may link to: its linking
 	// block's) on the dates its orders name (u: the registry patient's doses of that day, which a
@@ -149,23 +162,17 @@ func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry
 	keyReg := map[registry.PatientKey]int64{}
 	blockRegs := map[registry.BlockKey][]int64{}
 	readPatients := func(rows pgx.Rows) error {
-		return readViewPatients(v, rows, func(p *registry.Patient) { keyReg[p.Key] = p.RegID })
-	}
-	readCandidates := func(rows pgx.Rows) error {
-		return readViewPatients(v, rows, func(p *registry.Patient) {
-			if b, ok := registry.BlockOf(p.Key.Env, &p.D); ok && !slices.Contains(blockRegs[b], p.RegID) {
+		return readViewPatients(v, rows, func(p *registry.Patient, candidate bool) {
+			if !candidate {
+				keyReg[p.Key] = p.RegID
+			} else if b, ok := registry.BlockOf(p.Key.Env, &p.D); ok && !slices.Contains(blockRegs[b], p.RegID) {
 				blockRegs[b] = append(blockRegs[b], p.RegID)
 			}
 		})
 	}
 	readVaccs := func(rows pgx.Rows) error { return readViewVaccs(v, rows) }
-	if err := tx.QueueQuery(ctx, prefetchPatients, readPatients, &ids); err != nil {
-		return nil, idCounts{}, fmt.Errorf("store: look up patients: %w", err)
-	}
-	if blocks.n > 0 {
-		if err := tx.QueueQuery(ctx, prefetchCandidates, readCandidates, &blocks); err != nil {
-			return nil, idCounts{}, fmt.Errorf("store: look up link candidates: %w", err)
-		}
+	if err := tx.QueueQuery(ctx, prefetchPatients, readPatients, &ids, &blocks); err != nil {
+		return nil, idCounts{}, fmt.Errorf("store: look up patients and link candidates: %w", err)
 	}
 	if err := tx.Flush(ctx); err != nil {
 		return nil, idCounts{}, err
@@ -238,10 +245,11 @@ func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry
 // built once per query, not per row: each would otherwise escape to the heap with every row) and
 // hand the view a copy of each. Scan sets every field scanned, and pgx gives each string, date
 // pointer and slice of a row memory of its own, so the copies share nothing.
-func readViewPatients(v *registry.View, rows pgx.Rows, read func(*registry.Patient)) error {
+func readViewPatients(v *registry.View, rows pgx.Rows, read func(p *registry.Patient, candidate bool)) error {
 	var p registry.Patient
 	var r registry.RegistryPatient
-	dest := []any{&p.ID, &p.Key.Env, &p.Key.Org, &p.Key.Value, &p.Key.Authority, &p.Key.IDTyp, &p.RegID,
+	var candidate bool
+	dest := []any{&candidate, &p.ID, &p.Key.Env, &p.Key.Org, &p.Key.Value, &p.Key.Authority, &p.Key.IDTyp, &p.RegID,
 		&p.D.Birth, &p.D.MatchFamily, &p.D.MatchGiven, &p.D.Sex, &p.D.MatchMother, &p.D.MatchStreet, &p.D.Zip,
 		&r.Env, &r.Family, &r.Given, &r.Middle, &r.Birth, &r.Sex, &r.Mother, &r.Zip, &r.Sharing}
 	for rows.Next() {
@@ -249,7 +257,7 @@ func readViewPatients(v *registry.View, rows pgx.Rows, read func(*registry.Patie
 			return fmt.Errorf("store: read patients: %w", err)
 		}
 		r.ID = p.RegID
-		read(&p)
+		read(&p, candidate)
 		pc, rc := p, r
 		v.AddPatient(&pc, &rc)
 	}
