@@ -39,7 +39,7 @@ const (
 		COALESCE(v.filler_order_id, ''), v.kind, v.dose_key, v.cvx, v.ndc, v.administered_on, v.historical,
 		v.info_source, v.amount, v.amount_units, v.lot, v.lot_expiration, v.mvx, v.route, v.body_site,
 		v.completion_status, v.action_code, v.refusal_reason, v.deleted, COALESCE(v.merged_into, 0)`
-// viewPatientNames name viewPatientColumns in the look-up's first part (found), so that the
+	// viewPatientNames name viewPatientColumns in the look-up's first part (found), so that the
 	// second can refer to them.
 	viewPatientNames = `id, env, org, value, authority, typ, reg, birth, mfamily, mgiven, sex, mmother, mstreet, zip,
 		r_env, r_family, r_given, r_middle, r_birth, r_sex, r_mother, r_zip, r_sharing`
