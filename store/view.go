@@ -105,13 +105,13 @@ func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry
 	v := registry.NewViewFor(len(recs))
 	// The look-ups' keys, as arrays of the batch row types (rows.go).
 	var ids, blocks, fillers rowArray
-	seenKey := map[registry.PatientKey]bool{}
+	seenKey := make(map[registry.PatientKey]bool, len(recs))
 	type blockOf struct {
 		b registry.BlockKey
 		k registry.PatientKey
 	}
-	seenBlock := map[blockOf]bool{}
-	seenFiller := map[registry.FillerKey]bool{}
+	seenBlock := make(map[blockOf]bool, len(recs))
+	seenFiller := make(map[registry.FillerKey]bool, len(recs))
 	for _, rec := range recs {
 		k, ok := registry.KeyOf(rec)
 		if !ok {
@@ -159,7 +159,7 @@ func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry
 		return v, idCounts{}, nil
 	}
 	// The registry patient of each stored sender patient, and those of each linking block read.
-	keyReg := map[registry.PatientKey]int64{}
+	keyReg := make(map[registry.PatientKey]int64, len(recs))
 	blockRegs := map[registry.BlockKey][]int64{}
 	readPatients := func(rows pgx.Rows) error {
 		return readViewPatients(v, rows, func(p *registry.Patient, candidate bool) {

@@ -5,9 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -240,18 +240,29 @@ func (w *Writer) shardOf(rec *ingest.Record) int {
 	if len(w.shards) == 1 {
 		return 0
 	}
-	h := fnv.New32a()
+	// FNV-1a over the organization and the patient's identifier (or the control ID), written
+	// piece by piece: no string is built for it.
+	const offset, prime = 2166136261, 16777619
+	x := uint32(offset)
+	add := func(s string) {
+		for i := 0; i < len(s); i++ {
+			x = (x ^ uint32(s[i])) * prime
+		}
+		x = (x ^ '|') * prime
+	}
 	if rec.Sender != nil {
-		fmt.Fprint(h, rec.Sender.OrganizationID, "|")
+		var b [20]byte
+		add(string(strconv.AppendInt(b[:0], rec.Sender.OrganizationID, 10)))
 	}
 	if rec.VXU != nil {
 		id := rec.VXU.Patient.PrimaryID()
-		h.Write([]byte(id.Value + "|" + id.Authority + "|" + id.Type))
+		add(id.Value)
+		add(id.Authority)
+		add(id.Type)
 	} else {
-		h.Write([]byte(rec.ControlID))
+		add(rec.ControlID)
 	}
 	// FNV-1a's low bits barely mix; fold the high half in before taking the modulus.
-	x := h.Sum32()
 	x ^= x >> 16
 	x *= 0x45d9f3b
 	x ^= x >> 16
