@@ -322,12 +322,17 @@ phase() { # phase CONNS MESSAGES [RATE] [WINDOW]: one run of vaxgate bench, one 
 	# after the last ACK): what it does next (the stored count, the read-back) is not billed.
 	local outf="$WORK/phase.out" bpid cc
 	: >"$outf" # the wait below must not find the previous phase's "acks:" line
+	# The bench verifies (counts what is stored, reads records back) only once the readings below
+	# are taken (--verify-after): its queries are not billed to the phase.
+	local go="$WORK/phase.go"
+	rm -f "$go"
 	bin/vaxgate bench --addr "127.0.0.1:$MLLP_PORT" --conns "$c" --messages "$n" --window "$WIN" \
 		--timeout "${TIMEOUT}s" --run-id "R$c-$RANDOM" --seed "$((c + 11))" --verify-db env --verify-records "$VERIFY" \
-		${RATE:+--rate "$RATE"} "${PHASE_FLAGS[@]}" >"$outf" 2>&1 &
+		--verify-after "$go" ${RATE:+--rate "$RATE"} "${PHASE_FLAGS[@]}" >"$outf" 2>&1 &
 	bpid=$!
 	while kill -0 "$bpid" 2>/dev/null && ! grep -q '^acks:' "$outf"; do sleep 0.2; done
 	s1="$(serve_cpu)"; g1="$(pg_cpu)"; w1="$(date +%s.%N)"; client="$(cpu_of "/proc/$bpid/stat")"; l1="$(wal_lsn)"
+	touch "$go"
 	wait "$bpid" && rc=0 || rc=$?
 	out="$(cat "$outf")"
 	[[ -n "$prof" ]] && { wait "$prof" || say "CPU profile failed"; }

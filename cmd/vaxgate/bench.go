@@ -39,6 +39,7 @@ type benchOptions struct {
 	// verifyRecords is the size of the read-back sample (bench_verify.go); 0 reads nothing back.
 	verifyRecords int
 	cpuProfile    string // file for a CPU profile of the run (not of the verification after it)
+	verifyAfter   string // the verification waits until this file exists
 }
 
 func newBenchCmd() *cobra.Command {
@@ -82,6 +83,9 @@ sample of N patients the run reported once and compares them field by field with
 				return err
 			}
 			res.print(cmd.OutOrStdout(), o)
+			if err := waitForFile(cmd.Context(), o.verifyAfter, o.timeout); err != nil {
+				return err
+			}
 			if o.verifyDB == "env" {
 				// The URL holds a password: scripts pass it in the environment, not on the command
 				// line, where every local user's ps would show it.
@@ -131,8 +135,30 @@ sample of N patients the run reported once and compares them field by field with
 	f.DurationVar(&o.split, "split", 0, "also print the rate of the first SPLIT of the run and of the rest (a slowdown as tables grow)")
 	f.IntVar(&o.verifyRecords, "verify-records", 0, "after the run, read back the records of a random sample of this many patients (with --verify-db) and compare them field by field with what was sent")
 	f.StringVar(&o.runID, "run-id", "", "prefix of this run's control IDs (default: unique)")
+	f.StringVar(&o.verifyAfter, "verify-after", "", "before verifying, wait until this file exists (a measuring script's readings of the run come first)")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the load generator during the run to this file (go tool pprof FILE)")
 	return cmd
+}
+
+// waitForFile waits until path exists (none: at once), at most timeout.
+func waitForFile(ctx context.Context, path string, timeout time.Duration) error {
+	if path == "" {
+		return nil
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("bench: %s did not appear within %s", path, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 type benchResult struct {
