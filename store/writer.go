@@ -302,6 +302,26 @@ func (w *Writer) run(in chan *job) {
 			return
 		}
 		batch = append(batch[:0], j)
+		// What queued while the last batch was written goes at once, without waiting for more,
+		// when it is a batch worth writing: the database is not left idle for MaxDelay after every
+		// batch under a steady load. Fewer records than that wait up to MaxDelay for others
+		// (group commit), as a single record does.
+	drain:
+		for len(batch) < w.o.MaxBatch {
+			select {
+			case j, ok := <-in:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, j)
+			default:
+				break drain
+			}
+		}
+		if len(batch) >= max(w.o.MaxBatch/8, 2) {
+			w.flush(batch)
+			continue
+		}
 		timer.Reset(w.o.MaxDelay)
 	collect:
 		for len(batch) < w.o.MaxBatch {
