@@ -28,8 +28,10 @@ import (
 
 // WriterOptions bound the group commit.
 type WriterOptions struct {
-	MaxBatch int           // records per transaction at most (default 256)
-	MaxDelay time.Duration // how long a batch waits for more records once it has one (default 2ms)
+	MaxBatch int // records per transaction at most (default 256)
+	// MaxDelay is how long a batch waits for more records once it has one (default 2ms), unless
+	// MaxBatch/8 or more were already queued: those are written at once.
+	MaxDelay time.Duration
 	// Shards is the number of concurrent writers. Records of one patient always go to the same
 	// shard, so that messages about one patient are applied in the order they were started.
 	Shards     int
