@@ -59,17 +59,16 @@ const (
 )
 
 const (
-	// writerPlanSettings are the plan settings of a writer's transaction once its statistics are
-	// trustworthy: kept plans, index look-ups only. SET LOCAL: they end with the transaction, and
-	// the connection's other users plan as PostgreSQL's settings say.
-	writerPlanSettings = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true),
-		set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),
-		set_config('enable_mergejoin', 'off', true)`
-	// writerCustomPlanSettings plan the look-ups for the values they are given (until
-	// writerPlanWrites, after them); index look-ups only.
-	writerCustomPlanSettings = `SELECT set_config('plan_cache_mode', 'force_custom_plan', true),
-		set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),
-		set_config('enable_mergejoin', 'off', true)`
+	// writerPlanSettings are the plan settings of a writer's transaction (set by its first
+	// statement, with its advisory locks: lockLinkKeys), $2 its plan_cache_mode: once the statistics
+	// are trustworthy, kept plans (planGeneric); until then the look-ups are planned for the values
+	// they are given (planCustom, until writerPlanWrites, after them); index look-ups only either
+	// way. set_config(..., true) is SET LOCAL: they end with the transaction, and the connection's
+	// other users plan as PostgreSQL's settings say.
+	writerPlanSettings = `set_config('plan_cache_mode', $2, true), set_config('enable_seqscan', 'off', true),
+		set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`
+	planGeneric = "force_generic_plan"
+	planCustom  = "force_custom_plan"
 	writerPlanWrites = `SELECT set_config('plan_cache_mode', 'auto', true)`
 )
 

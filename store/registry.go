@@ -34,12 +34,13 @@ func resendLockKey(rec *ingest.Record) (key int32, ok bool) {
 	return int32(h.Sum32()), true
 }
 
-// lockLinkKeys takes, at the start of a transaction and in ascending order, the advisory locks of
-// the linking blocks of recs and of their control IDs (resendLockKey). Taking them all up front
-// and in order means a transaction never waits for one while holding row locks, so these locks
-// cannot take part in a deadlock between concurrent batches; records of the same block (or with
-// the same control ID) in different shards are serialised.
-func lockLinkKeys(ctx context.Context, tx pgx.Tx, recs []*ingest.Record) error {
+// lockLinkKeys sets the plan settings of a writer's transaction (writerPlanSettings, planMode its
+// plan_cache_mode) and takes, in the same statement, its first, and in ascending order, the
+// advisory locks of the linking blocks of recs and of their control IDs (resendLockKey). Taking
+// them all up front and in order means a transaction never waits for one while holding row locks,
+// so these locks cannot take part in a deadlock between concurrent batches; records of the same
+// block (or with the same control ID) in different shards are serialised.
+func lockLinkKeys(ctx context.Context, tx pgx.Tx, recs []*ingest.Record, planMode string) error {
 	type lock struct{ class, key int32 }
 	var locks []lock
 	for _, rec := range recs {
@@ -49,9 +50,6 @@ func lockLinkKeys(ctx context.Context, tx pgx.Tx, recs []*ingest.Record) error {
 		if k, ok := resendLockKey(rec); ok {
 			locks = append(locks, lock{resendLockClass, k})
 		}
-	}
-	if len(locks) == 0 {
-		return nil
 	}
 	slices.SortFunc(locks, func(a, b lock) int {
 		if a.class != b.class {
@@ -68,10 +66,10 @@ func lockLinkKeys(ctx context.Context, tx pgx.Tx, recs []*ingest.Record) error {
 		rows.end()
 	}
 	// WITH ORDINALITY ... ORDER BY keeps the array's (ascending) order of acquisition.
-	if _, err := tx.Exec(ctx, `SELECT count(pg_advisory_xact_lock(s.class, s.key))
-		FROM (SELECT u.class, u.key FROM unnest($1::batch_lock[]) WITH ORDINALITY AS u(class, key, i) ORDER BY u.i) s`,
-		&rows); err != nil {
-		return fmt.Errorf("store: lock linking blocks and control IDs: %w", err)
+	if _, err := tx.Exec(ctx, `SELECT `+writerPlanSettings+`, (SELECT count(pg_advisory_xact_lock(s.class, s.key))
+		FROM (SELECT u.class, u.key FROM unnest($1::batch_lock[]) WITH ORDINALITY AS u(class, key, i) ORDER BY u.i) s)`,
+		&rows, planMode); err != nil {
+		return fmt.Errorf("store: plan settings, lock linking blocks and control IDs: %w", err)
 	}
 	return nil
 }

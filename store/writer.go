@@ -705,14 +705,11 @@ func (w *Writer) countArchived(ids []int64) (int, error) {
 // trusted, and the look-ups are planned for every batch until then (see planstats.go).
 func (w *Writer) begin(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*batchCheck, *registry.View, error) {
 	generic := w.generic.Load()
-	settings := writerPlanSettings
+	mode := planGeneric
 	if !generic {
-		settings = writerCustomPlanSettings
+		mode = planCustom
 	}
-	if _, err := tx.Exec(ctx, settings); err != nil {
-		return nil, nil, fmt.Errorf("store: plan settings: %w", err)
-	}
-	if err := lockLinkKeys(ctx, tx, recs); err != nil {
+	if err := lockLinkKeys(ctx, tx, recs, mode); err != nil {
 		return nil, nil, err
 	}
 	pre, err := precheck(ctx, tx, recs)
