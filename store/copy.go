@@ -18,7 +18,43 @@ import (
 // reuses, and PostgreSQL reads each column straight from it and writes the rows a page at a time.
 // It costs the batch a round trip of its own (COPY cannot be pipelined with the statements around
 // it): the archive rows go out after the registry is applied, the registry's rows and the commit
-// after them.
+// after them. A small batch (fewer than copyMinRows archive rows: one message in flight per
+// connection, say) would pay more for that round trip, and COPY's statement, than it saves: its
+// archive rows are inserted as an array of batch_message rows, an INSERT that goes out with the
+// registry's rows and the commit (insertMessages).
+
+// copyMinRows is the fewest archive rows a batch copies; fewer are inserted.
+const copyMinRows = 32
+
+// writeMessages writes a batch's archive rows: copied (copyMessages), or, for fewer than
+// copyMinRows, inserted with the statements queued after it.
+func writeMessages(ctx context.Context, tx *pipeTx, rows []archiveRow) error {
+	if len(rows) >= copyMinRows {
+		return copyMessages(ctx, tx, rows)
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	var a rowArray
+	addMessages(&a, rows)
+	if _, err := tx.Exec(ctx, insertMessages, &a); err != nil {
+		return fmt.Errorf("store: archive messages: %w", err)
+	}
+	return nil
+}
+
+// insertMessages inserts archive rows sent as an array of batch_message rows (addMessages), their
+// columns in copyMessagesSQL's order.
+const insertMessages = `INSERT INTO messages (id, env, site_id, credential_id, transport, control_id,
+		sending_facility, message_type, received_at, raw, ack, ack_code, findings, resend_key, content_digest,
+		more_findings, more_findings_count, charset, readable, has_errors, has_warnings, finding_keys, administered,
+		historical, refusals, immunity, with_lot, with_mvx, with_funding, with_vis, has_race, has_ethnicity,
+		has_address, lag_1, lag_7, lag_30, lag_late, lag_days)
+	SELECT u.id, u.env, u.site, u.cred, u.transport, u.control, u.facility, u.mtype, u.received, u.raw, u.ack, u.code,
+		u.findings::jsonb, u.resend_key, u.digest, u.more, u.more_count, u.charset, u.readable, u.errs, u.warns, u.keys,
+		u.adm, u.hist, u.ref, u.imm, u.lot, u.mvx, u.fund, u.vis, u.race, u.eth, u.addr, u.lag1, u.lag7, u.lag30, u.late,
+		u.lag_days
+	FROM unnest($1::batch_message[]) AS u`
 
 // copyHeader starts COPY's binary format: its signature, no flags, no header extension.
 var copyHeader = []byte("PGCOPY\n\377\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")

@@ -117,3 +117,43 @@ func sameJSON(a, b any) bool {
 		return a == b
 	}
 }
+
+// TestWriteArchiveBothSizes: a batch's archive rows are stored whole whichever way they go — a
+// small batch's inserted with the statements queued after them, a larger one's copied.
+func TestWriteArchiveBothSizes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db := storetest.New(t)
+	var site int64
+	if err := db.Pool.QueryRow(ctx, `WITH o AS (INSERT INTO organizations (code, name) VALUES ('WA', 'WA') RETURNING id)
+		INSERT INTO sites (organization_id, code, name, status) SELECT id, 'WA', 'WA', 'production' FROM o RETURNING id`).Scan(&site); err != nil {
+		t.Fatal(err)
+	}
+	raw := vxugen.New(vxugen.Options{Seed: 3, Facility: "WA", ControlIDs: "W", Now: time.Now()}).Next()
+	conn, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if err := store.RegisterRowTypes(ctx, conn.Conn()); err != nil {
+		t.Fatal(err)
+	}
+	next := int64(1)
+	for _, n := range []int{1, store.CopyMinRows - 1, store.CopyMinRows, 3 * store.CopyMinRows} {
+		if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			return store.WriteArchive(ctx, tx, next, n, site, raw)
+		}); err != nil {
+			t.Fatalf("%d rows: %v", n, err)
+		}
+		var got int
+		var same bool
+		if err := db.Pool.QueryRow(ctx, `SELECT count(*), bool_and(raw = $3) FROM messages WHERE id >= $1 AND id < $2`,
+			next, next+int64(n), raw).Scan(&got, &same); err != nil {
+			t.Fatal(err)
+		}
+		if got != n || !same {
+			t.Errorf("%d rows written: %d stored, raw messages intact: %v", n, got, same)
+		}
+		next += int64(n)
+	}
+}

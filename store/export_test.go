@@ -31,29 +31,16 @@ func MigrateTo(ctx context.Context, db *DB, version int32) error {
 	return m.MigrateTo(ctx, version)
 }
 
-// ArchiveBatch is the archive insert intake used before COPY (insertMessagesBefore) and its
-// arguments for n archive rows of site, ids from firstID, each with the facts of content (nil:
-// without facts), for BenchmarkArchiveFacts.
+// ArchiveBatch is the archive insert of small batches (insertMessages) and its arguments for n
+// archive rows of site, ids from firstID, each with the facts of content (nil: without facts), for
+// BenchmarkArchiveFacts.
 func ArchiveBatch(firstID int64, n int, site int64, raw []byte, content *report.Content) (string, []any) {
 	var a rowArray
 	addMessages(&a, benchArchiveRows(firstID, n, site, raw, content))
-	return insertMessagesBefore, []any{&a}
+	return insertMessages, []any{&a}
 }
 
-// insertMessagesBefore inserted a batch's archive rows, as an array of batch_message rows, before
-// the writer copied them (copyMessages).
-const insertMessagesBefore = `INSERT INTO messages (id, env, site_id, credential_id, transport, control_id,
-		sending_facility, message_type, received_at, raw, ack, ack_code, findings, resend_key, content_digest,
-		more_findings, more_findings_count, charset, readable, has_errors, has_warnings, finding_keys, administered,
-		historical, refusals, immunity, with_lot, with_mvx, with_funding, with_vis, has_race, has_ethnicity,
-		has_address, lag_1, lag_7, lag_30, lag_late, lag_days)
-	SELECT u.id, u.env, u.site, u.cred, u.transport, u.control, u.facility, u.mtype, u.received, u.raw, u.ack, u.code,
-		u.findings::jsonb, u.resend_key, u.digest, u.more, u.more_count, u.charset, u.readable, u.errs, u.warns, u.keys,
-		u.adm, u.hist, u.ref, u.imm, u.lot, u.mvx, u.fund, u.vis, u.race, u.eth, u.addr, u.lag1, u.lag7, u.lag30, u.late,
-		u.lag_days
-	FROM unnest($1::batch_message[]) AS u`
-
-// ArchiveCopy writes the rows ArchiveBatch would insert as intake writes them, with COPY
+// ArchiveCopy writes the rows ArchiveBatch would insert as intake writes a larger batch's, with COPY
 // (copyMessages), in tx.
 func ArchiveCopy(ctx context.Context, tx pgx.Tx, firstID int64, n int, site int64, raw []byte, content *report.Content) error {
 	return copyMessages(ctx, &pipeTx{Tx: tx}, benchArchiveRows(firstID, n, site, raw, content))
@@ -124,8 +111,8 @@ func VaccinationRows(xs []*registry.Vaccination) any {
 
 // ArchiveBothWays writes the same archive rows of site twice in tx, rows that vary every column
 // (NULLs, time zones, every byte value, JSON escapes, large messages, with and without facts of
-// content): first inserted as batch_message rows, as intake wrote them before COPY (ids 1..n), then
-// copied as intake writes them now (copyMessages; ids n+1..2n). It returns n.
+// content): first inserted as batch_message rows, as a small batch's are (insertMessages; ids
+// 1..n), then copied, as a larger batch's are (copyMessages; ids n+1..2n). It returns n.
 func ArchiveBothWays(ctx context.Context, tx pgx.Tx, site int64, content *report.Content) (int, error) {
 	zone := time.FixedZone("", -5*3600)
 	every := make([]byte, 256)
@@ -159,8 +146,21 @@ func ArchiveBothWays(ctx context.Context, tx pgx.Tx, site int64, content *report
 	}
 	var a rowArray
 	addMessages(&a, ways[0])
-	if _, err := tx.Exec(ctx, insertMessagesBefore, &a); err != nil {
+	if _, err := tx.Exec(ctx, insertMessages, &a); err != nil {
 		return 0, err
 	}
 	return n, copyMessages(ctx, &pipeTx{Tx: tx}, ways[1])
 }
+
+// WriteArchive writes n archive rows of site as the writer writes a batch's (writeMessages: copied
+// from copyMinRows rows on, inserted below), in tx, and sends what it queued.
+func WriteArchive(ctx context.Context, tx pgx.Tx, firstID int64, n int, site int64, raw []byte) error {
+	ptx := &pipeTx{Tx: tx}
+	if err := writeMessages(ctx, ptx, benchArchiveRows(firstID, n, site, raw, nil)); err != nil {
+		return err
+	}
+	return ptx.Flush(ctx)
+}
+
+// CopyMinRows is copyMinRows, for tests of both ways.
+const CopyMinRows = copyMinRows

@@ -23,9 +23,9 @@ import (
 // intake, per archived message, in batches of 100 rows in a transaction each, over a ~1 kB VXU:
 //
 //   - facts-columns: the facts as columns of the archive row, copied with it (store.ArchiveCopy:
-//     the writer's copyMessages, now);
-//   - insert: the same rows inserted as an array of batch_message rows, as intake did before COPY
-//     (store.ArchiveBatch);
+//     the writer's copyMessages, as intake writes a batch of copyMinRows or more);
+//   - insert: the same rows inserted as an array of batch_message rows, as intake writes a small
+//     batch's (store.ArchiveBatch);
 //   - facts-table: the design before migration 014 — the archive row without facts, inserted, then
 //     a row in a report_facts table (009's definition, with its primary key and site index)
 //     inserted with the statement intake used (oldInsertFacts);

@@ -555,7 +555,7 @@ func (w *Writer) writeBatch(batch []*job) error {
 		if err := intakeFacts(st.messages, batch); err != nil {
 			return err
 		}
-		if err := copyMessages(ctx, ptx, st.messages); err != nil {
+		if err := writeMessages(ctx, ptx, st.messages); err != nil {
 			return err
 		}
 		return writeRegistry(ctx, ptx, view)
