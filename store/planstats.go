@@ -67,8 +67,8 @@ const (
 	// other users plan as PostgreSQL's settings say.
 	writerPlanSettings = `set_config('plan_cache_mode', $2, true), set_config('enable_seqscan', 'off', true),
 		set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`
-	planGeneric = "force_generic_plan"
-	planCustom  = "force_custom_plan"
+	planGeneric      = "force_generic_plan"
+	planCustom       = "force_custom_plan"
 	writerPlanWrites = `SELECT set_config('plan_cache_mode', 'auto', true)`
 )
 
