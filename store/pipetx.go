@@ -71,6 +71,22 @@ func (t *pipeTx) send(ctx context.Context, extra *queuedStmt) (pgx.BatchResults,
 	queued := t.queued
 	defer func() { clear(queued); t.queued = queued[:0] }()
 	br := t.Tx.SendBatch(ctx, b)
+	// pgx has encoded every argument into its own buffers by now: the batch rows' buffers can
+	// serve the next batch.
+	for _, q := range queued {
+		for _, a := range q.args {
+			if r, ok := a.(*rowArray); ok {
+				r.release()
+			}
+		}
+	}
+	if extra != nil {
+		for _, a := range extra.args {
+			if r, ok := a.(*rowArray); ok {
+				r.release()
+			}
+		}
+	}
 	for i := range queued[:n] {
 		if err := queued[i].result(br); err != nil {
 			br.Close()

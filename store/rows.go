@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -41,14 +42,38 @@ type rowArray struct {
 	cols  int    // columns the row being added declared, then counts down
 	err   error  // a row added with the wrong number of columns: a programming error
 
+	// pooled is where buf came from (rowBuffers), when it did.
+	pooled *[]byte
+
 	// copyFormat: the rows are tuples of COPY's binary format (copy.go) rather than elements of
 	// an array of records: a row is its column count (16 bits) and its columns, each its length
 	// and bytes, without type OIDs or a length of its own.
 	copyFormat bool
 }
 
+// rowBuffers are batch rows' buffers, reused from batch to batch: a batch's arrays of rows are
+// tens of kilobytes, grown row by row, and pgx copies them into buffers of its own when it sends
+// them (pipeTx.send releases them then). One that grew past maxKeptRowBuffer is left to the
+// collector.
+var rowBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxKeptRowBuffer = 4 << 20
+
+// release gives r's buffer back for other rows; r is empty after it.
+func (r *rowArray) release() {
+	if r.pooled != nil && cap(r.buf) <= maxKeptRowBuffer {
+		*r.pooled = r.buf[:0]
+		rowBuffers.Put(r.pooled)
+	}
+	*r = rowArray{copyFormat: r.copyFormat}
+}
+
 // begin starts a row of cols columns.
 func (r *rowArray) begin(cols int) {
+	if r.buf == nil {
+		r.pooled = rowBuffers.Get().(*[]byte)
+		r.buf = (*r.pooled)[:0]
+	}
 	r.cols = cols
 	r.n++
 	if r.copyFormat {
