@@ -539,7 +539,7 @@ func (w *Writer) writeBatch(batch []*job) error {
 			return err
 		}
 		ids = pre.ids
-		var st stagedBatch
+		st := stagedBatch{messages: make([]archiveRow, 0, len(batch))}
 		for i, j := range batch {
 			out, resend, err := w.apply(view, ptx, &st, j.rec, pre.of(i))
 			if err != nil {
@@ -878,7 +878,7 @@ func (b *batchCheck) of(i int) prechecked {
 // digest of its raw message, computed here.
 func precheck(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*batchCheck, error) {
 	b := &batchCheck{ids: make([]int64, len(recs)), lookup: make([]bool, len(recs)),
-		originals: map[resendKeyOf]originalACK{}, used: map[resendKeyOf]bool{}}
+		originals: make(map[resendKeyOf]originalACK, len(recs)), used: make(map[resendKeyOf]bool, len(recs))}
 	if len(recs) == 0 {
 		return b, nil
 	}
