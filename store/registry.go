@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
@@ -34,9 +35,42 @@ func resendLockKey(rec *ingest.Record) (key int32, ok bool) {
 	return int32(h.Sum32()), true
 }
 
+// patientLockClass is the first key of the advisory locks that serialise the batches writing one
+// sender patient (patientLockKey).
+const patientLockClass = 0x76617870 // "vaxp"
+
+// patientLockKey is the advisory lock key of a record's sender patient (its identifier: environment,
+// organization, value, authority, type). Only a batch with a record of that patient writes its row
+// (registry: writePatient), so batches holding the lock are the row's only writers, one at a time,
+// each seeing what the one before it committed: the batch's look-up reads the row after the lock is
+// granted, and needs no row lock on it. Records of one patient go to one shard (Writer.shardOf);
+// the lock matters when several engines share the database.
+func patientLockKey(rec *ingest.Record) (key int32, ok bool) {
+	k, ok := registry.KeyOf(rec)
+	if !ok {
+		return 0, false
+	}
+	const offset, prime = 2166136261, 16777619
+	x := uint32(offset)
+	add := func(s string) {
+		for i := 0; i < len(s); i++ {
+			x = (x ^ uint32(s[i])) * prime
+		}
+		x = (x ^ '|') * prime
+	}
+	var b [20]byte
+	add(k.Env)
+	add(string(strconv.AppendInt(b[:0], k.Org, 10)))
+	add(k.Value)
+	add(k.Authority)
+	add(k.IDTyp)
+	return int32(x), true
+}
+
 // lockLinkKeys sets the plan settings of a writer's transaction (writerPlanSettings, planMode its
 // plan_cache_mode) and takes, in the same statement, its first, and in ascending order, the
-// advisory locks of the linking blocks of recs and of their control IDs (resendLockKey). Taking
+// advisory locks of the linking blocks of recs, of their control IDs (resendLockKey) and of their
+// sender patients (patientLockKey). Taking
 // them all up front and in order means a transaction never waits for one while holding row locks,
 // so these locks cannot take part in a deadlock between concurrent batches; records of the same
 // block (or with the same control ID) in different shards are serialised.
@@ -49,6 +83,9 @@ func lockLinkKeys(ctx context.Context, tx pgx.Tx, recs []*ingest.Record, planMod
 		}
 		if k, ok := resendLockKey(rec); ok {
 			locks = append(locks, lock{resendLockClass, k})
+		}
+		if k, ok := patientLockKey(rec); ok {
+			locks = append(locks, lock{patientLockClass, k})
 		}
 	}
 	slices.SortFunc(locks, func(a, b lock) int {

@@ -24,9 +24,11 @@ import (
 // report may merge with — of the same day — and those of the day a vaccination it updates leaves)
 // is part of the prefetch, so a miss means the row does not exist.
 
-// The prefetch queries. Rows are locked in id order, as a batch's records would lock them one by
-// one: FOR UPDATE of the sender patient and of the registry patient it is linked or linking to.
-// The vaccinations are read without row locks: every writer of a vaccination (this writer, for the
+// The prefetch queries. The registry patients a batch's records are linked or linking to are
+// locked (FOR UPDATE), in id order. Their sender patients' rows are read without a row lock: only
+// a batch with a record of that sender patient writes its row, and such a batch holds the
+// patient's advisory lock from its first statement on (patientLockKey), so a batch that wrote it
+// has committed before this one's look-up reads it. The vaccinations are read without row locks: every writer of a vaccination (this writer, for the
 // sender patient's own rows and for the merge of a dose's reports) holds the lock of its registry
 // patient first, taken by the queries before (a batch that changed them has committed before this
 // one's patients query returns, and the vaccinations query, a later statement, sees what it wrote).
@@ -44,8 +46,8 @@ const (
 	viewPatientNames = `id, env, org, value, authority, typ, reg, birth, mfamily, mgiven, sex, mmother, mstreet, zip,
 		r_env, r_family, r_given, r_middle, r_birth, r_sex, r_mother, r_zip, r_sharing`
 	// prefetchPatients looks up, in one statement, the stored sender patients of the batch's
-	// identifiers ($1; found: with row locks on them and their registry patients, in id order, as
-	// per-record look-ups would lock them one by one), then the link candidates (cands) of the
+	// identifiers ($1; found: their registry patients locked, in id order), then the link
+	// candidates (cands) of the
 	// linking blocks ($2) of the records whose sender patient is not among them: only a newly seen
 	// patient is linked (registry.link), so a block is read only for a record whose identifier the
 	// patients table does not hold (a patient reported again would read its own row a second time,
@@ -59,7 +61,7 @@ const (
 			JOIN patients p ON p.env = k.env::char(1) AND p.organization_id = k.org AND p.id_value = k.value
 				AND p.id_authority = k.authority AND p.id_type = k.typ
 			JOIN registry_patients r ON r.id = p.registry_patient_id
-			ORDER BY p.id FOR UPDATE OF p, r),
+			ORDER BY r.id FOR UPDATE OF r),
 		cands AS MATERIALIZED (
 			SELECT ` + viewPatientColumns + `
 			FROM (SELECT DISTINCT b.env, b.birth, b.family, b.given

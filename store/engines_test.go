@@ -1,0 +1,104 @@
+package store_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vaxgate/vaxgate/ack"
+	"github.com/vaxgate/vaxgate/hl7"
+	"github.com/vaxgate/vaxgate/ingest"
+	"github.com/vaxgate/vaxgate/ingest/vxugen"
+	"github.com/vaxgate/vaxgate/store"
+	"github.com/vaxgate/vaxgate/store/storetest"
+)
+
+// TestTwoWritersOneDatabase: two engines' writers on one database, given reports of the same
+// patients at the same time (alternately, each in its own order), serialise on each patient (its
+// advisory lock, then its registry patient's row lock): every report is stored, every patient is
+// stored once with one registry patient, and each patient row references every one of its reports
+// — none lost to a concurrent write of the same row.
+func TestTwoWritersOneDatabase(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	db := storetest.New(t)
+	s := &ingest.Sender{SiteCode: "SITE-2W", Status: ingest.SiteProduction}
+	if err := db.Pool.QueryRow(ctx, `INSERT INTO organizations (code, name) VALUES ('ORG-2W', 'W') RETURNING id`).Scan(&s.OrganizationID); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Pool.QueryRow(ctx, `INSERT INTO sites (organization_id, code, name, status) VALUES ($1, 'SITE-2W', 'W', 'production') RETURNING id`,
+		s.OrganizationID).Scan(&s.SiteID); err != nil {
+		t.Fatal(err)
+	}
+	gen := vxugen.New(vxugen.Options{Seed: 21, ControlIDs: "TW", Patients: 12, Now: time.Now()})
+	b := ack.NewBuilder([]string{"vaxgate"}, nil, ack.DefaultPolicy)
+	const n = 480
+	recs := make([]*ingest.Record, n)
+	reports := map[string]int{} // by patient identifier
+	for i := range recs {
+		raw := gen.Next()
+		m, err := hl7.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := ack.HeaderOf(m)
+		recs[i] = &ingest.Record{Transport: ingest.TransportMLLP, Sender: s, Env: "P", ControlID: h.ControlID,
+			Facility: "X68", MessageType: "VXU^V04", ReceivedAt: time.Now(), Raw: raw, ACK: b.Build(h, ack.AA, nil),
+			ACKCode: ack.AA, ResendKey: true, Digest: ingest.ContentDigest(m), VXU: ingest.Decode(m)}
+		reports[recs[i].VXU.Patient.PrimaryID().Value]++
+	}
+	if len(reports) < 8 {
+		t.Fatalf("%d patients in the traffic, want several reported many times", len(reports))
+	}
+	var wg sync.WaitGroup
+	for e := range 2 {
+		w, err := db.NewWriter(store.WriterOptions{MaxBatch: 16, MaxDelay: time.Millisecond, Shards: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close(ctx)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var pend []ingest.Pending
+			for i := e; i < n; i += 2 {
+				pend = append(pend, w.Commit(recs[i]))
+			}
+			for _, p := range pend {
+				if _, err := p.Wait(ctx); err != nil {
+					t.Errorf("engine %d: %v", e, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	var stored, patients, registry int
+	if err := db.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM patients),
+		(SELECT count(*) FROM registry_patients)`).Scan(&stored, &patients, &registry); err != nil {
+		t.Fatal(err)
+	}
+	if stored != n || patients != len(reports) || registry != len(reports) {
+		t.Errorf("%d messages, %d patients, %d registry patients stored; want %d, %d, %d", stored, patients, registry,
+			n, len(reports), len(reports))
+	}
+	rows, err := db.Pool.Query(ctx, `SELECT id_value, cardinality(report_messages),
+		(SELECT count(DISTINCT m) FROM unnest(report_messages) AS m) FROM patients`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var refs, distinct int
+		if err := rows.Scan(&id, &refs, &distinct); err != nil {
+			t.Fatal(err)
+		}
+		if refs != reports[id] || distinct != refs {
+			t.Errorf("patient %s: %d report references (%d distinct), want %d", id, refs, distinct, reports[id])
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
