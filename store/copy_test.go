@@ -6,8 +6,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vaxgate/vaxgate/hl7"
+	"github.com/vaxgate/vaxgate/ingest"
 	"github.com/vaxgate/vaxgate/ingest/vxugen"
 	"github.com/vaxgate/vaxgate/report"
 	"github.com/vaxgate/vaxgate/store"
@@ -23,24 +25,13 @@ func TestArchiveCopyEqualsInsert(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	db := storetest.New(t)
-	var site int64
-	if err := db.Pool.QueryRow(ctx, `WITH o AS (INSERT INTO organizations (code, name) VALUES ('CP', 'CP') RETURNING id)
-		INSERT INTO sites (organization_id, code, name, status) SELECT id, 'CP', 'CP', 'production' FROM o RETURNING id`).Scan(&site); err != nil {
-		t.Fatal(err)
-	}
+	site := newSite(ctx, t, db, "CP").SiteID
 	raw := vxugen.New(vxugen.Options{Seed: 9, Facility: "CP", ControlIDs: "C", Now: time.Date(2025, 3, 15, 0, 0, 0, 0, time.UTC)}).Next()
 	var m hl7.Message
 	var content report.Content
 	report.ReadContent(&m, raw, time.Date(2025, 3, 20, 0, 0, 0, 0, time.UTC), &content)
-	conn, err := db.Pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
-	if err := store.RegisterRowTypes(ctx, conn.Conn()); err != nil {
-		t.Fatal(err)
-	}
-	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+	conn := writerConn(ctx, t, db)
+	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		n, err := store.ArchiveBothWays(ctx, tx, site, &content)
 		if err != nil {
 			return err
@@ -124,20 +115,9 @@ func TestWriteArchiveBothSizes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	db := storetest.New(t)
-	var site int64
-	if err := db.Pool.QueryRow(ctx, `WITH o AS (INSERT INTO organizations (code, name) VALUES ('WA', 'WA') RETURNING id)
-		INSERT INTO sites (organization_id, code, name, status) SELECT id, 'WA', 'WA', 'production' FROM o RETURNING id`).Scan(&site); err != nil {
-		t.Fatal(err)
-	}
+	site := newSite(ctx, t, db, "WA").SiteID
 	raw := vxugen.New(vxugen.Options{Seed: 3, Facility: "WA", ControlIDs: "W", Now: time.Now()}).Next()
-	conn, err := db.Pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
-	if err := store.RegisterRowTypes(ctx, conn.Conn()); err != nil {
-		t.Fatal(err)
-	}
+	conn := writerConn(ctx, t, db)
 	next := int64(1)
 	for _, n := range []int{1, store.CopyMinRows - 1, store.CopyMinRows, 3 * store.CopyMinRows} {
 		if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
@@ -156,4 +136,32 @@ func TestWriteArchiveBothSizes(t *testing.T) {
 		}
 		next += int64(n)
 	}
+}
+
+// newSite adds an organization and a production site, both named code, and returns them as a
+// sender.
+func newSite(ctx context.Context, t *testing.T, db *store.DB, code string) *ingest.Sender {
+	t.Helper()
+	s := &ingest.Sender{SiteCode: code, Status: ingest.SiteProduction}
+	if err := db.Pool.QueryRow(ctx, `WITH o AS (INSERT INTO organizations (code, name) VALUES ($1, $1) RETURNING id)
+		INSERT INTO sites (organization_id, code, name, status) SELECT id, $1, $1, 'production' FROM o
+		RETURNING organization_id, id`, code).Scan(&s.OrganizationID, &s.SiteID); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// writerConn is a connection of db's pool that knows the batch row types, as the writer's do;
+// it is released when the test ends.
+func writerConn(ctx context.Context, t *testing.T, db *store.DB) *pgxpool.Conn {
+	t.Helper()
+	conn, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Release)
+	if err := store.RegisterRowTypes(ctx, conn.Conn()); err != nil {
+		t.Fatal(err)
+	}
+	return conn
 }

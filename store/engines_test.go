@@ -23,14 +23,7 @@ func TestTwoWritersOneDatabase(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	db := storetest.New(t)
-	s := &ingest.Sender{SiteCode: "SITE-2W", Status: ingest.SiteProduction}
-	if err := db.Pool.QueryRow(ctx, `INSERT INTO organizations (code, name) VALUES ('ORG-2W', 'W') RETURNING id`).Scan(&s.OrganizationID); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Pool.QueryRow(ctx, `INSERT INTO sites (organization_id, code, name, status) VALUES ($1, 'SITE-2W', 'W', 'production') RETURNING id`,
-		s.OrganizationID).Scan(&s.SiteID); err != nil {
-		t.Fatal(err)
-	}
+	s := newSite(ctx, t, db, "SITE-2W")
 	gen := vxugen.New(vxugen.Options{Seed: 21, ControlIDs: "TW", Patients: 12, Now: time.Now()})
 	b := ack.NewBuilder([]string{"vaxgate"}, nil, ack.DefaultPolicy)
 	const n = 480

@@ -50,21 +50,33 @@ func patientLockKey(rec *ingest.Record) (key int32, ok bool) {
 	if !ok {
 		return 0, false
 	}
-	const offset, prime = 2166136261, 16777619
-	x := uint32(offset)
-	add := func(s string) {
-		for i := 0; i < len(s); i++ {
-			x = (x ^ uint32(s[i])) * prime
-		}
-		x = (x ^ '|') * prime
+	h := newPieceHash()
+	h.add(k.Env)
+	h.addInt(k.Org)
+	h.add(k.Value)
+	h.add(k.Authority)
+	h.add(k.IDTyp)
+	return int32(h), true
+}
+
+// pieceHash is FNV-1a (32 bits) of strings fed one at a time, each followed by '|', without
+// building a string of them (these hashes are taken for every record of every batch).
+type pieceHash uint32
+
+func newPieceHash() pieceHash { return 2166136261 }
+
+func (h *pieceHash) add(s string) {
+	const prime = 16777619
+	x := uint32(*h)
+	for i := 0; i < len(s); i++ {
+		x = (x ^ uint32(s[i])) * prime
 	}
+	*h = pieceHash((x ^ '|') * prime)
+}
+
+func (h *pieceHash) addInt(n int64) {
 	var b [20]byte
-	add(k.Env)
-	add(string(strconv.AppendInt(b[:0], k.Org, 10)))
-	add(k.Value)
-	add(k.Authority)
-	add(k.IDTyp)
-	return int32(x), true
+	h.add(string(strconv.AppendInt(b[:0], n, 10)))
 }
 
 // lockLinkKeys sets the plan settings of a writer's transaction (writerPlanSettings, planMode its

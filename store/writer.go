@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -242,28 +241,21 @@ func (w *Writer) shardOf(rec *ingest.Record) int {
 	if len(w.shards) == 1 {
 		return 0
 	}
-	// FNV-1a over the organization and the patient's identifier (or the control ID), written
-	// piece by piece: no string is built for it.
-	const offset, prime = 2166136261, 16777619
-	x := uint32(offset)
-	add := func(s string) {
-		for i := 0; i < len(s); i++ {
-			x = (x ^ uint32(s[i])) * prime
-		}
-		x = (x ^ '|') * prime
-	}
+	// FNV-1a over the organization and the patient's identifier (or the control ID), piece by
+	// piece: no string is built for it.
+	h := newPieceHash()
 	if rec.Sender != nil {
-		var b [20]byte
-		add(string(strconv.AppendInt(b[:0], rec.Sender.OrganizationID, 10)))
+		h.addInt(rec.Sender.OrganizationID)
 	}
 	if rec.VXU != nil {
 		id := rec.VXU.Patient.PrimaryID()
-		add(id.Value)
-		add(id.Authority)
-		add(id.Type)
+		h.add(id.Value)
+		h.add(id.Authority)
+		h.add(id.Type)
 	} else {
-		add(rec.ControlID)
+		h.add(rec.ControlID)
 	}
+	x := uint32(h)
 	// FNV-1a's low bits barely mix; fold the high half in before taking the modulus.
 	x ^= x >> 16
 	x *= 0x45d9f3b
