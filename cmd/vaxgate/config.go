@@ -244,11 +244,19 @@ func loadConfig(cmd *cobra.Command) (*config, error) {
 	if err := v.UnmarshalExact(&c); err != nil {
 		return nil, fmt.Errorf("config%s: %s", inFile(file), oneLine(err))
 	}
+	// Each record of a batch holds up to three advisory locks until its batch commits: 1,024
+	// records and two shards stay well inside PostgreSQL's default lock table (6,400 entries).
+	if c.Store.MaxBatch < 1 || c.Store.MaxBatch > maxBatchLimit {
+		return nil, fmt.Errorf("config%s: store.max_batch must be between 1 and %d, not %d", inFile(file), maxBatchLimit, c.Store.MaxBatch)
+	}
 	if c.SharingPolicy != "ma" && c.SharingPolicy != "pd1" {
 		return nil, fmt.Errorf("config: sharing_policy must be \"ma\" or \"pd1\", not %q", c.SharingPolicy)
 	}
 	return &c, nil
 }
+
+// maxBatchLimit is the largest store.max_batch.
+const maxBatchLimit = 1024
 
 func inFile(file string) string {
 	if file == "" {

@@ -66,6 +66,8 @@ func TestConfigFileUnknownKeyOrBadValue(t *testing.T) {
 		{"htpp:\n  addr: ':8080'\n", "unknown key htpp"},
 		{"mllp:\n  read_timeout: soon\n", "mllp.read_timeout"},
 		{"store:\n  max_batch: many\n", "store.max_batch"},
+		{"store:\n  max_batch: 5000\n", "store.max_batch must be between 1 and 1024"},
+		{"store:\n  max_batch: 0\n", "store.max_batch must be between 1 and 1024"},
 	} {
 		file := filepath.Join(t.TempDir(), "vaxgate.yaml")
 		if err := os.WriteFile(file, []byte(tc.yaml), 0o600); err != nil {
