@@ -4,11 +4,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 )
 
 // TestApplyRuntime: runtime.gc_percent and runtime.memory_limit set the collector, GOGC and
@@ -119,5 +121,45 @@ func TestRuntimeConfigKeys(t *testing.T) {
 	t.Setenv("VAXGATE_RUNTIME_GC_PERCENT", "250")
 	if c := load(t, "runtime:\n  gc_percent: 300\n"); c.Runtime.GCPercent != 250 {
 		t.Errorf("from the environment: %+v", c.Runtime)
+	}
+}
+
+// TestHeapProfileRate: the heap is sampled at the runtime's rate only when the runtime profiles
+// are served (http.pprof) or GODEBUG names a memprofilerate; otherwise not at all.
+func TestHeapProfileRate(t *testing.T) {
+	const goDefault = 512 * 1024
+	for _, tc := range []struct {
+		name    string
+		served  bool
+		godebug string
+		current int
+		want    int
+	}{
+		{name: "not served", current: goDefault, want: 0},
+		{name: "served", served: true, current: goDefault, want: goDefault},
+		{name: "GODEBUG wins", godebug: "gctrace=1, memprofilerate=1", current: 1, want: 1},
+		{name: "GODEBUG off wins when served", served: true, godebug: "memprofilerate=0", current: 0, want: 0},
+		{name: "other GODEBUG", godebug: "gctrace=1,madvdontneed=1", current: goDefault, want: 0},
+		{name: "a look-alike key", godebug: "xmemprofilerate=5", current: goDefault, want: 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := heapProfileRate(tc.served, tc.godebug, tc.current); got != tc.want {
+				t.Errorf("heapProfileRate(%v, %q, %d) = %d, want %d", tc.served, tc.godebug, tc.current, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestApplyHeapProfile: serve without http.pprof samples nothing; with it, the runtime's rate.
+func TestApplyHeapProfile(t *testing.T) {
+	rate0 := runtime.MemProfileRate
+	t.Cleanup(func() { runtime.MemProfileRate = rate0 })
+	noEnv := func(string) string { return "" }
+	if got := applyHeapProfile(zap.NewNop(), false, noEnv); got != 0 || runtime.MemProfileRate != 0 {
+		t.Errorf("without pprof: returned %d, runtime.MemProfileRate %d, want 0", got, runtime.MemProfileRate)
+	}
+	runtime.MemProfileRate = rate0
+	if got := applyHeapProfile(zap.NewNop(), true, noEnv); got != rate0 || runtime.MemProfileRate != rate0 {
+		t.Errorf("with pprof: returned %d, runtime.MemProfileRate %d, want %d", got, runtime.MemProfileRate, rate0)
 	}
 }

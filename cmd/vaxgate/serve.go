@@ -167,6 +167,7 @@ func serve(ctx context.Context, c *config, demo bool, stdout, stderr io.Writer) 
 		return err
 	}
 	logRuntime(log, gc)
+	applyHeapProfile(log, c.HTTP.Pprof, osGetenv)
 
 	db, closeDB, err := database(ctx, c, log)
 	if err != nil {
