@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
 
 	"go.uber.org/zap"
 )
@@ -99,11 +100,16 @@ const (
 // only the runtime profiles (http.pprof) can show. So the heap is sampled at Go's rate when they
 // are served, and not at all otherwise. A memprofilerate in GODEBUG (getenv) wins, as GOGC does.
 func applyHeapProfile(log *zap.Logger, served bool, getenv func(string) string) int {
+	heapProfileMu.Lock()
 	rate := heapProfileRate(served, getenv("GODEBUG"), runtime.MemProfileRate)
 	runtime.MemProfileRate = rate
+	heapProfileMu.Unlock()
 	log.Debug("heap profile sampling", zap.Int("mem_profile_rate", rate), zap.Bool("pprof", served))
 	return rate
 }
+
+// heapProfileMu serialises applyHeapProfile: tests run several servers in one process.
+var heapProfileMu sync.Mutex
 
 // heapProfileRate is the runtime.MemProfileRate applyHeapProfile sets, given whether the runtime
 // profiles are served, GODEBUG and the rate the runtime has (Go's default, or GODEBUG's).
