@@ -10,6 +10,7 @@ package ack
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"iter"
 	"strconv"
@@ -342,7 +343,7 @@ func (b *Builder) Build(h Header, code string, findings []Finding) []byte {
 	}
 	seq := b.seq.Add(1)
 	var stampBuf [32]byte
-	stamp := b.now().AppendFormat(stampBuf[:0], "20060102150405-0700")
+	stamp := appendStamp(stampBuf[:0], b.now())
 	out := b.write(h, code, listed, more, seq, stamp, "")
 	if !isASCII(out) {
 		// Say what we wrote: ACK text is UTF-8 whatever the message declared.
@@ -401,24 +402,24 @@ func (b *Builder) write(h Header, code string, findings []Finding, more *Finding
 	if generic {
 		w.comps("ACK", h.TriggerEvent, "ACK")
 	} else {
-		w.comps("ACK", "V04", "ACK")
+		w.literal("ACK^V04^ACK")
 	}
 	w.field()
 	w.buf = append(w.buf, b.prefix...)
 	w.buf = strconv.AppendUint(w.buf, seq, 10)
 	w.mark = len(w.buf)
 	w.text(processing)
-	w.text("2.5.1")
+	w.literal("2.5.1")
 	w.text("")
 	w.text("")
-	w.text("NE")
-	w.text("NE")
+	w.literal("NE")
+	w.literal("NE")
 	w.text("")
 	w.text(charset)
 	w.text("")
 	w.text("")
 	if !generic {
-		w.comps("Z23", "CDCPHINVS")
+		w.literal("Z23^CDCPHINVS")
 	}
 	w.end()
 
@@ -481,6 +482,14 @@ func (w *segWriter) rawText(s []byte) {
 		w.buf = append(w.buf, s...)
 		w.mark = len(w.buf)
 	}
+}
+
+// literal writes one field the ACK always holds as it is: a constant with no character to escape
+// (its components joined with '^'), not empty.
+func (w *segWriter) literal(s string) {
+	w.field()
+	w.buf = append(w.buf, s...)
+	w.mark = len(w.buf)
 }
 
 // comps writes one field of components, each escaped, without the trailing empty ones.
@@ -611,12 +620,44 @@ func itoa(n int) string {
 }
 
 func isASCII(b []byte) bool {
-	for _, c := range b {
-		if c >= 0x80 {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		if binary.LittleEndian.Uint64(b[i:])&0x8080808080808080 != 0 {
+			return false
+		}
+	}
+	for ; i < len(b); i++ {
+		if b[i] >= 0x80 {
 			return false
 		}
 	}
 	return true
+}
+
+// stampLayout is the layout of MSH-7 in an ACK (DTM to the second, with the UTC offset).
+const stampLayout = "20060102150405-0700"
+
+// appendStamp appends t as t.AppendFormat(dst, stampLayout) does, written directly for the
+// years of four digits (AppendFormat interprets its layout at every call: a tenth of an ACK's
+// cost); other years take AppendFormat.
+func appendStamp(dst []byte, t time.Time) []byte {
+	year, month, day := t.Date()
+	_, offset := t.Zone()
+	zone := offset / 60 // minutes, the seconds of an offset dropped, as AppendFormat does
+	sign := byte('+')
+	if zone < 0 {
+		sign, zone = '-', -zone
+	}
+	if year < 0 || year > 9999 || zone/60 > 99 {
+		return t.AppendFormat(dst, stampLayout)
+	}
+	hour, minute, sec := t.Clock()
+	two := func(b []byte, n int) []byte { return append(b, byte('0'+n/10), byte('0'+n%10)) }
+	dst = two(two(dst, year/100), year%100)
+	dst = two(two(two(dst, int(month)), day), hour)
+	dst = two(two(dst, minute), sec)
+	dst = append(dst, sign)
+	return two(two(dst, zone/60), zone%60)
 }
 
 // Reject builds an AR for a message that could not be processed as a whole, from whatever can be

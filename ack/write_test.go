@@ -2,6 +2,7 @@ package ack
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"strconv"
 	"testing"
 	"time"
@@ -178,4 +179,62 @@ func bytesSplit(s string) []string {
 		out = append(out, string(p))
 	}
 	return out
+}
+
+// TestAppendStamp: the ACK's MSH-7 is what time.Time.AppendFormat makes of its layout, for times
+// in zones east and west of UTC, offsets with seconds (local mean times), years of fewer and more
+// than four digits and random instants.
+func TestAppendStamp(t *testing.T) {
+	zones := []*time.Location{time.UTC, time.FixedZone("E", 5*3600+45*60), time.FixedZone("W", -(9*3600 + 30*60)),
+		time.FixedZone("LMT-", -30), time.FixedZone("LMT+", 59), time.FixedZone("LMT", -(4*3600 + 56*60 + 2)),
+		time.FixedZone("far", 150*3600), time.FixedZone("farW", -101*3600)}
+	if ny, err := time.LoadLocation("America/New_York"); err == nil {
+		zones = append(zones, ny)
+	}
+	times := []time.Time{
+		time.Date(2026, 12, 7, 9, 5, 3, 999999999, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(999, 2, 3, 4, 5, 6, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-5, 6, 7, 8, 9, 10, 0, time.UTC),
+		time.Date(1883, 11, 18, 12, 0, 0, 0, time.UTC),
+	}
+	rng := rand.New(rand.NewPCG(7, 19))
+	for range 2000 {
+		times = append(times, time.Unix(rng.Int64N(1<<36)-1<<35, rng.Int64N(1e9)))
+	}
+	for _, z := range zones {
+		for _, tm := range times {
+			tm = tm.In(z)
+			got, want := appendStamp([]byte("x"), tm), tm.AppendFormat([]byte("x"), stampLayout)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("appendStamp(%v) = %q, want %q", tm, got, want)
+			}
+		}
+	}
+}
+
+// TestIsASCII: the word-at-a-time test agrees with a byte loop at every length and position of a
+// byte with its high bit set.
+func TestIsASCII(t *testing.T) {
+	for n := range 40 {
+		b := bytes.Repeat([]byte{'a'}, n)
+		if !isASCII(b) {
+			t.Fatalf("isASCII(%d plain bytes) = false", n)
+		}
+		for i := range n {
+			for _, c := range []byte{0x80, 0xc3, 0xff} {
+				b[i] = c
+				if isASCII(b) {
+					t.Fatalf("isASCII with %#x at %d of %d = true", c, i, n)
+				}
+				b[i] = 0x7f
+				if !isASCII(b) {
+					t.Fatalf("isASCII with 0x7f at %d of %d = false", i, n)
+				}
+				b[i] = 'a'
+			}
+		}
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -560,6 +562,33 @@ func TestHintFollowsSequentialReads(t *testing.T) {
 	}
 	if m.Parse(data); m.hint.Load() != 0 {
 		t.Fatal("Parse keeps the hint")
+	}
+}
+
+// TestFieldSeparators checks Segment.FieldSeparators against a byte loop on segments that cross
+// the bitmap's 64-byte words, begin or end at their edges, hold no separator or only separators,
+// with other delimiters, and on a zero Segment.
+func TestFieldSeparators(t *testing.T) {
+	long := strings.Repeat("x", 61)
+	msgs := []string{
+		"MSH|^~\\&|A|B\rPID|1||" + long + "|" + long + long + "||\rZZZ\rOBX" + strings.Repeat("|", 130) + "\rNTE|" + long + long + long + "\r",
+		"MSH*^~\\&*A*B*C\rPID*1*|not a separator|*x\rRXA" + strings.Repeat("*a", 70),
+		"MSH|^~\\&\r" + strings.Repeat("PID|"+long+"\r", 5),
+	}
+	for _, raw := range msgs {
+		for pad := range 70 { // every alignment of the segments to the bitmap's words
+			data := []byte(strings.Repeat("\r", pad) + raw)
+			m, err := Parse(data)
+			if err != nil {
+				t.Fatalf("%q: %v", data, err)
+			}
+			for _, s := range m.Segments() {
+				checkFieldSeparators(t, s)
+			}
+		}
+	}
+	if n := len(slices.Collect(Segment{}.FieldSeparators(0))); n != 0 {
+		t.Errorf("the zero Segment yields %d separators", n)
 	}
 }
 

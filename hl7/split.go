@@ -1,6 +1,7 @@
 package hl7
 
 import (
+	"iter"
 	"math/bits"
 )
 
@@ -57,6 +58,37 @@ func (s Segment) FieldsInto(dst []Field) {
 	// Only the fields past the last one present are cleared, not all of dst before: each
 	// element is written once.
 	clear(dst[n+1:])
+}
+
+// FieldSeparators yields the offsets in Message.Bytes() of the field separators of the segment
+// from its byte from on (0 is the first byte of its name; 4 skips the name and the separator
+// after it), in order: every byte there equal to the message's field separator, as a split of
+// Raw()[from:] finds them (for MSH, FHS and BHS too: nothing of MSH-2 is read literally). They are
+// read from the bitmap Parse made of the message, not from its bytes: a validator that indexes
+// every field of a message pays a bit test per word rather than a scan per byte.
+func (s Segment) FieldSeparators(from int) iter.Seq[int] {
+	return func(yield func(int) bool) {
+		x := s.idx()
+		if x == nil || from < 0 {
+			return
+		}
+		bm, limit := s.m.seps, int(x.end)
+		for pos := int(x.start) + from; pos < limit; {
+			w := pos >> 6
+			b := bm[w] &^ (1<<(pos&63) - 1)
+			for b == 0 {
+				if w++; w*64 >= limit {
+					return
+				}
+				b = bm[w]
+			}
+			p := w*64 + bits.TrailingZeros64(b)
+			if p >= limit || !yield(p) {
+				return
+			}
+			pos = p + 1
+		}
+	}
 }
 
 // ComponentsInto sets dst[i] to Component(i+1) for every i, in one pass over

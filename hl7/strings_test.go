@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -90,6 +91,7 @@ func checkSplit(t *testing.T, m *Message) int {
 				}
 			}
 		}
+		checkFieldSeparators(t, s)
 		for fn, f := range s.Fields() {
 			for _, r := range f.Reps() {
 				r.ComponentsInto(cs[:])
@@ -103,6 +105,35 @@ func checkSplit(t *testing.T, m *Message) int {
 		}
 	}
 	return n
+}
+
+// checkFieldSeparators compares Segment.FieldSeparators with the field separators a byte loop
+// finds in the segment's bytes, from several starting points, and stopping early.
+func checkFieldSeparators(t *testing.T, s Segment) {
+	t.Helper()
+	raw, off, fs := s.Raw(), s.Offset(), s.m.delims.Field
+	for _, from := range []int{0, 3, 4, 5, len(raw) - 1, len(raw), len(raw) + 1, -1} {
+		var want []int
+		for k := max(from, 0); from >= 0 && k < len(raw); k++ {
+			if raw[k] == fs {
+				want = append(want, off+k)
+			}
+		}
+		got := slices.Collect(s.FieldSeparators(from))
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s: FieldSeparators(%d) = %v, want %v", s.Name(), from, got, want)
+		}
+		if len(want) > 1 {
+			var first []int
+			for p := range s.FieldSeparators(from) {
+				first = append(first, p)
+				break
+			}
+			if len(first) != 1 || first[0] != want[0] {
+				t.Fatalf("%s: FieldSeparators(%d) stopped after one: %v, want %v", s.Name(), from, first, want[:1])
+			}
+		}
+	}
 }
 
 // TestStringsMatchString: a value read through Strings is the value String decodes, for the

@@ -20,15 +20,28 @@ type Demographics struct {
 	Zip    string
 
 	MatchFamily, MatchGiven, MatchMother, MatchStreet string
+
+	// birthDay is *Birth as BlockOf keys it (YYYY-MM-DD), made once by DemographicsOf for the
+	// Birth it points to (birthDayOf): BlockOf runs several times for each record of a batch.
+	// Demographics made otherwise (read from the database) have none, and BlockOf formats it.
+	birthDay   string
+	birthDayOf *time.Time
 }
 
 // DemographicsOf reads a reported patient's identifying fields and normalises them.
 func DemographicsOf(pt *ingest.Patient) Demographics {
 	name := pt.LegalName()
 	addr := primaryAddress(pt.Addresses)
+	birth := ParseDate(pt.BirthDate)
+	day := ""
+	if birth != nil {
+		day = dateOnly(*birth)
+	}
 	return Demographics{
+		birthDay:    day,
+		birthDayOf:  birth,
 		Name:        name,
-		Birth:       ParseDate(pt.BirthDate),
+		Birth:       birth,
 		Sex:         pt.Sex,
 		Mother:      pt.MotherMaiden.Family,
 		Zip:         addr.Zip,

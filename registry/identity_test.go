@@ -3,6 +3,7 @@ package registry
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vaxgate/vaxgate/ingest"
 	"github.com/vaxgate/vaxgate/ingest/codes"
@@ -120,5 +121,50 @@ func TestLinkKeyBlocks(t *testing.T) {
 	}
 	if _, ok := LinkKey(rec("P", "Müller", "")); ok {
 		t.Error("a patient without birth date has a linking block")
+	}
+}
+
+// TestBlockOfBirthDay: BlockOf keys the birth date as YYYY-MM-DD whether the demographics come
+// from DemographicsOf (the day made once) or elsewhere (read from the database: formatted), and
+// follows Birth when it is replaced after DemographicsOf made the day.
+func TestBlockOfBirthDay(t *testing.T) {
+	pt := &ingest.Patient{BirthDate: "20240229", Names: []ingest.Name{{Family: "Doe", Given: "Jane", Type: "L"}}}
+	d := DemographicsOf(pt)
+	other := time.Date(2023, 3, 1, 0, 0, 0, 0, time.UTC)
+	far := time.Date(12024, 2, 29, 0, 0, 0, 0, time.UTC)
+	read := Demographics{Birth: &other, MatchFamily: "doe", MatchGiven: "jane"}
+	replaced := d
+	replaced.Birth = &other
+	for _, tc := range []struct {
+		name string
+		d    Demographics
+		want string
+	}{
+		{"from the report", d, "2024-02-29"},
+		{"read from the database", read, "2023-03-01"},
+		{"birth replaced", replaced, "2023-03-01"},
+		{"a year of five digits", Demographics{Birth: &far, MatchFamily: "doe", MatchGiven: "jane"}, far.Format(time.DateOnly)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, ok := BlockOf("P", &tc.d)
+			if !ok || b.Birth != tc.want || b.Family != "doe" || b.Given != "jane" || b.Env != "P" {
+				t.Errorf("BlockOf = %+v, %v; want birth %q, doe, jane", b, ok, tc.want)
+			}
+		})
+	}
+	if _, ok := BlockOf("P", &Demographics{MatchFamily: "doe", MatchGiven: "jane"}); ok {
+		t.Error("BlockOf without a birth date: ok")
+	}
+}
+
+// TestParseDateValue: parseDate agrees with ParseDate on dates valid and not.
+func TestParseDateValue(t *testing.T) {
+	for _, s := range []string{"20240229", " 20240229120000-0500 ", "20230229", "2024022", "", "00010101", "00000101",
+		"abcdefgh", "2024-02-29", "19991231", "20241301", "20240100"} {
+		got, ok := parseDate(s)
+		want := ParseDate(s)
+		if ok != (want != nil) || ok && !got.Equal(*want) {
+			t.Errorf("parseDate(%q) = %v, %v; ParseDate = %v", s, got, ok, want)
+		}
 	}
 }

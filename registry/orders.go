@@ -116,22 +116,31 @@ func firstLot(o *ingest.Order) string {
 
 // ParseDate reads the date part of an HL7 DTM (YYYYMMDD...); nil when it is not a valid date.
 func ParseDate(s string) *time.Time {
-	s = strings.TrimSpace(s)
-	if len(s) < 8 {
-		return nil
-	}
-	if y, m, d, valid, ok := eightDigitDate(s); ok {
-		if !valid {
-			return nil
-		}
-		t := time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC)
-		return &t
-	}
-	t, err := time.Parse("20060102", s[:8])
-	if err != nil {
+	t, ok := parseDate(s)
+	if !ok {
 		return nil
 	}
 	return &t
+}
+
+// parseDate is ParseDate returning the date itself (no allocation): ok is false when ParseDate
+// returns nil.
+func parseDate(s string) (time.Time, bool) {
+	s = strings.TrimSpace(s)
+	if len(s) < 8 {
+		return time.Time{}, false
+	}
+	if y, m, d, valid, ok := eightDigitDate(s); ok {
+		if !valid {
+			return time.Time{}, false
+		}
+		return time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC), true
+	}
+	t, err := time.Parse("20060102", s[:8])
+	if err != nil {
+		return time.Time{}, false
+	}
+	return t, true
 }
 
 // eightDigitDate reads the first eight bytes of s (trimmed, at least eight long) when they are

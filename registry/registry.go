@@ -222,10 +222,11 @@ func recordSharing(v *View, ids IDs, rec *ingest.Record, regID int64, old, statu
 // identifier) rather than believe it updated or deleted a record. (U without an order number of
 // an event the registry does not hold adds it: nothing names another record.)
 func (r *Registry) applyOrder(v *View, ids IDs, rec *ingest.Record, o *ingest.Order, p *Patient, msgID int64) (*ack.Finding, error) {
-	date := ParseDate(o.AdministeredAt)
-	if date == nil {
+	day, ok := parseDate(o.AdministeredAt) // a value: only read, never kept by its address
+	if !ok {
 		return nil, nil // validation rejects such a group; nothing identifies the event
 	}
+	date := &day
 	action := o.ActionCode
 	if action == "" {
 		action = "A"

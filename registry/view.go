@@ -191,7 +191,11 @@ func BlockOf(env string, d *Demographics) (BlockKey, bool) {
 	if d.Birth == nil || d.MatchFamily == "" || d.MatchGiven == "" {
 		return BlockKey{}, false
 	}
-	return BlockKey{Env: env, Birth: dateOnly(*d.Birth), Family: d.MatchFamily, Given: d.MatchGiven}, true
+	day := d.birthDay
+	if d.birthDayOf != d.Birth || day == "" {
+		day = dateOnly(*d.Birth)
+	}
+	return BlockKey{Env: env, Birth: day, Family: d.MatchFamily, Given: d.MatchGiven}, true
 }
 
 // dateOnly is t.Format(time.DateOnly), written directly for the years of four digits.

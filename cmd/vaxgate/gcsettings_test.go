@@ -152,14 +152,24 @@ func TestHeapProfileRate(t *testing.T) {
 
 // TestApplyHeapProfile: serve without http.pprof samples nothing; with it, the runtime's rate.
 func TestApplyHeapProfile(t *testing.T) {
-	rate0 := runtime.MemProfileRate
-	t.Cleanup(func() { runtime.MemProfileRate = rate0 })
-	noEnv := func(string) string { return "" }
-	if got := applyHeapProfile(zap.NewNop(), false, noEnv); got != 0 || runtime.MemProfileRate != 0 {
-		t.Errorf("without pprof: returned %d, runtime.MemProfileRate %d, want 0", got, runtime.MemProfileRate)
+	rate := func() int {
+		heapProfileMu.Lock()
+		defer heapProfileMu.Unlock()
+		return runtime.MemProfileRate
 	}
-	runtime.MemProfileRate = rate0
-	if got := applyHeapProfile(zap.NewNop(), true, noEnv); got != rate0 || runtime.MemProfileRate != rate0 {
-		t.Errorf("with pprof: returned %d, runtime.MemProfileRate %d, want %d", got, runtime.MemProfileRate, rate0)
+	setRate := func(r int) {
+		heapProfileMu.Lock()
+		defer heapProfileMu.Unlock()
+		runtime.MemProfileRate = r
+	}
+	rate0 := rate()
+	t.Cleanup(func() { setRate(rate0) })
+	noEnv := func(string) string { return "" }
+	if got := applyHeapProfile(zap.NewNop(), false, noEnv); got != 0 || rate() != 0 {
+		t.Errorf("without pprof: returned %d, runtime.MemProfileRate %d, want 0", got, rate())
+	}
+	setRate(rate0)
+	if got := applyHeapProfile(zap.NewNop(), true, noEnv); got != rate0 || rate() != rate0 {
+		t.Errorf("with pprof: returned %d, runtime.MemProfileRate %d, want %d", got, rate(), rate0)
 	}
 }

@@ -1,9 +1,6 @@
 package validate
 
 import (
-	"encoding/binary"
-	"math/bits"
-
 	"github.com/vaxgate/vaxgate/hl7"
 )
 
@@ -11,8 +8,8 @@ import (
 // rules and the date rules; RXA-5 by three rules; ...). hl7.Segment.Field finds field n by
 // counting separators from the start of the segment, and Field.Component, Rep and Sub build a
 // value for each step: most of the validator's time went there. The structure pass therefore
-// records once where every field of every segment is (one scan of each segment, as hl7's
-// Fields iterator does), and the rules read fields, repetitions, components and subcomponents
+// records once where every field of every segment is (from the parser's bitmap of field
+// separators: hl7.Segment.FieldSeparators), and the rules read fields, repetitions, components and subcomponents
 // as sub-slices of the message with cut: the same pieces hl7 returns, without a search from the
 // start or a value per step. (Only the values hl7 decodes — escapes, character sets — are still
 // read through it.)
@@ -30,30 +27,17 @@ func (r *run) indexFields(i int, s hl7.Segment) {
 		return
 	}
 	off := uint32(s.Offset())
-	fs := r.d.Field
 	if s.Is("MSH") || s.Is("FHS") || s.Is("BHS") {
 		r.fields = append(r.fields, span{off + 3, off + 4})
 		info.header = true
 	}
-	// Eight bytes at a time (fields are short: a call into bytes.IndexByte per field costs more),
-	// then the bytes left one by one.
-	start := uint32(4)
-	k := 4
-	fsw := uint64(fs) * swarOnes
-	for ; k+8 <= len(raw); k += 8 {
-		for m := zeroBytes(binary.LittleEndian.Uint64(raw[k:]) ^ fsw); m != 0; m &= m - 1 {
-			p := k + bits.TrailingZeros64(m)>>3
-			r.fields = append(r.fields, span{off + start, off + uint32(p)})
-			start = uint32(p) + 1
-		}
+	// The separators from the parser's bitmap of them (a bit test per word, not a byte scan).
+	start := off + 4
+	for p := range s.FieldSeparators(4) {
+		r.fields = append(r.fields, span{start, uint32(p)})
+		start = uint32(p) + 1
 	}
-	for ; k < len(raw); k++ {
-		if raw[k] == fs {
-			r.fields = append(r.fields, span{off + start, off + uint32(k)})
-			start = uint32(k) + 1
-		}
-	}
-	r.fields = append(r.fields, span{off + start, off + uint32(len(raw))})
+	r.fields = append(r.fields, span{start, off + uint32(len(raw))})
 	info.nf = int32(len(r.fields)) - info.f0
 }
 
