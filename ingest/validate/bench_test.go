@@ -43,13 +43,7 @@ func BenchmarkValidateTraffic(b *testing.B) {
 // than Z22 allows, so that every message has a finding (length-exceeded, a warning) to make, as in
 // the quick run's profile. ns/op and allocs/op are per message.
 func BenchmarkValidateBenchTraffic(b *testing.B) {
-	v, err := New(Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	runID := "B" + strconv.FormatInt(time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC).UnixNano(), 36)
-	g := vxugen.New(vxugen.Options{Seed: 5*1000003 + 7, Facility: "X68", ProcessingID: "P", ControlIDs: runID + "-7",
-		Patients: 35000, UpdateShare: 0.05, Now: time.Now()})
+	v, g := benchTraffic(b)
 	var ms []*hl7.Message
 	for range 4096 {
 		ms = append(ms, mustParse(b, g.Next()))
@@ -89,13 +83,7 @@ func BenchmarkValidateBenchTrafficCold(b *testing.B) {
 			name = "after-other"
 		}
 		b.Run(name, func(b *testing.B) {
-			v, err := New(Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			runID := "B" + strconv.FormatInt(time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC).UnixNano(), 36)
-			g := vxugen.New(vxugen.Options{Seed: 5*1000003 + 7, Facility: "X68", ProcessingID: "P", ControlIDs: runID + "-7",
-				Patients: 35000, UpdateShare: 0.05, Now: time.Now()})
+			v, g := benchTraffic(b)
 			raws := make([][]byte, 4096)
 			for i := range raws {
 				raws[i] = g.Next()
@@ -161,4 +149,17 @@ func TestPlainWord(t *testing.T) {
 			check(b[:], esc)
 		}
 	}
+}
+
+// benchTraffic is a validator with default options and a generator of the traffic `vaxgate bench`
+// sends (its control IDs carry a run prefix, see BenchmarkValidateBenchTraffic).
+func benchTraffic(b *testing.B) (*Validator, *vxugen.Generator) {
+	b.Helper()
+	v, err := New(Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	runID := "B" + strconv.FormatInt(time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC).UnixNano(), 36)
+	return v, vxugen.New(vxugen.Options{Seed: 5*1000003 + 7, Facility: "X68", ProcessingID: "P", ControlIDs: runID + "-7",
+		Patients: 35000, UpdateShare: 0.05, Now: time.Now()})
 }
