@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -63,4 +64,29 @@ func FuzzFindingsJSON(f *testing.F) {
 			t.Fatalf("%s\nencoding/json:\n%s", got, want)
 		}
 	})
+}
+
+// findingJSON and findingsJSON are the archive's findings as encoding/json wrote them before
+// appendFindingsJSON: the oracle of its tests.
+type findingJSON struct {
+	Rule     string `json:"rule"`
+	Location string `json:"location,omitempty"`
+	Code     int    `json:"code"`
+	Severity string `json:"severity"`
+	App      int    `json:"app,omitempty"`
+	Text     string `json:"text"`
+	Group    int    `json:"group,omitempty"`
+}
+
+func findingsJSON(fs []ack.Finding) []findingJSON {
+	out := make([]findingJSON, 0, len(fs))
+	for _, f := range fs {
+		loc := ""
+		if f.Location.Segment != "" {
+			loc = fmt.Sprintf("%s[%d]-%d.%d.%d", f.Location.Segment, f.Location.Sequence, f.Location.Field, f.Location.Component, f.Location.Sub)
+		}
+		out = append(out, findingJSON{Rule: f.Rule, Location: loc, Code: int(f.Code), Severity: string(f.Severity),
+			App: int(f.App), Text: f.Text, Group: f.Group})
+	}
+	return out
 }

@@ -1136,26 +1136,3 @@ func internalFailure(rec *ingest.Record) bool {
 	}
 	return false
 }
-
-type findingJSON struct {
-	Rule     string `json:"rule"`
-	Location string `json:"location,omitempty"`
-	Code     int    `json:"code"`
-	Severity string `json:"severity"`
-	App      int    `json:"app,omitempty"`
-	Text     string `json:"text"`
-	Group    int    `json:"group,omitempty"`
-}
-
-func findingsJSON(fs []ack.Finding) []findingJSON {
-	out := make([]findingJSON, 0, len(fs))
-	for _, f := range fs {
-		loc := ""
-		if f.Location.Segment != "" {
-			loc = fmt.Sprintf("%s[%d]-%d.%d.%d", f.Location.Segment, f.Location.Sequence, f.Location.Field, f.Location.Component, f.Location.Sub)
-		}
-		out = append(out, findingJSON{Rule: f.Rule, Location: loc, Code: int(f.Code), Severity: string(f.Severity),
-			App: int(f.App), Text: f.Text, Group: f.Group})
-	}
-	return out
-}

@@ -122,10 +122,3 @@ func plainText(b []byte, esc byte) bool {
 	}
 	return true
 }
-
-// zeroBytes returns the high bit of each byte of x that is zero, and nothing else (exact: no
-// borrow carries from one byte into the next).
-func zeroBytes(x uint64) uint64 {
-	const low7 = 0x7f7f7f7f7f7f7f7f
-	return ^((x&low7 + low7) | x | low7)
-}

@@ -75,24 +75,6 @@ func TestFieldAccessorsReadWhatHL7Reads(t *testing.T) {
 	}
 }
 
-// TestZeroBytes: zeroBytes marks exactly the zero bytes of a word.
-func TestZeroBytes(t *testing.T) {
-	rng := rand.New(rand.NewPCG(5, 6))
-	for range 500000 {
-		var x, want uint64
-		for b := range 8 {
-			v := uint64([]byte{0, 1, 0x7f, 0x80, 0xff, byte(rng.IntN(256))}[rng.IntN(6)])
-			x |= v << (8 * b)
-			if v == 0 {
-				want |= 0x80 << (8 * b)
-			}
-		}
-		if got := zeroBytes(x); got != want {
-			t.Fatalf("zeroBytes(%#x) = %#x, want %#x", x, got, want)
-		}
-	}
-}
-
 // TestValidateTrafficAllocatesNothing: once the validator has seen some traffic, validating a
 // message without findings allocates nothing (the package's promise; a look-up that made its key
 // a string would allocate for every field).
