@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"sync"
 )
 
 // The archive rows are written with COPY rather than an INSERT over an array of records.
@@ -14,8 +13,8 @@ import (
 // of 128. Sent as a statement's parameter, they were copied several times on the way: pgx encodes
 // a statement into a write buffer that starts at 1 kB and doubles as it grows (and is dropped
 // after each round trip), and PostgreSQL copied the array, then each record, then each column
-// before forming the row. COPY's binary stream is sent in chunks from one buffer the writer
-// reuses, and PostgreSQL reads each column straight from it and writes the rows a page at a time.
+// before forming the row. COPY's binary stream is sent in chunks from a buffer the writer
+// reuses (rowBuffers), and PostgreSQL reads each column straight from it and writes the rows a page at a time.
 // It costs the batch a round trip of its own (COPY cannot be pipelined with the statements around
 // it): the archive rows go out after the registry is applied, the registry's rows and the commit
 // after them. A small batch (fewer than copyMinRows archive rows: one message in flight per
@@ -43,13 +42,16 @@ func writeMessages(ctx context.Context, tx *pipeTx, rows []archiveRow) error {
 	return nil
 }
 
-// insertMessages inserts archive rows sent as an array of batch_message rows (addMessages), their
-// columns in copyMessagesSQL's order.
-const insertMessages = `INSERT INTO messages (id, env, site_id, credential_id, transport, control_id,
-		sending_facility, message_type, received_at, raw, ack, ack_code, findings, resend_key, content_digest,
-		more_findings, more_findings_count, charset, readable, has_errors, has_warnings, finding_keys, administered,
-		historical, refusals, immunity, with_lot, with_mvx, with_funding, with_vis, has_race, has_ethnicity,
-		has_address, lag_1, lag_7, lag_30, lag_late, lag_days)
+// messageColumns are the archive row's columns as the writer sends them (addMessages), for both
+// insertMessages and copyMessagesSQL.
+const messageColumns = `id, env, site_id, credential_id, transport, control_id, sending_facility, message_type,
+		received_at, raw, ack, ack_code, findings, resend_key, content_digest, more_findings, more_findings_count,
+		charset, readable, has_errors, has_warnings, finding_keys, administered, historical, refusals, immunity,
+		with_lot, with_mvx, with_funding, with_vis, has_race, has_ethnicity, has_address, lag_1, lag_7, lag_30,
+		lag_late, lag_days`
+
+// insertMessages inserts archive rows sent as an array of batch_message rows (addMessages).
+const insertMessages = `INSERT INTO messages (` + messageColumns + `)
 	SELECT u.id, u.env, u.site, u.cred, u.transport, u.control, u.facility, u.mtype, u.received, u.raw, u.ack, u.code,
 		u.findings::jsonb, u.resend_key, u.digest, u.more, u.more_count, u.charset, u.readable, u.errs, u.warns, u.keys,
 		u.adm, u.hist, u.ref, u.imm, u.lot, u.mvx, u.fund, u.vis, u.race, u.eth, u.addr, u.lag1, u.lag7, u.lag30, u.late,
@@ -59,19 +61,8 @@ const insertMessages = `INSERT INTO messages (id, env, site_id, credential_id, t
 // copyHeader starts COPY's binary format: its signature, no flags, no header extension.
 var copyHeader = []byte("PGCOPY\n\377\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
 
-// copyMessagesSQL copies archive rows, in the columns of insertMessages' batch_message rows
-// (addMessages).
-const copyMessagesSQL = `COPY messages (id, env, site_id, credential_id, transport, control_id, sending_facility,
-		message_type, received_at, raw, ack, ack_code, findings, resend_key, content_digest, more_findings,
-		more_findings_count, charset, readable, has_errors, has_warnings, finding_keys, administered, historical,
-		refusals, immunity, with_lot, with_mvx, with_funding, with_vis, has_race, has_ethnicity, has_address, lag_1,
-		lag_7, lag_30, lag_late, lag_days) FROM STDIN (FORMAT binary)`
-
-// copyBuffers are the COPY streams' buffers, reused from batch to batch; one larger than
-// maxKeptCopyBuffer (a batch of very large messages) is dropped after use.
-var copyBuffers = sync.Pool{New: func() any { return new([]byte) }}
-
-const maxKeptCopyBuffer = 8 << 20
+// copyMessagesSQL copies archive rows in COPY's binary format (addMessages).
+const copyMessagesSQL = `COPY messages (` + messageColumns + `) FROM STDIN (FORMAT binary)`
 
 // copyMessages writes rows into messages with COPY, on tx's connection, after the statements
 // queued on tx (which it sends first, if any).
@@ -84,20 +75,15 @@ func copyMessages(ctx context.Context, tx *pipeTx, rows []archiveRow) error {
 			return err
 		}
 	}
-	bp := copyBuffers.Get().(*[]byte)
-	defer func() {
-		if cap(*bp) <= maxKeptCopyBuffer {
-			copyBuffers.Put(bp)
-		}
-	}()
-	a := rowArray{buf: append((*bp)[:0], copyHeader...), copyFormat: true}
-	a.buf = grow(a.buf, messagesSize(rows)+2)
+	a := rowArray{copyFormat: true}
+	a.takeBuffer()
+	defer a.release()
+	a.buf = grow(append(a.buf, copyHeader...), messagesSize(rows)+2)
 	addMessages(&a, rows)
 	if a.err != nil {
 		return a.err
 	}
 	a.buf = binary.BigEndian.AppendUint16(a.buf, 0xffff) // the trailer: a tuple of -1 columns
-	*bp = a.buf
 	tag, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(a.buf), copyMessagesSQL)
 	if err != nil {
 		return fmt.Errorf("store: archive messages: %w", err)

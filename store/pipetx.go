@@ -74,18 +74,10 @@ func (t *pipeTx) send(ctx context.Context, extra *queuedStmt) (pgx.BatchResults,
 	// pgx has encoded every argument into its own buffers by now: the batch rows' buffers can
 	// serve the next batch.
 	for _, q := range queued {
-		for _, a := range q.args {
-			if r, ok := a.(*rowArray); ok {
-				r.release()
-			}
-		}
+		releaseRows(q.args)
 	}
 	if extra != nil {
-		for _, a := range extra.args {
-			if r, ok := a.(*rowArray); ok {
-				r.release()
-			}
-		}
+		releaseRows(extra.args)
 	}
 	for i := range queued[:n] {
 		if err := queued[i].result(br); err != nil {
@@ -94,6 +86,15 @@ func (t *pipeTx) send(ctx context.Context, extra *queuedStmt) (pgx.BatchResults,
 		}
 	}
 	return br, nil
+}
+
+// releaseRows releases the batch rows among a statement's arguments (rowArray.release).
+func releaseRows(args []any) {
+	for _, a := range args {
+		if r, ok := a.(*rowArray); ok {
+			r.release()
+		}
+	}
 }
 
 // result reads q's answer from br: its rows for a queued query, else its command tag.

@@ -53,11 +53,20 @@ type rowArray struct {
 
 // rowBuffers are batch rows' buffers, reused from batch to batch: a batch's arrays of rows are
 // tens of kilobytes, grown row by row, and pgx copies them into buffers of its own when it sends
-// them (pipeTx.send releases them then). One that grew past maxKeptRowBuffer is left to the
-// collector.
+// them (pipeTx.send releases them then); a COPY stream of archive rows is hundreds (copyMessages
+// releases it once copied). One that grew past maxKeptRowBuffer (a batch of very large messages)
+// is left to the collector.
 var rowBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
-const maxKeptRowBuffer = 4 << 20
+const maxKeptRowBuffer = 8 << 20
+
+// takeBuffer gives r a buffer from rowBuffers, unless it has one.
+func (r *rowArray) takeBuffer() {
+	if r.buf == nil {
+		r.pooled = rowBuffers.Get().(*[]byte)
+		r.buf = (*r.pooled)[:0]
+	}
+}
 
 // release gives r's buffer back for other rows; r is empty after it.
 func (r *rowArray) release() {
@@ -70,10 +79,7 @@ func (r *rowArray) release() {
 
 // begin starts a row of cols columns.
 func (r *rowArray) begin(cols int) {
-	if r.buf == nil {
-		r.pooled = rowBuffers.Get().(*[]byte)
-		r.buf = (*r.pooled)[:0]
-	}
+	r.takeBuffer()
 	r.cols = cols
 	r.n++
 	if r.copyFormat {

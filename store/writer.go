@@ -813,6 +813,12 @@ type resendKeyOf struct {
 	digest  string
 }
 
+// resendKeyFor is the resend key of rec, a record precheck looks up (prechecks: it has a site, an
+// environment and a control ID).
+func resendKeyFor(rec *ingest.Record) resendKeyOf {
+	return resendKeyOf{site: rec.Sender.SiteID, env: rec.Env, control: rec.ControlID, digest: string(rec.Digest)}
+}
+
 func (k resendKeyOf) controlOnly() resendKeyOf {
 	k.digest = ""
 	return k
@@ -951,7 +957,7 @@ func (b *batchCheck) readStored(recs []*ingest.Record, rows pgx.Rows, first bool
 			continue
 		}
 		seen[r]++
-		key := resendKeyOf{site: rec.Sender.SiteID, env: rec.Env, control: rec.ControlID, digest: string(rec.Digest)}
+		key := resendKeyFor(rec)
 		if digest == nil {
 			digest = ingest.RawContentDigest(raw) // archived before digests
 		}
@@ -980,7 +986,7 @@ func (b *batchCheck) readStored(recs []*ingest.Record, rows pgx.Rows, first bool
 
 // hasOriginal reports whether an original of rec was found.
 func (b *batchCheck) hasOriginal(rec *ingest.Record) bool {
-	_, ok := b.originals[resendKeyOf{site: rec.Sender.SiteID, env: rec.Env, control: rec.ControlID, digest: string(rec.Digest)}]
+	_, ok := b.originals[resendKeyFor(rec)]
 	return ok
 }
 
@@ -1051,7 +1057,7 @@ func (w *Writer) apply(view *registry.View, ids registry.IDs, st *stagedBatch, r
 	var o originalACK
 	var found bool
 	if pre.lookup {
-		key = resendKeyOf{site: *siteID, env: *env, control: rec.ControlID, digest: string(rec.Digest)}
+		key = resendKeyFor(rec)
 		o, found = pre.batch.originals[key]
 	}
 	if found {
