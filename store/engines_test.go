@@ -6,10 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vaxgate/vaxgate/ack"
-	"github.com/vaxgate/vaxgate/hl7"
 	"github.com/vaxgate/vaxgate/ingest"
-	"github.com/vaxgate/vaxgate/ingest/vxugen"
 	"github.com/vaxgate/vaxgate/store"
 	"github.com/vaxgate/vaxgate/store/storetest"
 )
@@ -24,22 +21,11 @@ func TestTwoWritersOneDatabase(t *testing.T) {
 	defer cancel()
 	db := storetest.New(t)
 	s := newSite(ctx, t, db, "SITE-2W")
-	gen := vxugen.New(vxugen.Options{Seed: 21, ControlIDs: "TW", Patients: 12, Now: time.Now()})
-	b := ack.NewBuilder([]string{"vaxgate"}, nil, ack.DefaultPolicy)
 	const n = 480
-	recs := make([]*ingest.Record, n)
+	recs := recordsAbout(t, s, n, 12, 21)
 	reports := map[string]int{} // by patient identifier
-	for i := range recs {
-		raw := gen.Next()
-		m, err := hl7.Parse(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h := ack.HeaderOf(m)
-		recs[i] = &ingest.Record{Transport: ingest.TransportMLLP, Sender: s, Env: "P", ControlID: h.ControlID,
-			Facility: "X68", MessageType: "VXU^V04", ReceivedAt: time.Now(), Raw: raw, ACK: b.Build(h, ack.AA, nil),
-			ACKCode: ack.AA, ResendKey: true, Digest: ingest.ContentDigest(m), VXU: ingest.Decode(m)}
-		reports[recs[i].VXU.Patient.PrimaryID().Value]++
+	for _, rec := range recs {
+		reports[rec.VXU.Patient.PrimaryID().Value]++
 	}
 	if len(reports) < 8 {
 		t.Fatalf("%d patients in the traffic, want several reported many times", len(reports))

@@ -16,7 +16,14 @@ import (
 // records makes n accepted records of distinct synthetic messages from one sender.
 func records(t testing.TB, s *ingest.Sender, n int) []*ingest.Record {
 	t.Helper()
-	gen := vxugen.New(vxugen.Options{Seed: 5, ControlIDs: "W", Patients: n, Now: time.Now()})
+	return recordsAbout(t, s, n, n, 5)
+}
+
+// recordsAbout makes n accepted records of distinct synthetic messages from one sender about a
+// population of patients (vxugen's seed: seed).
+func recordsAbout(t testing.TB, s *ingest.Sender, n, patients int, seed uint64) []*ingest.Record {
+	t.Helper()
+	gen := vxugen.New(vxugen.Options{Seed: seed, ControlIDs: "W", Patients: patients, Now: time.Now()})
 	b := ack.NewBuilder([]string{"vaxgate"}, nil, ack.DefaultPolicy)
 	var out []*ingest.Record
 	for i := 0; i < n; i++ {
