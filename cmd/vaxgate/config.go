@@ -14,6 +14,7 @@ import (
 
 	"github.com/vaxgate/vaxgate/ack"
 	"github.com/vaxgate/vaxgate/ingest/validate"
+	"github.com/vaxgate/vaxgate/store"
 )
 
 // config is everything vaxgate can be told, from flags, VAXGATE_* environment variables and a YAML
@@ -169,9 +170,9 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("limits.max_segments", validate.DefaultMaxSegments)
 	v.SetDefault("limits.max_repetitions", validate.DefaultMaxRepetitions)
 	v.SetDefault("limits.max_findings", validate.DefaultMaxFindings)
-	v.SetDefault("store.max_batch", 256)
-	v.SetDefault("store.max_delay", 2*time.Millisecond)
-	v.SetDefault("store.shards", 2)
+	v.SetDefault("store.max_batch", store.DefaultMaxBatch)
+	v.SetDefault("store.max_delay", store.DefaultMaxDelay)
+	v.SetDefault("store.shards", store.DefaultShards)
 	v.SetDefault("store.outage_wait", 30*time.Second)
 	setFileDefaults(v)
 	v.SetDefault("smtp.addr", "")
