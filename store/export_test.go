@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/tern/v2/migrate"
 
+	"github.com/vaxgate/vaxgate/ingest"
 	"github.com/vaxgate/vaxgate/registry"
 	"github.com/vaxgate/vaxgate/report"
 )
@@ -164,3 +165,23 @@ func WriteArchive(ctx context.Context, tx pgx.Tx, firstID int64, n int, site int
 
 // CopyMinRows is copyMinRows, for tests of both ways.
 const CopyMinRows = copyMinRows
+
+// LookUpPatients runs the writer's look-up of recs' sender patients and link candidates (the
+// statement its batches begin with, row locks included) on conn, in conn's transaction, and
+// returns the registry patients it read, in the order it read them.
+func LookUpPatients(ctx context.Context, conn *pgx.Conn, recs []*ingest.Record) ([]int64, error) {
+	if err := registerRowTypes(ctx, conn); err != nil {
+		return nil, err
+	}
+	ids, blocks, _ := lookupKeys(registry.NewViewFor(len(recs)), recs)
+	rows, err := conn.Query(ctx, prefetchPatients, &ids, &blocks)
+	if err != nil {
+		return nil, err
+	}
+	var regs []int64
+	err = readViewPatients(registry.NewViewFor(len(recs)), rows, func(p *registry.Patient, _ bool) {
+		regs = append(regs, p.RegID)
+	})
+	rows.Close()
+	return regs, err
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -34,46 +35,50 @@ import (
 // one's patients query returns, and the vaccinations query, a later statement, sees what it wrote).
 // Locking each vaccination row as well would write every one of them (its lock) for nothing.
 const (
-	viewPatientColumns = `p.id, p.env, p.organization_id, p.id_value, p.id_authority, p.id_type, p.registry_patient_id,
-		p.birth_date, p.match_family, p.match_given, p.sex, p.match_mother, p.match_street, p.postal_code,
-		r.env, r.family_name, r.given_name, r.middle_name, r.birth_date, r.sex, r.mother_maiden, r.postal_code, r.sharing`
-	viewVaccColumns = `v.id, v.patient_id, v.registry_patient_id, v.env, v.organization_id, v.site_id,
+	// viewSenderColumns are a sender patient's columns in the view, viewRegistryColumns its
+	// registry patient's; viewSenderNames name the first in the look-up's parts (found, cands).
+	viewSenderColumns = `p.id, p.env, p.organization_id, p.id_value, p.id_authority, p.id_type, p.registry_patient_id,
+		p.birth_date, p.match_family, p.match_given, p.sex, p.match_mother, p.match_street, p.postal_code`
+	viewSenderNames     = `id, env, org, value, authority, typ, reg, birth, mfamily, mgiven, sex, mmother, mstreet, zip`
+	viewRegistryColumns = `r.env, r.family_name, r.given_name, r.middle_name, r.birth_date, r.sex, r.mother_maiden, r.postal_code, r.sharing`
+	viewVaccColumns     = `v.id, v.patient_id, v.registry_patient_id, v.env, v.organization_id, v.site_id,
 		COALESCE(v.filler_order_id, ''), v.kind, v.dose_key, v.cvx, v.ndc, v.administered_on, v.historical,
 		v.info_source, v.amount, v.amount_units, v.lot, v.lot_expiration, v.mvx, v.route, v.body_site,
 		v.completion_status, v.action_code, v.refusal_reason, v.deleted, COALESCE(v.merged_into, 0)`
-	// viewPatientNames name viewPatientColumns in the look-up's first part (found), so that the
-	// second can refer to them.
-	viewPatientNames = `id, env, org, value, authority, typ, reg, birth, mfamily, mgiven, sex, mmother, mstreet, zip,
-		r_env, r_family, r_given, r_middle, r_birth, r_sex, r_mother, r_zip, r_sharing`
-	// prefetchPatients looks up, in one statement, the stored sender patients of the batch's
-	// identifiers ($1; found: their registry patients locked, in id order), then the link
-	// candidates (cands) of the
-	// linking blocks ($2) of the records whose sender patient is not among them: only a newly seen
-	// patient is linked (registry.link), so a block is read only for a record whose identifier the
-	// patients table does not hold (a patient reported again would read its own row a second time,
-	// and lock its registry patient twice, for nothing). Which records those are is read from
-	// found (a hashed NOT IN: no column of either side is ever NULL), not probed in the
-	// identifiers' index again. The first column says which part a row is from (true: a
-	// candidate).
-	prefetchPatients = `WITH found (` + viewPatientNames + `) AS MATERIALIZED (
-			SELECT ` + viewPatientColumns + `
+)
+
+// prefetchPatients looks up, in one statement, the stored sender patients of the batch's
+// identifiers ($1: found), then the link candidates (cands) of the linking blocks ($2) of
+// the records whose sender patient is not among them: only a newly seen patient is linked
+// (registry.link), so a block is read only for a record whose identifier the patients table
+// does not hold (a patient reported again would read its own row a second time, and lock its
+// registry patient twice, for nothing). Which records those are is read from found (a hashed
+// NOT IN: no column of either side is ever NULL), not probed in the identifiers' index again.
+//
+// Then it reads and locks (FOR UPDATE) the registry patients of both parts in one pass, in id
+// order: a batch holds none of them while it waits for one with a lower id, so two batches
+// cannot wait for each other (TestLookUpLocksRegistryPatientsInOneOrder). Locking found's
+// and then cands' registry patients, each part in id order, two batches that each had the
+// other's patient as a link candidate could. The registry patients' columns come from the
+// locking scan: the latest committed version, once locked. The first column says which part
+// a row is from (true: a candidate).
+var prefetchPatients = `WITH found (` + viewSenderNames + `) AS MATERIALIZED (
+			SELECT ` + viewSenderColumns + `
 			FROM unnest($1::batch_patient_key[]) AS k
 			JOIN patients p ON p.env = k.env::char(1) AND p.organization_id = k.org AND p.id_value = k.value
-				AND p.id_authority = k.authority AND p.id_type = k.typ
-			JOIN registry_patients r ON r.id = p.registry_patient_id
-			ORDER BY r.id FOR UPDATE OF r),
-		cands AS MATERIALIZED (
-			SELECT ` + viewPatientColumns + `
+				AND p.id_authority = k.authority AND p.id_type = k.typ),
+		cands (` + viewSenderNames + `) AS MATERIALIZED (
+			SELECT ` + viewSenderColumns + `
 			FROM (SELECT DISTINCT b.env, b.birth, b.family, b.given
 				FROM unnest($2::batch_link_block[]) AS b
 				WHERE (b.env::char(1), b.org, b.value, b.authority, b.typ)
 					NOT IN (SELECT f.env, f.org, f.value, f.authority, f.typ FROM found f)) b
 			JOIN patients p ON p.env = b.env::char(1) AND p.birth_date = b.birth AND p.match_family = b.family
-				AND p.match_given = b.given
-			JOIN registry_patients r ON r.id = p.registry_patient_id
-			ORDER BY r.id, p.id FOR UPDATE OF r)
-		SELECT false, * FROM found UNION ALL SELECT true, * FROM cands`
-)
+				AND p.match_given = b.given)
+		SELECT u.candidate, u.` + strings.ReplaceAll(viewSenderNames, ", ", ", u.") + `, ` + viewRegistryColumns + `
+		FROM (SELECT false AS candidate, * FROM found UNION ALL SELECT true, * FROM cands) u
+		JOIN registry_patients r ON r.id = u.reg
+		ORDER BY r.id, u.candidate, u.id FOR UPDATE OF r`
 
 var (
 	// The vaccinations a batch's records may read or merge with: those of each record's registry
@@ -105,58 +110,7 @@ var (
 // queued after it go out with the next round trip.
 func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry.View, idCounts, error) {
 	v := registry.NewViewFor(len(recs))
-	// The look-ups' keys, as arrays of the batch row types (rows.go).
-	var ids, blocks, fillers rowArray
-	seenKey := make(map[registry.PatientKey]bool, len(recs))
-	type blockOf struct {
-		b registry.BlockKey
-		k registry.PatientKey
-	}
-	seenBlock := make(map[blockOf]bool, len(recs))
-	seenFiller := make(map[registry.FillerKey]bool, len(recs))
-	for _, rec := range recs {
-		k, ok := registry.KeyOf(rec)
-		if !ok {
-			continue
-		}
-		if !seenKey[k] {
-			seenKey[k] = true
-			ids.begin(5)
-			ids.text(k.Env)
-			ids.int8(k.Org)
-			ids.text(k.Value)
-			ids.text(k.Authority)
-			ids.text(k.IDTyp)
-			ids.end()
-		}
-		d := v.Demographics(rec)
-		if b, ok := registry.BlockOf(rec.Env, d); ok && !seenBlock[blockOf{b, k}] {
-			seenBlock[blockOf{b, k}] = true
-			blocks.begin(8)
-			blocks.text(b.Env)
-			blocks.date(d.Birth)
-			blocks.text(b.Family)
-			blocks.text(b.Given)
-			blocks.int8(k.Org)
-			blocks.text(k.Value)
-			blocks.text(k.Authority)
-			blocks.text(k.IDTyp)
-			blocks.end()
-		}
-		for i := range rec.VXU.Orders {
-			f := registry.OrderNumber(&rec.VXU.Orders[i])
-			fk := registry.FillerKey{Env: rec.Env, Org: k.Org, Filler: f}
-			if f == "" || seenFiller[fk] {
-				continue
-			}
-			seenFiller[fk] = true
-			fillers.begin(3)
-			fillers.text(fk.Env)
-			fillers.int8(fk.Org)
-			fillers.text(f)
-			fillers.end()
-		}
-	}
+	ids, blocks, fillers := lookupKeys(v, recs)
 	if ids.n == 0 {
 		return v, idCounts{}, nil
 	}
@@ -241,6 +195,63 @@ func prefetch(ctx context.Context, tx *pipeTx, recs []*ingest.Record) (*registry
 		}
 	}
 	return v, counts, nil
+}
+
+// lookupKeys are the keys of recs' look-ups, as arrays of the batch row types (rows.go): their
+// sender patients' identifiers, their linking blocks (with the identifier each is for) and their
+// order numbers, each once.
+func lookupKeys(v *registry.View, recs []*ingest.Record) (ids, blocks, fillers rowArray) {
+	seenKey := make(map[registry.PatientKey]bool, len(recs))
+	type blockOf struct {
+		b registry.BlockKey
+		k registry.PatientKey
+	}
+	seenBlock := make(map[blockOf]bool, len(recs))
+	seenFiller := make(map[registry.FillerKey]bool, len(recs))
+	for _, rec := range recs {
+		k, ok := registry.KeyOf(rec)
+		if !ok {
+			continue
+		}
+		if !seenKey[k] {
+			seenKey[k] = true
+			ids.begin(5)
+			ids.text(k.Env)
+			ids.int8(k.Org)
+			ids.text(k.Value)
+			ids.text(k.Authority)
+			ids.text(k.IDTyp)
+			ids.end()
+		}
+		d := v.Demographics(rec)
+		if b, ok := registry.BlockOf(rec.Env, d); ok && !seenBlock[blockOf{b, k}] {
+			seenBlock[blockOf{b, k}] = true
+			blocks.begin(8)
+			blocks.text(b.Env)
+			blocks.date(d.Birth)
+			blocks.text(b.Family)
+			blocks.text(b.Given)
+			blocks.int8(k.Org)
+			blocks.text(k.Value)
+			blocks.text(k.Authority)
+			blocks.text(k.IDTyp)
+			blocks.end()
+		}
+		for i := range rec.VXU.Orders {
+			f := registry.OrderNumber(&rec.VXU.Orders[i])
+			fk := registry.FillerKey{Env: rec.Env, Org: k.Org, Filler: f}
+			if f == "" || seenFiller[fk] {
+				continue
+			}
+			seenFiller[fk] = true
+			fillers.begin(3)
+			fillers.text(fk.Env)
+			fillers.int8(fk.Org)
+			fillers.text(f)
+			fillers.end()
+		}
+	}
+	return ids, blocks, fillers
 }
 
 // readViewPatients and readViewVaccs scan every row into the same variables (their scan targets
