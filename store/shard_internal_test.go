@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"hash/fnv"
 	"testing"
 
 	"github.com/vaxgate/vaxgate/ingest"
@@ -31,6 +32,26 @@ func TestShardOfSpreadsPatients(t *testing.T) {
 			if c < n/shards*8/10 || c > n/shards*12/10 {
 				t.Errorf("%d shards: shard %d has %d of %d patients: %v", shards, s, c, n, counts)
 			}
+		}
+	}
+}
+
+// TestResendLockKeyUnchanged: a control ID's advisory lock key is FNV-1a (32 bits) of
+// "site|env|control", as engines before this one formatted it, so that two versions writing to
+// one database during an upgrade still serialise the same control ID. A record without a site
+// or control ID takes none.
+func TestResendLockKeyUnchanged(t *testing.T) {
+	for _, c := range []struct {
+		site    int64
+		env     string
+		control string
+	}{{1, "P", "MSG-1"}, {42, "T", "20261207120000-0001"}, {9_000_000_000, "P", "é|x"}, {7, "P", ""}} {
+		rec := &ingest.Record{Sender: &ingest.Sender{SiteID: c.site}, Env: c.env, ControlID: c.control, ResendKey: true}
+		h := fnv.New32a()
+		fmt.Fprintf(h, "%d|%s|%s", c.site, c.env, c.control)
+		got, ok := resendLockKey(rec)
+		if want := int32(h.Sum32()); ok != prechecks(rec) || ok && got != want {
+			t.Errorf("%+v: key %d (%v), want %d (%v)", c, got, ok, want, prechecks(rec))
 		}
 	}
 }
