@@ -416,6 +416,10 @@ if [[ "$LONG" != 1 && -n "$SAT_RATE" && "$RATED" != 0 ]]; then
 fi
 RSS_END="$(rss)"
 QUEUE="$(metric vaxgate_store_queue_depth)"
+# The writer's failures over the whole run, by stage (a batch written again in halves — a deadlock
+# PostgreSQL broke, a bad record —, a record answered with an error, ...): a latency spike with
+# none is not the writer's.
+FAILURES="$(curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics" 2>/dev/null | awk -F'[{}"= ]+' '/^vaxgate_store_failures_total\{/ {printf "%s%s %d", sep, $3, $NF; sep = ", "}')"
 
 if [[ "${BENCH_STATEMENTS:-0}" == 1 ]]; then
 	# Per message sent in (b): execution time (wall time inside the executor: CPU, and waits for
@@ -493,7 +497,7 @@ if [[ -n "${WALSTATS:-}" ]]; then
 	echo "PostgreSQL's WAL by record type, first phase at $MAXCONNS connections (pg_waldump --stats=record; per message):"
 	echo "$WALSTATS"
 fi
-echo "serve RSS: start $RSS_START, end $RSS_END; queue depth at end: $QUEUE"
+echo "serve RSS: start $RSS_START, end $RSS_END; queue depth at end: $QUEUE; writer failures: ${FAILURES:-none}"
 if [[ "$LONG" == 1 && -s "$WORK/rss.log" ]]; then
 	echo "serve RSS every $RSS_INTERVAL s (time, seconds from the start, RSS kB, records written):"
 	sed 's/^/    /' "$WORK/rss.log"
