@@ -307,9 +307,16 @@ func (d *decoder) allocate(m *hl7.Message, v *VXU) {
 		v.NextOfKin = make([]NextOfKin, 0, nk1)
 	}
 	if rxa > 0 {
-		v.Orders = make([]Order, 0, rxa)
-		if obx > 0 {
+		if rxa == 1 {
+			v.Orders = d.mem.orders[:0:1]
+		} else {
+			v.Orders = make([]Order, 0, rxa)
+		}
+		switch {
+		case obx > len(d.mem.obs):
 			d.obs = make([]Observation, 0, obx)
+		case obx > 0:
+			d.obs = d.mem.obs[:0:obx]
 		}
 	}
 }
@@ -346,7 +353,8 @@ func GroupOf(m *hl7.Message) []int {
 
 // vxuMemory is a decoded VXU and the memory of what a usual VXU holds one of in its repeating
 // fields and segments (a patient identifier, name, race, ethnicity, address and phone, one next
-// of kin with an address and a phone, one lot number): one allocation rather than one for each.
+// of kin with an address and a phone, one vaccination with one lot number and up to four
+// observations, as funding eligibility and a VIS's three): one allocation rather than one for each.
 // A field with more repetitions gets memory of its own for all of them; each array is used once
 // (memTaken), so that two NK1 segments never share one.
 type vxuMemory struct {
@@ -361,6 +369,8 @@ type vxuMemory struct {
 	nk1Addrs  [1]Address
 	nk1Phones [1]Phone
 	lots      [1]string
+	orders    [1]Order       // a message's only order (allocate)
+	obs       [4]Observation // the observations of the orders, when there are at most four
 	taken     memTaken
 }
 
@@ -401,18 +411,34 @@ func (d *decoder) str(c hl7.Component) string { return d.t.Component(c) }
 // first is the first subcomponent of c.
 func (d *decoder) first(c hl7.Component) string { return d.t.Sub(c.Sub(1)) }
 
-func (d *decoder) coded(f hl7.Field) Coded { return d.codedRep(f.Rep(1)) }
+func (d *decoder) coded(f hl7.Field) Coded {
+	var c Coded
+	d.codedInto(f, &c)
+	return c
+}
 
-func (d *decoder) codedRep(r hl7.Rep) Coded {
-	c := d.comps(r, 6)
-	return Coded{
-		Code:      d.str(c[0]),
-		Text:      d.str(c[1]),
-		System:    d.str(c[2]),
-		AltCode:   d.str(c[3]),
-		AltText:   d.str(c[4]),
-		AltSystem: d.str(c[5]),
+// codedInto decodes the first repetition of f into c, which is zero: an empty field leaves it
+// so. Decoding in place writes each string once (a Coded returned and then copied into the heap
+// costs a copy and, while the collector runs, a write barrier per string of it, empty or not).
+func (d *decoder) codedInto(f hl7.Field, c *Coded) {
+	if f.IsEmpty() {
+		return
 	}
+	d.codedRepInto(f.Rep(1), c)
+}
+
+// codedRepInto decodes r into c, which is zero.
+func (d *decoder) codedRepInto(r hl7.Rep, c *Coded) {
+	if r.IsEmpty() {
+		return
+	}
+	x := d.comps(r, 6)
+	c.Code = d.str(x[0])
+	c.Text = d.str(x[1])
+	c.System = d.str(x[2])
+	c.AltCode = d.str(x[3])
+	c.AltText = d.str(x[4])
+	c.AltSystem = d.str(x[5])
 }
 
 // decodeReps decodes the repetitions of f (at most maxDecodeReps) with dec, keeping those it
@@ -445,21 +471,29 @@ func decodeReps[T any](f hl7.Field, mem []T, dec func(hl7.Rep, *T) bool) []T {
 
 func (d *decoder) codedReps(f hl7.Field, mem []Coded) []Coded {
 	return decodeReps(f, mem, func(r hl7.Rep, c *Coded) bool {
-		*c = d.codedRep(r)
+		d.codedRepInto(r, c)
 		return !c.IsZero()
 	})
 }
 
 func (d *decoder) nameRep(r hl7.Rep) Name {
-	c := d.comps(r, 7)
-	return Name{
-		Family: d.first(c[0]),
-		Given:  d.str(c[1]),
-		Middle: d.str(c[2]),
-		Suffix: d.str(c[3]),
-		Prefix: d.str(c[4]),
-		Type:   d.str(c[6]),
+	var n Name
+	d.nameRepInto(r, &n)
+	return n
+}
+
+// nameRepInto decodes r into n, which is zero (see codedInto).
+func (d *decoder) nameRepInto(r hl7.Rep, n *Name) {
+	if r.IsEmpty() {
+		return
 	}
+	c := d.comps(r, 7)
+	n.Family = d.first(c[0])
+	n.Given = d.str(c[1])
+	n.Middle = d.str(c[2])
+	n.Suffix = d.str(c[3])
+	n.Prefix = d.str(c[4])
+	n.Type = d.str(c[6])
 }
 
 func (d *decoder) addresses(f hl7.Field, mem []Address) []Address {
@@ -500,14 +534,16 @@ func (d *decoder) phones(f hl7.Field, mem []Phone) []Phone {
 	})
 }
 
-func (d *decoder) provider(f hl7.Field) Provider {
-	c := d.comps(f.Rep(1), 9)
-	return Provider{
-		ID:        d.str(c[0]),
-		Family:    d.first(c[1]),
-		Given:     d.str(c[2]),
-		Authority: d.first(c[8]),
+// providerInto decodes the first repetition of f into p, which is zero (see codedInto).
+func (d *decoder) providerInto(f hl7.Field, p *Provider) {
+	if f.IsEmpty() {
+		return
 	}
+	c := d.comps(f.Rep(1), 9)
+	p.ID = d.str(c[0])
+	p.Family = d.first(c[1])
+	p.Given = d.str(c[2])
+	p.Authority = d.first(c[8])
 }
 
 // comp1 is component 1 of the first repetition of f.
@@ -538,7 +574,7 @@ func (d *decoder) pid(s hl7.Segment, p *Patient) {
 		if r.IsEmpty() {
 			return false
 		}
-		*n = d.nameRep(r)
+		d.nameRepInto(r, n)
 		return true
 	})
 	p.MotherMaiden = d.nameRep(f[6].Rep(1))
@@ -575,8 +611,8 @@ func (d *decoder) nk1(s hl7.Segment, k *NextOfKin) {
 		addrs, phones = m.nk1Addrs[:0], m.nk1Phones[:0]
 	}
 	k.SetID = d.t.Field(d.f[1])
-	k.Name = d.nameRep(d.f[2].Rep(1))
-	k.Relationship = d.coded(d.f[3])
+	d.nameRepInto(d.f[2].Rep(1), &k.Name)
+	d.codedInto(d.f[3], &k.Relationship)
 	k.Addresses = d.addresses(d.f[4], addrs)
 	k.Phones = d.phones(d.f[5], phones)
 }
@@ -586,8 +622,8 @@ func (d *decoder) orc(s hl7.Segment, o *Order) {
 	o.OrderControl = d.t.Field(d.f[1])
 	o.PlacerOrder = d.entityID(d.f[2])
 	o.FillerOrder = d.entityID(d.f[3])
-	o.EnteredBy = d.provider(d.f[10])
-	o.OrderingProvider = d.provider(d.f[12])
+	d.providerInto(d.f[10], &o.EnteredBy)
+	d.providerInto(d.f[12], &o.OrderingProvider)
 }
 
 // entityID renders an EI as "id^namespace" (decoded, with ^ as the separator regardless of the
@@ -613,7 +649,7 @@ func (d *decoder) rxa(s hl7.Segment, o *Order) {
 	f := &d.f
 	o.AdministeredAt = d.comp1(f[3])
 	o.AdministeredEnd = d.comp1(f[4])
-	o.Vaccine = d.coded(f[5])
+	d.codedInto(f[5], &o.Vaccine)
 	for _, c := range [...][2]string{{o.Vaccine.System, o.Vaccine.Code}, {o.Vaccine.AltSystem, o.Vaccine.AltCode}} {
 		switch c[0] {
 		case "CVX":
@@ -632,9 +668,9 @@ func (d *decoder) rxa(s hl7.Segment, o *Order) {
 		}
 	}
 	o.Amount = d.t.Field(f[6])
-	o.Units = d.coded(f[7])
-	o.InfoSource = d.coded(f[9])
-	o.AdministeredBy = d.provider(f[10])
+	d.codedInto(f[7], &o.Units)
+	d.codedInto(f[9], &o.InfoSource)
+	d.providerInto(f[10], &o.AdministeredBy)
 	o.AdministeringSite = d.t.Sub(f[11].Component(4).Sub(1))
 	var lots []string
 	if m := d.mem; !m.taken.lots {
@@ -646,8 +682,8 @@ func (d *decoder) rxa(s hl7.Segment, o *Order) {
 		return *lot != ""
 	})
 	o.LotExpiration = d.comp1(f[16])
-	o.Manufacturer = d.coded(f[17])
-	o.RefusalReason = d.coded(f[18])
+	d.codedInto(f[17], &o.Manufacturer)
+	d.codedInto(f[18], &o.RefusalReason)
 	o.CompletionStatus = d.t.Field(f[20])
 	o.ActionCode = d.t.Field(f[21])
 }
@@ -658,17 +694,17 @@ func (d *decoder) obx(s hl7.Segment, o *Observation) {
 	f := &d.f
 	o.SetID = d.t.Field(f[1])
 	o.ValueType = d.t.Field(f[2])
-	o.Identifier = d.coded(f[3])
+	d.codedInto(f[3], &o.Identifier)
 	o.SubID = d.t.Field(f[4])
-	o.Units = d.coded(f[6])
+	d.codedInto(f[6], &o.Units)
 	o.Status = d.t.Field(f[11])
 	o.ObservedAt = d.comp1(f[14])
-	o.Method = d.coded(f[17])
+	d.codedInto(f[17], &o.Method)
 	switch o.ValueType {
 	case "CE", "CWE", "CNE":
-		o.Value = d.coded(f[5])
+		d.codedInto(f[5], &o.Value)
 	default:
-		o.Value = Coded{Code: d.t.Field(f[5])}
+		o.Value.Code = d.t.Field(f[5])
 	}
 }
 
