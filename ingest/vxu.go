@@ -230,12 +230,10 @@ func decodeWith(m *hl7.Message, res VaccineResolver, st hl7.Strings) *VXU {
 	if l, ok := res.(interface{ MaxSegments() int }); ok && m.NumSegments() > l.MaxSegments() {
 		return &VXU{}
 	}
-	mem := new(vxuMemory)
-	v := &mem.v
 	// Every value is read through one decoder state: the strings share one copy of the message,
 	// and each segment's fields are located in one pass.
-	d := decoder{t: st, res: res, mem: mem, delim: m.Delimiters().Component}
-	d.allocate(m, v)
+	d := decoder{t: st, res: res, delim: m.Delimiters().Component}
+	v := d.allocate(m)
 	var cur *Order
 	obsStart := 0 // where cur's observations start in d.obs
 	pendingORC := hl7.Segment{}
@@ -285,10 +283,11 @@ func decodeWith(m *hl7.Message, res VaccineResolver, st hl7.Strings) *VXU {
 	return v
 }
 
-// allocate gives v's slices, and d.obs, the capacity m's segments call for: orders, next of kin
-// and observations are appended without growing (an Order is large, and growing copies it). The
-// observations of all orders share d.obs, each order's slice capped at its own.
-func (d *decoder) allocate(m *hl7.Message, v *VXU) {
+// allocate makes the VXU of m in its memory (d.mem), and gives its slices, and d.obs, the capacity
+// m's segments call for: orders, next of kin and observations are appended without growing (an
+// Order is large, and growing copies it). The observations of all orders share d.obs, each
+// order's slice capped at its own.
+func (d *decoder) allocate(m *hl7.Message) *VXU {
 	var nk1, rxa, obx int
 	for _, s := range m.Segments() {
 		switch {
@@ -300,6 +299,18 @@ func (d *decoder) allocate(m *hl7.Message, v *VXU) {
 			obx++
 		}
 	}
+	// The memory of up to four observations only when they are used: the memory of a VXU is
+	// zeroed when it is allocated, and what is zeroed for nothing is time and cache lines too.
+	if rxa > 0 && obx > 0 && obx <= len(vxuMemoryObs{}.obs) {
+		x := new(vxuMemoryObs)
+		d.mem, d.obs = &x.vxuMemory, x.obs[:0:obx]
+	} else {
+		d.mem = new(vxuMemory)
+		if rxa > 0 && obx > 0 {
+			d.obs = make([]Observation, 0, obx)
+		}
+	}
+	v := &d.mem.v
 	switch {
 	case nk1 == 1:
 		v.NextOfKin = d.mem.nk1[:0:1]
@@ -312,13 +323,8 @@ func (d *decoder) allocate(m *hl7.Message, v *VXU) {
 		} else {
 			v.Orders = make([]Order, 0, rxa)
 		}
-		switch {
-		case obx > len(d.mem.obs):
-			d.obs = make([]Observation, 0, obx)
-		case obx > 0:
-			d.obs = d.mem.obs[:0:obx]
-		}
 	}
+	return v
 }
 
 // GroupOf returns the 1-based order group each segment of m belongs to (0 for segments outside any
@@ -353,8 +359,9 @@ func GroupOf(m *hl7.Message) []int {
 
 // vxuMemory is a decoded VXU and the memory of what a usual VXU holds one of in its repeating
 // fields and segments (a patient identifier, name, race, ethnicity, address and phone, one next
-// of kin with an address and a phone, one vaccination with one lot number and up to four
-// observations, as funding eligibility and a VIS's three): one allocation rather than one for each.
+// of kin with an address and a phone, one vaccination with one lot number; vxuMemoryObs adds up
+// to four observations, as funding eligibility and a VIS's three): one allocation rather than one
+// for each.
 // A field with more repetitions gets memory of its own for all of them; each array is used once
 // (memTaken), so that two NK1 segments never share one.
 type vxuMemory struct {
@@ -369,9 +376,15 @@ type vxuMemory struct {
 	nk1Addrs  [1]Address
 	nk1Phones [1]Phone
 	lots      [1]string
-	orders    [1]Order       // a message's only order (allocate)
-	obs       [4]Observation // the observations of the orders, when there are at most four
+	orders    [1]Order // a message's only order (allocate)
 	taken     memTaken
+}
+
+// vxuMemoryObs is a vxuMemory with the memory of the observations of a message's orders when
+// they are at most four (allocate).
+type vxuMemoryObs struct {
+	vxuMemory
+	obs [4]Observation
 }
 
 // memTaken records which arrays of a vxuMemory the decoder has handed out (a message may hold
