@@ -73,9 +73,15 @@ func (s Segment) FieldSeparators(from int) iter.Seq[int] {
 			return
 		}
 		bm, limit := s.m.seps, int(x.end)
-		for pos := int(x.start) + from; pos < limit; {
-			w := pos >> 6
-			b := bm[w] &^ (1<<(pos&63) - 1)
+		pos := int(x.start) + from
+		if pos >= limit {
+			return
+		}
+		// The bits of one word are taken in turn (each cleared once yielded), not masked anew
+		// from the position for each separator.
+		w := pos >> 6
+		b := bm[w] &^ (1<<(pos&63) - 1)
+		for {
 			for b == 0 {
 				if w++; w*64 >= limit {
 					return
@@ -86,7 +92,7 @@ func (s Segment) FieldSeparators(from int) iter.Seq[int] {
 			if p >= limit || !yield(p) {
 				return
 			}
-			pos = p + 1
+			b &= b - 1
 		}
 	}
 }
