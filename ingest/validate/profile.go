@@ -97,12 +97,10 @@ func (vs *valueSet) hasString(code string) bool {
 
 // segByName maps a segment name to its definition; -1 when the name is not part of Z22.
 func segByName(name string) segRef {
-	for i := range z22Segments {
-		if z22Segments[i].name == name {
-			return segRef(i)
-		}
+	if len(name) != 3 {
+		return -1
 	}
-	return -1
+	return segByKey(segNameKey(name[0], name[1], name[2]))
 }
 
 // segByBytes is segByName for a segment as it is in the message (its name is its first three
@@ -111,12 +109,49 @@ func segByBytes(raw []byte) segRef {
 	if len(raw) < 3 {
 		return -1
 	}
+	return segByKey(segNameKey(raw[0], raw[1], raw[2]))
+}
+
+// segSlot is a slot of segTable: a Z22 segment's name (segNameKey; 0: the slot is empty) and its
+// definition.
+type segSlot struct {
+	key uint32
+	def segRef
+}
+
+// segTable finds a segment's definition by its name in a multiplication and a load or two, where
+// comparing the names of the definitions in turn took up to eighteen comparisons (OBX, the most
+// frequent, is near the end): open addressing, at most a third full, so that a name that is not
+// there meets an empty slot at once.
+var segTable = func() (t [64]segSlot) {
 	for i := range z22Segments {
-		if n := z22Segments[i].name; len(n) == 3 && n[0] == raw[0] && n[1] == raw[1] && n[2] == raw[2] {
-			return segRef(i)
+		n := z22Segments[i].name
+		k := segNameKey(n[0], n[1], n[2])
+		h := segHash(k)
+		for t[h].key != 0 {
+			h = (h + 1) % uint32(len(t))
+		}
+		t[h] = segSlot{k, segRef(i)}
+	}
+	return t
+}()
+
+// segNameKey is the key of a segment name: its three bytes, never 0.
+func segNameKey(a, b, c byte) uint32 { return 1<<24 | uint32(a)<<16 | uint32(b)<<8 | uint32(c) }
+
+// segHash is the slot of segTable where a key's search starts.
+func segHash(k uint32) uint32 { return (k * 0x9E3779B1) >> 26 }
+
+func segByKey(k uint32) segRef {
+	for h := segHash(k); ; h = (h + 1) % uint32(len(segTable)) {
+		s := &segTable[h]
+		if s.key == k {
+			return s.def
+		}
+		if s.key == 0 {
+			return -1
 		}
 	}
-	return -1
 }
 
 // fieldDef returns the definition of field n of seg, or nil.
