@@ -110,15 +110,26 @@ func generic(k kind, comp int, dateType bool) *Rule {
 }
 
 func problemRule(def segRef, loc ack.Location, k kind, dateType bool) *Rule {
-	for _, s := range specific {
-		t := s.t
-		if t.seg == def && t.field == loc.Field && t.comp == loc.Component && t.kind == k &&
-			(!t.firstRep || loc.Rep <= 1) {
-			return s.rule
+	if def >= 0 && int(def) < len(specificBySeg) {
+		// The entries of the segment only, in the order of specific: the first that matches wins.
+		for _, i := range specificBySeg[def] {
+			t := specific[i].t
+			if t.field == loc.Field && t.comp == loc.Component && t.kind == k && (!t.firstRep || loc.Rep <= 1) {
+				return specific[i].rule
+			}
 		}
 	}
 	return generic(k, loc.Component, dateType)
 }
+
+// specificBySeg[def] are the indices in specific of the entries of segment definition def, in
+// order: a problem is looked up among its segment's few, not all of them.
+var specificBySeg = func() (t [numSegDefs][]uint8) {
+	for i, s := range specific {
+		t[s.t.seg] = append(t[s.t.seg], uint8(i))
+	}
+	return t
+}()
 
 // semanticField reports fields whose values the semantic rules check with more knowledge than the
 // profile's binding: the generic pass checks only their usage, lengths and formats.
@@ -377,8 +388,19 @@ func (r *run) elements() {
 		// field's number, length and bytes, and the type of OBX-5 when the message chooses it.)
 		sk := append(segKey[:0], byte(def), r.d.Field, r.d.Component, r.d.Repetition, r.d.Escape, r.d.Subcomponent)
 		r.classes = r.classes[:0]
+		checks := fieldChecks[def]
 		for x, sp := range spans {
 			n := x + 1
+			if sp.start == sp.end {
+				// Empty (most fields of most segments): checked only when required, as
+				// fieldClass says, and never part of the key.
+				class := uint8(fcSkip)
+				if x < len(checks) && checks[x].usage == uR && !(def == segMSH && (n <= 2 || n == 9 || n == 11 || n == 12)) {
+					class = fcDirect
+				}
+				r.classes = append(r.classes, fieldClassOf{class, 0})
+				continue
+			}
 			fd := fieldCheck(def, n)
 			class, dt := r.fieldClass(i, def, n, sp, fd, defaultDelims)
 			r.classes = append(r.classes, fieldClassOf{uint8(class), dt})
@@ -397,12 +419,12 @@ func (r *run) elements() {
 
 		// One pass over the segment's fields, then the required fields past its last one.
 		for x, sp := range spans {
-			n := x + 1
-			fd := fieldCheck(def, n)
 			class, dt := int(r.classes[x].class), r.classes[x].dt
 			if class == fcSkip || segHit && (class == fcShort || class == fcLong) {
 				continue
 			}
+			n := x + 1
+			fd := fieldCheck(def, n)
 			c.loc.Field, c.loc.Rep, c.loc.Component, c.loc.Sub = n, 0, 0, 0
 			raw := r.data[sp.start:sp.end]
 			switch class {
