@@ -134,6 +134,50 @@ func (r Rep) ComponentsInto(dst []Component) {
 	}
 }
 
+// ComponentsInto sets dst[i] to Component(i+1) for every i: the components of the first
+// repetition, as f.Rep(1).ComponentsInto(dst) sets them, in one pass that ends with the first
+// repetition (not one to find where it ends, then one over it).
+func (f Field) ComponentsInto(dst []Component) {
+	v := f.v
+	if v.m == nil || len(dst) == 0 || v.lit || v.end == v.start || v.end-v.start > 64 {
+		f.Rep(1).ComponentsInto(dst)
+		return
+	}
+	d := &v.m.delims
+	n := componentsShortStop(v, v.m.data[v.start:v.end], d.Component, d.Repetition, dst)
+	clear(dst[n:])
+}
+
+// componentsShortStop is componentsShort for the first repetition of a short field b: the
+// components end at the first stop byte (the repetition separator).
+func componentsShortStop(v value, b []byte, sep, stop byte, dst []Component) int {
+	ps, pt := uint64(sep)*swarOnes, uint64(stop)*swarOnes
+	n, start := 0, 0
+	for i := 0; i < len(b); i += 8 {
+		x := word(b, i)
+		ms := matchMask(x, ps)
+		mt := matchMask(x, pt)
+		if mt != 0 {
+			ms &= mt&-mt - 1 // only the separators before the first stop byte
+		}
+		for ; ms != 0; ms &= ms - 1 {
+			p := i + bits.TrailingZeros64(ms)>>3
+			dst[n] = Component{value{m: v.m, start: v.start + uint32(start), end: v.start + uint32(p)}}
+			if n++; n == len(dst) {
+				return n
+			}
+			start = p + 1
+		}
+		if mt != 0 {
+			p := i + bits.TrailingZeros64(mt)>>3
+			dst[n] = Component{value{m: v.m, start: v.start + uint32(start), end: v.start + uint32(p)}}
+			return n + 1
+		}
+	}
+	dst[n] = Component{value{m: v.m, start: v.start + uint32(start), end: v.end}}
+	return n + 1
+}
+
 // componentsShort is ComponentsInto for a short repetition b (v's bytes, at most 64): one pass
 // eight bytes at a time, each separator in a word found from one mask, where a search per
 // component (indexByte) would start again for each. Like piece, it reads past len(b) when the
