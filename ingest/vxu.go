@@ -419,6 +419,13 @@ func (d *decoder) comps(r hl7.Rep, n int) []hl7.Component {
 	return c
 }
 
+// comps1 locates components 1..n of the first repetition of f in d.c and returns them.
+func (d *decoder) comps1(f hl7.Field, n int) []hl7.Component {
+	c := d.c[:n]
+	f.ComponentsInto(c)
+	return c
+}
+
 func (d *decoder) str(c hl7.Component) string { return d.t.Component(c) }
 
 // first is the first subcomponent of c.
@@ -437,7 +444,7 @@ func (d *decoder) codedInto(f hl7.Field, c *Coded) {
 	if f.IsEmpty() {
 		return
 	}
-	d.codedRepInto(f.Rep(1), c)
+	d.codedComps(d.comps1(f, 6), c)
 }
 
 // codedRepInto decodes r into c, which is zero.
@@ -445,7 +452,11 @@ func (d *decoder) codedRepInto(r hl7.Rep, c *Coded) {
 	if r.IsEmpty() {
 		return
 	}
-	x := d.comps(r, 6)
+	d.codedComps(d.comps(r, 6), c)
+}
+
+// codedComps decodes the six components x of a coded value into c.
+func (d *decoder) codedComps(x []hl7.Component, c *Coded) {
 	c.Code = d.str(x[0])
 	c.Text = d.str(x[1])
 	c.System = d.str(x[2])
@@ -489,18 +500,24 @@ func (d *decoder) codedReps(f hl7.Field, mem []Coded) []Coded {
 	})
 }
 
-func (d *decoder) nameRep(r hl7.Rep) Name {
-	var n Name
-	d.nameRepInto(r, &n)
-	return n
-}
-
 // nameRepInto decodes r into n, which is zero (see codedInto).
 func (d *decoder) nameRepInto(r hl7.Rep, n *Name) {
 	if r.IsEmpty() {
 		return
 	}
-	c := d.comps(r, 7)
+	d.nameComps(d.comps(r, 7), n)
+}
+
+// nameInto decodes the first repetition of f into n, which is zero.
+func (d *decoder) nameInto(f hl7.Field, n *Name) {
+	if f.IsEmpty() {
+		return
+	}
+	d.nameComps(d.comps1(f, 7), n)
+}
+
+// nameComps decodes the seven components c of a name into n.
+func (d *decoder) nameComps(c []hl7.Component, n *Name) {
 	n.Family = d.first(c[0])
 	n.Given = d.str(c[1])
 	n.Middle = d.str(c[2])
@@ -552,7 +569,7 @@ func (d *decoder) providerInto(f hl7.Field, p *Provider) {
 	if f.IsEmpty() {
 		return
 	}
-	c := d.comps(f.Rep(1), 9)
+	c := d.comps1(f, 9)
 	p.ID = d.str(c[0])
 	p.Family = d.first(c[1])
 	p.Given = d.str(c[2])
@@ -590,7 +607,8 @@ func (d *decoder) pid(s hl7.Segment, p *Patient) {
 		d.nameRepInto(r, n)
 		return true
 	})
-	p.MotherMaiden = d.nameRep(f[6].Rep(1))
+	p.MotherMaiden = Name{}
+	d.nameInto(f[6], &p.MotherMaiden)
 	p.BirthDate = d.comp1(f[7])
 	p.Sex = d.t.Field(f[8])
 	p.Races = d.codedReps(f[10], races)
@@ -624,7 +642,7 @@ func (d *decoder) nk1(s hl7.Segment, k *NextOfKin) {
 		addrs, phones = m.nk1Addrs[:0], m.nk1Phones[:0]
 	}
 	k.SetID = d.t.Field(d.f[1])
-	d.nameRepInto(d.f[2].Rep(1), &k.Name)
+	d.nameInto(d.f[2], &k.Name)
 	d.codedInto(d.f[3], &k.Relationship)
 	k.Addresses = d.addresses(d.f[4], addrs)
 	k.Phones = d.phones(d.f[5], phones)
@@ -642,7 +660,7 @@ func (d *decoder) orc(s hl7.Segment, o *Order) {
 // entityID renders an EI as "id^namespace" (decoded, with ^ as the separator regardless of the
 // message's delimiters) so that the same order number from one sender always compares equal.
 func (d *decoder) entityID(f hl7.Field) string {
-	c := d.comps(f.Rep(1), 2)
+	c := d.comps1(f, 2)
 	id := d.str(c[0])
 	if id == "" {
 		return ""
