@@ -245,16 +245,17 @@ func decodeWith(m *hl7.Message, res VaccineResolver, st hl7.Strings) *VXU {
 		case s.Is("PD1"):
 			d.pd1(s, &v.Patient)
 		case s.Is("NK1"):
-			// Appended, then decoded in place: a NextOfKin is large, and copying one into the heap
+			// Added, then decoded in place: a NextOfKin is large, and copying one into the heap
 			// costs a write barrier per string while the collector runs.
-			v.NextOfKin = append(v.NextOfKin, NextOfKin{})
-			d.nk1(s, &v.NextOfKin[len(v.NextOfKin)-1])
+			var k *NextOfKin
+			v.NextOfKin, k = extend(v.NextOfKin)
+			d.nk1(s, k)
 		case s.Is("ORC"):
 			pendingORC, havePending = s, true
 			cur = nil
 		case s.Is("RXA"):
-			v.Orders = append(v.Orders, Order{Group: len(v.Orders) + 1})
-			cur = &v.Orders[len(v.Orders)-1]
+			v.Orders, cur = extend(v.Orders)
+			cur.Group = len(v.Orders)
 			obsStart = len(d.obs)
 			if havePending {
 				d.orc(pendingORC, cur)
@@ -271,16 +272,32 @@ func decodeWith(m *hl7.Message, res VaccineResolver, st hl7.Strings) *VXU {
 			// Decoded in place, as NK1 is.
 			if cur != nil {
 				// The observations of an order follow its RXA: they are contiguous in d.obs.
-				d.obs = append(d.obs, Observation{})
-				d.obx(s, &d.obs[len(d.obs)-1])
+				var o *Observation
+				d.obs, o = extend(d.obs)
+				d.obx(s, o)
 				cur.Observations = d.obs[obsStart:len(d.obs):len(d.obs)]
 			} else {
-				v.Observations = append(v.Observations, Observation{})
-				d.obx(s, &v.Observations[len(v.Observations)-1])
+				var o *Observation
+				v.Observations, o = extend(v.Observations)
+				d.obx(s, o)
 			}
 		}
 	}
 	return v
+}
+
+// extend returns s with one more element, and that element, zero. While s has room, the element
+// is the one past its end, already zero (the decoder's slices only grow, in memory allocated
+// zeroed), and is not written again: appending a zero element copies it in, a write barrier per
+// pointer of it while the collector runs (an Order has over a hundred).
+func extend[T any](s []T) ([]T, *T) {
+	if len(s) < cap(s) {
+		s = s[:len(s)+1]
+	} else {
+		var zero T
+		s = append(s, zero)
+	}
+	return s, &s[len(s)-1]
 }
 
 // allocate makes the VXU of m in its memory (d.mem), and gives its slices, and d.obs, the capacity
