@@ -214,6 +214,14 @@ func (r *run) addresses(i, n int, complete bool) {
 	if len(f) == 0 || isNullBytes(f) {
 		return
 	}
+	what := ruleMemoAddress
+	if complete {
+		what = ruleMemoAddressComplete
+	}
+	if r.ruleClean(what, f) {
+		return // the same address was found clean in this message (the next of kin's is often the patient's)
+	}
+	defer r.rememberClean(what, i, n, r.reports)
 	rest := f
 	for k := 1; rest != nil; k++ {
 		if k > maxReps {
@@ -340,6 +348,10 @@ func (r *run) phones(i, n int) {
 	if len(f) == 0 || isNullBytes(f) {
 		return
 	}
+	if r.ruleClean(ruleMemoPhone, f) {
+		return // as for addresses
+	}
+	defer r.rememberClean(ruleMemoPhone, i, n, r.reports)
 	rest := f
 	for k := 1; rest != nil; k++ {
 		if k > maxReps {
@@ -428,4 +440,40 @@ func blank(v []byte, d hl7.Delimiters) bool {
 		}
 	}
 	return true
+}
+
+// The checks of addresses and telephone numbers depend on the field's bytes alone (and, for
+// addresses, on whether the address must be complete): a field that equals one found clean in the
+// same message is clean too, and is not checked again. The next of kin's address and telephone
+// number are often the patient's.
+const (
+	ruleMemoAddress uint8 = iota
+	ruleMemoAddressComplete
+	ruleMemoPhone
+)
+
+// ruleMemoEntry is a field found clean by the rule of kind what.
+type ruleMemoEntry struct {
+	what uint8
+	sp   span
+}
+
+// ruleClean reports whether a field with bytes f was found clean by the rule of kind what.
+func (r *run) ruleClean(what uint8, f []byte) bool {
+	for _, e := range r.ruleMemo {
+		if e.what == what && bytes.Equal(r.data[e.sp.start:e.sp.end], f) {
+			return true
+		}
+	}
+	return false
+}
+
+// rememberClean remembers field n of segment i as clean for the rule of kind what when nothing
+// was reported since r.reports was before (every problem counts, whatever its severity).
+func (r *run) rememberClean(what uint8, i, n, before int) {
+	if r.reports != before || len(r.ruleMemo) >= 8 {
+		return
+	}
+	info := &r.segs[i]
+	r.ruleMemo = append(r.ruleMemo, ruleMemoEntry{what, r.fields[int(info.f0)+n-1]})
 }
