@@ -528,6 +528,7 @@ func (r *run) field(c *elemCtx, n int, raw []byte) {
 			reps++
 		}
 	}
+	single := reps == 1 // no repetition separator in raw
 	if reps > r.v.maxReps {
 		l := c.loc
 		l.Rep = 0
@@ -542,7 +543,11 @@ func (r *run) field(c *elemCtx, n int, raw []byte) {
 	reps = min(reps, maxReps)
 	for k := 1; k <= reps; k++ {
 		var rep []byte
-		rep, raw = cut(raw, d.Repetition)
+		if single {
+			rep, raw = raw, nil // no separator to look for: cut's answer
+		} else {
+			rep, raw = cut(raw, d.Repetition)
+		}
 		if len(rep) == 0 {
 			continue
 		}
@@ -579,6 +584,7 @@ func (r *run) value(c *elemCtx, el *elemDef, dt dtRef, vs vsRef, v []byte, depth
 	}
 	rest := v
 	last := lastRequired[dt]
+	defs := z22Datatypes[dt].comps[:len(checks)]
 	for k := 1; k <= len(checks); k++ {
 		if rest == nil && k > last {
 			break // nothing left to read and nothing left that is required
@@ -586,7 +592,7 @@ func (r *run) value(c *elemCtx, el *elemDef, dt dtRef, vs vsRef, v []byte, depth
 		var part []byte
 		part, rest = cut(rest, sep)
 		cc := &checks[k-1]
-		cd := &z22Datatypes[dt].comps[k-1]
+		cd := &defs[k-1]
 		// The location of the part; what is called below leaves c.loc as it found it, so only
 		// the number set here is put back.
 		saveComp, saveSub := c.loc.Component, c.loc.Sub
