@@ -304,7 +304,7 @@ type memoEntry struct {
 // clean.
 func (r *run) seenClean(sig checkSig, raw []byte) bool {
 	for _, e := range r.memo {
-		if e.sig == sig && bytes.Equal(r.data[e.sp.start:e.sp.end], raw) {
+		if int(e.sp.end-e.sp.start) == len(raw) && e.sig == sig && bytes.Equal(r.data[e.sp.start:e.sp.end], raw) {
 			return true
 		}
 	}
@@ -359,8 +359,10 @@ func (r *run) fieldClass(i int, def segRef, n int, sp span, fd *elemCheck, defau
 }
 
 // fieldClassOf is a field's class and data type (fieldClass), kept between the two loops of
-// elements over a segment's fields.
+// elements over a segment's fields for the fields the second one checks (x: the field's index in
+// the segment's spans, its number less one).
 type fieldClassOf struct {
+	x     int32
 	class uint8
 	dt    dtRef
 }
@@ -394,16 +396,16 @@ func (r *run) elements() {
 			if sp.start == sp.end {
 				// Empty (most fields of most segments): checked only when required, as
 				// fieldClass says, and never part of the key.
-				class := uint8(fcSkip)
 				if x < len(checks) && checks[x].usage == uR && !(def == segMSH && (n <= 2 || n == 9 || n == 11 || n == 12)) {
-					class = fcDirect
+					r.classes = append(r.classes, fieldClassOf{int32(x), fcDirect, 0})
 				}
-				r.classes = append(r.classes, fieldClassOf{class, 0})
 				continue
 			}
 			fd := fieldCheck(def, n)
 			class, dt := r.fieldClass(i, def, n, sp, fd, defaultDelims)
-			r.classes = append(r.classes, fieldClassOf{uint8(class), dt})
+			if class != fcSkip {
+				r.classes = append(r.classes, fieldClassOf{int32(x), uint8(class), dt})
+			}
 			if class != fcShort && class != fcLong || sk == nil {
 				continue
 			}
@@ -418,11 +420,13 @@ func (r *run) elements() {
 		segClean := true // every remembered value of the segment found clean
 
 		// One pass over the segment's fields, then the required fields past its last one.
-		for x, sp := range spans {
-			class, dt := int(r.classes[x].class), r.classes[x].dt
-			if class == fcSkip || segHit && (class == fcShort || class == fcLong) {
+		for _, cl := range r.classes {
+			class, dt := int(cl.class), cl.dt
+			if segHit && (class == fcShort || class == fcLong) {
 				continue
 			}
+			x := int(cl.x)
+			sp := spans[x]
 			n := x + 1
 			fd := fieldCheck(def, n)
 			c.loc.Field, c.loc.Rep, c.loc.Component, c.loc.Sub = n, 0, 0, 0
