@@ -1,6 +1,9 @@
 package validate
 
-import "sort"
+import (
+	"slices"
+	"sort"
+)
 
 // This file holds the types of the Z22 tables that gen/z22tables derives from the NIST profile
 // (z22_tables.go) and the few lookups on them.
@@ -63,11 +66,67 @@ type dtDef struct {
 type valueSet struct {
 	id, name string
 	codes    []string
+	// packed holds the codes as packCode makes them, sorted, when none is longer than
+	// maxPacked (nearly every set: HL7 tables of short codes): a look-up compares integers in one
+	// array, where comparing strings reads each code from where it is.
+	packed []uint64
 }
+
+// maxPacked is the longest code packCode packs.
+const maxPacked = 7
+
+// packCode packs a code of at most maxPacked bytes into an integer: its length, then its bytes.
+func packCode(code []byte) uint64 {
+	k := uint64(len(code)) << 56
+	for i, c := range code {
+		k |= uint64(c) << (8 * i)
+	}
+	return k
+}
+
+// pack makes vs.packed, when every code fits.
+func (vs *valueSet) pack() {
+	p := make([]uint64, 0, len(vs.codes))
+	for _, c := range vs.codes {
+		if len(c) > maxPacked {
+			return
+		}
+		p = append(p, packCode([]byte(c)))
+	}
+	slices.Sort(p)
+	vs.packed = p
+}
+
+// valueSetsPacked packs the value sets once, at initialisation.
+var valueSetsPacked = func() bool {
+	for i := range z22ValueSets {
+		z22ValueSets[i].pack()
+	}
+	usStates.pack()
+	routes162.pack()
+	return true
+}()
 
 // has reports whether code is in the value set. It does not allocate: the conversion in the
 // comparison is done without a copy.
 func (vs *valueSet) has(code []byte) bool {
+	if vs.packed != nil {
+		if len(code) > maxPacked {
+			return false
+		}
+		k := packCode(code)
+		p := vs.packed
+		if len(p) <= 16 {
+			for _, x := range p {
+				if x == k {
+					return true
+				}
+			}
+			return false
+		}
+		i, ok := slices.BinarySearch(p, k)
+		return ok && i >= 0
+	}
 	if len(vs.codes) <= 16 {
 		// Most sets are small: comparing lengths first rejects nearly every code at once.
 		for _, c := range vs.codes {

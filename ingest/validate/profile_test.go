@@ -1,6 +1,9 @@
 package validate
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestSegByBytes: the hash table finds exactly the definitions a comparison with every
 // definition's name finds, for every name of capital letters and digits and for some other bytes.
@@ -37,5 +40,51 @@ func TestSegByBytes(t *testing.T) {
 	}
 	if segByBytes([]byte("PI")) != -1 || segByName("PIDX") != -1 || segByName("") != -1 {
 		t.Fatal("a name that is not three bytes long was found")
+	}
+}
+
+// TestValueSetHas: a value set's look-up (packed codes for short ones) finds exactly its codes,
+// for every value set, on its codes and on near misses (prefixes, extensions, one byte changed,
+// other cases).
+func TestValueSetHas(t *testing.T) {
+	sets := []*valueSet{&usStates, &routes162}
+	for i := range z22ValueSets {
+		sets = append(sets, &z22ValueSets[i])
+	}
+	packed := 0
+	for _, vs := range sets {
+		if vs.packed != nil {
+			packed++
+		}
+		ref := func(code []byte) bool {
+			for _, c := range vs.codes {
+				if c == string(code) {
+					return true
+				}
+			}
+			return false
+		}
+		var probes [][]byte
+		probes = append(probes, nil, []byte{}, []byte("X"), []byte("ZZZZZZZZ"))
+		for _, c := range vs.codes {
+			b := []byte(c)
+			probes = append(probes, b, append(b[:len(b):len(b)], 'A'), []byte(strings.ToLower(c)))
+			if len(b) > 0 {
+				probes = append(probes, b[:len(b)-1], b[1:])
+				for k := range b {
+					x := append([]byte(nil), b...)
+					x[k]++
+					probes = append(probes, x)
+				}
+			}
+		}
+		for _, p := range probes {
+			if got, want := vs.has(p), ref(p); got != want {
+				t.Fatalf("%s: has(%q) = %v, want %v", vs.id, p, got, want)
+			}
+		}
+	}
+	if packed < len(sets)/2 {
+		t.Fatalf("only %d of %d value sets packed", packed, len(sets))
 	}
 }
