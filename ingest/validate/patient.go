@@ -148,6 +148,11 @@ func isPlaceholderName(v []byte) bool {
 	if len(v) > len(up) {
 		return false
 	}
+	// A name that starts with a character no placeholder starts with (nearly every name) is
+	// none: an ASCII byte other than white space is where bytes.TrimSpace stops.
+	if len(v) > 0 && v[0] < 0x80 && !asciiSpace[v[0]] && !placeholderFirst[upperASCII(v[0])] {
+		return false
+	}
 	u := up[:0]
 	for _, c := range bytes.TrimSpace(v) {
 		if c >= 'a' && c <= 'z' {
@@ -161,6 +166,25 @@ func isPlaceholderName(v []byte) bool {
 		}
 	}
 	return false
+}
+
+// placeholderFirst says which bytes placeholderNames start with; asciiSpace which ASCII bytes
+// bytes.TrimSpace trims.
+var placeholderFirst, asciiSpace = func() (first, space [256]bool) {
+	for _, p := range placeholderNames {
+		first[p[0]] = true
+	}
+	for _, c := range []byte("\t\n\v\f\r ") {
+		space[c] = true
+	}
+	return first, space
+}()
+
+func upperASCII(c byte) byte {
+	if c >= 'a' && c <= 'z' {
+		return c - ('a' - 'A')
+	}
+	return c
 }
 
 // nameCharacters reports whether v has only what names have: letters (any script), spaces,

@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 )
@@ -86,5 +87,42 @@ func TestValueSetHas(t *testing.T) {
 	}
 	if packed < len(sets)/2 {
 		t.Fatalf("only %d of %d value sets packed", packed, len(sets))
+	}
+}
+
+// TestIsPlaceholderName: the first-byte test of isPlaceholderName says no only where comparing
+// the trimmed, upper-cased name with every placeholder says no.
+func TestIsPlaceholderName(t *testing.T) {
+	ref := func(v []byte) bool {
+		if len(v) > 32 {
+			return false
+		}
+		var u []byte
+		for _, c := range bytes.TrimSpace(v) {
+			u = append(u, upperASCII(c))
+		}
+		for _, p := range placeholderNames {
+			if bytes.Equal(u, p) {
+				return true
+			}
+		}
+		return false
+	}
+	var probes [][]byte
+	for _, p := range placeholderNames {
+		for _, pre := range []string{"", " ", "\t", "\u00a0", "\u0085", "  \r"} {
+			for _, suf := range []string{"", " ", "\u00a0", "X"} {
+				probes = append(probes, []byte(pre+string(p)+suf), []byte(pre+strings.ToLower(string(p))+suf))
+			}
+		}
+	}
+	for c := range 256 {
+		probes = append(probes, []byte{byte(c)}, []byte{byte(c), 'A', 'B', 'Y'}, append([]byte{byte(c)}, "OY"...))
+	}
+	probes = append(probes, []byte("Doe"), []byte("Søren"), []byte("Ñame"), []byte(""))
+	for _, p := range probes {
+		if got, want := isPlaceholderName(p), ref(p); got != want {
+			t.Fatalf("isPlaceholderName(%q) = %v, want %v", p, got, want)
+		}
 	}
 }
