@@ -31,28 +31,30 @@ func (s Segment) FieldsInto(dst []Field) {
 	bm, limit := s.m.seps, int(x.end)
 	open := int(x.start) + 3
 	n := 0
-	pos := open + 1
-	for pos < limit {
+	if pos := open + 1; pos < limit {
+		// The bits of one word are taken in turn (each cleared once used), not masked anew from
+		// the position for each field.
 		w := pos >> 6
 		b := bm[w] &^ (1<<(pos&63) - 1)
-		for b == 0 {
-			if w++; w*64 >= limit {
+	scan:
+		for {
+			for b == 0 {
+				if w++; w*64 >= limit {
+					break scan
+				}
+				b = bm[w]
+			}
+			p := w*64 + bits.TrailingZeros64(b)
+			if p >= limit {
 				break
 			}
-			b = bm[w]
+			dst[n] = Field{value{m: s.m, start: uint32(open + 1), end: uint32(p)}}
+			if n++; n == len(dst) {
+				return
+			}
+			open = p
+			b &= b - 1
 		}
-		if b == 0 {
-			break
-		}
-		p := w*64 + bits.TrailingZeros64(b)
-		if p >= limit {
-			break
-		}
-		dst[n] = Field{value{m: s.m, start: uint32(open + 1), end: uint32(p)}}
-		if n++; n == len(dst) {
-			return
-		}
-		open, pos = p, p+1
 	}
 	dst[n] = Field{value{m: s.m, start: uint32(open + 1), end: x.end}}
 	// Only the fields past the last one present are cleared, not all of dst before: each
