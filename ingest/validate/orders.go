@@ -532,11 +532,10 @@ func obsOf(code []byte) *obsDef {
 
 // visSet collects the VIS observations sharing one OBX-4 sub-ID.
 type visSet struct {
-	sub                            []byte
-	document, vaccineType          bool
-	published, presented           date
-	publishedSeg, presentedSeg     int
-	publishedValue, presentedValue []byte
+	sub                        []byte
+	document, vaccineType      bool
+	published, presented       date
+	publishedSeg, presentedSeg int
 }
 
 // observations checks the OBX segments of the group: sequence, sub-ID, status, value types and
@@ -628,9 +627,9 @@ func (r *run) observations(o *orderGroup) {
 				continue
 			}
 			if def.loinc == loincVISPublished {
-				s.published, s.publishedSeg, s.publishedValue = t.date, i, raw
+				s.published, s.publishedSeg = t.date, i
 			} else {
-				s.presented, s.presentedSeg, s.presentedValue = t.date, i, raw
+				s.presented, s.presentedSeg = t.date, i
 			}
 		}
 	}
