@@ -612,6 +612,17 @@ func TestComponentsAndCount(t *testing.T) {
 						got[k] = Component{value{m: m, start: 1, end: 2}}
 					}
 					r.ComponentsInto(got)
+					// The first repetition's, read from the field in one pass, are those of Rep(1).
+					f := Field{r.v}
+					gotF, wantF := make([]Component, n), make([]Component, n)
+					for k := range gotF {
+						gotF[k] = Component{value{m: m, start: 1, end: 2}}
+					}
+					f.ComponentsInto(gotF)
+					f.Rep(1).ComponentsInto(wantF)
+					if !slices.Equal(gotF, wantF) {
+						t.Fatalf("Field.ComponentsInto(%q, %d) = %v, Rep(1)'s %v", b, n, gotF, wantF)
+					}
 					for k := 1; k <= n; k++ {
 						ws, we, wok := refPart(data, uint32(start), uint32(end), false, '^', k)
 						c := got[k-1].v

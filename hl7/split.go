@@ -31,28 +31,30 @@ func (s Segment) FieldsInto(dst []Field) {
 	bm, limit := s.m.seps, int(x.end)
 	open := int(x.start) + 3
 	n := 0
-	pos := open + 1
-	for pos < limit {
+	if pos := open + 1; pos < limit {
+		// The bits of one word are taken in turn (each cleared once used), not masked anew from
+		// the position for each field.
 		w := pos >> 6
 		b := bm[w] &^ (1<<(pos&63) - 1)
-		for b == 0 {
-			if w++; w*64 >= limit {
+	scan:
+		for {
+			for b == 0 {
+				if w++; w*64 >= limit {
+					break scan
+				}
+				b = bm[w]
+			}
+			p := w*64 + bits.TrailingZeros64(b)
+			if p >= limit {
 				break
 			}
-			b = bm[w]
+			dst[n] = Field{value{m: s.m, start: uint32(open + 1), end: uint32(p)}}
+			if n++; n == len(dst) {
+				return
+			}
+			open = p
+			b &= b - 1
 		}
-		if b == 0 {
-			break
-		}
-		p := w*64 + bits.TrailingZeros64(b)
-		if p >= limit {
-			break
-		}
-		dst[n] = Field{value{m: s.m, start: uint32(open + 1), end: uint32(p)}}
-		if n++; n == len(dst) {
-			return
-		}
-		open, pos = p, p+1
 	}
 	dst[n] = Field{value{m: s.m, start: uint32(open + 1), end: x.end}}
 	// Only the fields past the last one present are cleared, not all of dst before: each
@@ -73,9 +75,15 @@ func (s Segment) FieldSeparators(from int) iter.Seq[int] {
 			return
 		}
 		bm, limit := s.m.seps, int(x.end)
-		for pos := int(x.start) + from; pos < limit; {
-			w := pos >> 6
-			b := bm[w] &^ (1<<(pos&63) - 1)
+		pos := int(x.start) + from
+		if pos >= limit {
+			return
+		}
+		// The bits of one word are taken in turn (each cleared once yielded), not masked anew
+		// from the position for each separator.
+		w := pos >> 6
+		b := bm[w] &^ (1<<(pos&63) - 1)
+		for {
 			for b == 0 {
 				if w++; w*64 >= limit {
 					return
@@ -86,7 +94,7 @@ func (s Segment) FieldSeparators(from int) iter.Seq[int] {
 			if p >= limit || !yield(p) {
 				return
 			}
-			pos = p + 1
+			b &= b - 1
 		}
 	}
 }
@@ -126,6 +134,50 @@ func (r Rep) ComponentsInto(dst []Component) {
 		}
 		start = end + 1
 	}
+}
+
+// ComponentsInto sets dst[i] to Component(i+1) for every i: the components of the first
+// repetition, as f.Rep(1).ComponentsInto(dst) sets them, in one pass that ends with the first
+// repetition (not one to find where it ends, then one over it).
+func (f Field) ComponentsInto(dst []Component) {
+	v := f.v
+	if v.m == nil || len(dst) == 0 || v.lit || v.end == v.start || v.end-v.start > 64 {
+		f.Rep(1).ComponentsInto(dst)
+		return
+	}
+	d := &v.m.delims
+	n := componentsShortStop(v, v.m.data[v.start:v.end], d.Component, d.Repetition, dst)
+	clear(dst[n:])
+}
+
+// componentsShortStop is componentsShort for the first repetition of a short field b: the
+// components end at the first stop byte (the repetition separator).
+func componentsShortStop(v value, b []byte, sep, stop byte, dst []Component) int {
+	ps, pt := uint64(sep)*swarOnes, uint64(stop)*swarOnes
+	n, start := 0, 0
+	for i := 0; i < len(b); i += 8 {
+		x := word(b, i)
+		ms := matchMask(x, ps)
+		mt := matchMask(x, pt)
+		if mt != 0 {
+			ms &= mt&-mt - 1 // only the separators before the first stop byte
+		}
+		for ; ms != 0; ms &= ms - 1 {
+			p := i + bits.TrailingZeros64(ms)>>3
+			dst[n] = Component{value{m: v.m, start: v.start + uint32(start), end: v.start + uint32(p)}}
+			if n++; n == len(dst) {
+				return n
+			}
+			start = p + 1
+		}
+		if mt != 0 {
+			p := i + bits.TrailingZeros64(mt)>>3
+			dst[n] = Component{value{m: v.m, start: v.start + uint32(start), end: v.start + uint32(p)}}
+			return n + 1
+		}
+	}
+	dst[n] = Component{value{m: v.m, start: v.start + uint32(start), end: v.end}}
+	return n + 1
 }
 
 // componentsShort is ComponentsInto for a short repetition b (v's bytes, at most 64): one pass

@@ -106,16 +106,36 @@ func ascii(b []byte) bool {
 }
 
 // Field returns f decoded, as Field.String does.
-func (t *Strings) Field(f Field) string { return t.of(f.v) }
+func (t *Strings) Field(f Field) string {
+	if f.v.end == f.v.start {
+		return "" // inlined: most values read are empty, and cost no call
+	}
+	return t.of(f.v)
+}
 
 // Rep returns r decoded, as Rep.String does.
-func (t *Strings) Rep(r Rep) string { return t.of(r.v) }
+func (t *Strings) Rep(r Rep) string {
+	if r.v.end == r.v.start {
+		return ""
+	}
+	return t.of(r.v)
+}
 
 // Component returns c decoded, as Component.String does.
-func (t *Strings) Component(c Component) string { return t.of(c.v) }
+func (t *Strings) Component(c Component) string {
+	if c.v.end == c.v.start {
+		return ""
+	}
+	return t.of(c.v)
+}
 
 // Sub returns s decoded, as Subcomponent.String does.
-func (t *Strings) Sub(s Subcomponent) string { return t.of(s.v) }
+func (t *Strings) Sub(s Subcomponent) string {
+	if s.v.end == s.v.start {
+		return ""
+	}
+	return t.of(s.v)
+}
 
 func (t *Strings) of(v value) string {
 	if v.end == v.start || v.isNull() {

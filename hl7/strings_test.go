@@ -93,6 +93,15 @@ func checkSplit(t *testing.T, m *Message) int {
 		}
 		checkFieldSeparators(t, s)
 		for fn, f := range s.Fields() {
+			for _, k := range []int{1, 2, 7, len(cs)} {
+				f.ComponentsInto(cs[:k])
+				for i := range cs[:k] {
+					n++
+					if want := f.Component(i + 1); cs[i] != want {
+						t.Fatalf("%s-%d: Field.ComponentsInto(%d)[%d] = %q, Component(%d) = %q", s.Name(), fn, k, i, cs[i].Raw(), i+1, want.Raw())
+					}
+				}
+			}
 			for _, r := range f.Reps() {
 				r.ComponentsInto(cs[:])
 				for i := range cs {

@@ -230,12 +230,10 @@ func decodeWith(m *hl7.Message, res VaccineResolver, st hl7.Strings) *VXU {
 	if l, ok := res.(interface{ MaxSegments() int }); ok && m.NumSegments() > l.MaxSegments() {
 		return &VXU{}
 	}
-	mem := new(vxuMemory)
-	v := &mem.v
 	// Every value is read through one decoder state: the strings share one copy of the message,
 	// and each segment's fields are located in one pass.
-	d := decoder{t: st, res: res, mem: mem, delim: m.Delimiters().Component}
-	d.allocate(m, v)
+	d := decoder{t: st, res: res, delim: m.Delimiters().Component}
+	v := d.allocate(m)
 	var cur *Order
 	obsStart := 0 // where cur's observations start in d.obs
 	pendingORC := hl7.Segment{}
@@ -247,16 +245,17 @@ func decodeWith(m *hl7.Message, res VaccineResolver, st hl7.Strings) *VXU {
 		case s.Is("PD1"):
 			d.pd1(s, &v.Patient)
 		case s.Is("NK1"):
-			// Appended, then decoded in place: a NextOfKin is large, and copying one into the heap
+			// Added, then decoded in place: a NextOfKin is large, and copying one into the heap
 			// costs a write barrier per string while the collector runs.
-			v.NextOfKin = append(v.NextOfKin, NextOfKin{})
-			d.nk1(s, &v.NextOfKin[len(v.NextOfKin)-1])
+			var k *NextOfKin
+			v.NextOfKin, k = extend(v.NextOfKin)
+			d.nk1(s, k)
 		case s.Is("ORC"):
 			pendingORC, havePending = s, true
 			cur = nil
 		case s.Is("RXA"):
-			v.Orders = append(v.Orders, Order{Group: len(v.Orders) + 1})
-			cur = &v.Orders[len(v.Orders)-1]
+			v.Orders, cur = extend(v.Orders)
+			cur.Group = len(v.Orders)
 			obsStart = len(d.obs)
 			if havePending {
 				d.orc(pendingORC, cur)
@@ -273,22 +272,39 @@ func decodeWith(m *hl7.Message, res VaccineResolver, st hl7.Strings) *VXU {
 			// Decoded in place, as NK1 is.
 			if cur != nil {
 				// The observations of an order follow its RXA: they are contiguous in d.obs.
-				d.obs = append(d.obs, Observation{})
-				d.obx(s, &d.obs[len(d.obs)-1])
+				var o *Observation
+				d.obs, o = extend(d.obs)
+				d.obx(s, o)
 				cur.Observations = d.obs[obsStart:len(d.obs):len(d.obs)]
 			} else {
-				v.Observations = append(v.Observations, Observation{})
-				d.obx(s, &v.Observations[len(v.Observations)-1])
+				var o *Observation
+				v.Observations, o = extend(v.Observations)
+				d.obx(s, o)
 			}
 		}
 	}
 	return v
 }
 
-// allocate gives v's slices, and d.obs, the capacity m's segments call for: orders, next of kin
-// and observations are appended without growing (an Order is large, and growing copies it). The
-// observations of all orders share d.obs, each order's slice capped at its own.
-func (d *decoder) allocate(m *hl7.Message, v *VXU) {
+// extend returns s with one more element, and that element, zero. While s has room, the element
+// is the one past its end, already zero (the decoder's slices only grow, in memory allocated
+// zeroed), and is not written again: appending a zero element copies it in, a write barrier per
+// pointer of it while the collector runs (an Order has over a hundred).
+func extend[T any](s []T) ([]T, *T) {
+	if len(s) < cap(s) {
+		s = s[:len(s)+1]
+	} else {
+		var zero T
+		s = append(s, zero)
+	}
+	return s, &s[len(s)-1]
+}
+
+// allocate makes the VXU of m in its memory (d.mem), and gives its slices, and d.obs, the capacity
+// m's segments call for: orders, next of kin and observations are appended without growing (an
+// Order is large, and growing copies it). The observations of all orders share d.obs, each
+// order's slice capped at its own.
+func (d *decoder) allocate(m *hl7.Message) *VXU {
 	var nk1, rxa, obx int
 	for _, s := range m.Segments() {
 		switch {
@@ -300,6 +316,18 @@ func (d *decoder) allocate(m *hl7.Message, v *VXU) {
 			obx++
 		}
 	}
+	// The memory of up to four observations only when they are used: the memory of a VXU is
+	// zeroed when it is allocated, and what is zeroed for nothing is time and cache lines too.
+	if rxa > 0 && obx > 0 && obx <= len(vxuMemoryObs{}.obs) {
+		x := new(vxuMemoryObs)
+		d.mem, d.obs = &x.vxuMemory, x.obs[:0:obx]
+	} else {
+		d.mem = new(vxuMemory)
+		if rxa > 0 && obx > 0 {
+			d.obs = make([]Observation, 0, obx)
+		}
+	}
+	v := &d.mem.v
 	switch {
 	case nk1 == 1:
 		v.NextOfKin = d.mem.nk1[:0:1]
@@ -307,11 +335,13 @@ func (d *decoder) allocate(m *hl7.Message, v *VXU) {
 		v.NextOfKin = make([]NextOfKin, 0, nk1)
 	}
 	if rxa > 0 {
-		v.Orders = make([]Order, 0, rxa)
-		if obx > 0 {
-			d.obs = make([]Observation, 0, obx)
+		if rxa == 1 {
+			v.Orders = d.mem.orders[:0:1]
+		} else {
+			v.Orders = make([]Order, 0, rxa)
 		}
 	}
+	return v
 }
 
 // GroupOf returns the 1-based order group each segment of m belongs to (0 for segments outside any
@@ -346,7 +376,9 @@ func GroupOf(m *hl7.Message) []int {
 
 // vxuMemory is a decoded VXU and the memory of what a usual VXU holds one of in its repeating
 // fields and segments (a patient identifier, name, race, ethnicity, address and phone, one next
-// of kin with an address and a phone, one lot number): one allocation rather than one for each.
+// of kin with an address and a phone, one vaccination with one lot number; vxuMemoryObs adds up
+// to four observations, as funding eligibility and a VIS's three): one allocation rather than one
+// for each.
 // A field with more repetitions gets memory of its own for all of them; each array is used once
 // (memTaken), so that two NK1 segments never share one.
 type vxuMemory struct {
@@ -361,7 +393,15 @@ type vxuMemory struct {
 	nk1Addrs  [1]Address
 	nk1Phones [1]Phone
 	lots      [1]string
+	orders    [1]Order // a message's only order (allocate)
 	taken     memTaken
+}
+
+// vxuMemoryObs is a vxuMemory with the memory of the observations of a message's orders when
+// they are at most four (allocate).
+type vxuMemoryObs struct {
+	vxuMemory
+	obs [4]Observation
 }
 
 // memTaken records which arrays of a vxuMemory the decoder has handed out (a message may hold
@@ -396,23 +436,50 @@ func (d *decoder) comps(r hl7.Rep, n int) []hl7.Component {
 	return c
 }
 
+// comps1 locates components 1..n of the first repetition of f in d.c and returns them.
+func (d *decoder) comps1(f hl7.Field, n int) []hl7.Component {
+	c := d.c[:n]
+	f.ComponentsInto(c)
+	return c
+}
+
 func (d *decoder) str(c hl7.Component) string { return d.t.Component(c) }
 
 // first is the first subcomponent of c.
 func (d *decoder) first(c hl7.Component) string { return d.t.Sub(c.Sub(1)) }
 
-func (d *decoder) coded(f hl7.Field) Coded { return d.codedRep(f.Rep(1)) }
+func (d *decoder) coded(f hl7.Field) Coded {
+	var c Coded
+	d.codedInto(f, &c)
+	return c
+}
 
-func (d *decoder) codedRep(r hl7.Rep) Coded {
-	c := d.comps(r, 6)
-	return Coded{
-		Code:      d.str(c[0]),
-		Text:      d.str(c[1]),
-		System:    d.str(c[2]),
-		AltCode:   d.str(c[3]),
-		AltText:   d.str(c[4]),
-		AltSystem: d.str(c[5]),
+// codedInto decodes the first repetition of f into c, which is zero: an empty field leaves it
+// so. Decoding in place writes each string once (a Coded returned and then copied into the heap
+// costs a copy and, while the collector runs, a write barrier per string of it, empty or not).
+func (d *decoder) codedInto(f hl7.Field, c *Coded) {
+	if f.IsEmpty() {
+		return
 	}
+	d.codedComps(d.comps1(f, 6), c)
+}
+
+// codedRepInto decodes r into c, which is zero.
+func (d *decoder) codedRepInto(r hl7.Rep, c *Coded) {
+	if r.IsEmpty() {
+		return
+	}
+	d.codedComps(d.comps(r, 6), c)
+}
+
+// codedComps decodes the six components x of a coded value into c.
+func (d *decoder) codedComps(x []hl7.Component, c *Coded) {
+	c.Code = d.str(x[0])
+	c.Text = d.str(x[1])
+	c.System = d.str(x[2])
+	c.AltCode = d.str(x[3])
+	c.AltText = d.str(x[4])
+	c.AltSystem = d.str(x[5])
 }
 
 // decodeReps decodes the repetitions of f (at most maxDecodeReps) with dec, keeping those it
@@ -445,21 +512,35 @@ func decodeReps[T any](f hl7.Field, mem []T, dec func(hl7.Rep, *T) bool) []T {
 
 func (d *decoder) codedReps(f hl7.Field, mem []Coded) []Coded {
 	return decodeReps(f, mem, func(r hl7.Rep, c *Coded) bool {
-		*c = d.codedRep(r)
+		d.codedRepInto(r, c)
 		return !c.IsZero()
 	})
 }
 
-func (d *decoder) nameRep(r hl7.Rep) Name {
-	c := d.comps(r, 7)
-	return Name{
-		Family: d.first(c[0]),
-		Given:  d.str(c[1]),
-		Middle: d.str(c[2]),
-		Suffix: d.str(c[3]),
-		Prefix: d.str(c[4]),
-		Type:   d.str(c[6]),
+// nameRepInto decodes r into n, which is zero (see codedInto).
+func (d *decoder) nameRepInto(r hl7.Rep, n *Name) {
+	if r.IsEmpty() {
+		return
 	}
+	d.nameComps(d.comps(r, 7), n)
+}
+
+// nameInto decodes the first repetition of f into n, which is zero.
+func (d *decoder) nameInto(f hl7.Field, n *Name) {
+	if f.IsEmpty() {
+		return
+	}
+	d.nameComps(d.comps1(f, 7), n)
+}
+
+// nameComps decodes the seven components c of a name into n.
+func (d *decoder) nameComps(c []hl7.Component, n *Name) {
+	n.Family = d.first(c[0])
+	n.Given = d.str(c[1])
+	n.Middle = d.str(c[2])
+	n.Suffix = d.str(c[3])
+	n.Prefix = d.str(c[4])
+	n.Type = d.str(c[6])
 }
 
 func (d *decoder) addresses(f hl7.Field, mem []Address) []Address {
@@ -500,14 +581,16 @@ func (d *decoder) phones(f hl7.Field, mem []Phone) []Phone {
 	})
 }
 
-func (d *decoder) provider(f hl7.Field) Provider {
-	c := d.comps(f.Rep(1), 9)
-	return Provider{
-		ID:        d.str(c[0]),
-		Family:    d.first(c[1]),
-		Given:     d.str(c[2]),
-		Authority: d.first(c[8]),
+// providerInto decodes the first repetition of f into p, which is zero (see codedInto).
+func (d *decoder) providerInto(f hl7.Field, p *Provider) {
+	if f.IsEmpty() {
+		return
 	}
+	c := d.comps1(f, 9)
+	p.ID = d.str(c[0])
+	p.Family = d.first(c[1])
+	p.Given = d.str(c[2])
+	p.Authority = d.first(c[8])
 }
 
 // comp1 is component 1 of the first repetition of f.
@@ -538,10 +621,11 @@ func (d *decoder) pid(s hl7.Segment, p *Patient) {
 		if r.IsEmpty() {
 			return false
 		}
-		*n = d.nameRep(r)
+		d.nameRepInto(r, n)
 		return true
 	})
-	p.MotherMaiden = d.nameRep(f[6].Rep(1))
+	p.MotherMaiden = Name{}
+	d.nameInto(f[6], &p.MotherMaiden)
 	p.BirthDate = d.comp1(f[7])
 	p.Sex = d.t.Field(f[8])
 	p.Races = d.codedReps(f[10], races)
@@ -575,8 +659,8 @@ func (d *decoder) nk1(s hl7.Segment, k *NextOfKin) {
 		addrs, phones = m.nk1Addrs[:0], m.nk1Phones[:0]
 	}
 	k.SetID = d.t.Field(d.f[1])
-	k.Name = d.nameRep(d.f[2].Rep(1))
-	k.Relationship = d.coded(d.f[3])
+	d.nameInto(d.f[2], &k.Name)
+	d.codedInto(d.f[3], &k.Relationship)
 	k.Addresses = d.addresses(d.f[4], addrs)
 	k.Phones = d.phones(d.f[5], phones)
 }
@@ -586,14 +670,14 @@ func (d *decoder) orc(s hl7.Segment, o *Order) {
 	o.OrderControl = d.t.Field(d.f[1])
 	o.PlacerOrder = d.entityID(d.f[2])
 	o.FillerOrder = d.entityID(d.f[3])
-	o.EnteredBy = d.provider(d.f[10])
-	o.OrderingProvider = d.provider(d.f[12])
+	d.providerInto(d.f[10], &o.EnteredBy)
+	d.providerInto(d.f[12], &o.OrderingProvider)
 }
 
 // entityID renders an EI as "id^namespace" (decoded, with ^ as the separator regardless of the
 // message's delimiters) so that the same order number from one sender always compares equal.
 func (d *decoder) entityID(f hl7.Field) string {
-	c := d.comps(f.Rep(1), 2)
+	c := d.comps1(f, 2)
 	id := d.str(c[0])
 	if id == "" {
 		return ""
@@ -613,7 +697,7 @@ func (d *decoder) rxa(s hl7.Segment, o *Order) {
 	f := &d.f
 	o.AdministeredAt = d.comp1(f[3])
 	o.AdministeredEnd = d.comp1(f[4])
-	o.Vaccine = d.coded(f[5])
+	d.codedInto(f[5], &o.Vaccine)
 	for _, c := range [...][2]string{{o.Vaccine.System, o.Vaccine.Code}, {o.Vaccine.AltSystem, o.Vaccine.AltCode}} {
 		switch c[0] {
 		case "CVX":
@@ -632,9 +716,9 @@ func (d *decoder) rxa(s hl7.Segment, o *Order) {
 		}
 	}
 	o.Amount = d.t.Field(f[6])
-	o.Units = d.coded(f[7])
-	o.InfoSource = d.coded(f[9])
-	o.AdministeredBy = d.provider(f[10])
+	d.codedInto(f[7], &o.Units)
+	d.codedInto(f[9], &o.InfoSource)
+	d.providerInto(f[10], &o.AdministeredBy)
 	o.AdministeringSite = d.t.Sub(f[11].Component(4).Sub(1))
 	var lots []string
 	if m := d.mem; !m.taken.lots {
@@ -646,8 +730,8 @@ func (d *decoder) rxa(s hl7.Segment, o *Order) {
 		return *lot != ""
 	})
 	o.LotExpiration = d.comp1(f[16])
-	o.Manufacturer = d.coded(f[17])
-	o.RefusalReason = d.coded(f[18])
+	d.codedInto(f[17], &o.Manufacturer)
+	d.codedInto(f[18], &o.RefusalReason)
 	o.CompletionStatus = d.t.Field(f[20])
 	o.ActionCode = d.t.Field(f[21])
 }
@@ -658,17 +742,17 @@ func (d *decoder) obx(s hl7.Segment, o *Observation) {
 	f := &d.f
 	o.SetID = d.t.Field(f[1])
 	o.ValueType = d.t.Field(f[2])
-	o.Identifier = d.coded(f[3])
+	d.codedInto(f[3], &o.Identifier)
 	o.SubID = d.t.Field(f[4])
-	o.Units = d.coded(f[6])
+	d.codedInto(f[6], &o.Units)
 	o.Status = d.t.Field(f[11])
 	o.ObservedAt = d.comp1(f[14])
-	o.Method = d.coded(f[17])
+	d.codedInto(f[17], &o.Method)
 	switch o.ValueType {
 	case "CE", "CWE", "CNE":
-		o.Value = d.coded(f[5])
+		d.codedInto(f[5], &o.Value)
 	default:
-		o.Value = Coded{Code: d.t.Field(f[5])}
+		o.Value.Code = d.t.Field(f[5])
 	}
 }
 

@@ -93,7 +93,7 @@ func BenchmarkValidateBenchTrafficCold(b *testing.B) {
 }
 
 // TestPlainWord: the eight-byte test of the text pass says "plain" exactly when every byte is
-// printable ASCII other than the escape character.
+// printable ASCII other than the escape character, and names the first byte that is not.
 func TestPlainWord(t *testing.T) {
 	ref := func(b []byte, esc byte) bool {
 		for _, c := range b {
@@ -108,6 +108,16 @@ func TestPlainWord(t *testing.T) {
 		x := binary.LittleEndian.Uint64(b)
 		if got, want := plainWord(x, uint64(esc)*swarOnes), ref(b, esc); got != want {
 			t.Fatalf("plainWord(%q, esc %q) = %v, want %v", b, esc, got, want)
+		}
+		// The first byte that is not plain is the one notPlain's lowest bit names.
+		if bad := notPlain(x, uint64(esc)*swarOnes); bad != 0 {
+			first := 0
+			for ref(b[first:first+1], esc) {
+				first++
+			}
+			if got := firstNotPlain(bad); got != first {
+				t.Fatalf("firstNotPlain(%q, esc %q) = %d, want %d", b, esc, got, first)
+			}
 		}
 	}
 	for _, esc := range []byte{'\\', '#', 0x7e} {

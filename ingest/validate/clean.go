@@ -48,6 +48,8 @@ type cleanFields struct {
 	long  cowSet[string]
 	short cowSet[uint64]
 	segs  cowSet[string] // the remembered values of a whole segment (see elements)
+	// structs holds the sequences of segment definitions found in order (structureOnce).
+	structs cowSet[string]
 }
 
 // cleanKey is the key of field n of a segment of definition def, of data type dt (0 unless the

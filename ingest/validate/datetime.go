@@ -44,7 +44,10 @@ func (d date) String() string {
 	return string(b[:])
 }
 
-func dateOf(t time.Time) date { return mkDate(t.Year(), int(t.Month()), t.Day()) }
+func dateOf(t time.Time) date {
+	y, m, d := t.Date() // one conversion, not one for each of Year, Month and Day
+	return mkDate(y, int(m), d)
+}
 
 // ageText says how old someone born on birth is on d, the way clinicians say it: days under two
 // months, months under two years, years after.

@@ -110,15 +110,26 @@ func generic(k kind, comp int, dateType bool) *Rule {
 }
 
 func problemRule(def segRef, loc ack.Location, k kind, dateType bool) *Rule {
-	for _, s := range specific {
-		t := s.t
-		if t.seg == def && t.field == loc.Field && t.comp == loc.Component && t.kind == k &&
-			(!t.firstRep || loc.Rep <= 1) {
-			return s.rule
+	if def >= 0 && int(def) < len(specificBySeg) {
+		// The entries of the segment only, in the order of specific: the first that matches wins.
+		for _, i := range specificBySeg[def] {
+			t := specific[i].t
+			if t.field == loc.Field && t.comp == loc.Component && t.kind == k && (!t.firstRep || loc.Rep <= 1) {
+				return specific[i].rule
+			}
 		}
 	}
 	return generic(k, loc.Component, dateType)
 }
+
+// specificBySeg[def] are the indices in specific of the entries of segment definition def, in
+// order: a problem is looked up among its segment's few, not all of them.
+var specificBySeg = func() (t [numSegDefs][]uint8) {
+	for i, s := range specific {
+		t[s.t.seg] = append(t[s.t.seg], uint8(i))
+	}
+	return t
+}()
 
 // semanticField reports fields whose values the semantic rules check with more knowledge than the
 // profile's binding: the generic pass checks only their usage, lengths and formats.
@@ -293,7 +304,7 @@ type memoEntry struct {
 // clean.
 func (r *run) seenClean(sig checkSig, raw []byte) bool {
 	for _, e := range r.memo {
-		if e.sig == sig && bytes.Equal(r.data[e.sp.start:e.sp.end], raw) {
+		if int(e.sp.end-e.sp.start) == len(raw) && e.sig == sig && bytes.Equal(r.data[e.sp.start:e.sp.end], raw) {
 			return true
 		}
 	}
@@ -348,8 +359,10 @@ func (r *run) fieldClass(i int, def segRef, n int, sp span, fd *elemCheck, defau
 }
 
 // fieldClassOf is a field's class and data type (fieldClass), kept between the two loops of
-// elements over a segment's fields.
+// elements over a segment's fields for the fields the second one checks (x: the field's index in
+// the segment's spans, its number less one).
 type fieldClassOf struct {
+	x     int32
 	class uint8
 	dt    dtRef
 }
@@ -377,11 +390,22 @@ func (r *run) elements() {
 		// field's number, length and bytes, and the type of OBX-5 when the message chooses it.)
 		sk := append(segKey[:0], byte(def), r.d.Field, r.d.Component, r.d.Repetition, r.d.Escape, r.d.Subcomponent)
 		r.classes = r.classes[:0]
+		checks := fieldChecks[def]
 		for x, sp := range spans {
 			n := x + 1
+			if sp.start == sp.end {
+				// Empty (most fields of most segments): checked only when required, as
+				// fieldClass says, and never part of the key.
+				if x < len(checks) && checks[x].usage == uR && !(def == segMSH && (n <= 2 || n == 9 || n == 11 || n == 12)) {
+					r.classes = append(r.classes, fieldClassOf{int32(x), fcDirect, 0})
+				}
+				continue
+			}
 			fd := fieldCheck(def, n)
 			class, dt := r.fieldClass(i, def, n, sp, fd, defaultDelims)
-			r.classes = append(r.classes, fieldClassOf{uint8(class), dt})
+			if class != fcSkip {
+				r.classes = append(r.classes, fieldClassOf{int32(x), uint8(class), dt})
+			}
 			if class != fcShort && class != fcLong || sk == nil {
 				continue
 			}
@@ -396,13 +420,15 @@ func (r *run) elements() {
 		segClean := true // every remembered value of the segment found clean
 
 		// One pass over the segment's fields, then the required fields past its last one.
-		for x, sp := range spans {
-			n := x + 1
-			fd := fieldCheck(def, n)
-			class, dt := int(r.classes[x].class), r.classes[x].dt
-			if class == fcSkip || segHit && (class == fcShort || class == fcLong) {
+		for _, cl := range r.classes {
+			class, dt := int(cl.class), cl.dt
+			if segHit && (class == fcShort || class == fcLong) {
 				continue
 			}
+			x := int(cl.x)
+			sp := spans[x]
+			n := x + 1
+			fd := fieldCheck(def, n)
 			c.loc.Field, c.loc.Rep, c.loc.Component, c.loc.Sub = n, 0, 0, 0
 			raw := r.data[sp.start:sp.end]
 			switch class {
@@ -506,6 +532,7 @@ func (r *run) field(c *elemCtx, n int, raw []byte) {
 			reps++
 		}
 	}
+	single := reps == 1 // no repetition separator in raw
 	if reps > r.v.maxReps {
 		l := c.loc
 		l.Rep = 0
@@ -520,7 +547,11 @@ func (r *run) field(c *elemCtx, n int, raw []byte) {
 	reps = min(reps, maxReps)
 	for k := 1; k <= reps; k++ {
 		var rep []byte
-		rep, raw = cut(raw, d.Repetition)
+		if single {
+			rep, raw = raw, nil // no separator to look for: cut's answer
+		} else {
+			rep, raw = cut(raw, d.Repetition)
+		}
 		if len(rep) == 0 {
 			continue
 		}
@@ -557,6 +588,7 @@ func (r *run) value(c *elemCtx, el *elemDef, dt dtRef, vs vsRef, v []byte, depth
 	}
 	rest := v
 	last := lastRequired[dt]
+	defs := z22Datatypes[dt].comps[:len(checks)]
 	for k := 1; k <= len(checks); k++ {
 		if rest == nil && k > last {
 			break // nothing left to read and nothing left that is required
@@ -564,7 +596,7 @@ func (r *run) value(c *elemCtx, el *elemDef, dt dtRef, vs vsRef, v []byte, depth
 		var part []byte
 		part, rest = cut(rest, sep)
 		cc := &checks[k-1]
-		cd := &z22Datatypes[dt].comps[k-1]
+		cd := &defs[k-1]
 		// The location of the part; what is called below leaves c.loc as it found it, so only
 		// the number set here is put back.
 		saveComp, saveSub := c.loc.Component, c.loc.Sub

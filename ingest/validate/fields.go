@@ -83,7 +83,32 @@ func (r *run) comp(rep []byte, c int) []byte { return nth(rep, r.d.Component, c)
 
 // fcomp returns component c of the first repetition of field n of segment i (hl7:
 // Field(n).Component(c)).
-func (r *run) fcomp(i, n, c int) []byte { return r.comp(r.rep1(i, n), c) }
+func (r *run) fcomp(i, n, c int) []byte {
+	// One pass, up to the component or the end of the first repetition: the same piece as
+	// r.comp(r.rep1(i, n), c), without reading the rest of the field to cut the repetition out.
+	f := r.fld(i, n)
+	rs, cs := r.d.Repetition, r.d.Component
+	start := 0
+	for j, b := range f {
+		switch b {
+		case rs:
+			if c == 1 {
+				return f[start:j]
+			}
+			return nil
+		case cs:
+			if c == 1 {
+				return f[start:j]
+			}
+			c--
+			start = j + 1
+		}
+	}
+	if c == 1 {
+		return f[start:]
+	}
+	return nil
+}
 
 // comps splits a repetition into its first len(out) components, in one pass: out[k] is component
 // k+1 (hl7: Rep.Component(k+1)), nil when there is none. For the rules that read several

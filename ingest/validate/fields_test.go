@@ -50,6 +50,10 @@ func TestFieldAccessorsReadWhatHL7Reads(t *testing.T) {
 					if got := r.fcomp(i, n, c); !bytes.Equal(got, f.Component(c).Raw()) {
 						t.Fatalf("%s-%d.%d: %q, hl7 %q", s.Name(), n, c, got, f.Component(c).Raw())
 					}
+					// fcomp's one pass is the two steps it stands for, nil (no such piece) included.
+					if got, want := r.fcomp(i, n, c), r.comp(r.rep1(i, n), c); !bytes.Equal(got, want) || (got == nil) != (want == nil) {
+						t.Fatalf("%s-%d.%d: fcomp %q (nil %v), comp of rep1 %q (nil %v)", s.Name(), n, c, got, got == nil, want, want == nil)
+					}
 				}
 				rest := r.fld(i, n)
 				for k := 1; rest != nil; k++ {

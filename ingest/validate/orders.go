@@ -3,6 +3,7 @@ package validate
 import (
 	"bytes"
 
+	"github.com/vaxgate/vaxgate/ack"
 	"github.com/vaxgate/vaxgate/ingest/codes"
 )
 
@@ -531,11 +532,10 @@ func obsOf(code []byte) *obsDef {
 
 // visSet collects the VIS observations sharing one OBX-4 sub-ID.
 type visSet struct {
-	sub                            []byte
-	document, vaccineType          bool
-	published, presented           date
-	publishedSeg, presentedSeg     int
-	publishedValue, presentedValue []byte
+	sub                        []byte
+	document, vaccineType      bool
+	published, presented       date
+	publishedSeg, presentedSeg int
 }
 
 // observations checks the OBX segments of the group: sequence, sub-ID, status, value types and
@@ -583,20 +583,20 @@ func (r *run) observations(o *orderGroup) {
 		var vc [3][]byte
 		r.comps(val, vc[:])
 		v1, sys := vc[0], vc[2]
-		vloc := r.loc(i, 5, 0, 1)
+		vloc := func() ack.Location { return r.loc(i, 5, 0, 1) } // made only for a finding
 		if def.coded && len(v1) > 0 && !localSystem(sys) {
 			switch {
 			case def.vs > 0:
 				if !z22ValueSets[def.vs].has(v1) && !(def.loinc == loincFunding && string(sys) != "HL70064" && len(sys) > 0) {
-					r.report(ruleOBX5Value, i, vloc, args{value: quote(v1), detail: vsText(def.vs) + " for " + def.loinc + " (" + def.what + ")"})
+					r.report(ruleOBX5Value, i, vloc(), args{value: quote(v1), detail: vsText(def.vs) + " for " + def.loinc + " (" + def.what + ")"})
 				}
 			case def.loinc == loincVaccineType:
 				if r.v.tab.vaccine(v1) == nil {
-					r.report(ruleOBX5Value, i, vloc, args{value: quote(v1), detail: "the CDC CVX table for 30956-7 (VIS vaccine type)"})
+					r.report(ruleOBX5Value, i, vloc(), args{value: quote(v1), detail: "the CDC CVX table for 30956-7 (VIS vaccine type)"})
 				}
 			case def.loinc == loincVISDocument:
 				if _, ok := r.v.codes.VIS(string(v1)); !ok {
-					r.report(ruleVISDocumentUnknown, i, vloc, args{value: quote(v1)})
+					r.report(ruleVISDocumentUnknown, i, vloc(), args{value: quote(v1)})
 				}
 			}
 		}
@@ -627,9 +627,9 @@ func (r *run) observations(o *orderGroup) {
 				continue
 			}
 			if def.loinc == loincVISPublished {
-				s.published, s.publishedSeg, s.publishedValue = t.date, i, raw
+				s.published, s.publishedSeg = t.date, i
 			} else {
-				s.presented, s.presentedSeg, s.presentedValue = t.date, i, raw
+				s.presented, s.presentedSeg = t.date, i
 			}
 		}
 	}

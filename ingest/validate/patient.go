@@ -148,6 +148,11 @@ func isPlaceholderName(v []byte) bool {
 	if len(v) > len(up) {
 		return false
 	}
+	// A name that starts with a character no placeholder starts with (nearly every name) is
+	// none: an ASCII byte other than white space is where bytes.TrimSpace stops.
+	if len(v) > 0 && v[0] < 0x80 && !asciiSpace[v[0]] && !placeholderFirst[upperASCII(v[0])] {
+		return false
+	}
 	u := up[:0]
 	for _, c := range bytes.TrimSpace(v) {
 		if c >= 'a' && c <= 'z' {
@@ -161,6 +166,25 @@ func isPlaceholderName(v []byte) bool {
 		}
 	}
 	return false
+}
+
+// placeholderFirst says which bytes placeholderNames start with; asciiSpace which ASCII bytes
+// bytes.TrimSpace trims.
+var placeholderFirst, asciiSpace = func() (first, space [256]bool) {
+	for _, p := range placeholderNames {
+		first[p[0]] = true
+	}
+	for _, c := range []byte("\t\n\v\f\r ") {
+		space[c] = true
+	}
+	return first, space
+}()
+
+func upperASCII(c byte) byte {
+	if c >= 'a' && c <= 'z' {
+		return c - ('a' - 'A')
+	}
+	return c
 }
 
 // nameCharacters reports whether v has only what names have: letters (any script), spaces,
@@ -214,6 +238,14 @@ func (r *run) addresses(i, n int, complete bool) {
 	if len(f) == 0 || isNullBytes(f) {
 		return
 	}
+	what := ruleMemoAddress
+	if complete {
+		what = ruleMemoAddressComplete
+	}
+	if r.ruleClean(what, f) {
+		return // the same address was found clean in this message (the next of kin's is often the patient's)
+	}
+	defer r.rememberClean(what, i, n, r.reports)
 	rest := f
 	for k := 1; rest != nil; k++ {
 		if k > maxReps {
@@ -340,6 +372,10 @@ func (r *run) phones(i, n int) {
 	if len(f) == 0 || isNullBytes(f) {
 		return
 	}
+	if r.ruleClean(ruleMemoPhone, f) {
+		return // as for addresses
+	}
+	defer r.rememberClean(ruleMemoPhone, i, n, r.reports)
 	rest := f
 	for k := 1; rest != nil; k++ {
 		if k > maxReps {
@@ -428,4 +464,40 @@ func blank(v []byte, d hl7.Delimiters) bool {
 		}
 	}
 	return true
+}
+
+// The checks of addresses and telephone numbers depend on the field's bytes alone (and, for
+// addresses, on whether the address must be complete): a field that equals one found clean in the
+// same message is clean too, and is not checked again. The next of kin's address and telephone
+// number are often the patient's.
+const (
+	ruleMemoAddress uint8 = iota
+	ruleMemoAddressComplete
+	ruleMemoPhone
+)
+
+// ruleMemoEntry is a field found clean by the rule of kind what.
+type ruleMemoEntry struct {
+	what uint8
+	sp   span
+}
+
+// ruleClean reports whether a field with bytes f was found clean by the rule of kind what.
+func (r *run) ruleClean(what uint8, f []byte) bool {
+	for _, e := range r.ruleMemo {
+		if e.what == what && bytes.Equal(r.data[e.sp.start:e.sp.end], f) {
+			return true
+		}
+	}
+	return false
+}
+
+// rememberClean remembers field n of segment i as clean for the rule of kind what when nothing
+// was reported since r.reports was before (every problem counts, whatever its severity).
+func (r *run) rememberClean(what uint8, i, n, before int) {
+	if r.reports != before || len(r.ruleMemo) >= 8 {
+		return
+	}
+	info := &r.segs[i]
+	r.ruleMemo = append(r.ruleMemo, ruleMemoEntry{what, r.fields[int(info.f0)+n-1]})
 }

@@ -15,14 +15,15 @@ type run struct {
 	sev   []ack.Severity
 	today date
 
-	segs    []segInfo
-	fields  []span         // where the fields of the segments are (fields.go)
-	memo    []memoEntry    // fields of this message found clean by the elements pass (seenClean)
-	classes []fieldClassOf // the elements pass's classes of the fields of one segment
-	orders  []orderGroup
-	obx     []int // OBX segment indices of the order groups, each group's a contiguous run
-	items   []item
-	extra   map[string]int // occurrences of non-Z22 segment names; nil until one is met
+	segs     []segInfo
+	fields   []span          // where the fields of the segments are (fields.go)
+	memo     []memoEntry     // fields of this message found clean by the elements pass (seenClean)
+	ruleMemo []ruleMemoEntry // fields of this message found clean by the address and phone rules
+	classes  []fieldClassOf  // the elements pass's classes of the fields of one segment
+	orders   []orderGroup
+	obx      []int // OBX segment indices of the order groups, each group's a contiguous run
+	items    []item
+	extra    map[string]int // occurrences of non-Z22 segment names; nil until one is met
 
 	reports   int  // problems met, findings or not (see report)
 	dropped   int  // findings past the findings limit, not kept
@@ -46,6 +47,7 @@ func (r *run) reset(v *Validator, m *hl7.Message, sev []ack.Severity) {
 	}
 	r.fields = r.fields[:0]
 	r.memo = r.memo[:0]
+	r.ruleMemo = r.ruleMemo[:0]
 	r.orders = r.orders[:0]
 	r.obx = r.obx[:0]
 	r.items = r.items[:0]

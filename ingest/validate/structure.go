@@ -71,7 +71,7 @@ func (r *run) structure() {
 		r.indexFields(i, s)
 	}
 	r.groupSegments()
-	r.matchStructure()
+	r.structureOnce()
 	if counts[segPID] == 0 {
 		r.report(rulePIDMissing, -1, ack.Location{}, args{})
 	}
@@ -127,6 +127,36 @@ func (r *run) groupSegments() {
 				o.obxTo = len(r.obx)
 			}
 		}
+	}
+}
+
+// maxStructKey bounds the messages whose sequence of segments is remembered (structureOnce).
+const maxStructKey = 64
+
+// structureOnce is matchStructure, skipped when a message with the same sequence of segment
+// definitions was found in order: what matchStructure finds depends on that sequence alone, and
+// traffic repeats a few sequences (MSH PID PD1 NK1 ORC RXA RXR OBX...).
+func (r *run) structureOnce() {
+	if len(r.segs) > maxStructKey {
+		r.matchStructure()
+		return
+	}
+	var buf [maxStructKey]byte
+	key := buf[:0]
+	for i := range r.segs {
+		if r.segs[i].def < 0 {
+			r.matchStructure() // an unknown segment is a finding: never remembered
+			return
+		}
+		key = append(key, byte(r.segs[i].def))
+	}
+	if hasBytes(&r.v.clean.structs, key) {
+		return
+	}
+	before := r.reports
+	r.matchStructure()
+	if r.reports == before {
+		r.v.clean.structs.add(string(key))
 	}
 }
 

@@ -61,3 +61,42 @@ func TestStructureScenarios(t *testing.T) {
 		})
 	}
 }
+
+// TestStructureRemembered: a sequence of segments found in order is remembered and not walked
+// again; one out of order is never remembered, and gives its findings every time, also after
+// the in-order sequence was remembered.
+func TestStructureRemembered(t *testing.T) {
+	v := testValidator(t)
+	base := string(readFixture(t, "base.hl7"))
+	if fs := v.Validate(mustParse(t, []byte(base)), "SITE1"); len(fs) != 0 {
+		t.Fatalf("base fixture: %v", ruleIDs(fs))
+	}
+	if pub, pend := v.clean.structs.sizes(); pub+pend != 1 {
+		t.Fatalf("remembered sequences: %d published, %d pending, want 1", pub, pend)
+	}
+	// RXR before its RXA: out of order.
+	segs := strings.FieldsFunc(base, func(c rune) bool { return c == '\r' || c == '\n' })
+	for i := range segs {
+		if strings.HasPrefix(segs[i], "RXR|") {
+			segs[i-1], segs[i] = segs[i], segs[i-1]
+			break
+		}
+	}
+	swapped := strings.Join(segs, "\r") + "\r"
+	var first []string
+	for k := range 3 {
+		got := findingsOf(v.Validate(mustParse(t, []byte(swapped)), "SITE1"), ruleSegmentOrder.ID)
+		if len(got) == 0 {
+			t.Fatalf("validation %d: no %s finding for RXR before RXA", k+1, ruleSegmentOrder.ID)
+		}
+		if k == 0 {
+			first = got
+		} else if !slices.Equal(got, first) {
+			t.Fatalf("validation %d: %q, first %q", k+1, got, first)
+		}
+		v.Validate(mustParse(t, []byte(base)), "SITE1")
+	}
+	if pub, pend := v.clean.structs.sizes(); pub+pend != 1 {
+		t.Fatalf("remembered sequences: %d published, %d pending, want only the in-order one", pub, pend)
+	}
+}

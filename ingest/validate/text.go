@@ -2,6 +2,7 @@ package validate
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 
@@ -100,10 +101,16 @@ func (r *run) text() {
 	}
 	escs := uint64(esc) * swarOnes
 	for i := 0; i < len(data); {
-		// Eight bytes at a time while they are plain printable ASCII (nearly all of a message).
-		if i+8 <= len(data) && plainWord(binary.LittleEndian.Uint64(data[i:]), escs) {
-			i += 8
-			continue
+		// Eight bytes at a time while they are plain printable ASCII (nearly all of a message);
+		// in a word that is not, the bytes before the first that is not plain are skipped too
+		// (firstNotPlain), rather than tried again as the next word, byte after byte.
+		if i+8 <= len(data) {
+			bad := notPlain(binary.LittleEndian.Uint64(data[i:]), escs)
+			if bad == 0 {
+				i += 8
+				continue
+			}
+			i += firstNotPlain(bad)
 		}
 		b := data[i]
 		if b >= 0x20 && b < 0x7f && b != esc {
@@ -299,9 +306,18 @@ const swarOnes = 0x0101010101010101
 // plainWord reports whether the eight bytes of x are all printable ASCII (0x20..0x7e) other than
 // the escape character (escs: it in every byte). It may say no for a plain word, never yes for
 // another: the caller then looks at the bytes one by one.
-func plainWord(x, escs uint64) bool {
+func plainWord(x, escs uint64) bool { return notPlain(x, escs) == 0 }
+
+// notPlain is 0 exactly when plainWord(x, escs) says yes; otherwise its lowest set bit is the
+// high bit of the first byte of x (in memory order) that is not plain (firstNotPlain): each of
+// its tests may flag bytes after one it flags rightly (a borrow moves up), never one before.
+func notPlain(x, escs uint64) uint64 {
 	const high = 0x8080808080808080
 	hasZero := func(v uint64) uint64 { return (v - swarOnes) & ^v & high }
 	below := (x - 0x20*swarOnes) & ^x & high // a byte under 0x20 (exact when none is >= 0x80)
-	return x&high|below|hasZero(x^(0x7f*swarOnes))|hasZero(x^escs) == 0
+	return x&high | below | hasZero(x^(0x7f*swarOnes)) | hasZero(x^escs)
 }
+
+// firstNotPlain is the index of the first byte that is not plain in a word whose notPlain is
+// bad (not 0).
+func firstNotPlain(bad uint64) int { return bits.TrailingZeros64(bad) >> 3 }

@@ -238,3 +238,39 @@ func TestTruncateAndQuote(t *testing.T) {
 		t.Errorf("quote does not cut: %s", q)
 	}
 }
+
+// TestSameAddressAndPhoneInPIDAndNK1: the address and telephone rules skip a field equal to one
+// they found clean in the same message, never one they found a problem in: the next of kin's
+// address and number, when they are the patient's, give the patient's findings again, at their
+// own place, and a clean one gives none.
+func TestSameAddressAndPhoneInPIDAndNK1(t *testing.T) {
+	v := testValidator(t)
+	base := string(readFixture(t, "base.hl7"))
+	const addr, phone = "12 Main St^^Boston^MA^02118^USA^P", "^PRN^PH^^^617^5551212"
+	for _, c := range []struct {
+		name, addr, phone string
+		want              []string
+	}{
+		{"clean", addr, phone, nil},
+		{"bad zip", "12 Main St^^Boston^MA^0211^USA^P", phone, []string{
+			"W PID^1^11^1^5^0 g0 PID-11.5 (ZIP code) is '0211'; send 5 digits or ZIP+4 (12345-6789).",
+			"W NK1^1^4^1^5^0 g0 NK1-4.5 (ZIP code) is '0211'; send 5 digits or ZIP+4 (12345-6789).",
+		}},
+		{"bad phone", addr, "^PRN^PH^^^617^555121", []string{
+			"W PID^1^13^1^7^0 g0 PID-13.7 (telephone) is '^PRN^PH^^^617^555121'; send it as ^PRN^PH^^^area code^local number, e.g. ^PRN^PH^^^617^5551212.",
+			"W NK1^1^5^1^7^0 g0 NK1-5.7 (telephone) is '^PRN^PH^^^617^555121'; send it as ^PRN^PH^^^area code^local number, e.g. ^PRN^PH^^^617^5551212.",
+		}},
+	} {
+		msg := strings.ReplaceAll(strings.ReplaceAll(base, addr, c.addr), phone, c.phone)
+		fs := v.Validate(mustParse(t, []byte(msg)), "SITE1")
+		var got []string
+		for _, f := range fs {
+			if f.Rule == ruleAddressZip.ID || f.Rule == rulePhoneInvalid.ID {
+				got = append(got, fmtFinding(f))
+			}
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s: findings\n%s\nwant\n%s", c.name, strings.Join(got, "\n"), strings.Join(c.want, "\n"))
+		}
+	}
+}
