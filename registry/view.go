@@ -200,17 +200,21 @@ func BlockOf(env string, d *Demographics) (BlockKey, bool) {
 
 // dateOnly is t.Format(time.DateOnly), written directly for the years of four digits.
 func dateOnly(t time.Time) string {
-	y, m, d := t.Date()
-	if y < 0 || y > 9999 {
+	if y := t.Year(); y < 0 || y > 9999 {
 		return t.Format(time.DateOnly)
 	}
 	var buf [10]byte
-	b := appendDigits(buf[:0], y, 4)
+	return string(appendDateOnly(buf[:0], t))
+}
+
+// appendDateOnly appends dateOnly(t) to dst, for a year of four digits (0 to 9999).
+func appendDateOnly(dst []byte, t time.Time) []byte {
+	y, m, d := t.Date()
+	b := appendDigits(dst, y, 4)
 	b = append(b, '-')
 	b = appendDigits(b, int(m), 2)
 	b = append(b, '-')
-	b = appendDigits(b, d, 2)
-	return string(b)
+	return appendDigits(b, d, 2)
 }
 
 // Demographics are rec's identifying fields, normalised once for the batch.
