@@ -98,9 +98,9 @@ func (r *Registry) Apply(v *View, ids IDs, rec *ingest.Record, msgID int64) ([]a
 		if err != nil {
 			return nil, err
 		}
-		p = &Patient{ID: id, RegID: reg.ID, Key: key, New: true}
+		p = newPatient(msgID)
+		p.ID, p.RegID, p.Key, p.New = id, reg.ID, key, true
 		p.D, p.Protection = *d, pt.Protection
-		p.Reports = append(p.Reports, msgID)
 		v.putPatient(p)
 		v.writePatient(p)
 		if len(l.candidates) > 0 {
@@ -276,7 +276,7 @@ func (r *Registry) applyOrder(v *View, ids IDs, rec *ingest.Record, o *ingest.Or
 		v.writeVacc(cur)
 		return nil, nil
 	case cur != nil:
-		r.setFields(cur, rec, o, kind, *date, historical, doseKey, action)
+		r.setFields(cur, rec, o, kind, *date, historical, doseKey, action, nil)
 		cur.Deleted, cur.DeletedNow, cur.MergedInto = false, false, 0
 		cur.Reports = append(cur.Reports, ref)
 		v.setFiller(cur, filler)
@@ -286,10 +286,12 @@ func (r *Registry) applyOrder(v *View, ids IDs, rec *ingest.Record, o *ingest.Or
 		if err != nil {
 			return nil, err
 		}
-		cur = &Vaccination{ID: id, PatientID: p.ID, RegID: p.RegID, Env: rec.Env, Org: orgID, Filler: filler, New: true}
-		r.setFields(cur, rec, o, kind, *date, historical, doseKey, action)
-		cur.Reports = append(cur.Reports, ref)
-		v.addVacc(cur)
+		nv := &newVaccination{refs: [1]Ref{ref}}
+		cur = &nv.v
+		*cur = Vaccination{ID: id, PatientID: p.ID, RegID: p.RegID, Env: rec.Env, Org: orgID, Filler: filler, New: true}
+		r.setFields(cur, rec, o, kind, *date, historical, doseKey, action, &nv.exp)
+		cur.Reports = nv.refs[:1:1]
+		v.addVaccIn(cur, &nv.lists)
 		v.writeVacc(cur)
 		if conflict != 0 {
 			v.reviews = append(v.reviews, Review{Env: rec.Env, Kind: "order-number-conflict", RegID: p.RegID, PatientID: p.ID,
@@ -303,12 +305,41 @@ func (r *Registry) applyOrder(v *View, ids IDs, rec *ingest.Record, o *ingest.Or
 	return nil, nil
 }
 
-// setFields sets what a report says of a vaccination (its latest report wins).
-func (r *Registry) setFields(x *Vaccination, rec *ingest.Record, o *ingest.Order, kind string, date time.Time, historical bool, doseKey, action string) {
+// newPatient is a new Patient whose Reports are msgID, made in one allocation.
+func newPatient(msgID int64) *Patient {
+	np := &struct {
+		p       Patient
+		reports [1]int64
+	}{reports: [1]int64{msgID}}
+	np.p.Reports = np.reports[:1:1]
+	return &np.p
+}
+
+// newVaccination is a new Vaccination with room for its first report and its lot's expiration
+// date, made in one allocation.
+type newVaccination struct {
+	v     Vaccination
+	refs  [1]Ref
+	exp   time.Time
+	lists [2][1]*Vaccination // the view's lists of its patient and registry patient, when it is their first
+}
+
+// setFields sets what a report says of a vaccination (its latest report wins). exp, when not nil,
+// is where the lot's expiration date is kept (memory of a new vaccination that nothing else
+// references yet); nil, it gets an allocation of its own.
+func (r *Registry) setFields(x *Vaccination, rec *ingest.Record, o *ingest.Order, kind string, date time.Time, historical bool, doseKey, action string, exp *time.Time) {
 	x.SiteID = rec.Sender.SiteID
 	x.Kind, x.Code, x.CVX, x.NDC, x.Date, x.Historical = kind, vaccineCode(o), o.CVX, o.NDC, date, historical
 	x.InfoSource, x.Amount, x.Units, x.Lot = o.InfoSource.Code, o.Amount, o.Units.Code, firstLot(o)
-	x.LotExpiration = ParseDate(o.LotExpiration)
+	if t, ok := parseDate(o.LotExpiration); !ok {
+		x.LotExpiration = nil
+	} else if exp != nil {
+		*exp = t
+		x.LotExpiration = exp
+	} else {
+		own := t // declared here, so that only this case allocates
+		x.LotExpiration = &own
+	}
 	x.MVX, x.Route, x.BodySite, x.Completion = o.Manufacturer.Code, o.Route.Code, o.BodySite.Code, o.CompletionStatus
 	x.Action, x.RefusalReason, x.DoseKey = action, o.RefusalReason.Code, doseKey
 }
