@@ -3,7 +3,6 @@ package hl7
 import (
 	"bytes"
 	"encoding/binary"
-	"math/bits"
 	"strings"
 	"unicode/utf8"
 	"unsafe"
@@ -33,7 +32,6 @@ type Strings struct {
 	n     int   // len(m.data) then
 	s     string
 	plain bool // every byte of the message is ASCII and none is the escape character
-	text  bool // every byte is printable ASCII, CR, LF or tab (see PrintableText)
 }
 
 // MaxSharedCopy is the largest message whose values a Strings reads from one
@@ -46,9 +44,8 @@ func NewStrings(m *Message) Strings {
 	if m == nil || len(m.data) == 0 || len(m.data) > MaxSharedCopy {
 		return Strings{}
 	}
-	plain, text := plainMessage(m)
 	return Strings{m: m, base: unsafe.SliceData(m.data), n: len(m.data), s: string(m.data),
-		plain: plain, text: text}
+		plain: plainMessage(m)}
 }
 
 // NewStringsShared is NewStrings without the copy: the strings are read from m's bytes
@@ -61,27 +58,16 @@ func NewStringsShared(m *Message) Strings {
 	if m == nil || len(m.data) == 0 || len(m.data) > MaxSharedCopy {
 		return Strings{}
 	}
-	plain, text := plainMessage(m)
 	return Strings{m: m, base: unsafe.SliceData(m.data), n: len(m.data),
-		s: unsafe.String(unsafe.SliceData(m.data), len(m.data)), plain: plain, text: text}
-}
-
-// PrintableText reports whether t reads m as it is parsed now (t was made from m by NewStrings or
-// NewStringsShared, and m was not parsed again since) and every byte of m is printable ASCII
-// (0x20..0x7e), CR, LF or tab, with the escape character nowhere but in MSH-2, and there never
-// followed by 'X'. Such a message holds no control character, no byte outside ASCII and no escape
-// sequence: a validator that looks for them need not read it again.
-func (t *Strings) PrintableText(m *Message) bool {
-	return t.text && m != nil && m == t.m && len(m.data) == t.n && unsafe.SliceData(m.data) == t.base
+		s: unsafe.String(unsafe.SliceData(m.data), len(m.data)), plain: plainMessage(m)}
 }
 
 // plainMessage reports whether every value of m decodes to its own bytes: no escape character
 // apart from MSH-2 (the encoding characters, which hold it and are read literally), and bytes that
 // mean themselves in the message's character set: valid UTF-8 for UTF-8 (a value, cut out of
 // valid UTF-8 at ASCII delimiters, is valid UTF-8 too, so a fallback never applies), ASCII for a
-// code page. The fallback SetFallback may give the message later reads UTF-8 too. text reports
-// what PrintableText does; it is found in the same pass, and implies plain.
-func plainMessage(m *Message) (plain, text bool) {
+// code page. The fallback SetFallback may give the message later reads UTF-8 too.
+func plainMessage(m *Message) bool {
 	esc := m.delims.Escape
 	data := m.data
 	head, from := len(data), len(data)
@@ -94,69 +80,13 @@ func plainMessage(m *Message) (plain, text bool) {
 		}
 	}
 	a, b := data[:head], data[from:]
-	if printable(a, esc) && printable(b, esc) && printableHeader(data, head, from, esc) {
-		return true, true // ASCII without the escape character: plain in every character set
-	}
 	if bytes.IndexByte(a, esc) >= 0 || bytes.IndexByte(b, esc) >= 0 {
-		return false, false
+		return false
 	}
 	if m.Decoder().IsUTF8() {
-		return utf8.Valid(a) && utf8.Valid(b), false
+		return utf8.Valid(a) && utf8.Valid(b)
 	}
-	return ascii(a) && ascii(b), false
-}
-
-// printable reports whether every byte of b is printable ASCII (0x20..0x7e) other than esc, or
-// CR, LF or tab.
-func printable(b []byte, esc byte) bool {
-	const high = 0x8080808080808080
-	escs := uint64(esc) * swarOnes
-	hasZero := func(v uint64) uint64 { return (v - swarOnes) & ^v & high }
-	i := 0
-	for i+8 <= len(b) {
-		x := binary.LittleEndian.Uint64(b[i:])
-		// A flag (a byte under 0x20, 0x7f, esc, or one at or above 0x80) is exact for the first
-		// byte it flags (a borrow moves up only): that byte is tested alone, and the words go on
-		// after it.
-		bad := x&high | (x-0x20*swarOnes)&^x&high | hasZero(x^(0x7f*swarOnes)) | hasZero(x^escs)
-		if bad == 0 {
-			i += 8
-			continue
-		}
-		i += bits.TrailingZeros64(bad) >> 3
-		if !printableByte(b[i], esc) {
-			return false
-		}
-		i++
-	}
-	for _, c := range b[i:] {
-		if !printableByte(c, esc) {
-			return false
-		}
-	}
-	return true
-}
-
-func printableByte(c, esc byte) bool {
-	return c >= 0x20 && c < 0x7f && c != esc || c == '\r' || c == '\n' || c == '\t'
-}
-
-// printableHeader reports whether MSH-2, data[head:from], is printable text in which the escape
-// character is never followed by 'X' (which would begin a hex escape sequence).
-func printableHeader(data []byte, head, from int, esc byte) bool {
-	for i := head; i < from; i++ {
-		c := data[i]
-		if c == esc {
-			if i+1 < len(data) && data[i+1] == 'X' {
-				return false
-			}
-			continue
-		}
-		if !printableByte(c, esc) {
-			return false
-		}
-	}
-	return true
+	return ascii(a) && ascii(b)
 }
 
 // ascii reports whether b is all ASCII.

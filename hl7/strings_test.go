@@ -242,28 +242,6 @@ func TestStringsShareOneCopy(t *testing.T) {
 			t.Errorf("%q: plain %v, want %v", raw, got, want)
 		}
 	}
-	// PrintableText: printable ASCII, CR, LF and tab only, the escape character in MSH-2 alone and
-	// never before an 'X' there; it implies plain, and is false for Strings of another message.
-	for raw, want := range map[string]bool{
-		"MSH|^~\\&|APP|FAC\rPID|1||MRN^^^A^MR||DOE^JANE\r\n":          true,
-		"MSH|^~\\&|APP|FAC\rPID|1||MRN^^^A^MR||DOE^JANE\tX0123456789": true,
-		"MSH|^~\\&|APP|FAC\rPID|1||MRN^^^A^MR||DOE^JA\x01NE":          false,
-		"MSH|^~\\&|APP|FAC\rPID|1||MRN^^^A^MR||DOE^JANE\x7f":          false,
-		"MSH|^~\\&|APP|FAC\rPID|1||M\xc3\xbcller":                     false,
-		"MSH|^~\\&|APP|F\\T\\C\rPID|1":                                false,
-	} {
-		pm, err := Parse([]byte(raw))
-		if err != nil {
-			t.Fatal(err)
-		}
-		st := NewStringsShared(pm)
-		if got := st.PrintableText(pm); got != want || got && !st.plain {
-			t.Errorf("%q: PrintableText %v (plain %v), want %v", raw, got, st.plain, want)
-		}
-		if other := NewStrings(m); other.PrintableText(pm) {
-			t.Errorf("%q: PrintableText of another message's Strings", raw)
-		}
-	}
 	// Parsed again (from other bytes), the Message is not read from the old copy.
 	st = NewStrings(m)
 	if err := m.Parse([]byte("MSH|^~\\&|OTHER\r")); err != nil {

@@ -74,13 +74,6 @@ type Committer interface {
 	Commit(rec *Record) Pending
 }
 
-// stringsValidator is a Validator that can be given the message's shared strings, so as not to
-// read again what making them found (validate.Validator.ValidateStrings); its findings are those
-// of Validate.
-type stringsValidator interface {
-	ValidateStrings(m *hl7.Message, site string, st hl7.Strings) []ack.Finding
-}
-
 // Validator checks a parsed VXU and returns its findings (ingest/validate implements it).
 type Validator interface {
 	Validate(m *hl7.Message, site string) []ack.Finding
@@ -459,9 +452,7 @@ func (p *Pipeline) prepareInto(pr *prepared, env Envelope) (*Record, ack.Header)
 	}
 
 	var findings []ack.Finding
-	if sv, ok := p.o.Validator.(stringsValidator); ok {
-		findings = sv.ValidateStrings(m, env.Sender.SiteCode, st) // the bytes st already read are not read again
-	} else if p.o.Validator != nil {
+	if p.o.Validator != nil {
 		findings = p.o.Validator.Validate(m, env.Sender.SiteCode)
 	}
 	v := decodeWith(m, resolverOf(p.o.Validator), st)

@@ -87,13 +87,7 @@ type textState struct {
 	lastSeg, lastField int // the field last reported (findings are per field)
 }
 
-// text is the text pass (above). printable says the message is known to be printable ASCII, CR, LF and tab only, with no escape
-// sequence (hl7.Strings.PrintableText): none of its bytes is then looked at again.
-func (r *run) text(printable bool) {
-	if printable {
-		r.storedLengths()
-		return
-	}
+func (r *run) text() {
 	data := r.m.Bytes()
 	dec := r.m.Decoder()
 	utf := dec.IsUTF8()

@@ -234,18 +234,6 @@ func (v *Validator) severities(site string) []ack.Severity {
 // what is read from m afterwards (ingest.Decode, the ACK) reads undeclared Latin-1 as the
 // findings describe it. It costs time in proportion to the size of m, whatever m holds.
 func (v *Validator) Validate(m *hl7.Message, site string) []ack.Finding {
-	return v.validate(m, site, false)
-}
-
-// ValidateStrings is Validate for a message whose strings st the caller made (hl7.NewStrings or
-// NewStringsShared): when st already found every byte of m printable ASCII (hl7.Strings.
-// PrintableText), the text pass does not read m again for what it cannot hold. The findings are
-// those Validate returns.
-func (v *Validator) ValidateStrings(m *hl7.Message, site string, st hl7.Strings) []ack.Finding {
-	return v.validate(m, site, st.PrintableText(m))
-}
-
-func (v *Validator) validate(m *hl7.Message, site string, printable bool) []ack.Finding {
 	if m == nil || m.NumSegments() == 0 {
 		return nil
 	}
@@ -258,7 +246,7 @@ func (v *Validator) validate(m *hl7.Message, site string, printable bool) []ack.
 		r.truncated = true
 	} else {
 		r.structure()
-		r.text(printable)
+		r.text()
 		r.elements()
 		r.header()
 		r.patient()
