@@ -33,68 +33,22 @@ func DemographicsOf(pt *ingest.Patient) Demographics {
 	name := pt.LegalName()
 	addr := primaryAddress(pt.Addresses)
 	birth := ParseDate(pt.BirthDate)
-	var k matchKeys
-	k.make(name.Family, name.Given, pt.MotherMaiden.Family, addr.Street, birth)
+	day := ""
+	if birth != nil {
+		day = dateOnly(*birth)
+	}
 	return Demographics{
-		birthDay:    k.out[4],
+		birthDay:    day,
 		birthDayOf:  birth,
 		Name:        name,
 		Birth:       birth,
 		Sex:         pt.Sex,
 		Mother:      pt.MotherMaiden.Family,
 		Zip:         addr.Zip,
-		MatchFamily: k.out[0],
-		MatchGiven:  k.out[1],
-		MatchMother: k.out[2],
-		MatchStreet: k.out[3],
-	}
-}
-
-// matchKeys are MatchName of a family, a given and a mother's name, MatchStreet of a street and
-// dateOnly of a birth date (out, in that order); those built from ASCII are built into one
-// buffer and made one string, one allocation for all rather than one each.
-type matchKeys struct {
-	out [5]string
-	at  [5][2]int // where out[k] is in the buffer; at[k][0] < 0 when it is not
-}
-
-func (k *matchKeys) make(family, given, mother, street string, birth *time.Time) {
-	var buf [256]byte
-	b := buf[:0]
-	for i, s := range [3]string{family, given, mother} {
-		switch {
-		case !isASCII(s):
-			k.out[i], k.at[i][0] = MatchName(s), -1
-		case lowerLetters(s):
-			k.out[i], k.at[i][0] = s, -1 // as MatchName: nothing to build
-		default:
-			from := len(b)
-			b = appendMatchASCII(b, s)
-			k.at[i] = [2]int{from, len(b)}
-		}
-	}
-	if isASCII(street) {
-		from := len(b)
-		b = appendMatchStreetASCII(b, street)
-		k.at[3] = [2]int{from, len(b)}
-	} else {
-		k.out[3], k.at[3][0] = matchStreetNFD(street), -1
-	}
-	k.at[4][0] = -1 // no birth date: ""
-	if birth != nil {
-		if y := birth.Year(); y < 0 || y > 9999 {
-			k.out[4] = dateOnly(*birth)
-		} else {
-			from := len(b)
-			b = appendDateOnly(b, *birth)
-			k.at[4] = [2]int{from, len(b)}
-		}
-	}
-	all := string(b)
-	for i := range k.out {
-		if k.at[i][0] >= 0 {
-			k.out[i] = all[k.at[i][0]:k.at[i][1]]
-		}
+		MatchFamily: MatchName(name.Family),
+		MatchGiven:  MatchName(name.Given),
+		MatchMother: MatchName(pt.MotherMaiden.Family),
+		MatchStreet: MatchStreet(addr.Street),
 	}
 }
 
@@ -266,20 +220,13 @@ func zip5Any(z string) string {
 // matchStreetASCII is MatchStreet of an ASCII s (NFD leaves it as it is; its letters and digits are
 // A-Z, a-z and 0-9), built in one buffer.
 func matchStreetASCII(s string) string {
-	var buf [96]byte
-	return string(appendMatchStreetASCII(buf[:0], s))
-}
-
-// appendMatchStreetASCII appends matchStreetASCII(s) to dst.
-func appendMatchStreetASCII(dst []byte, s string) []byte {
-	var wbuf [96]byte
-	out, w := dst, wbuf[:0]
-	start := len(dst)
+	var buf, wbuf [96]byte
+	out, w := buf[:0], wbuf[:0]
 	flush := func() {
 		if len(w) == 0 {
 			return
 		}
-		if len(out) > start {
+		if len(out) > 0 {
 			out = append(out, ' ')
 		}
 		if a, ok := streetWords[string(w)]; ok {
@@ -300,7 +247,7 @@ func appendMatchStreetASCII(dst []byte, s string) []byte {
 		}
 	}
 	flush()
-	return out
+	return string(out)
 }
 
 // leadingDigits counts the ASCII digits s starts with.

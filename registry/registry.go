@@ -291,7 +291,7 @@ func (r *Registry) applyOrder(v *View, ids IDs, rec *ingest.Record, o *ingest.Or
 		*cur = Vaccination{ID: id, PatientID: p.ID, RegID: p.RegID, Env: rec.Env, Org: orgID, Filler: filler, New: true}
 		r.setFields(cur, rec, o, kind, *date, historical, doseKey, action, &nv.exp)
 		cur.Reports = nv.refs[:1:1]
-		v.addVaccIn(cur, &nv.lists)
+		v.addVacc(cur)
 		v.writeVacc(cur)
 		if conflict != 0 {
 			v.reviews = append(v.reviews, Review{Env: rec.Env, Kind: "order-number-conflict", RegID: p.RegID, PatientID: p.ID,
@@ -318,10 +318,9 @@ func newPatient(msgID int64) *Patient {
 // newVaccination is a new Vaccination with room for its first report and its lot's expiration
 // date, made in one allocation.
 type newVaccination struct {
-	v     Vaccination
-	refs  [1]Ref
-	exp   time.Time
-	lists [2][1]*Vaccination // the view's lists of its patient and registry patient, when it is their first
+	v    Vaccination
+	refs [1]Ref
+	exp  time.Time
 }
 
 // setFields sets what a report says of a vaccination (its latest report wins). exp, when not nil,

@@ -200,21 +200,17 @@ func BlockOf(env string, d *Demographics) (BlockKey, bool) {
 
 // dateOnly is t.Format(time.DateOnly), written directly for the years of four digits.
 func dateOnly(t time.Time) string {
-	if y := t.Year(); y < 0 || y > 9999 {
+	y, m, d := t.Date()
+	if y < 0 || y > 9999 {
 		return t.Format(time.DateOnly)
 	}
 	var buf [10]byte
-	return string(appendDateOnly(buf[:0], t))
-}
-
-// appendDateOnly appends dateOnly(t) to dst, for a year of four digits (0 to 9999).
-func appendDateOnly(dst []byte, t time.Time) []byte {
-	y, m, d := t.Date()
-	b := appendDigits(dst, y, 4)
+	b := appendDigits(buf[:0], y, 4)
 	b = append(b, '-')
 	b = appendDigits(b, int(m), 2)
 	b = append(b, '-')
-	return appendDigits(b, d, 2)
+	b = appendDigits(b, d, 2)
+	return string(b)
 }
 
 // Demographics are rec's identifying fields, normalised once for the batch.
@@ -308,27 +304,13 @@ func (v *View) candidates(env string, d *Demographics) []*Patient {
 	return out
 }
 
-func (v *View) addVacc(x *Vaccination) { v.addVaccIn(x, nil) }
-
-// addVaccIn is addVacc; first, when not nil, is room (memory nothing else references) for the
-// view's list of x's patient, and of its registry patient, when x is the first of that list.
-func (v *View) addVaccIn(x *Vaccination, first *[2][1]*Vaccination) {
+func (v *View) addVacc(x *Vaccination) {
 	v.seen[x.ID] = true
-	v.vaccs[x.PatientID] = appendIn(v.vaccs[x.PatientID], x, first, 0)
-	v.byReg[x.RegID] = appendIn(v.byReg[x.RegID], x, first, 1)
+	v.vaccs[x.PatientID] = append(v.vaccs[x.PatientID], x)
+	v.byReg[x.RegID] = append(v.byReg[x.RegID], x)
 	if x.Filler != "" {
 		v.fillers[FillerKey{Env: x.Env, Org: x.Org, Filler: x.Filler}] = x
 	}
-}
-
-// appendIn is append(s, x), into first[i] when s has no room at all (as append would allocate
-// an array of one) and first is not nil.
-func appendIn(s []*Vaccination, x *Vaccination, first *[2][1]*Vaccination, i int) []*Vaccination {
-	if cap(s) == 0 && first != nil {
-		first[i][0] = x
-		return first[i][:1:1]
-	}
-	return append(s, x)
 }
 
 // byOrderNumber is the vaccination the sender numbered filler, nil when there is none.
