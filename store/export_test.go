@@ -173,13 +173,14 @@ func LookUpPatients(ctx context.Context, conn *pgx.Conn, recs []*ingest.Record) 
 	if err := registerRowTypes(ctx, conn); err != nil {
 		return nil, err
 	}
-	ids, blocks, _ := lookupKeys(registry.NewViewFor(len(recs)), recs)
+	v := registry.NewViewFor(len(recs))
+	ids, blocks, _ := lookupKeys(v, recs)
 	rows, err := conn.Query(ctx, prefetchPatients, &ids, &blocks)
 	if err != nil {
 		return nil, err
 	}
 	var regs []int64
-	err = readViewPatients(registry.NewViewFor(len(recs)), rows, func(p *registry.Patient, _ bool) {
+	err = readViewPatients(v, rows, func(p *registry.Patient, _ bool) {
 		regs = append(regs, p.RegID)
 	})
 	rows.Close()

@@ -10,8 +10,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/vaxgate/vaxgate/ack"
-	"github.com/vaxgate/vaxgate/hl7"
 	"github.com/vaxgate/vaxgate/ingest"
 	"github.com/vaxgate/vaxgate/store"
 	"github.com/vaxgate/vaxgate/store/storetest"
@@ -25,16 +23,7 @@ func personRecord(t *testing.T, s *ingest.Sender, control, mrn, family, given, b
 		"PID|1||" + mrn + "^^^EHR^MR||" + family + "^" + given + "||" + birth + "|F\r" +
 		"ORC|RE||O-" + control + "^EHR\r" +
 		"RXA|0|1|20261101||08^HepB^CVX|0.5|mL^mL^UCUM||00^New^NIP001|||||||L1||MSD^Merck^MVX|||CP|A\r")
-	m, err := hl7.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := ack.HeaderOf(m)
-	return &ingest.Record{
-		Transport: ingest.TransportMLLP, Sender: s, Env: "P", ControlID: control, Facility: "X68",
-		MessageType: "VXU^V04", ReceivedAt: time.Now(), Raw: raw, ACK: ack.NewBuilder([]string{"vaxgate"}, nil, ack.DefaultPolicy).Build(h, ack.AA, nil),
-		ACKCode: ack.AA, ResendKey: true, Digest: ingest.ContentDigest(m), VXU: ingest.Decode(m),
-	}
+	return acceptedRecord(t, s, raw)
 }
 
 // TestLookUpLocksRegistryPatientsInOneOrder: the look-up a batch begins with locks the registry

@@ -24,22 +24,27 @@ func records(t testing.TB, s *ingest.Sender, n int) []*ingest.Record {
 func recordsAbout(t testing.TB, s *ingest.Sender, n, patients int, seed uint64) []*ingest.Record {
 	t.Helper()
 	gen := vxugen.New(vxugen.Options{Seed: seed, ControlIDs: "W", Patients: patients, Now: time.Now()})
-	b := ack.NewBuilder([]string{"vaxgate"}, nil, ack.DefaultPolicy)
 	var out []*ingest.Record
 	for i := 0; i < n; i++ {
-		raw := gen.Next()
-		m, err := hl7.Parse(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h := ack.HeaderOf(m)
-		out = append(out, &ingest.Record{
-			Transport: ingest.TransportMLLP, Sender: s, Env: "P", ControlID: h.ControlID, Facility: "X68",
-			MessageType: "VXU^V04", ReceivedAt: time.Now(), Raw: raw, ACK: b.Build(h, ack.AA, nil), ACKCode: ack.AA,
-			ResendKey: true, Digest: ingest.ContentDigest(m), VXU: ingest.Decode(m),
-		})
+		out = append(out, acceptedRecord(t, s, gen.Next()))
 	}
 	return out
+}
+
+// acceptedRecord is the record the pipeline makes of raw from s when it accepts it (AA).
+func acceptedRecord(t testing.TB, s *ingest.Sender, raw []byte) *ingest.Record {
+	t.Helper()
+	m, err := hl7.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := ack.HeaderOf(m)
+	return &ingest.Record{
+		Transport: ingest.TransportMLLP, Sender: s, Env: "P", ControlID: h.ControlID, Facility: "X68",
+		MessageType: "VXU^V04", ReceivedAt: time.Now(), Raw: raw,
+		ACK: ack.NewBuilder([]string{"vaxgate"}, nil, ack.DefaultPolicy).Build(h, ack.AA, nil), ACKCode: ack.AA,
+		ResendKey: true, Digest: ingest.ContentDigest(m), VXU: ingest.Decode(m),
+	}
 }
 
 // TestBadRecordSparesItsBatch: a record that fails inside a group commit is answered with an error,
