@@ -51,8 +51,8 @@ func TestRegistryBatchEqualsSequential(t *testing.T) {
 	has("rejected message", func(r string) bool { return strings.HasPrefix(r, "message ") && strings.Contains(r, "AR|f|") })
 	has("sharing change", func(r string) bool { return strings.HasPrefix(r, "sharing ") && strings.Contains(r, " U|Y|") })
 	has("update (RXA-21 U)", func(r string) bool { return strings.HasPrefix(r, "vaccination ") && strings.Contains(r, "|U|") })
-	has("control ID reused for another message (205)", func(r string) bool { return strings.HasPrefix(r, "message ") && strings.Contains(r, `"code": 205`) })
-	has("deletion of an unknown vaccination (204)", func(r string) bool { return strings.HasPrefix(r, "message ") && strings.Contains(r, `"code": 204`) })
+	has("control ID reused for another message (205)", func(r string) bool { return strings.HasPrefix(r, "message ") && strings.Contains(r, `"code":205`) })
+	has("deletion of an unknown vaccination (204)", func(r string) bool { return strings.HasPrefix(r, "message ") && strings.Contains(r, `"code":204`) })
 	a, b := strings.Join(seq, "\n"), strings.Join(one, "\n")
 	if a == b {
 		return

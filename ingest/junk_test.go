@@ -56,14 +56,14 @@ func TestJunkMessageACKIsBounded(t *testing.T) {
 		t.Errorf("ACK of %d bytes", len(raw))
 	}
 	var listed, archivedMore, compact int
-	if err := e.db.Pool.QueryRow(context.Background(), `SELECT jsonb_array_length(findings), more_findings_count, length(more_findings)
+	if err := e.db.Pool.QueryRow(context.Background(), `SELECT json_array_length(findings), more_findings_count, length(more_findings)
 		FROM messages WHERE control_id = 'JUNK-1'`).Scan(&listed, &archivedMore, &compact); err != nil {
 		t.Fatal(err)
 	}
 	if listed != ack.DefaultMaxERR || archivedMore != more {
 		t.Errorf("archive: %d listed + %d more, want %d + %d", listed, archivedMore, ack.DefaultMaxERR, more)
 	}
-	t.Logf("archive: %d findings in jsonb, %d in %d compact bytes", listed, archivedMore, compact)
+	t.Logf("archive: %d findings in json, %d in %d compact bytes", listed, archivedMore, compact)
 	// Past limits.max_findings the message is rejected (AR): nothing of it is final, so sending it
 	// again is processed again, and answered with an ACK as bounded as the first.
 	if code := a.Get("MSA-1"); code != "AR" {

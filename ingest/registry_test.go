@@ -1370,7 +1370,7 @@ func TestRegistryUnknownKey(t *testing.T) {
 				Scan(&storedACK, &code, &findings); err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(storedACK, first) || code != ack.AE || !strings.Contains(findings, `"code": 204`) {
+			if !bytes.Equal(storedACK, first) || code != ack.AE || !strings.Contains(findings, `"code":204`) {
 				t.Errorf("archive: ACK equal %v, code %s, findings %s", bytes.Equal(storedACK, first), code, findings)
 			}
 			if _, again := a.send(t, msg); !bytes.Equal(first, again) {

@@ -319,7 +319,7 @@ func (w *world) archive(site *admin.Site, env, ctl string, at time.Time, code, f
 	}
 	_, err := w.db.Pool.Exec(context.Background(), `INSERT INTO messages (env, site_id, transport, control_id, sending_facility,
 		message_type, received_at, raw, ack, ack_code, findings, resend_key) VALUES ($1, $2, 'mllp', $3, $4, 'VXU^V04^VXU_V04', $5, $6,
-		'ack'::bytea, $7, $8::jsonb, true)`, env, site.ID, ctl, site.Facilities[0], at, raw, code, findings)
+		'ack'::bytea, $7, $8::json, true)`, env, site.ID, ctl, site.Facilities[0], at, raw, code, findings)
 	w.must(err)
 }
 

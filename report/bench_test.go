@@ -88,7 +88,7 @@ func setUpBench(b *testing.B) *benchData {
 						CASE WHEN g % 50 = 0 THEN 'AR' WHEN g % 10 = 0 THEN 'AE' ELSE 'AA' END,
 						CASE WHEN g % 50 = 0 THEN '[{"rule":"msh-11-processing-id","code":202,"severity":"E","text":"Processing ID"}]'
 						     WHEN g % 10 = 0 THEN '[{"rule":"rxa-15-missing","code":101,"severity":"W","text":"lot"},{"rule":"vis-missing","code":101,"severity":"W","text":"VIS"}]'
-						     ELSE '[{"rule":"pd1-12-recorded","code":0,"severity":"I","text":"PD1-12"}]' END::jsonb,
+						     ELSE '[{"rule":"pd1-12-recorded","code":0,"severity":"I","text":"PD1-12"}]' END::json,
 						g % 50 <> 0
 					FROM generate_series(1, $4::int) g JOIN bench_raw r ON r.i = g % 500`, site, env, prefix, n)
 				return err

@@ -89,7 +89,7 @@ func (f *fixture) archive(t *testing.T, site int64, env, ctl string, at time.Tim
 	var id int64
 	err := f.db.Pool.QueryRow(context.Background(), `
 		INSERT INTO messages (env, site_id, transport, control_id, received_at, raw, ack, ack_code, findings, resend_key)
-		VALUES ($1, $2, 'mllp', $3, $4, $5, 'ack'::bytea, $6, $7::jsonb, $8) RETURNING id`,
+		VALUES ($1, $2, 'mllp', $3, $4, $5, 'ack'::bytea, $6, $7::json, $8) RETURNING id`,
 		envArg, site, ctl, at, raw, code, findings, resendKey).Scan(&id)
 	if err != nil {
 		t.Fatal(err)

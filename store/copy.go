@@ -53,7 +53,7 @@ const messageColumns = `id, env, site_id, credential_id, transport, control_id, 
 // insertMessages inserts archive rows sent as an array of batch_message rows (addMessages).
 const insertMessages = `INSERT INTO messages (` + messageColumns + `)
 	SELECT u.id, u.env, u.site, u.cred, u.transport, u.control, u.facility, u.mtype, u.received, u.raw, u.ack, u.code,
-		u.findings::jsonb, u.resend_key, u.digest, u.more, u.more_count, u.charset, u.readable, u.errs, u.warns, u.keys,
+		u.findings::json, u.resend_key, u.digest, u.more, u.more_count, u.charset, u.readable, u.errs, u.warns, u.keys,
 		u.adm, u.hist, u.ref, u.imm, u.lot, u.mvx, u.fund, u.vis, u.race, u.eth, u.addr, u.lag1, u.lag7, u.lag30, u.late,
 		u.lag_days
 	FROM unnest($1::batch_message[]) AS u`

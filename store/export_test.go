@@ -47,14 +47,21 @@ func ArchiveCopy(ctx context.Context, tx pgx.Tx, firstID int64, n int, site int6
 	return copyMessages(ctx, &pipeTx{Tx: tx}, benchArchiveRows(firstID, n, site, raw, content))
 }
 
+// benchFindings are the findings of a typical message of make bench's traffic (two of severity
+// I, 356 bytes), as the writer writes them (appendFindingsJSON).
+const benchFindings = `[{"rule":"length-exceeded","location":"ORC[1]-3.0.0","code":102,"severity":"I","app":4,` +
+	`"text":"ORC-3 (Filler Order Number) is 26 characters long; Z22 allows 22. The registry may truncate it.","group":1},` +
+	`{"rule":"pd1-12-recorded","location":"PD1[1]-12.0.0","code":0,"severity":"I","app":8,` +
+	`"text":"PD1-12 was recorded; data sharing is managed in the registry."}]`
+
 func benchArchiveRows(firstID int64, n int, site int64, raw []byte, content *report.Content) []archiveRow {
 	rows := make([]archiveRow, n)
 	env, now := "P", time.Now()
 	for i := range rows {
 		id := firstID + int64(i)
 		rows[i] = archiveRow{id: id, env: &env, site: &site, transport: "mllp", control: "C-" + strconv.FormatInt(id, 10),
-			received: now, raw: raw, ack: []byte("MSH|^~\\&|ACK\rMSA|AA\r"), code: "AA", findings: "[]", resendKey: true,
-			keys: []string{"I:pd1-12-recorded"}, content: content}
+			received: now, raw: raw, ack: []byte("MSH|^~\\&|ACK\rMSA|AA\r"), code: "AA", findings: benchFindings, resendKey: true,
+			keys: []string{"I:length-exceeded", "I:pd1-12-recorded"}, content: content}
 	}
 	return rows
 }

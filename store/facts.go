@@ -66,7 +66,7 @@ func findingKeysOf(fs []ack.Finding) []string {
 }
 
 // archivedFindingKeys returns the finding keys of an archive row's findings: those its ACK listed
-// (messages.findings, jsonb) and the others (messages.more_findings, see archivedFindings).
+// (messages.findings, json) and the others (messages.more_findings, see archivedFindings).
 func archivedFindingKeys(listed, more []byte) ([]string, error) {
 	var fs []ack.Finding
 	var js []struct {

@@ -15,12 +15,12 @@ import (
 )
 
 // archivedFindings is how a message's findings are archived: those its ACK lists (at most
-// ack.DefaultMaxERR, errors first) as jsonb in messages.findings, queryable as before, and the
+// ack.DefaultMaxERR, errors first) as json in messages.findings, queryable as before, and the
 // rest, when there are more, compactly in messages.more_findings (encodeFindings). A message of
 // 120,000 junk segments is thus archived with every finding in a few hundred kilobytes instead of
-// tens of megabytes of jsonb, and building that row does not cost a copy per finding in JSON.
+// tens of megabytes of JSON, and building that row does not cost a copy per finding in JSON.
 type archivedFindings struct {
-	listed    []byte // jsonb
+	listed    []byte // json
 	more      []byte // nil when the ACK lists them all
 	moreCount int
 }

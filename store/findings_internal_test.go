@@ -59,7 +59,7 @@ func TestArchiveFindingsCompact(t *testing.T) {
 		t.Errorf("last finding %+v, want %+v", rest[len(rest)-1], fs[len(fs)-1])
 	}
 	old, _ := json.Marshal(findingsJSON(fs))
-	t.Logf("120,000 findings: %d bytes archived (jsonb %d + compact %d); one JSON object each: %d bytes",
+	t.Logf("120,000 findings: %d bytes archived (json %d + compact %d); one JSON object each: %d bytes",
 		len(a.listed)+len(a.more), len(a.listed), len(a.more), len(old))
 	if len(a.listed)+len(a.more) > len(old)/20 {
 		t.Errorf("archive %d bytes, not compact next to %d", len(a.listed)+len(a.more), len(old))

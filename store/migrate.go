@@ -99,6 +99,10 @@ func (db *DB) Migrate(ctx context.Context) error {
 	}
 	if to != from {
 		db.log.Info("store: schema migrated", zap.Int32("from", from), zap.Int32("to", to), zap.Duration("elapsed", time.Since(t0)))
+		// The pool's connections may hold statements prepared against the old schema (pgx keeps
+		// them per connection, and PostgreSQL refuses to run a kept plan whose result columns
+		// changed type): they are closed, and new ones opened as they are needed.
+		db.Pool.Reset()
 	}
 	return nil
 }

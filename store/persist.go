@@ -26,7 +26,7 @@ type archiveRow struct {
 	received                            time.Time
 	raw, ack                            []byte
 	code                                string
-	findings                            string // jsonb
+	findings                            string // json
 	resendKey                           bool
 	digest, more                        []byte
 	moreCount                           int32

@@ -114,7 +114,7 @@ func (db *DB) SiteIntake(ctx context.Context, siteID int64, since time.Time, top
 	rows, err = db.Pool.Query(ctx, `
 		WITH m AS (`+siteMessagesSince+`), f AS (
 			SELECT m.id, m.control_id, x->>'rule' AS rule, x->>'severity' AS severity, x->>'text' AS text
-			FROM m, jsonb_array_elements(m.findings) x
+			FROM m, json_array_elements(m.findings) x
 			WHERE x->>'rule' <> ''
 		), ranked AS (
 			SELECT rule, severity, count(*) AS n,
@@ -138,7 +138,7 @@ func (db *DB) SiteIntake(ctx context.Context, siteID int64, since time.Time, top
 
 	rows, err = db.Pool.Query(ctx, `
 		SELECT id, received_at, coalesce(env, ''), transport, control_id, sending_facility, message_type,
-		       ack_code, jsonb_array_length(findings)
+		       ack_code, json_array_length(findings)
 		FROM (
 			(SELECT * FROM messages WHERE site_id = $1 AND env = 'P' ORDER BY received_at DESC, id DESC LIMIT $2)
 			UNION ALL

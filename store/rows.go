@@ -157,15 +157,15 @@ func (r *rowArray) small(x int16) {
 	r.buf = binary.BigEndian.AppendUint16(r.buf, uint16(x))
 }
 
-// jsonText is a JSON document: a jsonb column in COPY's tuples (its binary format: version 1, then
-// the text), text in the batch row types (which the statements cast).
+// jsonText is a JSON document: a json column in COPY's tuples (its binary format is its text),
+// text in the batch row types (which the statements cast).
 func (r *rowArray) jsonText(s string) {
 	if !r.copyFormat {
 		r.text(s)
 		return
 	}
-	r.column(pgtype.JSONBOID, 1+len(s))
-	r.buf = append(append(r.buf, 1), s...)
+	r.column(pgtype.JSONOID, len(s))
+	r.buf = append(r.buf, s...)
 }
 
 // timestamptz is t to the microsecond (truncated, as pgx sends it).
