@@ -465,7 +465,9 @@ fi
 if [[ "$LONG" != 1 && -n "$CEILING_SHAPE" && "${CEILING_AGAIN:-1}" != 0 ]]; then
 	bin/benchtool ceiling --minimal $([[ "$CEILING_SHAPE" == set-based ]] && echo --set-based) --batch "$CEILING_MIN_BATCH" \
 		--setup "$WORK/minimal-setup.sql" --out "$WORK/minimal-$CEILING_SHAPE.sql"
-	# From a settled server, as the first: (b)'s dirty pages written first, not during it.
+	# From a settled server, as (b) started: (b)'s rows vacuumed and analysed (else autovacuum does
+	# it during the measurement) and its dirty pages written, not during it.
+	"$PSQL" "$URL" -Xq -c "VACUUM ANALYZE" >/dev/null
 	"$PSQL" "$URL" -Xq -v ON_ERROR_STOP=1 -f "$WORK/minimal-setup.sql" -c "CHECKPOINT" >/dev/null
 	read -r rate gcpu pbcpu <<<"$(min_ceiling "$CEILING_SHAPE" "$CEILING_BEST_CLIENTS")"
 	"$PSQL" "$URL" -Xq -c "DROP TABLE min_vaccinations, min_patients, min_messages" >/dev/null
