@@ -3,9 +3,6 @@ package store_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -24,16 +21,7 @@ import (
 // every message.
 func TestMigrateFactsIntoMessages(t *testing.T) {
 	ctx := context.Background()
-	db := open(t, storetest.NewEmptyURL(t))
-	if err := store.MigrateTo(ctx, db, 11); err != nil {
-		t.Fatalf("migrate to 011: %v", err)
-	}
-	exec := func(sql string, args ...any) {
-		t.Helper()
-		if _, err := db.Pool.Exec(ctx, sql, args...); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
+	db, exec := migratedTo(t, 11)
 	exec(`INSERT INTO organizations (id, code, name) VALUES (1, 'ORG', 'Org')`)
 	exec(`INSERT INTO sites (id, organization_id, code, name, status) VALUES (1, 1, 'SITE', 'Site', 'production')`)
 	at := time.Date(2025, 3, 10, 9, 30, 0, 0, time.UTC)
@@ -155,44 +143,12 @@ func TestMigrateFactsIntoMessages(t *testing.T) {
 //
 //	go test -run XXX -bench MigrateFacts -benchtime 1x ./store
 func BenchmarkMigrateFacts(b *testing.B) {
-	ctx := context.Background()
-	n := 1_000_000
-	if v, err := strconv.Atoi(os.Getenv("VAXGATE_BENCH_MESSAGES")); err == nil && v > 0 {
-		n = v
-	}
-	for range b.N {
-		b.StopTimer()
-		db, err := store.Open(ctx, storetest.NewEmptyURL(b))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := store.MigrateTo(ctx, db, 11); err != nil {
-			b.Fatal(err)
-		}
-		for _, sql := range []string{
-			`INSERT INTO messages (env, site_id, transport, control_id, received_at, raw, ack, ack_code, findings, resend_key)
-			SELECT 'P', 1, 'mllp', 'C-' || g, '2025-03-01T00:00:00Z'::timestamptz + g * interval '2 seconds',
-				convert_to(repeat('MSH|^~\&|EHR|FAC|', 60), 'UTF8'), '\x00', 'AA', '[]', true
-			FROM generate_series(1, $1::int) g`,
-			`INSERT INTO report_facts SELECT id, site_id, env, received_at, control_id, ack_code, false, true, false, false,
-				'{}', 1, 0, 0, 0, 1, 1, 1, 1, true, true, true, 1, 0, 0, 0, 1 FROM messages`,
-			`VACUUM ANALYZE messages`, `VACUUM ANALYZE report_facts`,
-		} {
-			var args []any
-			if strings.Contains(sql, "$1") {
-				args = []any{n}
-			}
-			if _, err := db.Pool.Exec(ctx, sql, args...); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.StartTimer()
-		start := time.Now()
-		if err := db.Migrate(ctx); err != nil {
-			b.Fatal(err)
-		}
-		b.ReportMetric(time.Since(start).Seconds(), "s/migration")
-		b.StopTimer()
-		db.Close()
-	}
+	benchMigration(b, 11,
+		`INSERT INTO messages (env, site_id, transport, control_id, received_at, raw, ack, ack_code, findings, resend_key)
+		SELECT 'P', 1, 'mllp', 'C-' || g, '2025-03-01T00:00:00Z'::timestamptz + g * interval '2 seconds',
+			convert_to(repeat('MSH|^~\&|EHR|FAC|', 60), 'UTF8'), '\x00', 'AA', '[]', true
+		FROM generate_series(1, $1::int) g`,
+		`INSERT INTO report_facts SELECT id, site_id, env, received_at, control_id, ack_code, false, true, false, false,
+			'{}', 1, 0, 0, 0, 1, 1, 1, 1, true, true, true, 1, 0, 0, 0, 1 FROM messages`,
+		`VACUUM ANALYZE messages`, `VACUUM ANALYZE report_facts`)
 }

@@ -2,14 +2,9 @@ package store_test
 
 import (
 	"context"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/vaxgate/vaxgate/store"
-	"github.com/vaxgate/vaxgate/store/storetest"
 )
 
 // TestMigrateFindingsToJSON: archive rows whose findings were stored as jsonb (migration 014)
@@ -19,16 +14,7 @@ import (
 // list.
 func TestMigrateFindingsToJSON(t *testing.T) {
 	ctx := context.Background()
-	db := open(t, storetest.NewEmptyURL(t))
-	if err := store.MigrateTo(ctx, db, 14); err != nil {
-		t.Fatalf("migrate to 014: %v", err)
-	}
-	exec := func(sql string, args ...any) {
-		t.Helper()
-		if _, err := db.Pool.Exec(ctx, sql, args...); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
+	db, exec := migratedTo(t, 14)
 	exec(`INSERT INTO organizations (id, code, name) VALUES (1, 'ORG', 'Org')`)
 	exec(`INSERT INTO sites (id, organization_id, code, name, status) VALUES (1, 1, 'SITE', 'Site', 'production')`)
 	findings := []string{
@@ -91,47 +77,15 @@ func TestMigrateFindingsToJSON(t *testing.T) {
 //
 //	go test -run XXX -bench MigrateFindingsJSON -benchtime 1x ./store
 func BenchmarkMigrateFindingsJSON(b *testing.B) {
-	ctx := context.Background()
-	n := 1_000_000
-	if v, err := strconv.Atoi(os.Getenv("VAXGATE_BENCH_MESSAGES")); err == nil && v > 0 {
-		n = v
-	}
-	for range b.N {
-		b.StopTimer()
-		db, err := store.Open(ctx, storetest.NewEmptyURL(b))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := store.MigrateTo(ctx, db, 14); err != nil {
-			b.Fatal(err)
-		}
-		for _, sql := range []string{
-			`INSERT INTO organizations (id, code, name) VALUES (1, 'ORG', 'Org')`,
-			`INSERT INTO sites (id, organization_id, code, name, status) VALUES (1, 1, 'SITE', 'Site', 'production')`,
-			`INSERT INTO messages (env, site_id, transport, control_id, received_at, raw, ack, ack_code, findings,
-				resend_key, content_digest, readable)
-			SELECT 'P', 1, 'mllp', 'C-' || g, '2025-03-01T00:00:00Z'::timestamptz + g * interval '2 seconds',
-				convert_to(repeat('MSH|^~\&|EHR|FAC|', 60), 'UTF8'), convert_to(repeat('MSA|AA|', 40), 'UTF8'), 'AA',
-				'[{"rule":"length-exceeded","location":"ORC[1]-3.0.0","code":102,"severity":"I","app":4,"text":"ORC-3 (Filler Order Number) is 26 characters long; Z22 allows 22.","group":1},{"rule":"pd1-12-recorded","location":"PD1[1]-12.0.0","code":0,"severity":"I","app":8,"text":"PD1-12 was recorded; data sharing is managed in the registry."}]',
-				true, sha256(int8send(g)), true
-			FROM generate_series(1, $1::int) g`,
-			`VACUUM ANALYZE messages`,
-		} {
-			var args []any
-			if strings.Contains(sql, "$1") {
-				args = []any{n}
-			}
-			if _, err := db.Pool.Exec(ctx, sql, args...); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.StartTimer()
-		start := time.Now()
-		if err := db.Migrate(ctx); err != nil {
-			b.Fatal(err)
-		}
-		b.ReportMetric(time.Since(start).Seconds(), "s/migration")
-		b.StopTimer()
-		db.Close()
-	}
+	benchMigration(b, 14,
+		`INSERT INTO organizations (id, code, name) VALUES (1, 'ORG', 'Org')`,
+		`INSERT INTO sites (id, organization_id, code, name, status) VALUES (1, 1, 'SITE', 'Site', 'production')`,
+		`INSERT INTO messages (env, site_id, transport, control_id, received_at, raw, ack, ack_code, findings,
+			resend_key, content_digest, readable)
+		SELECT 'P', 1, 'mllp', 'C-' || g, '2025-03-01T00:00:00Z'::timestamptz + g * interval '2 seconds',
+			convert_to(repeat('MSH|^~\&|EHR|FAC|', 60), 'UTF8'), convert_to(repeat('MSA|AA|', 40), 'UTF8'), 'AA',
+			'[{"rule":"length-exceeded","location":"ORC[1]-3.0.0","code":102,"severity":"I","app":4,"text":"ORC-3 (Filler Order Number) is 26 characters long; Z22 allows 22.","group":1},{"rule":"pd1-12-recorded","location":"PD1[1]-12.0.0","code":0,"severity":"I","app":8,"text":"PD1-12 was recorded; data sharing is managed in the registry."}]',
+			true, sha256(int8send(g)), true
+		FROM generate_series(1, $1::int) g`,
+		`VACUUM ANALYZE messages`)
 }

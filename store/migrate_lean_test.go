@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"testing"
-
-	"github.com/vaxgate/vaxgate/store"
-	"github.com/vaxgate/vaxgate/store/storetest"
 )
 
 // TestMigrateLeanKeepsEveryReport: a database of the old shape (migration 009), with patients,
@@ -16,16 +13,7 @@ import (
 // copies and the report tables are gone, and the record reads back from the archive.
 func TestMigrateLeanKeepsEveryReport(t *testing.T) {
 	ctx := context.Background()
-	db := open(t, storetest.NewEmptyURL(t))
-	if err := store.MigrateTo(ctx, db, 9); err != nil {
-		t.Fatalf("migrate to 009: %v", err)
-	}
-	exec := func(sql string, args ...any) {
-		t.Helper()
-		if _, err := db.Pool.Exec(ctx, sql, args...); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
+	db, exec := migratedTo(t, 9)
 	msh := "MSH|^~\\&|EHR|FAC|VAXGATE|VAXGATE|20240101||VXU^V04^VXU_V04|%s|P|2.5.1\r"
 	raw := func(ctrl, family string, groups ...string) []byte {
 		s := fmt.Sprintf(msh, ctrl) + "PID|1||MRN-1^^^AUTH^MR||" + family + "^Ana||20200101|F\rNK1|1|Doe^Mary|MTH\r"

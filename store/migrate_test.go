@@ -3,6 +3,8 @@ package store_test
 import (
 	"context"
 	"errors"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +22,60 @@ func open(t *testing.T, url string) *store.DB {
 	}
 	t.Cleanup(db.Close)
 	return db
+}
+
+// migratedTo opens an empty database migrated to version (an older shape, for a migration test),
+// and returns it with a function that runs a statement on it or fails the test.
+func migratedTo(t *testing.T, version int32) (*store.DB, func(sql string, args ...any)) {
+	t.Helper()
+	db := open(t, storetest.NewEmptyURL(t))
+	if err := store.MigrateTo(context.Background(), db, version); err != nil {
+		t.Fatalf("migrate to %03d: %v", version, err)
+	}
+	return db, func(sql string, args ...any) {
+		t.Helper()
+		if _, err := db.Pool.Exec(context.Background(), sql, args...); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+}
+
+// benchMigration measures, b.N times, migrating to the latest version an empty database first
+// migrated to version from and filled by setup, whose statements' $1 (where they use it) is the
+// number of messages to archive: 1,000,000, or VAXGATE_BENCH_MESSAGES.
+func benchMigration(b *testing.B, from int32, setup ...string) {
+	ctx := context.Background()
+	n := 1_000_000
+	if v, err := strconv.Atoi(os.Getenv("VAXGATE_BENCH_MESSAGES")); err == nil && v > 0 {
+		n = v
+	}
+	for range b.N {
+		b.StopTimer()
+		db, err := store.Open(ctx, storetest.NewEmptyURL(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := store.MigrateTo(ctx, db, from); err != nil {
+			b.Fatal(err)
+		}
+		for _, sql := range setup {
+			var args []any
+			if strings.Contains(sql, "$1") {
+				args = []any{n}
+			}
+			if _, err := db.Pool.Exec(ctx, sql, args...); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		start := time.Now()
+		if err := db.Migrate(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(time.Since(start).Seconds(), "s/migration")
+		b.StopTimer()
+		db.Close()
+	}
 }
 
 func TestMigrateFromEmptyAndAgain(t *testing.T) {
