@@ -85,97 +85,77 @@ const siteMessagesSince = `
 const messageKeys = `coalesce(finding_keys, (SELECT coalesce(array_agg(DISTINCT (x->>'severity') || ':' || (x->>'rule')), '{}')
 	FROM json_array_elements(findings) x))`
 
-// siteKeysSince are the finding keys of the messages of site $1 received since $2 (one row per
-// message), read as siteMessagesSince reads them.
+// siteKeysSince are the messages of site $1 received since $2 with their finding keys, read as
+// siteMessagesSince reads them.
 const siteKeysSince = `
-	SELECT ` + messageKeys + ` AS keys FROM messages WHERE site_id = $1 AND env = 'P' AND received_at >= $2
+	SELECT id, control_id, ` + messageKeys + ` AS keys FROM messages WHERE site_id = $1 AND env = 'P' AND received_at >= $2
 	UNION ALL
-	SELECT ` + messageKeys + ` AS keys FROM messages WHERE site_id = $1 AND env = 'T' AND received_at >= $2
+	SELECT id, control_id, ` + messageKeys + ` AS keys FROM messages WHERE site_id = $1 AND env = 'T' AND received_at >= $2
 	UNION ALL
-	SELECT ` + messageKeys + ` AS keys FROM messages WHERE site_id = $1 AND env IS NULL AND received_at >= $2`
-
-// siteKeyExamples are, for each finding key of $3, the newest messages of site $1 since $2 with
-// that finding (at most $4): the key, the message's control ID and its listed findings.
-const siteKeyExamples = `
-	SELECT k.key, x.control_id, x.findings FROM unnest($3::text[]) WITH ORDINALITY AS k(key, ord), LATERAL (
-		SELECT u.id, u.control_id, u.findings FROM (
-			(SELECT id, control_id, findings FROM messages
-			 WHERE site_id = $1 AND env = 'P' AND received_at >= $2 AND ` + messageKeys + ` @> ARRAY[k.key]
-			 ORDER BY received_at DESC, id DESC LIMIT $4)
-			UNION ALL
-			(SELECT id, control_id, findings FROM messages
-			 WHERE site_id = $1 AND env = 'T' AND received_at >= $2 AND ` + messageKeys + ` @> ARRAY[k.key]
-			 ORDER BY received_at DESC, id DESC LIMIT $4)
-			UNION ALL
-			(SELECT id, control_id, findings FROM messages
-			 WHERE site_id = $1 AND env IS NULL AND received_at >= $2 AND ` + messageKeys + ` @> ARRAY[k.key]
-			 ORDER BY received_at DESC, id DESC LIMIT $4)
-		) u ORDER BY id DESC LIMIT $4) x
-	ORDER BY k.ord, x.id DESC`
+	SELECT id, control_id, ` + messageKeys + ` AS keys FROM messages WHERE site_id = $1 AND env IS NULL AND received_at >= $2`
 
 // intakeExamples is how many control IDs of messages with a finding the intake page shows.
 const intakeExamples = 5
 
 // intakeFindings returns the findings most often reported by the site since the given time (at
 // most top): each rule and severity with the number of messages that reported it, the control IDs
-// of the newest of them and the text of its newest listed occurrence.
+// of the newest of them and the text of the finding in the newest (when its ACK listed it).
 //
 // The counts come from the messages' finding keys (report facts written at intake), not from
-// their findings' JSON: over a busy site's month of 1,000,000 messages, reading the keys takes
-// 2.2 s on the 2-core development machine, taking every listed finding's rule, severity and text
-// out of the JSON took 12 (6.5 when findings were jsonb). Only the few newest messages of each
-// rule shown are read whole (1.4 ms).
+// their findings' JSON: over a busy site's month of 1,000,000 messages this takes 4.0–5.2 s on the
+// 2-core development machine, however rare the rules shown (reading the newest examples of each
+// rule with a second scan instead took 2.3 s more per rare rule); taking every listed finding's
+// rule, severity and text out of the JSON took 12 s (6.5 when findings were jsonb). Only the newest
+// message of each rule shown is read whole, for its text.
 func (db *DB) intakeFindings(ctx context.Context, siteID int64, since time.Time, top int) ([]IntakeFinding, error) {
 	rows, err := db.Pool.Query(ctx, `
 		WITH m AS (`+siteKeysSince+`)
-		SELECT k, count(*) AS n FROM m, unnest(m.keys) k
+		SELECT k, count(*) AS n, (array_agg(control_id ORDER BY id DESC))[1:$4], max(id)
+		FROM m, unnest(m.keys) k
 		WHERE k LIKE '_:_%'
-		GROUP BY k ORDER BY n DESC, k LIMIT $3`, siteID, since, top)
+		GROUP BY k ORDER BY n DESC, k LIMIT $3`, siteID, since, top, intakeExamples)
 	if err != nil {
 		return nil, fmt.Errorf("store: intake findings of site %d: %w", siteID, err)
 	}
 	out := []IntakeFinding{}
-	var keys []string
+	var newest []int64
 	for rows.Next() {
 		var key string
-		var n int
-		if err := rows.Scan(&key, &n); err != nil {
+		var f IntakeFinding
+		var id int64
+		if err := rows.Scan(&key, &f.Count, &f.ControlIDs, &id); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("store: intake findings of site %d: %w", siteID, err)
 		}
-		sev, rule, _ := strings.Cut(key, ":")
-		out = append(out, IntakeFinding{Rule: rule, Severity: sev, Count: n, ControlIDs: []string{}})
-		keys = append(keys, key)
+		f.Severity, f.Rule, _ = strings.Cut(key, ":")
+		out = append(out, f)
+		newest = append(newest, id)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: intake findings of site %d: %w", siteID, err)
 	}
-	if len(keys) == 0 {
+	if len(newest) == 0 {
 		return out, nil
 	}
-	rows, err = db.Pool.Query(ctx, siteKeyExamples, siteID, since, keys, intakeExamples)
+	rows, err = db.Pool.Query(ctx, `SELECT id, findings FROM messages WHERE id = ANY($1)`, newest)
 	if err != nil {
 		return nil, fmt.Errorf("store: intake finding examples of site %d: %w", siteID, err)
 	}
-	defer rows.Close()
-	at := make(map[string]int, len(keys))
-	for i, k := range keys {
-		at[k] = i
-	}
+	listed := map[int64][]byte{}
 	for rows.Next() {
-		var key, control string
-		var listed []byte
-		if err := rows.Scan(&key, &control, &listed); err != nil {
+		var id int64
+		var fs []byte
+		if err := rows.Scan(&id, &fs); err != nil {
+			rows.Close()
 			return nil, fmt.Errorf("store: intake finding examples of site %d: %w", siteID, err)
 		}
-		f := &out[at[key]]
-		f.ControlIDs = append(f.ControlIDs, control)
-		if f.Example == "" {
-			f.Example = listedText(listed, f.Rule, f.Severity)
-		}
+		listed[id] = fs
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: intake finding examples of site %d: %w", siteID, err)
+	}
+	for i := range out {
+		out[i].Example = listedText(listed[newest[i]], out[i].Rule, out[i].Severity)
 	}
 	return out, nil
 }
