@@ -67,17 +67,16 @@ type IntakeMessage struct {
 	Findings   int
 }
 
-// siteMessagesSince are the messages of site $1 received since $2, of every environment (env is P,
-// T or null), each part read from messages_site_env_received.
-const siteMessagesSince = `
-	SELECT id, env, control_id, received_at, ack_code FROM messages
-	WHERE site_id = $1 AND env = 'P' AND received_at >= $2
+// siteSince selects cols from the messages of site $1 received since $2, of every environment
+// (env is P, T or null), each part read from messages_site_env_received.
+func siteSince(cols string) string {
+	return `
+	SELECT ` + cols + ` FROM messages WHERE site_id = $1 AND env = 'P' AND received_at >= $2
 	UNION ALL
-	SELECT id, env, control_id, received_at, ack_code FROM messages
-	WHERE site_id = $1 AND env = 'T' AND received_at >= $2
+	SELECT ` + cols + ` FROM messages WHERE site_id = $1 AND env = 'T' AND received_at >= $2
 	UNION ALL
-	SELECT id, env, control_id, received_at, ack_code FROM messages
-	WHERE site_id = $1 AND env IS NULL AND received_at >= $2`
+	SELECT ` + cols + ` FROM messages WHERE site_id = $1 AND env IS NULL AND received_at >= $2`
+}
 
 // messageKeys is an archive row's finding keys ("severity:rule", distinct): its report facts'
 // (finding_keys, written at intake, every finding counted), else, for a row archived before
@@ -85,14 +84,8 @@ const siteMessagesSince = `
 const messageKeys = `coalesce(finding_keys, (SELECT coalesce(array_agg(DISTINCT (x->>'severity') || ':' || (x->>'rule')), '{}')
 	FROM json_array_elements(findings) x))`
 
-// siteKeysSince are the messages of site $1 received since $2 with their finding keys, read as
-// siteMessagesSince reads them.
-const siteKeysSince = `
-	SELECT id, control_id, ` + messageKeys + ` AS keys FROM messages WHERE site_id = $1 AND env = 'P' AND received_at >= $2
-	UNION ALL
-	SELECT id, control_id, ` + messageKeys + ` AS keys FROM messages WHERE site_id = $1 AND env = 'T' AND received_at >= $2
-	UNION ALL
-	SELECT id, control_id, ` + messageKeys + ` AS keys FROM messages WHERE site_id = $1 AND env IS NULL AND received_at >= $2`
+// siteKeysSince are the site's messages since the time (siteSince) with their finding keys.
+var siteKeysSince = siteSince(`id, control_id, ` + messageKeys + ` AS keys`)
 
 // intakeExamples is how many control IDs of messages with a finding the intake page shows.
 const intakeExamples = 5
@@ -198,7 +191,7 @@ type SiteIntake struct {
 func (db *DB) SiteIntake(ctx context.Context, siteID int64, since time.Time, topFindings, latest int) (*SiteIntake, error) {
 	out := &SiteIntake{Since: since, Days: []IntakeDay{}, Findings: []IntakeFinding{}, Latest: []IntakeMessage{}}
 	rows, err := db.Pool.Query(ctx, `
-		WITH m AS (`+siteMessagesSince+`)
+		WITH m AS (`+siteSince(`env, received_at, ack_code`)+`)
 		SELECT date_trunc('day', received_at AT TIME ZONE 'UTC'), coalesce(env, ''), ack_code, count(*)
 		FROM m GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, siteID, since)
 	if err != nil {
