@@ -71,7 +71,7 @@ func runPG(args []string) error {
 	if *stock {
 		// pgembed's defaults that differ from PostgreSQL's own, set back (logging settings do not
 		// change the work).
-		settings = map[string]string{"max_connections": "100", "jit": "on", "wal_init_zero": "on", "shared_buffers": "128MB"}
+		settings = map[string]string{"max_connections": "100", "jit": "on", "wal_init_zero": "on", "shared_buffers": "128MB", "wal_compression": "off"}
 	}
 	for _, kv := range strings.Fields(os.Getenv("BENCH_PG_SETTINGS")) {
 		if k, v, ok := strings.Cut(kv, "="); ok {

@@ -313,3 +313,47 @@ func TestUnreachableDataDirWhenRoot(t *testing.T) {
 		t.Fatalf("err = %v, want one line saying %s is not traversable", err, private)
 	}
 }
+
+// TestOptionalDefaults: full-page images are compressed with lz4 where the server supports it,
+// a server that refuses an optional default starts at PostgreSQL's own, and a value the caller
+// set itself is never dropped.
+func TestOptionalDefaults(t *testing.T) {
+	dir := tempDir(t)
+	// The values this server's build offers (pg_settings lists only those).
+	lz4 := "SELECT count(*) FROM pg_settings WHERE name = 'wal_compression' AND 'lz4' = ANY(enumvals)"
+	is := func(value string) string {
+		return "SELECT count(*) FROM pg_settings WHERE name = 'wal_compression' AND setting = '" + value + "'"
+	}
+
+	t.Run("lz4 by default", func(t *testing.T) {
+		s := startNoCleanup(t, Options{DataDir: dir})
+		defer stop(t, s)
+		want := "lz4"
+		if count(t, s.URL(), lz4) == 0 {
+			want = "off"
+			t.Log("this PostgreSQL is built without lz4")
+		}
+		if count(t, s.URL(), is(want)) != 1 {
+			t.Errorf("wal_compression is not %s", want)
+		}
+	})
+
+	t.Run("a refused default is dropped", func(t *testing.T) {
+		saved := defaultSettings["wal_compression"]
+		defaultSettings["wal_compression"] = "no-such-method" // as lz4 is to a build without it
+		t.Cleanup(func() { defaultSettings["wal_compression"] = saved })
+		s := startNoCleanup(t, Options{DataDir: dir})
+		defer stop(t, s)
+		if count(t, s.URL(), is("off")) != 1 {
+			t.Error("wal_compression is not PostgreSQL's default (off)")
+		}
+	})
+
+	t.Run("a value the caller set is kept, even refused", func(t *testing.T) {
+		_, err := Start(context.Background(), Options{DataDir: dir,
+			Settings: map[string]string{"fsync": "off", "wal_compression": "no-such-method"}})
+		if err == nil || !strings.Contains(err.Error(), `invalid value for parameter "wal_compression"`) {
+			t.Fatalf("Start with the caller's refused value: err = %v", err)
+		}
+	})
+}

@@ -586,11 +586,6 @@ func (s *Server) launch(ctx context.Context, o Options, acct *account) error {
 	}
 	settings["listen_addresses"] = "127.0.0.1"
 	settings["unix_socket_directories"] = ""
-	keys := make([]string, 0, len(settings))
-	for k := range settings {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 
 	const attempts = 20
 	for attempt := 1; ; attempt++ {
@@ -601,6 +596,11 @@ func (s *Server) launch(ctx context.Context, o Options, acct *account) error {
 				return err
 			}
 		}
+		keys := make([]string, 0, len(settings))
+		for k := range settings {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
 		args := []string{"-D", s.pgdata, "-c", "port=" + strconv.Itoa(port)}
 		for _, k := range keys {
 			args = append(args, "-c", k+"="+settings[k])
@@ -620,6 +620,12 @@ func (s *Server) launch(ctx context.Context, o Options, acct *account) error {
 		}
 		tail := s.logSince(logStart)
 		retry := false
+		if k := refusedDefault(tail, o.Settings, settings); k != "" {
+			s.log.Info("pgembed: the server refuses a default setting; starting it with PostgreSQL's own",
+				zap.String("setting", k), zap.String("value", settings[k]))
+			delete(settings, k)
+			retry = true
+		}
 		switch {
 		case strings.Contains(tail, "Address already in use") && o.Port == 0:
 			retry = true
@@ -637,6 +643,20 @@ func (s *Server) launch(ctx context.Context, o Options, acct *account) error {
 }
 
 var errExited = errors.New("postgres exited")
+
+// refusedDefault returns the optional default (optionalDefaults) that the server's log tail says
+// it refused, when the caller did not set it (given) and it is still among settings; else "".
+func refusedDefault(tail string, given, settings map[string]string) string {
+	for _, k := range optionalDefaults {
+		if _, set := given[k]; set {
+			continue
+		}
+		if _, ok := settings[k]; ok && strings.Contains(tail, `invalid value for parameter "`+k+`"`) {
+			return k
+		}
+	}
+	return ""
+}
 
 // spawn starts postgres from a goroutine locked to its OS thread: on Linux the parent-death signal
 // is tied to the thread that forked, which must therefore live as long as the server.
