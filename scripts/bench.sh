@@ -212,6 +212,38 @@ rss() { awk '/^VmRSS/ {print $2 " " $3}' "/proc/$SERVE_PID/status" 2>/dev/null |
 metric() { # metric NAME: its value in serve's /metrics (sums a histogram's _sum or _count line)
 	curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics" 2>/dev/null | awk -v n="$1" '$1 == n {s += $2} END {printf "%.6f\n", s + 0}'
 }
+# PostgreSQL's own upkeep, which bills its CPU to whatever phase it lands in: the checkpoints so
+# far, then per table its vacuums and analyzes so far (autovacuum's, and the writer's own ANALYZE,
+# store/planstats.go), one line "CHECKPOINTS TABLE:AUTOVACUUMS:AUTOANALYZES:ANALYZES ...".
+maint_state() {
+	"$PSQL" "$URL" -XAtq -c "SELECT (SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter) || ' ' ||
+		coalesce(string_agg(relname || ':' || autovacuum_count || ':' || autoanalyze_count || ':' || analyze_count, ' '
+			ORDER BY relname), '') FROM pg_stat_user_tables" 2>/dev/null || true
+}
+# maint_diff BEFORE AFTER: what of it ran between two maint_state lines, and the autovacuum
+# workers still at work (pg_stat_progress_vacuum), e.g. "vacuum messages; analyze patients; 1 checkpoint".
+maint_diff() {
+	local running
+	running="$("$PSQL" "$URL" -XAtq -c "SELECT string_agg(c.relname, ',' ORDER BY c.relname) FROM pg_stat_progress_vacuum p
+		JOIN pg_class c ON c.oid = p.relid" 2>/dev/null || true)"
+	awk -v a="$1" -v b="$2" -v run="$running" 'BEGIN {
+		na = split(a, x, " "); nb = split(b, y, " ")
+		for (i = 2; i <= na; i++) { split(x[i], f, ":"); av[f[1]] = f[2]; aa[f[1]] = f[3]; an[f[1]] = f[4] }
+		for (i = 2; i <= nb; i++) {
+			split(y[i], f, ":")
+			if (f[2] > av[f[1]]) vac = vac (vac ? "," : "") f[1]
+			if (f[3] > aa[f[1]]) ana = ana (ana ? "," : "") f[1]
+			if (f[4] > an[f[1]]) wan = wan (wan ? "," : "") f[1]
+		}
+		if (run != "") vac = vac (vac ? "," : "") run "(running)"
+		if (vac) out = "vacuum " vac
+		if (ana) out = out (out ? "; " : "") "autoanalyze " ana
+		if (wan) out = out (out ? "; " : "") "analyze " wan
+		ck = y[1] - x[1]
+		if (na && nb && ck > 0) out = out (out ? "; " : "") ck " checkpoint" (ck > 1 ? "s" : "")
+		print (out ? out : "-")
+	}'
+}
 # PostgreSQL's current WAL position, and the bytes of WAL between two (empty when not known).
 wal_lsn() { "$PSQL" "$URL" -Atqc "SELECT pg_current_wal_lsn()" 2>/dev/null || true; }
 wal_bytes() { [[ -n "$1" && -n "$2" ]] && "$PSQL" "$URL" -Atqc "SELECT pg_wal_lsn_diff('$2', '$1')" 2>/dev/null || true; }
@@ -324,6 +356,8 @@ phase() { # phase CONNS MESSAGES [RATE] [WINDOW]: one run of vaxgate bench, one 
 	b0="$(metric vaxgate_store_batch_size_sum)"; b1="$(metric vaxgate_store_batch_size_count)"
 	t0="$(metric vaxgate_store_batch_seconds_sum)"
 	say "vaxgate: $c connections, $n messages, window $WIN (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+	local m0 m1
+	m0="$(maint_state)"
 	s0="$(serve_cpu)"; g0="$(pg_cpu)"; w0="$(date +%s.%N)"; l0="$(wal_lsn)"
 	local prof=""
 	if [[ "$PROFILE" == 1 && -z "$PROFILED" && ( ( -z "${BENCH_PROFILE_PHASE:-}" && "$c" == "$MAXCONNS" ) || "$label" == "${BENCH_PROFILE_PHASE:-}" ) ]]; then
@@ -345,6 +379,7 @@ phase() { # phase CONNS MESSAGES [RATE] [WINDOW]: one run of vaxgate bench, one 
 	bpid=$!
 	while kill -0 "$bpid" 2>/dev/null && ! grep -q '^acks:' "$outf"; do sleep 0.2; done
 	s1="$(serve_cpu)"; g1="$(pg_cpu)"; w1="$(date +%s.%N)"; client="$(cpu_of "/proc/$bpid/stat")"; l1="$(wal_lsn)"
+	m1="$(maint_diff "$m0" "$(maint_state)")"
 	touch "$go"
 	wait "$bpid" && rc=0 || rc=$?
 	out="$(cat "$outf")"
@@ -371,10 +406,10 @@ phase() { # phase CONNS MESSAGES [RATE] [WINDOW]: one run of vaxgate bench, one 
 	LAST_RATE="${rate:-}"
 	PHASE_MSGS=$(( PHASE_MSGS + n ))
 	[[ -n "$prof" ]] && PROFILE_SERVE_US="$(awk -v n="$n" -v s="$s0" -v S="$s1" 'BEGIN {printf "%.0f", 1e6 * (S - s) / n}')"
-	CPUROWS+=("$(awk -v l="$label" -v n="$n" -v s="$s0" -v S="$s1" -v g="$g0" -v G="$g1" -v c="$client" -v w="$w0" -v W="$w1" -v cpus="$(nproc)" -v wal="$(wal_bytes "$l0" "$l1")" 'BEGIN {
-		printf "%-12s %-10.0f %-10.0f %-10.0f %-10.0f %-6.0f %-16.0f %s", l, 1e6 * (G - g) / n, 1e6 * (S - s) / n, 1e6 * c / n,
+	CPUROWS+=("$(awk -v l="$label" -v n="$n" -v s="$s0" -v S="$s1" -v g="$g0" -v G="$g1" -v c="$client" -v w="$w0" -v W="$w1" -v cpus="$(nproc)" -v wal="$(wal_bytes "$l0" "$l1")" -v m="$m1" 'BEGIN {
+		printf "%-12s %-10.0f %-10.0f %-10.0f %-10.0f %-6.0f %-16.0f %-10s %s", l, 1e6 * (G - g) / n, 1e6 * (S - s) / n, 1e6 * c / n,
 			1e6 * ((W - w) * cpus - (G - g) - (S - s) - c) / n, 100 * ((G - g) + (S - s) + c) / ((W - w) * cpus),
-			cpus * n / ((G - g) + (S - s) + c), (wal == "" ? "-" : sprintf("%.0f", wal / n))}')")
+			cpus * n / ((G - g) + (S - s) + c), (wal == "" ? "-" : sprintf("%.0f", wal / n)), m}')")
 	if [[ "${BENCH_WALSTATS:-0}" == 1 && -z "$WALSTATS_DONE" && "$c" == "$MAXCONNS" && -n "$l0" && -n "$l1" ]]; then
 		WALSTATS_DONE=1
 		WALSTATS="$(walstats "$l0" "$l1" "$n")"
@@ -524,13 +559,15 @@ echo " ceiling; fresh: a stock PostgreSQL, an empty database, new patients only)
 [[ -n "$FRESH_SCANS" ]] && echo "fresh database, whole-table scans from migration on (while a table is tiny one is the right plan): $FRESH_SCANS"
 echo
 echo "Where the time goes: CPU microseconds per message"
-printf '%-12s %-10s %-10s %-10s %-10s %-6s %-16s %s\n' conns postgres serve client other "busy%" "CPU-bound msg/s" "WAL B/msg"
+printf '%-12s %-10s %-10s %-10s %-10s %-6s %-16s %-10s %s\n' conns postgres serve client other "busy%" "CPU-bound msg/s" "WAL B/msg" "upkeep"
 for r in "${CPUROWS[@]}"; do echo "$r"; done
 echo "(postgres: the server and its backends; serve: vaxgate serve; client: vaxgate bench; other: CPU time"
 echo " of the machine not used by those three — other processes, or idle; busy: the three's share of all CPUs;"
 echo " CPU-bound: the rate all CPUs would sustain at postgres + serve + client µs per message — the ceilings'"
 echo " CPU-bound rates above count PostgreSQL + pgbench the same way; WAL B/msg: PostgreSQL's write-ahead log"
-echo " written during the phase, per message — what every commit must write and flush)"
+echo " written during the phase, per message — what every commit must write and flush; upkeep: PostgreSQL's"
+echo " own work that ran during the phase and is billed to it — autovacuum's vacuums and analyzes, the writer's"
+echo " ANALYZE, checkpoints; compare the postgres column of phases with and without it)"
 if [[ -n "${WALSTATS:-}" ]]; then
 	echo "PostgreSQL's WAL by record type, first phase at $MAXCONNS connections (pg_waldump --stats=record; per message):"
 	echo "$WALSTATS"
