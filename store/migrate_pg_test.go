@@ -3,8 +3,11 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"os"
+	"strconv"
 	"testing"
 
+	"github.com/vaxgate/vaxgate/store"
 	"github.com/vaxgate/vaxgate/store/storetest"
 )
 
@@ -112,5 +115,108 @@ func TestReportedAgainUpdatesAreHOT(t *testing.T) {
 		if upd != n || hot < n/5 {
 			t.Errorf("%s: %d updates, %d HOT; want %d, at least %d HOT", table, upd, hot, n, n/5)
 		}
+	}
+}
+
+// TestArchiveStatistics: after migration 016, ANALYZE leaves the archive's wide columns out and
+// samples the others with a statistics target of 30 (9,000 rows), the writer's own target.
+func TestArchiveStatistics(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.New(t)
+	wide := map[string]bool{"raw": true, "ack": true, "findings": true, "more_findings": true}
+	rows, err := db.Pool.Query(ctx, `SELECT attname::text, attstattarget FROM pg_attribute
+		WHERE attrelid = 'messages'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := map[string]int{}
+	for rows.Next() {
+		var name string
+		var target int
+		if err := rows.Scan(&name, &target); err != nil {
+			t.Fatal(err)
+		}
+		targets[name] = target
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for name, target := range targets {
+		want := 30
+		if wide[name] {
+			want = 0
+		}
+		if target != want {
+			t.Errorf("messages.%s: statistics target %d, want %d", name, target, want)
+		}
+	}
+	if len(targets) < 30 {
+		t.Fatalf("messages has %d columns", len(targets))
+	}
+
+	// ANALYZE then has statistics for the key columns and none for the wide ones.
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO messages (id, site_id, env, transport, control_id, received_at, raw, ack, ack_code)
+		SELECT g, 1, 'P', 'mllp', 'C' || g, now(), convert_to(repeat(md5(g::text), 38), 'UTF8'), '\x4d5341'::bytea, 'AA'
+		FROM generate_series(1, 2000) g`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool.Exec(ctx, `ANALYZE messages`); err != nil {
+		t.Fatal(err)
+	}
+	var keyStats, wideStats int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE attname IN ('control_id', 'received_at', 'site_id')),
+		count(*) FILTER (WHERE attname IN ('raw', 'ack', 'findings', 'more_findings'))
+		FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'messages'`).Scan(&keyStats, &wideStats); err != nil {
+		t.Fatal(err)
+	}
+	if keyStats != 3 || wideStats != 0 {
+		t.Errorf("after ANALYZE: %d of 3 key columns with statistics, %d wide ones; want 3 and 0", keyStats, wideStats)
+	}
+}
+
+// BenchmarkAnalyzeArchive measures one ANALYZE of an archive of VAXGATE_BENCH_MESSAGES (default
+// 200,000) rows of about 2 kB, with the column statistics of migration 015 (PostgreSQL's default
+// target everywhere) and of the latest migration.
+func BenchmarkAnalyzeArchive(b *testing.B) {
+	n := 200_000
+	if v, err := strconv.Atoi(os.Getenv("VAXGATE_BENCH_MESSAGES")); err == nil && v > 0 {
+		n = v
+	}
+	for _, v := range []struct {
+		name    string
+		version int32
+	}{{"015", 15}, {"latest", 0}} {
+		b.Run(v.name, func(b *testing.B) {
+			ctx := context.Background()
+			db, err := store.Open(ctx, storetest.NewEmptyURL(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			if v.version > 0 {
+				err = store.MigrateTo(ctx, db, v.version)
+			} else {
+				err = db.Migrate(ctx)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			// Rows shaped like make bench's: a 1.2 kB raw message, a 400-byte ACK, two findings.
+			if _, err := db.Pool.Exec(ctx, `INSERT INTO messages (id, site_id, env, transport, control_id, sending_facility,
+					message_type, received_at, raw, ack, ack_code, findings, content_digest, readable)
+				SELECT g, 1 + g % 3, 'P', 'mllp', 'CTL' || g, 'FAC', 'VXU^V04', now() - (g || ' s')::interval,
+					convert_to(repeat(md5(g::text), 38), 'UTF8'), convert_to(repeat(md5((g + 1)::text), 12), 'UTF8'),
+					'AE', '[{"code":101,"severity":"W","text":"missing"},{"code":103,"severity":"I","text":"value"}]',
+					decode(md5(g::text), 'hex'), true
+				FROM generate_series(1, $1::int) g`, n); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for range b.N {
+				if _, err := db.Pool.Exec(ctx, `ANALYZE messages`); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
