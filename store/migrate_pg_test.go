@@ -3,8 +3,6 @@ package store_test
 import (
 	"bytes"
 	"context"
-	"os"
-	"strconv"
 	"testing"
 
 	"github.com/vaxgate/vaxgate/store"
@@ -178,10 +176,7 @@ func TestArchiveStatistics(t *testing.T) {
 // 200,000) rows of about 2 kB, with the column statistics of migration 015 (PostgreSQL's default
 // target everywhere) and of the latest migration.
 func BenchmarkAnalyzeArchive(b *testing.B) {
-	n := 200_000
-	if v, err := strconv.Atoi(os.Getenv("VAXGATE_BENCH_MESSAGES")); err == nil && v > 0 {
-		n = v
-	}
+	n := benchMessages(200_000)
 	for _, v := range []struct {
 		name    string
 		version int32

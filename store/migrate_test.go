@@ -45,10 +45,7 @@ func migratedTo(t *testing.T, version int32) (*store.DB, func(sql string, args .
 // number of messages to archive: 1,000,000, or VAXGATE_BENCH_MESSAGES.
 func benchMigration(b *testing.B, from int32, setup ...string) {
 	ctx := context.Background()
-	n := 1_000_000
-	if v, err := strconv.Atoi(os.Getenv("VAXGATE_BENCH_MESSAGES")); err == nil && v > 0 {
-		n = v
-	}
+	n := benchMessages(1_000_000)
 	for range b.N {
 		b.StopTimer()
 		db, err := store.Open(ctx, storetest.NewEmptyURL(b))
@@ -182,4 +179,13 @@ func TestNewerSchemaRefused(t *testing.T) {
 	if err := db.Ready(ctx); !errors.Is(err, store.ErrSchemaNewer) {
 		t.Errorf("Ready on a newer schema: %v, want ErrSchemaNewer", err)
 	}
+}
+
+// benchMessages is the number of messages a benchmark archives: VAXGATE_BENCH_MESSAGES when set
+// to a positive number, else def.
+func benchMessages(def int) int {
+	if v, err := strconv.Atoi(os.Getenv("VAXGATE_BENCH_MESSAGES")); err == nil && v > 0 {
+		return v
+	}
+	return def
 }

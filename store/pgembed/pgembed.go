@@ -90,13 +90,11 @@ var defaultSettings = map[string]string{
 	// filled (pg_stat_wal), and 8GB/15min/16MB measured no lower CPU per message. Larger values
 	// would only lengthen crash recovery (up to max_wal_size of WAL replayed at start).
 	// Full-page images compressed with lz4. The first change of a page after each checkpoint logs
-	// the whole page; once a registry's tables outgrow a checkpoint's worth of WAL (the 1,000,000-
-	// message bench: a checkpoint every ~80,000 VXU) they were a fifth of the WAL, and lz4 cuts
-	// them to a third. Measured with make bench-long (500,000 messages, two alternated pairs): WAL
-	// 4,956 to 4,322 bytes per message, PostgreSQL's CPU per message over serve's 1.73 and 1.67
-	// to 1.61 and 1.58, and no multi-second ACK stall (max 3.4 s and 3.1 s without, 1.1 s and
-	// 0.3 s with). A server built without lz4 refuses the value: pgembed then starts it without
-	// (launch).
+	// the whole page: rare in make bench's short phases (above), but once a registry's tables
+	// outgrow a checkpoint's worth of WAL they were a fifth of it, and lz4 cuts them to a third.
+	// Measured with make bench-long (500,000 messages, two alternated pairs): WAL 4,956 to 4,322
+	// bytes per message, PostgreSQL's CPU per message over serve's 1.73 and 1.67 to 1.61 and
+	// 1.58. A server built without lz4 refuses the value: pgembed then starts it without (launch).
 	"wal_compression": "lz4",
 	// terse: leave DETAIL/CONTEXT (which can quote row values, i.e. patient data) out of the log.
 	"log_error_verbosity": "terse",
