@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"strings"
 	"sync"
@@ -96,6 +97,14 @@ type Writer struct {
 	generic atomic.Bool  // the writer's statements run on kept plans (planstats.go)
 	downAt  atomic.Int64 // when it was found so (UnixNano)
 
+	// The statistics' own clock (planstats.go): the records this writer has committed, the count
+	// at which keepStatistics checks before its next tick (statsWake), and, per keyed table, the
+	// count when the writer last analysed it (keepStatistics' goroutine only).
+	committed  atomic.Int64
+	statsDue   atomic.Int64
+	statsWake  chan struct{}
+	analysedAt map[string]int64
+
 	batchSize  prometheus.Histogram
 	commitTime prometheus.Histogram
 	queueDepth prometheus.GaugeFunc
@@ -177,7 +186,9 @@ func (db *DB) NewWriter(o WriterOptions) (*Writer, error) {
 	if o.StatsInterval == 0 {
 		o.StatsInterval = DefaultStatsInterval
 	}
-	w := &Writer{db: db, o: o, log: o.Logger, reg: registry.New(o.Codes), stop: make(chan struct{})}
+	w := &Writer{db: db, o: o, log: o.Logger, reg: registry.New(o.Codes), stop: make(chan struct{}),
+		statsWake: make(chan struct{}, 1), analysedAt: map[string]int64{}}
+	w.statsDue.Store(math.MaxInt64) // keepStatistics sets it at its first check
 	for i := 0; i < o.Shards; i++ {
 		w.shards = append(w.shards, make(chan *job, o.MaxBatch*4))
 	}
@@ -582,6 +593,7 @@ func (w *Writer) writeBatch(batch []*job) error {
 		j.answer(acks[i], nil)
 	}
 	w.resends.Add(float64(resends))
+	w.countCommitted(len(batch))
 	return nil
 }
 
