@@ -92,6 +92,41 @@ func newPatientsWriter(ctx context.Context, t *testing.T, w *store.Writer, s *in
 	}
 }
 
+// fillRegistry adds a registry's worth of rows (30,000 patients, registry patients, vaccinations
+// and archived messages) as a bulk load would write them, with no ANALYZE.
+func fillRegistry(ctx context.Context, t *testing.T, db *store.DB, s *ingest.Sender) {
+	t.Helper()
+	conn, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fill := range []string{
+		`INSERT INTO registry_patients (id, env, family_name, given_name, birth_date)
+			SELECT 1000000 + g, 'P', 'fam' || g % 500, 'giv' || g % 300, date '2008-01-01' + g % 6000 FROM generate_series(1, 30000) g`,
+		`INSERT INTO patients (env, organization_id, id_value, id_authority, id_type, registry_patient_id, birth_date,
+				match_family, match_given)
+			SELECT 'P', ` + fmt.Sprint(s.OrganizationID) + `, 'BULK' || g, 'EHR', 'MR', 1000000 + g, date '2008-01-01' + g % 6000,
+				'fam' || g % 500, 'giv' || g % 300
+			FROM generate_series(1, 30000) g`,
+		`INSERT INTO vaccinations (env, patient_id, registry_patient_id, organization_id, site_id, filler_order_id,
+				administered_on, dose_key, historical, report_messages, report_groups)
+			SELECT 'P', p.id, p.registry_patient_id, p.organization_id, ` + fmt.Sprint(s.SiteID) + `, 'ORD' || p.id,
+				date '2026-01-01', 'cvx:08', false, ARRAY[(SELECT min(id) FROM messages)], '{1}'
+			FROM patients p WHERE p.id_value LIKE 'BULK%'`,
+		`INSERT INTO messages (env, site_id, transport, control_id, received_at, raw, ack, ack_code, content_digest)
+			SELECT 'P', ` + fmt.Sprint(s.SiteID) + `, 'mllp', 'BULK' || g, now() - g * interval '1 second', '\x00', '\x00', 'AA',
+				sha256(g::text::bytea)
+			FROM generate_series(1, 30000) g`,
+		`SELECT pg_stat_force_next_flush()`,
+	} {
+		if _, err := conn.Exec(ctx, fill); err != nil {
+			conn.Release()
+			t.Fatalf("fill: %v", err)
+		}
+	}
+	conn.Release()
+}
+
 // TestFreshDatabaseStaysOnIndexes: a registry starts vaxgate on an empty database, its writer's
 // connections live long, and autovacuum may not have analysed the tables for a while (or analysed
 // them while they were empty). PostgreSQL caches a generic plan of a prepared statement after five
@@ -136,36 +171,7 @@ func TestFreshDatabaseStaysOnIndexes(t *testing.T) {
 			write := newPatientsWriter(ctx, t, w, s)
 			write(12, 8) // more than five executions of every statement, on the (nearly) empty tables
 
-			// A registry's worth of rows, as a bulk load would write them, with no ANALYZE.
-			conn, err := db.Pool.Acquire(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, fill := range []string{
-				`INSERT INTO registry_patients (id, env, family_name, given_name, birth_date)
-					SELECT 1000000 + g, 'P', 'fam' || g % 500, 'giv' || g % 300, date '2008-01-01' + g % 6000 FROM generate_series(1, 30000) g`,
-				`INSERT INTO patients (env, organization_id, id_value, id_authority, id_type, registry_patient_id, birth_date,
-						match_family, match_given)
-					SELECT 'P', ` + fmt.Sprint(s.OrganizationID) + `, 'BULK' || g, 'EHR', 'MR', 1000000 + g, date '2008-01-01' + g % 6000,
-						'fam' || g % 500, 'giv' || g % 300
-					FROM generate_series(1, 30000) g`,
-				`INSERT INTO vaccinations (env, patient_id, registry_patient_id, organization_id, site_id, filler_order_id,
-						administered_on, dose_key, historical, report_messages, report_groups)
-					SELECT 'P', p.id, p.registry_patient_id, p.organization_id, ` + fmt.Sprint(s.SiteID) + `, 'ORD' || p.id,
-						date '2026-01-01', 'cvx:08', false, ARRAY[(SELECT min(id) FROM messages)], '{1}'
-					FROM patients p WHERE p.id_value LIKE 'BULK%'`,
-				`INSERT INTO messages (env, site_id, transport, control_id, received_at, raw, ack, ack_code, content_digest)
-					SELECT 'P', ` + fmt.Sprint(s.SiteID) + `, 'mllp', 'BULK' || g, now() - g * interval '1 second', '\x00', '\x00', 'AA',
-						sha256(g::text::bytea)
-					FROM generate_series(1, 30000) g`,
-				`SELECT pg_stat_force_next_flush()`,
-			} {
-				if _, err := conn.Exec(ctx, fill); err != nil {
-					conn.Release()
-					t.Fatalf("fill: %v", err)
-				}
-			}
-			conn.Release()
+			fillRegistry(ctx, t, db, s)
 			time.Sleep(200 * time.Millisecond)
 			if tc.stats > 0 {
 				// The writer analyses the tables it reads by key once they have grown.
@@ -306,5 +312,58 @@ func TestFreshArchiveAnalysedEarly(t *testing.T) {
 	after := reported(lookups(before) + batches*per)
 	if d := after["messages_site_env_received"][1] - before["messages_site_env_received"][1]; d > 0 {
 		t.Errorf("%d records read %d entries of messages_site_env_received (every archived message of the site, for each key); %v before, %v after", batches*per, d, before, after)
+	}
+}
+
+// TestRestoredTablesAnalysed: a registry restored with pg_restore (or moved to a new major version
+// with pg_upgrade) starts with its rows counted and no column statistics: reltuples, which CREATE
+// INDEX sets, matches the live rows, so nothing looks stale by count, yet every index looks alike
+// to the planner, as on a fresh database. The writer's first check must analyse such tables.
+func TestRestoredTablesAnalysed(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	db := storetest.New(t)
+	keyed := append([]string{"messages"}, hotTables...)
+	for _, tbl := range keyed {
+		if _, err := db.Pool.Exec(ctx, "ALTER TABLE "+tbl+" SET (autovacuum_enabled = false)"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := freshSite(ctx, t, db)
+	fillRegistry(ctx, t, db, s)
+	// As pg_restore leaves them: the indexes built after the rows were loaded.
+	for _, tbl := range keyed {
+		if _, err := db.Pool.Exec(ctx, "REINDEX TABLE "+tbl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var counted, withStats int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE c.reltuples >= 30000),
+			count(*) FILTER (WHERE EXISTS (SELECT 1 FROM pg_stats p WHERE p.tablename = c.relname))
+		FROM pg_class c WHERE c.relname = ANY($1)`, keyed).Scan(&counted, &withStats); err != nil {
+		t.Fatal(err)
+	}
+	if counted != len(keyed) || withStats != 0 {
+		t.Fatalf("set-up: %d of %d tables with their rows counted, %d with column statistics; want all, none", counted, len(keyed), withStats)
+	}
+
+	w, err := db.NewWriter(store.WriterOptions{Shards: 1, StatsInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close(ctx)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		var missing []string
+		if err := db.Pool.QueryRow(ctx, `SELECT coalesce(array_agg(c.relname::text ORDER BY c.relname), '{}')
+			FROM pg_class c WHERE c.relname = ANY($1) AND NOT EXISTS (SELECT 1 FROM pg_stats p WHERE p.tablename = c.relname)`,
+			keyed).Scan(&missing); err != nil {
+			t.Fatal(err)
+		}
+		if len(missing) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("10 s after the writer started, no column statistics for %v", missing)
+		}
 	}
 }

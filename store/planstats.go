@@ -98,19 +98,26 @@ type tableStats struct {
 	name     string
 	analysed float64
 	live     int64
+	// columns: PostgreSQL holds statistics of the table's columns (pg_stats). A table restored by
+	// pg_restore, or carried to a new major version by pg_upgrade, has its rows counted (reltuples,
+	// which CREATE INDEX sets) and no column statistics: to the planner every index looks alike
+	// again, as on a fresh database, while the row counts say nothing is stale.
+	columns bool
 }
 
 // readTableStats reads the keyed tables' statistics.
 func readTableStats(ctx context.Context, q querier) ([]tableStats, error) {
-	rows, err := q.Query(ctx, `SELECT c.relname::text, c.reltuples::float8, COALESCE(s.n_live_tup, 0)
-		FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
+	rows, err := q.Query(ctx, `SELECT c.relname::text, c.reltuples::float8, COALESCE(s.n_live_tup, 0),
+			EXISTS (SELECT 1 FROM pg_stats p WHERE p.schemaname = n.nspname AND p.tablename = c.relname)
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
 		WHERE c.oid = ANY($1::regclass[]) ORDER BY 1`, keyedTables)
 	if err != nil {
 		return nil, fmt.Errorf("store: read table statistics: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (tableStats, error) {
 		var t tableStats
-		err := r.Scan(&t.name, &t.analysed, &t.live)
+		err := r.Scan(&t.name, &t.analysed, &t.live, &t.columns)
 		return t, err
 	})
 	if err != nil {
@@ -119,9 +126,12 @@ func readTableStats(ctx context.Context, q querier) ([]tableStats, error) {
 	return out, nil
 }
 
-// stale: the table has grown to twice the rows its statistics describe (or has never been
-// analysed) and is big enough for a plan to matter.
+// stale: the table is big enough for a plan to matter and has grown to twice the rows its
+// statistics describe (or has never been analysed), or holds no statistics of its columns.
 func (t tableStats) stale() bool {
+	if !t.columns && max(float64(t.live), t.analysed) >= analyzeMinRows {
+		return true
+	}
 	return t.live >= analyzeMinRows && float64(t.live) >= 2*max(t.analysed, 0)
 }
 
@@ -203,13 +213,14 @@ func (w *Writer) checkStatistics(ctx context.Context) error {
 			}
 			w.analyses.Inc()
 			w.analysedAt[t.name] = committed
-			t.analysed = float64(t.live)
+			t.analysed = max(t.analysed, float64(t.live))
+			t.columns = true
 		}
 		if fresh {
 			// Its next check reads what this ANALYZE found; until then the clock runs.
 			due = min(due, w.earlyAnalyzeAt(t.name))
 		}
-		if t.analysed < genericMinRows {
+		if t.analysed < genericMinRows || !t.columns {
 			generic = false
 		}
 	}
