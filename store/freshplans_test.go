@@ -47,6 +47,17 @@ func seqScans(ctx context.Context, t *testing.T, pool *pgxpool.Pool) (scans map[
 	return scans, idx, idxRead
 }
 
+// autovacuumOff turns autovacuum off for the tables the writer reads by key: their statistics are
+// then the writer's alone.
+func autovacuumOff(ctx context.Context, t *testing.T, db *store.DB) {
+	t.Helper()
+	for _, tbl := range append([]string{"messages"}, hotTables...) {
+		if _, err := db.Pool.Exec(ctx, "ALTER TABLE "+tbl+" SET (autovacuum_enabled = false)"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // freshSite registers a production site to write for.
 func freshSite(ctx context.Context, t *testing.T, db *store.DB) *ingest.Sender {
 	t.Helper()
@@ -152,11 +163,7 @@ func TestFreshDatabaseStaysOnIndexes(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			db := storetest.New(t)
-			for _, tbl := range append([]string{"messages"}, hotTables...) {
-				if _, err := db.Pool.Exec(ctx, "ALTER TABLE "+tbl+" SET (autovacuum_enabled = false)"); err != nil {
-					t.Fatal(err)
-				}
-			}
+			autovacuumOff(ctx, t, db)
 			if analysed {
 				if _, err := db.Pool.Exec(ctx, "ANALYZE messages, patients, registry_patients, vaccinations"); err != nil {
 					t.Fatal(err)
@@ -261,11 +268,7 @@ func TestFreshArchiveAnalysedEarly(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	db := storetest.New(t)
-	for _, tbl := range append([]string{"messages"}, hotTables...) {
-		if _, err := db.Pool.Exec(ctx, "ALTER TABLE "+tbl+" SET (autovacuum_enabled = false)"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	autovacuumOff(ctx, t, db)
 	s := freshSite(ctx, t, db)
 	w, err := db.NewWriter(store.WriterOptions{MaxBatch: 64, MaxDelay: 50 * time.Millisecond, Shards: 1, StatsInterval: time.Hour})
 	if err != nil {
@@ -324,11 +327,7 @@ func TestRestoredTablesAnalysed(t *testing.T) {
 	defer cancel()
 	db := storetest.New(t)
 	keyed := append([]string{"messages"}, hotTables...)
-	for _, tbl := range keyed {
-		if _, err := db.Pool.Exec(ctx, "ALTER TABLE "+tbl+" SET (autovacuum_enabled = false)"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	autovacuumOff(ctx, t, db)
 	s := freshSite(ctx, t, db)
 	fillRegistry(ctx, t, db, s)
 	// As pg_restore leaves them: the indexes built after the rows were loaded.
