@@ -224,7 +224,7 @@ func (db *DB) NewWriter(o WriterOptions) (*Writer, error) {
 		Name: "vaxgate_store_plans_kept", Help: "1 when the writer's statements run on plans kept per connection, 0 while its look-ups are planned for every batch (the tables' statistics describe too few rows yet).",
 	})
 	w.analyses = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "vaxgate_store_analyze_total", Help: "ANALYZE runs the writer made on the tables it reads by key (each time one had doubled).",
+		Name: "vaxgate_store_analyze_total", Help: "ANALYZE runs the writer made on the tables it reads by key (each time one had doubled, had rows but no column statistics, or, while its statistics were young, the records committed had doubled).",
 	})
 	if o.Registerer != nil {
 		for _, c := range []prometheus.Collector{w.batchSize, w.commitTime, w.queueDepth, w.failures, w.resends, w.available, w.plansKept, w.analyses} {
