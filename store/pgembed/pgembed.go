@@ -80,9 +80,10 @@ var defaultSettings = map[string]string{
 	"jit": "off",
 	// A new WAL segment is otherwise written full of zeros (16 MB) while commits wait: under a
 	// steady load of VXU (about 11 kB of WAL each when this was measured, ~4 kB since the lean
-	// schema) that was a 60 ms stall of every writer every two seconds, until segments are recycled. Off, the file is created at its size without writing
-	// it; durability is unchanged (commits still flush and fsync the WAL they wrote). Measured
-	// with make bench: p99 ACK latency at 850 msg/s from 78 ms to 28 ms.
+	// schema) that was a 60 ms stall of every writer every two seconds, until segments are
+	// recycled. Off, the file is created at its size without writing it; durability is unchanged
+	// (commits still flush and fsync the WAL they wrote). Measured with make bench: p99 ACK
+	// latency at 850 msg/s from 78 ms to 28 ms.
 	"wal_init_zero": "off",
 	// max_wal_size, checkpoint_timeout and wal_buffers keep PostgreSQL's defaults (1GB, 5min, 4MB
 	// here): a checkpoint comes after ~530 MB of WAL, about 80,000 VXU at ~6.5 kB of WAL each
