@@ -90,3 +90,24 @@ func findingsJSON(fs []ack.Finding) []findingJSON {
 	}
 	return out
 }
+
+// BenchmarkArchiveFindings: a typical accepted message's findings as intake archives them (the
+// information PD1-12 draws, a warning with its location, the AA's own line), per message.
+//
+//	go test -run XXX -bench ArchiveFindings -benchmem ./store
+func BenchmarkArchiveFindings(b *testing.B) {
+	fs := []ack.Finding{
+		{Rule: "pd1-12-recorded", Location: ack.Location{Segment: "PD1", Sequence: 1, Field: 12}, Code: ack.CodeAccepted,
+			Severity: ack.Information, App: ack.AppDataWasIgnored, Text: "PD1-12 was recorded; data sharing is managed in the registry."},
+		{Rule: "rxa-lot-expired", Location: ack.Location{Segment: "RXA", Sequence: 1, Field: 16, Component: 1}, Code: 102,
+			Severity: ack.Warning, App: 1, Text: "RXA-16 lot expiration date is before the administration date.", Group: 1},
+		{Rule: "msh-21-missing", Location: ack.Location{Segment: "MSH", Sequence: 1, Field: 21}, Code: 101,
+			Severity: ack.Warning, App: 4, Text: "MSH-21 should name the Z22 profile."},
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := archiveFindings(fs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
