@@ -92,7 +92,7 @@ func findingsJSON(fs []ack.Finding) []findingJSON {
 }
 
 // BenchmarkArchiveFindings: a typical accepted message's findings as intake archives them (the
-// information PD1-12 draws, a warning with its location, the AA's own line), per message.
+// information PD1-12 draws and two warnings, each with its location), per message.
 //
 //	go test -run XXX -bench ArchiveFindings -benchmem ./store
 func BenchmarkArchiveFindings(b *testing.B) {
