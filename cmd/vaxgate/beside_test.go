@@ -16,8 +16,9 @@ import (
 )
 
 // TestAdminBesideServe runs `vaxgate serve` on a private PostgreSQL (no database_url, a fresh data
-// dir, as after `make run`) and uses `vaxgate admin` and `vaxgate migrate` on the same data dir while
-// it runs: they attach to the running server instead of failing on the data dir's lock.
+// dir, as after `make run`) and uses `vaxgate admin`, `vaxgate migrate` and `vaxgate report` on the
+// same data dir while it runs: they attach to the running server instead of failing on the data
+// dir's lock.
 func TestAdminBesideServe(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a private PostgreSQL")
@@ -59,7 +60,10 @@ func TestAdminBesideServe(t *testing.T) {
 	if out := run("migrate"); !strings.Contains(out, "schema at version") {
 		t.Errorf("migrate beside the server:\n%s", out)
 	}
-
+	run("admin", "site", "create", "--org", "BESIDE", "--code", "BESIDE-1", "--name", "Beside Clinic", "--facility", "BESIDE1")
+	if out := run("report", "certification", "--site", "BESIDE-1"); !strings.Contains(out, "BESIDE-1") {
+		t.Errorf("report certification beside the server:\n%s", out)
+	}
 }
 
 // TestFirstStartAdmin: the first start of an empty registry creates the first registry

@@ -116,7 +116,7 @@ default plan (the CDC guide's use cases).`,
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		db, closeDB, err := database(c.Context(), cfg, log)
+		db, closeDB, err := toolDatabase(c.Context(), cfg, log)
 		if err != nil {
 			return nil, nil, nil, err
 		}
