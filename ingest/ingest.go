@@ -43,6 +43,12 @@ type Sender struct {
 	Status         SiteStatus
 	GoLive         time.Time // zero when the site has no go-live date
 	Facilities     []string  // MSH-4 identifiers the site may send for
+	// Shared lists, for an MLLP sender identified by its source address, the other sites whose
+	// address ranges also contain that address (most specific first): a message whose MSH-4 is not
+	// this site's is taken as the first of them whose it is. Nested ranges of different sites (a
+	// health system's network and one of its clinics, an exchange relaying several sites) are then
+	// told apart by MSH-4 instead of the narrowest range taking every message from its addresses.
+	Shared []*Sender
 }
 
 // MaySendFor reports whether facility (an MSH-4 HD-1 or HD-2 value) belongs to the sender's site.

@@ -442,6 +442,14 @@ func (p *Pipeline) prepareInto(pr *prepared, env Envelope) (*Record, ack.Header)
 		rec.Facility = st.Component(hd.msh.Field(4).Component(2))
 	}
 
+	if s := env.Sender; s != nil && !s.MaySendFor(rec.Facility) {
+		for _, other := range s.Shared {
+			if other.MaySendFor(rec.Facility) {
+				env.Sender, rec.Sender = other, other
+				break
+			}
+		}
+	}
 	if f, ok := p.checkHeader(hd, env.Sender, rec.Facility); !ok {
 		return reject(h, f)
 	}

@@ -35,10 +35,11 @@ GROUP BY c.id, s.id`
 
 // mllpSenderQuery prefers a credential whose certificate subject matches (and whose address range,
 // when it has one, contains the peer) over one matched by address alone; among address matches the
-// most specific range wins. A credential that names a certificate subject never matches by address
-// alone, so a plain connection from the right network cannot stand in for the certificate.
+// most specific range wins, and the others follow (MLLPSender makes them the sender's Shared
+// sites). A credential that names a certificate subject never matches by address alone, so a
+// plain connection from the right network cannot stand in for the certificate.
 const mllpSenderQuery = `
-SELECT ` + senderColumns + `
+SELECT ` + senderColumns + `, c.cert_subject IS NOT NULL
 FROM sender_credentials c
 JOIN sites s ON s.id = c.site_id
 LEFT JOIN site_facilities f ON f.site_id = s.id
@@ -49,7 +50,10 @@ WHERE c.transport = 'mllp' AND ` + activeCredential + `
   )
 GROUP BY c.id, s.id
 ORDER BY (c.cert_subject IS NOT NULL) DESC, masklen(c.source_cidr) DESC NULLS LAST, c.id
-LIMIT 1`
+LIMIT ` + mllpSharedMax + `+1`
+
+// mllpSharedMax bounds the other sites an address can be shared with (Sender.Shared).
+const mllpSharedMax = "16"
 
 // SOAPCredential returns the active SOAP credential with this username and the site it belongs to,
 // or ingest.ErrUnknownSender.
@@ -74,7 +78,8 @@ func (db *DB) SOAPCredential(ctx context.Context, username string) (*ingest.SOAP
 }
 
 // MLLPSender returns the sender whose active MLLP credential matches the TLS client certificate
-// subject (when not empty) or else the source address, or ingest.ErrUnknownSender.
+// subject (when not empty) or else the source address, or ingest.ErrUnknownSender. Matched by
+// address, its Shared lists the other sites whose ranges contain the address, narrowest first.
 func (db *DB) MLLPSender(ctx context.Context, addr netip.Addr, certSubject string) (*ingest.Sender, error) {
 	// A NULL address matches no range: only the certificate can then identify the sender. IPv4
 	// peers seen through a dual-stack listener arrive as ::ffff:a.b.c.d and must match IPv4 ranges.
@@ -83,21 +88,50 @@ func (db *DB) MLLPSender(ctx context.Context, addr netip.Addr, certSubject strin
 		a := addr.Unmap().WithZone("").String()
 		inet = &a
 	}
-	var (
-		s      ingest.Sender
-		goLive *time.Time
-		status string
-	)
-	err := db.Pool.QueryRow(ctx, mllpSenderQuery, inet, certSubject).Scan(
-		&s.CredentialID, &s.SiteID, &s.SiteCode, &s.OrganizationID, &status, &goLive, &s.Facilities)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, ingest.ErrUnknownSender
-	}
+	rows, err := db.Pool.Query(ctx, mllpSenderQuery, inet, certSubject)
 	if err != nil {
 		return nil, fmt.Errorf("store: mllp sender: %w", err)
 	}
-	fillSender(&s, status, goLive)
-	return &s, nil
+	defer rows.Close()
+	var first *ingest.Sender
+	for rows.Next() {
+		var (
+			s      ingest.Sender
+			goLive *time.Time
+			status string
+			byCert bool
+		)
+		if err := rows.Scan(&s.CredentialID, &s.SiteID, &s.SiteCode, &s.OrganizationID, &status, &goLive, &s.Facilities, &byCert); err != nil {
+			return nil, fmt.Errorf("store: mllp sender: %w", err)
+		}
+		fillSender(&s, status, goLive)
+		switch {
+		case first == nil:
+			first = &s
+			if byCert {
+				// A certificate names one site: nothing is shared with it.
+				return first, nil
+			}
+		case s.SiteID != first.SiteID && !sharesSite(first.Shared, s.SiteID):
+			first.Shared = append(first.Shared, &s)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: mllp sender: %w", err)
+	}
+	if first == nil {
+		return nil, ingest.ErrUnknownSender
+	}
+	return first, nil
+}
+
+func sharesSite(shared []*ingest.Sender, siteID int64) bool {
+	for _, s := range shared {
+		if s.SiteID == siteID {
+			return true
+		}
+	}
+	return false
 }
 
 func fillSender(s *ingest.Sender, status string, goLive *time.Time) {

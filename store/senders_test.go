@@ -195,4 +195,17 @@ func TestMLLPSender(t *testing.T) {
 		!slices.Equal(s.Facilities, want.Facilities) {
 		t.Errorf("MLLPSender = %+v; want %+v", s, want)
 	}
+	// Site 20's wider range contains the address too: it is shared, for messages whose MSH-4 is
+	// site 20's (its inactive /32 of the same address is not).
+	if len(s.Shared) != 1 || s.Shared[0].SiteCode != "S20" || s.Shared[0].CredentialID != ids["mllp-net8"] ||
+		!slices.Equal(s.Shared[0].Facilities, []string{"20001"}) || len(s.Shared[0].Shared) != 0 {
+		t.Errorf("MLLPSender(10.1.2.3).Shared = %+v; want site S20 by mllp-net8", s.Shared)
+	}
+	if s, err := db.MLLPSender(ctx, netip.MustParseAddr("10.9.9.9"), ""); err != nil || len(s.Shared) != 0 {
+		t.Errorf("MLLPSender(10.9.9.9) = %+v, %v; want no shared site", s, err)
+	}
+	// A certificate names one site, even from an address other sites' ranges contain.
+	if s, err := db.MLLPSender(ctx, netip.MustParseAddr("10.1.2.3"), "CN=only.with.cert"); err != nil || len(s.Shared) != 0 {
+		t.Errorf("MLLPSender(10.1.2.3, certificate) = %+v, %v; want no shared site", s, err)
+	}
 }
