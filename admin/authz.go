@@ -379,16 +379,14 @@ func decide(a Actor, act Action, t Target) Decision {
 		if staff {
 			return allow(RuleRegistryStaff, "registry staff see every user")
 		}
+		rule, ok := viewRule(a, t.User)
+		if !ok {
+			return outOfSight(t.User)
+		}
 		if t.User.RegistryAdmin {
 			return deny(RuleRegistryStaffUser, "registry staff accounts are visible to registry staff only")
 		}
-		for i := range t.User.Memberships {
-			m := &t.User.Memberships[i]
-			if rule, ok := a.atSite(PermViewUsers, &Site{ID: m.SiteID, HealthSystemID: m.HealthSystemID}); ok {
-				return allow(rule, "user %s is a member of a site whose users you may view", t.User.Username)
-			}
-		}
-		return deny(RuleUserOutsideScope, "user %d is not a member of a site whose users you may view", t.User.ID)
+		return allow(rule, "user %s is a member of a site whose users you may view", t.User.Username)
 
 	case ActionUpdateUser, ActionDeactivateUser, ActionReactivateUser, ActionUnlockUser, ActionResetPassword, ActionResendInvite:
 		if d, ok := need(t.User != nil, "user"); !ok {
@@ -480,11 +478,11 @@ func accountDecision(a Actor, act Action, u *User) Decision {
 	if !a.anywhere(PermManageUsers) {
 		return deny(RuleNoRole, "you may not %s: no role of yours manages users", actionPhrase[act])
 	}
+	if _, ok := viewRule(a, u); !ok {
+		return outOfSight(u)
+	}
 	if u.RegistryAdmin {
 		return deny(RuleRegistryStaffUser, "registry staff accounts are managed by registry staff only")
-	}
-	if len(u.Memberships) == 0 {
-		return deny(RuleUserOutsideScope, "user %d belongs to no site you administer: only registry staff may %s", u.ID, actionPhrase[act])
 	}
 	rule := RuleSiteRole
 	for i := range u.Memberships {
@@ -499,6 +497,25 @@ func accountDecision(a Actor, act Action, u *User) Decision {
 		}
 	}
 	return allow(rule, "you administer every site of user %s", u.Username)
+}
+
+// viewRule returns the rule by which a may see user u (a membership of u at a site whose users a
+// may view), if any.
+func viewRule(a Actor, u *User) (string, bool) {
+	for i := range u.Memberships {
+		m := &u.Memberships[i]
+		if rule, ok := a.atSite(PermViewUsers, &Site{ID: m.SiteID, HealthSystemID: m.HealthSystemID}); ok {
+			return rule, true
+		}
+	}
+	return "", false
+}
+
+// outOfSight refuses an action on a user the actor may not see, in the same words whatever the
+// user is (a member of other organizations' sites, of none, or registry staff), so that trying ids
+// tells nothing about other organizations' accounts: not their usernames, nor who is staff.
+func outOfSight(u *User) Decision {
+	return deny(RuleUserOutsideScope, "user %d is not a member of a site whose users you may view", u.ID)
 }
 
 // patientDecision is the rule for viewing a patient and changing their data sharing.

@@ -2,6 +2,8 @@ package admin
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -50,7 +52,9 @@ func TestDecideRules(t *testing.T) {
 		{"HSU, user also in another organization", hsu, ActionUpdateUser, Target{User: both}, false, RuleUserOutsideScope},
 		{"staff over anyone", staff, ActionResetPassword, Target{User: both}, true, RuleRegistryStaff},
 		{"operator at the command line", sys, ActionResetPassword, Target{User: both}, true, RuleRegistryStaff},
-		{"registry staff account", aa, ActionDeactivateUser, Target{User: registry}, false, RuleRegistryStaffUser},
+		{"registry staff account", aa, ActionDeactivateUser, Target{User: registry}, false, RuleUserOutsideScope},
+		{"registry staff account seen at a site", aa, ActionDeactivateUser, Target{User: &User{ID: 13, Username: "regmember", RegistryAdmin: true,
+			Memberships: []Membership{member(13, hsSite, RoleReadOnly)}}}, false, RuleRegistryStaffUser},
 		{"user in no site", aa, ActionDeactivateUser, Target{User: nowhere}, false, RuleUserOutsideScope},
 		{"own profile", aa, ActionUpdateUser, Target{User: self}, true, RuleSelf},
 		{"own account view", Actor{UserID: 8, Name: "mine"}, ActionViewUser, Target{User: mine}, true, RuleSelf},
@@ -85,6 +89,36 @@ func TestDecideRules(t *testing.T) {
 		}
 		if err := d.Err(); (err == nil) != tc.allow || (err != nil && errRule(err) != tc.rule) {
 			t.Errorf("%s: Err() = %v", tc.name, err)
+		}
+	}
+}
+
+// TestRefusalsTellNothingOfUnseenUsers: an administrator trying the ids of users they may not see
+// (another organization's, registry staff, nobody's) gets the same refusal for every one of them
+// and every account action: it names no username and does not tell staff accounts apart.
+func TestRefusalsTellNothingOfUnseenUsers(t *testing.T) {
+	own := &Site{ID: 10, Code: "OWN", OrganizationID: 1, HealthSystemID: 1}
+	other := &Site{ID: 30, Code: "OTH", OrganizationID: 3, HealthSystemID: 3}
+	aa := Actor{UserID: 1, Name: "aa", Memberships: []Membership{{UserID: 1, SiteID: own.ID, OrganizationID: 1, HealthSystemID: 1,
+		Role: RoleAdministrator, Designations: []Designation{DesignationAccessAdministrator}}}}
+	unseen := []*User{
+		{ID: 31, Username: "oadams", Memberships: []Membership{{UserID: 31, SiteID: other.ID, OrganizationID: 3, HealthSystemID: 3, Role: RoleAdministrator}}},
+		{ID: 32, Username: "registrar", RegistryAdmin: true},
+		{ID: 33, Username: "nobody"},
+	}
+	var want string
+	for _, u := range unseen {
+		for _, act := range []Action{ActionViewUser, ActionUpdateUser, ActionDeactivateUser, ActionReactivateUser,
+			ActionUnlockUser, ActionResetPassword, ActionResendInvite} {
+			d := Decide(aa, act, Target{User: u})
+			generic := strings.ReplaceAll(d.Reason, fmt.Sprint(u.ID), "N")
+			if want == "" {
+				want = generic
+			}
+			if d.Allow || d.Rule != RuleUserOutsideScope || generic != want || strings.Contains(d.Reason, u.Username) {
+				t.Errorf("%s on user %d (%s): allow %v, rule %s, %q; want refused by %s as %q",
+					act, u.ID, u.Username, d.Allow, d.Rule, d.Reason, RuleUserOutsideScope, want)
+			}
 		}
 	}
 }

@@ -138,7 +138,10 @@ func PermissionsMarkdown() []byte {
 	w("nothing else of a user who belongs anywhere else: a user's password, e-mail, name, phone and status\n")
 	w("(`user.update`, `user.deactivate`, `user.reactivate`, `user.unlock`, `user.reset_password`,\n")
 	w("`user.resend_invite`) are changed by registry staff, by the user (name, e-mail, phone), or by an actor\n")
-	w("who manages users at **every** site the user belongs to (rule `user-outside-scope` otherwise). Adding\n")
+	w("who manages users at **every** site the user belongs to (rule `user-outside-scope` otherwise). A user\n")
+	w("the actor may not see at all (no membership at a site whose users the actor may view: another\n")
+	w("organization's user, registry staff, a user of no site) is refused with that rule in the same words\n")
+	w("whoever it is, naming only the id asked for, so that trying ids tells nothing of other accounts. Adding\n")
 	w("an existing user to a site is an invitation (`POST /api/v1/site-invitations`, after the search by\n")
 	w("name or e-mail) that the user accepts or declines after logging in; `PUT` of a membership of a\n")
 	w("non-member is denied with rule `consent-required`.\n\n")
@@ -192,8 +195,8 @@ var ruleDocs = [][2]string{
 	{RuleHealthSystem, "allowed by the actor's Health System User role over the target's health system"},
 	{RuleNoSiteRole, "no role or designation of the actor allows it at the target's site"},
 	{RuleSelf, "the actor's own account (profile, invitations, registration)"},
-	{RuleUserOutsideScope, "the target user belongs to a site the actor does not administer: only registry staff (or an administrator of every site of the user) may change their account"},
-	{RuleRegistryStaffUser, "registry staff accounts are managed by registry staff only"},
+	{RuleUserOutsideScope, "the target user belongs to a site the actor does not administer: only registry staff (or an administrator of every site of the user) may change their account; a user the actor may not see at all is refused by this rule too, in the same words for every such user"},
+	{RuleRegistryStaffUser, "registry staff accounts are managed by registry staff only (named so only to an actor who sees the account at one of their sites)"},
 	{RuleConsentRequired, "a user who is not a member of the site is not added silently: invite them, they accept"},
 	{RuleGrantAboveOwn, "Health System User roles are granted only by a Health System User of that health system or registry staff"},
 	{RuleNotMember, "the membership action does not fit the user's membership (not a member, or already one)"},

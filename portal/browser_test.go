@@ -613,7 +613,10 @@ func TestBrowser(t *testing.T) {
 		tb.do(chromedp.SetAttributeValue(chromedp.CSS("#status form"), "action", fmt.Sprintf("/users/%d/status", target)))
 		tb.submit(chromedp.CSS("#status form button"))
 		tb.page("Not allowed")
-		tb.wantBody("belongs to a site you do not administer")
+		tb.wantBody(fmt.Sprintf("User %d is not a member of a site whose users you may view", target))
+		if strings.Contains(tb.body(), "tnguyen") {
+			t.Error("the refusal names the other organization's user")
+		}
 		u, err := w.svc.User(context.Background(), w.sys, target)
 		w.must(err)
 		if u.Status != admin.UserActive {
