@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -358,4 +359,61 @@ func containsAll(s string, subs ...string) bool {
 		}
 	}
 	return true
+}
+
+// TestLastRegistryAdministrator: the last active registry administrator cannot be deactivated —
+// not by themselves (one click in the portal), not by an operator — since nobody could then manage
+// registry staff or sites from the portal; with another one active, either may go. Two concurrent
+// deactivations of the last two never both succeed.
+func TestLastRegistryAdministrator(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	one := e.user("reg.one", nil, "")
+	tok := e.login("reg.one")
+	deactivate := func(u *admin.User) string { return fmt.Sprintf("/api/v1/users/%d/deactivate", u.ID) }
+
+	e.fail(http.StatusConflict, "last_registry_administrator", "POST", deactivate(one), tok, nil)
+	if _, err := e.svc.Deactivate(ctx, e.sys, one.ID); !errors.Is(err, admin.ErrLastRegistryAdmin) {
+		t.Fatalf("operator deactivating the last registry administrator: %v; want ErrLastRegistryAdmin", err)
+	}
+	if u := e.userByName("reg.one"); u.Status != admin.UserActive {
+		t.Fatalf("reg.one is %s", u.Status)
+	}
+
+	two := e.user("reg.two", nil, "")
+	e.must(http.StatusOK, "POST", deactivate(one), tok, nil, nil) // another is active: may step down
+	e.fail(http.StatusConflict, "last_registry_administrator", "POST", deactivate(two), e.login("reg.two"), nil)
+
+	// The last two, deactivated at once: one of them stays, every round.
+	if _, err := e.svc.Reactivate(ctx, e.sys, one.ID); err != nil {
+		t.Fatal(err)
+	}
+	for round := 0; round < 8; round++ {
+		errs := make(chan error, 2)
+		for _, u := range []*admin.User{one, two} {
+			go func() { _, err := e.svc.Deactivate(ctx, e.sys, u.ID); errs <- err }()
+		}
+		var refused, gone *admin.User
+		for range 2 {
+			if err := <-errs; errors.Is(err, admin.ErrLastRegistryAdmin) {
+				refused = one
+			} else if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		if refused == nil {
+			t.Fatalf("round %d: both registry administrators were deactivated", round)
+		}
+		for _, u := range []*admin.User{one, two} {
+			if e.userByName(u.Username).Status != admin.UserActive {
+				gone = u
+			}
+		}
+		if gone == nil {
+			t.Fatalf("round %d: neither was deactivated", round)
+		}
+		if _, err := e.svc.Reactivate(ctx, e.sys, gone.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -122,6 +122,7 @@ var (
 	ErrPossibleDuplicate = &Error{Kind: KindConflict, Code: "possible_duplicate", Message: "users with this name already exist"}
 	ErrUsernameTaken     = &Error{Kind: KindConflict, Code: "username_taken", Message: "the username is taken"}
 	ErrLastAA            = &Error{Kind: KindConflict, Code: "last_access_administrator", Message: "the site's last active access administrator cannot be deactivated or demoted"}
+	ErrLastRegistryAdmin = &Error{Kind: KindConflict, Code: "last_registry_administrator", Message: "the last active registry administrator cannot be deactivated"}
 	ErrAlreadyExists     = &Error{Kind: KindConflict, Code: "already_exists", Message: "already exists"}
 	ErrInvalidTransition = &Error{Kind: KindConflict, Code: "invalid_transition", Message: "the change is not allowed from the current state"}
 	ErrSharingUnresolved = &Error{Kind: KindConflict, Code: "sharing_unresolved", Message: "the patient's data-sharing status is Unknown: set it to Yes or No before viewing the records"}

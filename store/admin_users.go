@@ -288,6 +288,40 @@ func (s *AdminStore) guardLastAA(ctx context.Context, userID int64, sites []int6
 	return nil
 }
 
+// registryAdminLockClass and registryAdminLockKey name the advisory lock that serializes
+// changes taking a registry administrator out of the active ones (guardLastRegistryAdmin).
+const (
+	registryAdminLockClass = 0x76617861 // "vaxa"
+	registryAdminLockKey   = 1
+)
+
+// guardLastRegistryAdmin refuses (admin.ErrLastRegistryAdmin) when the user is the only active
+// registry administrator: without one, nobody could manage registry staff or sites from the portal
+// again. An advisory lock serializes concurrent deactivations, so that two administrators
+// deactivating each other cannot both pass the count: the second counts after the first commits
+// (READ COMMITTED: a new snapshot per statement). Callers hold the user's row lock.
+func (s *AdminStore) guardLastRegistryAdmin(ctx context.Context, userID int64) error {
+	var staff bool
+	if err := s.q.QueryRow(ctx, `SELECT registry_admin FROM users WHERE id = $1`, userID).Scan(&staff); err != nil {
+		return admErr(err, fmt.Sprintf("user %d", userID))
+	}
+	if !staff {
+		return nil
+	}
+	if _, err := s.q.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, int32(registryAdminLockClass), int32(registryAdminLockKey)); err != nil {
+		return admErr(err, "lock registry administrators")
+	}
+	var others int
+	if err := s.q.QueryRow(ctx, `SELECT count(*) FROM users WHERE registry_admin AND status = 'active' AND id <> $1`,
+		userID).Scan(&others); err != nil {
+		return admErr(err, "count registry administrators")
+	}
+	if others == 0 {
+		return admin.ErrLastRegistryAdmin.With("this user is the last active registry administrator: invite another registry administrator first")
+	}
+	return nil
+}
+
 // lockUser locks the user's row and returns their status.
 func (s *AdminStore) lockUser(ctx context.Context, id int64) (admin.UserStatus, error) {
 	var status string
@@ -307,6 +341,9 @@ func (s *AdminStore) SetUserStatus(ctx context.Context, id int64, status admin.U
 		}
 		if cur == admin.UserActive && status != admin.UserActive {
 			if err := t.guardLastAA(ctx, id, nil); err != nil {
+				return err
+			}
+			if err := t.guardLastRegistryAdmin(ctx, id); err != nil {
 				return err
 			}
 		}
