@@ -66,11 +66,11 @@ func (s *Service) tellNeedsAA(ctx context.Context, flagged []Site) {
 		return
 	}
 	var b strings.Builder
-	b.WriteString("These sites have no active Access Administrator any more:\n\n")
+	b.WriteString("These sites have no active Access Administrator:\n\n")
 	for _, f := range flagged {
 		fmt.Fprintf(&b, "  %s  %s (organization %s, %s)\n", f.Code, f.Name, f.OrganizationCode, f.Status)
 	}
-	b.WriteString("\nEvery site in testing or production needs one. Make a user of each site Access Administrator, or reactivate theirs.\n")
+	b.WriteString("\nEvery site in testing or production needs one. Invite one for a new site; otherwise make a user of the site Access Administrator, or reactivate theirs.\n")
 	for _, addr := range to {
 		err := sendMail(ctx, s.o.SMTP, mailMessage{To: addr, Subject: "Sites without an Access Administrator", Body: b.String()}, s.now())
 		if err != nil {

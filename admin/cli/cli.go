@@ -48,6 +48,10 @@ Typical onboarding of a sending site:
   vaxgate admin org create --code HS1 --name "Health System One"
   vaxgate admin site create --org HS1 --code CLINIC1 --name "Clinic One" --facility CLINIC1
   vaxgate admin sender add-soap --site CLINIC1 --username clinic1-ehr --facility CLINIC1
+  vaxgate admin user invite --site CLINIC1 --username jroe --first-name Jo --last-name Roe \
+      --email jo.roe@clinic1.example --role administrator --designation access_administrator
+  (once Jo has registered through the e-mailed link: a site moves to testing only with an
+  active Access Administrator)
   vaxgate admin site set-status CLINIC1 testing
 
 First registry administrator:
