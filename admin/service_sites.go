@@ -464,8 +464,16 @@ func (s *Service) soapCredential(ctx context.Context, a Actor, siteID int64, use
 		if err != nil {
 			return err
 		}
-		if _, err := tx.AddSiteFacility(ctx, siteID, facilityID); err != nil {
+		added, err := tx.AddSiteFacility(ctx, siteID, facilityID)
+		if err != nil {
 			return err
+		}
+		if added {
+			// What the site may send for changed: audited as AddSiteFacility audits it.
+			if err := s.audit(ctx, tx, a, RuleRegistryStaff, "site.add_facility", "site", siteID, []int64{siteID}, nil,
+				map[string]string{"facility_id": facilityID}); err != nil {
+				return err
+			}
 		}
 		existing, err := tx.CredentialByUsername(ctx, username)
 		switch {

@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -469,6 +470,9 @@ With --update an existing credential of the same site and username gets the new 
 					fmt.Fprintf(w, "SOAP credential %d for site %s\n", cr.ID, cr.SiteCode)
 					fmt.Fprintf(w, "username\t%s\n", cr.Username)
 					fmt.Fprintf(w, "facilityID\t%s\n", cr.FacilityID)
+					if !slices.Contains(s.Facilities, cr.FacilityID) {
+						fmt.Fprintf(w, "site %s may now also send for MSH-4 %s (added to its facilities)\n", cr.SiteCode, cr.FacilityID)
+					}
 					if generated {
 						fmt.Fprintf(w, "password\t%s\t(generated; shown only now)\n", secret)
 					}

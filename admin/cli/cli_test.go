@@ -128,6 +128,14 @@ func TestOnboardingSiteAndSenders(t *testing.T) {
 		t.Fatal("password from stdin not stored")
 	}
 	h.fails("taken", "sender", "add-soap", "--site", "KID01", "--username", "kid01-ehr", "--facility", "KID01", "--password", "Another-Secret-1")
+	// A facility the site did not have yet is added to what it may send for: said, and audited.
+	out = h.ok("sender", "add-soap", "--site", "KID01", "--username", "kid01-new", "--facility", "KID01-NEW")
+	if !strings.Contains(out, "site KID01 may now also send for MSH-4 KID01-NEW") {
+		t.Errorf("add-soap with a new facility does not say so:\n%s", out)
+	}
+	if out := h.ok("audit", "list", "--action", "site.add_facility"); !strings.Contains(out, "KID01-NEW") {
+		t.Errorf("adding the facility through add-soap is not audited:\n%s", out)
+	}
 
 	h.ok("sender", "add-mllp", "--site", "KID01", "--cidr", "192.0.2.0/28")
 	s, err := h.db.MLLPSender(context.Background(), netip.MustParseAddr("192.0.2.5"), "")
@@ -164,7 +172,7 @@ func TestOnboardingSiteAndSenders(t *testing.T) {
 
 	out = h.ok("sender", "list", "--json")
 	var creds []admin.SenderCredential
-	if err := json.Unmarshal([]byte(out), &creds); err != nil || len(creds) != 2 {
+	if err := json.Unmarshal([]byte(out), &creds); err != nil || len(creds) != 3 {
 		t.Fatalf("sender list --json: %s %v", out, err)
 	}
 	h.ok("sender", "revoke", "1")
