@@ -624,6 +624,45 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("RegistryFormsKeepTheirOwnInput", func(t *testing.T) {
+		// A refused registration comes back with what was typed in its own form, selects
+		// included; the other form stays empty, so its next click registers nothing wrong.
+		w := newWorld(t)
+		orgs, err := w.svc.ListOrganizations(context.Background(), w.sys)
+		w.must(err)
+		ids := map[string]string{}
+		for _, o := range orgs {
+			ids[o.Code] = fmt.Sprint(o.ID)
+		}
+		const fields = `["#org-code", "#org-name", "#org-parent", "#site-org", "#site-code", "#site-name", "#site-facility", "#site-golive"]
+			.map(s => document.querySelector(s).value).join("|")`
+		tb := b.tab(t, w)
+		tb.signIn("rstaff", password)
+		tb.page("Organizations and sites")
+
+		// A site PIN that is taken, under Beta (not the first organization offered).
+		tb.do(chromedp.SetValue(chromedp.CSS("#site-org"), ids["BETA"]), tb.fill("#site-code", "ACME-01"),
+			tb.fill("#site-name", "Beta Uptown"), tb.fill("#site-facility", "BETA09"), tb.fill("#site-golive", "2027-03-01"))
+		tb.submit(chromedp.CSS(`form[action="/registry/sites"] button`))
+		tb.waitFor("#site-err", "ACME-01")
+		if got, want := evalIn[string](tb, fields), "||0|"+ids["BETA"]+"|ACME-01|Beta Uptown|BETA09|2027-03-01"; got != want {
+			t.Errorf("after a refused site the forms hold\n%s, want\n%s (organization form empty, site form as typed)", got, want)
+		}
+		if n := evalIn[int](tb, `document.querySelectorAll("#org-err").length`); n != 0 {
+			t.Errorf("the site's error is also shown under the organization form")
+		}
+
+		// An organization code that is taken, under a health system.
+		tb.open("/registry")
+		tb.page("Organizations and sites")
+		tb.do(tb.fill("#org-code", "BETA"), tb.fill("#org-name", "Beta Again"), chromedp.SetValue(chromedp.CSS("#org-parent"), ids["ACME"]))
+		tb.submit(chromedp.CSS(`form[action="/registry/organizations"] button`))
+		tb.waitFor("#organization-err", "BETA")
+		if got, want := evalIn[string](tb, fields), "BETA|Beta Again|"+ids["ACME"]+"|"+ids["ACME"]+"||||"; got != want {
+			t.Errorf("after a refused organization the forms hold\n%s, want\n%s (organization form as typed, site form empty)", got, want)
+		}
+	})
+
 	t.Run("Certification", func(t *testing.T) {
 		// A testing site's certification run, the adult dose wrong: the page says it failed, with
 		// its control ID and findings; registry staff sign off an item in the page (audited).

@@ -32,7 +32,11 @@ type registryData struct {
 	Orgs     []admin.Organization
 	Statuses []admin.SiteStatus
 	Staff    bool
-	Form     url.Values
+	// OrgForm and SiteForm are what was typed into the form whose registration failed, to be
+	// shown again in that form only: the other form stays empty, so a failed site is not
+	// offered as an organization to register. OrgParent and SiteOrg are their selects' choices.
+	OrgForm, SiteForm  url.Values
+	OrgParent, SiteOrg int64
 }
 
 // tree arranges organizations and sites parent → children → sites.
@@ -70,7 +74,7 @@ func (p *Portal) registryData(r *http.Request, s *session) (*registryData, error
 	}
 	slices.SortFunc(orgs, func(a, b admin.Organization) int { return strings.Compare(a.Name, b.Name) })
 	d := &registryData{Tree: tree(orgs, sites), Orgs: orgs, Staff: registryStaff(s.actor),
-		Statuses: []admin.SiteStatus{admin.SiteRegistered, admin.SiteTesting, admin.SiteProduction}, Form: url.Values{}}
+		Statuses: []admin.SiteStatus{admin.SiteRegistered, admin.SiteTesting, admin.SiteProduction}}
 	for _, o := range orgs {
 		if o.ParentID == nil {
 			d.Parents = append(d.Parents, o)
@@ -87,17 +91,22 @@ func (p *Portal) registry(w http.ResponseWriter, r *http.Request, s *session) {
 		p.fail(w, r, s, err)
 		return
 	}
-	p.showRegistry(w, r, s, http.StatusOK, view{})
+	p.showRegistry(w, r, s, http.StatusOK, view{}, "")
 }
 
-func (p *Portal) showRegistry(w http.ResponseWriter, r *http.Request, s *session, status int, v view) {
+// showRegistry shows the page; form ("organization" or "site") names the form whose
+// registration failed, shown again with what was typed into it.
+func (p *Portal) showRegistry(w http.ResponseWriter, r *http.Request, s *session, status int, v view, form string) {
 	d, err := p.registryData(r, s)
 	if err != nil {
 		p.fail(w, r, s, err)
 		return
 	}
-	if r.Method == http.MethodPost {
-		d.Form = r.PostForm
+	switch form {
+	case "organization":
+		d.OrgForm, d.OrgParent = r.PostForm, formID(r, "parent")
+	case "site":
+		d.SiteForm, d.SiteOrg = r.PostForm, formID(r, "organization")
 	}
 	v.Data = d
 	p.render(w, r, s, status, "registry", "Organizations and sites", v)
@@ -109,7 +118,7 @@ func (p *Portal) registryFailed(w http.ResponseWriter, r *http.Request, s *sessi
 		p.fail(w, r, s, err)
 		return
 	}
-	p.showRegistry(w, r, s, st, view{Fields: map[string]string{form: msg}, Error: "Nothing was created: see below."})
+	p.showRegistry(w, r, s, st, view{Fields: map[string]string{form: msg}, Error: "Nothing was created: see below."}, form)
 }
 
 func (p *Portal) createOrganization(w http.ResponseWriter, r *http.Request, s *session) {
