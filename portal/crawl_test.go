@@ -483,3 +483,32 @@ func TestRegistryStaff(t *testing.T) {
 		}
 	}
 }
+
+// TestInviteAAHelp: the invitation form's help for the Access Administrator question says what
+// the admin module enforces: the designation goes with any role, so a Typical User invited as an
+// AA through the form is accepted, and the help does not claim otherwise.
+func TestInviteAAHelp(t *testing.T) {
+	w := newWorld(t)
+	c := newClient(t, w)
+	c.signIn("aalvarez")
+	invite := fmt.Sprintf("/invite?site=%d", w.acme.ID)
+	_, page := c.get(invite)
+	if !strings.Contains(page, "Any role may be an AA") || strings.Contains(page, "must have the Administrator") {
+		t.Errorf("the AA help does not say that any role may be an AA")
+	}
+	form := url.Values{"site": {fmt.Sprint(w.acme.ID)}, "rows": {"1"}, "send": {"1"}, "first_0": {"Uma"}, "last_0": {"Ito"},
+		"email_0": {"uito@acme.test"}, "username_0": {"uito"}, "role_0": {string(admin.RoleTypicalUser)}}
+	for _, d := range admin.Designations {
+		form.Set(string(d)+"_0", "no")
+	}
+	form.Set(string(admin.DesignationAccessAdministrator)+"_0", "yes")
+	resp, body := c.formPost(invite, "/invite", form)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Invitations sent") {
+		t.Fatalf("a Typical User invited as an AA: %d\n%s", resp.StatusCode, body)
+	}
+	u, err := w.svc.UserByUsername(context.Background(), w.sys, "uito")
+	w.must(err)
+	if m := u.Membership(w.acme.ID); m == nil || m.Role != admin.RoleTypicalUser || !m.AccessAdministrator() {
+		t.Errorf("the invitee's membership at ACME-01 = %+v, want a Typical User with the AA designation", m)
+	}
+}

@@ -20,7 +20,7 @@ type question struct {
 
 var questions = []question{
 	{admin.DesignationAccessAdministrator, "Is this person an Access Administrator (AA)?",
-		"AAs manage the site's user accounts: they invite users, change roles, deactivate and unlock accounts and reset passwords. Every site needs at least one active AA. An AA must have the Administrator or Health System User role."},
+		"AAs manage the site's user accounts: they invite users, change roles, deactivate and unlock accounts and reset passwords. Every site needs at least one active AA. Any role may be an AA: the designation adds user management at this site, and the role still decides what the person may do with patient records."},
 	{admin.DesignationSupervisingPhysician, "Is this person the Supervising Physician, Site Manager or Designee?",
 		"The person accountable for the site's immunization practice and for its agreement with the registry."},
 	{admin.DesignationTechnicalContact, "Is this person a Technical Contact?",
