@@ -315,7 +315,9 @@ func TestBrowser(t *testing.T) {
 		u := b.tab(t, w)
 		u.signIn("tnguyen", "Temp-Pass-2026!")
 		u.page("Change your password")
-		u.wantBody("reset by an administrator")
+		// True whether the one-time password came from a reset or from the account's creation
+		// (the first registry administrator's): the page cannot tell them apart.
+		u.wantBody("Your password was set by an administrator: choose your own", "not contain the username, in upper or lower case")
 		u.open("/patients") // nothing else until the password is changed
 		u.page("Change your password")
 		u.do(u.fill("#current_password", "Temp-Pass-2026!"), u.fill("#new_password", "Brand-New-Pass-77"),
@@ -329,6 +331,11 @@ func TestBrowser(t *testing.T) {
 		if v := evalIn[string](u, `document.querySelector("#new_password").getAttribute("aria-invalid")`); v != "true" {
 			t.Errorf("new_password aria-invalid = %q", v)
 		}
+		// The username rule as the page states it: anywhere in the password, in any case.
+		u.do(u.fill("#current_password", "Temp-Pass-2026!"), u.fill("#new_password", "My-TNguyen-Pass-7"),
+			u.fill("#confirm_password", "My-TNguyen-Pass-7"))
+		u.submit(chromedp.CSS("main button.primary"))
+		u.waitFor("#new_password-err", "not contain the username")
 		u.do(u.fill("#current_password", "Temp-Pass-2026!"), u.fill("#new_password", "Brand-New-Pass-77"),
 			u.fill("#confirm_password", "Brand-New-Pass-77"))
 		u.submit(chromedp.CSS("main button.primary"))

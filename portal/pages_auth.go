@@ -116,13 +116,15 @@ type passwordData struct {
 	Rules  []string
 }
 
-// passwordRules is the password policy as the form shows it (admin.CheckPassword applies it).
+// passwordRules is the password policy as the forms show it, after "The password (case
+// sensitive) must:", in the words of admin.CheckPassword, which applies it: "the username" is the
+// account's (on a reset form, not the administrator's), compared ignoring case.
 var passwordRules = []string{
-	"12 to 30 characters",
-	"at least one uppercase letter and one lowercase letter",
-	"at least one digit",
-	"at least one special character, such as ! # $ % & * - _ ?",
-	"not your username; passwords are case sensitive",
+	"be 12 to 30 characters long",
+	"contain an uppercase letter and a lowercase letter",
+	"contain a digit",
+	"contain a special character, such as ! # $ % & * - _ ?",
+	"not contain the username, in upper or lower case",
 }
 
 func (p *Portal) passwordPage(w http.ResponseWriter, r *http.Request, s *session) {
