@@ -343,9 +343,9 @@ func decide(a Actor, act Action, t Target) Decision {
 			p = PermReadPatients
 		}
 		if rule, ok := a.atSite(p, t.Site); ok {
-			return allow(rule, "you may %s of site %s", actionPhrase[act], t.Site.Code)
+			return allow(rule, "you may %s", siteActionPhrase(act, t.Site))
 		}
-		return deny(RuleNoSiteRole, "you may not %s of site %s: no role of yours there allows it", actionPhrase[act], t.Site.Code)
+		return deny(RuleNoSiteRole, "you may not %s: no role of yours there allows it", siteActionPhrase(act, t.Site))
 
 	case ActionSearchUsers:
 		if a.anywhere(PermManageUsers) {
@@ -550,6 +550,15 @@ func patientDecision(a Actor, act Action, p *Patient) Decision {
 		return allow(RuleReportingOrg, "your organization reported the patient")
 	}
 	return deny(RuleNotReportingOrg, "only registry staff or users of an organization that reported patient %d may change their data sharing", p.ID)
+}
+
+// siteActionPhrase is act done at site, for a decision's reason: "view site ACME-01", "list the
+// users of site ACME-01" (not "view the site of site ACME-01").
+func siteActionPhrase(act Action, site *Site) string {
+	if act == ActionViewSite {
+		return "view site " + site.Code
+	}
+	return actionPhrase[act] + " of site " + site.Code
 }
 
 var actionPhrase = map[Action]string{

@@ -122,3 +122,28 @@ func TestRefusalsTellNothingOfUnseenUsers(t *testing.T) {
 		}
 	}
 }
+
+// TestDecideSiteReasons: the reasons of the site-scoped views name the action and the site
+// once each.
+func TestDecideSiteReasons(t *testing.T) {
+	own := &Site{ID: 10, Code: "OWN-01", OrganizationID: 1, HealthSystemID: 1}
+	other := &Site{ID: 30, Code: "OTH-01", OrganizationID: 3, HealthSystemID: 3}
+	a := Actor{UserID: 1, Name: "hsu", Memberships: []Membership{{UserID: 1, SiteID: own.ID, OrganizationID: 1, HealthSystemID: 1,
+		Role: RoleHealthSystemUser}}}
+	tests := []struct {
+		act  Action
+		site *Site
+		want string
+	}{
+		{ActionViewSite, other, "you may not view site OTH-01: no role of yours there allows it"},
+		{ActionViewSite, own, "you may view site OWN-01"},
+		{ActionListUsers, other, "you may not list the users of site OTH-01: no role of yours there allows it"},
+		{ActionViewCredentials, own, "you may view the sender credentials of site OWN-01"},
+		{ActionViewAudit, other, "you may not view the audit log of site OTH-01: no role of yours there allows it"},
+	}
+	for _, tc := range tests {
+		if d := Decide(a, tc.act, Target{Site: tc.site}); d.Reason != tc.want {
+			t.Errorf("%s at %s: reason %q, want %q", tc.act, tc.site.Code, d.Reason, tc.want)
+		}
+	}
+}
