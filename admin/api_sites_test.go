@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/vaxgate/vaxgate/admin"
@@ -49,10 +50,19 @@ func TestOrganizationsAndSites(t *testing.T) {
 	e.fail(http.StatusConflict, "site_needs_access_administrator", "POST", path, tok, status("testing", "null"))
 	e.user("aa.kid", &site, admin.RoleReadOnly, admin.DesignationAccessAdministrator)
 	e.must(http.StatusOK, "POST", path, tok, status("testing", "null"), &site)
-	e.fail(http.StatusConflict, "invalid_transition", "POST", path, tok, status("testing", "null"))
+	// The same status without a date changes nothing; the answer says why.
+	if msg := e.fail(http.StatusConflict, "invalid_transition", "POST", path, tok, status("testing", "null")); !strings.Contains(msg,
+		"nothing to change: site KID01 is already in onboarding status testing and has no go-live date") {
+		t.Errorf("same status, no date: %q", msg)
+	}
 	e.must(http.StatusOK, "POST", path, tok, status("testing", `"2025-04-01"`), &site) // planned date only
 	if site.GoLive.String() != "2025-04-01" || site.Status != admin.SiteTesting {
 		t.Fatalf("site = %+v", site)
+	}
+	// An empty date keeps the current one: clearing it is what is refused, and the answer says so.
+	if msg := e.fail(http.StatusConflict, "invalid_transition", "POST", path, tok, status("testing", "null")); !strings.Contains(msg,
+		"its go-live date can be changed but not cleared (an empty date keeps 2025-04-01)") {
+		t.Errorf("clearing the go-live date: %q", msg)
 	}
 	e.must(http.StatusOK, "POST", path, tok, status("production", "null"), &site)
 	if site.Status != admin.SiteProduction || site.GoLive.String() != "2025-04-01" {

@@ -312,7 +312,14 @@ func (s *Service) SetSiteStatus(ctx context.Context, a Actor, siteID int64, stat
 			return err
 		}
 		if status == before.Status && goLive.IsZero() {
-			return ErrInvalidTransition.With("site %s is already %s", before.Code, status)
+			// No date keeps the current one (below), so this would change nothing: say so, and
+			// that a go-live date cannot be cleared, which is what an empty date field asks.
+			if before.GoLive.IsZero() {
+				return ErrInvalidTransition.With("nothing to change: site %s is already in onboarding status %s and has no go-live date; give a go-live date or another status",
+					before.Code, status)
+			}
+			return ErrInvalidTransition.With("nothing to change: site %s is already in onboarding status %s, and its go-live date can be changed but not cleared (an empty date keeps %s)",
+				before.Code, status, before.GoLive)
 		}
 		if status != before.Status && !before.Status.CanMoveTo(status) {
 			return ErrInvalidTransition.With("site %s cannot go from %s to %s (registered → testing → production)", before.Code, before.Status, status)

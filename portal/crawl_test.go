@@ -462,6 +462,13 @@ func TestRegistryStaff(t *testing.T) {
 	if ok, err := passwd.Verify(cred.PasswordHash, secret); !ok || err != nil || cred.FacilityID != "GAMMA01" {
 		t.Errorf("the generated password does not verify (%v, %v) or facility %q", ok, err, cred.FacilityID)
 	}
+	// Clearing the go-live date of a production site (the status unchanged) is refused, and the
+	// page says why rather than only that the site is already in production.
+	acmePath := fmt.Sprintf("/sites/%d", w.acme.ID)
+	if resp, body := c.formPost(acmePath, acmePath+"/status", url.Values{"status": {"production"}, "go_live": {""}}); resp.StatusCode != http.StatusConflict ||
+		!strings.Contains(body, "its go-live date can be changed but not cleared (an empty date keeps 2026-11-02)") {
+		t.Errorf("clearing the go-live date: %d", resp.StatusCode)
+	}
 	// The audit log, filtered.
 	_, body = c.get("/audit?action=credential.&target_type=credential")
 	if !strings.Contains(body, "credential.create") || strings.Contains(body, "site.create") {
