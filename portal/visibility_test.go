@@ -89,4 +89,8 @@ func TestSharingNeedsFormOrAttestation(t *testing.T) {
 	if attestation != "told us in person at the visit" {
 		t.Errorf("recorded attestation %q", attestation)
 	}
+	// The patient's data-sharing history shows it: which form, or how it was attested.
+	if _, body := c.get(path); !strings.Contains(body, "attested: told us in person at the visit") {
+		t.Errorf("the data-sharing history does not show the attestation:\n%s", body)
+	}
 }
