@@ -347,6 +347,11 @@ func TestSecurity(t *testing.T) {
 func TestIntakePage(t *testing.T) {
 	w := newWorld(t)
 	w.messages(w.acme, 7)
+	// One rejected before its environment could be told (MSH-11 neither P nor T): counted too.
+	_, err := w.db.Pool.Exec(context.Background(), `INSERT INTO messages (env, site_id, transport, control_id, sending_facility, message_type,
+		received_at, raw, ack, ack_code, findings, resend_key) VALUES (NULL, $1, 'mllp', 'NOENV1', $2, 'VXU^V04^VXU_V04', now(), '\x00', '\x00', 'AR', '[]', false)`,
+		w.acme.ID, w.acme.Facilities[0])
+	w.must(err)
 	c := newClient(t, w)
 	c.signIn("tnguyen")
 	resp, body := c.get(fmt.Sprintf("/sites/%d/intake?days=7", w.acme.ID))
@@ -354,13 +359,17 @@ func TestIntakePage(t *testing.T) {
 		t.Fatalf("intake: %d", resp.StatusCode)
 	}
 	for _, want := range []string{`<svg viewBox=`, `class="bar-AA"`, `class="bar-AE"`, `class="bar-AR"`, "msh-21-missing", "rxa-5-cvx-999",
-		"MSG00", "Production:", "Test:", `<span class="badge ack-AR">AR</span>`} {
+		"MSG00", "Production:", "Test:", "Rejected before an environment was known: 1 message", `<span class="badge ack-AR">AR</span>`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("intake page lacks %q", want)
 		}
 	}
+	// A site that sent nothing shows the chart of the environment it sends to, and no other.
 	b := newClient(t, w)
 	b.signIn("bbrown")
+	if _, body := b.get(fmt.Sprintf("/sites/%d/intake", w.beta.ID)); strings.Count(body, "<svg viewBox=") != 1 {
+		t.Errorf("intake of a site with no message shows %d charts, want 1", strings.Count(body, "<svg viewBox="))
+	}
 	if resp, _ := b.get(fmt.Sprintf("/sites/%d/intake", w.acme.ID)); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("another organization's intake: %d, want 403", resp.StatusCode)
 	}

@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -81,7 +82,7 @@ func buildChart(env, title string, days []store.IntakeDay, since, today time.Tim
 		list = append(list, chartDay{Day: k, AA: m["AA"], AE: m["AE"], AR: m["AR"]})
 	}
 	c := layoutChart(list)
-	c.ID, c.Env, c.Title = "chart-"+env, env, title
+	c.ID, c.Env, c.Title = "chart-"+cmp.Or(env, "none"), env, title
 	return c
 }
 
@@ -171,14 +172,22 @@ func (p *Portal) intakePage(w http.ResponseWriter, r *http.Request, s *session) 
 		p.fail(w, r, s, err)
 		return
 	}
-	d := intakeData{Site: site, Days: days, Tabs: tabsFor(s.actor, site, "intake"), Findings: in.Findings, Latest: in.Latest, Periods: []int{7, 30, 90},
-		Charts: []chart{
-			buildChart("P", "Production", in.Days, since, today),
-			buildChart("T", "Test", in.Days, since, today),
-		}}
-	for i := range d.Charts {
-		c := &d.Charts[i]
+	d := intakeData{Site: site, Days: days, Tabs: tabsFor(s.actor, site, "intake"), Findings: in.Findings, Latest: in.Latest, Periods: []int{7, 30, 90}}
+	// A chart per environment the site's messages went to, and one for those rejected before an
+	// environment could be told (unreadable, or MSH-11 neither P nor T), so that the charts add up
+	// to every message received, as the data-quality report counts them. With no message at all,
+	// the environment the site sends to now.
+	home := "P"
+	if site.Status != admin.SiteProduction {
+		home = "T"
+	}
+	for _, e := range []struct{ env, title string }{{"P", "Production"}, {"T", "Test"}, {"", "Rejected before an environment was known"}} {
+		c := buildChart(e.env, e.title, in.Days, since, today)
+		if c.Total == 0 && e.env != home {
+			continue
+		}
 		c.Caption = fmt.Sprintf("%s: %s in the last %d days, per day and ACK code", c.Title, plural(c.Total, "message"), days)
+		d.Charts = append(d.Charts, c)
 	}
 	p.render(w, r, s, http.StatusOK, "intake", "Intake: "+site.Name, view{Data: d})
 }
