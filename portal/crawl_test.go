@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -447,6 +448,10 @@ func TestRegistryStaff(t *testing.T) {
 	w.user("games", "Gil", "Ames", site, admin.RoleAdministrator, admin.DesignationAccessAdministrator)
 	if resp, body := c.formPost(sitePath, sitePath+"/status", url.Values{"status": {"testing"}, "go_live": {"2027-01-15"}}); resp.StatusCode != http.StatusOK || !strings.Contains(body, "onboarding status was saved") {
 		t.Errorf("registered → testing: %d", resp.StatusCode)
+	}
+	// Beside the onboarding form, where the site stands on certification: nothing sent yet.
+	if _, body := c.get(sitePath); !strings.Contains(body, "Not ready for production") || !regexp.MustCompile(`0 of \d+ cases passed, \d+ not attempted; \d+ of \d+ readiness items not signed off`).MatchString(body) {
+		t.Errorf("the site page does not say where certification stands:\n%s", body)
 	}
 	resp, body = c.formPost(sitePath, sitePath+"/credentials", url.Values{"username": {"gamma-ehr"}, "facility": {"GAMMA01"}})
 	if resp.StatusCode != http.StatusOK {

@@ -8,7 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/vaxgate/vaxgate/admin"
+	"github.com/vaxgate/vaxgate/report"
 )
 
 // orgNode is an organization with its sites and child organizations (health systems have two
@@ -178,6 +181,11 @@ type siteData struct {
 	NewPassword  string
 	CredUsername string
 	Tabs         siteTabs
+	// Cert is where the site stands on certification, shown to registry staff beside the
+	// onboarding status (nil when they may not see reports or it could not be read).
+	Cert *report.Certification
+	// OpenItems counts its readiness items not signed off.
+	OpenItems int
 }
 
 func (p *Portal) site(w http.ResponseWriter, r *http.Request, s *session) {
@@ -215,6 +223,21 @@ func (p *Portal) showSite(w http.ResponseWriter, r *http.Request, s *session, id
 	default:
 		p.fail(w, r, s, err)
 		return
+	}
+	if d.Staff && st.Status != admin.SiteRegistered && p.svc.Can(r.Context(), *s.actor, admin.ActionViewSiteReports, admin.Target{Site: st}).Allow {
+		// Before moving a site on, staff see whether its certification is done.
+		if rs, err := p.reports.Site(r.Context(), st.ID, ""); err == nil {
+			if c, err := p.reports.Certification(r.Context(), rs); err == nil {
+				d.Cert = c
+				for _, it := range c.Readiness {
+					if !it.Signed {
+						d.OpenItems++
+					}
+				}
+			} else {
+				p.log.Warn("portal: certification for the site page", zap.String("site", st.Code), zap.Error(err))
+			}
+		}
 	}
 	v.Data = d
 	p.render(w, r, s, status, "site", st.Name, v)
