@@ -714,15 +714,24 @@ func (answered) Ready() bool { return true }
 
 // startBatch starts each message of a batch payload in order; its Pending answers the batch.
 func (p *Pipeline) startBatch(ctx context.Context, env Envelope) Pending {
-	b, countErr := hl7.SplitBatch(env.Payload)
-	bp := &batchPending{p: p, header: ack.BatchHeaderOf(b), items: make([]Pending, len(b.Messages))}
-	bp.header.Comment = countComment(countErr)
+	b, header := SplitBatch(env.Payload)
+	bp := &batchPending{p: p, header: header, items: make([]Pending, len(b.Messages))}
 	for i, m := range b.Messages {
 		e := env
 		e.Payload = m
 		bp.items[i] = p.Start(ctx, e)
 	}
 	return bp
+}
+
+// SplitBatch splits a batch payload into its messages and reads what the envelope answering it
+// echoes: the received header and, for BTS-2, which of the received counts were wrong. The
+// server's answer to a batch (Start) and `vaxgate validate`'s are built from it, so that they agree.
+func SplitBatch(payload []byte) (*hl7.Batch, ack.BatchHeader) {
+	b, countErr := hl7.SplitBatch(payload)
+	h := ack.BatchHeaderOf(b)
+	h.Comment = countComment(countErr)
+	return b, h
 }
 
 // countComment says, for the answer's BTS-2, which counts of the received envelope were wrong.

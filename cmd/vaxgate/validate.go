@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vaxgate/vaxgate/ack"
-	"github.com/vaxgate/vaxgate/hl7"
 	"github.com/vaxgate/vaxgate/ingest"
 	"github.com/vaxgate/vaxgate/ingest/codes"
 )
@@ -55,7 +54,8 @@ Exit status 0 when every message would be answered AA, 1 otherwise.`,
 				if err != nil {
 					return err
 				}
-				batch, _ := hl7.SplitBatch(data)
+				// The envelope's header and count errors are read as the server reads them.
+				batch, header := ingest.SplitBatch(data)
 				msgs := batch.Messages
 				if len(msgs) == 0 && batch.BHS == nil && batch.FHS == nil {
 					// Nothing but whitespace: the server answers AR (an empty message).
@@ -72,7 +72,7 @@ Exit status 0 when every message would be answered AA, 1 otherwise.`,
 				}
 				if batch.BHS != nil || batch.FHS != nil {
 					fmt.Fprintf(out, "== %s: the batch answer (%d ACKs in the envelope)\n", name, len(acks))
-					printSegments(out, builder.BatchEnvelope(ack.BatchHeaderOf(batch), acks))
+					printSegments(out, builder.BatchEnvelope(header, acks))
 				}
 			}
 			if !allAA {

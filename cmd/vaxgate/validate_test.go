@@ -2,14 +2,18 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vaxgate/vaxgate/ingest/mllp"
 	"github.com/vaxgate/vaxgate/ingest/vxugen"
+	"github.com/vaxgate/vaxgate/store/storetest"
 )
 
 // TestValidateExitStatus: offline validation exits 0 when every message would be AA and 1
@@ -113,5 +117,80 @@ func TestValidateAnswersAsServer(t *testing.T) {
 	if strings.Count(out, "MSA|AA|OFF-") != 4 || !strings.Contains(out, "the batch answer (2 ACKs") ||
 		!strings.Contains(out, "    BTS|2\n    FTS|1\n") || !strings.Contains(out, "    FHS|^~\\&|") || !strings.Contains(out, "|B-9\n") {
 		t.Errorf("batch answer not printed:\n%s", out)
+	}
+}
+
+// TestValidateBatchEnvelopeAsServer: for a batch whose BTS-1 declares more messages than it holds,
+// `vaxgate validate` prints the envelope the server answers the same bytes with in one MLLP frame:
+// the same BTS (count, and in BTS-2 what was wrong with the received counts) and FTS.
+func TestValidateBatchEnvelopeAsServer(t *testing.T) {
+	gen := vxugen.New(vxugen.Options{Seed: 5, Facility: "X68", ControlIDs: "ENV", Now: time.Now()})
+	batches := map[string][]byte{
+		"declared 4, holds 2": []byte("FHS|^~\\&|EHR|X68\rBHS|^~\\&|EHR|X68|||||||B-4\r" +
+			string(gen.Next()) + string(gen.Next()) + "BTS|4\rFTS|1\r"),
+	}
+	corpus := filepath.Join("..", "..", "..", "shared", "corpus", "batch", "smm_v24_batch_FHS_BHS_after.hl7")
+	if data, err := os.ReadFile(corpus); err == nil {
+		batches["corpus "+filepath.Base(corpus)] = data // declares BTS|4, holds one message
+	} else {
+		t.Logf("%s absent (%v): its case is skipped", corpus, err)
+	}
+
+	t.Setenv("VAXGATE_DATABASE_URL", storetest.NewURL(t))
+	t.Setenv("VAXGATE_MLLP_ADDR", "127.0.0.1:0")
+	t.Setenv("VAXGATE_HTTP_ADDR", "127.0.0.1:0")
+	t.Setenv("VAXGATE_LOG_LEVEL", "warn")
+	srv := runServe(t, "serve", "--demo")
+
+	// trailer returns the BTS and FTS segments of an envelope, one per line.
+	trailer := func(segs []string) string {
+		var out []string
+		for _, s := range segs {
+			if strings.HasPrefix(s, "BTS|") || strings.HasPrefix(s, "FTS|") {
+				out = append(out, s)
+			}
+		}
+		return strings.Join(out, "\n")
+	}
+	for name, data := range batches {
+		t.Run(name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "batch.hl7")
+			if err := os.WriteFile(file, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			root := newRootCmd()
+			var out bytes.Buffer
+			root.SetOut(&out)
+			root.SetErr(io.Discard)
+			root.SetArgs([]string{"validate", file})
+			_ = root.Execute() // exit status 1 when a message is not AA; the envelope is what is compared
+			_, answer, found := strings.Cut(out.String(), "the batch answer")
+			if !found {
+				t.Fatalf("validate printed no batch answer:\n%s", out.String())
+			}
+			var printed []string
+			for _, l := range strings.Split(answer, "\n")[1:] {
+				printed = append(printed, strings.TrimSpace(l))
+			}
+			got := trailer(printed)
+
+			ctx := context.Background()
+			c, err := mllp.Dial(ctx, srv.mllp, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := c.Send(ctx, data)
+			c.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := trailer(strings.Split(strings.TrimRight(string(raw), "\r"), "\r"))
+			if !strings.Contains(want, "|BTS-1 declared 4 messages,") {
+				t.Fatalf("the server's BTS does not say BTS-1 was wrong (the case no longer tests it):\n%s", want)
+			}
+			if got != want {
+				t.Errorf("validate printed the trailer\n%s\nthe server answered\n%s", got, want)
+			}
+		})
 	}
 }
