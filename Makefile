@@ -1,11 +1,14 @@
 # vaxgate — developer and CI entry points (GNU make).
 #
-#   make run    build, start a private PostgreSQL under ./data, serve with a demo site
-#   make test   install the PostgreSQL server if missing, lint, run every test against a real PostgreSQL
+#   make run    install the PostgreSQL server if missing, build, start a private PostgreSQL under
+#               ./data, serve with a demo site
+#   make test   install what the tests need if missing, lint, run every test against a real PostgreSQL
 #
-# Nothing but Go needs to be installed by hand: `make deps` installs the PostgreSQL server binaries
-# and Chromium (as root, with apt-get) when they are missing; tests and `vaxgate serve` start their
-# own PostgreSQL, the portal's browser tests their own headless Chromium.
+# Nothing but Go needs to be installed by hand. When missing, as root with apt-get: `make run`
+# installs only the PostgreSQL server binaries (deps-postgres); `make deps` (and so `make test`)
+# also installs Chromium for the portal's browser tests (deps-chromium) and promtool for deploy/'s
+# alert rules (deps-promtool). Tests and `vaxgate serve` start their own PostgreSQL, the portal's
+# browser tests their own headless Chromium.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -35,15 +38,15 @@ FUZZDIRS  ?=
 PG_CONFIG ?= pg_config
 PG_LIBDIR ?= /usr/lib/postgresql
 
-.PHONY: all build run test test-short bench bench-long bench-go fuzz lint fmt deps node-deps generate clean
+.PHONY: all build run test test-short bench bench-long bench-go fuzz lint fmt deps deps-postgres deps-chromium deps-promtool node-deps generate clean
 
 all: lint test build
 
 build:
 	$(GO) build -o bin/vaxgate ./cmd/vaxgate
 
-# The lead wires `serve --demo` (private database, demo site, printed credentials).
-run: deps build
+# `serve --demo`: private database, demo site, printed credentials. Running needs only PostgreSQL.
+run: deps-postgres build
 	./bin/vaxgate serve --demo --log-format console
 
 test: deps node-deps lint
@@ -94,8 +97,11 @@ lint:
 fmt:
 	$(GOFMT) -w $$(find . -name '*.go' -not -path './vendor/*' -not -path './.git/*')
 
-# PostgreSQL server binaries (initdb, postgres), found the way store/pgembed finds them; Chromium.
-deps:
+# Everything `make test` needs.
+deps: deps-postgres deps-chromium deps-promtool
+
+# PostgreSQL server binaries (initdb, postgres), found the way store/pgembed finds them.
+deps-postgres:
 	@if [ -n "$${VAXGATE_TEST_DATABASE_URL:-}" ]; then exit 0; fi; \
 	if [ -n "$${VAXGATE_PG_BINDIR:-}" ] && [ -x "$$VAXGATE_PG_BINDIR/initdb" ]; then exit 0; fi; \
 	bindir="$$($(PG_CONFIG) --bindir 2>/dev/null || true)"; \
@@ -112,7 +118,9 @@ deps:
 		echo 'PostgreSQL server binaries not found: install them with "apt-get install postgresql" (or set VAXGATE_PG_BINDIR)' >&2; \
 		exit 1; \
 	fi
-	@# Headless Chromium for the portal's browser tests (portal/browser_test.go finds it the same way).
+
+# Headless Chromium for the portal's browser tests (portal/browser_test.go finds it the same way).
+deps-chromium:
 	@if [ -n "$${VAXGATE_CHROMIUM:-}" ] && [ -x "$$VAXGATE_CHROMIUM" ]; then exit 0; fi; \
 	for b in chromium chromium-browser google-chrome google-chrome-stable; do \
 		if command -v $$b >/dev/null 2>&1; then exit 0; fi; \
@@ -127,7 +135,9 @@ deps:
 	else \
 		echo 'deps: Chromium not found ("apt-get install chromium" as root): the portal browser tests will be skipped' >&2; \
 	fi
-	@# promtool, Prometheus' own checker, for deploy/'s alert rules (deploy/deploy_test.go).
+
+# promtool, Prometheus' own checker, for deploy/'s alert rules (deploy/deploy_test.go).
+deps-promtool:
 	@if command -v promtool >/dev/null 2>&1; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "deps: installing promtool (apt-get install prometheus) to check deploy/prometheus"; \
