@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -125,7 +127,7 @@ const (
 
 var demoFacilities = []string{"DEMO", "X68", "RI88140101", "1255-60-20", "91116"}
 
-func setUpDemo(ctx context.Context, svc *admin.Service, w io.Writer, c *config) error {
+func setUpDemo(ctx context.Context, svc *admin.Service, w io.Writer, c *config, log *zap.Logger) error {
 	actor := admin.SystemActor("serve --demo")
 	if _, err := svc.EnsureOrganization(ctx, actor, admin.OrganizationInput{Code: demoOrg, Name: "Demo Health"}); err != nil {
 		return fmt.Errorf("demo organization: %w", err)
@@ -141,19 +143,84 @@ func setUpDemo(ctx context.Context, svc *admin.Service, w io.Writer, c *config) 
 			return fmt.Errorf("demo MLLP credential: %w", err)
 		}
 	}
-	password, err := admin.GeneratePassword()
-	if err != nil {
-		return err
+	password, file, keepErr := demoSOAPPassword(c.DataDir)
+	kept := "kept in " + file + " for the next starts (delete it for a new one)"
+	if keepErr != nil {
+		// The demo still works for this run; the password is never logged, only printed below.
+		log.Warn("demo SOAP password not kept: a new one at the next start", zap.String("file", file), zap.Error(keepErr))
+		if password, err = admin.GeneratePassword(); err != nil {
+			return err
+		}
+		kept = "not kept (see the warning): a new one at the next start"
 	}
 	if _, err := svc.EnsureSOAPCredential(ctx, actor, site.ID, demoSOAPUser, password, "X68"); err != nil {
+		if keepErr == nil {
+			return fmt.Errorf("demo SOAP credential, password from %s: %w", file, err)
+		}
 		return fmt.Errorf("demo SOAP credential: %w", err)
 	}
 	fmt.Fprintf(w, `
 Demo site %s (production) may send for MSH-4 %v.
   MLLP: from this machine: ./bin/vaxgate send --addr %s ../shared/corpus/vxu/nist_mu2_NIST-IZ-001.00.hl7
   SOAP: http://%s/soap  username %s  password %s  facilityID X68
-`, site.Code, site.Facilities, localAddr(c.MLLP.Addr), localAddr(c.HTTP.Addr), demoSOAPUser, password)
+        (the password is %s)
+`, site.Code, site.Facilities, localAddr(c.MLLP.Addr), localAddr(c.HTTP.Addr), demoSOAPUser, password, kept)
 	return nil
+}
+
+// demoSOAPPasswordName is the file, in the data dir, that keeps the demo's SOAP password (mode
+// 0600, as the private PostgreSQL's superuser.password is kept), so that a SOAP client set up
+// after the first `make run` keeps working after a restart. It is kept there with a database URL
+// too: the database holds only the password's hash.
+const demoSOAPPasswordName = "demo-soap.password"
+
+// demoSOAPPassword returns the demo SOAP password kept in dataDir, generating and keeping one when
+// there is none yet, and the file's path. Concurrent first starts agree on one password: the file
+// appears whole (written aside, then linked into place) and whoever links second reads it.
+func demoSOAPPassword(dataDir string) (password, file string, err error) {
+	file = filepath.Join(dataDir, demoSOAPPasswordName)
+	if password, err = readDemoSOAPPassword(file); !errors.Is(err, fs.ErrNotExist) {
+		return password, file, err
+	}
+	generated, err := admin.GeneratePassword()
+	if err != nil {
+		return "", file, err
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", file, fmt.Errorf("demo SOAP password: %w", err)
+	}
+	tmp, err := os.CreateTemp(dataDir, "."+demoSOAPPasswordName+"-*") // mode 0600
+	if err != nil {
+		return "", file, fmt.Errorf("demo SOAP password: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(generated + "\n")
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", file, fmt.Errorf("demo SOAP password: %w", err)
+	}
+	if err := os.Link(tmp.Name(), file); err != nil {
+		if errors.Is(err, fs.ErrExist) { // another start kept one first
+			password, err = readDemoSOAPPassword(file)
+			return password, file, err
+		}
+		return "", file, fmt.Errorf("demo SOAP password: %w", err)
+	}
+	return generated, file, nil
+}
+
+func readDemoSOAPPassword(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("demo SOAP password: %w", err)
+	}
+	password := strings.TrimSpace(string(b))
+	if password == "" {
+		return "", fmt.Errorf("demo SOAP password: %s is empty: delete it for a new password", file)
+	}
+	return password, nil
 }
 
 // localAddr turns a listen address into one a client on this machine can use (":2575" →

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -553,14 +554,16 @@ func TestDemoSetUpConcurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.DataDir = t.TempDir() // no demo SOAP password kept yet: every set-up wants to keep one
 	const n = 8
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
-	for range n {
+	outs := make([]bytes.Buffer, n)
+	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- setUpDemo(ctx, svc, io.Discard, c)
+			errs <- setUpDemo(ctx, svc, &outs[i], c, zap.NewNop())
 		}()
 	}
 	wg.Wait()
@@ -569,6 +572,16 @@ func TestDemoSetUpConcurrent(t *testing.T) {
 		if err != nil {
 			t.Errorf("setUpDemo: %v", err)
 		}
+	}
+	// They agree on the kept SOAP password, so the one each printed is the one that works.
+	passwords := map[string]bool{}
+	for i := range outs {
+		if m := demoSOAPRE.FindStringSubmatch(outs[i].String()); m != nil {
+			passwords[m[2]] = true
+		}
+	}
+	if len(passwords) != 1 {
+		t.Errorf("%d concurrent demo set-ups printed %d different SOAP passwords, want 1", n, len(passwords))
 	}
 	var mllpCreds, soapCreds int
 	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE transport = 'mllp'), count(*) FILTER (WHERE transport = 'soap')

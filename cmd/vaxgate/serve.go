@@ -268,7 +268,7 @@ func serve(ctx context.Context, c *config, demo bool, stdout, stderr io.Writer) 
 		// they name the addresses actually bound.
 		dc := *c
 		dc.MLLP.Addr, dc.HTTP.Addr = mllpLn.Addr().String(), httpLn.Addr().String()
-		if err := setUpDemo(ctx, adminSvc, stdout, &dc); err != nil {
+		if err := setUpDemo(ctx, adminSvc, stdout, &dc, log); err != nil {
 			stopServing(log, c, mllpSrv, httpSrv, writer)
 			return err
 		}
