@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -357,13 +358,14 @@ func cliAdminError(err error) error {
 const summaryLookback = 48 * time.Hour
 
 // startReportSummaries runs the periodic report summaries of serve (report.summarize_interval),
-// with one worker: intake writes every message's report facts (columns of its archive row), so
-// after a first run that catches up the lookback, a run rolls up the days that closed and
-// otherwise costs a few look-ups (see README, "Report facts, written at intake").
-func startReportSummaries(ctx context.Context, c *config, db *store.DB, log *zap.Logger) {
+// with one worker, in jobs (serve waits for them before the database closes): intake writes every
+// message's report facts (columns of its archive row), so after a first run that catches up the
+// lookback, a run rolls up the days that closed and otherwise costs a few look-ups (see README,
+// "Report facts, written at intake").
+func startReportSummaries(ctx context.Context, jobs *sync.WaitGroup, c *config, db *store.DB, log *zap.Logger) {
 	if c.Report.SummarizeInterval <= 0 {
 		return
 	}
 	svc := report.NewService(store.NewReportStore(db), report.Options{Workers: 1})
-	go svc.RunSummaries(ctx, c.Report.SummarizeInterval, summaryLookback, log)
+	jobs.Go(func() { svc.RunSummaries(ctx, c.Report.SummarizeInterval, summaryLookback, log) })
 }

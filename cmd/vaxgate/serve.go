@@ -169,11 +169,34 @@ func serve(ctx context.Context, c *config, demo bool, stdout, stderr io.Writer) 
 	logRuntime(log, gc)
 	applyHeapProfile(log, c.HTTP.Pprof, osGetenv)
 
+	// The listeners are bound first: an address already in use is the one error reported, before
+	// a private PostgreSQL is created or started and before any background job runs. Until Serve,
+	// the kernel queues the connections that arrive.
+	mllpLn, err := net.Listen("tcp", c.MLLP.Addr)
+	if err != nil {
+		return fmt.Errorf("mllp listen %s: %w", c.MLLP.Addr, err)
+	}
+	defer mllpLn.Close() // closed already when served: Shutdown closes it
+	httpLn, err := net.Listen("tcp", c.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("http listen %s: %w", c.HTTP.Addr, err)
+	}
+	defer httpLn.Close()
+
 	db, closeDB, err := database(ctx, c, log)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
+	// Background jobs end, and are waited for, before the database closes (deferred calls run in
+	// reverse): a start that fails later, or a shutdown, is not followed by their errors against
+	// a closed pool.
+	jobsCtx, stopJobs := context.WithCancel(ctx)
+	var jobs sync.WaitGroup
+	defer func() {
+		stopJobs()
+		jobs.Wait()
+	}()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -209,9 +232,9 @@ func serve(ctx context.Context, c *config, demo bool, stdout, stderr io.Writer) 
 		return err
 	}
 	// Accounts unused for 90 days become Inactive Expired; ended sessions and invitations go.
-	go adminSvc.RunMaintenance(ctx, time.Hour)
+	jobs.Go(func() { adminSvc.RunMaintenance(jobsCtx, time.Hour) })
 	// Report summaries of recent messages, so that reports find them ready (package report).
-	startReportSummaries(ctx, c, db, log)
+	startReportSummaries(jobsCtx, &jobs, c, db, log)
 
 	tlsCfg, err := mllpTLS(c)
 	if err != nil {
@@ -235,19 +258,8 @@ func serve(ctx context.Context, c *config, demo bool, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	mllpLn, err := net.Listen("tcp", c.MLLP.Addr)
-	if err != nil {
-		return fmt.Errorf("mllp listen %s: %w", c.MLLP.Addr, err)
-	}
-	httpLn, err := net.Listen("tcp", c.HTTP.Addr)
-	if err != nil {
-		mllpLn.Close()
-		return fmt.Errorf("http listen %s: %w", c.HTTP.Addr, err)
-	}
 	limited, err := newConnLimiter(httpLn, httpMax, reg)
 	if err != nil {
-		mllpLn.Close()
-		httpLn.Close()
 		return fmt.Errorf("http listener: %w", err)
 	}
 	httpSrv := newHTTPServer(c, mux, limited, log)
