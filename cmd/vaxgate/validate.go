@@ -103,7 +103,11 @@ func printEvaluation(w io.Writer, file string, n int, rec *ingest.Record) {
 	fmt.Fprintf(w, "== %s message %d (control ID %q): %s\n", file, n, rec.ControlID, rec.ACKCode)
 	for _, f := range rec.Findings {
 		l := f.Location
-		fmt.Fprintf(w, "  %s %-40s %s-%d.%d (seq %d) HL7 %d", f.Severity, f.Rule, l.Segment, l.Field, l.Component, l.Sequence, f.Code)
+		where := "(no segment)"
+		if segmentID(l.Segment) {
+			where = fmt.Sprintf("%s-%d.%d (seq %d)", l.Segment, l.Field, l.Component, l.Sequence)
+		}
+		fmt.Fprintf(w, "  %s %-40s %s HL7 %d", f.Severity, f.Rule, where, f.Code)
 		if f.App != ack.AppNone {
 			fmt.Fprintf(w, " app %d", f.App)
 		}
@@ -111,6 +115,21 @@ func printEvaluation(w io.Writer, file string, n int, rec *ingest.Record) {
 	}
 	fmt.Fprintln(w, "  ACK:")
 	printSegments(w, rec.ACK)
+}
+
+// segmentID reports whether s can be an HL7 segment ID (three upper-case letters or digits): an
+// unreadable message's finding is located at the bytes found where one was expected, which are
+// not printed (the ACK leaves its ERR-2 empty too; the finding's text quotes them safely).
+func segmentID(s string) bool {
+	if len(s) != 3 {
+		return false
+	}
+	for i := range 3 {
+		if c := s[i]; (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 func printSegments(w io.Writer, msg []byte) {

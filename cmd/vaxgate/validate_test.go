@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vaxgate/vaxgate/ingest/mllp"
 	"github.com/vaxgate/vaxgate/ingest/vxugen"
@@ -190,6 +191,40 @@ func TestValidateBatchEnvelopeAsServer(t *testing.T) {
 			}
 			if got != want {
 				t.Errorf("validate printed the trailer\n%s\nthe server answered\n%s", got, want)
+			}
+		})
+	}
+}
+
+// TestValidateGarbageIsPrintable: a file that is not HL7 at all (binary bytes, XML) is answered
+// AR, and what validate prints — the finding's location, its text, the ACK — carries none of the
+// file's control bytes to the terminal.
+func TestValidateGarbageIsPrintable(t *testing.T) {
+	for name, data := range map[string][]byte{
+		"binary": []byte("\x00\x01\xff\x1b[2Jhello\r"),
+		"xml":    []byte("<soap:Envelope xmlns:soap=\"http://www.w3.org/2003/05/soap-envelope\"/>\n"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "junk.hl7")
+			if err := os.WriteFile(file, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			root := newRootCmd()
+			var out bytes.Buffer
+			root.SetOut(&out)
+			root.SetErr(io.Discard)
+			root.SetArgs([]string{"validate", file})
+			if err := root.Execute(); err == nil {
+				t.Fatalf("validate accepted %s", name)
+			}
+			text := out.String()
+			if !strings.Contains(text, ": AR") || !strings.Contains(text, "(no segment) HL7 100") {
+				t.Errorf("want AR, its finding at no segment:\n%s", text)
+			}
+			for i, r := range text {
+				if (r < 0x20 && r != '\n') || r == 0x7f || r == utf8.RuneError {
+					t.Fatalf("validate printed byte %q at %d:\n%q", r, i, text)
+				}
 			}
 		})
 	}
