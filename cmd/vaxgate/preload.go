@@ -81,7 +81,14 @@ type preloadArgs struct {
 }
 
 func preload(ctx context.Context, c *config, a preloadArgs, stdout, stderr io.Writer) error {
-	log, err := newLogger(c)
+	// Its progress and summary are for a person at a terminal: the log says only what goes wrong,
+	// in the same console format, as vaxgate report's does.
+	lc := *c
+	lc.Log.Format = "console"
+	if lc.Log.Level == "info" {
+		lc.Log.Level = "warn"
+	}
+	log, err := newLogger(&lc)
 	if err != nil {
 		return err
 	}

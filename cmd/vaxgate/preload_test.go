@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -137,6 +138,20 @@ func TestPreloadCommand(t *testing.T) {
 	}
 	if _, _, err := runCLI("preload", "--site", "NO-SUCH", clean); err == nil || !strings.Contains(err.Error(), "not registered") {
 		t.Errorf("unknown site: %v", err)
+	}
+	// At the default log level, the terminal gets the progress and the summary, not JSON log
+	// lines (the log writes to the process's stderr: run as a process).
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	more := vxuFile(t, dir, "more.hl7", "FAC-N", 5, 0)
+	cmd := exec.Command(self, "preload", "--site", "NEW-SITE", more)
+	cmd.Env = append(os.Environ(), execMainEnv+"=1", "VAXGATE_LOG_LEVEL=info", "VAXGATE_LOG_FORMAT=json")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil || !strings.Contains(stderr.String(), "more.hl7: done, 5 messages") || strings.Contains(stderr.String(), `"level"`) {
+		t.Errorf("preload at the default log level: %v; stderr:\n%s", err, stderr.String())
 	}
 	if _, _, err := runCLI("preload", "--site", "NEW-SITE", filepath.Join(dir, "missing.hl7")); err == nil {
 		t.Error("missing file: no error")
