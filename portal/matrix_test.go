@@ -111,6 +111,11 @@ var pmRows = []pmRow{
 			role := []string{"typical_user", "read_only"}[m.next()%2]
 			return "POST", fmt.Sprintf("/users/%d/membership", u.ID), url.Values{"site": {m.id(sc.site.ID)}, "role": {role}}, u.ID
 		}},
+	{route: "POST /users/{id}/membership/remove", expect: [6]string{pNone, pNone, dOwn, dOwn, dHS, dAll},
+		request: func(m *pmatrix, a admintest.Actor, sc pmScope) (string, string, url.Values, int64) {
+			u := m.freshUser(sc, admin.UserActive)
+			return "POST", fmt.Sprintf("/users/%d/membership/remove", u.ID), url.Values{"site": {m.id(sc.site.ID)}}, u.ID
+		}},
 	{route: "POST /users/{id}/site-invitation", expect: [6]string{pNone, pNone, dOwn, dOwn, dHS, dAll},
 		request: func(m *pmatrix, a admintest.Actor, sc pmScope) (string, string, url.Values, int64) {
 			u := m.elsewhere // a user of another organization, invited to the scope's site

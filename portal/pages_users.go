@@ -584,6 +584,23 @@ func (p *Portal) userProfile(w http.ResponseWriter, r *http.Request, s *session)
 	seeOther(w, r, "/users/"+strconv.FormatInt(id, 10), "profile", url.Values{"site": {f.Get("site")}})
 }
 
+// userRemoveMembership takes the user out of one site (the admin module refuses the site's last
+// active Access Administrator); the user's account and other memberships stay. The answer is the
+// site's user list: the user may now be out of the actor's sight.
+func (p *Portal) userRemoveMembership(w http.ResponseWriter, r *http.Request, s *session) {
+	id, ok := pathID(r, "id")
+	if !ok {
+		p.notFound(w, r, s)
+		return
+	}
+	siteID := formID(r, "site")
+	if _, err := p.svc.RemoveMembership(r.Context(), *s.actor, id, siteID); err != nil {
+		p.userFormFailed(w, r, s, id, err, "remove")
+		return
+	}
+	seeOther(w, r, "/users", "removed", url.Values{"site": {strconv.FormatInt(siteID, 10)}})
+}
+
 func (p *Portal) userMembership(w http.ResponseWriter, r *http.Request, s *session) {
 	id, ok := pathID(r, "id")
 	if !ok {

@@ -158,6 +158,7 @@ func (p *Portal) routes() {
 	h("GET /users/{id}", signedIn, p.userPage)
 	h("POST /users/{id}/profile", signedIn, p.userProfile)
 	h("POST /users/{id}/membership", signedIn, p.userMembership)
+	h("POST /users/{id}/membership/remove", signedIn, p.userRemoveMembership)
 	h("POST /users/{id}/site-invitation", signedIn, p.userSiteInvite)
 	h("POST /users/{id}/status", signedIn, p.userStatus)
 	h("POST /users/{id}/unlock", signedIn, p.userUnlock)
@@ -371,6 +372,7 @@ var notices = map[string]string{
 	"signedout":    "You are signed out.",
 	"profile":      "The user's details were saved.",
 	"membership":   "The user's role was saved.",
+	"removed":      "The user was removed from the site: their account and their other sites are unchanged.",
 	"deactivated":  "The user is now Inactive Manual and was signed out.",
 	"reactivated":  "The user is active again.",
 	"unlocked":     "The account is unlocked.",

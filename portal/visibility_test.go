@@ -1,6 +1,7 @@
 package portal_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -92,5 +93,45 @@ func TestSharingNeedsFormOrAttestation(t *testing.T) {
 	// The patient's data-sharing history shows it: which form, or how it was attested.
 	if _, body := c.get(path); !strings.Contains(body, "attested: told us in person at the visit") {
 		t.Errorf("the data-sharing history does not show the attestation:\n%s", body)
+	}
+}
+
+// TestRemoveFromSite: an Access Administrator removes a user from their site on the user's page;
+// the user's account and other site stay. The site's last Access Administrator cannot be removed:
+// the refusal is said next to the form and nothing changes.
+func TestRemoveFromSite(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	// tnguyen also belongs to Beta, by invitation accepted.
+	tn := w.users["tnguyen"]
+	inv, err := w.svc.InviteToSite(ctx, w.sys, admin.SiteInvitationInput{UserID: tn.ID, SiteID: w.beta.ID, Role: admin.RoleReadOnly})
+	w.must(err)
+	_, err = w.svc.AnswerSiteInvitation(ctx, admin.Actor{UserID: tn.ID, Name: tn.Username, Memberships: tn.Memberships}, inv.ID, true)
+	w.must(err)
+
+	c := newClient(t, w)
+	c.signIn("aalvarez")
+	page := fmt.Sprintf("/users/%d?site=%d", tn.ID, w.acme.ID)
+	if _, body := c.get(page); !strings.Contains(body, "Remove from ACME-01") {
+		t.Fatalf("the user page offers no removal from the AA's site")
+	}
+	resp, body := c.formPost(page, fmt.Sprintf("/users/%d/membership/remove", tn.ID), url.Values{"site": {fmt.Sprint(w.acme.ID)}})
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "The user was removed from the site") {
+		t.Fatalf("remove: %d", resp.StatusCode)
+	}
+	u, err := w.svc.User(ctx, w.sys, tn.ID)
+	w.must(err)
+	if u.Membership(w.acme.ID) != nil || u.Membership(w.beta.ID) == nil || u.Status != admin.UserActive {
+		t.Errorf("after removal from ACME-01: %+v", u.Memberships)
+	}
+
+	aa := w.users["aalvarez"]
+	page = fmt.Sprintf("/users/%d?site=%d", aa.ID, w.acme.ID)
+	resp, body = c.formPost(page, fmt.Sprintf("/users/%d/membership/remove", aa.ID), url.Values{"site": {fmt.Sprint(w.acme.ID)}})
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, `id="remove-err"`) || !strings.Contains(body, "last active access administrator") {
+		t.Errorf("removing the last AA: %d", resp.StatusCode)
+	}
+	if u, _ := w.svc.User(ctx, w.sys, aa.ID); u.Membership(w.acme.ID) == nil {
+		t.Error("the last AA was removed")
 	}
 }
