@@ -333,7 +333,7 @@ var (
 		Description: "An element is longer than the profile's conformance length.",
 		Severity:    ack.Information, Code: ack.CodeDataType, App: ack.AppInvalidValue,
 		Location: "any element", Reference: "Z22 profile, lengths",
-		Message: "{at} ({name}) is {value} characters long; Z22 allows {detail}. The registry may truncate it."})
+		Message: "{at} ({name}) is {value} characters long; Z22 allows {detail}. The registry stores it as sent; systems it is shared with may truncate it."})
 	ruleMSH7Invalid = def(Rule{ID: "msh-7-invalid", Family: FamilyDatatype, Scope: ScopeMessage,
 		Description: "MSH-7 (date/time of message) is not a valid date/time.",
 		Severity:    ack.Warning, Code: ack.CodeDataType, App: ack.AppInvalidDate,
