@@ -115,7 +115,7 @@ func TestAPI(t *testing.T) {
 		{"sign off", "POST", cert + "/sign-off", f.adminTok, "application/json", `{"item":"contacts-on-file","note":"on file"}`, 201, `"by":"rhodes"`},
 		{"quality without period", "GET", fmt.Sprintf("/api/v1/sites/%d/quality", f.site.ID), f.certTok, "", "", 400, "from is required"},
 		{"quality bad env", "GET", fmt.Sprintf("/api/v1/sites/%d/quality?from=2025-03-01&to=2025-03-31&env=Q", f.site.ID), f.certTok, "", "", 400, "not P (production) or T"},
-		{"quality backwards", "GET", fmt.Sprintf("/api/v1/sites/%d/quality?from=2025-03-31&to=2025-03-01", f.site.ID), f.certTok, "", "", 400, "must be after"},
+		{"quality backwards", "GET", fmt.Sprintf("/api/v1/sites/%d/quality?from=2025-03-31&to=2025-03-01", f.site.ID), f.certTok, "", "", 400, "to (2025-03-01) is before from (2025-03-31)"},
 		{"quality", "GET", fmt.Sprintf("/api/v1/sites/%d/quality?from=2025-03-01&to=2025-03-31", f.site.ID), f.certTok, "", "", 200, `"env":"T"`},
 		{"quality CSV", "GET", fmt.Sprintf("/api/v1/sites/%d/quality?from=2025-03-01&to=2025-03-31&format=csv", f.site.ID), f.certTok, "", "", 200, "section,item,count,total,rate"},
 		{"reconcile file", "POST", fmt.Sprintf("/api/v1/sites/%d/reconcile?from=2025-03-01&to=2025-03-31&env=T", f.site.ID), f.certTok, "text/plain", "CERT-02-ADULT\nMISSING-1\njunk line\n", 200, `"missing_ids":["MISSING-1"]`},

@@ -17,6 +17,10 @@ func ParseBounds(from, to string) (time.Time, time.Time, error) {
 	if err != nil {
 		return time.Time{}, time.Time{}, err
 	}
+	if t.Before(f) {
+		// Said in the bounds as given, before "to" is moved to the end of its day.
+		return time.Time{}, time.Time{}, fmt.Errorf("%w: to (%s) is before from (%s)", ErrBadPeriod, strings.TrimSpace(to), strings.TrimSpace(from))
+	}
 	if isDate {
 		t = t.AddDate(0, 0, 1)
 	}
