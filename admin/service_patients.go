@@ -225,7 +225,7 @@ func (s *Service) SetSharing(ctx context.Context, a Actor, patientID int64, in S
 		}
 		if form == "" && attestation == "" {
 			return &Error{Kind: KindInvalid, Code: "form_or_attestation_required",
-				Message: fmt.Sprintf("a data-sharing change (%s) needs form_ref (the signed form) or attestation (how the patient's decision was given)", reason)}
+				Message: fmt.Sprintf("a data-sharing change (%s) needs the signed form's reference or an attestation (how the patient's decision was given)", reason)}
 		}
 		c = &SharingChange{RegistryPatientID: patientID, OldStatus: p.Sharing, NewStatus: in.Status,
 			Source: "admin", Reason: reason, FormRef: form, Attestation: attestation, UserID: a.userIDPtr(), ChangedAt: s.now()}
