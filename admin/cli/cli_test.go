@@ -278,7 +278,7 @@ func TestSharingFromTheCommandLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.fails("Y (share) or N", "sharing", "set", "1", "--status", "X")
-	h.fails("form_ref", "sharing", "set", "1", "--status", "N")
+	h.fails("the signed form's reference or an attestation", "sharing", "set", "1", "--status", "N")
 	out := h.ok("sharing", "set", "1", "--status", "n", "--form", "OBJ-9")
 	if !strings.Contains(out, "U → N") {
 		t.Fatalf("sharing set:\n%s", out)
