@@ -57,8 +57,9 @@ func (p *Portal) patients(w http.ResponseWriter, r *http.Request, s *session) {
 type patientData struct {
 	ID          int64
 	Patient     *admin.Patient
-	Unresolved  bool // the sharing status is Unknown: the record is not shown until resolved
-	Change      bool // the actor's role allows changing data sharing somewhere
+	Unresolved  bool   // the sharing status is Unknown: the record is not shown until resolved
+	Change      bool   // the decision point lets the actor change this patient's data sharing
+	ChangeWhy   string // and why not, when it does not
 	Status      string
 	FormRef     string
 	Attestation string
@@ -80,7 +81,8 @@ func (p *Portal) showPatient(w http.ResponseWriter, r *http.Request, s *session,
 	if d == nil {
 		d = &patientData{}
 	}
-	d.ID, d.Change = id, p.mayPatient(r.Context(), s.actor, admin.ActionChangeSharing, id)
+	dec := p.svc.Can(r.Context(), *s.actor, admin.ActionChangeSharing, admin.Target{PatientID: id})
+	d.ID, d.Change, d.ChangeWhy = id, dec.Allow, strings.TrimSuffix(dec.Reason, ".")+"."
 	pt, err := p.svc.LookupPatient(r.Context(), *s.actor, id)
 	switch {
 	case errors.Is(err, admin.ErrSharingUnresolved):

@@ -135,3 +135,22 @@ func TestRemoveFromSite(t *testing.T) {
 		t.Error("the last AA was removed")
 	}
 }
+
+// TestSharingRefusalSaysWhy: a user who may not set a patient's data sharing is told the reason
+// the decision point gives: their role (Read Only), or that their organization did not report the
+// patient, not always the role.
+func TestSharingRefusalSaysWhy(t *testing.T) {
+	w := newWorld(t)
+	id := w.patient("Okafor", "Ada", "2019-07-21", admin.SharingUnknown, "MRN-O", w.acme)
+	for _, tc := range []struct{ user, want string }{
+		{"rreader", "requires a role other than Read Only"},
+		{"bbrown", "users of an organization that reported patient"},
+	} {
+		c := newClient(t, w)
+		c.signIn(tc.user)
+		_, body := c.get(fmt.Sprintf("/patients/%d", id))
+		if !strings.Contains(body, "You cannot set this patient") || !strings.Contains(body, tc.want) {
+			t.Errorf("%s on patient %d: the page does not say %q:\n%s", tc.user, id, tc.want, body)
+		}
+	}
+}
