@@ -1,6 +1,8 @@
 package ack
 
 import (
+	"bytes"
+	"fmt"
 	"strconv"
 
 	"github.com/vaxgate/vaxgate/hl7"
@@ -42,8 +44,35 @@ func BatchHeaderOf(b *hl7.Batch) BatchHeader {
 	return h
 }
 
+// Tally counts ACKs by their MSA-1 for a batch answer's BTS-2, as "AA 2, AE 1, AR 0": the same
+// words whatever the transport (the drop folders' ACK files write it too).
+func Tally(acks [][]byte) string {
+	var aa, ae, ar int
+	for _, a := range acks {
+		i := bytes.Index(a, []byte("\rMSA|"))
+		if i < 0 || len(a) < i+7 {
+			continue
+		}
+		switch string(a[i+5 : i+7]) {
+		case AA:
+			aa++
+		case AE:
+			ae++
+		case AR:
+			ar++
+		}
+	}
+	return TallyText(aa, ae, ar)
+}
+
+// TallyText writes the counts of a batch answer's BTS-2.
+func TallyText(aa, ae, ar int) string {
+	return fmt.Sprintf("AA %d, AE %d, AR %d", aa, ae, ar)
+}
+
 // BatchEnvelope wraps the ACKs of a batch's messages, in order, in the envelope that answers it:
-// BHS ... BTS (BTS-1 = the number of ACKs), inside FHS ... FTS (FTS-1 = 1) when the batch came in
+// BHS ... BTS (BTS-1 = the number of ACKs, BTS-2 their count by ACK code, then what was wrong with
+// the received counts, if anything), inside FHS ... FTS (FTS-1 = 1) when the batch came in
 // a file envelope. Like the ACKs, the envelope uses |^~\&; sending and receiving application and
 // facility are the received ones swapped (the Builder's Application and Facility when the batch
 // named no receiver), BHS-11/FHS-11 are new control IDs and BHS-12/FHS-12 reference the received
@@ -86,7 +115,11 @@ func (b *Builder) BatchEnvelope(h BatchHeader, acks [][]byte) []byte {
 		}
 	}
 	w.Reset()
-	w.Segment("BTS", hl7.Text(strconv.Itoa(len(acks))), hl7.Text(h.Comment))
+	comment := Tally(acks)
+	if h.Comment != "" {
+		comment += "; " + h.Comment
+	}
+	w.Segment("BTS", hl7.Text(strconv.Itoa(len(acks))), hl7.Text(comment))
 	if h.File {
 		w.Segment("FTS", hl7.Text("1"))
 	}

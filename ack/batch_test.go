@@ -34,7 +34,7 @@ func TestBatchEnvelope(t *testing.T) {
 	if !strings.HasPrefix(lines[1], "BHS|^~\\&|IIS|STATE IIS|EHR|FAC-A^1.2^ISO|20240310101500-0500||||") || !strings.HasSuffix(lines[1], "|B-12") {
 		t.Errorf("BHS = %q", lines[1])
 	}
-	if got := lines[len(lines)-2:]; got[0] != "BTS|2" || got[1] != "FTS|1" {
+	if got := lines[len(lines)-2:]; got[0] != "BTS|2|AA 1, AE 0, AR 1" || got[1] != "FTS|1" {
 		t.Errorf("trailer = %q", got)
 	}
 	back, err := hl7.SplitBatch(out)
@@ -62,14 +62,14 @@ func TestBatchEnvelope(t *testing.T) {
 		if strings.Contains(out, "FHS") || strings.Contains(out, "FTS") || !strings.HasPrefix(out, "BHS|^~\\&|vaxgate|STATEIIS|EHR|FAC-A|") {
 			t.Errorf("answer %q", out)
 		}
-		if !strings.HasSuffix(out, "\rBTS|1|BTS-1 declared 3 messages, 1 found\r") {
+		if !strings.HasSuffix(out, "\rBTS|1|AA 1, AE 0, AR 0; BTS-1 declared 3 messages, 1 found\r") {
 			t.Errorf("trailer of %q", out)
 		}
 	})
 	t.Run("other delimiters", func(t *testing.T) {
 		in, _ := hl7.SplitBatch([]byte("BHS$%*!@$EHR$FAC%X$$$2024$$$$B|7\rBTS$0\r"))
 		out := string(b.BatchEnvelope(BatchHeaderOf(in), nil))
-		if !strings.HasPrefix(out, "BHS|^~\\&|vaxgate|STATEIIS|EHR|FAC^X|") || !strings.HasSuffix(out, "|B\\F\\7\rBTS|0\r") {
+		if !strings.HasPrefix(out, "BHS|^~\\&|vaxgate|STATEIIS|EHR|FAC^X|") || !strings.HasSuffix(out, "|B\\F\\7\rBTS|0|AA 0, AE 0, AR 0\r") {
 			t.Errorf("answer %q", out)
 		}
 	})

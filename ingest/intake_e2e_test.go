@@ -140,7 +140,7 @@ func TestBatchOverMLLP(t *testing.T) {
 		t.Fatalf("answer without its envelope: %q", raw)
 	}
 	if !strings.HasPrefix(string(back.FHS), "FHS|^~\\&|vaxgate|STATEIIS|ClinicEHR|FAC-A|") || !strings.HasSuffix(string(back.FHS), "|FILE-1") ||
-		!strings.HasSuffix(string(back.BHS), "|BATCH-1") || string(back.BTS) != "BTS|4" || string(back.FTS) != "FTS|1" {
+		!strings.HasSuffix(string(back.BHS), "|BATCH-1") || string(back.BTS) != "BTS|4|AA 1, AE 1, AR 2" || string(back.FTS) != "FTS|1" {
 		t.Errorf("envelope %q %q %q %q", back.FHS, back.BHS, back.BTS, back.FTS)
 	}
 	if len(back.Messages) != 4 {
@@ -179,7 +179,7 @@ func TestBatchOverMLLP(t *testing.T) {
 		if err != nil || back.FHS != nil || len(back.Messages) != 1 {
 			t.Fatalf("answer %q (%v)", raw, err)
 		}
-		if string(back.BTS) != "BTS|1|BTS-1 declared 2 messages, 1 found; every message found was processed" {
+		if string(back.BTS) != "BTS|1|AA 1, AE 0, AR 0; BTS-1 declared 2 messages, 1 found; every message found was processed" {
 			t.Errorf("BTS = %q", back.BTS)
 		}
 	})

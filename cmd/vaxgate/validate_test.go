@@ -116,7 +116,7 @@ func TestValidateAnswersAsServer(t *testing.T) {
 		t.Errorf("batch of good messages: %v\n%s", err, out)
 	}
 	if strings.Count(out, "MSA|AA|OFF-") != 4 || !strings.Contains(out, "the batch answer (2 ACKs") ||
-		!strings.Contains(out, "    BTS|2\n    FTS|1\n") || !strings.Contains(out, "    FHS|^~\\&|") || !strings.Contains(out, "|B-9\n") {
+		!strings.Contains(out, "    BTS|2|AA 2, AE 0, AR 0\n    FTS|1\n") || !strings.Contains(out, "    FHS|^~\\&|") || !strings.Contains(out, "|B-9\n") {
 		t.Errorf("batch answer not printed:\n%s", out)
 	}
 }
@@ -186,7 +186,7 @@ func TestValidateBatchEnvelopeAsServer(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := trailer(strings.Split(strings.TrimRight(string(raw), "\r"), "\r"))
-			if !strings.Contains(want, "|BTS-1 declared 4 messages,") {
+			if !strings.Contains(want, "; BTS-1 declared 4 messages,") {
 				t.Fatalf("the server's BTS does not say BTS-1 was wrong (the case no longer tests it):\n%s", want)
 			}
 			if got != want {

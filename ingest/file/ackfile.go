@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/vaxgate/vaxgate/ack"
 	"github.com/vaxgate/vaxgate/hl7"
 )
 
@@ -119,7 +120,7 @@ func (a *ACKFile) Finish(st *State) error {
 	}
 	b := hl7.NewBuilder(hl7.DefaultDelimiters)
 	b.Segment("BTS", hl7.Text(strconv.Itoa(st.Messages)),
-		hl7.Text(fmt.Sprintf("AA %d, AE %d, AR %d", st.Accepted, st.Warnings+st.Partial, st.Rejected)))
+		hl7.Text(ack.TallyText(st.Accepted, st.Warnings+st.Partial, st.Rejected)))
 	if st.Envelope.FHS != nil {
 		b.Segment("FTS", hl7.Text("1"))
 	}
