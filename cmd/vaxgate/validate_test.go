@@ -155,19 +155,10 @@ func TestValidateBatchEnvelopeAsServer(t *testing.T) {
 	}
 	for name, data := range batches {
 		t.Run(name, func(t *testing.T) {
-			file := filepath.Join(t.TempDir(), "batch.hl7")
-			if err := os.WriteFile(file, data, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			root := newRootCmd()
-			var out bytes.Buffer
-			root.SetOut(&out)
-			root.SetErr(io.Discard)
-			root.SetArgs([]string{"validate", file})
-			_ = root.Execute() // exit status 1 when a message is not AA; the envelope is what is compared
-			_, answer, found := strings.Cut(out.String(), "the batch answer")
+			out, _ := validateData(t, data) // exit status 1 when a message is not AA; the envelope is what is compared
+			_, answer, found := strings.Cut(out, "the batch answer")
 			if !found {
-				t.Fatalf("validate printed no batch answer:\n%s", out.String())
+				t.Fatalf("validate printed no batch answer:\n%s", out)
 			}
 			var printed []string
 			for _, l := range strings.Split(answer, "\n")[1:] {
@@ -205,19 +196,10 @@ func TestValidateGarbageIsPrintable(t *testing.T) {
 		"xml":    []byte("<soap:Envelope xmlns:soap=\"http://www.w3.org/2003/05/soap-envelope\"/>\n"),
 	} {
 		t.Run(name, func(t *testing.T) {
-			file := filepath.Join(t.TempDir(), "junk.hl7")
-			if err := os.WriteFile(file, data, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			root := newRootCmd()
-			var out bytes.Buffer
-			root.SetOut(&out)
-			root.SetErr(io.Discard)
-			root.SetArgs([]string{"validate", file})
-			if err := root.Execute(); err == nil {
+			text, err := validateData(t, data)
+			if err == nil {
 				t.Fatalf("validate accepted %s", name)
 			}
-			text := out.String()
 			if !strings.Contains(text, ": AR") || !strings.Contains(text, "(no segment) HL7 100") {
 				t.Errorf("want AR, its finding at no segment:\n%s", text)
 			}
@@ -228,4 +210,21 @@ func TestValidateGarbageIsPrintable(t *testing.T) {
 			}
 		})
 	}
+}
+
+// validateData runs `vaxgate validate` on data written to a file and returns what it printed on
+// standard output, and its error (exit status 1 when a message is not AA).
+func validateData(t *testing.T, data []byte) (string, error) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "in.hl7")
+	if err := os.WriteFile(file, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	root := newRootCmd()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(io.Discard)
+	root.SetArgs([]string{"validate", file})
+	err := root.Execute()
+	return out.String(), err
 }
