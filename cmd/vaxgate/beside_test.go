@@ -23,16 +23,7 @@ func TestAdminBesideServe(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a private PostgreSQL")
 	}
-	// PostgreSQL runs as an unprivileged user when we are root: the data dir's parents must let it in.
-	parent, err := os.MkdirTemp("", "vaxgate-beside-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(parent) })
-	if err := os.Chmod(parent, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	dataDir := filepath.Join(parent, "data")
+	dataDir := filepath.Join(privateDataParent(t), "data")
 	t.Setenv("VAXGATE_DATABASE_URL", "")
 	t.Setenv("VAXGATE_DATA_DIR", dataDir)
 	t.Setenv("VAXGATE_MLLP_ADDR", "127.0.0.1:0")
@@ -97,4 +88,20 @@ func TestFirstStartAdmin(t *testing.T) {
 	if out := runServe(t, "serve").stdout.String(); strings.Contains(out, "password") {
 		t.Errorf("second start printed a password again:\n%s", out)
 	}
+}
+
+// privateDataParent makes a directory, removed after the test, to hold the data dir of a private
+// PostgreSQL: it runs as an unprivileged user when we are root, so the data dir's parents must let
+// it in.
+func privateDataParent(t *testing.T) string {
+	t.Helper()
+	parent, err := os.MkdirTemp("", "vaxgate-data-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(parent) })
+	if err := os.Chmod(parent, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return parent
 }

@@ -50,15 +50,7 @@ func TestServeFailedStartOneError(t *testing.T) {
 			want: `vaxgate: first registry administrator: username may not contain "admin"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			// PostgreSQL runs as an unprivileged user when we are root: the data dir's parents must let it in.
-			parent, err := os.MkdirTemp("", "vaxgate-start-")
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { os.RemoveAll(parent) })
-			if err := os.Chmod(parent, 0o755); err != nil {
-				t.Fatal(err)
-			}
+			parent := privateDataParent(t)
 			dbURL := ""
 			if tc.url {
 				dbURL = url
