@@ -414,7 +414,7 @@ func decide(a Actor, act Action, t Target) Decision {
 			return deny(RuleNotMember, "user %s is already a member of site %s: change their role instead", t.User.Username, t.Site.Code)
 		case act != ActionInviteToSite && !member:
 			if act == ActionSetMembership {
-				return deny(RuleConsentRequired, "user %s is not a member of site %s: adding an existing user to a site is an invitation they must accept (POST /api/v1/site-invitations)",
+				return deny(RuleConsentRequired, "user %s is not a member of site %s: adding an existing user to a site is an invitation they must accept",
 					t.User.Username, t.Site.Code)
 			}
 			return deny(RuleNotMember, "user %s is not a member of site %s", t.User.Username, t.Site.Code)

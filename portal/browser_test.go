@@ -454,7 +454,10 @@ func TestBrowser(t *testing.T) {
 		bb := b.tab(t, w)
 		bb.signIn("bbrown", password)
 		bb.page("Access Administrator dashboard")
-		bb.submit(chromedp.Search(`//nav//a[normalize-space()="Invitations"]`))
+		if nav := evalIn[string](bb, `document.querySelector("nav").textContent`); !strings.Contains(nav, "Invitations 1 waiting for your answer") {
+			t.Errorf("the navigation bar does not count the pending invitation: %q", nav)
+		}
+		bb.submit(chromedp.Search(`//nav//a[starts-with(normalize-space(), "Invitations")]`))
 		bb.page("Your invitations")
 		bb.wantBody("Acme Pediatrics Downtown (PIN ACME-01)", "Read Only", "aalvarez")
 		bb.submit(chromedp.CSS(`button[aria-label="Accept the invitation to ACME-01"]`))

@@ -1,7 +1,10 @@
 package portal
 
 import (
+	"fmt"
 	"net/http"
+	"net/url"
+	"strconv"
 )
 
 // invitations lists the signed-in user's pending invitations to sites (an Access Administrator
@@ -13,7 +16,17 @@ func (p *Portal) invitations(w http.ResponseWriter, r *http.Request, s *session)
 		p.fail(w, r, s, err)
 		return
 	}
-	p.render(w, r, s, http.StatusOK, "invitations", "Your invitations", view{Data: invs})
+	v := view{Data: invs}
+	if r.URL.Query().Get("ok") == "accepted" {
+		// Name the site joined: from the actor's memberships, not from the address.
+		site := formID(r, "site")
+		for _, m := range s.actor.Memberships {
+			if m.SiteID == site {
+				v.Notice = fmt.Sprintf("You accepted the invitation: you are now a member of site %s, as %s.", m.SiteCode, m.Role.Label())
+			}
+		}
+	}
+	p.render(w, r, s, http.StatusOK, "invitations", "Your invitations", v)
 }
 
 // answerInvitation accepts or declines one of the user's invitations; the Service lets only the
@@ -25,14 +38,15 @@ func (p *Portal) answerInvitation(accept bool) handlerFunc {
 			p.notFound(w, r, s)
 			return
 		}
-		if _, err := p.svc.AnswerSiteInvitation(r.Context(), *s.actor, id, accept); err != nil {
+		inv, err := p.svc.AnswerSiteInvitation(r.Context(), *s.actor, id, accept)
+		if err != nil {
 			p.fail(w, r, s, err)
 			return
 		}
-		notice := "declined"
 		if accept {
-			notice = "accepted"
+			seeOther(w, r, "/invitations", "accepted", url.Values{"site": {strconv.FormatInt(inv.SiteID, 10)}})
+			return
 		}
-		seeOther(w, r, "/invitations", notice, nil)
+		seeOther(w, r, "/invitations", "declined", nil)
 	}
 }

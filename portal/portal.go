@@ -302,7 +302,15 @@ func (p *Portal) render(w http.ResponseWriter, r *http.Request, s *session, stat
 		return
 	}
 	v.Title, v.Session, v.CSRF = title, s, p.csrfToken(s)
-	v.Nav = navFor(s, r.URL.Path)
+	pending := 0
+	if s != nil && s.actor != nil && s.actor.UserID != 0 && !s.actor.MustChangePassword {
+		if invs, err := p.svc.MySiteInvitations(r.Context(), *s.actor); err == nil {
+			pending = len(invs)
+		} else {
+			p.log.Warn("portal: pending invitations for the navigation bar", zap.Error(err))
+		}
+	}
+	v.Nav = navFor(s, r.URL.Path, pending)
 	if v.Notice == "" {
 		v.Notice = notices[r.URL.Query().Get("ok")]
 	}

@@ -83,14 +83,16 @@ func controlsFor(a *admin.Actor, u *admin.User, site *admin.Site) userControls {
 type link struct {
 	Href, Label string
 	Current     bool
+	Count       int // things waiting there for the actor (shown when not 0)
 }
 
 type nav struct {
 	Links []link
 }
 
-// navFor is the navigation bar of a signed-in actor.
-func navFor(s *session, path string) nav {
+// navFor is the navigation bar of a signed-in actor; pending is how many invitations to sites
+// wait for the actor's answer, shown beside "Invitations" so that none goes unnoticed.
+func navFor(s *session, path string, pending int) nav {
 	if s == nil || s.actor == nil || s.actor.MustChangePassword {
 		return nav{}
 	}
@@ -117,6 +119,7 @@ func navFor(s *session, path string) nav {
 		add("/audit", "Audit log")
 	}
 	add("/invitations", "Invitations")
+	ls[len(ls)-1].Count = pending
 	return nav{Links: ls}
 }
 

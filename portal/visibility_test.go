@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -152,5 +153,28 @@ func TestSharingRefusalSaysWhy(t *testing.T) {
 		if !strings.Contains(body, "You cannot set this patient") || !strings.Contains(body, tc.want) {
 			t.Errorf("%s on patient %d: the page does not say %q:\n%s", tc.user, id, tc.want, body)
 		}
+	}
+}
+
+// TestPendingInvitationShows: an existing user invited to another site sees, on every page, how
+// many invitations wait for an answer; accepting one says which site they joined, and the count
+// is gone.
+func TestPendingInvitationShows(t *testing.T) {
+	w := newWorld(t)
+	tn := w.users["tnguyen"]
+	inv, err := w.svc.InviteToSite(context.Background(), w.sys, admin.SiteInvitationInput{UserID: tn.ID, SiteID: w.beta.ID, Role: admin.RoleReadOnly})
+	w.must(err)
+	c := newClient(t, w)
+	c.signIn("tnguyen")
+	count := regexp.MustCompile(`Invitations <span class="count">(\d+)<`)
+	if _, body := c.get("/patients"); count.FindStringSubmatch(body) == nil || count.FindStringSubmatch(body)[1] != "1" {
+		t.Fatalf("the navigation bar does not count the pending invitation")
+	}
+	resp, body := c.formPost("/invitations", fmt.Sprintf("/invitations/%d/accept", inv.ID), url.Values{})
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "you are now a member of site BETA-01, as Read Only") {
+		t.Fatalf("accept: %d\n%s", resp.StatusCode, body)
+	}
+	if count.MatchString(body) {
+		t.Error("the count stays after the invitation was accepted")
 	}
 }
